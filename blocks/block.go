@@ -1,0 +1,289 @@
+// Package blocks holds the unit of work of Shoal: a Block, an immutable Arrow
+// record batch, and the helpers that build, slice, concatenate, take from and
+// measure blocks.
+//
+// Blocks follow arrow-go's reference counting: a function that returns a Block
+// hands the caller one reference, which the caller must Release. Functions that
+// take a Block borrow it; they Retain it if they keep it.
+package blocks
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/util"
+)
+
+// Block is an immutable Arrow record batch: every task reads blocks and writes
+// blocks. It is an alias so that any arrow-go record can be used as a block.
+type Block = arrow.RecordBatch
+
+// Meta describes a block without holding its data: what an object reference
+// carries so that planners can count rows and bytes without fetching blocks.
+type Meta struct {
+	Rows   int64
+	Bytes  int64
+	Schema *arrow.Schema
+}
+
+// MetaOf returns the metadata of b.
+func MetaOf(b Block) Meta {
+	return Meta{Rows: b.NumRows(), Bytes: Size(b), Schema: b.Schema()}
+}
+
+// Size returns the bytes held by the buffers b references. A slice reports the
+// size of the buffers it shares, which is what keeping it alive costs.
+func Size(b Block) int64 {
+	if b == nil {
+		return 0
+	}
+	return util.TotalRecordSize(b)
+}
+
+// Empty returns a block with the given schema and no rows.
+func Empty(mem memory.Allocator, schema *arrow.Schema) Block {
+	bld := array.NewRecordBuilder(mem, schema)
+	defer bld.Release()
+	return bld.NewRecordBatch()
+}
+
+// Slice returns rows [i, j) of b as a new reference sharing b's buffers.
+func Slice(b Block, i, j int64) Block {
+	return b.NewSlice(i, j)
+}
+
+// Split cuts b into consecutive blocks of at most maxRows rows each, sharing
+// b's buffers. A block already small enough is returned retained, as is.
+func Split(b Block, maxRows int64) []Block {
+	n := b.NumRows()
+	if maxRows <= 0 || n <= maxRows {
+		b.Retain()
+		return []Block{b}
+	}
+	out := make([]Block, 0, (n+maxRows-1)/maxRows)
+	for i := int64(0); i < n; i += maxRows {
+		out = append(out, b.NewSlice(i, min(i+maxRows, n)))
+	}
+	return out
+}
+
+// Concat appends the rows of bs into one block. All blocks must have equal
+// schemas; a single block is returned retained rather than copied, and empty
+// blocks are skipped. At least one block is required so the schema is known.
+func Concat(mem memory.Allocator, bs []Block) (Block, error) {
+	if len(bs) == 0 {
+		return nil, fmt.Errorf("blocks: concat of no blocks")
+	}
+	schema := bs[0].Schema()
+	nonEmpty := make([]Block, 0, len(bs))
+	var rows int64
+	for i, b := range bs {
+		if !b.Schema().Equal(schema) {
+			return nil, fmt.Errorf("blocks: concat: block %d has schema %s, block 0 has %s", i, b.Schema(), schema)
+		}
+		if b.NumRows() > 0 {
+			nonEmpty = append(nonEmpty, b)
+			rows += b.NumRows()
+		}
+	}
+	switch len(nonEmpty) {
+	case 0:
+		return Empty(mem, schema), nil
+	case 1:
+		nonEmpty[0].Retain()
+		return nonEmpty[0], nil
+	}
+	cols := make([]arrow.Array, schema.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	parts := make([]arrow.Array, len(nonEmpty))
+	for c := range cols {
+		for i, b := range nonEmpty {
+			parts[i] = b.Column(c)
+		}
+		col, err := array.Concatenate(parts, mem)
+		if err != nil {
+			return nil, fmt.Errorf("blocks: concat column %q: %w", schema.Field(c).Name, err)
+		}
+		cols[c] = col
+	}
+	return array.NewRecordBatch(schema, cols, rows), nil
+}
+
+// Take returns the rows of b at the given indices, in that order.
+func Take(mem memory.Allocator, b Block, indices []int64) (Block, error) {
+	for _, ix := range indices {
+		if ix < 0 || ix >= b.NumRows() {
+			return nil, fmt.Errorf("blocks: take: index %d out of range [0, %d)", ix, b.NumRows())
+		}
+	}
+	ib := array.NewInt64Builder(mem)
+	ib.AppendValues(indices, nil)
+	idx := ib.NewInt64Array()
+	ib.Release()
+	defer idx.Release()
+
+	ctx := compute.WithAllocator(context.Background(), mem)
+	cols := make([]arrow.Array, b.NumCols())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for c := range cols {
+		col, err := compute.TakeArray(ctx, b.Column(c), idx)
+		if err != nil {
+			return nil, fmt.Errorf("blocks: take column %q: %w", b.Schema().Field(c).Name, err)
+		}
+		cols[c] = col
+	}
+	return array.NewRecordBatch(b.Schema(), cols, int64(len(indices))), nil
+}
+
+// Column returns the column called name, or an error naming the column and
+// the columns that exist.
+func Column(b Block, name string) (arrow.Array, error) {
+	idx := b.Schema().FieldIndices(name)
+	if len(idx) == 0 {
+		return nil, &UnknownColumnError{Column: name, Schema: b.Schema()}
+	}
+	return b.Column(idx[0]), nil
+}
+
+// UnknownColumnError reports a column name that is not in a schema.
+type UnknownColumnError struct {
+	Column string
+	Schema *arrow.Schema
+}
+
+func (e *UnknownColumnError) Error() string {
+	names := make([]string, e.Schema.NumFields())
+	for i, f := range e.Schema.Fields() {
+		names[i] = f.Name
+	}
+	return fmt.Sprintf("unknown column %q (have %v)", e.Column, names)
+}
+
+// WithColumn returns b with the column name set to col: replaced where it
+// exists, appended otherwise. col must have b's row count.
+func WithColumn(b Block, name string, col arrow.Array) (Block, error) {
+	if int64(col.Len()) != b.NumRows() {
+		return nil, fmt.Errorf("blocks: column %q has %d rows, block has %d", name, col.Len(), b.NumRows())
+	}
+	fields := append([]arrow.Field(nil), b.Schema().Fields()...)
+	cols := append([]arrow.Array(nil), b.Columns()...)
+	field := arrow.Field{Name: name, Type: col.DataType(), Nullable: true}
+	if idx := b.Schema().FieldIndices(name); len(idx) > 0 {
+		fields[idx[0]] = field
+		cols[idx[0]] = col
+	} else {
+		fields = append(fields, field)
+		cols = append(cols, col)
+	}
+	md := b.Schema().Metadata()
+	return array.NewRecordBatch(arrow.NewSchema(fields, &md), cols, b.NumRows()), nil
+}
+
+// Select returns the named columns of b, in the given order.
+func Select(b Block, names []string) (Block, error) {
+	fields := make([]arrow.Field, len(names))
+	cols := make([]arrow.Array, len(names))
+	for i, name := range names {
+		idx := b.Schema().FieldIndices(name)
+		if len(idx) == 0 {
+			return nil, &UnknownColumnError{Column: name, Schema: b.Schema()}
+		}
+		fields[i] = b.Schema().Field(idx[0])
+		cols[i] = b.Column(idx[0])
+	}
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, b.NumRows()), nil
+}
+
+// Numeric is the set of Go element types that map one to one onto Arrow
+// fixed-width numeric arrays.
+type Numeric interface {
+	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~float32 | ~float64
+}
+
+// NumericArray wraps vals as an Arrow array without copying: the array reads
+// vals' memory, so vals must not be changed afterwards. It is the cheap way
+// for a vectorized UDF to return a computed column.
+func NumericArray[T Numeric](vals []T) arrow.Array {
+	var zero T
+	dt := numericType(zero)
+	buf := memory.NewBufferBytes(unsafeBytes(vals))
+	data := array.NewData(dt, len(vals), []*memory.Buffer{nil, buf}, nil, 0, 0)
+	defer data.Release()
+	return array.MakeFromData(data)
+}
+
+// Values returns the values of a numeric array as a Go slice sharing the
+// array's memory (null slots hold unspecified values; check arr.IsNull). The
+// array's type must match T exactly.
+func Values[T Numeric](arr arrow.Array) ([]T, error) {
+	var zero T
+	if want := numericType(zero); !arrow.TypeEqual(arr.DataType(), want) {
+		return nil, fmt.Errorf("blocks: column of type %s read as %s", arr.DataType(), want)
+	}
+	switch a := arr.(type) {
+	case *array.Int8:
+		return castSlice[int8, T](a.Int8Values()), nil
+	case *array.Int16:
+		return castSlice[int16, T](a.Int16Values()), nil
+	case *array.Int32:
+		return castSlice[int32, T](a.Int32Values()), nil
+	case *array.Int64:
+		return castSlice[int64, T](a.Int64Values()), nil
+	case *array.Uint8:
+		return castSlice[uint8, T](a.Uint8Values()), nil
+	case *array.Uint16:
+		return castSlice[uint16, T](a.Uint16Values()), nil
+	case *array.Uint32:
+		return castSlice[uint32, T](a.Uint32Values()), nil
+	case *array.Uint64:
+		return castSlice[uint64, T](a.Uint64Values()), nil
+	case *array.Float32:
+		return castSlice[float32, T](a.Float32Values()), nil
+	case *array.Float64:
+		return castSlice[float64, T](a.Float64Values()), nil
+	}
+	return nil, fmt.Errorf("blocks: unsupported numeric array %T", arr)
+}
+
+func numericType(v any) arrow.DataType {
+	switch v.(type) {
+	case int8:
+		return arrow.PrimitiveTypes.Int8
+	case int16:
+		return arrow.PrimitiveTypes.Int16
+	case int32:
+		return arrow.PrimitiveTypes.Int32
+	case int64:
+		return arrow.PrimitiveTypes.Int64
+	case uint8:
+		return arrow.PrimitiveTypes.Uint8
+	case uint16:
+		return arrow.PrimitiveTypes.Uint16
+	case uint32:
+		return arrow.PrimitiveTypes.Uint32
+	case uint64:
+		return arrow.PrimitiveTypes.Uint64
+	case float32:
+		return arrow.PrimitiveTypes.Float32
+	case float64:
+		return arrow.PrimitiveTypes.Float64
+	}
+	// Named types (~int64 and friends) land here: fall back on the kind.
+	return numericTypeOfKind(v)
+}

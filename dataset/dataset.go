@@ -1,0 +1,184 @@
+// Package dataset is Shoal's public API: a Dataset is a lazy plan over blocks
+// of rows. Transforms (Map, Filter, MapBatches, ...) append operators and
+// return a new Dataset at once; consumers (Count, Take, IterBatches, ...) run
+// the plan on the streaming executor and take a context that cancels it.
+//
+// Datasets run on the embedded local runtime unless WithRuntime names
+// another. Errors found while building the plan (a nil function, an unknown
+// column) are kept in the Dataset and returned by the first consumer, before
+// any task runs; Err reports them early.
+package dataset
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/ops"
+	"github.com/shoal-data/shoal/pipeline"
+)
+
+// DefaultParallelism is the number of blocks a source is split into when no
+// WithParallelism option is given (as Ray Data's default of 200), never more
+// than one block per row.
+const DefaultParallelism = 200
+
+// Dataset is a lazy, immutable plan. Methods return new Datasets and never
+// change the receiver, so a Dataset may be shared and consumed many times.
+type Dataset struct {
+	plan ops.Node
+	cfg  *config
+	err  error
+}
+
+type config struct {
+	rt          exec.Runtime
+	parallelism int
+	exec        pipeline.Options
+}
+
+// Option configures a Dataset's source.
+type Option func(*config)
+
+// WithRuntime runs the dataset on rt instead of the default local runtime.
+func WithRuntime(rt exec.Runtime) Option { return func(c *config) { c.rt = rt } }
+
+// WithParallelism sets how many blocks (read tasks) a source is split into.
+func WithParallelism(n int) Option { return func(c *config) { c.parallelism = n } }
+
+// WithExecOptions tunes the streaming executor (memory budget, concurrency).
+func WithExecOptions(o pipeline.Options) Option { return func(c *config) { c.exec = o } }
+
+var defaultRuntime struct {
+	once sync.Once
+	rt   *exec.Local
+}
+
+// DefaultRuntime is the process-wide embedded runtime that datasets use when
+// no WithRuntime option is given: a worker per core and an object store of
+// 30% of memory. It is created on first use and lives as long as the process.
+func DefaultRuntime() exec.Runtime {
+	defaultRuntime.once.Do(func() { defaultRuntime.rt = exec.NewLocal() })
+	return defaultRuntime.rt
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.rt == nil {
+		c.rt = DefaultRuntime()
+	}
+	return c
+}
+
+func (c *config) parallelismFor(rows int64) int {
+	p := c.parallelism
+	if p <= 0 {
+		p = DefaultParallelism
+	}
+	if rows >= 0 && int64(p) > rows {
+		p = int(max(rows, 1))
+	}
+	return p
+}
+
+// Err reports an error found while building the plan, if any.
+func (d *Dataset) Err() error { return d.err }
+
+// Runtime is the runtime the dataset runs on.
+func (d *Dataset) Runtime() exec.Runtime { return d.cfg.rt }
+
+// with returns a dataset over a new plan with the same configuration.
+func (d *Dataset) with(plan ops.Node) *Dataset {
+	return &Dataset{plan: plan, cfg: d.cfg}
+}
+
+// withErr returns a dataset that fails with err when consumed.
+func (d *Dataset) withErr(err error) *Dataset {
+	return &Dataset{plan: d.plan, cfg: d.cfg, err: err}
+}
+
+func errDataset(err error, opts []Option) *Dataset {
+	return &Dataset{cfg: newConfig(opts), err: err}
+}
+
+// Explain describes the plan: the logical plan as written, the optimized
+// plan, and the physical operators the executor will run.
+func (d *Dataset) Explain() string {
+	if d.err != nil {
+		return "error: " + d.err.Error()
+	}
+	opt := ops.Optimize(d.plan)
+	s := "-- logical plan --\n" + ops.Format(d.plan) + "-- optimized plan --\n" + ops.Format(opt)
+	if phys, err := pipeline.Build(opt, 1); err == nil {
+		s += "-- physical plan --\n" + pipeline.Format(phys)
+	} else {
+		s += "-- physical plan --\nerror: " + err.Error() + "\n"
+	}
+	return s
+}
+
+// String is a one-line description of the dataset.
+func (d *Dataset) String() string {
+	if d.err != nil {
+		return "Dataset(error: " + d.err.Error() + ")"
+	}
+	s := "Dataset(" + d.plan.Name()
+	if rows := d.plan.Rows(); rows >= 0 {
+		s += fmt.Sprintf(", rows=%d", rows)
+	}
+	if schema := d.plan.Schema(); schema != nil {
+		s += ", schema={" + ops.SchemaString(schema) + "}"
+	}
+	return s + ")"
+}
+
+// stream runs plan and returns its running stream.
+func (d *Dataset) stream(ctx context.Context, plan ops.Node) (*pipeline.Stream, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	opt := ops.Optimize(plan)
+	queue := max(4, 2*d.cfg.rt.Resources().CPUs)
+	root, err := pipeline.Build(opt, queue)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.Run(ctx, d.cfg.rt, root, d.cfg.exec), nil
+}
+
+// forEachBundle runs plan and calls fn with each output bundle, in order.
+// The bundle's references are released after fn returns.
+func (d *Dataset) forEachBundle(ctx context.Context, plan ops.Node, fn func(pipeline.Bundle) error) error {
+	s, err := d.stream(ctx, plan)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for {
+		b, err := s.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		err = fn(b)
+		for _, r := range b.Refs {
+			d.cfg.rt.Release(r)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// errStop ends a forEach early without an error.
+var errStop = fmt.Errorf("stop")

@@ -1,0 +1,362 @@
+package dataset
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/ops"
+)
+
+// oneToOne appends a one-to-one operator, or records err.
+func (d *Dataset) oneToOne(op *ops.OneToOne) *Dataset {
+	if d.err != nil {
+		return d
+	}
+	op.Input = d.plan
+	return d.with(op)
+}
+
+func nilFunc(method string) error {
+	return fmt.Errorf("dataset.%s: nil function", method)
+}
+
+// Map calls fn on every row and makes a row of each result. The output
+// schema is inferred from the results, as FromItems does. Prefer MapBatches
+// for speed: Map builds a Go map per row.
+func (d *Dataset) Map(fn func(Row) (Item, error)) *Dataset {
+	if fn == nil {
+		return d.withErr(nilFunc("Map"))
+	}
+	return d.oneToOne(&ops.OneToOne{
+		Label:         "Map(" + ops.FuncName(fn) + ")",
+		PreservesRows: true,
+		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+			items := make([]Item, in.NumRows())
+			for i := range items {
+				item, err := fn(blocks.NewRow(in, i))
+				if err != nil {
+					return nil, fmt.Errorf("row %d: %w", i, err)
+				}
+				items[i] = item
+			}
+			return itemsBlock(tc, items)
+		},
+	})
+}
+
+// itemsBlock builds a block of UDF results; an empty result keeps no columns.
+func itemsBlock(tc *exec.TaskContext, items []Item) (blocks.Block, error) {
+	return blocks.FromItems(tc.Alloc, items)
+}
+
+// FlatMap calls fn on every row and makes a row of each item it returns
+// (none, one or many).
+func (d *Dataset) FlatMap(fn func(Row) ([]Item, error)) *Dataset {
+	if fn == nil {
+		return d.withErr(nilFunc("FlatMap"))
+	}
+	return d.oneToOne(&ops.OneToOne{
+		Label: "FlatMap(" + ops.FuncName(fn) + ")",
+		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+			var items []Item
+			for i := range int(in.NumRows()) {
+				out, err := fn(blocks.NewRow(in, i))
+				if err != nil {
+					return nil, fmt.Errorf("row %d: %w", i, err)
+				}
+				items = append(items, out...)
+			}
+			return itemsBlock(tc, items)
+		},
+	})
+}
+
+// Filter keeps the rows for which fn returns true.
+func (d *Dataset) Filter(fn func(Row) (bool, error)) *Dataset {
+	if fn == nil {
+		return d.withErr(nilFunc("Filter"))
+	}
+	return d.oneToOne(&ops.OneToOne{
+		Label:     "Filter(" + ops.FuncName(fn) + ")",
+		OutSchema: sameSchema,
+		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+			keep := make([]int64, 0, in.NumRows())
+			for i := range int(in.NumRows()) {
+				ok, err := fn(blocks.NewRow(in, i))
+				if err != nil {
+					return nil, fmt.Errorf("row %d: %w", i, err)
+				}
+				if ok {
+					keep = append(keep, int64(i))
+				}
+			}
+			return takeRows(tc, in, keep)
+		},
+	})
+}
+
+// takeRows keeps rows at the sorted indices keep, sharing in's buffers when
+// they form one contiguous run.
+func takeRows(tc *exec.TaskContext, in blocks.Block, keep []int64) (blocks.Block, error) {
+	n := int64(len(keep))
+	if n == 0 || keep[n-1]-keep[0] == n-1 {
+		var lo int64
+		if n > 0 {
+			lo = keep[0]
+		}
+		return blocks.Slice(in, lo, lo+n), nil
+	}
+	return blocks.Take(tc.Alloc, in, keep)
+}
+
+func sameSchema(in *arrow.Schema) (*arrow.Schema, error) { return in, nil }
+
+// BatchFunc transforms a whole Arrow record batch at once. It must not
+// release its input. Shoal releases the batch it returns, which may be the
+// input itself.
+type BatchFunc func(batch arrow.RecordBatch) (arrow.RecordBatch, error)
+
+// MapBatchesOption configures MapBatches.
+type MapBatchesOption func(*mapBatchesConfig)
+
+type mapBatchesConfig struct {
+	batchSize int64
+}
+
+// BatchSize sets the rows per batch. Each task gathers at least this many
+// rows, so every batch but the last of a task is exactly this size. The
+// default, 0, passes each block whole: the fastest choice for CPU work.
+func BatchSize(rows int) MapBatchesOption {
+	return func(c *mapBatchesConfig) { c.batchSize = int64(rows) }
+}
+
+// MapBatches calls fn on whole batches of rows: the vectorized transform.
+func (d *Dataset) MapBatches(fn BatchFunc, opts ...MapBatchesOption) *Dataset {
+	if fn == nil {
+		return d.withErr(nilFunc("MapBatches"))
+	}
+	var cfg mapBatchesConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.batchSize < 0 {
+		return d.withErr(fmt.Errorf("dataset.MapBatches: negative batch size %d", cfg.batchSize))
+	}
+	size := cfg.batchSize
+	return d.oneToOne(&ops.OneToOne{
+		Label:     "MapBatches(" + ops.FuncName(fn) + ")",
+		BatchRows: size,
+		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+			if size <= 0 || in.NumRows() <= size {
+				return callBatch(fn, in)
+			}
+			parts := blocks.Split(in, size)
+			defer releaseBlocks(parts)
+			outs := make([]blocks.Block, 0, len(parts))
+			defer func() { releaseBlocks(outs) }()
+			for _, p := range parts {
+				out, err := callBatch(fn, p)
+				if err != nil {
+					return nil, err
+				}
+				outs = append(outs, out)
+			}
+			return blocks.Concat(tc.Alloc, outs)
+		},
+	})
+}
+
+func callBatch(fn BatchFunc, in blocks.Block) (blocks.Block, error) {
+	out, err := fn(in)
+	if err != nil {
+		if out != nil && out != in {
+			out.Release()
+		}
+		return nil, err
+	}
+	if out == nil {
+		return nil, errors.New("batch function returned a nil batch")
+	}
+	if out == in {
+		out.Retain()
+	}
+	return out, nil
+}
+
+func releaseBlocks(bs []blocks.Block) {
+	for _, b := range bs {
+		b.Release()
+	}
+}
+
+// AddColumn computes a column from each batch and appends it (or replaces
+// the column of that name). fn must return an array of the batch's length;
+// Shoal releases it.
+func (d *Dataset) AddColumn(name string, fn func(batch arrow.RecordBatch) (arrow.Array, error)) *Dataset {
+	if fn == nil {
+		return d.withErr(nilFunc("AddColumn"))
+	}
+	return d.oneToOne(&ops.OneToOne{
+		Label:         fmt.Sprintf("AddColumn(%s, %s)", name, ops.FuncName(fn)),
+		PreservesRows: true,
+		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+			col, err := fn(in)
+			if err != nil {
+				return nil, err
+			}
+			if col == nil {
+				return nil, fmt.Errorf("column %q: function returned a nil array", name)
+			}
+			defer col.Release()
+			return blocks.WithColumn(in, name, col)
+		},
+	})
+}
+
+// SelectColumns keeps only the named columns, in that order.
+func (d *Dataset) SelectColumns(names ...string) *Dataset {
+	out := func(in *arrow.Schema) (*arrow.Schema, error) {
+		fields := make([]arrow.Field, len(names))
+		for i, n := range names {
+			idx := in.FieldIndices(n)
+			if len(idx) == 0 {
+				return nil, &blocks.UnknownColumnError{Column: n, Schema: in}
+			}
+			fields[i] = in.Field(idx[0])
+		}
+		return arrow.NewSchema(fields, nil), nil
+	}
+	return d.columnOp(fmt.Sprintf("SelectColumns%v", names), out, func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		return blocks.Select(in, names)
+	})
+}
+
+// DropColumns removes the named columns.
+func (d *Dataset) DropColumns(names ...string) *Dataset {
+	out := func(in *arrow.Schema) (*arrow.Schema, error) {
+		drop := make(map[string]bool, len(names))
+		for _, n := range names {
+			if len(in.FieldIndices(n)) == 0 {
+				return nil, &blocks.UnknownColumnError{Column: n, Schema: in}
+			}
+			drop[n] = true
+		}
+		var fields []arrow.Field
+		for _, f := range in.Fields() {
+			if !drop[f.Name] {
+				fields = append(fields, f)
+			}
+		}
+		return arrow.NewSchema(fields, nil), nil
+	}
+	return d.columnOp(fmt.Sprintf("DropColumns%v", names), out, projectTo(out))
+}
+
+// RenameColumns renames columns, old name to new name.
+func (d *Dataset) RenameColumns(names map[string]string) *Dataset {
+	out := func(in *arrow.Schema) (*arrow.Schema, error) {
+		for old := range names {
+			if len(in.FieldIndices(old)) == 0 {
+				return nil, &blocks.UnknownColumnError{Column: old, Schema: in}
+			}
+		}
+		fields := append([]arrow.Field(nil), in.Fields()...)
+		for i, f := range fields {
+			if n, ok := names[f.Name]; ok {
+				fields[i].Name = n
+			}
+		}
+		return arrow.NewSchema(fields, nil), nil
+	}
+	return d.columnOp(fmt.Sprintf("RenameColumns%v", names), out, func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		schema, err := out(in.Schema())
+		if err != nil {
+			return nil, err
+		}
+		return array.NewRecordBatch(schema, in.Columns(), in.NumRows()), nil
+	})
+}
+
+// projectTo keeps, by name, the columns of the schema out derives.
+func projectTo(out func(*arrow.Schema) (*arrow.Schema, error)) ops.BlockFn {
+	return func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		schema, err := out(in.Schema())
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, schema.NumFields())
+		for i, f := range schema.Fields() {
+			names[i] = f.Name
+		}
+		return blocks.Select(in, names)
+	}
+}
+
+// columnOp appends a column edit, checking it against the schema now when
+// the schema is known, so a bad column name fails before anything runs.
+func (d *Dataset) columnOp(label string, out func(*arrow.Schema) (*arrow.Schema, error), fn ops.BlockFn) *Dataset {
+	if d.err != nil {
+		return d
+	}
+	if in := d.plan.Schema(); in != nil {
+		if _, err := out(in); err != nil {
+			return d.withErr(fmt.Errorf("dataset.%s: %w", label, err))
+		}
+	}
+	return d.oneToOne(&ops.OneToOne{Label: label, PreservesRows: true, OutSchema: out, Fn: fn})
+}
+
+// Limit keeps the first n rows.
+func (d *Dataset) Limit(n int64) *Dataset {
+	if d.err != nil {
+		return d
+	}
+	if n < 0 {
+		return d.withErr(fmt.Errorf("dataset.Limit: negative count %d", n))
+	}
+	return d.with(&ops.Limit{Input: d.plan, N: n})
+}
+
+// Union appends the rows of others after this dataset's, in order. All must
+// run on the same runtime and have the same schema.
+func (d *Dataset) Union(others ...*Dataset) *Dataset {
+	if d.err != nil {
+		return d
+	}
+	inputs := []ops.Node{d.plan}
+	for i, o := range others {
+		if o == nil {
+			return d.withErr(fmt.Errorf("dataset.Union: dataset %d is nil", i))
+		}
+		if o.err != nil {
+			return d.withErr(o.err)
+		}
+		if o.cfg.rt != d.cfg.rt {
+			return d.withErr(fmt.Errorf("dataset.Union: dataset %d runs on another runtime", i))
+		}
+		a, b := d.plan.Schema(), o.plan.Schema()
+		if a != nil && b != nil && !a.Equal(b) {
+			return d.withErr(fmt.Errorf("dataset.Union: dataset %d has schema {%s}, want {%s}", i, ops.SchemaString(b), ops.SchemaString(a)))
+		}
+		inputs = append(inputs, o.plan)
+	}
+	return d.with(&ops.Union{Inputs: inputs})
+}
+
+// Repartition splits and merges blocks, keeping row order, into exactly n
+// blocks whose row counts differ by at most one. No shuffle: rows stay in
+// order.
+func (d *Dataset) Repartition(n int) *Dataset {
+	if d.err != nil {
+		return d
+	}
+	if n <= 0 {
+		return d.withErr(fmt.Errorf("dataset.Repartition: block count must be positive, got %d", n))
+	}
+	return d.with(&ops.Repartition{Input: d.plan, N: n})
+}

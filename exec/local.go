@@ -1,0 +1,311 @@
+package exec
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/blocks"
+)
+
+// DefaultMaxRetries is how often a task failing with a retryable error is retried.
+const DefaultMaxRetries = 3
+
+// DefaultStoreFraction is the share of the machine's memory the local object
+// store uses when no budget is given (Ray uses the same 30%).
+const DefaultStoreFraction = 0.3
+
+// LocalOption configures a Local runtime.
+type LocalOption func(*localConfig)
+
+type localConfig struct {
+	workers    int
+	budget     int64
+	spillDir   string
+	alloc      memory.Allocator
+	maxRetries int
+	gpus       int
+}
+
+// WithWorkers sets the number of tasks that run at once (default: GOMAXPROCS).
+func WithWorkers(n int) LocalOption { return func(c *localConfig) { c.workers = n } }
+
+// WithObjectStoreMemory sets the store's memory budget in bytes (default:
+// DefaultStoreFraction of the machine's or container's memory).
+func WithObjectStoreMemory(bytes int64) LocalOption {
+	return func(c *localConfig) { c.budget = bytes }
+}
+
+// WithSpillDir sets where blocks spill (default: os.TempDir()).
+func WithSpillDir(dir string) LocalOption { return func(c *localConfig) { c.spillDir = dir } }
+
+// WithAllocator sets the allocator for blocks the runtime builds (default:
+// memory.DefaultAllocator). Tests pass a memory.CheckedAllocator to find leaks.
+func WithAllocator(mem memory.Allocator) LocalOption {
+	return func(c *localConfig) { c.alloc = mem }
+}
+
+// WithMaxRetries sets the default retry count for retryable task failures
+// (default DefaultMaxRetries; negative disables retries).
+func WithMaxRetries(n int) LocalOption { return func(c *localConfig) { c.maxRetries = n } }
+
+// WithGPUs declares GPUs for resource accounting.
+func WithGPUs(n int) LocalOption { return func(c *localConfig) { c.gpus = n } }
+
+// Local is the embedded runtime: a pool of worker goroutines sized to the
+// cores and an in-process object store that spills to local disk. The zero
+// value is not usable; call NewLocal. Close it when done.
+type Local struct {
+	cfg   localConfig
+	store *Store
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []job
+	closed  bool
+	workers sync.WaitGroup
+}
+
+type job struct {
+	ctx  context.Context
+	task Task
+	done func(TaskResult)
+}
+
+// NewLocal starts a local runtime.
+func NewLocal(opts ...LocalOption) *Local {
+	cfg := localConfig{alloc: memory.DefaultAllocator, maxRetries: DefaultMaxRetries}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.workers <= 0 {
+		cfg.workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.budget <= 0 {
+		cfg.budget = int64(float64(SystemMemory()) * DefaultStoreFraction)
+	}
+	l := &Local{cfg: cfg, store: NewStore(cfg.alloc, cfg.budget, cfg.spillDir)}
+	l.cond = sync.NewCond(&l.mu)
+	l.workers.Add(cfg.workers)
+	for range cfg.workers {
+		go l.work()
+	}
+	return l
+}
+
+// Put implements Runtime.
+func (l *Local) Put(b blocks.Block, producer string) (ObjectRef, error) {
+	return l.store.Put(b, producer)
+}
+
+// Get implements Runtime.
+func (l *Local) Get(ctx context.Context, ref ObjectRef) (blocks.Block, error) {
+	return l.store.Get(ctx, ref)
+}
+
+// Retain implements Runtime.
+func (l *Local) Retain(ref ObjectRef) { l.store.Retain(ref) }
+
+// Release implements Runtime.
+func (l *Local) Release(ref ObjectRef) { l.store.Release(ref) }
+
+// Resources implements Runtime.
+func (l *Local) Resources() Resources {
+	return Resources{CPUs: l.cfg.workers, GPUs: l.cfg.gpus, ObjectStoreMemory: l.cfg.budget}
+}
+
+// Allocator implements Runtime.
+func (l *Local) Allocator() memory.Allocator { return l.cfg.alloc }
+
+// Stats implements Runtime.
+func (l *Local) Stats() StoreStats { return l.store.Stats() }
+
+// Submit implements Runtime. Tasks run in submission order as workers free up.
+func (l *Local) Submit(ctx context.Context, t Task, done func(TaskResult)) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		done(TaskResult{Err: ErrClosed})
+		return
+	}
+	l.queue = append(l.queue, job{ctx: ctx, task: t, done: done})
+	l.mu.Unlock()
+	l.cond.Signal()
+}
+
+// Close stops the workers after the tasks they are running, fails queued
+// tasks with ErrClosed, frees all blocks and removes spill files.
+func (l *Local) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	pending := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	l.cond.Broadcast()
+	for _, j := range pending {
+		j.done(TaskResult{Err: ErrClosed})
+	}
+	l.workers.Wait()
+	return l.store.Close()
+}
+
+func (l *Local) work() {
+	defer l.workers.Done()
+	for {
+		l.mu.Lock()
+		for len(l.queue) == 0 && !l.closed {
+			l.cond.Wait()
+		}
+		if l.closed {
+			l.mu.Unlock()
+			return
+		}
+		j := l.queue[0]
+		l.queue[0] = job{}
+		l.queue = l.queue[1:]
+		l.mu.Unlock()
+		j.done(l.run(j.ctx, j.task))
+	}
+}
+
+// run executes a task with retries on retryable errors.
+func (l *Local) run(ctx context.Context, t Task) TaskResult {
+	start := time.Now()
+	retries := t.MaxRetries
+	if retries == 0 {
+		retries = l.cfg.maxRetries
+	}
+	var res TaskResult
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			res.Err = err
+			break
+		}
+		outs, err := l.attempt(ctx, t, attempt)
+		res.Attempts = attempt + 1
+		if err == nil {
+			res.Outputs = outs
+			break
+		}
+		if ctx.Err() != nil {
+			res.Err = ctx.Err()
+			break
+		}
+		if attempt >= retries || !IsRetryable(err) {
+			res.Err = &TaskError{Operator: t.Operator, Index: t.Index, Attempts: res.Attempts, Err: err}
+			break
+		}
+		backoff := time.Duration(10<<attempt) * time.Millisecond
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
+	}
+	res.Wall = time.Since(start)
+	return res
+}
+
+// attempt runs t once: fetch inputs, call Run with panics recovered, store outputs.
+func (l *Local) attempt(ctx context.Context, t Task, attempt int) (refs []ObjectRef, err error) {
+	inputs := make([]blocks.Block, 0, len(t.Inputs))
+	defer func() {
+		for _, b := range inputs {
+			b.Release()
+		}
+	}()
+	for _, ref := range t.Inputs {
+		b, err := l.store.Get(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, b)
+	}
+	tc := &TaskContext{Context: ctx, Alloc: l.cfg.alloc, Operator: t.Operator, Index: t.Index, Attempt: attempt}
+	outs, err := callRecovered(tc, t.Run, inputs)
+	defer func() {
+		for _, b := range outs {
+			if b != nil {
+				b.Release()
+			}
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	refs = make([]ObjectRef, 0, len(outs))
+	for _, b := range outs {
+		if b == nil {
+			continue
+		}
+		ref, err := l.store.Put(b, t.Operator)
+		if err != nil {
+			for _, r := range refs {
+				l.store.Release(r)
+			}
+			return nil, err
+		}
+		refs = append(refs, ref)
+	}
+	return refs, nil
+}
+
+// callRecovered calls run, turning a panic into a *PanicError.
+func callRecovered(tc *TaskContext, run func(*TaskContext, []blocks.Block) ([]blocks.Block, error), in []blocks.Block) (outs []blocks.Block, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			for _, b := range outs {
+				if b != nil {
+					b.Release()
+				}
+			}
+			outs, err = nil, &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return run(tc, in)
+}
+
+// SystemMemory returns the memory available to this process: the smaller of
+// the machine's total memory and the cgroup limit, or 8 GiB when neither can
+// be read.
+func SystemMemory() int64 {
+	total := int64(8 << 30)
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) >= 2 && fields[0] == "MemTotal:" {
+				if kb, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
+					total = kb << 10
+				}
+				break
+			}
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		if lim, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && lim > 0 && lim < total {
+			total = lim
+		}
+	}
+	return total
+}
+
+var _ Runtime = (*Local)(nil)
+
+// String describes the runtime.
+func (l *Local) String() string {
+	return fmt.Sprintf("local(workers=%d, store=%d MiB)", l.cfg.workers, l.cfg.budget>>20)
+}

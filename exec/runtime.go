@@ -1,0 +1,126 @@
+// Package exec is the seam between Shoal's executor and the machine: the
+// Runtime interface (put, get and release blocks; submit tasks; report
+// resources) and the local, embedded runtime that implements it with a worker
+// pool and an object store that spills to disk.
+//
+// A cluster runtime implements the same interface over a head and nodes; the
+// streaming executor in package pipeline sees only this interface.
+package exec
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/blocks"
+)
+
+// ObjectID names a block in a runtime's object store.
+type ObjectID uint64
+
+// ObjectRef is a reference to a block held in an object store, with the
+// metadata planners need (rows, bytes, schema) and its lineage (the operator
+// and task that produced it). It is a small value: copying it does not copy
+// or retain the block. Counted references are taken with Runtime.Retain and
+// given back with Runtime.Release.
+type ObjectRef struct {
+	ID ObjectID
+	blocks.Meta
+	// Producer names the operator whose task made the block.
+	Producer string
+}
+
+// Resources is what a runtime offers to tasks.
+type Resources struct {
+	// CPUs is the number of tasks that run at once.
+	CPUs int
+	// GPUs is the number of GPUs declared or detected (actors come later).
+	GPUs int
+	// ObjectStoreMemory is the store's memory budget in bytes: above it, blocks
+	// spill to disk and the executor stops admitting new tasks.
+	ObjectStoreMemory int64
+}
+
+// Task is a unit of work: a function from input blocks to output blocks.
+type Task struct {
+	// Operator names the operator the task belongs to, for errors and stats.
+	Operator string
+	// Index is the task's position within its operator (the block index).
+	Index int
+	// Inputs are fetched from the store and passed to Run. The runtime borrows
+	// them: the submitter keeps its references until the task is done.
+	Inputs []ObjectRef
+	// Run computes the outputs. It must release nothing it did not create;
+	// each returned block carries one reference that the runtime takes over.
+	Run func(tc *TaskContext, inputs []blocks.Block) ([]blocks.Block, error)
+	// MaxRetries is how often a retryable failure is retried: 0 means the
+	// runtime default (3), a negative value means never.
+	MaxRetries int
+}
+
+// TaskContext is what a running task may use.
+type TaskContext struct {
+	context.Context
+	// Alloc allocates the task's output buffers.
+	Alloc memory.Allocator
+	// Operator and Index identify the task, as in Task.
+	Operator string
+	Index    int
+	// Attempt counts from 0; it is above 0 when a task is retried.
+	Attempt int
+}
+
+// TaskResult is what a finished task reports.
+type TaskResult struct {
+	// Outputs are stored blocks, each with one reference owned by the
+	// submitter. Empty when Err is set.
+	Outputs []ObjectRef
+	Err     error
+	// Wall is the time the task ran, over all attempts.
+	Wall time.Duration
+	// Attempts is how many times Run was called.
+	Attempts int
+}
+
+// Runtime is what the executor needs from the machine.
+type Runtime interface {
+	// Put stores b and returns a reference counted once. The store takes its
+	// own reference to b; the caller keeps (and must release) its own.
+	Put(b blocks.Block, producer string) (ObjectRef, error)
+	// Get returns the block ref names, restored from disk if it was spilled.
+	// The caller owns one reference to the result and must Release it.
+	Get(ctx context.Context, ref ObjectRef) (blocks.Block, error)
+	// Retain adds a counted reference to ref.
+	Retain(ref ObjectRef)
+	// Release drops a counted reference; the block is freed at zero.
+	Release(ref ObjectRef)
+	// Submit queues t and calls done exactly once, from any goroutine, when it
+	// has finished, failed or been cancelled through ctx.
+	Submit(ctx context.Context, t Task, done func(TaskResult))
+	// Resources reports what the runtime offers.
+	Resources() Resources
+	// Allocator is the allocator blocks of this runtime are built with.
+	Allocator() memory.Allocator
+	// Stats reports the object store's counters.
+	Stats() StoreStats
+	// Close stops the workers, frees every block and removes spill files.
+	Close() error
+}
+
+// StoreStats are an object store's counters.
+type StoreStats struct {
+	Objects       int   // blocks held
+	MemoryBytes   int64 // bytes of blocks held in memory
+	SpilledBytes  int64 // bytes of blocks held on disk now
+	PeakMemory    int64 // highest MemoryBytes seen
+	SpilledTotal  int64 // bytes written to disk over the store's life
+	RestoredTotal int64 // bytes read back from disk over the store's life
+	Budget        int64
+	SpillFailures int // spills that could not be written; those blocks stayed in memory
+}
+
+func (s StoreStats) String() string {
+	return fmt.Sprintf("objects=%d memory=%d spilled=%d peak=%d budget=%d", s.Objects, s.MemoryBytes, s.SpilledBytes, s.PeakMemory, s.Budget)
+}

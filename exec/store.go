@@ -1,0 +1,329 @@
+package exec
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/blocks"
+)
+
+// ErrClosed is returned by a store or runtime used after Close.
+var ErrClosed = errors.New("shoal: runtime closed")
+
+// Store is an object store: blocks by ID, reference counted, held in memory
+// up to a byte budget and spilled to local disk as Arrow IPC files above it,
+// least recently used first. A spilled block is read back on access.
+//
+// Disk I/O runs outside the store's lock: a block being spilled stays
+// readable from memory until its file is complete.
+type Store struct {
+	alloc    memory.Allocator
+	budget   int64
+	spillDir string // parent for the store's own directory, made on first spill
+
+	mu      sync.Mutex
+	nextID  ObjectID
+	objects map[ObjectID]*object
+	lru     *list.List // of *object in memory and not being spilled; front is oldest
+	dir     string     // the store's spill directory, "" until first spill
+	closed  bool
+	stats   StoreStats
+	// spillingBytes is the memory that spills in progress will free.
+	spillingBytes int64
+}
+
+type object struct {
+	id       ObjectID
+	block    blocks.Block // nil while on disk only
+	bytes    int64
+	refs     int
+	path     string // spill file, "" if never spilled
+	spilling bool
+	elem     *list.Element
+}
+
+// NewStore returns a store with the given memory budget in bytes, spilling
+// under spillDir (os.TempDir() when empty).
+func NewStore(alloc memory.Allocator, budget int64, spillDir string) *Store {
+	if spillDir == "" {
+		spillDir = os.TempDir()
+	}
+	return &Store{
+		alloc:    alloc,
+		budget:   budget,
+		spillDir: spillDir,
+		objects:  make(map[ObjectID]*object),
+		lru:      list.New(),
+		stats:    StoreStats{Budget: budget},
+	}
+}
+
+// Put stores b (taking its own reference) and returns a reference counted once.
+func (s *Store) Put(b blocks.Block, producer string) (ObjectRef, error) {
+	meta := blocks.MetaOf(b)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ObjectRef{}, ErrClosed
+	}
+	b.Retain()
+	s.nextID++
+	o := &object{id: s.nextID, block: b, bytes: meta.Bytes, refs: 1}
+	s.objects[o.id] = o
+	o.elem = s.lru.PushBack(o)
+	s.addMemory(o.bytes)
+	s.stats.Objects++
+	victims := s.pickVictims()
+	s.mu.Unlock()
+
+	s.spill(victims)
+	return ObjectRef{ID: o.id, Meta: meta, Producer: producer}, nil
+}
+
+// Get returns the block, reading it back from disk if it was spilled.
+func (s *Store) Get(ctx context.Context, ref ObjectRef) (blocks.Block, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	o, ok := s.objects[ref.ID]
+	if !ok {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("shoal: object %d not in store (released?)", ref.ID)
+	}
+	if o.block != nil {
+		o.block.Retain()
+		if o.elem != nil {
+			s.lru.MoveToBack(o.elem)
+		}
+		b := o.block
+		s.mu.Unlock()
+		return b, nil
+	}
+	path := o.path
+	o.refs++ // keep the file while we read it without the lock
+	s.mu.Unlock()
+
+	b, err := readSpillFile(path, s.alloc)
+
+	s.mu.Lock()
+	o.refs--
+	if err == nil && o.block == nil && !s.closed && o.refs > 0 {
+		// Back in memory: the file stays so a second spill costs no write.
+		b.Retain()
+		o.block = b
+		o.elem = s.lru.PushBack(o)
+		s.addMemory(o.bytes)
+		s.stats.SpilledBytes -= o.bytes
+		s.stats.RestoredTotal += o.bytes
+	}
+	s.freeIfUnused(o)
+	victims := s.pickVictims()
+	s.mu.Unlock()
+	s.spill(victims)
+	if err != nil {
+		return nil, fmt.Errorf("shoal: restore object %d: %w", ref.ID, err)
+	}
+	return b, nil
+}
+
+// Retain adds a counted reference.
+func (s *Store) Retain(ref ObjectRef) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.objects[ref.ID]; ok {
+		o.refs++
+	}
+}
+
+// Release drops a counted reference, freeing the block and its file at zero.
+func (s *Store) Release(ref ObjectRef) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[ref.ID]
+	if !ok {
+		return
+	}
+	o.refs--
+	s.freeIfUnused(o)
+}
+
+// freeIfUnused drops an object with no references left. Called with s.mu held.
+func (s *Store) freeIfUnused(o *object) {
+	if o.refs > 0 || o.spilling {
+		return // a spill in progress frees it when it finishes
+	}
+	delete(s.objects, o.id)
+	s.stats.Objects--
+	if o.block != nil {
+		o.block.Release()
+		o.block = nil
+		s.stats.MemoryBytes -= o.bytes
+		if o.elem != nil {
+			s.lru.Remove(o.elem)
+			o.elem = nil
+		}
+	} else if o.path != "" {
+		s.stats.SpilledBytes -= o.bytes
+	}
+	if o.path != "" {
+		os.Remove(o.path)
+	}
+}
+
+func (s *Store) addMemory(n int64) {
+	s.stats.MemoryBytes += n
+	s.stats.PeakMemory = max(s.stats.PeakMemory, s.stats.MemoryBytes)
+}
+
+// pickVictims chooses the least recently used blocks to spill until memory is
+// back under budget, and marks them. Called with s.mu held.
+func (s *Store) pickVictims() []*object {
+	over := s.stats.MemoryBytes - s.spillingBytes - s.budget
+	var victims []*object
+	for e := s.lru.Front(); e != nil && over > 0; {
+		o := e.Value.(*object)
+		next := e.Next()
+		s.lru.Remove(e)
+		o.elem = nil
+		o.spilling = true
+		s.spillingBytes += o.bytes
+		victims = append(victims, o)
+		over -= o.bytes
+		e = next
+	}
+	return victims
+}
+
+// spill writes victims to disk outside the lock, then drops their memory. A
+// victim that cannot be written stays in memory: the budget is a target for
+// the executor's backpressure, not a wall that fails tasks.
+func (s *Store) spill(victims []*object) {
+	for _, o := range victims {
+		path, err := o.path, error(nil)
+		fresh := path == ""
+		if fresh {
+			path, err = s.writeSpillFile(o)
+		}
+		s.mu.Lock()
+		o.spilling = false
+		s.spillingBytes -= o.bytes
+		switch {
+		case s.closed:
+			o.block.Release()
+			o.block = nil
+			delete(s.objects, o.id)
+		case err != nil:
+			s.stats.SpillFailures++
+			o.elem = s.lru.PushBack(o)
+			s.freeIfUnused(o)
+		default:
+			o.path = path
+			o.block.Release()
+			o.block = nil
+			s.stats.MemoryBytes -= o.bytes
+			s.stats.SpilledBytes += o.bytes
+			if fresh {
+				s.stats.SpilledTotal += o.bytes
+			}
+			s.freeIfUnused(o)
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Store) writeSpillFile(o *object) (string, error) {
+	s.mu.Lock()
+	dir := s.dir
+	if dir == "" && !s.closed {
+		d, err := os.MkdirTemp(s.spillDir, "shoal-spill-")
+		if err != nil {
+			s.mu.Unlock()
+			return "", fmt.Errorf("shoal: spill directory: %w", err)
+		}
+		s.dir, dir = d, d
+	}
+	s.mu.Unlock()
+	if dir == "" {
+		return "", ErrClosed
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%d.arrow", o.id))
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	w, err := ipc.NewFileWriter(f, ipc.WithSchema(o.block.Schema()), ipc.WithAllocator(s.alloc))
+	if err == nil {
+		err = w.Write(o.block)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("shoal: spill object %d: %w", o.id, err)
+	}
+	return path, nil
+}
+
+func readSpillFile(path string, alloc memory.Allocator) (blocks.Block, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := ipc.NewFileReader(f, ipc.WithAllocator(alloc))
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.RecordBatchAt(0)
+}
+
+// Stats reports the store's counters.
+func (s *Store) Stats() StoreStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Close frees every block and removes the spill directory.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for id, o := range s.objects {
+		if o.block != nil && !o.spilling {
+			o.block.Release()
+			o.block = nil
+		}
+		if !o.spilling {
+			delete(s.objects, id)
+		}
+	}
+	s.lru.Init()
+	dir := s.dir
+	s.mu.Unlock()
+	if dir != "" {
+		return os.RemoveAll(dir)
+	}
+	return nil
+}

@@ -1,0 +1,266 @@
+// Package ops holds Shoal's logical plan: the operators a Dataset's
+// transforms append, what can be known about their output without running
+// them (schema, row count), and the optimizer rules that rewrite the plan
+// before the streaming executor runs it.
+//
+// Nodes are immutable: rules build new trees with WithChildren, as
+// DataFusion's ExecutionPlan does.
+package ops
+
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
+)
+
+// Node is a logical operator.
+type Node interface {
+	// Name is a short label such as "Map(main.square)".
+	Name() string
+	// Children are the operator's inputs.
+	Children() []Node
+	// WithChildren returns a copy of the node over new inputs.
+	WithChildren(children []Node) Node
+	// Schema is the output schema when it is known without running anything,
+	// nil otherwise.
+	Schema() *arrow.Schema
+	// Rows is the exact output row count when it is known without running
+	// anything, -1 otherwise.
+	Rows() int64
+}
+
+// Datasource produces blocks from outside the object store. Implement it to
+// read a format or store that Shoal does not know.
+type Datasource interface {
+	// Name labels the source in plans, e.g. "Range(10000)".
+	Name() string
+	// Schema is the output schema, or nil if it is known only after reading.
+	Schema() *arrow.Schema
+	// NumRows is the exact row count, or -1 if it is not known before reading.
+	NumRows() int64
+	// ReadTasks splits the read into about parallelism independent tasks.
+	ReadTasks(parallelism int) ([]ReadTask, error)
+}
+
+// LimitedDatasource is a Datasource that can read only its first n rows.
+type LimitedDatasource interface {
+	Datasource
+	WithLimit(n int64) Datasource
+}
+
+// ReadTask reads one part of a source.
+type ReadTask struct {
+	// Rows and Bytes estimate the output (-1 when unknown); the executor uses
+	// Bytes for backpressure before the task has run.
+	Rows, Bytes int64
+	// Read produces the blocks; each carries one reference for the caller.
+	Read func(tc *exec.TaskContext) ([]blocks.Block, error)
+}
+
+// BlockFn is the body of a one-to-one operator: one block in, one block out
+// (possibly empty, possibly with more rows). It must not release its input;
+// the block it returns carries one reference for the caller and may be the
+// input itself, retained.
+type BlockFn func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error)
+
+// Read is a leaf that reads a Datasource.
+type Read struct {
+	Source Datasource
+	// Parallelism is the number of read tasks asked of the source.
+	Parallelism int
+}
+
+func (r *Read) Name() string               { return r.Source.Name() }
+func (r *Read) Children() []Node           { return nil }
+func (r *Read) WithChildren(_ []Node) Node { return r }
+func (r *Read) Schema() *arrow.Schema      { return r.Source.Schema() }
+func (r *Read) Rows() int64                { return r.Source.NumRows() }
+
+// Refs is a leaf over blocks already in the object store (a materialized
+// dataset). The node does not own the references; the Dataset that made it does.
+type Refs struct {
+	Refs      []exec.ObjectRef
+	OutSchema *arrow.Schema
+}
+
+func (r *Refs) Name() string               { return fmt.Sprintf("Materialized(%d blocks)", len(r.Refs)) }
+func (r *Refs) Children() []Node           { return nil }
+func (r *Refs) WithChildren(_ []Node) Node { return r }
+func (r *Refs) Schema() *arrow.Schema      { return r.OutSchema }
+func (r *Refs) Rows() int64 {
+	var n int64
+	for _, ref := range r.Refs {
+		n += ref.Rows
+	}
+	return n
+}
+
+// OneToOne transforms each block independently: Map, MapBatches, Filter,
+// FlatMap, column edits. Consecutive ones are fused into one task.
+type OneToOne struct {
+	Input Node
+	Label string
+	Fn    BlockFn
+	// BatchRows asks that each task get at least this many input rows (the
+	// batch size of MapBatches); 0 takes blocks as they come.
+	BatchRows int64
+	// PreservesRows is true when every input row gives exactly one output row
+	// in order, so a Limit may run before it.
+	PreservesRows bool
+	// OutSchema derives the output schema from the input's; nil when it is
+	// known only by running the function.
+	OutSchema func(in *arrow.Schema) (*arrow.Schema, error)
+}
+
+func (o *OneToOne) Name() string               { return o.Label }
+func (o *OneToOne) Children() []Node           { return []Node{o.Input} }
+func (o *OneToOne) WithChildren(c []Node) Node { n := *o; n.Input = c[0]; return &n }
+func (o *OneToOne) Schema() *arrow.Schema {
+	in := o.Input.Schema()
+	if in == nil || o.OutSchema == nil {
+		return nil
+	}
+	s, err := o.OutSchema(in)
+	if err != nil {
+		return nil
+	}
+	return s
+}
+func (o *OneToOne) Rows() int64 {
+	if o.PreservesRows {
+		return o.Input.Rows()
+	}
+	return -1
+}
+
+// Fused is a chain of one-to-one operators run as one task per input bundle.
+// Only the optimizer makes it.
+type Fused struct {
+	Input  Node
+	Stages []*OneToOne
+}
+
+func (f *Fused) Name() string {
+	names := make([]string, len(f.Stages))
+	for i, s := range f.Stages {
+		names[i] = s.Label
+	}
+	return strings.Join(names, "->")
+}
+func (f *Fused) Children() []Node           { return []Node{f.Input} }
+func (f *Fused) WithChildren(c []Node) Node { n := *f; n.Input = c[0]; return &n }
+func (f *Fused) Schema() *arrow.Schema {
+	var n Node = f.Input
+	for _, s := range f.Stages {
+		n = s.WithChildren([]Node{n})
+	}
+	return n.Schema()
+}
+func (f *Fused) Rows() int64 {
+	for _, s := range f.Stages {
+		if !s.PreservesRows {
+			return -1
+		}
+	}
+	return f.Input.Rows()
+}
+
+// BatchRows is the bundle size the first stage asks for.
+func (f *Fused) BatchRows() int64 { return f.Stages[0].BatchRows }
+
+// Limit keeps the first N rows.
+type Limit struct {
+	Input Node
+	N     int64
+}
+
+func (l *Limit) Name() string               { return fmt.Sprintf("Limit(%d)", l.N) }
+func (l *Limit) Children() []Node           { return []Node{l.Input} }
+func (l *Limit) WithChildren(c []Node) Node { n := *l; n.Input = c[0]; return &n }
+func (l *Limit) Schema() *arrow.Schema      { return l.Input.Schema() }
+func (l *Limit) Rows() int64 {
+	if in := l.Input.Rows(); in >= 0 {
+		return min(in, l.N)
+	}
+	return -1
+}
+
+// Union concatenates its inputs in order.
+type Union struct {
+	Inputs []Node
+}
+
+func (u *Union) Name() string               { return fmt.Sprintf("Union(%d)", len(u.Inputs)) }
+func (u *Union) Children() []Node           { return u.Inputs }
+func (u *Union) WithChildren(c []Node) Node { return &Union{Inputs: append([]Node(nil), c...)} }
+func (u *Union) Schema() *arrow.Schema      { return u.Inputs[0].Schema() }
+func (u *Union) Rows() int64 {
+	var n int64
+	for _, in := range u.Inputs {
+		r := in.Rows()
+		if r < 0 {
+			return -1
+		}
+		n += r
+	}
+	return n
+}
+
+// Repartition redistributes rows into exactly N blocks of near-equal size
+// by splitting and merging blocks in order, without a shuffle.
+type Repartition struct {
+	Input Node
+	N     int
+}
+
+func (r *Repartition) Name() string               { return fmt.Sprintf("Repartition(%d)", r.N) }
+func (r *Repartition) Children() []Node           { return []Node{r.Input} }
+func (r *Repartition) WithChildren(c []Node) Node { n := *r; n.Input = c[0]; return &n }
+func (r *Repartition) Schema() *arrow.Schema      { return r.Input.Schema() }
+func (r *Repartition) Rows() int64                { return r.Input.Rows() }
+
+// FuncName names a Go function for plans and errors, e.g. "main.square".
+func FuncName(fn any) string {
+	v := reflect.ValueOf(fn)
+	if v.Kind() != reflect.Func || v.IsNil() {
+		return "<nil>"
+	}
+	name := runtime.FuncForPC(v.Pointer()).Name()
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	return name
+}
+
+// Format prints a plan as an indented tree, the root first.
+func Format(n Node) string {
+	var b strings.Builder
+	var walk func(n Node, depth int)
+	walk = func(n Node, depth int) {
+		fmt.Fprintf(&b, "%s%s", strings.Repeat("  ", depth), n.Name())
+		if s := n.Schema(); s != nil {
+			fmt.Fprintf(&b, " [%s]", SchemaString(s))
+		}
+		b.WriteByte('\n')
+		for _, c := range n.Children() {
+			walk(c, depth+1)
+		}
+	}
+	walk(n, 0)
+	return b.String()
+}
+
+// SchemaString prints a schema on one line: "id: int64, name: utf8".
+func SchemaString(s *arrow.Schema) string {
+	parts := make([]string, s.NumFields())
+	for i, f := range s.Fields() {
+		parts[i] = f.Name + ": " + f.Type.String()
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,341 @@
+package pipeline
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"github.com/shoal-data/shoal/exec"
+)
+
+// Options tune the executor. The zero value takes every default.
+type Options struct {
+	// MemoryBudget caps the bytes in flight (queued, buffered and expected
+	// from running tasks); default: the runtime's object-store memory.
+	MemoryBudget int64
+	// Concurrency caps the tasks running at once; default: the runtime's CPUs.
+	Concurrency int
+	// MaxBlockBytes splits task outputs above it; default 128 MiB.
+	MaxBlockBytes int64
+	// Prefetch is how many output bundles wait for the consumer; default 2.
+	Prefetch int
+}
+
+// DefaultMaxBlockBytes is the largest block a task emits before splitting.
+const DefaultMaxBlockBytes = 128 << 20
+
+// Stream is a running pipeline: the consumer pulls bundles in order with Next
+// and must Close it, which stops all work and waits for it.
+type Stream struct {
+	rt       exec.Runtime
+	out      chan Bundle
+	closing  chan struct{}
+	closeOne sync.Once
+	finished chan struct{}
+	err      error // set before out is closed
+	ops      []Operator
+}
+
+// Next returns the next bundle, io.EOF after the last, or the pipeline's
+// error. The caller owns the bundle's references.
+func (s *Stream) Next(ctx context.Context) (Bundle, error) {
+	select {
+	case b, ok := <-s.out:
+		if !ok {
+			if s.err != nil {
+				return Bundle{}, s.err
+			}
+			return Bundle{}, io.EOF
+		}
+		return b, nil
+	case <-ctx.Done():
+		return Bundle{}, ctx.Err()
+	}
+}
+
+// Close stops the pipeline, waits until no task of it runs, and releases
+// every block it still holds. It is safe to call more than once.
+func (s *Stream) Close() {
+	s.closeOne.Do(func() { close(s.closing) })
+	<-s.finished
+	// Bundles that reached the channel after the consumer stopped reading.
+	for b := range s.out {
+		b.release(s.rt)
+	}
+}
+
+// Metrics reports each operator's counters, upstream first. Call it after
+// the stream has ended or been closed.
+func (s *Stream) Metrics() []OperatorMetrics {
+	<-s.finished
+	out := make([]OperatorMetrics, len(s.ops))
+	for i, op := range s.ops {
+		out[i] = OperatorMetrics{Name: op.Name(), Metrics: op.Metrics()}
+	}
+	return out
+}
+
+// OperatorMetrics names an operator's metrics.
+type OperatorMetrics struct {
+	Name string
+	Metrics
+}
+
+type executor struct {
+	rt       exec.Runtime
+	opts     Options
+	ctx      context.Context // cancelled on shutdown: running tasks stop
+	cancel   context.CancelFunc
+	stream   *Stream
+	env      *Env
+	ops      []Operator // upstream first; the root is last
+	root     Operator
+	consumer map[Operator]consumerSlot
+	index    map[Operator]int // position in ops
+	doneSent map[Operator]bool
+	stopped  map[Operator]bool
+	events   chan func()
+	active   int
+	ready    []Bundle
+	err      error
+	reserve  int64 // per-operator share of the budget that is its own
+}
+
+type consumerSlot struct {
+	op    Operator
+	input int
+}
+
+// Run starts executing the operator tree under root and returns its stream.
+// Work stops when ctx is cancelled or the stream is closed.
+func Run(ctx context.Context, rt exec.Runtime, root Operator, opts Options) *Stream {
+	res := rt.Resources()
+	if opts.MemoryBudget <= 0 {
+		opts.MemoryBudget = res.ObjectStoreMemory
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = max(res.CPUs, 1)
+	}
+	if opts.MaxBlockBytes <= 0 {
+		opts.MaxBlockBytes = DefaultMaxBlockBytes
+	}
+	if opts.Prefetch <= 0 {
+		opts.Prefetch = 2
+	}
+	e := &executor{
+		rt:       rt,
+		opts:     opts,
+		root:     root,
+		consumer: make(map[Operator]consumerSlot),
+		doneSent: make(map[Operator]bool),
+		stopped:  make(map[Operator]bool),
+		events:   make(chan func(), 64),
+	}
+	e.ctx, e.cancel = context.WithCancel(ctx)
+	e.walk(root)
+	e.index = make(map[Operator]int, len(e.ops))
+	for i, op := range e.ops {
+		e.index[op] = i
+	}
+	e.stream = &Stream{rt: rt, out: make(chan Bundle), closing: make(chan struct{}), finished: make(chan struct{}), ops: e.ops}
+	e.env = &Env{rt: rt, submit: e.submit, fail: e.fail, maxBlockBytes: opts.MaxBlockBytes}
+	taskOps := 0
+	for _, op := range e.ops {
+		if _, ok := op.(interface{ base() *taskOp }); ok {
+			taskOps++
+		}
+	}
+	e.reserve = opts.MemoryBudget / 2 / int64(max(taskOps, 1))
+	go e.loop()
+	return e.stream
+}
+
+// walk lists operators upstream first and records who consumes whom.
+func (e *executor) walk(op Operator) {
+	for i, in := range op.Inputs() {
+		e.consumer[in] = consumerSlot{op: op, input: i}
+		e.walk(in)
+	}
+	e.ops = append(e.ops, op)
+}
+
+func (e *executor) submit(op Operator, t exec.Task, done func(exec.TaskResult)) {
+	e.active++
+	e.rt.Submit(e.ctx, t, func(res exec.TaskResult) {
+		e.events <- func() { done(res) }
+	})
+}
+
+func (e *executor) fail(err error) {
+	if e.err == nil {
+		e.err = err
+	}
+}
+
+func (e *executor) loop() {
+	defer close(e.stream.finished)
+	for _, op := range e.ops {
+		op.Start(e.env)
+	}
+	closed := false
+	for e.err == nil && !closed {
+		e.route()
+		e.dispatch()
+		if e.err != nil || e.root.Finished() && len(e.ready) == 0 {
+			break
+		}
+		var out chan Bundle
+		var first Bundle
+		if len(e.ready) > 0 {
+			out, first = e.stream.out, e.ready[0]
+		}
+		select {
+		case out <- first:
+			e.ready[0] = Bundle{}
+			e.ready = e.ready[1:]
+		case ev := <-e.events:
+			e.active--
+			ev()
+		case <-e.ctx.Done():
+			e.fail(e.ctx.Err())
+		case <-e.stream.closing:
+			closed = true
+		}
+	}
+	e.shutdown()
+}
+
+// shutdown cancels running tasks, waits for them, and releases everything.
+func (e *executor) shutdown() {
+	e.cancel()
+	for e.active > 0 {
+		ev := <-e.events
+		e.active--
+		ev()
+	}
+	for _, op := range e.ops {
+		op.Cancel()
+	}
+	for _, b := range e.ready {
+		b.release(e.rt)
+	}
+	e.ready = nil
+	e.stream.err = e.err
+	close(e.stream.out)
+}
+
+// route moves finished outputs downstream as far as queues allow, tells
+// operators when an input is done, and stops operators nobody needs.
+func (e *executor) route() {
+	for _, op := range e.ops {
+		if e.stopped[op] {
+			continue
+		}
+		slot, hasConsumer := e.consumer[op]
+		for {
+			if hasConsumer {
+				if slot.op.InputFull(slot.input) {
+					break
+				}
+			} else if len(e.ready) >= e.opts.Prefetch {
+				break
+			}
+			b, ok := op.Output()
+			if !ok {
+				break
+			}
+			if hasConsumer {
+				slot.op.AddInput(slot.input, b)
+			} else {
+				e.ready = append(e.ready, b)
+			}
+		}
+		if hasConsumer && !e.doneSent[op] && op.Finished() {
+			e.doneSent[op] = true
+			slot.op.InputDone(slot.input)
+		}
+	}
+	// An operator that wants no more input (a satisfied limit) stops its
+	// whole upstream.
+	for i := len(e.ops) - 1; i >= 0; i-- {
+		op := e.ops[i]
+		if l, ok := op.(interface{ wantsInput() bool }); ok && !l.wantsInput() {
+			for _, in := range op.Inputs() {
+				e.stop(in)
+			}
+		}
+	}
+}
+
+func (e *executor) stop(op Operator) {
+	if e.stopped[op] {
+		return
+	}
+	e.stopped[op] = true
+	op.Cancel()
+	for _, in := range op.Inputs() {
+		e.stop(in)
+	}
+}
+
+// dispatch launches tasks while slots are free and memory allows, preferring
+// operators nearest the output so data drains before more is read.
+func (e *executor) dispatch() {
+	for e.active < e.opts.Concurrency {
+		op := e.pick()
+		if op == nil {
+			return
+		}
+		op.Dispatch()
+	}
+}
+
+func (e *executor) pick() Operator {
+	var total int64
+	usage := make([]Usage, len(e.ops))
+	for i, op := range e.ops {
+		u := op.Usage()
+		usage[i] = u
+		total += u.InputBytes + u.OutputBytes + int64(u.Active)*u.TaskBytes
+	}
+	for _, b := range e.ready {
+		total += b.Bytes()
+	}
+	var blocked Operator
+	for i := len(e.ops) - 1; i >= 0; i-- {
+		op := e.ops[i]
+		if e.stopped[op] || !op.CanDispatch() {
+			continue
+		}
+		u := usage[i]
+		// An operator is charged for what it produced and nobody has taken
+		// yet: its outputs and its consumer's queued inputs.
+		own := u.OutputBytes + int64(u.Active)*u.TaskBytes
+		if slot, ok := e.consumer[op]; ok {
+			own += usage[e.index[slot.op]].InputBytes
+		}
+		if own+u.TaskBytes <= e.reserve || total+u.TaskBytes <= e.opts.MemoryBudget {
+			return op
+		}
+		if blocked == nil {
+			blocked = op
+		}
+	}
+	// Liveness: with nothing running and the consumer waiting, run the most
+	// downstream task anyway, so the pipeline cannot stall.
+	if blocked != nil && e.active == 0 && len(e.ready) == 0 {
+		return blocked
+	}
+	if blocked != nil {
+		bumpBackpressure(blocked)
+	}
+	return nil
+}
+
+func bumpBackpressure(op Operator) {
+	if t, ok := op.(interface{ base() *taskOp }); ok {
+		t.base().metrics.Backpressed++
+	}
+}
+
+func (t *taskOp) base() *taskOp { return t }

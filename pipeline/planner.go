@@ -1,0 +1,114 @@
+package pipeline
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"fmt"
+	"strings"
+
+	"github.com/shoal-data/shoal/ops"
+)
+
+// AllToAll is a logical barrier operator whose reduce side is planned by a
+// PlanFunc once all inputs are in: repartition today, shuffles and sorts later.
+type AllToAll struct {
+	Input ops.Node
+	Label string
+	Plan  PlanFunc
+}
+
+func (a *AllToAll) Name() string                       { return a.Label }
+func (a *AllToAll) Children() []ops.Node               { return []ops.Node{a.Input} }
+func (a *AllToAll) WithChildren(c []ops.Node) ops.Node { n := *a; n.Input = c[0]; return &n }
+func (a *AllToAll) Schema() *arrow.Schema              { return a.Input.Schema() }
+func (a *AllToAll) Rows() int64                        { return a.Input.Rows() }
+
+// Build turns an optimized logical plan into physical operators. queue is
+// how many ready bundles a map operator queues before upstream waits.
+func Build(n ops.Node, queue int) (Operator, error) {
+	switch n := n.(type) {
+	case *ops.Read:
+		tasks, err := n.Source.ReadTasks(n.Parallelism)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n.Name(), err)
+		}
+		return newSourceOp(n.Name(), tasks, nil), nil
+	case *ops.Refs:
+		return &refsOp{name: n.Name(), refs: n.Refs, keep: n}, nil
+	case *ops.OneToOne:
+		return Build(&ops.Fused{Input: n.Input, Stages: []*ops.OneToOne{n}}, queue)
+	case *ops.Fused:
+		// Reads fuse with what follows them, as Ray fuses Read->Map, unless
+		// the chain wants batches larger than a read task may produce.
+		if r, ok := n.Input.(*ops.Read); ok && n.BatchRows() == 0 {
+			tasks, err := r.Source.ReadTasks(r.Parallelism)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", r.Name(), err)
+			}
+			return newSourceOp(r.Name()+"->"+n.Name(), tasks, n.Stages), nil
+		}
+		in, err := Build(n.Input, queue)
+		if err != nil {
+			return nil, err
+		}
+		return newMapOp(n.Name(), in, n.Stages, n.BatchRows(), queue), nil
+	case *ops.Limit:
+		in, err := Build(n.Input, queue)
+		if err != nil {
+			return nil, err
+		}
+		return &limitOp{name: n.Name(), input: in, remaining: n.N}, nil
+	case *ops.Union:
+		ins := make([]Operator, len(n.Inputs))
+		for i, c := range n.Inputs {
+			in, err := Build(c, queue)
+			if err != nil {
+				return nil, err
+			}
+			ins[i] = in
+		}
+		return newUnionOp(n.Name(), ins), nil
+	case *ops.Repartition:
+		in, err := Build(n.Input, queue)
+		if err != nil {
+			return nil, err
+		}
+		return newAllToAllOp(n.Name(), in, RepartitionPlan(n.N)), nil
+	case *AllToAll:
+		in, err := Build(n.Input, queue)
+		if err != nil {
+			return nil, err
+		}
+		return newAllToAllOp(n.Name(), in, n.Plan), nil
+	}
+	return nil, fmt.Errorf("pipeline: no physical operator for %T", n)
+}
+
+// Format prints a physical plan as an indented tree, the output first.
+func Format(op Operator) string {
+	var b strings.Builder
+	var walk func(op Operator, depth int)
+	walk = func(op Operator, depth int) {
+		kind := "Stream"
+		switch op.(type) {
+		case *sourceOp:
+			kind = "Read"
+		case *mapOp:
+			kind = "Map"
+		case *allToAllOp:
+			kind = "AllToAll"
+		case *limitOp:
+			kind = "Limit"
+		case *unionOp:
+			kind = "Union"
+		case *refsOp:
+			kind = "Input"
+		}
+		fmt.Fprintf(&b, "%s%s[%s]\n", strings.Repeat("  ", depth), kind, op.Name())
+		for _, in := range op.Inputs() {
+			walk(in, depth+1)
+		}
+	}
+	walk(op, 0)
+	return b.String()
+}

@@ -1,0 +1,166 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/ops"
+)
+
+// taskOp is what operators that run tasks share: tasks numbered in dispatch
+// order, outputs released downstream in that order whatever order tasks
+// finish in, usage accounting and metrics.
+type taskOp struct {
+	self   Operator // the embedding operator, for the executor's bookkeeping
+	name   string
+	inputs []Operator
+	env    *Env
+
+	nextSeq   int
+	emitSeq   int
+	finished  map[int]Bundle // outputs of tasks that finished ahead of emitSeq
+	heldBytes int64          // bytes in finished
+	outQueue  []Bundle
+	outBytes  int64
+	active    int
+	cancelled bool
+	metrics   Metrics
+
+	// Output size estimate: the ratio of output to input bytes seen so far.
+	seenIn, seenOut int64
+}
+
+func (t *taskOp) Name() string       { return t.name }
+func (t *taskOp) Inputs() []Operator { return t.inputs }
+func (t *taskOp) Start(env *Env)     { t.env = env; t.finished = make(map[int]Bundle) }
+func (t *taskOp) Metrics() Metrics   { return t.metrics }
+
+// Output pops the next output in order.
+func (t *taskOp) Output() (Bundle, bool) {
+	if len(t.outQueue) == 0 {
+		return Bundle{}, false
+	}
+	b := t.outQueue[0]
+	t.outQueue[0] = Bundle{}
+	t.outQueue = t.outQueue[1:]
+	t.outBytes -= b.Bytes()
+	return b, true
+}
+
+// estimate guesses the output bytes of a task reading inBytes.
+func (t *taskOp) estimate(inBytes int64) int64 {
+	if t.seenIn > 0 {
+		return int64(float64(inBytes) * float64(t.seenOut) / float64(t.seenIn))
+	}
+	return inBytes
+}
+
+// launch submits task; inputs are released when it finishes.
+func (t *taskOp) launch(task exec.Task, inputs Bundle, inBytes int64) {
+	seq := t.nextSeq
+	t.nextSeq++
+	t.active++
+	task.Operator = t.name
+	task.Index = seq
+	t.metrics.RowsIn += inputs.Rows()
+	t.metrics.BytesIn += inBytes
+	t.env.submit(t.self, task, func(res exec.TaskResult) { t.complete(seq, inputs, inBytes, res) })
+}
+
+func (t *taskOp) complete(seq int, inputs Bundle, inBytes int64, res exec.TaskResult) {
+	t.active--
+	inputs.release(t.env.rt)
+	out := Bundle{Refs: res.Outputs}
+	if t.cancelled || res.Err != nil {
+		out.release(t.env.rt)
+		if res.Err != nil && !t.cancelled {
+			t.env.fail(res.Err)
+		}
+		return
+	}
+	t.metrics.TasksDone++
+	t.metrics.TaskWall += res.Wall
+	t.metrics.RowsOut += out.Rows()
+	t.metrics.BytesOut += out.Bytes()
+	t.metrics.BlocksOut += int64(len(out.Refs))
+	t.seenIn += max(inBytes, 1)
+	t.seenOut += out.Bytes()
+	t.finished[seq] = out
+	t.heldBytes += out.Bytes()
+	for {
+		b, ok := t.finished[t.emitSeq]
+		if !ok {
+			break
+		}
+		delete(t.finished, t.emitSeq)
+		t.emitSeq++
+		t.heldBytes -= b.Bytes()
+		if len(b.Refs) > 0 {
+			t.outQueue = append(t.outQueue, b)
+			t.outBytes += b.Bytes()
+		}
+	}
+}
+
+// cancelTasks releases held outputs; running tasks release theirs on completion.
+func (t *taskOp) cancelTasks() {
+	t.cancelled = true
+	for _, b := range t.finished {
+		b.release(t.env.rt)
+	}
+	clear(t.finished)
+	t.heldBytes = 0
+	for _, b := range t.outQueue {
+		b.release(t.env.rt)
+	}
+	t.outQueue, t.outBytes = nil, 0
+}
+
+// runStages passes b through a fused chain of one-to-one operators. It takes
+// over the caller's reference to b. A panic in a stage becomes an error
+// naming that stage, so errors point at the user's function, not the chain.
+func runStages(tc *exec.TaskContext, stages []*ops.OneToOne, b blocks.Block) (blocks.Block, error) {
+	for _, st := range stages {
+		out, err := callStage(tc, st, b)
+		b.Release()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", st.Label, err)
+		}
+		if out == nil {
+			return nil, fmt.Errorf("%s: function returned no block", st.Label)
+		}
+		b = out
+	}
+	return b, nil
+}
+
+func callStage(tc *exec.TaskContext, st *ops.OneToOne, b blocks.Block) (out blocks.Block, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = nil, &exec.PanicError{Value: v}
+		}
+	}()
+	return st.Fn(tc, b)
+}
+
+// splitLarge cuts blocks above maxBytes into row slices of about maxBytes, so
+// one huge output does not become one huge task downstream.
+func splitLarge(bs []blocks.Block, maxBytes int64) []blocks.Block {
+	if maxBytes <= 0 {
+		return bs
+	}
+	out := bs[:0:0]
+	for _, b := range bs {
+		size := blocks.Size(b)
+		if size <= maxBytes || b.NumRows() < 2 {
+			out = append(out, b)
+			continue
+		}
+		parts := (size + maxBytes - 1) / maxBytes
+		rows := (b.NumRows() + parts - 1) / parts
+		out = append(out, blocks.Split(b, rows)...)
+		b.Release()
+	}
+	return out
+}
