@@ -71,20 +71,26 @@ func Split(b Block, maxRows int64) []Block {
 	return out
 }
 
-// Concat appends the rows of bs into one block. All blocks must have equal
-// schemas; a single block is returned retained rather than copied, and empty
-// blocks are skipped. At least one block is required so the schema is known.
+// Concat appends the rows of bs into one block. Blocks whose schemas differ
+// are first conformed to their unified schema (see UnifySchemas), so blocks
+// that per-row functions built with different inferred types still combine.
+// A single non-empty block is returned retained rather than copied, and
+// empty blocks are skipped. At least one block is required.
 func Concat(mem memory.Allocator, bs []Block) (Block, error) {
 	if len(bs) == 0 {
 		return nil, fmt.Errorf("blocks: concat of no blocks")
 	}
 	schema := bs[0].Schema()
+	same := true
+	for _, b := range bs[1:] {
+		same = same && b.Schema().Equal(schema)
+	}
+	if !same {
+		return concatUnified(mem, bs)
+	}
 	nonEmpty := make([]Block, 0, len(bs))
 	var rows int64
-	for i, b := range bs {
-		if !b.Schema().Equal(schema) {
-			return nil, fmt.Errorf("blocks: concat: block %d has schema %s, block 0 has %s", i, b.Schema(), schema)
-		}
+	for _, b := range bs {
 		if b.NumRows() > 0 {
 			nonEmpty = append(nonEmpty, b)
 			rows += b.NumRows()
@@ -117,6 +123,43 @@ func Concat(mem memory.Allocator, bs []Block) (Block, error) {
 		cols[c] = col
 	}
 	return array.NewRecordBatch(schema, cols, rows), nil
+}
+
+// concatUnified conforms blocks to their unified schema, then concatenates.
+// Empty blocks without columns (from a function that produced nothing) do
+// not take part in unification.
+func concatUnified(mem memory.Allocator, bs []Block) (Block, error) {
+	var schemas []*arrow.Schema
+	var use []Block
+	for _, b := range bs {
+		if b.NumRows() == 0 && b.NumCols() == 0 {
+			continue
+		}
+		schemas = append(schemas, b.Schema())
+		use = append(use, b)
+	}
+	if len(use) == 0 {
+		bs[0].Retain()
+		return bs[0], nil
+	}
+	schema, err := UnifySchemas(schemas...)
+	if err != nil {
+		return nil, fmt.Errorf("blocks: concat: %w", err)
+	}
+	conformed := make([]Block, 0, len(use))
+	defer func() {
+		for _, b := range conformed {
+			b.Release()
+		}
+	}()
+	for _, b := range use {
+		c, err := Conform(mem, b, schema)
+		if err != nil {
+			return nil, err
+		}
+		conformed = append(conformed, c)
+	}
+	return Concat(mem, conformed)
 }
 
 // Take returns the rows of b at the given indices, in that order.
