@@ -923,8 +923,7 @@ func structAppender(sb *array.StructBuilder, st *arrow.StructType, path string) 
 		}
 		return nil
 	}
-	var fn appendFn
-	fn = func(v any) *pathError {
+	fn := func(v any) *pathError {
 		switch x := v.(type) {
 		case nil:
 			sb.AppendNull()

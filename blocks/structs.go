@@ -280,13 +280,13 @@ func fixTimeType(dt arrow.DataType, gt reflect.Type) (fixed arrow.DataType, chan
 			return dt, false
 		}
 		ef.Type = nt
-		switch d.(type) {
+		switch d := d.(type) {
 		case *arrow.ListType:
 			return arrow.ListOfField(ef), true
 		case *arrow.LargeListType:
 			return arrow.LargeListOfField(ef), true
 		case *arrow.FixedSizeListType:
-			return arrow.FixedSizeListOfField(d.(*arrow.FixedSizeListType).Len(), ef), true
+			return arrow.FixedSizeListOfField(d.Len(), ef), true
 		case *arrow.ListViewType:
 			return arrow.ListViewOfField(ef), true
 		case *arrow.LargeListViewType:
