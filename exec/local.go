@@ -20,6 +20,9 @@ import (
 // DefaultMaxRetries is how often a task failing with a retryable error is retried.
 const DefaultMaxRetries = 3
 
+// maxBackoff caps the wait between retries.
+const maxBackoff = 2 * time.Second
+
 // DefaultStoreFraction is the share of the machine's memory the local object
 // store uses when no budget is given (Ray uses the same 30%).
 const DefaultStoreFraction = 0.3
@@ -208,7 +211,7 @@ func (l *Local) run(ctx context.Context, t Task) TaskResult {
 			res.Err = &TaskError{Operator: t.Operator, Index: t.Index, Attempts: res.Attempts, Err: err}
 			break
 		}
-		backoff := time.Duration(10<<attempt) * time.Millisecond
+		backoff := min(time.Duration(10<<min(attempt, 10))*time.Millisecond, maxBackoff)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
@@ -266,11 +269,8 @@ func (l *Local) attempt(ctx context.Context, t Task, attempt int) (refs []Object
 func callRecovered(tc *TaskContext, run func(*TaskContext, []blocks.Block) ([]blocks.Block, error), in []blocks.Block) (outs []blocks.Block, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			for _, b := range outs {
-				if b != nil {
-					b.Release()
-				}
-			}
+			// Blocks Run built before panicking were never returned: they are
+			// garbage for the Go collector, not references we hold.
 			outs, err = nil, &PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()

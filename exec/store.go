@@ -38,6 +38,9 @@ type Store struct {
 	stats   StoreStats
 	// spillingBytes is the memory that spills in progress will free.
 	spillingBytes int64
+	// spills counts victims being written outside the lock; Close waits for
+	// them before removing the directory they write into.
+	spills sync.WaitGroup
 }
 
 type object struct {
@@ -119,6 +122,9 @@ func (s *Store) Get(ctx context.Context, ref ObjectRef) (blocks.Block, error) {
 	b, err := readSpillFile(path, s.alloc)
 
 	s.mu.Lock()
+	if err != nil && s.closed {
+		err = ErrClosed
+	}
 	o.refs--
 	if err == nil && o.block == nil && !s.closed && o.refs > 0 {
 		// Back in memory: the file stays so a second spill costs no write.
@@ -191,6 +197,9 @@ func (s *Store) addMemory(n int64) {
 // pickVictims chooses the least recently used blocks to spill until memory is
 // back under budget, and marks them. Called with s.mu held.
 func (s *Store) pickVictims() []*object {
+	if s.closed {
+		return nil
+	}
 	over := s.stats.MemoryBytes - s.spillingBytes - s.budget
 	var victims []*object
 	for e := s.lru.Front(); e != nil && over > 0; {
@@ -200,6 +209,7 @@ func (s *Store) pickVictims() []*object {
 		o.elem = nil
 		o.spilling = true
 		s.spillingBytes += o.bytes
+		s.spills.Add(1)
 		victims = append(victims, o)
 		over -= o.bytes
 		e = next
@@ -225,6 +235,9 @@ func (s *Store) spill(victims []*object) {
 			o.block.Release()
 			o.block = nil
 			delete(s.objects, o.id)
+			if fresh && err == nil {
+				os.Remove(path)
+			}
 		case err != nil:
 			s.stats.SpillFailures++
 			o.elem = s.lru.PushBack(o)
@@ -241,6 +254,7 @@ func (s *Store) spill(victims []*object) {
 			s.freeIfUnused(o)
 		}
 		s.mu.Unlock()
+		s.spills.Done()
 	}
 }
 
@@ -320,6 +334,10 @@ func (s *Store) Close() error {
 		}
 	}
 	s.lru.Init()
+	s.mu.Unlock()
+	// Spills in flight finish (and free their blocks) before the directory goes.
+	s.spills.Wait()
+	s.mu.Lock()
 	dir := s.dir
 	s.mu.Unlock()
 	if dir != "" {
