@@ -35,6 +35,13 @@ func MetaOf(b Block) Meta {
 	return Meta{Rows: b.NumRows(), Bytes: Size(b), Schema: b.Schema()}
 }
 
+// IsVoid reports whether b has neither rows nor columns: what a per-row
+// function that produced nothing yields, since its schema is unknown.
+// Operators pass void blocks through, and Concat ignores them.
+func IsVoid(b Block) bool {
+	return b.NumRows() == 0 && b.NumCols() == 0
+}
+
 // Size returns the bytes held by the buffers b references. A slice reports the
 // size of the buffers it shares, which is what keeping it alive costs.
 func Size(b Block) int64 {
@@ -132,7 +139,7 @@ func concatUnified(mem memory.Allocator, bs []Block) (Block, error) {
 	var schemas []*arrow.Schema
 	var use []Block
 	for _, b := range bs {
-		if b.NumRows() == 0 && b.NumCols() == 0 {
+		if IsVoid(b) {
 			continue
 		}
 		schemas = append(schemas, b.Schema())

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
+	"slices"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -56,63 +58,98 @@ func (n Number) String() string {
 	return strconv.FormatFloat(n.f, 'g', -1, 64)
 }
 
-// moments is the mergeable state of one column's aggregation: counts, an
-// exact integer sum, and mean and M2 for a numerically stable variance
-// (two-pass within a block, Chan et al.'s merge across blocks).
+// moments is the mergeable state of one column's aggregation. Integer and
+// floating-point values are kept apart, so blocks that a per-row Map typed
+// differently still merge exactly: integers in a 128-bit sum (exact, with
+// overflow found at the end), floats in a float64 sum. The variance uses M2,
+// computed by two passes within a block and merged with Chan et al.'s formula.
 type moments struct {
-	isInt      bool
-	count      int64
-	isum       int64
-	overflow   bool
-	imin, imax int64
-	fsum       float64
-	fmin, fmax float64
-	mean, m2   float64
+	ints, floats int64 // values seen of each kind
+	lo           uint64
+	hi           int64 // the integer sum as 128 bits: hi*2^64 + lo
+	fsum         float64
+	imin, imax   int64
+	fmin, fmax   float64
+	m2           float64
 }
 
-var momentsSchema = arrow.NewSchema([]arrow.Field{
-	{Name: "is_int", Type: arrow.FixedWidthTypes.Boolean},
-	{Name: "count", Type: arrow.PrimitiveTypes.Int64},
-	{Name: "isum", Type: arrow.PrimitiveTypes.Int64},
-	{Name: "overflow", Type: arrow.FixedWidthTypes.Boolean},
-	{Name: "imin", Type: arrow.PrimitiveTypes.Int64},
-	{Name: "imax", Type: arrow.PrimitiveTypes.Int64},
-	{Name: "fsum", Type: arrow.PrimitiveTypes.Float64},
-	{Name: "fmin", Type: arrow.PrimitiveTypes.Float64},
-	{Name: "fmax", Type: arrow.PrimitiveTypes.Float64},
-	{Name: "mean", Type: arrow.PrimitiveTypes.Float64},
-	{Name: "m2", Type: arrow.PrimitiveTypes.Float64},
-}, nil)
+// need says which statistics a method reads, so kernels skip the rest.
+type need uint8
+
+const (
+	needSum need = 1 << iota
+	needMinMax
+	needVar
+)
 
 func newMoments() moments {
 	return moments{imin: math.MaxInt64, imax: math.MinInt64, fmin: math.Inf(1), fmax: math.Inf(-1)}
 }
 
+func (m *moments) count() int64 { return m.ints + m.floats }
+
+// isInt reports that every value was an integer (and there was at least one).
+func (m *moments) isInt() bool { return m.ints > 0 && m.floats == 0 }
+
+// intSum is the exact integer sum and whether it fits an int64.
+func (m *moments) intSum() (int64, bool) {
+	return int64(m.lo), m.hi == int64(m.lo)>>63
+}
+
+// sum is the sum of all values as a float64.
+func (m *moments) sum() float64 {
+	if s, ok := m.intSum(); ok {
+		return m.fsum + float64(s)
+	}
+	return m.fsum + float64(m.hi)*(1<<64) + float64(m.lo)
+}
+
+func (m *moments) mean() float64 { return m.sum() / float64(m.count()) }
+
+func (m *moments) min() float64 {
+	return math.Min(float64(m.imin), m.fmin)
+}
+
+func (m *moments) max() float64 {
+	return math.Max(float64(m.imax), m.fmax)
+}
+
 // momentsOf aggregates one numeric column. The type switch happens once per
-// block; the loops run over typed Go slices.
-func momentsOf(col arrow.Array) (moments, error) {
+// block; the loops run over typed Go slices with their state in locals.
+func momentsOf(col arrow.Array, n need) (moments, error) {
 	m := newMoments()
 	switch a := col.(type) {
 	case *array.Int8:
-		intMoments(&m, a.Int8Values(), a)
+		intMoments(&m, a.Int8Values(), a, n)
 	case *array.Int16:
-		intMoments(&m, a.Int16Values(), a)
+		intMoments(&m, a.Int16Values(), a, n)
 	case *array.Int32:
-		intMoments(&m, a.Int32Values(), a)
+		intMoments(&m, a.Int32Values(), a, n)
 	case *array.Int64:
-		intMoments(&m, a.Int64Values(), a)
+		intMoments(&m, a.Int64Values(), a, n)
 	case *array.Uint8:
-		intMoments(&m, a.Uint8Values(), a)
+		intMoments(&m, a.Uint8Values(), a, n)
 	case *array.Uint16:
-		intMoments(&m, a.Uint16Values(), a)
+		intMoments(&m, a.Uint16Values(), a, n)
 	case *array.Uint32:
-		intMoments(&m, a.Uint32Values(), a)
+		intMoments(&m, a.Uint32Values(), a, n)
+	case *array.Uint64:
+		vals := a.Uint64Values()
+		if slices.ContainsFunc(vals, func(v uint64) bool { return v > math.MaxInt64 }) {
+			// Beyond int64: aggregate as floats rather than wrap.
+			fs := make([]float64, len(vals))
+			for i, v := range vals {
+				fs[i] = float64(v)
+			}
+			floatMoments(&m, fs, a, n)
+		} else {
+			intMoments(&m, vals, a, n)
+		}
 	case *array.Float32:
-		floatMoments(&m, a.Float32Values(), a)
+		floatMoments(&m, a.Float32Values(), a, n)
 	case *array.Float64:
-		floatMoments(&m, a.Float64Values(), a)
+		floatMoments(&m, a.Float64Values(), a, n)
 	case *array.Null:
-		m.isInt = true
 	default:
 		return m, fmt.Errorf("column of type %s is not numeric", col.DataType())
 	}
@@ -120,123 +157,184 @@ func momentsOf(col arrow.Array) (moments, error) {
 }
 
 type integer interface {
-	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32
+	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64
 }
 
-func intMoments[T integer](m *moments, vals []T, arr arrow.Array) {
-	m.isInt = true
-	nulls := arr.NullN() > 0
-	var sum int64
-	var fsum float64
+// intMoments: callers pass uint64 values only when they all fit an int64.
+func intMoments[T integer](m *moments, vals []T, arr arrow.Array, n need) {
+	valid := func(int) bool { return true }
+	count := int64(len(vals))
+	if arr.NullN() > 0 {
+		valid = arr.IsValid
+		count -= int64(arr.NullN())
+	}
+	if count == 0 {
+		return
+	}
+	m.ints = count
+	var lo uint64
+	var hi int64
 	for i, v := range vals {
-		if nulls && arr.IsNull(i) {
+		if !valid(i) {
 			continue
 		}
 		x := int64(v)
-		s := sum + x
-		if (s > sum) != (x > 0) && x != 0 {
-			m.overflow = true
-		}
-		sum = s
-		fsum += float64(x)
-		m.count++
-		m.imin = min(m.imin, x)
-		m.imax = max(m.imax, x)
+		var c uint64
+		lo, c = bits.Add64(lo, uint64(x), 0)
+		hi += int64(c) + x>>63
 	}
-	m.isum, m.fsum = sum, fsum
-	if m.count == 0 {
-		return
-	}
-	m.mean = fsum / float64(m.count)
-	for i, v := range vals {
-		if nulls && arr.IsNull(i) {
-			continue
+	m.lo, m.hi = lo, hi
+	if n&needMinMax != 0 {
+		imin, imax := m.imin, m.imax
+		for i, v := range vals {
+			if valid(i) {
+				imin, imax = min(imin, int64(v)), max(imax, int64(v))
+			}
 		}
-		d := float64(v) - m.mean
-		m.m2 += d * d
+		m.imin, m.imax = imin, imax
+	}
+	if n&needVar != 0 {
+		mean, m2 := m.mean(), 0.0
+		for i, v := range vals {
+			if valid(i) {
+				d := float64(v) - mean
+				m2 += d * d
+			}
+		}
+		m.m2 = m2
 	}
 }
 
-func floatMoments[T float32 | float64](m *moments, vals []T, arr arrow.Array) {
-	nulls := arr.NullN() > 0
-	for i, v := range vals {
-		if nulls && arr.IsNull(i) {
-			continue
-		}
-		x := float64(v)
-		m.fsum += x
-		m.count++
-		m.fmin = math.Min(m.fmin, x)
-		m.fmax = math.Max(m.fmax, x)
+func floatMoments[T float32 | float64](m *moments, vals []T, arr arrow.Array, n need) {
+	valid := func(int) bool { return true }
+	count := int64(len(vals))
+	if arr.NullN() > 0 {
+		valid = arr.IsValid
+		count -= int64(arr.NullN())
 	}
-	if m.count == 0 {
+	if count == 0 {
 		return
 	}
-	m.mean = m.fsum / float64(m.count)
+	m.floats = count
+	var sum float64
 	for i, v := range vals {
-		if nulls && arr.IsNull(i) {
-			continue
+		if valid(i) {
+			sum += float64(v)
 		}
-		d := float64(v) - m.mean
-		m.m2 += d * d
+	}
+	m.fsum = sum
+	if n&needMinMax != 0 {
+		fmin, fmax := m.fmin, m.fmax
+		for i, v := range vals {
+			if valid(i) {
+				fmin, fmax = math.Min(fmin, float64(v)), math.Max(fmax, float64(v))
+			}
+		}
+		m.fmin, m.fmax = fmin, fmax
+	}
+	if n&needVar != 0 {
+		mean, m2 := sum/float64(count), 0.0
+		for i, v := range vals {
+			if valid(i) {
+				d := float64(v) - mean
+				m2 += d * d
+			}
+		}
+		m.m2 = m2
 	}
 }
 
 // merge folds o into m.
 func (m *moments) merge(o moments) {
-	if o.count == 0 {
-		m.isInt = m.isInt || o.isInt
+	if o.count() == 0 {
 		return
 	}
-	if m.count == 0 {
+	if m.count() == 0 {
 		*m = o
 		return
 	}
-	n := m.count + o.count
-	delta := o.mean - m.mean
-	m.mean += delta * float64(o.count) / float64(n)
-	m.m2 += o.m2 + delta*delta*float64(m.count)*float64(o.count)/float64(n)
-	s := m.isum + o.isum
-	if (s > m.isum) != (o.isum > 0) && o.isum != 0 {
-		m.overflow = true
-	}
-	m.isum = s
-	m.overflow = m.overflow || o.overflow
+	na, nb := float64(m.count()), float64(o.count())
+	delta := o.mean() - m.mean()
+	m.m2 += o.m2 + delta*delta*na*nb/(na+nb)
+	var c uint64
+	m.lo, c = bits.Add64(m.lo, o.lo, 0)
+	m.hi += o.hi + int64(c)
+	m.ints += o.ints
+	m.floats += o.floats
 	m.fsum += o.fsum
 	m.imin, m.imax = min(m.imin, o.imin), max(m.imax, o.imax)
 	m.fmin, m.fmax = math.Min(m.fmin, o.fmin), math.Max(m.fmax, o.fmax)
-	m.count = n
 }
 
-func (m moments) block(tc *exec.TaskContext) blocks.Block {
-	b := array.NewRecordBuilder(tc.Alloc, momentsSchema)
-	defer b.Release()
-	b.Field(0).(*array.BooleanBuilder).Append(m.isInt)
-	b.Field(1).(*array.Int64Builder).Append(m.count)
-	b.Field(2).(*array.Int64Builder).Append(m.isum)
-	b.Field(3).(*array.BooleanBuilder).Append(m.overflow)
-	b.Field(4).(*array.Int64Builder).Append(m.imin)
-	b.Field(5).(*array.Int64Builder).Append(m.imax)
-	for i, v := range []float64{m.fsum, m.fmin, m.fmax, m.mean, m.m2} {
-		b.Field(6 + i).(*array.Float64Builder).Append(v)
+var momentsSchema = func() *arrow.Schema {
+	names := []string{"ints", "floats", "lo", "hi", "imin", "imax", "fsum", "fmin", "fmax", "m2"}
+	fields := make([]arrow.Field, len(names))
+	for i, n := range names {
+		fields[i] = arrow.Field{Name: n, Type: arrow.PrimitiveTypes.Int64}
+		if i >= 6 {
+			fields[i].Type = arrow.PrimitiveTypes.Float64
+		}
 	}
-	return b.NewRecordBatch()
+	return arrow.NewSchema(fields, nil)
+}()
+
+// block encodes the state as a one-row block. Columns wrap one-element Go
+// slices: no builders, which cost more than the aggregation of a small block.
+func (m moments) block() blocks.Block {
+	cols := []arrow.Array{
+		blocks.NumericArray([]int64{m.ints}), blocks.NumericArray([]int64{m.floats}),
+		blocks.NumericArray([]int64{int64(m.lo)}), blocks.NumericArray([]int64{m.hi}),
+		blocks.NumericArray([]int64{m.imin}), blocks.NumericArray([]int64{m.imax}),
+		blocks.NumericArray([]float64{m.fsum}), blocks.NumericArray([]float64{m.fmin}),
+		blocks.NumericArray([]float64{m.fmax}), blocks.NumericArray([]float64{m.m2}),
+	}
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	return array.NewRecordBatch(momentsSchema, cols, 1)
 }
 
 func momentsFromBlock(b blocks.Block) moments {
-	f := func(i int) float64 { return b.Column(i).(*array.Float64).Value(0) }
 	n := func(i int) int64 { return b.Column(i).(*array.Int64).Value(0) }
+	f := func(i int) float64 { return b.Column(i).(*array.Float64).Value(0) }
 	return moments{
-		isInt: b.Column(0).(*array.Boolean).Value(0), count: n(1), isum: n(2),
-		overflow: b.Column(3).(*array.Boolean).Value(0), imin: n(4), imax: n(5),
-		fsum: f(6), fmin: f(7), fmax: f(8), mean: f(9), m2: f(10),
+		ints: n(0), floats: n(1), lo: uint64(n(2)), hi: n(3), imin: n(4), imax: n(5),
+		fsum: f(6), fmin: f(7), fmax: f(8), m2: f(9),
 	}
+}
+
+// planSchema is the plan's static schema, nil when unknown or when the
+// dataset holds an error instead of a plan.
+func (d *Dataset) planSchema() *arrow.Schema {
+	if d.plan == nil {
+		return nil
+	}
+	return d.plan.Schema()
+}
+
+// intColumn reports whether the plan types col as an integer, for results
+// over no values at all.
+func intColumn(schema *arrow.Schema, col string) bool {
+	if schema == nil {
+		return false
+	}
+	idx := schema.FieldIndices(col)
+	if len(idx) == 0 {
+		return false
+	}
+	switch schema.Field(idx[0]).Type.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
+		return true
+	}
+	return false
 }
 
 // aggregate computes the moments of column col: each block is reduced to a
 // one-row state inside its task (fused with the transforms before it), and
 // the states are merged here.
-func (d *Dataset) aggregate(ctx context.Context, method, col string) (moments, error) {
+func (d *Dataset) aggregate(ctx context.Context, method, col string, n need) (moments, error) {
 	total := newMoments()
 	if d.err != nil {
 		return total, d.err
@@ -248,15 +346,18 @@ func (d *Dataset) aggregate(ctx context.Context, method, col string) (moments, e
 		Input: d.plan,
 		Label: fmt.Sprintf("Partial%s(%s)", method, col),
 		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+			if blocks.IsVoid(in) {
+				return newMoments().block(), nil
+			}
 			arr, err := blocks.Column(in, col)
 			if err != nil {
 				return nil, err
 			}
-			m, err := momentsOf(arr)
+			m, err := momentsOf(arr, n)
 			if err != nil {
 				return nil, fmt.Errorf("column %q: %w", col, err)
 			}
-			return m.block(tc), nil
+			return m.block(), nil
 		},
 	}
 	rt := d.cfg.rt
@@ -280,67 +381,62 @@ func (d *Dataset) aggregate(ctx context.Context, method, col string) (moments, e
 // Sum adds up a numeric column, skipping nulls. Integer columns sum exactly
 // as int64 (an overflow is an error); the sum of no values is 0.
 func (d *Dataset) Sum(ctx context.Context, col string) (Number, error) {
-	m, err := d.aggregate(ctx, "Sum", col)
-	if err != nil {
+	m, err := d.aggregate(ctx, "Sum", col, needSum)
+	switch {
+	case err != nil:
 		return Number{}, err
-	}
-	if m.isInt {
-		if m.overflow {
+	case m.isInt() || m.count() == 0 && intColumn(d.planSchema(), col):
+		s, ok := m.intSum()
+		if !ok {
 			return Number{}, fmt.Errorf("dataset.Sum(%q): int64 overflow", col)
 		}
-		return Number{isInt: true, valid: true, i: m.isum}, nil
+		return Number{isInt: true, valid: true, i: s}, nil
 	}
-	return Number{valid: true, f: m.fsum}, nil
+	return Number{valid: true, f: m.sum()}, nil
 }
 
 // Min returns the smallest value of a numeric column, skipping nulls; null
 // when there is none.
 func (d *Dataset) Min(ctx context.Context, col string) (Number, error) {
-	m, err := d.aggregate(ctx, "Min", col)
-	if err != nil || m.count == 0 {
-		return Number{isInt: m.isInt}, err
-	}
-	if m.isInt {
-		return Number{isInt: true, valid: true, i: m.imin}, nil
-	}
-	return Number{valid: true, f: m.fmin}, nil
+	m, err := d.aggregate(ctx, "Min", col, needMinMax)
+	return extreme(m, err, intColumn(d.planSchema(), col), m.imin, m.min())
 }
 
 // Max returns the largest value of a numeric column, skipping nulls; null
 // when there is none.
 func (d *Dataset) Max(ctx context.Context, col string) (Number, error) {
-	m, err := d.aggregate(ctx, "Max", col)
-	if err != nil || m.count == 0 {
-		return Number{isInt: m.isInt}, err
+	m, err := d.aggregate(ctx, "Max", col, needMinMax)
+	return extreme(m, err, intColumn(d.planSchema(), col), m.imax, m.max())
+}
+
+func extreme(m moments, err error, intCol bool, i int64, f float64) (Number, error) {
+	switch {
+	case err != nil:
+		return Number{}, err
+	case m.count() == 0:
+		return Number{isInt: intCol}, nil
+	case m.isInt():
+		return Number{isInt: true, valid: true, i: i}, nil
 	}
-	if m.isInt {
-		return Number{isInt: true, valid: true, i: m.imax}, nil
-	}
-	return Number{valid: true, f: m.fmax}, nil
+	return Number{valid: true, f: f}, nil
 }
 
 // Mean returns the mean of a numeric column, skipping nulls; NaN when there
 // is no value.
 func (d *Dataset) Mean(ctx context.Context, col string) (float64, error) {
-	m, err := d.aggregate(ctx, "Mean", col)
-	if err != nil {
+	m, err := d.aggregate(ctx, "Mean", col, needSum)
+	if err != nil || m.count() == 0 {
 		return math.NaN(), err
 	}
-	if m.count == 0 {
-		return math.NaN(), nil
-	}
-	return m.mean, nil
+	return m.mean(), nil
 }
 
 // Std returns the sample standard deviation (ddof=1, as Ray Data and pandas)
 // of a numeric column, skipping nulls; NaN with fewer than two values.
 func (d *Dataset) Std(ctx context.Context, col string) (float64, error) {
-	m, err := d.aggregate(ctx, "Std", col)
-	if err != nil {
+	m, err := d.aggregate(ctx, "Std", col, needSum|needVar)
+	if err != nil || m.count() < 2 {
 		return math.NaN(), err
 	}
-	if m.count < 2 {
-		return math.NaN(), nil
-	}
-	return math.Sqrt(m.m2 / float64(m.count-1)), nil
+	return math.Sqrt(m.m2 / float64(m.count()-1)), nil
 }

@@ -301,6 +301,9 @@ func (d *Dataset) ToRecords(ctx context.Context) ([]arrow.RecordBatch, error) {
 func ToStructs[T any](ctx context.Context, d *Dataset) ([]T, error) {
 	var out []T
 	err := d.forEachBlock(ctx, func(b blocks.Block) error {
+		if b.NumRows() == 0 {
+			return nil
+		}
 		vals, err := blocks.ToStructs[T](b)
 		out = append(out, vals...)
 		return err

@@ -121,11 +121,13 @@ func FromRecords(recs []arrow.RecordBatch, opts ...Option) *Dataset {
 	if len(recs) == 0 {
 		return errDataset(fmt.Errorf("dataset.FromRecords: no records (the schema would be unknown)"), opts)
 	}
-	schema := recs[0].Schema()
 	for i, r := range recs {
 		if r == nil {
 			return errDataset(fmt.Errorf("dataset.FromRecords: record %d is nil", i), opts)
 		}
+	}
+	schema := recs[0].Schema()
+	for i, r := range recs {
 		if !r.Schema().Equal(schema) {
 			return errDataset(fmt.Errorf("dataset.FromRecords: record %d has schema {%s}, record 0 has {%s}",
 				i, ops.SchemaString(r.Schema()), ops.SchemaString(schema)), opts)

@@ -21,6 +21,29 @@ func (d *Dataset) oneToOne(op *ops.OneToOne) *Dataset {
 	return d.with(op)
 }
 
+// checkCancel looks at the task's context before each row, so a cancelled
+// run stops inside a long block rather than after it. A non-blocking receive
+// on Done costs a few nanoseconds; a row function costs far more.
+func checkCancel(tc *exec.TaskContext, _ int) error {
+	select {
+	case <-tc.Done():
+		return tc.Err()
+	default:
+		return nil
+	}
+}
+
+// passVoid lets void blocks (no rows, no columns) through fn untouched.
+func passVoid(fn ops.BlockFn) ops.BlockFn {
+	return func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		if blocks.IsVoid(in) {
+			in.Retain()
+			return in, nil
+		}
+		return fn(tc, in)
+	}
+}
+
 func nilFunc(method string) error {
 	return fmt.Errorf("dataset.%s: nil function", method)
 }
@@ -29,6 +52,9 @@ func nilFunc(method string) error {
 // schema is inferred from the results, as FromItems does. Prefer MapBatches
 // for speed: Map builds a Go map per row.
 func (d *Dataset) Map(fn func(Row) (Item, error)) *Dataset {
+	if d.err != nil {
+		return d
+	}
 	if fn == nil {
 		return d.withErr(nilFunc("Map"))
 	}
@@ -38,6 +64,9 @@ func (d *Dataset) Map(fn func(Row) (Item, error)) *Dataset {
 		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
 			items := make([]Item, in.NumRows())
 			for i := range items {
+				if err := checkCancel(tc, i); err != nil {
+					return nil, err
+				}
 				item, err := fn(blocks.NewRow(in, i))
 				if err != nil {
 					return nil, fmt.Errorf("row %d: %w", i, err)
@@ -57,6 +86,9 @@ func itemsBlock(tc *exec.TaskContext, items []Item) (blocks.Block, error) {
 // FlatMap calls fn on every row and makes a row of each item it returns
 // (none, one or many).
 func (d *Dataset) FlatMap(fn func(Row) ([]Item, error)) *Dataset {
+	if d.err != nil {
+		return d
+	}
 	if fn == nil {
 		return d.withErr(nilFunc("FlatMap"))
 	}
@@ -65,6 +97,9 @@ func (d *Dataset) FlatMap(fn func(Row) ([]Item, error)) *Dataset {
 		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
 			var items []Item
 			for i := range int(in.NumRows()) {
+				if err := checkCancel(tc, i); err != nil {
+					return nil, err
+				}
 				out, err := fn(blocks.NewRow(in, i))
 				if err != nil {
 					return nil, fmt.Errorf("row %d: %w", i, err)
@@ -78,6 +113,9 @@ func (d *Dataset) FlatMap(fn func(Row) ([]Item, error)) *Dataset {
 
 // Filter keeps the rows for which fn returns true.
 func (d *Dataset) Filter(fn func(Row) (bool, error)) *Dataset {
+	if d.err != nil {
+		return d
+	}
 	if fn == nil {
 		return d.withErr(nilFunc("Filter"))
 	}
@@ -87,6 +125,9 @@ func (d *Dataset) Filter(fn func(Row) (bool, error)) *Dataset {
 		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
 			keep := make([]int64, 0, in.NumRows())
 			for i := range int(in.NumRows()) {
+				if err := checkCancel(tc, i); err != nil {
+					return nil, err
+				}
 				ok, err := fn(blocks.NewRow(in, i))
 				if err != nil {
 					return nil, fmt.Errorf("row %d: %w", i, err)
@@ -137,6 +178,9 @@ func BatchSize(rows int) MapBatchesOption {
 
 // MapBatches calls fn on whole batches of rows: the vectorized transform.
 func (d *Dataset) MapBatches(fn BatchFunc, opts ...MapBatchesOption) *Dataset {
+	if d.err != nil {
+		return d
+	}
 	if fn == nil {
 		return d.withErr(nilFunc("MapBatches"))
 	}
@@ -152,6 +196,10 @@ func (d *Dataset) MapBatches(fn BatchFunc, opts ...MapBatchesOption) *Dataset {
 		Label:     "MapBatches(" + ops.FuncName(fn) + ")",
 		BatchRows: size,
 		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+			if blocks.IsVoid(in) {
+				in.Retain()
+				return in, nil
+			}
 			if size <= 0 || in.NumRows() <= size {
 				return callBatch(fn, in)
 			}
@@ -160,6 +208,9 @@ func (d *Dataset) MapBatches(fn BatchFunc, opts ...MapBatchesOption) *Dataset {
 			outs := make([]blocks.Block, 0, len(parts))
 			defer func() { releaseBlocks(outs) }()
 			for _, p := range parts {
+				if err := tc.Err(); err != nil {
+					return nil, err
+				}
 				out, err := callBatch(fn, p)
 				if err != nil {
 					return nil, err
@@ -198,6 +249,9 @@ func releaseBlocks(bs []blocks.Block) {
 // the column of that name). fn must return an array of the batch's length;
 // Shoal releases it.
 func (d *Dataset) AddColumn(name string, fn func(batch arrow.RecordBatch) (arrow.Array, error)) *Dataset {
+	if d.err != nil {
+		return d
+	}
 	if fn == nil {
 		return d.withErr(nilFunc("AddColumn"))
 	}
@@ -205,6 +259,10 @@ func (d *Dataset) AddColumn(name string, fn func(batch arrow.RecordBatch) (arrow
 		Label:         fmt.Sprintf("AddColumn(%s, %s)", name, ops.FuncName(fn)),
 		PreservesRows: true,
 		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+			if blocks.IsVoid(in) {
+				in.Retain()
+				return in, nil
+			}
 			col, err := fn(in)
 			if err != nil {
 				return nil, err
@@ -308,7 +366,7 @@ func (d *Dataset) columnOp(label string, out func(*arrow.Schema) (*arrow.Schema,
 			return d.withErr(fmt.Errorf("dataset.%s: %w", label, err))
 		}
 	}
-	return d.oneToOne(&ops.OneToOne{Label: label, PreservesRows: true, OutSchema: out, Fn: fn})
+	return d.oneToOne(&ops.OneToOne{Label: label, PreservesRows: true, OutSchema: out, Fn: passVoid(fn)})
 }
 
 // Limit keeps the first n rows.

@@ -108,17 +108,17 @@ func (a *allToAllOp) Usage() Usage {
 	return u
 }
 
-// RepartitionPlan splits and merges blocks, in order, into exactly n blocks
-// whose row counts differ by at most one. Each output task reads only the
-// input blocks that overlap its rows and copies nothing when one input slice
-// covers it.
-func RepartitionPlan(n int) PlanFunc {
+// RepartitionPlan splits and merges blocks, in order, into exactly n
+// blocks whose row counts differ by at most one. Each output task reads only
+// the input blocks that overlap its rows and copies nothing when one input
+// slice covers it. schema, when known, types the empty blocks made when there
+// is no input at all.
+func RepartitionPlan(n int, schema *arrow.Schema) PlanFunc {
 	return func(inputs []exec.ObjectRef) ([]PlannedTask, error) {
 		var total int64
-		var schema *arrow.Schema
 		for _, r := range inputs {
 			total += r.Rows
-			if schema == nil {
+			if schema == nil && !(r.Rows == 0 && r.Schema.NumFields() == 0) {
 				schema = r.Schema
 			}
 		}

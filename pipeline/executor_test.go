@@ -329,7 +329,7 @@ func TestRepartitionPlanProperty(t *testing.T) {
 			total += rows
 		}
 		n := r.IntN(12) + 1
-		tasks, err := RepartitionPlan(n)(refs)
+		tasks, err := RepartitionPlan(n, idSchema)(refs)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -73,7 +73,7 @@ func Build(n ops.Node, queue int) (Operator, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newAllToAllOp(n.Name(), in, RepartitionPlan(n.N)), nil
+		return newAllToAllOp(n.Name(), in, RepartitionPlan(n.N, n.Schema())), nil
 	case *AllToAll:
 		in, err := Build(n.Input, queue)
 		if err != nil {

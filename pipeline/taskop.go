@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"runtime/debug"
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
@@ -138,7 +139,7 @@ func runStages(tc *exec.TaskContext, stages []*ops.OneToOne, b blocks.Block) (bl
 func callStage(tc *exec.TaskContext, st *ops.OneToOne, b blocks.Block) (out blocks.Block, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			out, err = nil, &exec.PanicError{Value: v}
+			out, err = nil, &exec.PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()
 	return st.Fn(tc, b)
