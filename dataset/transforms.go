@@ -3,6 +3,7 @@ package dataset
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -58,6 +59,7 @@ func (d *Dataset) Map(fn func(Row) (Item, error)) *Dataset {
 	if fn == nil {
 		return d.withErr(nilFunc("Map"))
 	}
+	var hint atomic.Pointer[arrow.Schema]
 	return d.oneToOne(&ops.OneToOne{
 		Label:         "Map(" + ops.FuncName(fn) + ")",
 		PreservesRows: true,
@@ -73,14 +75,29 @@ func (d *Dataset) Map(fn func(Row) (Item, error)) *Dataset {
 				}
 				items[i] = item
 			}
-			return itemsBlock(tc, items)
+			return itemsBlock(tc, items, &hint)
 		},
 	})
 }
 
-// itemsBlock builds a block of UDF results; an empty result keeps no columns.
-func itemsBlock(tc *exec.TaskContext, items []Item) (blocks.Block, error) {
-	return blocks.FromItems(tc.Alloc, items)
+// itemsBlock builds a block of UDF results; an empty result keeps no
+// columns (a void block). Inferring a schema scans every item, so the schema
+// the operator's last block had is tried first, and inference runs only
+// when the items do not fit it.
+func itemsBlock(tc *exec.TaskContext, items []Item, hint *atomic.Pointer[arrow.Schema]) (blocks.Block, error) {
+	if len(items) == 0 {
+		return blocks.FromItems(tc.Alloc, items)
+	}
+	if s := hint.Load(); s != nil {
+		if b, err := blocks.FromItemsWithSchema(tc.Alloc, s, items); err == nil {
+			return b, nil
+		}
+	}
+	b, err := blocks.FromItems(tc.Alloc, items)
+	if err == nil {
+		hint.Store(b.Schema())
+	}
+	return b, err
 }
 
 // FlatMap calls fn on every row and makes a row of each item it returns
@@ -92,6 +109,7 @@ func (d *Dataset) FlatMap(fn func(Row) ([]Item, error)) *Dataset {
 	if fn == nil {
 		return d.withErr(nilFunc("FlatMap"))
 	}
+	var hint atomic.Pointer[arrow.Schema]
 	return d.oneToOne(&ops.OneToOne{
 		Label: "FlatMap(" + ops.FuncName(fn) + ")",
 		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
@@ -106,7 +124,7 @@ func (d *Dataset) FlatMap(fn func(Row) ([]Item, error)) *Dataset {
 				}
 				items = append(items, out...)
 			}
-			return itemsBlock(tc, items)
+			return itemsBlock(tc, items, &hint)
 		},
 	})
 }
