@@ -160,85 +160,92 @@ type integer interface {
 	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64
 }
 
+// validValues returns vals without its null slots: the kernels then run
+// tight loops with no per-value validity test.
+func validValues[T any](vals []T, arr arrow.Array) []T {
+	if arr.NullN() == 0 {
+		return vals
+	}
+	out := make([]T, 0, len(vals)-arr.NullN())
+	for i, v := range vals {
+		if arr.IsValid(i) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // intMoments: callers pass uint64 values only when they all fit an int64.
 func intMoments[T integer](m *moments, vals []T, arr arrow.Array, n need) {
-	valid := func(int) bool { return true }
-	count := int64(len(vals))
-	if arr.NullN() > 0 {
-		valid = arr.IsValid
-		count -= int64(arr.NullN())
-	}
-	if count == 0 {
+	vals = validValues(vals, arr)
+	if len(vals) == 0 {
 		return
 	}
-	m.ints = count
-	var lo uint64
-	var hi int64
-	for i, v := range vals {
-		if !valid(i) {
-			continue
-		}
-		x := int64(v)
-		var c uint64
-		lo, c = bits.Add64(lo, uint64(x), 0)
-		hi += int64(c) + x>>63
-	}
-	m.lo, m.hi = lo, hi
+	m.ints = int64(len(vals))
+	m.lo, m.hi = sum128(vals)
 	if n&needMinMax != 0 {
 		imin, imax := m.imin, m.imax
-		for i, v := range vals {
-			if valid(i) {
-				imin, imax = min(imin, int64(v)), max(imax, int64(v))
-			}
+		for _, v := range vals {
+			imin, imax = min(imin, int64(v)), max(imax, int64(v))
 		}
 		m.imin, m.imax = imin, imax
 	}
 	if n&needVar != 0 {
 		mean, m2 := m.mean(), 0.0
-		for i, v := range vals {
-			if valid(i) {
-				d := float64(v) - mean
-				m2 += d * d
-			}
+		for _, v := range vals {
+			d := float64(v) - mean
+			m2 += d * d
 		}
 		m.m2 = m2
 	}
 }
 
-func floatMoments[T float32 | float64](m *moments, vals []T, arr arrow.Array, n need) {
-	valid := func(int) bool { return true }
-	count := int64(len(vals))
-	if arr.NullN() > 0 {
-		valid = arr.IsValid
-		count -= int64(arr.NullN())
+// sum128 adds integers exactly. The fast loop sums in int64 and ORs the
+// magnitudes: if every |x| < 2^(63-bits(len)), no partial sum can overflow
+// and the int64 sum is exact. Otherwise it adds again in 128 bits.
+func sum128[T integer](vals []T) (lo uint64, hi int64) {
+	var s int64
+	var mag uint64
+	for _, v := range vals {
+		x := int64(v)
+		s += x
+		mag |= uint64(x ^ x>>63)
 	}
-	if count == 0 {
+	if bits.Len64(mag)+bits.Len(uint(len(vals))) < 63 {
+		return uint64(s), s >> 63
+	}
+	for _, v := range vals {
+		x := int64(v)
+		var c uint64
+		lo, c = bits.Add64(lo, uint64(x), 0)
+		hi += int64(c) + x>>63
+	}
+	return lo, hi
+}
+
+func floatMoments[T float32 | float64](m *moments, vals []T, arr arrow.Array, n need) {
+	vals = validValues(vals, arr)
+	if len(vals) == 0 {
 		return
 	}
-	m.floats = count
+	m.floats = int64(len(vals))
 	var sum float64
-	for i, v := range vals {
-		if valid(i) {
-			sum += float64(v)
-		}
+	for _, v := range vals {
+		sum += float64(v)
 	}
 	m.fsum = sum
 	if n&needMinMax != 0 {
 		fmin, fmax := m.fmin, m.fmax
-		for i, v := range vals {
-			if valid(i) {
-				fmin, fmax = math.Min(fmin, float64(v)), math.Max(fmax, float64(v))
-			}
+		for _, v := range vals {
+			fmin, fmax = math.Min(fmin, float64(v)), math.Max(fmax, float64(v))
 		}
 		m.fmin, m.fmax = fmin, fmax
 	}
 	if n&needVar != 0 {
-		mean, m2 := sum/float64(count), 0.0
-		for i, v := range vals {
-			if valid(i) {
-				d := float64(v) - mean
-				m2 += d * d
-			}
+		mean, m2 := sum/float64(len(vals)), 0.0
+		for _, v := range vals {
+			d := float64(v) - mean
+			m2 += d * d
 		}
 		m.m2 = m2
 	}
