@@ -60,7 +60,9 @@ func (a *allToAllOp) InputDone(int) {
 }
 
 func (a *allToAllOp) InputFull(int) bool { return false }
-func (a *allToAllOp) CanDispatch() bool  { return !a.cancelled && a.next < len(a.tasks) }
+func (a *allToAllOp) CanDispatch() bool {
+	return !a.cancelled && a.next < len(a.tasks) && !a.aheadFull()
+}
 
 func (a *allToAllOp) Dispatch() {
 	t := a.tasks[a.next]

@@ -138,7 +138,7 @@ func Run(ctx context.Context, rt exec.Runtime, root Operator, opts Options) *Str
 		e.index[op] = i
 	}
 	e.stream = &Stream{rt: rt, out: make(chan Bundle), closing: make(chan struct{}), finished: make(chan struct{}), ops: e.ops}
-	e.env = &Env{rt: rt, submit: e.submit, fail: e.fail, maxBlockBytes: opts.MaxBlockBytes}
+	e.env = &Env{rt: rt, submit: e.submit, fail: e.fail, maxBlockBytes: opts.MaxBlockBytes, maxAhead: max(8, 4*opts.Concurrency)}
 	taskOps := 0
 	for _, op := range e.ops {
 		if _, ok := op.(interface{ base() *taskOp }); ok {
@@ -305,6 +305,11 @@ func (e *executor) pick() Operator {
 	for i := len(e.ops) - 1; i >= 0; i-- {
 		op := e.ops[i]
 		if e.stopped[op] || !op.CanDispatch() {
+			continue
+		}
+		// A bounded queue pushes back by count too: while the consumer's
+		// queue is full, more output could only pile up here.
+		if slot, ok := e.consumer[op]; ok && slot.op.InputFull(slot.input) {
 			continue
 		}
 		u := usage[i]

@@ -106,6 +106,9 @@ type Env struct {
 	submit        func(op Operator, t exec.Task, done func(exec.TaskResult))
 	fail          func(error)
 	maxBlockBytes int64
+	// maxAhead caps an operator's running tasks plus finished outputs not
+	// yet taken downstream.
+	maxAhead int
 }
 
 // Runtime is the runtime the executor runs on.

@@ -27,7 +27,7 @@ func newSourceOp(name string, tasks []ops.ReadTask, stages []*ops.OneToOne) *sou
 func (s *sourceOp) AddInput(int, Bundle) {}
 func (s *sourceOp) InputDone(int)        {}
 func (s *sourceOp) InputFull(int) bool   { return false }
-func (s *sourceOp) CanDispatch() bool    { return !s.cancelled && s.next < len(s.tasks) }
+func (s *sourceOp) CanDispatch() bool    { return !s.cancelled && s.next < len(s.tasks) && !s.aheadFull() }
 func (s *sourceOp) Finished() bool {
 	return (s.cancelled || s.next == len(s.tasks) && s.active == 0) && len(s.outQueue) == 0
 }
@@ -151,7 +151,7 @@ func (m *mapOp) InputDone(int) {
 }
 
 func (m *mapOp) InputFull(int) bool { return len(m.queue) >= m.maxQueue }
-func (m *mapOp) CanDispatch() bool  { return !m.cancelled && len(m.queue) > 0 }
+func (m *mapOp) CanDispatch() bool  { return !m.cancelled && len(m.queue) > 0 && !m.aheadFull() }
 func (m *mapOp) Finished() bool {
 	return (m.cancelled || m.inputDone && len(m.queue) == 0 && m.active == 0) && len(m.outQueue) == 0
 }

@@ -49,6 +49,13 @@ func (t *taskOp) Output() (Bundle, bool) {
 	return b, true
 }
 
+// aheadFull reports that the operator has as many tasks running or outputs
+// waiting as it may: outputs are emitted in order, so one slow task would
+// otherwise let an unbounded number of finished ones pile up behind it.
+func (t *taskOp) aheadFull() bool {
+	return t.active+len(t.finished)+len(t.outQueue) >= t.env.maxAhead
+}
+
 // estimate guesses the output bytes of a task reading inBytes.
 func (t *taskOp) estimate(inBytes int64) int64 {
 	if t.seenIn > 0 {
