@@ -15,7 +15,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/arrow/util"
 )
 
 // Block is an immutable Arrow record batch: every task reads blocks and writes
@@ -43,12 +42,36 @@ func IsVoid(b Block) bool {
 }
 
 // Size returns the bytes held by the buffers b references. A slice reports the
-// size of the buffers it shares, which is what keeping it alive costs.
+// size of the buffers it shares, which is what keeping it alive costs. It
+// runs for every block a task stores, so it walks the buffers without
+// allocating (arrow's util.TotalRecordSize builds a map to skip buffers seen
+// twice, which a block rarely has and an estimate need not).
 func Size(b Block) int64 {
 	if b == nil {
 		return 0
 	}
-	return util.TotalRecordSize(b)
+	var n int64
+	for _, c := range b.Columns() {
+		n += dataSize(c.Data())
+	}
+	return n
+}
+
+func dataSize(d arrow.ArrayData) int64 {
+	var n int64
+	for _, buf := range d.Buffers() {
+		if buf != nil {
+			n += int64(buf.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataSize(c)
+	}
+	// Dictionary() is a non-nil interface around a nil pointer for other types.
+	if d.DataType().ID() == arrow.DICTIONARY {
+		n += dataSize(d.Dictionary())
+	}
+	return n
 }
 
 // Empty returns a block with the given schema and no rows.
