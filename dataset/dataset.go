@@ -11,6 +11,7 @@ package dataset
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -181,4 +182,4 @@ func (d *Dataset) forEachBundle(ctx context.Context, plan ops.Node, fn func(pipe
 }
 
 // errStop ends a forEach early without an error.
-var errStop = fmt.Errorf("stop")
+var errStop = errors.New("stop")

@@ -57,11 +57,9 @@ func (s *Stream) Next(ctx context.Context) (Bundle, error) {
 // every block it still holds. It is safe to call more than once.
 func (s *Stream) Close() {
 	s.closeOne.Do(func() { close(s.closing) })
+	// out is unbuffered, so once the loop has finished every bundle not
+	// received has been released by its shutdown.
 	<-s.finished
-	// Bundles that reached the channel after the consumer stopped reading.
-	for b := range s.out {
-		b.release(s.rt)
-	}
 }
 
 // Metrics reports each operator's counters, upstream first. Call it after
@@ -342,5 +340,3 @@ func bumpBackpressure(op Operator) {
 		t.base().metrics.Backpressed++
 	}
 }
-
-func (t *taskOp) base() *taskOp { return t }

@@ -36,6 +36,7 @@ func (t *taskOp) Name() string       { return t.name }
 func (t *taskOp) Inputs() []Operator { return t.inputs }
 func (t *taskOp) Start(env *Env)     { t.env = env; t.finished = make(map[int]Bundle) }
 func (t *taskOp) Metrics() Metrics   { return t.metrics }
+func (t *taskOp) base() *taskOp      { return t }
 
 // Output pops the next output in order.
 func (t *taskOp) Output() (Bundle, bool) {
