@@ -119,6 +119,9 @@ type StoreStats struct {
 	RestoredTotal int64 // bytes read back from disk over the store's life
 	Budget        int64
 	SpillFailures int // spills that could not be written; those blocks stayed in memory
+	// LastSpillError is why the latest failed spill failed (a full disk, an
+	// unwritable spill directory), nil if none has.
+	LastSpillError error
 }
 
 func (s StoreStats) String() string {

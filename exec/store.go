@@ -240,6 +240,7 @@ func (s *Store) spill(victims []*object) {
 			}
 		case err != nil:
 			s.stats.SpillFailures++
+			s.stats.LastSpillError = err
 			o.elem = s.lru.PushBack(o)
 			s.freeIfUnused(o)
 		default:

@@ -569,6 +569,9 @@ func TestStoreSpillFailureKeepsBlocksInMemory(t *testing.T) {
 	if st.SpillFailures == 0 || st.MemoryBytes != total || st.SpilledBytes != 0 || st.SpilledTotal != 0 {
 		t.Errorf("stats %+v: want spill failures counted and all %d bytes in memory", st, total)
 	}
+	if st.LastSpillError == nil || !strings.Contains(st.LastSpillError.Error(), "spill") {
+		t.Errorf("LastSpillError = %v, want why the spill failed", st.LastSpillError)
+	}
 	for i, ref := range refs {
 		b, err := s.Get(context.Background(), ref)
 		if err != nil {
