@@ -1,0 +1,90 @@
+// Package formats reads and writes file formats (Parquet, CSV, JSON lines,
+// text, binary) as Arrow blocks, and turns a set of files into a
+// Datasource that the streaming executor reads in parallel.
+//
+// A format implements Reader (Inspect a file, then Read parts of it) and,
+// where it can be written, Encoder. Source and Sink do the rest for every
+// format alike: listing, hive partitions, schema unification, task sizing,
+// projection, predicate and limit pushdown, and atomic writes.
+package formats
+
+import (
+	"context"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/io/storage"
+)
+
+// Reader reads one file format.
+type Reader interface {
+	// Format names the format: "parquet", "csv", "json", "text", "binary".
+	Format() string
+	// Inspect reads what can be known of a file cheaply (a Parquet footer,
+	// a CSV header and sample) without decoding it all.
+	Inspect(ctx context.Context, f storage.File) (*FileMeta, error)
+	// Read decodes the parts of one file that req names and passes each
+	// block to emit, which takes over its one reference. Read stops and
+	// returns emit's error if emit fails.
+	Read(ctx context.Context, f storage.File, meta *FileMeta, req ReadRequest, emit func(arrow.RecordBatch) error) error
+}
+
+// FileMeta is what Inspect learns about one file.
+type FileMeta struct {
+	// Schema is the file's own schema (for CSV and JSON, as inferred).
+	Schema *arrow.Schema
+	// Rows is the exact row count, or -1 when only a full read can tell.
+	Rows int64
+	// Units are the parts of the file that can be read independently
+	// (Parquet row groups). Empty means the file is one unit.
+	Units []Unit
+}
+
+// Unit is an independently readable part of a file.
+type Unit struct {
+	Rows  int64
+	Bytes int64
+	// Stats holds column statistics by column name, where the file has them.
+	Stats map[string]ColumnStats
+}
+
+// ColumnStats are a unit's statistics for one column. Min and Max are Go
+// values of the column's kind: int64 for signed integers, uint64 for
+// unsigned, float64 for floats, string for strings and binary, bool.
+type ColumnStats struct {
+	Min, Max  any
+	HasMinMax bool
+	NullCount int64 // -1 when unknown
+}
+
+// ReadRequest says what to read of a file.
+type ReadRequest struct {
+	// Alloc allocates the blocks' buffers.
+	Alloc memory.Allocator
+	// Columns lists the columns to decode, by name; nil means all. Columns
+	// the file lacks are left out (the Source fills them with nulls).
+	Columns []string
+	// Units lists the units to read by index; nil means all.
+	Units []int
+	// Schema is the dataset's unified schema. Formats without types in the
+	// file (CSV, JSON) decode to its types so every file agrees; nil means
+	// use the file's own.
+	Schema *arrow.Schema
+	// BatchRows is the target number of rows per block (0: the format's default).
+	BatchRows int
+	// Limit stops the read after this many rows; negative means no limit.
+	Limit int64
+}
+
+// Encoder writes blocks as one file of a format.
+type Encoder interface {
+	// Ext is the file name extension, with its dot: ".parquet".
+	Ext() string
+	// Encode writes recs, which all have schema, to w as one file.
+	Encode(ctx context.Context, w io.Writer, schema *arrow.Schema, recs []arrow.RecordBatch) error
+}
+
+// DefaultBatchRows is the block size readers aim for when the request names none.
+const DefaultBatchRows = 64 * 1024

@@ -1,0 +1,152 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Local is the local filesystem. Its zero value is ready to use.
+type Local struct{}
+
+var _ FileSystem = Local{}
+
+func (Local) Scheme() string             { return "file" }
+func (Local) URL(path string) string     { return path }
+func (Local) Join(elem ...string) string { return filepath.Join(elem...) }
+func localErr(op, path string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		err = errors.Join(ErrNotExist, err)
+	}
+	return &PathError{Op: op, URL: path, Err: err}
+}
+
+type localFile struct {
+	*os.File
+	size int64
+}
+
+func (f *localFile) Size() int64 { return f.size }
+
+func (Local) Open(_ context.Context, path string) (File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, localErr("open", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, localErr("stat", path, err)
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, &PathError{Op: "open", URL: path, Err: errors.New("is a directory")}
+	}
+	return &localFile{File: f, size: st.Size()}, nil
+}
+
+// localWriter writes to a hidden temporary file beside the target and
+// renames it into place on Close, so a reader never sees half a file.
+type localWriter struct {
+	f    *os.File
+	path string
+	done bool
+}
+
+func (Local) Create(_ context.Context, path string) (Writer, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, localErr("create", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, localErr("create", path, err)
+	}
+	return &localWriter{f: f, path: path}, nil
+}
+
+func (w *localWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
+
+func (w *localWriter) Close() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	if err := w.f.Close(); err != nil {
+		os.Remove(w.f.Name())
+		return localErr("write", w.path, err)
+	}
+	if err := os.Rename(w.f.Name(), w.path); err != nil {
+		os.Remove(w.f.Name())
+		return localErr("write", w.path, err)
+	}
+	return nil
+}
+
+func (w *localWriter) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	w.f.Close()
+	return os.Remove(w.f.Name())
+}
+
+func (Local) Stat(_ context.Context, path string) (FileInfo, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return FileInfo{}, localErr("stat", path, err)
+	}
+	if st.IsDir() {
+		return FileInfo{}, &PathError{Op: "stat", URL: path, Err: errIsDir}
+	}
+	return FileInfo{Path: path, Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+var errIsDir = errors.New("is a directory")
+
+func (Local) List(_ context.Context, dir string) ([]FileInfo, error) {
+	var out []FileInfo
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == dir {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out = append(out, FileInfo{Path: p, Size: info.Size(), ModTime: info.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return nil, localErr("list", dir, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+func (Local) Rename(_ context.Context, src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return localErr("rename", dst, err)
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return localErr("rename", src, err)
+	}
+	return nil
+}
+
+func (Local) RemoveAll(_ context.Context, path string) error {
+	if err := os.RemoveAll(path); err != nil {
+		return localErr("remove", path, err)
+	}
+	return nil
+}
