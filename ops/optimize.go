@@ -1,10 +1,12 @@
 package ops
 
+import "github.com/apache/arrow-go/v18/arrow"
+
 // Rule rewrites a plan. It returns the node unchanged when it does not apply.
 type Rule func(Node) Node
 
 // DefaultRules are the optimizer's rules in the order they run.
-var DefaultRules = []Rule{PushDownLimit, FuseOneToOne}
+var DefaultRules = []Rule{PushDownPredicate, PushDownProjection, PushDownLimit, FuseOneToOne}
 
 // Optimize applies rules to the plan, each bottom-up over the whole tree.
 func Optimize(n Node, rules ...Rule) Node {
@@ -72,4 +74,124 @@ func FuseOneToOne(n Node) Node {
 		return &Fused{Input: o.Input, Stages: []*OneToOne{o}}
 	}
 	return n
+}
+
+// PushDownPredicate hands an expression filter to the source below it, so
+// the source can skip files and row groups the predicate rules out. The
+// filter moves below column selections that keep its columns first. The
+// filter node itself stays, which keeps results exact.
+func PushDownPredicate(n Node) Node {
+	f, ok := n.(*OneToOne)
+	if !ok || f.Predicate == nil {
+		return n
+	}
+	switch in := f.Input.(type) {
+	case *OneToOne:
+		if in.Project != nil && containsAll(in.Project, f.Predicate.Columns()) {
+			// Filter(Select(x)) = Select(Filter(x)) when the filter reads
+			// only selected columns.
+			return in.WithChildren([]Node{PushDownPredicate(f.WithChildren([]Node{in.Input}))})
+		}
+		if in.Predicate != nil {
+			// Below another filter: hand the predicate to the source under
+			// it too, keeping the filters' order.
+			if pushed := filterSourceBelow(in, f.Predicate); pushed != nil {
+				return f.WithChildren([]Node{pushed})
+			}
+		}
+	case *Read:
+		if src, ok := in.Source.(FilterableDatasource); ok {
+			return f.WithChildren([]Node{&Read{Source: src.WithFilter(f.Predicate), Parallelism: in.Parallelism}})
+		}
+	}
+	return n
+}
+
+// filterSourceBelow rebuilds a chain of filters over a filterable source
+// with e handed to the source, or returns nil when the chain ends elsewhere.
+func filterSourceBelow(n Node, e Expr) Node {
+	switch x := n.(type) {
+	case *OneToOne:
+		if x.Predicate == nil {
+			return nil
+		}
+		if in := filterSourceBelow(x.Input, e); in != nil {
+			return x.WithChildren([]Node{in})
+		}
+	case *Read:
+		if src, ok := x.Source.(FilterableDatasource); ok {
+			return &Read{Source: src.WithFilter(e), Parallelism: x.Parallelism}
+		}
+	}
+	return nil
+}
+
+// PushDownProjection hands a column selection to the source, through any
+// expression filters between them (the source then also reads the columns
+// those filters need), so only the columns used are decoded.
+func PushDownProjection(n Node) Node {
+	p, ok := n.(*OneToOne)
+	if !ok || p.Project == nil {
+		return n
+	}
+	need := append([]string(nil), p.Project...)
+	var filters []*OneToOne
+	cur := p.Input
+	for {
+		f, ok := cur.(*OneToOne)
+		if !ok || f.Predicate == nil {
+			break
+		}
+		for _, c := range f.Predicate.Columns() {
+			if !containsAll(need, []string{c}) {
+				need = append(need, c)
+			}
+		}
+		filters = append(filters, f)
+		cur = f.Input
+	}
+	r, ok := cur.(*Read)
+	if !ok {
+		return n
+	}
+	src, ok := r.Source.(ProjectableDatasource)
+	if !ok {
+		return n
+	}
+	if s := r.Schema(); s != nil && len(need) == s.NumFields() && containsAll(need, fieldNames(s)) {
+		return n // already reads just these
+	}
+	narrowed, err := src.WithColumns(need)
+	if err != nil {
+		return n // leave it to the Project stage to report the unknown column
+	}
+	var out Node = &Read{Source: narrowed, Parallelism: r.Parallelism}
+	for i := len(filters) - 1; i >= 0; i-- {
+		out = filters[i].WithChildren([]Node{out})
+	}
+	return p.WithChildren([]Node{out})
+}
+
+func containsAll(set, items []string) bool {
+	for _, it := range items {
+		found := false
+		for _, s := range set {
+			if s == it {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func fieldNames(s *arrow.Schema) []string {
+	out := make([]string, s.NumFields())
+	for i, f := range s.Fields() {
+		out[i] = f.Name
+	}
+	return out
 }

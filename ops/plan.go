@@ -54,6 +54,22 @@ type LimitedDatasource interface {
 	WithLimit(n int64) Datasource
 }
 
+// ProjectableDatasource is a Datasource that can read only some columns
+// (Parquet decodes only those). The result's schema has exactly cols, in
+// that order.
+type ProjectableDatasource interface {
+	Datasource
+	WithColumns(cols []string) (Datasource, error)
+}
+
+// FilterableDatasource is a Datasource that can skip data a predicate rules
+// out (files by partition value, Parquet row groups by statistics). It may
+// still return rows that fail the predicate: the filter stays in the plan.
+type FilterableDatasource interface {
+	Datasource
+	WithFilter(e Expr) Datasource
+}
+
 // ReadTask reads one part of a source.
 type ReadTask struct {
 	// Rows and Bytes estimate the output (-1 when unknown); the executor uses
@@ -116,6 +132,12 @@ type OneToOne struct {
 	// OutSchema derives the output schema from the input's; nil when it is
 	// known only by running the function.
 	OutSchema func(in *arrow.Schema) (*arrow.Schema, error)
+	// Predicate, when set, says the stage keeps exactly the rows where it
+	// is true (Fn does that); the optimizer may push it into a source.
+	Predicate Expr
+	// Project, when set, says the stage keeps exactly these columns in this
+	// order (Fn does that); the optimizer may push it into a source.
+	Project []string
 }
 
 func (o *OneToOne) Name() string               { return o.Label }
