@@ -53,7 +53,7 @@ func TestExprEval(t *testing.T) {
 		{Col("i").Gt(-(int64(1) << 40)), "111n"},
 		{And(Col("i").Gt(1), Col("s").Ne("c")), "010n"},
 		{And(Col("i").Gt(1), Col("s").Eq("a")), "0000"}, // false AND null is false
-		{Or(Col("i").Gt(2), Col("s").Eq("d")), "0011"},   // null OR true is true
+		{Or(Col("i").Gt(2), Col("s").Eq("d")), "0011"},  // null OR true is true
 	}
 	for _, c := range cases {
 		got, err := c.e.Eval(context.Background(), mem, b)
