@@ -307,9 +307,13 @@ func (d *Dataset) SelectColumns(names ...string) *Dataset {
 		}
 		return arrow.NewSchema(fields, nil), nil
 	}
-	return d.columnOp(fmt.Sprintf("SelectColumns%v", names), out, func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+	d = d.columnOp(fmt.Sprintf("SelectColumns%v", names), out, func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
 		return blocks.Select(in, names)
 	})
+	if op, ok := d.plan.(*ops.OneToOne); ok && d.err == nil {
+		op.Project = append([]string(nil), names...)
+	}
+	return d
 }
 
 // DropColumns removes the named columns.

@@ -1,0 +1,45 @@
+// Command shoal looks at data without writing a program, and (later) runs
+// a cluster.
+//
+//	shoal schema PATH          print the schema
+//	shoal head -n 5 PATH       print the first rows
+//	shoal count PATH           print the row count
+//	shoal convert SRC DST      rewrite data in another format
+//
+// PATH is a file, a directory or a glob, local or s3://bucket/prefix. The
+// format comes from the file extension, or --format. S3 is reached with
+// the AWS default credential chain; AWS_ENDPOINT_URL points it at an
+// S3-compatible store.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	cmd := newRootCommand()
+	cmd.SetContext(ctx)
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "shoal:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "shoal",
+		Short:         "Shoal: distributed dataset processing in Go",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(schemaCommand(), headCommand(), countCommand(), convertCommand())
+	return root
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/shoal-data/shoal/io/storage"
+)
+
+// shoalBinary builds the command once per test run; the tests run it as a
+// user would, as a separate process.
+func shoalBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "shoal")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t *testing.T, bin string, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{stdout.String(), stderr.String(), code}
+}
+
+func writeCSV(t *testing.T, path string, rows int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("id,city,fare\n")
+	for i := range rows {
+		fmt.Fprintf(&b, "%d,%s,%.2f\n", i, []string{"Oslo", "Lima", "Pune"}[i%3], float64(i)*0.25)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCommands(t *testing.T) {
+	bin := shoalBinary(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "trips.csv")
+	writeCSV(t, src, 1000)
+
+	if r := run(t, bin, nil, "schema", src); r.code != 0 || r.stdout != "id: int64\ncity: utf8\nfare: float64\n" {
+		t.Errorf("schema: %+v", r)
+	}
+	if r := run(t, bin, nil, "count", src); r.code != 0 || r.stdout != "1000\n" {
+		t.Errorf("count: %+v", r)
+	}
+	r := run(t, bin, nil, "head", "-n", "2", src)
+	if r.code != 0 || !strings.Contains(r.stdout, "Oslo") || !strings.Contains(r.stdout, "Lima") || strings.Contains(r.stdout, "Pune") {
+		t.Errorf("head: %+v", r)
+	}
+
+	out := filepath.Join(dir, "trips.parquet")
+	if r := run(t, bin, nil, "convert", "--files", "1", "--compression", "zstd", src, out); r.code != 0 {
+		t.Fatalf("convert: %+v", r)
+	}
+	if r := run(t, bin, nil, "count", out); r.code != 0 || r.stdout != "1000\n" {
+		t.Errorf("count of the converted data: %+v", r)
+	}
+	if r := run(t, bin, nil, "schema", out); r.code != 0 || !strings.HasPrefix(r.stdout, "id: int64") {
+		t.Errorf("schema of the converted data: %+v", r)
+	}
+	// A second convert into the same directory is refused by default.
+	if r := run(t, bin, nil, "convert", src, out); r.code == 0 || !strings.Contains(r.stderr, "already holds") {
+		t.Errorf("convert into a full directory: %+v", r)
+	}
+	parts := filepath.Join(dir, "by_city")
+	if r := run(t, bin, nil, "convert", "--to", "json", "--partition-by", "city", src, parts); r.code != 0 {
+		t.Fatalf("partitioned convert: %+v", r)
+	}
+	if r := run(t, bin, nil, "count", parts); r.code != 0 || r.stdout != "1000\n" {
+		t.Errorf("count of the partitioned data: %+v", r)
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	bin := shoalBinary(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte("a,b\n1,2\n3,4,5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	odd := filepath.Join(dir, "odd")
+	if err := os.MkdirAll(odd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(odd, "x.dat"), []byte("?"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"count", filepath.Join(dir, "missing.parquet")}, "missing.parquet"},
+		{[]string{"count", bad}, "line 3"},
+		{[]string{"count", odd}, "pass --format"},
+		{[]string{"count", "--format", "xml", odd}, "unknown format"},
+		{[]string{"head", "-n", "-1", bad}, "negative"},
+		{[]string{"convert", bad, filepath.Join(dir, "out.xyz")}, "--to"},
+		{[]string{"schema"}, "accepts 1 arg"},
+		{[]string{"frobnicate"}, "unknown command"},
+	}
+	for _, c := range cases {
+		r := run(t, bin, nil, c.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) || r.stdout != "" {
+			t.Errorf("shoal %v: code %d, stderr %q, stdout %q; want a failure saying %q on stderr",
+				c.args, r.code, r.stderr, r.stdout, c.want)
+		}
+	}
+}
+
+func TestCommandsOnS3(t *testing.T) {
+	endpoint := os.Getenv("SHOAL_TEST_S3_ENDPOINT")
+	if endpoint == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("SHOAL_TEST_S3_ENDPOINT is unset under CI: scripts/test starts the S3 server")
+		}
+		t.Skip("!!! SHOAL_TEST_S3_ENDPOINT is unset: run scripts/test to test against a real S3 server")
+	}
+	access, secret := os.Getenv("SHOAL_TEST_S3_ACCESS_KEY"), os.Getenv("SHOAL_TEST_S3_SECRET_KEY")
+	fs, err := storage.NewS3(t.Context(), storage.S3Options{Endpoint: endpoint, AccessKeyID: access, SecretAccessKey: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := fmt.Sprintf("shoal-cli-%d", time.Now().UnixNano())
+	if _, err := fs.Client().CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = fs.RemoveAll(context.Background(), bucket)
+		_, _ = fs.Client().DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: &bucket})
+	})
+	env := []string{"AWS_ENDPOINT_URL=" + endpoint, "AWS_ACCESS_KEY_ID=" + access, "AWS_SECRET_ACCESS_KEY=" + secret, "AWS_REGION=us-east-1"}
+
+	bin := shoalBinary(t)
+	src := filepath.Join(t.TempDir(), "trips.csv")
+	writeCSV(t, src, 500)
+	dst := "s3://" + bucket + "/trips"
+	if r := run(t, bin, env, "convert", "--to", "parquet", src, dst); r.code != 0 {
+		t.Fatalf("convert to S3: %+v", r)
+	}
+	if r := run(t, bin, env, "count", dst); r.code != 0 || r.stdout != "500\n" {
+		t.Errorf("count on S3: %+v", r)
+	}
+	if r := run(t, bin, env, "schema", dst+"/"); r.code != 0 || !strings.Contains(r.stdout, "city: utf8") {
+		t.Errorf("schema on S3: %+v", r)
+	}
+	if r := run(t, bin, env, "count", "s3://no-such-bucket-shoal/x"); r.code == 0 || !strings.Contains(r.stderr, "does not exist") {
+		t.Errorf("missing bucket: %+v", r)
+	}
+	bad := append(env[:len(env):len(env)], "AWS_SECRET_ACCESS_KEY=wrong")
+	if r := run(t, bin, bad, "count", dst); r.code == 0 || !strings.Contains(r.stderr, "credentials") {
+		t.Errorf("wrong credentials: %+v", r)
+	}
+}

@@ -1,0 +1,358 @@
+package dataset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/io/formats"
+	"github.com/shoal-data/shoal/io/storage"
+	"github.com/shoal-data/shoal/ops"
+)
+
+// Expr is a predicate Shoal can see into; see Col and Where.
+type Expr = ops.Expr
+
+// Col starts a predicate on a column: Col("fare").Gt(10).
+func Col(name string) ops.ColumnRef { return ops.Col(name) }
+
+// And is true where every predicate is.
+func And(terms ...Expr) Expr { return ops.And(terms...) }
+
+// Or is true where any predicate is.
+func Or(terms ...Expr) Expr { return ops.Or(terms...) }
+
+// Where keeps the rows for which the predicate is true (null counts as
+// false). Unlike Filter, which runs a Go function on each row, Where runs
+// vectorized and the optimizer hands it to file sources: Parquet row
+// groups whose statistics rule it out and hive partitions that do not
+// match are never read.
+func (d *Dataset) Where(e Expr) *Dataset {
+	if d.err != nil {
+		return d
+	}
+	if e == nil {
+		return d.withErr(errors.New("dataset.Where: nil predicate"))
+	}
+	if s := d.plan.Schema(); s != nil {
+		for _, c := range e.Columns() {
+			if len(s.FieldIndices(c)) == 0 {
+				return d.withErr(fmt.Errorf("dataset.Where(%s): %w", e, &blocks.UnknownColumnError{Column: c, Schema: s}))
+			}
+		}
+	}
+	return d.oneToOne(&ops.OneToOne{
+		Label:     "Where(" + e.String() + ")",
+		OutSchema: sameSchema,
+		Predicate: e,
+		Fn: passVoid(func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+			return ops.FilterBlock(tc, tc.Alloc, e, in)
+		}),
+	})
+}
+
+// ReadOption configures a read: any Option (runtime, parallelism) or one
+// of the read options below.
+type ReadOption interface{ applyRead(*readConfig) }
+
+type readConfig struct {
+	opts    []Option
+	src     formats.SourceOptions
+	filter  Expr
+	columns []string
+	csv     formats.CSVOptions
+	json    formats.JSONOptions
+	parquet formats.ParquetOptions
+}
+
+func (o Option) applyRead(r *readConfig) { r.opts = append(r.opts, o) }
+
+type readOptionFunc func(*readConfig)
+
+func (f readOptionFunc) applyRead(r *readConfig) { f(r) }
+
+// Paths adds more files, directories or globs to a read.
+func Paths(more ...string) ReadOption {
+	return readOptionFunc(func(r *readConfig) { r.src.Paths = append(r.src.Paths, more...) })
+}
+
+// Columns reads only these columns, in this order (Parquet decodes no others).
+func Columns(cols ...string) ReadOption {
+	return readOptionFunc(func(r *readConfig) { r.columns = cols })
+}
+
+// Filter keeps only rows where e holds, as Where after the read does.
+func Filter(e Expr) ReadOption {
+	return readOptionFunc(func(r *readConfig) { r.filter = ops.AndExpr(r.filter, e) })
+}
+
+// Schema sets the schema instead of inferring it from the files; CSV and
+// JSON values are parsed to its types.
+func Schema(s *arrow.Schema) ReadOption {
+	return readOptionFunc(func(r *readConfig) { r.src.Schema = s })
+}
+
+// NoPartitioning stops hive-style "key=value" directories from becoming columns.
+func NoPartitioning() ReadOption {
+	return readOptionFunc(func(r *readConfig) { r.src.NoPartitioning = true })
+}
+
+// Storage says how to reach S3 (endpoint, credentials) or which
+// filesystem to use.
+func Storage(c storage.Config) ReadWriteOption { return storageOption(c) }
+
+// CSVOptions sets how CSV is parsed (ReadCSV) or written (WriteCSV).
+func CSVOptions(o formats.CSVOptions) ReadWriteOption { return csvOption(o) }
+
+// JSONOptions sets how JSON lines are parsed.
+func JSONOptions(o formats.JSONOptions) ReadOption {
+	return readOptionFunc(func(r *readConfig) { r.json = o })
+}
+
+// ParquetOptions sets Parquet read and write options (compression, row group size).
+func ParquetOptions(o formats.ParquetOptions) ReadWriteOption { return parquetOption(o) }
+
+// BatchRows sets the rows per block a read produces.
+func BatchRows(n int) ReadOption {
+	return readOptionFunc(func(r *readConfig) { r.src.BatchRows = n })
+}
+
+// ReadParquet reads Parquet files: a file, a directory (recursively), a
+// glob, local or s3://; Paths adds more. Only the columns a plan uses are
+// decoded and row groups that a Where rules out are skipped.
+func ReadParquet(ctx context.Context, path string, opts ...ReadOption) *Dataset {
+	return readFiles(ctx, "ReadParquet", path, opts, func(r *readConfig) formats.Reader { return formats.Parquet(r.parquet) })
+}
+
+// ReadCSV reads CSV files, inferring column types from a sample of each
+// file; see CSVOptions.
+func ReadCSV(ctx context.Context, path string, opts ...ReadOption) *Dataset {
+	return readFiles(ctx, "ReadCSV", path, opts, func(r *readConfig) formats.Reader { return formats.CSV(r.csv) })
+}
+
+// ReadJSON reads JSON lines files (one object per line).
+func ReadJSON(ctx context.Context, path string, opts ...ReadOption) *Dataset {
+	return readFiles(ctx, "ReadJSON", path, opts, func(r *readConfig) formats.Reader { return formats.JSON(r.json) })
+}
+
+// ReadText reads text files as one row per line, in the column "text".
+func ReadText(ctx context.Context, path string, opts ...ReadOption) *Dataset {
+	return readFiles(ctx, "ReadText", path, opts, func(*readConfig) formats.Reader { return formats.Text() })
+}
+
+// ReadBinaryFiles reads whole files as rows of "path" and "bytes".
+func ReadBinaryFiles(ctx context.Context, path string, opts ...ReadOption) *Dataset {
+	return readFiles(ctx, "ReadBinaryFiles", path, opts, func(*readConfig) formats.Reader { return formats.Binary() })
+}
+
+// ReadDatasource reads a user's Datasource.
+func ReadDatasource(src ops.Datasource, opts ...Option) *Dataset {
+	if src == nil {
+		return errDataset(errors.New("dataset.ReadDatasource: nil source"), opts)
+	}
+	cfg := newConfig(opts)
+	return &Dataset{plan: &ops.Read{Source: src, Parallelism: cfg.parallelismFor(src.NumRows())}, cfg: cfg}
+}
+
+func readFiles(ctx context.Context, method, path string, opts []ReadOption, reader func(*readConfig) formats.Reader) *Dataset {
+	rc := &readConfig{}
+	rc.src.Paths = []string{path}
+	for _, o := range opts {
+		if o != nil {
+			o.applyRead(rc)
+		}
+	}
+	rc.src.Reader = reader(rc)
+	src, err := formats.NewSource(ctx, rc.src)
+	if err != nil {
+		return errDataset(fmt.Errorf("dataset.%s: %w", method, err), rc.opts)
+	}
+	d := ReadDatasource(src, rc.opts...)
+	if rc.filter != nil {
+		d = d.Where(rc.filter)
+	}
+	if rc.columns != nil {
+		d = d.SelectColumns(rc.columns...)
+	}
+	return d
+}
+
+// ReadWriteOption is an option that applies to reads and writes alike.
+type ReadWriteOption interface {
+	ReadOption
+	WriteOption
+}
+
+type storageOption storage.Config
+
+func (o storageOption) applyRead(r *readConfig)   { r.src.Storage = storage.Config(o) }
+func (o storageOption) applyWrite(w *writeConfig) { w.sink.Storage = storage.Config(o) }
+
+type csvOption formats.CSVOptions
+
+func (o csvOption) applyRead(r *readConfig)   { r.csv = formats.CSVOptions(o) }
+func (o csvOption) applyWrite(w *writeConfig) { w.csv = formats.CSVOptions(o) }
+
+type parquetOption formats.ParquetOptions
+
+func (o parquetOption) applyRead(r *readConfig)   { r.parquet = formats.ParquetOptions(o) }
+func (o parquetOption) applyWrite(w *writeConfig) { w.parquet = formats.ParquetOptions(o) }
+
+// WriteOption configures a write.
+type WriteOption interface{ applyWrite(*writeConfig) }
+
+type writeConfig struct {
+	sink    formats.SinkOptions
+	csv     formats.CSVOptions
+	json    formats.JSONOptions
+	parquet formats.ParquetOptions
+}
+
+type writeOptionFunc func(*writeConfig)
+
+func (f writeOptionFunc) applyWrite(w *writeConfig) { f(w) }
+
+// PartitionBy writes rows under "col=value/" directories, hive style.
+func PartitionBy(cols ...string) WriteOption {
+	return writeOptionFunc(func(w *writeConfig) { w.sink.PartitionBy = cols })
+}
+
+// Mode says what happens to files already in the output directory:
+// formats.Append (the default), formats.Overwrite or formats.ErrorIfExists.
+func Mode(m formats.WriteMode) WriteOption {
+	return writeOptionFunc(func(w *writeConfig) { w.sink.Mode = m })
+}
+
+// WriteID fixes the ID in the written files' names ("<id>_000003.parquet").
+func WriteID(id string) WriteOption {
+	return writeOptionFunc(func(w *writeConfig) { w.sink.WriteID = id })
+}
+
+// WriteParquet writes the dataset as Parquet files, one per block, into a
+// directory (local or s3://). Repartition(1) first gives one file. The
+// files appear only when the whole write succeeds.
+func (d *Dataset) WriteParquet(ctx context.Context, path string, opts ...WriteOption) error {
+	return d.writeFiles(ctx, path, opts, func(w *writeConfig) formats.Encoder { return formats.Parquet(w.parquet) })
+}
+
+// WriteCSV writes the dataset as CSV files with a header line.
+func (d *Dataset) WriteCSV(ctx context.Context, path string, opts ...WriteOption) error {
+	return d.writeFiles(ctx, path, opts, func(w *writeConfig) formats.Encoder { return formats.CSV(w.csv) })
+}
+
+// WriteJSON writes the dataset as JSON lines files.
+func (d *Dataset) WriteJSON(ctx context.Context, path string, opts ...WriteOption) error {
+	return d.writeFiles(ctx, path, opts, func(w *writeConfig) formats.Encoder { return formats.JSON(w.json) })
+}
+
+func (d *Dataset) writeFiles(ctx context.Context, path string, opts []WriteOption, enc func(*writeConfig) formats.Encoder) error {
+	if d.err != nil {
+		return d.err
+	}
+	wc := &writeConfig{}
+	wc.sink.Path = path
+	for _, o := range opts {
+		if o != nil {
+			o.applyWrite(wc)
+		}
+	}
+	wc.sink.Encoder = enc(wc)
+	if s := d.plan.Schema(); s != nil {
+		for _, c := range wc.sink.PartitionBy {
+			if len(s.FieldIndices(c)) == 0 {
+				return fmt.Errorf("dataset.PartitionBy: %w", &blocks.UnknownColumnError{Column: c, Schema: s})
+			}
+		}
+	}
+	sink, err := formats.NewSink(ctx, wc.sink)
+	if err != nil {
+		return err
+	}
+	return d.Write(ctx, sink)
+}
+
+var writeResultSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "rows", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "bytes", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "files", Type: arrow.BinaryTypes.String},
+}, nil)
+
+// Write writes the dataset to a Datasink: each block in a task of its own,
+// then Commit once all succeeded, or Abort if any failed or ctx was
+// cancelled. The error of a failed block names it.
+func (d *Dataset) Write(ctx context.Context, sink ops.Datasink) error {
+	if d.err != nil {
+		return d.err
+	}
+	if sink == nil {
+		return errors.New("dataset.Write: nil sink")
+	}
+	if err := sink.Start(ctx); err != nil {
+		return err
+	}
+	// BatchRows 1 gives every block its own task, numbered in order, so a
+	// block's index (and the file name built from it) is stable.
+	w := d.with(&ops.OneToOne{
+		Input:     d.plan,
+		Label:     sink.Name(),
+		BatchRows: 1,
+		OutSchema: func(*arrow.Schema) (*arrow.Schema, error) { return writeResultSchema, nil },
+		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+			res, err := sink.Write(tc, tc.Index, in)
+			if err != nil {
+				return nil, err
+			}
+			return writeResultBlock(tc, res), nil
+		},
+	})
+	var results []ops.WriteResult
+	err := w.forEachBlock(ctx, func(b blocks.Block) error {
+		rows := b.Column(0).(*array.Int64)
+		bytes := b.Column(1).(*array.Int64)
+		files := b.Column(2).(*array.String)
+		for i := range int(b.NumRows()) {
+			r := ops.WriteResult{Rows: rows.Value(i), Bytes: bytes.Value(i)}
+			if f := files.Value(i); f != "" {
+				r.Files = strings.Split(f, "\n")
+			}
+			results = append(results, r)
+		}
+		return nil
+	})
+	cleanup := context.WithoutCancel(ctx)
+	if err != nil {
+		if aerr := sink.Abort(cleanup, results); aerr != nil {
+			return errors.Join(err, fmt.Errorf("cleaning up the failed write: %w", aerr))
+		}
+		return err
+	}
+	if err := sink.Commit(cleanup, results); err != nil {
+		return errors.Join(err, sink.Abort(cleanup, results))
+	}
+	return nil
+}
+
+func writeResultBlock(tc *exec.TaskContext, r ops.WriteResult) blocks.Block {
+	rows := array.NewInt64Builder(tc.Alloc)
+	defer rows.Release()
+	bytes := array.NewInt64Builder(tc.Alloc)
+	defer bytes.Release()
+	files := array.NewStringBuilder(tc.Alloc)
+	defer files.Release()
+	rows.Append(r.Rows)
+	bytes.Append(r.Bytes)
+	files.Append(strings.Join(r.Files, "\n"))
+	cols := []arrow.Array{rows.NewArray(), bytes.NewArray(), files.NewArray()}
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	return array.NewRecordBatch(writeResultSchema, cols, 1)
+}

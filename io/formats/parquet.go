@@ -1,0 +1,1050 @@
+package formats
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/parquet/schema"
+
+	"github.com/shoal-data/shoal/io/storage"
+)
+
+// DefaultParquetRowGroupRows is the row group size Encode aims for when
+// ParquetOptions names none.
+const DefaultParquetRowGroupRows = 1 << 20
+
+// ParquetOptions configures the Parquet reader and encoder. The zero value
+// is usable: snappy compression, dictionary encoding, row groups of
+// DefaultParquetRowGroupRows rows, blocks of DefaultBatchRows rows.
+type ParquetOptions struct {
+	// BatchRows is the block size Read aims for when the request names none
+	// (0: DefaultBatchRows).
+	BatchRows int
+	// BufferedStream reads column chunks through a small buffer instead of
+	// loading each whole column chunk of a row group into memory at once
+	// (arrow-go loads it into Go memory, outside ReadRequest.Alloc): less
+	// memory, more and smaller reads.
+	BufferedStream bool
+
+	// Compression is the codec Encode uses: "snappy" (the default when
+	// empty), "zstd", "gzip", "lz4" (LZ4_RAW), "brotli" or "none".
+	Compression string
+	// CompressionLevel is the codec's level (0: the codec's default).
+	CompressionLevel int
+	// RowGroupRows is the number of rows per row group Encode writes
+	// (0: DefaultParquetRowGroupRows). Blocks are buffered and split so that
+	// every row group but the last holds exactly this many rows.
+	RowGroupRows int64
+	// DisableDictionary turns dictionary encoding off (it is on by default).
+	DisableDictionary bool
+}
+
+// ParquetFormat reads and writes Apache Parquet files through arrow-go's
+// parquet/pqarrow. It implements Reader and Encoder.
+type ParquetFormat struct {
+	opts ParquetOptions
+}
+
+var (
+	_ Reader  = (*ParquetFormat)(nil)
+	_ Encoder = (*ParquetFormat)(nil)
+)
+
+// Parquet returns the Parquet format with opts. Invalid write options
+// (an unknown codec) are reported by Encode.
+func Parquet(opts ParquetOptions) *ParquetFormat {
+	return &ParquetFormat{opts: opts}
+}
+
+// Format is "parquet".
+func (p *ParquetFormat) Format() string { return "parquet" }
+
+// Ext is ".parquet".
+func (p *ParquetFormat) Ext() string { return ".parquet" }
+
+// parquetCodec maps an option name to a codec.
+func parquetCodec(name string) (compress.Compression, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "", "snappy":
+		return compress.Codecs.Snappy, nil
+	case "zstd":
+		return compress.Codecs.Zstd, nil
+	case "gzip":
+		return compress.Codecs.Gzip, nil
+	case "lz4", "lz4_raw":
+		return compress.Codecs.Lz4Raw, nil
+	case "brotli":
+		return compress.Codecs.Brotli, nil
+	case "none", "uncompressed":
+		return compress.Codecs.Uncompressed, nil
+	}
+	return compress.Codecs.Uncompressed, fmt.Errorf("parquet: unknown compression %q (want snappy, zstd, gzip, lz4, brotli or none)", name)
+}
+
+// recoverParquet turns a panic inside arrow-go (it has panicked on corrupt
+// files before) into an error naming the file.
+func recoverParquet(op, name string, err *error) {
+	if r := recover(); r != nil {
+		var cause error
+		switch v := r.(type) {
+		case error:
+			cause = v
+		default:
+			cause = fmt.Errorf("%v", v)
+		}
+		var refused pqAllocRefused
+		if errors.As(cause, &refused) {
+			*err = fmt.Errorf("parquet: %s %s: %w", op, name, refused)
+			return
+		}
+		if cause.Error() == "invalid logical type" {
+			// arrow-go panics on a logical type newer than it knows, where
+			// the spec would have it read the physical type.
+			*err = fmt.Errorf("parquet: %s %s: unsupported feature: unknown logical type annotation", op, name)
+			return
+		}
+		*err = fmt.Errorf("parquet: %s %s: corrupt or unsupported file (decoder panicked): %w", op, name, cause)
+	}
+}
+
+// parquetMagicEncrypted is the magic of a file whose footer is encrypted.
+var parquetMagicEncrypted = []byte("PARE")
+
+// openParquet opens the footer of f; mem allocates the reader's page and
+// decompression buffers.
+func (p *ParquetFormat) openParquet(f storage.File, mem memory.Allocator) (*file.Reader, error) {
+	size := f.Size()
+	if size < 12 {
+		return nil, fmt.Errorf("parquet: %s: file of %d bytes is too small to be Parquet", f.Name(), size)
+	}
+	var tail [4]byte
+	if _, err := f.ReadAt(tail[:], size-4); err != nil {
+		return nil, fmt.Errorf("parquet: %s: reading the footer: %w", f.Name(), err)
+	}
+	if bytes.Equal(tail[:], parquetMagicEncrypted) {
+		return nil, fmt.Errorf("parquet: %s: unsupported feature: encrypted footer (PARE)", f.Name())
+	}
+	props := parquet.NewReaderProperties(mem)
+	props.BufferedStreamEnabled = p.opts.BufferedStream
+	pr, err := file.NewParquetReader(io.NewSectionReader(f, 0, size), file.WithReadProps(props))
+	if err != nil {
+		return nil, fmt.Errorf("parquet: %s: reading the footer: %w", f.Name(), err)
+	}
+	md := pr.MetaData()
+	if md == nil || md.Schema == nil {
+		return nil, fmt.Errorf("parquet: %s: footer has no schema", f.Name())
+	}
+	if err := checkParquetMeta(md, size); err != nil {
+		return nil, fmt.Errorf("parquet: %s: %w", f.Name(), err)
+	}
+	return pr, nil
+}
+
+// checkParquetMeta rejects footers that a careful reader cannot trust or
+// that use features this reader does not support.
+func checkParquetMeta(md *metadata.FileMetaData, size int64) error {
+	if md.NumRows < 0 {
+		return fmt.Errorf("footer says %d rows", md.NumRows)
+	}
+	ncols := md.Schema.NumColumns()
+	var sum int64
+	for i, rg := range md.GetRowGroups() {
+		if rg == nil {
+			return fmt.Errorf("row group %d: missing metadata", i)
+		}
+		if rg.NumRows < 0 || rg.NumRows > math.MaxInt64-sum {
+			return fmt.Errorf("row group %d: footer says %d rows", i, rg.NumRows)
+		}
+		sum += rg.NumRows
+		if len(rg.Columns) != ncols {
+			return fmt.Errorf("row group %d: %d column chunks for %d leaf columns", i, len(rg.Columns), ncols)
+		}
+		for j, cc := range rg.Columns {
+			col := md.Schema.Column(j).Path()
+			switch {
+			case cc == nil:
+				return fmt.Errorf("row group %d, column %s: missing column chunk", i, col)
+			case cc.FilePath != nil && *cc.FilePath != "":
+				return fmt.Errorf("row group %d, column %s: unsupported feature: column chunk in an external file (%q)", i, col, *cc.FilePath)
+			case cc.CryptoMetadata != nil || len(cc.EncryptedColumnMetadata) > 0:
+				return fmt.Errorf("row group %d, column %s: unsupported feature: encrypted column", i, col)
+			case cc.MetaData == nil:
+				return fmt.Errorf("row group %d, column %s: column chunk has no metadata", i, col)
+			}
+			// arrow-go reads a column chunk with make([]byte, length)
+			// before it checks the read, on a goroutine of its own for a
+			// struct's children: a corrupt length would kill the process.
+			m := cc.MetaData
+			start, length := m.DataPageOffset, m.TotalCompressedSize
+			if m.DictionaryPageOffset != nil && *m.DictionaryPageOffset > 0 && *m.DictionaryPageOffset < start {
+				start = *m.DictionaryPageOffset
+			}
+			if start < 0 || length < 0 || length > size || start > size-length {
+				return fmt.Errorf("row group %d, column %s: column chunk [%d, %d+%d) lies outside the file (%d bytes)", i, col, start, start, length, size)
+			}
+		}
+	}
+	// A footer whose num_rows disagrees with its row groups is tolerated:
+	// parquet-rs 0.3 wrote 0 there. The row groups are what Read decodes
+	// (and checks), so Inspect reports their sum.
+	return nil
+}
+
+// parquetRows is the file's row count: the sum of its row groups.
+func parquetRows(md *metadata.FileMetaData) int64 {
+	var sum int64
+	for _, rg := range md.GetRowGroups() {
+		sum += rg.NumRows
+	}
+	return sum
+}
+
+// Inspect reads the footer: schema, row count, and per row group its rows,
+// compressed bytes and the statistics of top-level primitive columns that
+// can be trusted.
+func (p *ParquetFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMeta, err error) {
+	defer recoverParquet("inspect", f.Name(), &err)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pr, err := p.openParquet(f, memory.DefaultAllocator)
+	if err != nil {
+		return nil, err
+	}
+	defer pr.Close()
+	md := pr.MetaData()
+	props := pqarrow.ArrowReadProperties{}
+	sc, err := pqarrow.FromParquet(md.Schema, &props, md.KeyValueMetadata())
+	if err != nil {
+		return nil, fmt.Errorf("parquet: %s: converting the schema: %w", f.Name(), err)
+	}
+	meta = &FileMeta{Schema: sc, Rows: parquetRows(md)}
+	statCols := parquetStatColumns(md.Schema)
+	for i := 0; i < pr.NumRowGroups(); i++ {
+		rgm := md.RowGroup(i)
+		u := Unit{Rows: rgm.NumRows(), Bytes: rgm.TotalCompressedSize()}
+		if u.Bytes <= 0 {
+			u.Bytes = 0
+			for j := 0; j < rgm.NumColumns(); j++ {
+				if cc, err := rgm.ColumnChunk(j); err == nil {
+					u.Bytes += cc.TotalCompressedSize()
+				}
+			}
+		}
+		for _, j := range statCols {
+			cc, err := rgm.ColumnChunk(j)
+			if err != nil {
+				continue
+			}
+			if st, ok := parquetColumnStats(md, i, j, cc); ok {
+				if u.Stats == nil {
+					u.Stats = make(map[string]ColumnStats)
+				}
+				u.Stats[md.Schema.Column(j).Name()] = st
+			}
+		}
+		meta.Units = append(meta.Units, u)
+	}
+	return meta, nil
+}
+
+// parquetStatColumns lists the leaf indices of the top-level, non-repeated
+// primitive columns whose statistics Inspect may report.
+func parquetStatColumns(sc *schema.Schema) []int {
+	var out []int
+	seen := map[string]int{}
+	for j := 0; j < sc.NumColumns(); j++ {
+		c := sc.Column(j)
+		node := c.SchemaNode()
+		if node.Parent() != sc.Root() || node.RepetitionType() == parquet.Repetitions.Repeated {
+			continue
+		}
+		seen[c.Name()]++
+		out = append(out, j)
+	}
+	// A name the file holds twice cannot key a stats map.
+	out = pqFilterInts(out, func(j int) bool { return seen[sc.Column(j).Name()] == 1 })
+	return out
+}
+
+func pqFilterInts(s []int, keep func(int) bool) []int {
+	out := s[:0]
+	for _, v := range s {
+		if keep(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// parquetStatKind is the Go kind a column's statistics decode to.
+type parquetStatKind int
+
+const (
+	pqStatNone parquetStatKind = iota
+	pqStatInt
+	pqStatUint
+	pqStatFloat
+	pqStatString
+	pqStatBool
+)
+
+func parquetStatKindOf(c *schema.Column) parquetStatKind {
+	lt := c.LogicalType()
+	plainInt := func() (signed, ok bool) {
+		if lt == nil {
+			return true, true
+		}
+		switch t := lt.(type) {
+		case schema.NoLogicalType:
+			return true, true
+		case schema.IntLogicalType:
+			return t.IsSigned(), true
+		}
+		return false, false
+	}
+	switch c.PhysicalType() {
+	case parquet.Types.Int32, parquet.Types.Int64:
+		signed, ok := plainInt()
+		switch {
+		case !ok:
+			return pqStatNone
+		case signed:
+			return pqStatInt
+		default:
+			return pqStatUint
+		}
+	case parquet.Types.Float, parquet.Types.Double:
+		if lt == nil || lt.Equals(schema.NoLogicalType{}) {
+			return pqStatFloat
+		}
+	case parquet.Types.Boolean:
+		if lt == nil || lt.Equals(schema.NoLogicalType{}) {
+			return pqStatBool
+		}
+	case parquet.Types.ByteArray:
+		if lt != nil && lt.Equals(schema.StringLogicalType{}) {
+			return pqStatString
+		}
+	}
+	return pqStatNone
+}
+
+// parquetColumnStats decodes the statistics of leaf j in row group rg from
+// the raw footer, reporting only what it can trust: min and max both set,
+// exact, decodable, in the column's sort order and min <= max; null count
+// only where the file sets it.
+func parquetColumnStats(md *metadata.FileMetaData, rg, j int, cc *metadata.ColumnChunkMetaData) (ColumnStats, bool) {
+	col := md.Schema.Column(j)
+	kind := parquetStatKindOf(col)
+	if kind == pqStatNone {
+		return ColumnStats{}, false
+	}
+	raw := md.RowGroups[rg].Columns[j].MetaData.Statistics
+	if raw == nil {
+		return ColumnStats{}, false
+	}
+	st := ColumnStats{NullCount: -1}
+	if raw.NullCount != nil && *raw.NullCount >= 0 {
+		st.NullCount = *raw.NullCount
+	}
+	min, max, ok := pqRawMinMax(col, raw.MinValue, raw.MaxValue, raw.Min, raw.Max, raw.IsMinValueExact, raw.IsMaxValueExact)
+	if ok {
+		// arrow-go knows which writer versions wrote wrong statistics
+		// (PARQUET-251 and friends).
+		if set, err := cc.StatsSet(); err != nil || !set {
+			ok = false
+		}
+	}
+	if ok {
+		st.Min, st.Max, st.HasMinMax = pqDecodeStats(kind, col, min, max)
+	}
+	if !st.HasMinMax && st.NullCount < 0 {
+		return ColumnStats{}, false
+	}
+	return st, true
+}
+
+// pqRawMinMax picks which encoded min and max to believe. min_value and
+// max_value are in the column's type-defined order; the deprecated min and
+// max were written in signed order, so they hold only for signed types (or
+// when min == max).
+func pqRawMinMax(col *schema.Column, minValue, maxValue, minOld, maxOld []byte, minExact, maxExact *bool) (min, max []byte, ok bool) {
+	if (minExact != nil && !*minExact) || (maxExact != nil && !*maxExact) {
+		return nil, nil, false // truncated bounds, not values
+	}
+	if col.ColumnOrder() == parquet.ColumnOrders.TypeDefinedOrder && minValue != nil && maxValue != nil {
+		return minValue, maxValue, true
+	}
+	if minOld == nil || maxOld == nil {
+		return nil, nil, false
+	}
+	if col.SortOrder() == schema.SortSIGNED || col.PhysicalType() == parquet.Types.Boolean || bytes.Equal(minOld, maxOld) {
+		return minOld, maxOld, true
+	}
+	return nil, nil, false
+}
+
+func pqDecodeStats(kind parquetStatKind, col *schema.Column, minb, maxb []byte) (min, max any, ok bool) {
+	switch kind {
+	case pqStatInt:
+		lo, ok1 := pqDecodeInt(col.PhysicalType(), minb)
+		hi, ok2 := pqDecodeInt(col.PhysicalType(), maxb)
+		if ok1 && ok2 && lo <= hi {
+			return lo, hi, true
+		}
+	case pqStatUint:
+		lo, ok1 := pqDecodeUint(col.PhysicalType(), minb)
+		hi, ok2 := pqDecodeUint(col.PhysicalType(), maxb)
+		if ok1 && ok2 && lo <= hi {
+			return lo, hi, true
+		}
+	case pqStatFloat:
+		lo, ok1 := pqDecodeFloat(col.PhysicalType(), minb)
+		hi, ok2 := pqDecodeFloat(col.PhysicalType(), maxb)
+		if ok1 && ok2 && !math.IsNaN(lo) && !math.IsNaN(hi) && lo <= hi {
+			// The spec asks readers to widen a zero bound to the signed
+			// zero that covers both.
+			if lo == 0 {
+				lo = math.Copysign(0, -1)
+			}
+			if hi == 0 {
+				hi = 0
+			}
+			return lo, hi, true
+		}
+	case pqStatString:
+		lo, hi := string(minb), string(maxb)
+		if lo <= hi {
+			return lo, hi, true
+		}
+	case pqStatBool:
+		if len(minb) == 1 && len(maxb) == 1 && minb[0] <= 1 && maxb[0] <= 1 && minb[0] <= maxb[0] {
+			return minb[0] == 1, maxb[0] == 1, true
+		}
+	}
+	return nil, nil, false
+}
+
+func pqDecodeInt(t parquet.Type, b []byte) (int64, bool) {
+	switch {
+	case t == parquet.Types.Int32 && len(b) == 4:
+		return int64(int32(binary.LittleEndian.Uint32(b))), true
+	case t == parquet.Types.Int64 && len(b) == 8:
+		return int64(binary.LittleEndian.Uint64(b)), true
+	}
+	return 0, false
+}
+
+func pqDecodeUint(t parquet.Type, b []byte) (uint64, bool) {
+	switch {
+	case t == parquet.Types.Int32 && len(b) == 4:
+		return uint64(binary.LittleEndian.Uint32(b)), true
+	case t == parquet.Types.Int64 && len(b) == 8:
+		return binary.LittleEndian.Uint64(b), true
+	}
+	return 0, false
+}
+
+func pqDecodeFloat(t parquet.Type, b []byte) (float64, bool) {
+	switch {
+	case t == parquet.Types.Float && len(b) == 4:
+		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b))), true
+	case t == parquet.Types.Double && len(b) == 8:
+		return math.Float64frombits(binary.LittleEndian.Uint64(b)), true
+	}
+	return 0, false
+}
+
+// parquetField is one top-level field chosen for a read.
+type parquetField struct {
+	name   string
+	leaves []int
+}
+
+// pqLeafIndices lists the leaf column indices under a manifest field.
+func pqLeafIndices(sf *pqarrow.SchemaField, out []int) []int {
+	if len(sf.Children) == 0 {
+		if sf.IsLeaf() {
+			out = append(out, sf.ColIndex)
+		}
+		return out
+	}
+	for i := range sf.Children {
+		out = pqLeafIndices(&sf.Children[i], out)
+	}
+	return out
+}
+
+// Read decodes the columns and row groups that req names and passes blocks
+// of about req.BatchRows rows to emit. Row groups are read one at a time, so
+// a failure names its row group, and each row group must decode to exactly
+// the rows its footer promises.
+func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, req ReadRequest, emit func(arrow.RecordBatch) error) (err error) {
+	name := f.Name()
+	defer recoverParquet("read", name, &err)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if req.Limit == 0 {
+		return nil
+	}
+	base := req.Alloc
+	if base == nil {
+		base = memory.DefaultAllocator
+	}
+	mem := newPQReadAlloc(base)
+	defer mem.sweep() // after every reader below is released
+	batch := req.BatchRows
+	if batch <= 0 {
+		batch = p.opts.BatchRows
+	}
+	if batch <= 0 {
+		batch = DefaultBatchRows
+	}
+
+	pr, err := p.openParquet(f, mem)
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+	nrg := pr.NumRowGroups()
+	if meta != nil && len(meta.Units) > 0 && len(meta.Units) != nrg {
+		return fmt.Errorf("parquet: %s: file has %d row groups, %d when inspected (changed since?)", name, nrg, len(meta.Units))
+	}
+
+	units := req.Units
+	if units == nil {
+		units = make([]int, nrg)
+		for i := range units {
+			units[i] = i
+		}
+	}
+	for _, u := range units {
+		if u < 0 || u >= nrg {
+			return fmt.Errorf("parquet: %s: row group %d out of range (file has %d)", name, u, nrg)
+		}
+	}
+
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: int64(batch)}, mem)
+	if err != nil {
+		return fmt.Errorf("parquet: %s: converting the schema: %w", name, err)
+	}
+	var want map[string]bool
+	if req.Columns != nil {
+		want = make(map[string]bool, len(req.Columns))
+		for _, c := range req.Columns {
+			want[c] = true
+		}
+	}
+	var fields []parquetField
+	var leaves []int
+	for i := range fr.Manifest.Fields {
+		sf := &fr.Manifest.Fields[i]
+		if want != nil && !want[sf.Field.Name] {
+			continue
+		}
+		l := pqLeafIndices(sf, nil)
+		if len(l) == 0 {
+			return fmt.Errorf("parquet: %s: column %s: unsupported feature: field without leaf columns", name, sf.Field.Name)
+		}
+		fields = append(fields, parquetField{name: sf.Field.Name, leaves: l})
+		leaves = append(leaves, l...)
+	}
+
+	remaining := req.Limit // negative: no limit
+	for _, rg := range units {
+		if remaining == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows := pr.MetaData().RowGroups[rg].NumRows
+		if rows == 0 {
+			continue
+		}
+		var n int64
+		if len(leaves) == 0 {
+			n, err = pqEmitEmptyRows(ctx, rows, remaining, int64(batch), emit)
+		} else {
+			n, err = pqReadRowGroup(ctx, fr, mem, rg, leaves, remaining, emit)
+		}
+		if err != nil {
+			var ee pqEmitError
+			if errors.As(err, &ee) {
+				return ee.err
+			}
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return err
+			}
+			var refused pqAllocRefused
+			where := ""
+			if !errors.As(err, &refused) {
+				where = pqDiagnoseColumn(ctx, fr, mem, rg, fields)
+			}
+			return fmt.Errorf("parquet: %s: row group %d%s: %w", name, rg, where, err)
+		}
+		if remaining < 0 || n < remaining {
+			if n != rows {
+				return fmt.Errorf("parquet: %s: row group %d: decoded %d rows, footer says %d", name, rg, n, rows)
+			}
+		}
+		if remaining > 0 {
+			remaining -= n
+		}
+	}
+	return nil
+}
+
+// pqEmitError carries an error from emit, which Read returns as it is.
+type pqEmitError struct{ err error }
+
+func (e pqEmitError) Error() string { return e.err.Error() }
+
+// pqEmitEmptyRows emits blocks without columns for a read that asks for none
+// of the file's columns: only the row count matters.
+func pqEmitEmptyRows(ctx context.Context, rows, remaining, batch int64, emit func(arrow.RecordBatch) error) (int64, error) {
+	if remaining >= 0 && remaining < rows {
+		rows = remaining
+	}
+	sc := arrow.NewSchema(nil, nil)
+	var n int64
+	for n < rows {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		k := min(batch, rows-n)
+		if err := emit(array.NewRecordBatch(sc, nil, k)); err != nil {
+			return n, pqEmitError{err}
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// pqReadRowGroup reads one row group's leaves and emits its blocks, at most
+// remaining rows of them (negative: all). It returns the rows emitted.
+func pqReadRowGroup(ctx context.Context, fr *pqarrow.FileReader, mem *pqReadAlloc, rg int, leaves []int, remaining int64, emit func(arrow.RecordBatch) error) (n int64, err error) {
+	inEmit := false
+	defer func() {
+		if r := recover(); r != nil {
+			if inEmit {
+				err = pqEmitError{fmt.Errorf("parquet: emit panicked: %v", r)}
+				return
+			}
+			if e, ok := r.(pqAllocRefused); ok {
+				err = e
+				return
+			}
+			// The caller adds the file, row group and column.
+			err = fmt.Errorf("corrupt or unsupported data (decoder panicked): %v", r)
+		}
+	}()
+	rr, err := pqOpenRowGroup(ctx, fr, mem, rg, leaves)
+	if err != nil {
+		return 0, err
+	}
+	defer rr.Release()
+	for remaining < 0 || n < remaining {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		rec, err := rr.Read()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, err
+		}
+		if rec == nil {
+			return n, nil
+		}
+		rows := rec.NumRows()
+		if rows == 0 {
+			continue
+		}
+		// The reader owns rec and releases it on the next Read or Release:
+		// the block we emit holds its own reference.
+		var out arrow.RecordBatch
+		if remaining >= 0 && n+rows > remaining {
+			out = rec.NewSlice(0, remaining-n)
+		} else {
+			rec.Retain()
+			out = rec
+		}
+		k := out.NumRows()
+		mem.handOver(out)
+		inEmit = true
+		if err := emit(out); err != nil {
+			return n, pqEmitError{err}
+		}
+		inEmit = false
+		n += k
+	}
+	return n, nil
+}
+
+// pqOpenRowGroup opens a record reader over one row group's leaves, with the
+// allocator guarded while pqarrow builds readers on its own goroutines.
+func pqOpenRowGroup(ctx context.Context, fr *pqarrow.FileReader, mem *pqReadAlloc, rg int, leaves []int) (rr pqarrow.RecordReader, err error) {
+	mem.guarded.Store(true)
+	defer func() {
+		mem.guarded.Store(false)
+		if rerr := mem.refusal(); rerr != nil {
+			if rr != nil {
+				rr.Release()
+			}
+			rr, err = nil, rerr
+		}
+	}()
+	return fr.GetRecordReader(ctx, leaves, []int{rg})
+}
+
+// pqDiagnoseColumn finds which column of a row group fails to decode, by
+// decoding each requested field alone, and returns ", column NAME" (or ""
+// when no single column fails, or there is only one).
+func pqDiagnoseColumn(ctx context.Context, fr *pqarrow.FileReader, mem *pqReadAlloc, rg int, fields []parquetField) (out string) {
+	if len(fields) == 0 {
+		return ""
+	}
+	if len(fields) == 1 {
+		return ", column " + fields[0].name
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out = ""
+		}
+	}()
+	for _, fld := range fields {
+		if ctx.Err() != nil {
+			return ""
+		}
+		_, err := pqDrainRowGroup(ctx, fr, mem, rg, fld.leaves)
+		if err != nil {
+			return ", column " + fld.name
+		}
+	}
+	return ""
+}
+
+// pqDrainRowGroup decodes and drops a row group's leaves, returning the row count.
+func pqDrainRowGroup(ctx context.Context, fr *pqarrow.FileReader, mem *pqReadAlloc, rg int, leaves []int) (n int64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	rr, err := pqOpenRowGroup(ctx, fr, mem, rg, leaves)
+	if err != nil {
+		return 0, err
+	}
+	defer rr.Release()
+	for rr.Next() {
+		n += rr.RecordBatch().NumRows()
+	}
+	return n, rr.Err()
+}
+
+// Encode writes recs as one Parquet file with the arrow schema stored in
+// the file, so that types (time zones, large strings, ...) round-trip.
+func (p *ParquetFormat) Encode(ctx context.Context, w io.Writer, sc *arrow.Schema, recs []arrow.RecordBatch) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("parquet: encode: writer panicked: %v", r)
+		}
+	}()
+	codec, err := parquetCodec(p.opts.Compression)
+	if err != nil {
+		return err
+	}
+	rgRows := p.opts.RowGroupRows
+	if rgRows <= 0 {
+		rgRows = DefaultParquetRowGroupRows
+	}
+	wopts := []parquet.WriterProperty{
+		parquet.WithCompression(codec),
+		parquet.WithMaxRowGroupLength(rgRows),
+		parquet.WithDictionaryDefault(!p.opts.DisableDictionary),
+		parquet.WithStats(true),
+		parquet.WithCreatedBy("shoal (arrow-go parquet)"),
+	}
+	if p.opts.CompressionLevel != 0 {
+		wopts = append(wopts, parquet.WithCompressionLevel(p.opts.CompressionLevel))
+	}
+	props := parquet.NewWriterProperties(wopts...)
+	aprops := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
+	fw, err := pqarrow.NewFileWriter(sc, w, props, aprops)
+	if err != nil {
+		return fmt.Errorf("parquet: encode: creating the writer for schema %s: %w", sc, err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			_ = fw.Close()
+		}
+	}()
+	for i, rec := range recs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if rec.NumRows() == 0 {
+			continue
+		}
+		if err := fw.WriteBuffered(rec); err != nil {
+			return fmt.Errorf("parquet: encode: writing block %d (%d rows): %w", i, rec.NumRows(), err)
+		}
+	}
+	closed = true
+	if err := fw.Close(); err != nil {
+		return fmt.Errorf("parquet: encode: closing the file: %w", err)
+	}
+	return nil
+}
+
+// pqReadAlloc is the allocator one Read hands arrow-go. It does two things
+// arrow-go's own handling cannot.
+//
+// Leftovers: arrow-go's decoders do not release everything they allocate
+// (the DELTA_* decoders' scratch buffers; a page reader's buffer when
+// opening a column chunk fails). With a Go allocator the garbage collector
+// takes them, but an accounting allocator would count them as held for
+// ever. pqReadAlloc tracks what the read allocates; buffers that reach an
+// emitted block are handed over, and when the read ends (every arrow-go
+// reader released) whatever else is outstanding is freed. A later Free of
+// such a buffer (a finalizer in arrow-go's buffer pool) is ignored.
+//
+// Refusals: an allocator may refuse memory by panicking. On the reading
+// goroutine Read recovers that; but pqarrow builds a struct's child readers
+// on goroutines of its own, where a panic would kill the process. While
+// guarded (around GetRecordReader) a refusal is recorded and answered from
+// the Go heap instead (those allocations are small: page header buffers),
+// and the read fails as soon as GetRecordReader returns.
+type pqReadAlloc struct {
+	mem     memory.Allocator
+	guarded atomic.Bool
+
+	mu       sync.Mutex
+	live     map[*byte]pqReadBuf
+	swept    map[*byte]struct{}
+	fallback map[*byte]struct{}
+	refused  error
+	done     bool
+}
+
+type pqReadBuf struct {
+	b      []byte
+	handed bool
+}
+
+// pqAllocRefused is the panic value pqReadAlloc raises when the allocator
+// under it refuses memory.
+type pqAllocRefused struct{ err error }
+
+func (e pqAllocRefused) Error() string { return "allocator refused memory: " + e.err.Error() }
+func (e pqAllocRefused) Unwrap() error { return e.err }
+
+var _ memory.Allocator = (*pqReadAlloc)(nil)
+
+func newPQReadAlloc(mem memory.Allocator) *pqReadAlloc {
+	return &pqReadAlloc{mem: mem, live: make(map[*byte]pqReadBuf)}
+}
+
+func pqBufKey(b []byte) *byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return &b[0]
+}
+
+// try runs an allocation of the allocator under a, turning a panic into an
+// error.
+func pqTry(f func() []byte) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("%v", r)
+			}
+		}
+	}()
+	return f(), nil
+}
+
+// refuse records a refusal, then either answers from the Go heap (when
+// guarded) or panics for Read to recover.
+func (a *pqReadAlloc) refuse(size int, err error) []byte {
+	a.mu.Lock()
+	if a.refused == nil {
+		a.refused = fmt.Errorf("%d bytes: %w", size, err)
+	}
+	a.mu.Unlock()
+	if !a.guarded.Load() {
+		panic(pqAllocRefused{fmt.Errorf("%d bytes: %w", size, err)})
+	}
+	b := make([]byte, size)
+	if k := pqBufKey(b); k != nil {
+		a.mu.Lock()
+		if a.fallback == nil {
+			a.fallback = make(map[*byte]struct{})
+		}
+		a.fallback[k] = struct{}{}
+		a.mu.Unlock()
+	}
+	return b
+}
+
+// refusal is the first refusal the read met, if any.
+func (a *pqReadAlloc) refusal() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.refused == nil {
+		return nil
+	}
+	return pqAllocRefused{a.refused}
+}
+
+func (a *pqReadAlloc) track(b []byte, handed bool) {
+	if k := pqBufKey(b); k != nil {
+		a.mu.Lock()
+		delete(a.swept, k)
+		if !handed && !a.done {
+			a.live[k] = pqReadBuf{b: b}
+		} else {
+			a.live[k] = pqReadBuf{handed: true}
+		}
+		a.mu.Unlock()
+	}
+}
+
+func (a *pqReadAlloc) Allocate(size int) []byte {
+	b, err := pqTry(func() []byte { return a.mem.Allocate(size) })
+	if err != nil {
+		return a.refuse(size, err)
+	}
+	a.track(b, false)
+	return b
+}
+
+func (a *pqReadAlloc) Reallocate(size int, b []byte) []byte {
+	k := pqBufKey(b)
+	a.mu.Lock()
+	_, fb := a.fallback[k]
+	e, tracked := a.live[k]
+	a.mu.Unlock()
+	if fb || a.guarded.Load() {
+		// Allocate anew (recovering a refusal) rather than hand the
+		// allocator a buffer it did not make.
+		nb := a.Allocate(size)
+		copy(nb, b)
+		a.Free(b)
+		return nb
+	}
+	nb, err := pqTry(func() []byte { return a.mem.Reallocate(size, b) })
+	if err != nil {
+		return a.refuse(size, err) // b stays valid and tracked
+	}
+	if k != nil {
+		a.mu.Lock()
+		delete(a.live, k)
+		a.mu.Unlock()
+	}
+	a.track(nb, !tracked || e.handed)
+	return nb
+}
+
+func (a *pqReadAlloc) Free(b []byte) {
+	k := pqBufKey(b)
+	if k == nil {
+		a.mem.Free(b)
+		return
+	}
+	a.mu.Lock()
+	_, tracked := a.live[k]
+	_, swept := a.swept[k]
+	_, fb := a.fallback[k]
+	if tracked {
+		delete(a.live, k)
+	}
+	if fb {
+		delete(a.fallback, k)
+	}
+	a.mu.Unlock()
+	if fb || (swept && !tracked) {
+		return // Go heap, or freed when the read ended
+	}
+	a.mem.Free(b)
+}
+
+// handOver marks the buffers of a block about to be emitted as the
+// consumer's.
+func (a *pqReadAlloc) handOver(rec arrow.RecordBatch) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, col := range rec.Columns() {
+		a.handOverData(col.Data())
+	}
+}
+
+func (a *pqReadAlloc) handOverData(d arrow.ArrayData) {
+	if d == nil {
+		return
+	}
+	if ad, ok := d.(*array.Data); ok && ad == nil {
+		return // Dictionary() returns a typed nil
+	}
+	for _, buf := range d.Buffers() {
+		if buf == nil {
+			continue
+		}
+		if k := pqBufKey(buf.Buf()); k != nil {
+			if e, ok := a.live[k]; ok && !e.handed {
+				a.live[k] = pqReadBuf{handed: true}
+			}
+		}
+	}
+	for _, c := range d.Children() {
+		a.handOverData(c)
+	}
+	a.handOverData(d.Dictionary())
+}
+
+// sweep frees what arrow-go left behind once the read has released all its
+// readers; buffers allocated later (by a consumer) pass straight through.
+func (a *pqReadAlloc) sweep() {
+	a.mu.Lock()
+	var orphans [][]byte
+	for k, e := range a.live {
+		if e.handed {
+			continue
+		}
+		orphans = append(orphans, e.b)
+		delete(a.live, k)
+		if a.swept == nil {
+			a.swept = make(map[*byte]struct{})
+		}
+		a.swept[k] = struct{}{}
+	}
+	a.done = true
+	a.mu.Unlock()
+	for _, b := range orphans {
+		a.mem.Free(b)
+	}
+}

@@ -1,0 +1,635 @@
+package formats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/io/storage"
+	"github.com/shoal-data/shoal/ops"
+)
+
+// SourceOptions configures a file Source.
+type SourceOptions struct {
+	// Paths are files, directories (read recursively) and globs, local or s3://.
+	Paths []string
+	// Reader decodes the format.
+	Reader Reader
+	// Storage says how to reach the stores.
+	Storage storage.Config
+	// Schema, when set, replaces the schema inferred from the files; CSV and
+	// JSON columns are decoded to its types.
+	Schema *arrow.Schema
+	// NoPartitioning turns off hive partitioning: by default "key=value"
+	// directories in a file's path become columns.
+	NoPartitioning bool
+	// InspectConcurrency bounds how many files are inspected at once while
+	// planning (default 16).
+	InspectConcurrency int
+	// MinTaskBytes is the least a read task reads, so many small files share
+	// a task (default 4 MiB).
+	MinTaskBytes int64
+	// BatchRows is the target block size in rows (default DefaultBatchRows).
+	BatchRows int
+}
+
+// Source is a Datasource over files of one format. It implements limit,
+// projection and predicate pushdown: ops.LimitedDatasource,
+// ops.ProjectableDatasource and ops.FilterableDatasource.
+type Source struct {
+	opts      SourceOptions
+	files     []*sourceFile
+	fileTypes *arrow.Schema // unified schema of the files' own columns
+	full      *arrow.Schema // fileTypes plus the partition columns
+	partCols  map[string]bool
+	columns   []string // projection; nil reads all
+	out       *arrow.Schema
+	filter    ops.Expr
+	limit     int64 // negative: none
+	bytes     int64
+}
+
+type sourceFile struct {
+	fs    storage.FileSystem
+	info  storage.FileInfo
+	meta  *FileMeta
+	parts map[string]any // partition values: int64, string or nil
+}
+
+var (
+	_ ops.LimitedDatasource     = (*Source)(nil)
+	_ ops.ProjectableDatasource = (*Source)(nil)
+	_ ops.FilterableDatasource  = (*Source)(nil)
+)
+
+// NewSource lists the files, inspects each (footers, headers) and unifies
+// their schemas. Files whose schemas cannot be unified give an error that
+// names both files, the column and both types.
+func NewSource(ctx context.Context, o SourceOptions) (*Source, error) {
+	if o.Reader == nil {
+		return nil, errors.New("formats: source without a reader")
+	}
+	if len(o.Paths) == 0 {
+		return nil, errors.New("formats: no paths to read")
+	}
+	if o.InspectConcurrency <= 0 {
+		o.InspectConcurrency = 16
+	}
+	if o.MinTaskBytes <= 0 {
+		o.MinTaskBytes = 4 << 20
+	}
+	s := &Source{opts: o, limit: -1}
+	for _, p := range o.Paths {
+		fs, path, err := storage.Resolve(ctx, p, o.Storage)
+		if err != nil {
+			return nil, err
+		}
+		infos, err := storage.Expand(ctx, fs, []string{path})
+		if err != nil {
+			return nil, err
+		}
+		for _, info := range infos {
+			s.files = append(s.files, &sourceFile{fs: fs, info: info})
+			s.bytes += info.Size
+		}
+	}
+	if err := s.inspect(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.unify(); err != nil {
+		return nil, err
+	}
+	s.out = s.full
+	return s, nil
+}
+
+func (s *Source) inspect(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.InspectConcurrency)
+	for _, f := range s.files {
+		g.Go(func() error {
+			file, err := f.fs.Open(gctx, f.info.Path)
+			if err != nil {
+				return err
+			}
+			defer file.Close()
+			meta, err := s.opts.Reader.Inspect(gctx, file)
+			if err != nil {
+				return withFile(err, f.fs.URL(f.info.Path))
+			}
+			f.meta = meta
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// withFile makes sure an error names the file it came from.
+func withFile(err error, url string) error {
+	if strings.Contains(err.Error(), url) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", url, err)
+}
+
+// SchemaConflictError says two files disagree on a column's type.
+type SchemaConflictError struct {
+	Column       string
+	FileA, FileB string
+	TypeA, TypeB arrow.DataType
+}
+
+func (e *SchemaConflictError) Error() string {
+	return fmt.Sprintf("files disagree on column %q: it is %s in %s but %s in %s",
+		e.Column, e.TypeA, e.FileA, e.TypeB, e.FileB)
+}
+
+func (s *Source) unify() error {
+	if s.opts.Schema != nil {
+		s.fileTypes = s.opts.Schema
+	} else {
+		var cur *arrow.Schema
+		firstWith := map[string]string{} // column -> first file that has it
+		for _, f := range s.files {
+			url := f.fs.URL(f.info.Path)
+			if cur == nil {
+				cur = f.meta.Schema
+			} else {
+				next, err := blocks.UnifySchemas(cur, f.meta.Schema)
+				var conflict *blocks.SchemaConflictError
+				if errors.As(err, &conflict) {
+					return &SchemaConflictError{Column: conflict.Column, FileA: firstWith[conflict.Column], TypeA: conflict.A, FileB: url, TypeB: conflict.B}
+				}
+				if err != nil {
+					return err
+				}
+				cur = next
+			}
+			for _, fld := range f.meta.Schema.Fields() {
+				if _, ok := firstWith[fld.Name]; !ok {
+					firstWith[fld.Name] = url
+				}
+			}
+		}
+		s.fileTypes = cur
+	}
+	fields := append([]arrow.Field(nil), s.fileTypes.Fields()...)
+	if !s.opts.NoPartitioning {
+		partFields, err := s.parsePartitions()
+		if err != nil {
+			return err
+		}
+		s.partCols = map[string]bool{}
+		for _, pf := range partFields {
+			if len(s.fileTypes.FieldIndices(pf.Name)) > 0 {
+				continue // a column in the files wins over a directory name
+			}
+			s.partCols[pf.Name] = true
+			fields = append(fields, pf)
+		}
+	}
+	s.full = arrow.NewSchema(fields, nil)
+	return nil
+}
+
+// parsePartitions reads hive-style "key=value" directories from each
+// file's path. A key whose values all parse as integers is an int64
+// column, otherwise a string column; __HIVE_DEFAULT_PARTITION__ is null.
+func (s *Source) parsePartitions() ([]arrow.Field, error) {
+	var order []string
+	allInts := map[string]bool{}
+	for _, f := range s.files {
+		f.parts = map[string]any{}
+		segs := strings.FieldsFunc(f.info.Path, func(r rune) bool { return r == '/' || r == '\\' })
+		if len(segs) > 0 {
+			segs = segs[:len(segs)-1] // the file name itself
+		}
+		for _, seg := range segs {
+			k, v, ok := strings.Cut(seg, "=")
+			if !ok || k == "" {
+				continue
+			}
+			if uv, err := url.PathUnescape(v); err == nil {
+				v = uv
+			}
+			if _, seen := allInts[k]; !seen {
+				order = append(order, k)
+				allInts[k] = true
+			}
+			if v == "__HIVE_DEFAULT_PARTITION__" {
+				f.parts[k] = nil
+				continue
+			}
+			f.parts[k] = v
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				allInts[k] = false
+			}
+		}
+	}
+	fields := make([]arrow.Field, len(order))
+	for i, k := range order {
+		typ := arrow.DataType(arrow.BinaryTypes.String)
+		if allInts[k] {
+			typ = arrow.PrimitiveTypes.Int64
+		}
+		fields[i] = arrow.Field{Name: k, Type: typ, Nullable: true}
+		for _, f := range s.files {
+			v, ok := f.parts[k]
+			switch {
+			case !ok:
+				f.parts[k] = nil
+			case allInts[k] && v != nil:
+				n, _ := strconv.ParseInt(v.(string), 10, 64)
+				f.parts[k] = n
+			}
+		}
+	}
+	return fields, nil
+}
+
+// Name labels the read in plans: "ReadParquet[3 files, 1.2 GiB; columns=[a b]; filter=a > 5]".
+func (s *Source) Name() string {
+	var b strings.Builder
+	format := s.opts.Reader.Format()
+	fmt.Fprintf(&b, "Read%s[%d files, %s", titleCase(format), len(s.files), humanBytes(s.bytes))
+	if s.columns != nil {
+		fmt.Fprintf(&b, "; columns=%v", s.columns)
+	}
+	if s.filter != nil {
+		fmt.Fprintf(&b, "; filter=%s", s.filter)
+	}
+	if s.limit >= 0 {
+		fmt.Fprintf(&b, "; limit=%d", s.limit)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func titleCase(s string) string {
+	switch s {
+	case "csv", "json":
+		return strings.ToUpper(s)
+	}
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Schema is the output schema: the files' unified columns, then the
+// partition columns, or the projection.
+func (s *Source) Schema() *arrow.Schema { return s.out }
+
+// Files lists the URLs of the files the source reads.
+func (s *Source) Files() []string {
+	out := make([]string, len(s.files))
+	for i, f := range s.files {
+		out[i] = f.fs.URL(f.info.Path)
+	}
+	return out
+}
+
+// NumRows is the exact number of rows the source emits, when the files
+// say (Parquet footers), after pruning by the filter and the limit.
+func (s *Source) NumRows() int64 {
+	var n int64
+	for _, u := range s.units() {
+		if u.rows < 0 {
+			return -1
+		}
+		n += u.rows
+	}
+	if s.limit >= 0 {
+		n = min(n, s.limit)
+	}
+	return n
+}
+
+// WithLimit reads only the first n rows.
+func (s *Source) WithLimit(n int64) ops.Datasource {
+	c := *s
+	c.limit = n
+	if s.limit >= 0 {
+		c.limit = min(n, s.limit)
+	}
+	return &c
+}
+
+// WithColumns reads only cols, in that order.
+func (s *Source) WithColumns(cols []string) (ops.Datasource, error) {
+	fields := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		idx := s.full.FieldIndices(c)
+		if len(idx) == 0 {
+			return nil, &blocks.UnknownColumnError{Column: c, Schema: s.full}
+		}
+		fields[i] = s.full.Field(idx[0])
+	}
+	c := *s
+	c.columns = append([]string(nil), cols...)
+	c.out = arrow.NewSchema(fields, nil)
+	return &c, nil
+}
+
+// WithFilter skips files and units whose partition values or statistics
+// rule e out.
+func (s *Source) WithFilter(e ops.Expr) ops.Datasource {
+	c := *s
+	c.filter = ops.AndExpr(s.filter, e)
+	return &c
+}
+
+// readUnit is a part of one file that a task reads.
+type readUnit struct {
+	file  *sourceFile
+	index int // unit index in the file; -1 for a whole file without units
+	rows  int64
+	bytes int64
+}
+
+// units lists what is left to read after pruning by filter and limit.
+func (s *Source) units() []readUnit {
+	var out []readUnit
+	var rows int64
+	for _, f := range s.files {
+		if s.filter != nil && !s.filter.MayMatch(s.fileStats(f, nil)) {
+			continue
+		}
+		var us []readUnit
+		if len(f.meta.Units) == 0 {
+			us = []readUnit{{file: f, index: -1, rows: f.meta.Rows, bytes: f.info.Size}}
+		} else {
+			for i, u := range f.meta.Units {
+				if s.filter != nil && !s.filter.MayMatch(s.fileStats(f, &f.meta.Units[i])) {
+					continue
+				}
+				us = append(us, readUnit{file: f, index: i, rows: u.Rows, bytes: u.Bytes})
+			}
+		}
+		for _, u := range us {
+			if s.limit >= 0 && rows >= s.limit {
+				return out
+			}
+			out = append(out, u)
+			if u.rows < 0 {
+				rows = -1 << 62 // unknown: never cut by the limit
+			} else {
+				rows += u.rows
+			}
+		}
+	}
+	return out
+}
+
+// fileStats answers what is known of a column in a file (or one unit):
+// partition values are exact, columns the file lacks are all null.
+func (s *Source) fileStats(f *sourceFile, u *Unit) ops.StatsFunc {
+	return func(col string) (any, any, int64, bool) {
+		if s.partCols[col] {
+			v := f.parts[col]
+			if v == nil {
+				return nil, nil, max(f.meta.Rows, 1), true
+			}
+			return v, v, 0, true
+		}
+		if len(f.meta.Schema.FieldIndices(col)) == 0 && f.meta.Rows >= 0 {
+			return nil, nil, f.meta.Rows, true
+		}
+		if u == nil {
+			return nil, nil, -1, false
+		}
+		st, ok := u.Stats[col]
+		if !ok {
+			return nil, nil, -1, false
+		}
+		if !st.HasMinMax {
+			return nil, nil, st.NullCount, st.NullCount >= 0 && st.NullCount == u.Rows
+		}
+		return st.Min, st.Max, st.NullCount, true
+	}
+}
+
+// ReadTasks groups units into about parallelism tasks of similar size; a
+// large file is split at unit (row group) boundaries, small files share a task.
+func (s *Source) ReadTasks(parallelism int) ([]ops.ReadTask, error) {
+	units := s.units()
+	var total int64
+	for _, u := range units {
+		total += u.bytes
+	}
+	target := max(total/int64(max(parallelism, 1)), s.opts.MinTaskBytes)
+	var tasks []ops.ReadTask
+	var group []readUnit
+	var groupBytes int64
+	flush := func() {
+		if len(group) > 0 {
+			tasks = append(tasks, s.task(group))
+			group, groupBytes = nil, 0
+		}
+	}
+	for _, u := range units {
+		group = append(group, u)
+		groupBytes += u.bytes
+		if groupBytes >= target {
+			flush()
+		}
+	}
+	flush()
+	return tasks, nil
+}
+
+func (s *Source) task(units []readUnit) ops.ReadTask {
+	rows, bytes := int64(0), int64(0)
+	for _, u := range units {
+		if rows >= 0 && u.rows >= 0 {
+			rows += u.rows
+		} else {
+			rows = -1
+		}
+		bytes += u.bytes
+	}
+	if s.limit >= 0 && rows > s.limit {
+		rows = s.limit
+	}
+	return ops.ReadTask{Rows: rows, Bytes: bytes, Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
+		return s.read(tc, units)
+	}}
+}
+
+// read reads the units of one task, one file after the other.
+func (s *Source) read(tc *exec.TaskContext, units []readUnit) (out []blocks.Block, err error) {
+	defer func() {
+		if err != nil {
+			for _, b := range out {
+				b.Release()
+			}
+			out = nil
+		}
+	}()
+	remaining := s.limit
+	for i := 0; i < len(units); {
+		f := units[i].file
+		var idx []int
+		for ; i < len(units) && units[i].file == f; i++ {
+			if units[i].index >= 0 {
+				idx = append(idx, units[i].index)
+			}
+		}
+		if remaining == 0 {
+			break
+		}
+		blks, err := s.readFile(tc, f, idx, remaining)
+		out = append(out, blks...)
+		if err != nil {
+			return out, err
+		}
+		if remaining > 0 {
+			for _, b := range blks {
+				remaining -= b.NumRows()
+			}
+			remaining = max(remaining, 0)
+		}
+	}
+	return out, nil
+}
+
+func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limit int64) ([]blocks.Block, error) {
+	url := f.fs.URL(f.info.Path)
+	file, err := f.fs.Open(tc, f.info.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	var cols []string
+	for _, fld := range s.out.Fields() {
+		if !s.partCols[fld.Name] && len(f.meta.Schema.FieldIndices(fld.Name)) > 0 {
+			cols = append(cols, fld.Name)
+		}
+	}
+	if len(cols) == 0 && s.out.NumFields() > 0 && f.meta.Schema.NumFields() > 0 {
+		// Only partition columns (or columns this file lacks) are wanted;
+		// still read one column to learn the row count.
+		cols = []string{f.meta.Schema.Field(0).Name}
+	}
+	req := ReadRequest{
+		Alloc:     tc.Alloc,
+		Columns:   cols,
+		Units:     units,
+		Schema:    s.fileTypes,
+		BatchRows: s.opts.BatchRows,
+		Limit:     limit,
+	}
+	var out []blocks.Block
+	err = s.opts.Reader.Read(tc, file, f.meta, req, func(b arrow.RecordBatch) error {
+		defer b.Release()
+		c, err := s.conform(tc.Alloc, f, b)
+		if err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		for _, b := range out {
+			b.Release()
+		}
+		return nil, withFile(err, url)
+	}
+	return out, nil
+}
+
+// conform gives a block the output schema: columns in order and of the
+// unified types, nulls for columns the file lacks, partition values as
+// constant columns.
+func (s *Source) conform(mem memory.Allocator, f *sourceFile, b arrow.RecordBatch) (arrow.RecordBatch, error) {
+	n := int(b.NumRows())
+	cols := make([]arrow.Array, s.out.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	var fileFields []arrow.Field
+	for _, fld := range s.out.Fields() {
+		if !s.partCols[fld.Name] {
+			fileFields = append(fileFields, fld)
+		}
+	}
+	// Drop columns read only to count rows.
+	keep := make([]string, 0, b.NumCols())
+	for _, fld := range b.Schema().Fields() {
+		if len(s.out.FieldIndices(fld.Name)) > 0 && !s.partCols[fld.Name] {
+			keep = append(keep, fld.Name)
+		}
+	}
+	sel, err := blocks.Select(b, keep)
+	if err != nil {
+		return nil, err
+	}
+	defer sel.Release()
+	conformed, err := blocks.Conform(mem, sel, arrow.NewSchema(fileFields, nil))
+	if err != nil {
+		return nil, err
+	}
+	defer conformed.Release()
+	for i, fld := range s.out.Fields() {
+		if s.partCols[fld.Name] {
+			cols[i] = constantColumn(mem, fld.Type, f.parts[fld.Name], n)
+			continue
+		}
+		c := conformed.Column(conformed.Schema().FieldIndices(fld.Name)[0])
+		c.Retain()
+		cols[i] = c
+	}
+	return array.NewRecordBatch(s.out, cols, int64(n)), nil
+}
+
+func constantColumn(mem memory.Allocator, typ arrow.DataType, v any, n int) arrow.Array {
+	if v == nil {
+		return array.MakeArrayOfNull(mem, typ, n)
+	}
+	switch x := v.(type) {
+	case int64:
+		b := array.NewInt64Builder(mem)
+		defer b.Release()
+		b.Reserve(n)
+		for range n {
+			b.UnsafeAppend(x)
+		}
+		return b.NewArray()
+	default:
+		b := array.NewStringBuilder(mem)
+		defer b.Release()
+		b.Reserve(n)
+		s := fmt.Sprint(x)
+		for range n {
+			b.Append(s)
+		}
+		return b.NewArray()
+	}
+}

@@ -1,0 +1,393 @@
+package formats
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/io/storage"
+)
+
+// This file holds the text and binary formats and the plumbing that the
+// line-oriented formats (CSV, JSON lines, text) share: sequential reading,
+// projection, batching, row errors and panic recovery.
+
+// RowError is a malformed row in a text file (CSV, JSON lines): the file,
+// the 1-based physical line the row (or the bad value) starts on, and the
+// column to blame when there is one.
+type RowError struct {
+	File   string
+	Line   int
+	Column string
+	Msg    string
+}
+
+func (e *RowError) Error() string {
+	if e.Column != "" {
+		return fmt.Sprintf("%s line %d, column %q: %s", e.File, e.Line, e.Column, e.Msg)
+	}
+	return fmt.Sprintf("%s line %d: %s", e.File, e.Line, e.Msg)
+}
+
+// seqBufSize is the read size for whole-file sequential reads.
+const seqBufSize = 1 << 20
+
+// openSequential reads f from the start through a buffer of size bytes
+// (one ReadAt per buffer fill, so one ranged GET per MiB on S3).
+func openSequential(f storage.File, size int) *bufio.Reader {
+	return bufio.NewReaderSize(io.NewSectionReader(f, 0, f.Size()), size)
+}
+
+// skipBOM drops a UTF-8 byte order mark at the start of r.
+func skipBOM(r *bufio.Reader) {
+	if b, err := r.Peek(3); err == nil && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF {
+		_, _ = r.Discard(3)
+	}
+}
+
+// lineReader returns physical lines (with their terminators) of any length.
+type lineReader struct {
+	r    *bufio.Reader
+	long []byte // holds a line longer than r's buffer
+	line int    // lines returned so far
+}
+
+// next returns the next line including its "\n" (absent on a final line
+// that has none) and io.EOF after the last one. The slice is valid until
+// the next call.
+func (l *lineReader) next() ([]byte, error) {
+	b, err := l.r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		l.long = append(l.long[:0], b...)
+		for err == bufio.ErrBufferFull {
+			b, err = l.r.ReadSlice('\n')
+			l.long = append(l.long, b...)
+		}
+		b = l.long
+	}
+	if len(b) > 0 {
+		l.line++
+		if err == io.EOF {
+			err = nil
+		}
+		return b, err
+	}
+	return nil, err
+}
+
+// trimEOL drops a trailing "\n" or "\r\n".
+func trimEOL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n > 1 && b[n-2] == '\r' {
+			b = b[:n-2]
+		}
+	}
+	return b
+}
+
+// bytesView views b as a string without copying, for parsing calls that do
+// not keep their argument; the string is only valid while b is unchanged.
+func bytesView(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// quoteSnippet renders a value for an error message, shortened when long.
+func quoteSnippet(b []byte) string {
+	const max = 64
+	if len(b) > max {
+		return fmt.Sprintf("%q…", b[:max])
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+// recoverRead turns a panic inside a reader into an error naming the file.
+// It must be deferred directly: defer recoverRead(f.Name(), &err).
+func recoverRead(name string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%s: internal error while reading: %v", name, r)
+	}
+}
+
+// projectColumns picks the columns to decode: want (nil: all of have, in
+// file order) in want's order, without duplicates, keeping only names the
+// file has. It returns indices into have.
+func projectColumns(have []string, want []string) []int {
+	if want == nil {
+		idx := make([]int, len(have))
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
+	}
+	pos := make(map[string]int, len(have))
+	for i := len(have) - 1; i >= 0; i-- {
+		pos[have[i]] = i
+	}
+	var idx []int
+	seen := make(map[string]bool, len(want))
+	for _, name := range want {
+		if i, ok := pos[name]; ok && !seen[name] {
+			seen[name] = true
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// outputField is the field a column is decoded as: the request schema's
+// field of that name when it has one (so every file of a dataset agrees),
+// else the file's own.
+func outputField(file arrow.Field, req *arrow.Schema) arrow.Field {
+	if req != nil {
+		if idx := req.FieldIndices(file.Name); len(idx) > 0 {
+			f := req.Field(idx[0])
+			f.Name = file.Name
+			return f
+		}
+	}
+	return file
+}
+
+// batcher accumulates rows in a record builder and emits a block every
+// batchRows rows. With no columns it emits blocks that only carry a row
+// count.
+type batcher struct {
+	ctx    context.Context
+	schema *arrow.Schema
+	rb     *array.RecordBuilder // nil when schema has no fields
+	emit   func(arrow.RecordBatch) error
+	batch  int
+	limit  int64 // negative: none
+	rows   int   // rows in the open batch
+	total  int64 // rows emitted or open
+}
+
+func newBatcher(ctx context.Context, req ReadRequest, schema *arrow.Schema, emit func(arrow.RecordBatch) error) *batcher {
+	b := &batcher{ctx: ctx, schema: schema, emit: emit, batch: req.BatchRows, limit: req.Limit}
+	if b.batch <= 0 {
+		b.batch = DefaultBatchRows
+	}
+	if schema.NumFields() > 0 {
+		mem := req.Alloc
+		if mem == nil {
+			mem = memory.DefaultAllocator
+		}
+		b.rb = array.NewRecordBuilder(mem, schema)
+	}
+	return b
+}
+
+// builder is the builder of output column i.
+func (b *batcher) builder(i int) array.Builder { return b.rb.Field(i) }
+
+// full reports whether the limit has been reached.
+func (b *batcher) full() bool { return b.limit >= 0 && b.total >= b.limit }
+
+// added counts one appended row and emits the batch when it is complete.
+func (b *batcher) added() error {
+	b.rows++
+	b.total++
+	if b.rows >= b.batch {
+		return b.flush()
+	}
+	return nil
+}
+
+// flush emits the open batch, if any.
+func (b *batcher) flush() error {
+	if b.rows == 0 {
+		return nil
+	}
+	var rec arrow.RecordBatch
+	if b.rb == nil {
+		rec = array.NewRecordBatch(b.schema, nil, int64(b.rows))
+	} else {
+		rec = b.rb.NewRecordBatch()
+	}
+	b.rows = 0
+	if err := b.ctx.Err(); err != nil {
+		rec.Release()
+		return err
+	}
+	return b.emit(rec)
+}
+
+func (b *batcher) release() {
+	if b.rb != nil {
+		b.rb.Release()
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Text
+// ---------------------------------------------------------------------------
+
+// TextFormat reads text files as one row per line, in a single string
+// column "text". Line terminators ("\n" or "\r\n") are stripped; a final
+// line without a terminator is a row; an empty file has no rows. Bytes are
+// kept as they are (not validated as UTF-8).
+type TextFormat struct {
+	bufSize int // read buffer size; 0: the default (tests make it tiny)
+}
+
+// Text returns the text-lines format.
+func Text() *TextFormat { return &TextFormat{} }
+
+var textSchema = arrow.NewSchema([]arrow.Field{{Name: "text", Type: arrow.BinaryTypes.String}}, nil)
+
+// Format implements Reader.
+func (*TextFormat) Format() string { return "text" }
+
+// Inspect implements Reader. It reads nothing: the schema is fixed and the
+// row count unknown.
+func (*TextFormat) Inspect(ctx context.Context, f storage.File) (*FileMeta, error) {
+	return &FileMeta{Schema: textSchema, Rows: -1}, nil
+}
+
+// Read implements Reader.
+func (t *TextFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, req ReadRequest, emit func(arrow.RecordBatch) error) (err error) {
+	defer recoverRead(f.Name(), &err)
+	if req.Limit == 0 {
+		return nil
+	}
+	var fields []arrow.Field
+	if len(projectColumns([]string{"text"}, req.Columns)) > 0 {
+		fields = append(fields, outputField(textSchema.Field(0), req.Schema))
+		if fields[0].Type.ID() != arrow.STRING {
+			return fmt.Errorf("%s: text column must be utf8, the request asks for %s", f.Name(), fields[0].Type)
+		}
+	}
+	b := newBatcher(ctx, req, arrow.NewSchema(fields, nil), emit)
+	defer b.release()
+	var sb *array.StringBuilder
+	if len(fields) > 0 {
+		sb = b.builder(0).(*array.StringBuilder)
+	}
+	size := seqBufSize
+	if t.bufSize > 0 {
+		size = t.bufSize
+	}
+	lr := &lineReader{r: openSequential(f, size)}
+	for !b.full() {
+		line, err := lr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Name(), err)
+		}
+		if sb != nil {
+			sb.BinaryBuilder.Append(trimEOL(line))
+		}
+		if err := b.added(); err != nil {
+			return err
+		}
+	}
+	return b.flush()
+}
+
+// ---------------------------------------------------------------------------
+// Binary
+// ---------------------------------------------------------------------------
+
+// BinaryFormat reads each file as one row: "path" (string, the file's
+// Name) and "bytes" (binary, the whole content). Files of 2 GiB or more do
+// not fit a binary column and are an error.
+type BinaryFormat struct{}
+
+// Binary returns the whole-file binary format.
+func Binary() *BinaryFormat { return &BinaryFormat{} }
+
+var binarySchema = arrow.NewSchema([]arrow.Field{
+	{Name: "path", Type: arrow.BinaryTypes.String},
+	{Name: "bytes", Type: arrow.BinaryTypes.Binary},
+}, nil)
+
+// Format implements Reader.
+func (*BinaryFormat) Format() string { return "binary" }
+
+// Inspect implements Reader: one row, nothing read.
+func (*BinaryFormat) Inspect(ctx context.Context, f storage.File) (*FileMeta, error) {
+	return &FileMeta{Schema: binarySchema, Rows: 1}, nil
+}
+
+// Read implements Reader. The content is read straight into an Arrow
+// buffer, and only when "bytes" is asked for.
+func (*BinaryFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, req ReadRequest, emit func(arrow.RecordBatch) error) (err error) {
+	defer recoverRead(f.Name(), &err)
+	if req.Limit == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	mem := req.Alloc
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	cols := projectColumns([]string{"path", "bytes"}, req.Columns)
+	fields := make([]arrow.Field, 0, len(cols))
+	arrs := make([]arrow.Array, 0, len(cols))
+	defer func() {
+		for _, a := range arrs {
+			a.Release()
+		}
+	}()
+	for _, c := range cols {
+		fld := outputField(binarySchema.Field(c), req.Schema)
+		if !arrow.TypeEqual(fld.Type, binarySchema.Field(c).Type) {
+			return fmt.Errorf("%s: binary format column %q is %s, the request asks for %s", f.Name(), fld.Name, binarySchema.Field(c).Type, fld.Type)
+		}
+		var a arrow.Array
+		if c == 0 {
+			sb := array.NewStringBuilder(mem)
+			sb.Append(f.Name())
+			a = sb.NewArray()
+			sb.Release()
+		} else {
+			a, err = readWholeBinary(mem, f)
+			if err != nil {
+				return err
+			}
+		}
+		fields = append(fields, fld)
+		arrs = append(arrs, a)
+	}
+	rec := array.NewRecordBatch(arrow.NewSchema(fields, nil), arrs, 1)
+	return emit(rec)
+}
+
+// readWholeBinary reads all of f into a one-element binary array.
+func readWholeBinary(mem memory.Allocator, f storage.File) (arrow.Array, error) {
+	size := f.Size()
+	if size < 0 || size > math.MaxInt32 {
+		return nil, fmt.Errorf("%s: %d bytes do not fit a binary value (limit 2 GiB)", f.Name(), size)
+	}
+	values := memory.NewResizableBuffer(mem)
+	defer values.Release()
+	values.Resize(int(size))
+	n, err := f.ReadAt(values.Bytes(), 0)
+	if n < int(size) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	offsets := memory.NewResizableBuffer(mem)
+	defer offsets.Release()
+	offsets.Resize(2 * arrow.Int32SizeBytes)
+	offs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())
+	offs[0], offs[1] = 0, int32(size)
+	data := array.NewData(arrow.BinaryTypes.Binary, 1, []*memory.Buffer{nil, offsets, values}, nil, 0, 0)
+	defer data.Release()
+	return array.MakeFromData(data), nil
+}
