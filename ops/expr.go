@@ -36,7 +36,8 @@ type Expr interface {
 }
 
 // StatsFunc gives what is known of a column's values in a part of a file.
-// min and max are int64, uint64, float64, string or bool.
+// min and max are int64, uint64, float64, string or bool. ok with both nil
+// means every value is null; ok=false means nothing is known.
 type StatsFunc func(col string) (min, max any, nulls int64, ok bool)
 
 // CmpOp is a comparison operator.
@@ -197,7 +198,13 @@ func fitsInteger(lit any, t arrow.DataType) bool {
 func (c *Cmp) MayMatch(stats StatsFunc) bool {
 	min, max, _, ok := stats(c.Column)
 	lit, litOK := literal(c.Value)
-	if !ok || !litOK || min == nil || max == nil {
+	if !ok || !litOK {
+		return true
+	}
+	if min == nil && max == nil {
+		return false // every value is null: no comparison is true
+	}
+	if min == nil || max == nil {
 		return true
 	}
 	lo, okLo := compareValues(min, lit)

@@ -151,6 +151,8 @@ func TestExprMayMatch(t *testing.T) {
 		{Col("x").IsNull(), stats(int64(0), int64(10), 0), false},
 		{Col("x").IsNull(), stats(int64(0), int64(10), 3), true},
 		{Col("x").IsNotNull(), stats(nil, nil, 7), false},
+		{Col("x").Eq(1), stats(nil, nil, 7), false}, // all null: no comparison holds
+		{Col("x").Ne(1), stats(nil, nil, 7), false},
 		{And(Col("x").Gt(5), Col("x").Lt(3)), stats(int64(0), int64(10), 0), true},
 		{And(Col("x").Gt(50), Col("x").Lt(3)), stats(int64(0), int64(10), 0), false},
 		{Or(Col("x").Gt(50), Col("x").Lt(-3)), stats(int64(0), int64(10), 0), false},

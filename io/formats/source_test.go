@@ -1,0 +1,178 @@
+package formats
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/ops"
+)
+
+// writeSampleFiles writes files of the sample table (pqSample): one file
+// per entry of rows, each with row groups of groupRows, under dir/sub.
+func writeSampleFiles(t *testing.T, dir string, groupRows int64, rows ...int) {
+	t.Helper()
+	mem := memory.NewGoAllocator()
+	at := 0
+	for i, n := range rows {
+		rec := pqSample(t, mem, at, at+n)
+		at += n
+		data := pqEncode(t, ParquetOptions{RowGroupRows: groupRows}, []arrow.RecordBatch{rec})
+		rec.Release()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("part-%03d.parquet", i)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func newTestSource(t *testing.T, o SourceOptions) *Source {
+	t.Helper()
+	if o.Reader == nil {
+		o.Reader = Parquet(ParquetOptions{})
+	}
+	s, err := NewSource(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// readAllTasks runs every read task and returns the blocks' row counts.
+func readAllTasks(t *testing.T, src ops.Datasource, parallelism int) (tasks int, rows int64) {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ts, err := src.ReadTasks(parallelism)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, task := range ts {
+		blks, err := task.Read(&exec.TaskContext{Context: context.Background(), Alloc: mem, Index: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, b := range blks {
+			if !b.Schema().Equal(src.Schema()) {
+				t.Errorf("block schema %s, want %s", b.Schema(), src.Schema())
+			}
+			n += b.NumRows()
+			b.Release()
+		}
+		if task.Rows >= 0 && task.Rows != n {
+			t.Errorf("task %d promised %d rows, read %d", i, task.Rows, n)
+		}
+		rows += n
+	}
+	return len(ts), rows
+}
+
+func TestSourceBatchesSmallFiles(t *testing.T) {
+	dir := t.TempDir()
+	sizes := make([]int, 40)
+	for i := range sizes {
+		sizes[i] = 50
+	}
+	writeSampleFiles(t, dir, 1000, sizes...)
+	s := newTestSource(t, SourceOptions{Paths: []string{dir}})
+	if s.NumRows() != 2000 {
+		t.Errorf("NumRows = %d", s.NumRows())
+	}
+	tasks, rows := readAllTasks(t, s, 200)
+	if tasks != 1 || rows != 2000 {
+		t.Errorf("40 small files gave %d tasks (%d rows); want them batched into one", tasks, rows)
+	}
+}
+
+func TestSourceSplitsLargeFileAtRowGroups(t *testing.T) {
+	dir := t.TempDir()
+	writeSampleFiles(t, dir, 100, 2000) // one file, 20 row groups
+	s := newTestSource(t, SourceOptions{Paths: []string{dir}, MinTaskBytes: 1})
+	tasks, rows := readAllTasks(t, s, 4)
+	if tasks != 4 || rows != 2000 {
+		t.Errorf("one file of 20 row groups gave %d tasks (%d rows) for parallelism 4", tasks, rows)
+	}
+	tasks, _ = readAllTasks(t, s, 1000)
+	if tasks != 20 {
+		t.Errorf("parallelism 1000 gave %d tasks, want one per row group (20)", tasks)
+	}
+}
+
+func TestSourcePruning(t *testing.T) {
+	dir := t.TempDir()
+	writeSampleFiles(t, dir, 100, 500, 500) // ids 0..999 in 10 row groups
+	s := newTestSource(t, SourceOptions{Paths: []string{dir}, MinTaskBytes: 1})
+
+	f := s.WithFilter(ops.Col("id").Ge(750))
+	if got := f.NumRows(); got != 300 {
+		t.Errorf("after the filter the source reads %d rows, want 300 (3 row groups)", got)
+	}
+	if !strings.Contains(f.Name(), "filter=id >= 750") {
+		t.Errorf("name %q", f.Name())
+	}
+	if _, rows := readAllTasks(t, f, 10); rows != 300 {
+		t.Errorf("read %d rows", rows)
+	}
+	if got := s.WithFilter(ops.Col("id").Gt(5000)).NumRows(); got != 0 {
+		t.Errorf("a filter nothing matches leaves %d rows", got)
+	}
+
+	l := s.WithLimit(150)
+	if got := l.NumRows(); got != 150 {
+		t.Errorf("limited NumRows = %d", got)
+	}
+	if tasks, rows := readAllTasks(t, l, 10); tasks != 2 || rows > 200 || rows < 150 {
+		t.Errorf("limit 150 read %d rows in %d tasks; want 2 row groups", rows, tasks)
+	}
+
+	p, err := s.WithColumns([]string{"s", "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Schema().Field(0).Name + " " + p.Schema().Field(1).Name; got != "s id" {
+		t.Errorf("projected schema %s", p.Schema())
+	}
+	if _, rows := readAllTasks(t, p, 3); rows != 1000 {
+		t.Errorf("projected read gave %d rows", rows)
+	}
+	if _, err := s.WithColumns([]string{"nope"}); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown column: %v", err)
+	}
+}
+
+func TestSourcePartitionColumnsOnly(t *testing.T) {
+	dir := t.TempDir()
+	writeSampleFiles(t, filepath.Join(dir, "year=2023"), 100, 120)
+	writeSampleFiles(t, filepath.Join(dir, "year=2024"), 100, 80)
+	writeSampleFiles(t, filepath.Join(dir, "year=__HIVE_DEFAULT_PARTITION__"), 100, 10)
+	s := newTestSource(t, SourceOptions{Paths: []string{dir}})
+	p, err := s.WithColumns([]string{"year"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, rows := readAllTasks(t, p, 4); rows != 210 {
+		t.Errorf("read %d rows of the partition column alone, want 210", rows)
+	}
+	only := p.(*Source).WithFilter(ops.Col("year").Eq(2024))
+	if got := only.NumRows(); got != 80 {
+		t.Errorf("year = 2024 reads %d rows, want 80", got)
+	}
+	nulls := p.(*Source).WithFilter(ops.Col("year").IsNull())
+	if got := nulls.NumRows(); got != 10 {
+		t.Errorf("year IS NULL reads %d rows, want 10", got)
+	}
+	noPart := newTestSource(t, SourceOptions{Paths: []string{dir}, NoPartitioning: true})
+	if len(noPart.Schema().FieldIndices("year")) != 0 {
+		t.Errorf("NoPartitioning still adds year")
+	}
+}
