@@ -102,8 +102,10 @@ type CSVFormat struct {
 	delim     []byte
 	comment   []byte
 	nulls     map[string]bool
-	writeNull string // text written for a null: "" when that is a null value
-	lineNull  string // text written for a null that would otherwise make a blank line
+	nullMax   int       // longest null value
+	nullFirst [256]bool // first bytes of the non-empty null values
+	writeNull string    // text written for a null: "" when that is a null value
+	lineNull  string    // text written for a null that would otherwise make a blank line
 	inferRows int
 	bufSize   int // read buffer size; 0: the default (tests make it tiny)
 }
@@ -141,6 +143,10 @@ func CSV(o CSVOptions) *CSVFormat {
 	c.nulls = make(map[string]bool, len(nulls))
 	for _, s := range nulls {
 		c.nulls[s] = true
+		c.nullMax = max(c.nullMax, len(s))
+		if s != "" {
+			c.nullFirst[s[0]] = true
+		}
 		if c.writeNull == "" && s != "" {
 			c.writeNull = s
 		}
@@ -325,9 +331,10 @@ func (p *csvParser) next() error {
 }
 
 // header reads the header (or, with NoHeader, the first record, which then
-// stays in p as pending data) and returns the column names. skip says bad
-// first records are skipped; a bad header is always an error.
-func (c *CSVFormat) header(p *csvParser, name string) (names []string, pending bool, err error) {
+// stays in p as pending data) and returns the column names. With NoHeader
+// and SkipBadRows, malformed records before the first good one are skipped
+// (and counted when count is set); a malformed header is always an error.
+func (c *CSVFormat) header(p *csvParser, name string, count bool) (names []string, pending bool, err error) {
 	for {
 		err := p.next()
 		if err == io.EOF {
@@ -335,6 +342,9 @@ func (c *CSVFormat) header(p *csvParser, name string) (names []string, pending b
 		}
 		if se, ok := err.(*csvSyntaxError); ok {
 			if c.o.NoHeader && c.o.SkipBadRows {
+				if count && c.o.BadRows != nil {
+					c.o.BadRows.Add(1)
+				}
 				continue
 			}
 			return nil, false, &RowError{File: name, Line: se.line, Msg: se.msg}
@@ -414,7 +424,7 @@ func (c *CSVFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMeta
 var timestampUTCus arrow.DataType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
 
 func (c *CSVFormat) infer(ctx context.Context, p *csvParser, name string) (*arrow.Schema, error) {
-	names, pending, err := c.header(p, name)
+	names, pending, err := c.header(p, name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +487,16 @@ func (c *CSVFormat) widthError(p *csvParser, name string, want int) *RowError {
 // typedNull says whether a field is null in a column that is not a string:
 // empty, or one of the null values, quoted or not.
 func (c *CSVFormat) typedNull(v []byte) bool {
-	return len(v) == 0 || c.nulls[string(v)]
+	return len(v) == 0 || c.isNullText(v)
+}
+
+// isNullText says whether v is one of the null values, mostly without a
+// map lookup.
+func (c *CSVFormat) isNullText(v []byte) bool {
+	if len(v) > c.nullMax || len(v) > 0 && !c.nullFirst[v[0]] {
+		return false
+	}
+	return c.nulls[string(v)]
 }
 
 // csvGuess collects what the sampled values of one column could be.
@@ -565,10 +584,12 @@ func parseDateText(s string) (time.Time, bool) {
 	return t, err == nil
 }
 
-// parseTimestampText parses an RFC 3339 timestamp. Strictly (for
-// inference) it needs the 'T' and an offset; otherwise the separator may
-// be a space or 't', a missing offset means UTC, and a bare date is
-// midnight UTC.
+// parseTimestampText parses an RFC 3339 timestamp,
+// 2006-01-02T15:04:05[.fraction](Z|±07:00), with 1 to 9 fraction digits.
+// Strictly (for inference) that is all; otherwise the 'T' may be a space
+// or 't', the 'Z' a 'z', a missing offset means UTC, and a bare date is
+// midnight UTC. The instant must fall in the years 0000-9999 in UTC, so
+// that it can be written back as RFC 3339.
 func parseTimestampText(s string, strict bool) (time.Time, bool) {
 	if len(s) < 19 {
 		if !strict {
@@ -576,25 +597,62 @@ func parseTimestampText(s string, strict bool) (time.Time, bool) {
 		}
 		return time.Time{}, false
 	}
-	if s[10] == 'T' {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return t, true
+	digits := func(s string) bool {
+		for i := range len(s) {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
 		}
+		return true
 	}
-	if strict {
+	if !digits(s[0:4]) || s[4] != '-' || !digits(s[5:7]) || s[7] != '-' || !digits(s[8:10]) ||
+		!digits(s[11:13]) || s[13] != ':' || !digits(s[14:16]) || s[16] != ':' || !digits(s[17:19]) {
 		return time.Time{}, false
 	}
-	b := []byte(s)
-	if b[10] == ' ' || b[10] == 't' {
-		b[10] = 'T'
+	canonical := s[10] == 'T'
+	if !canonical && (strict || s[10] != ' ' && s[10] != 't') {
+		return time.Time{}, false
 	}
-	if t, err := time.Parse(time.RFC3339Nano, string(b)); err == nil {
-		return t, true
+	rest := s[19:]
+	if len(rest) > 0 && rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n == 1 || n > 10 {
+			return time.Time{}, false
+		}
+		rest = rest[n:]
 	}
-	if t, err := time.Parse("2006-01-02T15:04:05.999999999", string(b)); err == nil {
-		return t, true
+	switch {
+	case rest == "Z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && digits(rest[1:3]) && rest[3] == ':' && digits(rest[4:6]):
+	case strict:
+		return time.Time{}, false
+	case rest == "z" || rest == "":
+		canonical = false
+	default:
+		return time.Time{}, false
 	}
-	return time.Time{}, false
+	if !canonical {
+		b := make([]byte, 0, len(s)+1)
+		b = append(b, s[:10]...)
+		b = append(b, 'T')
+		b = append(b, s[11:len(s)-len(rest)]...)
+		b = append(b, 'Z')
+		if len(rest) == 6 {
+			b = append(b[:len(b)-1], rest...)
+		}
+		s = string(b)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 // ---------------------------------------------------------------------------
@@ -789,7 +847,7 @@ func bytesAppender(b array.Builder) func([]byte) {
 func (c *CSVFormat) stage(col *csvCol, p *csvParser, isNull []bool, k int) bool {
 	v := p.field(col.field)
 	if col.str {
-		isNull[k] = !p.quoted[col.field] && c.nulls[string(v)]
+		isNull[k] = !p.quoted[col.field] && c.isNullText(v)
 	} else {
 		isNull[k] = c.typedNull(v)
 	}
@@ -812,7 +870,7 @@ func (c *CSVFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, re
 		}
 	}
 	p := c.newParser(f, seqBufSize)
-	names, pending, err := c.header(p, name)
+	names, pending, err := c.header(p, name, true)
 	if err != nil || names == nil {
 		return err
 	}

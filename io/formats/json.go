@@ -982,9 +982,30 @@ func (d *jsonStringDec) decode(p *jsonParser) error {
 		return err
 	}
 	if !p.dry {
+		if !utf8.Valid(v) {
+			// Strings inside the text may hold invalid UTF-8: replace it
+			// as str does.
+			d.buf = appendValidUTF8(d.buf[:0], v)
+			v = d.buf
+		}
 		d.app(v)
 	}
 	return nil
+}
+
+// appendValidUTF8 appends b with each byte that is not part of valid UTF-8
+// replaced by U+FFFD, as encoding/json does.
+func appendValidUTF8(dst, b []byte) []byte {
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, "\uFFFD"...)
+		} else {
+			dst = append(dst, b[:size]...)
+		}
+		b = b[size:]
+	}
+	return dst
 }
 
 type jsonListDec struct {
