@@ -1,0 +1,533 @@
+// Iobench measures Shoal's storage I/O against arrow-go used directly, in
+// the same process, and prints medians and the throughput ratio
+// shoal/baseline (baseline_time / shoal_time).
+//
+// Workloads, over data the command generates once per size (cached in -dir):
+//
+//   - parquet-full: every column of a Parquet file. Baseline: pqarrow
+//     (file.OpenParquetFile, pqarrow.NewFileReader, GetRecordReader), on 1
+//     goroutine or with row groups shared by n goroutines. Shoal:
+//     ReadParquet(path).MapBatches(one row of NumRows).Sum("n") on a runtime
+//     of n workers.
+//   - parquet-proj: the same with only columns x and name (pqarrow with
+//     those leaf indices; Shoal with dataset.Columns("x", "name")).
+//   - csv: a quarter of the rows as CSV files, read by arrow/csv's reader or
+//     by Shoal's ReadCSV, both with the schema given; with n cores the
+//     files are shared by n goroutines (Shoal: one task per file).
+//   - s3: when SHOAL_TEST_S3_ENDPOINT (and _ACCESS_KEY, _SECRET_KEY) are set,
+//     the Parquet file is uploaded and Shoal reads s3://bucket/data.parquet
+//     against the local path (and pqarrow over Shoal's S3 file).
+//   - memcopy: copying a 256 MiB buffer with n goroutines, for context.
+//
+// The runs of one configuration are interleaved (baseline, shoal, then the
+// next repetition, rotating who goes first) with runtime.GC() before each,
+// after one untimed warm-up of each, with GOMAXPROCS set to the
+// configuration's core count (-procs). The files are read from the page
+// cache after the warm-up: the figures are decode throughput, not disk.
+// The machine may be shared: the CPU other processes use during each run is
+// measured; each round of repetitions waits (up to -maxwait) for a quiet
+// moment, and a round where others still took more than -maxother of the
+// cores the configuration may use is redone (the table says how many).
+//
+//	go run ./bench/cmd/iobench -size S             # seconds
+//	go run ./bench/cmd/iobench -size L -reps 5     # ~1 GB Parquet file
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shoal-data/shoal/bench"
+	"github.com/shoal-data/shoal/dataset"
+	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/io/storage"
+)
+
+func main() {
+	sizeName := flag.String("size", "S", "data size: S (seconds), M, or L (~1 GB Parquet)")
+	reps := flag.Int("reps", 5, "timed repetitions of each measurement; the median is reported")
+	dir := flag.String("dir", filepath.Join(os.TempDir(), "shoal-iobench"), "where the generated files are cached")
+	workersFlag := flag.String("workers", "1,2", "comma-separated core counts (Shoal workers, baseline goroutines)")
+	only := flag.String("only", "", "comma-separated workloads to run (parquet-full,parquet-proj,csv,s3,memcopy); empty: all")
+	flag.BoolVar(&setProcs, "procs", true, "set GOMAXPROCS to each configuration's core count")
+	flag.Float64Var(&maxOther, "maxother", 0.25, "redo a repetition round when other processes used more than this many of the configuration's cores (0: never)")
+	flag.DurationVar(&maxWait, "maxwait", 2*time.Minute, "before each round, wait up to this long for other processes to quiet down")
+	flag.Parse()
+
+	size, err := bench.IOSizeByName(*sizeName)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var workers []int
+	for _, f := range strings.Split(*workersFlag, ",") {
+		w, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || w <= 0 {
+			log.Fatalf("bad -workers %q", *workersFlag)
+		}
+		workers = append(workers, w)
+	}
+	want := map[string]bool{}
+	for _, w := range strings.Split(*only, ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			want[w] = true
+		}
+	}
+	run := func(w string) bool { return len(want) == 0 || want[w] }
+
+	start := time.Now()
+	data, err := bench.PrepareIOData(*dir, size, os.Stderr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("iobench -size %s: Parquet %s (%d rows, %d row groups of %d, 8 columns, snappy) %s;\n",
+		size.Name, data.Parquet, size.Rows, size.RowGroups(), size.RowGroupRows, mb(data.ParquetBytes))
+	fmt.Printf("  CSV %d rows in %d files, %s; %d reps (median), GC before each run\n",
+		size.CSVRows, size.CSVFiles, mb(data.CSVBytes), *reps)
+	procs := fmt.Sprint(runtime.GOMAXPROCS(0))
+	if setProcs {
+		procs = "= cores of each configuration"
+	}
+	fmt.Printf("go %s, GOOS/GOARCH %s/%s, NumCPU %d, GOMAXPROCS %s, CPU %q\n\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), procs, cpuModel())
+
+	ctx := context.Background()
+	rts := map[int]*exec.Local{}
+	for _, w := range workers {
+		rts[w] = exec.NewLocal(exec.WithWorkers(w))
+	}
+	defer func() {
+		for _, rt := range rts {
+			rt.Close()
+		}
+	}()
+	var rows []row
+	var notes []string
+
+	// Bytes each workload reads of the file, for GB/s.
+	projBytes, err := bench.ParquetColumnBytes(data.Parquet, bench.ProjectedColumns)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	if run("parquet-full") {
+		for _, w := range workers {
+			rows = append(rows, measure(*reps, "parquet-full", w, size.Rows, data.ParquetBytes, []engine{
+				{name: "pqarrow", baseline: true, fn: func() (int64, int64, error) {
+					r, err := bench.PqarrowScan(ctx, data.Parquet, nil, w, bench.CountRows)
+					return r.Rows, r.ArrowBytes, err
+				}},
+				{name: "shoal", fn: func() (int64, int64, error) {
+					n, err := bench.ShoalParquetScan(ctx, rts[w], data.Parquet, nil, bench.CountRows)
+					return n, 0, err
+				}},
+			})...)
+		}
+	}
+	if run("parquet-proj") {
+		for _, w := range workers {
+			rows = append(rows, measure(*reps, "parquet-proj", w, size.Rows, projBytes, []engine{
+				{name: "pqarrow", baseline: true, fn: func() (int64, int64, error) {
+					r, err := bench.PqarrowScan(ctx, data.Parquet, bench.ProjectedColumns, w, bench.CountRows)
+					return r.Rows, r.ArrowBytes, err
+				}},
+				{name: "shoal", fn: func() (int64, int64, error) {
+					n, err := bench.ShoalParquetScan(ctx, rts[w], data.Parquet, bench.ProjectedColumns, bench.CountRows)
+					return n, 0, err
+				}},
+			})...)
+		}
+	}
+	if run("csv") {
+		for _, w := range workers {
+			rows = append(rows, measure(*reps, "csv", w, size.CSVRows, data.CSVBytes, []engine{
+				{name: "arrow/csv", baseline: true, fn: func() (int64, int64, error) {
+					r, err := bench.ArrowCSVScan(data.CSVFiles, w, bench.CountRows)
+					return r.Rows, r.ArrowBytes, err
+				}},
+				{name: "shoal", fn: func() (int64, int64, error) {
+					n, err := bench.ShoalCSVScan(ctx, rts[w], data.CSVDir, bench.CountRows)
+					return n, 0, err
+				}},
+			})...)
+		}
+	}
+	if run("s3") {
+		s3rows, note := measureS3(ctx, *reps, workers, rts, data)
+		rows = append(rows, s3rows...)
+		if note != "" {
+			notes = append(notes, note)
+		}
+	}
+	if run("memcopy") {
+		const n = 256 << 20
+		src, dst := make([]byte, n), make([]byte, n)
+		for i := range src {
+			src[i] = byte(i)
+		}
+		copy(dst, src) // fault the pages in
+		for _, w := range workers {
+			rows = append(rows, measure(*reps, "memcopy 256MiB", w, 0, n, []engine{
+				{name: "copy", baseline: true, fn: func() (int64, int64, error) {
+					bench.MemCopy(dst, src, w)
+					return 0, 0, nil
+				}},
+			})...)
+		}
+	}
+
+	printTable(rows)
+	printGoals(rows)
+	for _, n := range notes {
+		fmt.Println(n)
+	}
+	fmt.Printf("\ntotal wall time %.1fs\n", time.Since(start).Seconds())
+}
+
+// engine is one side of a measurement: fn returns the rows it saw and, for
+// a baseline, the decoded Arrow bytes.
+type engine struct {
+	name     string
+	baseline bool
+	fn       func() (rows, arrowBytes int64, err error)
+}
+
+// row is one line of the table.
+type row struct {
+	workload, engine string
+	cores            int
+	baseline         bool
+	median, lo, hi   time.Duration
+	rows             int64
+	fileBytes        int64
+	arrowBytes       int64
+	allocBytes       uint64  // Go heap allocated per run (median)
+	other            float64 // CPU other processes used during a run, in cores (median)
+	redone           int     // rounds redone because others were busy
+	ratio            float64
+}
+
+// Contention control: the machine is shared, so each run also measures
+// the CPU that other processes used meanwhile (from /proc/stat, less this
+// process's own rusage). A round of repetitions in which others took more
+// than maxOther of the cores the configuration may use is redone, up to
+// 4*reps extra rounds; before each round it waits (up to maxWait) for a
+// quiet half second.
+var (
+	setProcs bool
+	maxOther float64
+	maxWait  time.Duration
+)
+
+// measure runs each engine reps times, interleaved, and checks every run
+// saw wantRows rows (unless wantRows is 0). GOMAXPROCS is set to cores
+// for the duration when setProcs is on.
+func measure(reps int, workload string, cores int, wantRows, fileBytes int64, engines []engine) []row {
+	if setProcs {
+		prev := runtime.GOMAXPROCS(cores)
+		defer runtime.GOMAXPROCS(prev)
+	}
+	// Cores others may use without touching ours.
+	spare := float64(runtime.NumCPU() - runtime.GOMAXPROCS(0))
+	check := maxOther > 0 && !strings.HasPrefix(workload, "s3") // the S3 server is an "other" by design
+	times := make([][]time.Duration, len(engines))
+	allocs := make([][]uint64, len(engines))
+	others := make([][]float64, len(engines))
+	var arrowBytes int64
+	type runStat struct {
+		d     time.Duration
+		alloc uint64
+		other float64
+	}
+	once := func(i int) runStat {
+		e := engines[i]
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		c0 := readCPU()
+		t0 := time.Now()
+		n, ab, err := e.fn()
+		d := time.Since(t0)
+		c1 := readCPU()
+		runtime.ReadMemStats(&m1)
+		if err == nil && wantRows > 0 && n != wantRows {
+			err = fmt.Errorf("got %d rows, want %d", n, wantRows)
+		}
+		if err != nil {
+			log.Fatalf("%s %s cores=%d: %v", workload, e.name, cores, err)
+		}
+		if ab > 0 {
+			arrowBytes = ab
+		}
+		return runStat{d: d, alloc: m1.TotalAlloc - m0.TotalAlloc, other: c1.others(c0, d)}
+	}
+	for i := range engines { // warm-up: page cache, heap size, code paths
+		once(i)
+	}
+	redone := 0
+	for r := 0; len(times[0]) < reps; r++ {
+		if check {
+			waitQuiet(spare + maxOther)
+		}
+		round := make([]runStat, len(engines))
+		noisy := false
+		for k := range engines {
+			i := (k + r) % len(engines) // rotate who goes first
+			round[i] = once(i)
+			if check && round[i].other > spare+maxOther {
+				noisy = true
+			}
+		}
+		if noisy && redone < 4*reps {
+			redone++
+			continue
+		}
+		for i, st := range round {
+			times[i] = append(times[i], st.d)
+			allocs[i] = append(allocs[i], st.alloc)
+			others[i] = append(others[i], st.other)
+		}
+	}
+	out := make([]row, len(engines))
+	var base time.Duration
+	for i, e := range engines {
+		med, lo, hi := stats(times[i])
+		if e.baseline {
+			base = med
+		}
+		out[i] = row{workload: workload, engine: e.name, cores: cores, baseline: e.baseline,
+			median: med, lo: lo, hi: hi, rows: wantRows, fileBytes: fileBytes, arrowBytes: arrowBytes,
+			allocBytes: median(allocs[i]), other: median(others[i]), redone: redone}
+	}
+	for i := range out {
+		if base > 0 {
+			out[i].ratio = base.Seconds() / out[i].median.Seconds()
+		}
+	}
+	fmt.Fprintf(os.Stderr, "  done %s cores=%d (%d noisy rounds redone)\n", workload, cores, redone)
+	return out
+}
+
+// waitQuiet waits, up to maxWait, until other processes use at most limit
+// cores over a 500 ms sample.
+func waitQuiet(limit float64) {
+	deadline := time.Now().Add(maxWait)
+	for {
+		c0, t0 := readCPU(), time.Now()
+		time.Sleep(500 * time.Millisecond)
+		if readCPU().others(c0, time.Since(t0)) <= limit || time.Now().After(deadline) {
+			return
+		}
+	}
+}
+
+func median[T uint64 | float64](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// cpuSample is the machine's busy CPU time (/proc/stat, all CPUs) and this
+// process's own (/proc/self/stat), in seconds; zero where there is no /proc.
+type cpuSample struct{ busy, self float64 }
+
+func readCPU() cpuSample {
+	const userHZ = 100 // the clock tick of both files
+	var c cpuSample
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		// pid (comm) state ppid ... utime stime: fields 14 and 15, the
+		// 12th and 13th after the ")" that ends comm.
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
+			if f := strings.Fields(string(b[i+1:])); len(f) > 12 {
+				u, _ := strconv.ParseFloat(f[11], 64)
+				s, _ := strconv.ParseFloat(f[12], 64)
+				c.self = (u + s) / userHZ
+			}
+		}
+	}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return c
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	// cpu user nice system idle iowait irq softirq steal ...
+	for i, v := range f {
+		if i == 0 || i == 4 || i == 5 || i > 8 {
+			continue
+		}
+		x, _ := strconv.ParseFloat(v, 64)
+		c.busy += x / userHZ
+	}
+	return c
+}
+
+// others is the CPU other processes (and the hypervisor's steal) used
+// between c0 and c, in cores.
+func (c cpuSample) others(c0 cpuSample, d time.Duration) float64 {
+	return max((c.busy-c0.busy)-(c.self-c0.self), 0) / d.Seconds()
+}
+
+func stats(ds []time.Duration) (median, lo, hi time.Duration) {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	n := len(s)
+	median = s[n/2]
+	if n%2 == 0 {
+		median = (s[n/2-1] + s[n/2]) / 2
+	}
+	return median, s[0], s[n-1]
+}
+
+// measureS3 uploads the Parquet file to the S3 test server and compares
+// Shoal reading it there with Shoal reading the local file.
+func measureS3(ctx context.Context, reps int, workers []int, rts map[int]*exec.Local, data *bench.IOData) ([]row, string) {
+	o, ok := bench.S3FromEnv()
+	if !ok {
+		msg := "s3: SKIPPED: " + bench.EnvS3Endpoint + " is not set (scripts/test starts versitygw and sets it)"
+		fmt.Fprintln(os.Stderr, msg)
+		return nil, msg
+	}
+	bucket := fmt.Sprintf("shoal-iobench-%d", time.Now().UnixNano())
+	t0 := time.Now()
+	fs, cleanup, err := bench.S3Upload(ctx, o, bucket, "data.parquet", data.Parquet)
+	if err != nil {
+		log.Fatalf("s3 upload: %v", err)
+	}
+	defer cleanup()
+	up := time.Since(t0)
+	url := "s3://" + bucket + "/data.parquet"
+	note := fmt.Sprintf("s3: endpoint %s, uploaded %s in %.1fs (%.2f GB/s) with storage.S3's multipart writer",
+		o.Endpoint, mb(data.ParquetBytes), up.Seconds(), float64(data.ParquetBytes)/up.Seconds()/1e9)
+	fmt.Fprintln(os.Stderr, note)
+	cfg := dataset.Storage(storage.Config{S3: o})
+	var out []row
+	for _, w := range workers {
+		rs := measure(reps, "s3 parquet-full", w, data.Size.Rows, data.ParquetBytes, []engine{
+			{name: "shoal local", baseline: true, fn: func() (int64, int64, error) {
+				n, err := bench.ShoalParquetScan(ctx, rts[w], data.Parquet, nil, bench.CountRows)
+				return n, 0, err
+			}},
+			{name: "shoal s3", fn: func() (int64, int64, error) {
+				n, err := bench.ShoalParquetScan(ctx, rts[w], url, nil, bench.CountRows, cfg)
+				return n, 0, err
+			}},
+			{name: "pqarrow s3", fn: func() (int64, int64, error) {
+				r, err := bench.PqarrowScanFile(ctx, func() (storage.File, error) {
+					return fs.Open(ctx, bucket+"/data.parquet")
+				}, nil, w, bench.CountRows)
+				return r.Rows, r.ArrowBytes, err
+			}},
+		})
+		out = append(out, rs...)
+	}
+	return out, note
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+func printTable(rows []row) {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1e3) }
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tengine\tcores\tmedian ms\tmin–max ms\tMrows/s\tfile GB/s\tarrow GB/s\talloc MB/run\tothers\tredone\tratio\t")
+	for _, r := range rows {
+		mrows, arrow := "-", "-"
+		if r.rows > 0 {
+			mrows = fmt.Sprintf("%.1f", float64(r.rows)/r.median.Seconds()/1e6)
+		}
+		if r.arrowBytes > 0 {
+			arrow = fmt.Sprintf("%.2f", float64(r.arrowBytes)/r.median.Seconds()/1e9)
+		}
+		ratio := "(base)"
+		if !r.baseline {
+			ratio = fmt.Sprintf("%.2fx", r.ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s–%s\t%s\t%.2f\t%s\t%.0f\t%.2f\t%d\t%s\t\n",
+			r.workload, r.engine, r.cores, ms(r.median), ms(r.lo), ms(r.hi), mrows,
+			float64(r.fileBytes)/r.median.Seconds()/1e9, arrow, float64(r.allocBytes)/1e6, r.other, r.redone, ratio)
+	}
+	tw.Flush()
+	fmt.Println("\nratio = baseline_time / engine_time, same run (throughput relative to the baseline marked (base)).")
+	fmt.Println("file GB/s: bytes of the file read (parquet-proj: the compressed chunks of x and name; memcopy: bytes copied).")
+	fmt.Println("arrow GB/s: decoded Arrow buffer bytes, as the baseline counted them. alloc: Go heap allocated per run.")
+	fmt.Println("others: CPU used by other processes during a run, in cores (median); redone: rounds discarded because")
+	fmt.Println("others exceeded -maxother of this configuration's cores (not checked for s3: the S3 server is one of them).")
+}
+
+// printGoals restates the table against the goals: Shoal >= 0.9x its
+// baseline at each core count, scaling with cores, projection pays.
+func printGoals(rows []row) {
+	find := func(workload, engine string, cores int) *row {
+		for i := range rows {
+			if rows[i].workload == workload && rows[i].engine == engine && rows[i].cores == cores {
+				return &rows[i]
+			}
+		}
+		return nil
+	}
+	yes := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	fmt.Println("\ngoals:")
+	for _, wl := range []struct{ workload, base string }{{"parquet-full", "pqarrow"}, {"parquet-proj", "pqarrow"}, {"csv", "arrow/csv"}} {
+		var one, two *row
+		for _, c := range []int{1, 2} {
+			s := find(wl.workload, "shoal", c)
+			if s == nil {
+				continue
+			}
+			fmt.Printf("  %-13s cores=%d  shoal/%s = %.2fx (goal >= 0.9: %s)\n", wl.workload, c, wl.base, s.ratio, yes(s.ratio >= 0.9))
+			if c == 1 {
+				one = s
+			} else {
+				two = s
+			}
+		}
+		if one != nil && two != nil {
+			b1, b2 := find(wl.workload, wl.base, 1), find(wl.workload, wl.base, 2)
+			fmt.Printf("  %-13s scaling 1->2 cores: shoal %.2fx, %s %.2fx\n", wl.workload,
+				one.median.Seconds()/two.median.Seconds(), wl.base, b1.median.Seconds()/b2.median.Seconds())
+		}
+	}
+	for _, c := range []int{1, 2} {
+		for _, e := range []string{"shoal", "pqarrow"} {
+			full, proj := find("parquet-full", e, c), find("parquet-proj", e, c)
+			if full != nil && proj != nil {
+				fmt.Printf("  projection (2 of 8 columns) speedup over the full read, %s cores=%d: %.2fx\n",
+					e, c, full.median.Seconds()/proj.median.Seconds())
+			}
+		}
+	}
+	for _, c := range []int{1, 2} {
+		if s := find("s3 parquet-full", "shoal s3", c); s != nil {
+			p := find("s3 parquet-full", "pqarrow s3", c)
+			fmt.Printf("  s3 cores=%d: shoal s3 / shoal local throughput = %.2fx; pqarrow s3 / shoal local = %.2fx\n",
+				c, s.ratio, p.ratio)
+		}
+	}
+}
