@@ -40,6 +40,11 @@ type FileMeta struct {
 	// Units are the parts of the file that can be read independently
 	// (Parquet row groups). Empty means the file is one unit.
 	Units []Unit
+
+	// footer is what a format keeps from Inspect for Read (the Parquet
+	// footer), valid for a file of size bytes.
+	footer any
+	size   int64
 }
 
 // Unit is an independently readable part of a file.

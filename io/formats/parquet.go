@@ -234,7 +234,7 @@ func (p *ParquetFormat) Inspect(ctx context.Context, f storage.File) (meta *File
 	if err != nil {
 		return nil, fmt.Errorf("parquet: %s: converting the schema: %w", f.Name(), err)
 	}
-	meta = &FileMeta{Schema: sc, Rows: parquetRows(md)}
+	meta = &FileMeta{Schema: sc, Rows: parquetRows(md), footer: md, size: f.Size()}
 	statCols := parquetStatColumns(md.Schema)
 	for i := 0; i < pr.NumRowGroups(); i++ {
 		rgm := md.RowGroup(i)
@@ -519,8 +519,17 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 		batch = DefaultBatchRows
 	}
 
-	pr, err := p.openParquet(f, mem)
-	if err != nil {
+	var pr *file.Reader
+	if md, ok := meta.footerFor(f); ok {
+		// The footer was read and checked by Inspect: skip reading it again
+		// (on S3, a round trip per task).
+		props := parquet.NewReaderProperties(mem)
+		props.BufferedStreamEnabled = p.opts.BufferedStream
+		pr, err = file.NewParquetReader(io.NewSectionReader(f, 0, f.Size()), file.WithReadProps(props), file.WithMetadata(md))
+		if err != nil {
+			return fmt.Errorf("parquet: %s: %w", name, err)
+		}
+	} else if pr, err = p.openParquet(f, mem); err != nil {
 		return err
 	}
 	defer pr.Close()
@@ -1047,4 +1056,14 @@ func (a *pqReadAlloc) sweep() {
 	for _, b := range orphans {
 		a.mem.Free(b)
 	}
+}
+
+// footerFor returns the footer Inspect read, when meta came from Inspect
+// of a file of f's size.
+func (m *FileMeta) footerFor(f storage.File) (*metadata.FileMetaData, bool) {
+	if m == nil || m.footer == nil || m.size != f.Size() {
+		return nil, false
+	}
+	md, ok := m.footer.(*metadata.FileMetaData)
+	return md, ok
 }
