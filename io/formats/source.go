@@ -518,7 +518,7 @@ func (s *Source) read(tc *exec.TaskContext, units []readUnit) (out []blocks.Bloc
 
 func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limit int64) ([]blocks.Block, error) {
 	url := f.fs.URL(f.info.Path)
-	file, err := f.fs.Open(tc, f.info.Path)
+	file, err := storage.OpenInfo(tc, f.fs, f.info)
 	if err != nil {
 		return nil, err
 	}

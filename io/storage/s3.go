@@ -301,7 +301,7 @@ func (s *S3) Stat(ctx context.Context, p string) (FileInfo, error) {
 	}
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
 	if err == nil {
-		return FileInfo{Path: p, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified)}, nil
+		return FileInfo{Path: p, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified), Version: aws.ToString(out.ETag)}, nil
 	}
 	if !errors.Is(explain(bucket, err), ErrNotExist) {
 		return FileInfo{}, s.pathErr("stat", p, bucket, err)
@@ -347,7 +347,7 @@ func (s *S3) List(ctx context.Context, dir string) ([]FileInfo, error) {
 	err = s.walk(ctx, bucket, prefix, func(o types.Object) error {
 		k := aws.ToString(o.Key)
 		if !strings.HasSuffix(k, "/") {
-			out = append(out, FileInfo{Path: bucket + "/" + k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)})
+			out = append(out, FileInfo{Path: bucket + "/" + k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified), Version: aws.ToString(o.ETag)})
 		}
 		return nil
 	})
@@ -396,6 +396,25 @@ func (s *S3) Open(ctx context.Context, p string) (File, error) {
 		s: s, ctx: ctx, bucket: bucket, key: key, path: p,
 		size:  aws.ToInt64(out.ContentLength),
 		etag:  aws.ToString(out.ETag),
+		spans: map[int64]*span{},
+	}, nil
+}
+
+// OpenInfo opens a file that Stat or List described without asking S3
+// for its size and ETag again: a read task saves a round trip. Reads are
+// pinned to the listed ETag, so an object replaced since fails clearly.
+func (s *S3) OpenInfo(ctx context.Context, info FileInfo) (File, error) {
+	if info.Version == "" || info.Size < 0 {
+		return s.Open(ctx, info.Path)
+	}
+	bucket, key, err := s.split("open", info.Path, true)
+	if err != nil {
+		return nil, err
+	}
+	return &s3File{
+		s: s, ctx: ctx, bucket: bucket, key: key, path: info.Path,
+		size:  info.Size,
+		etag:  info.Version,
 		spans: map[int64]*span{},
 	}, nil
 }

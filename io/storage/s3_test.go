@@ -815,3 +815,33 @@ func TestS3NoCredentials(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+func TestS3OpenInfo(t *testing.T) {
+	fs, bucket := newTestS3(t, nil)
+	p := bucket + "/listed.txt"
+	writeS3(t, fs, p, []byte("listed content"), 5)
+	infos, err := fs.List(t.Context(), bucket)
+	if err != nil || len(infos) != 1 || infos[0].Version == "" {
+		t.Fatalf("List = %+v, %v; want one file with its ETag", infos, err)
+	}
+	f, err := OpenInfo(t.Context(), fs, infos[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 7)
+	if _, err := f.ReadAt(buf, 7); err != nil || string(buf) != "content" {
+		t.Fatalf("ReadAt = %q, %v", buf, err)
+	}
+	f.Close()
+
+	// Replaced since it was listed: the read fails instead of mixing versions.
+	writeS3(t, fs, p, []byte("something else entirely"), 5)
+	f, err = OpenInfo(t.Context(), fs, infos[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(buf, 0); err == nil {
+		t.Fatalf("read of a replaced object succeeded: %q", buf)
+	}
+}
