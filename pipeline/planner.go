@@ -80,6 +80,12 @@ func Build(n ops.Node, queue int) (Operator, error) {
 			return nil, err
 		}
 		return newAllToAllOp(n.Name(), in, n.Plan), nil
+	case *Exchange:
+		in, err := Build(n.Input, queue)
+		if err != nil {
+			return nil, err
+		}
+		return newExchangeOp(n, in), nil
 	}
 	return nil, fmt.Errorf("pipeline: no physical operator for %T", n)
 }
@@ -97,6 +103,8 @@ func Format(op Operator) string {
 			kind = "Map"
 		case *allToAllOp:
 			kind = "AllToAll"
+		case *exchangeOp:
+			kind = "Exchange"
 		case *limitOp:
 			kind = "Limit"
 		case *unionOp:

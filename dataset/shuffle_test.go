@@ -1,0 +1,150 @@
+package dataset_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/dataset"
+	"github.com/shoal-data/shoal/exec"
+)
+
+func ids(t *testing.T, e *testEnv, d *dataset.Dataset) []int64 {
+	t.Helper()
+	var out []int64
+	for r, err := range d.IterRows(e.ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r.Int64("id"))
+	}
+	return out
+}
+
+func TestRandomShuffleIsAPermutation(t *testing.T) {
+	e := setup(t)
+	d := dataset.Range(10000, e.par(12)...)
+	a := ids(t, e, d.RandomShuffle(7))
+	b := ids(t, e, d.RandomShuffle(7))
+	c := ids(t, e, d.RandomShuffle(8))
+	if !slices.Equal(a, b) {
+		t.Error("the same seed gave different orders")
+	}
+	if slices.Equal(a, c) {
+		t.Error("different seeds gave the same order")
+	}
+	sorted := slices.Clone(a)
+	slices.Sort(sorted)
+	for i, v := range sorted {
+		if v != int64(i) {
+			t.Fatalf("after the shuffle row %d is %d: rows lost or duplicated", i, v)
+		}
+	}
+	inPlace := 0
+	for i, v := range a {
+		if v == int64(i) {
+			inPlace++
+		}
+	}
+	if inPlace > 50 {
+		t.Errorf("%d of 10000 rows kept their position", inPlace)
+	}
+	if n, err := d.RandomShuffle(7).Count(e.ctx); err != nil || n != 10000 {
+		t.Errorf("Count = %d, %v", n, err)
+	}
+}
+
+// TestRandomShuffleUniform checks where the rows of the first input block
+// land: each tenth of the output should get a tenth of them (chi-square,
+// 9 degrees of freedom; 27.88 is the 99.9% point).
+func TestRandomShuffleUniform(t *testing.T) {
+	e := setup(t)
+	const n = 20000
+	for seed := range uint64(5) {
+		out := ids(t, e, dataset.Range(n, e.par(10)...).RandomShuffle(seed))
+		var counts [10]float64
+		for pos, v := range out {
+			if v < n/10 { // a row of the first input block
+				counts[pos*10/n]++
+			}
+		}
+		var chi float64
+		for _, c := range counts {
+			chi += (c - 200) * (c - 200) / 200
+		}
+		if chi > 27.88 {
+			t.Errorf("seed %d: rows of block 0 land unevenly: %v (chi-square %.1f)", seed, counts, chi)
+		}
+	}
+}
+
+func TestRandomShuffleEdgeCases(t *testing.T) {
+	e := setup(t)
+	if got := ids(t, e, dataset.Range(0, e.opt()).RandomShuffle(1)); len(got) != 0 {
+		t.Errorf("empty dataset gave %v", got)
+	}
+	if got := ids(t, e, dataset.Range(1, e.opt()).RandomShuffle(1)); !slices.Equal(got, []int64{0}) {
+		t.Errorf("one row gave %v", got)
+	}
+	// Filtering every row of some blocks leaves empty blocks.
+	d := dataset.Range(1000, e.par(10)...).Where(dataset.Col("id").Lt(150)).RandomShuffle(3)
+	got := ids(t, e, d)
+	slices.Sort(got)
+	if len(got) != 150 || got[149] != 149 {
+		t.Errorf("got %d rows", len(got))
+	}
+	// An error upstream of the shuffle comes back.
+	bad := dataset.Range(100, e.par(4)...).Where(dataset.Col("id").Eq("x")).RandomShuffle(1)
+	if _, err := bad.Count(e.ctx); err == nil {
+		t.Error("no error from a bad predicate under the shuffle")
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	cancel()
+	if _, err := dataset.Range(100, e.opt()).RandomShuffle(1).TakeAll(ctx); err == nil {
+		t.Error("no error from a cancelled context")
+	}
+}
+
+func TestRandomShuffleLargerThanTheStore(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	rt := exec.NewLocal(exec.WithAllocator(mem), exec.WithWorkers(2), exec.WithObjectStoreMemory(2<<20), exec.WithSpillDir(t.TempDir()))
+	defer func() {
+		rt.Close()
+		mem.AssertSize(t, 0)
+	}()
+	const n = 1 << 20 // 8 MiB of int64: 4x the store
+	d := dataset.Range(n, dataset.WithRuntime(rt), dataset.WithParallelism(32)).RandomShuffle(11)
+	sum, err := d.Sum(context.Background(), "id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Int64() != n*(n-1)/2 {
+		t.Errorf("sum %d", sum.Int64())
+	}
+	st := rt.Stats()
+	if st.SpilledTotal == 0 {
+		t.Errorf("a shuffle of 4x the store spilled nothing: %v", st)
+	}
+	t.Logf("store: %v, spilled %d MiB in total", st, st.SpilledTotal>>20)
+}
+
+func TestRandomizeBlockOrder(t *testing.T) {
+	e := setup(t)
+	d := dataset.Range(1000, e.par(10)...)
+	a := ids(t, e, d.RandomizeBlockOrder(5))
+	b := ids(t, e, d.RandomizeBlockOrder(5))
+	if !slices.Equal(a, b) {
+		t.Error("the same seed gave different orders")
+	}
+	if slices.Equal(a, ids(t, e, d)) {
+		t.Error("block order unchanged")
+	}
+	// Blocks move whole: runs of 100 consecutive ids starting at a multiple of 100.
+	for i := 0; i < len(a); i += 100 {
+		if a[i]%100 != 0 || a[i+99] != a[i]+99 {
+			t.Fatalf("block at %d starts with %d and ends with %d", i, a[i], a[i+99])
+		}
+	}
+}

@@ -1,0 +1,345 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/ops"
+)
+
+// Exchange is a logical all-to-all operator run as a map/reduce exchange,
+// the shape of every shuffle: each input block is split by Map into N
+// parts, and reduce task j builds output j from part j of every input.
+// Optional Sample and Prepare first compute a state every map task gets
+// (the range boundaries of a sort) from samples of every input.
+//
+// Memory stays bounded by the object store: inputs and parts are objects
+// that spill under pressure; a map task releases its input when it ends; a
+// reduce task holds only its own partition's parts.
+type Exchange struct {
+	Input ops.Node
+	Label string
+	// Partitions is N; 0 means one per input block (known once all inputs
+	// are in, which makes the map wait for the last input).
+	Partitions int
+	// Sample, when set, returns a small block of samples of one input block;
+	// Prepare then turns all the samples into the state the map tasks get.
+	Sample  func(tc *exec.TaskContext, b blocks.Block) (blocks.Block, error)
+	Prepare func(tc *exec.TaskContext, samples []blocks.Block, n int) (blocks.Block, error)
+	// Map splits input block index into exactly n parts. state is
+	// Prepare's output, or nil.
+	Map func(tc *exec.TaskContext, index int, b, state blocks.Block, n int) ([]blocks.Block, error)
+	// Reduce makes the output blocks of partition j from its parts, in input order.
+	Reduce func(tc *exec.TaskContext, j int, parts []blocks.Block) ([]blocks.Block, error)
+	// OutSchema is the output schema when it is known; nil means the input's.
+	OutSchema *arrow.Schema
+	// KeepsRows says the output has exactly the input's rows (a shuffle or a
+	// sort), so the row count is known when the input's is.
+	KeepsRows bool
+}
+
+func (x *Exchange) Name() string                       { return x.Label }
+func (x *Exchange) Children() []ops.Node               { return []ops.Node{x.Input} }
+func (x *Exchange) WithChildren(c []ops.Node) ops.Node { n := *x; n.Input = c[0]; return &n }
+func (x *Exchange) Schema() *arrow.Schema {
+	if x.OutSchema != nil {
+		return x.OutSchema
+	}
+	return x.Input.Schema()
+}
+func (x *Exchange) Rows() int64 {
+	if x.KeepsRows {
+		return x.Input.Rows()
+	}
+	return -1
+}
+
+// exchangeOp runs an Exchange in phases: gather (and map, when nothing
+// must be learned first), sample, prepare, map, reduce. Only the reduce
+// phase emits outputs, in partition order, through taskOp.
+type exchangeOp struct {
+	taskOp
+	x *Exchange
+
+	inputs    []exec.ObjectRef // input blocks not yet mapped, by input index
+	inputB    int64
+	nInputs   int
+	inputDone bool
+	n         int // partitions, once known
+
+	samples   []exec.ObjectRef
+	sampled   int
+	nextInput int // next input to sample or map
+	state     *exec.ObjectRef
+	preparing bool
+
+	parts   [][]exec.ObjectRef // parts[i][j]: part j of input i
+	partsB  int64
+	mapped  int
+	running int // sample, prepare and map tasks in flight
+	reduced int // reduce tasks launched
+}
+
+func newExchangeOp(x *Exchange, input Operator) *exchangeOp {
+	o := &exchangeOp{x: x, n: x.Partitions}
+	o.taskOp = taskOp{self: o, name: x.Label, inputs: []Operator{input}}
+	return o
+}
+
+func (o *exchangeOp) AddInput(_ int, b Bundle) {
+	if o.cancelled {
+		b.release(o.env.rt)
+		return
+	}
+	for _, r := range b.Refs {
+		o.inputs = append(o.inputs, r)
+		o.parts = append(o.parts, nil)
+		o.inputB += r.Bytes
+		o.nInputs++
+	}
+}
+
+func (o *exchangeOp) InputDone(int) {
+	o.inputDone = true
+	if o.n == 0 {
+		o.n = max(o.nInputs, 1)
+	}
+}
+
+func (o *exchangeOp) InputFull(int) bool { return false }
+
+// streamingMap says map tasks may start before every input is in.
+func (o *exchangeOp) streamingMap() bool { return o.x.Sample == nil && o.x.Partitions > 0 }
+
+type exchangePhase int
+
+const (
+	phaseWait exchangePhase = iota
+	phaseSample
+	phasePrepare
+	phaseMap
+	phaseReduce
+)
+
+// phase is the kind of task that can be launched next, if any.
+func (o *exchangeOp) phase() exchangePhase {
+	switch {
+	case !o.inputDone && !o.streamingMap():
+		return phaseWait
+	case o.x.Sample != nil && o.sampled < o.nInputs:
+		if o.nextInput < o.nInputs {
+			return phaseSample
+		}
+		return phaseWait
+	case o.x.Sample != nil && o.state == nil:
+		if !o.preparing && o.sampled == o.nInputs && o.running == 0 {
+			return phasePrepare
+		}
+		return phaseWait
+	case o.nextInput < len(o.inputs) || (o.x.Sample != nil && o.mapped < o.nInputs && o.nextInput < o.nInputs):
+		return phaseMap
+	case o.inputDone && o.mapped == o.nInputs && o.running == 0 && o.reduced < o.n:
+		return phaseReduce
+	}
+	return phaseWait
+}
+
+func (o *exchangeOp) CanDispatch() bool {
+	if o.cancelled {
+		return false
+	}
+	switch o.phase() {
+	case phaseSample, phasePrepare, phaseMap:
+		return o.running < o.env.maxAhead
+	case phaseReduce:
+		return !o.aheadFull()
+	}
+	return false
+}
+
+func (o *exchangeOp) Dispatch() {
+	switch o.phase() {
+	case phaseSample:
+		o.dispatchSample()
+	case phasePrepare:
+		o.dispatchPrepare()
+	case phaseMap:
+		o.dispatchMap()
+	case phaseReduce:
+		o.dispatchReduce()
+	}
+}
+
+// submit runs a task of the sample, prepare or map phase.
+func (o *exchangeOp) submit(kind string, index int, inputs []exec.ObjectRef, run func(*exec.TaskContext, []blocks.Block) ([]blocks.Block, error), done func([]exec.ObjectRef)) {
+	o.running++
+	task := exec.Task{Operator: o.name + "." + kind, Index: index, Inputs: inputs, Run: run}
+	o.env.submit(o.self, task, func(res exec.TaskResult) {
+		o.running--
+		if o.cancelled || res.Err != nil {
+			for _, r := range res.Outputs {
+				o.env.rt.Release(r)
+			}
+			if res.Err != nil && !o.cancelled {
+				o.env.fail(res.Err)
+			}
+			return
+		}
+		o.metrics.TaskWall += res.Wall
+		done(res.Outputs)
+	})
+}
+
+func (o *exchangeOp) dispatchSample() {
+	i := o.nextInput
+	o.nextInput++
+	sample := o.x.Sample
+	o.submit("sample", i, []exec.ObjectRef{o.inputs[i]}, func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
+		s, err := sample(tc, in[0])
+		if err != nil {
+			return nil, err
+		}
+		return []blocks.Block{s}, nil
+	}, func(out []exec.ObjectRef) {
+		o.samples = append(o.samples, out...)
+		o.sampled++
+		if o.sampled == o.nInputs {
+			o.nextInput = 0 // the map phase starts over the inputs
+		}
+	})
+}
+
+func (o *exchangeOp) dispatchPrepare() {
+	o.preparing = true
+	samples := o.samples
+	o.samples = nil
+	prepare, n := o.x.Prepare, o.n
+	o.submit("prepare", 0, samples, func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
+		st, err := prepare(tc, in, n)
+		if err != nil {
+			return nil, err
+		}
+		return []blocks.Block{st}, nil
+	}, func(out []exec.ObjectRef) {
+		for _, r := range samples {
+			o.env.rt.Release(r)
+		}
+		if len(out) != 1 {
+			for _, r := range out {
+				o.env.rt.Release(r)
+			}
+			o.env.fail(fmt.Errorf("%s: prepare made %d blocks, want 1", o.name, len(out)))
+			return
+		}
+		o.state = &out[0]
+	})
+}
+
+func (o *exchangeOp) dispatchMap() {
+	i := o.nextInput
+	o.nextInput++
+	input := o.inputs[i]
+	refs := []exec.ObjectRef{input}
+	if o.state != nil {
+		refs = append(refs, *o.state)
+	}
+	mapFn, n := o.x.Map, o.n
+	o.submit("map", i, refs, func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
+		var state blocks.Block
+		if len(in) > 1 {
+			state = in[1]
+		}
+		return mapFn(tc, i, in[0], state, n)
+	}, func(out []exec.ObjectRef) {
+		o.env.rt.Release(input)
+		o.inputs[i] = exec.ObjectRef{}
+		o.inputB -= input.Bytes
+		if len(out) != n {
+			for _, r := range out {
+				o.env.rt.Release(r)
+			}
+			o.env.fail(fmt.Errorf("%s: map of block %d made %d parts, want %d", o.name, i, len(out), n))
+			return
+		}
+		o.parts[i] = out
+		for _, r := range out {
+			o.partsB += r.Bytes
+		}
+		o.mapped++
+	})
+}
+
+func (o *exchangeOp) dispatchReduce() {
+	j := o.reduced
+	o.reduced++
+	var in Bundle
+	for i := range o.parts {
+		in.Refs = append(in.Refs, o.parts[i][j])
+		o.partsB -= o.parts[i][j].Bytes
+		o.parts[i][j] = exec.ObjectRef{}
+	}
+	if o.reduced == o.n && o.state != nil {
+		// The last reduce is launched: the state is no longer needed.
+		o.env.rt.Release(*o.state)
+		o.state = nil
+	}
+	reduce := o.x.Reduce
+	o.launch(exec.Task{Inputs: in.Refs, Run: func(tc *exec.TaskContext, parts []blocks.Block) ([]blocks.Block, error) {
+		return reduce(tc, j, parts)
+	}}, in, in.Bytes())
+}
+
+func (o *exchangeOp) Finished() bool {
+	if o.cancelled {
+		return o.running == 0 && o.active == 0 && len(o.outQueue) == 0
+	}
+	return o.inputDone && o.reduced == o.n && o.mapped == o.nInputs && o.active == 0 && len(o.outQueue) == 0
+}
+
+func (o *exchangeOp) Cancel() {
+	o.cancelTasks()
+	rt := o.env.rt
+	for i, r := range o.inputs {
+		if r.ID != 0 {
+			rt.Release(r)
+			o.inputs[i] = exec.ObjectRef{}
+		}
+	}
+	for _, ps := range o.parts {
+		for j, r := range ps {
+			if r.ID != 0 {
+				rt.Release(r)
+				ps[j] = exec.ObjectRef{}
+			}
+		}
+	}
+	for _, r := range o.samples {
+		rt.Release(r)
+	}
+	o.samples = nil
+	if o.state != nil {
+		rt.Release(*o.state)
+		o.state = nil
+	}
+	o.inputB, o.partsB = 0, 0
+}
+
+func (o *exchangeOp) Usage() Usage {
+	u := Usage{InputBytes: o.inputB + o.partsB, OutputBytes: o.outBytes + o.heldBytes, Active: o.active + o.running}
+	switch o.phase() {
+	case phaseMap:
+		if o.nextInput < len(o.inputs) {
+			u.TaskBytes = 2 * o.inputs[o.nextInput].Bytes
+		}
+	case phaseReduce:
+		var b int64
+		for i := range o.parts {
+			b += o.parts[i][o.reduced].Bytes
+		}
+		u.TaskBytes = 2 * b
+	}
+	return u
+}
