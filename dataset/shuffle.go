@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/pipeline"
@@ -81,4 +83,121 @@ func (d *Dataset) RandomizeBlockOrder(seed uint64) *Dataset {
 func passThrough(_ *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
 	in[0].Retain()
 	return []blocks.Block{in[0]}, nil
+}
+
+// SortKey orders rows by one column; see Asc and Desc.
+type SortKey = blocks.SortKey
+
+// Asc sorts by col, smallest first; nulls come last.
+func Asc(col string) SortKey { return SortKey{Column: col} }
+
+// Desc sorts by col, largest first; nulls still come last.
+func Desc(col string) SortKey { return SortKey{Column: col, Descending: true} }
+
+// sortSamplesPerBlock is how many key rows each block contributes to the
+// choice of range boundaries.
+const sortSamplesPerBlock = 64
+
+// Sort orders the dataset by the keys, the first key first: numbers,
+// strings, booleans, dates and times; NaN after every other float, nulls
+// last. Range boundaries are chosen from samples of every block, rows are
+// range-partitioned into as many blocks as the input has, and each output
+// block is sorted, so the blocks in order are sorted as a whole. Parts live
+// in the object store and spill, so data larger than memory sorts.
+func (d *Dataset) Sort(keys ...SortKey) *Dataset {
+	if d.err != nil {
+		return d
+	}
+	if len(keys) == 0 {
+		return d.withErr(fmt.Errorf("dataset.Sort: no sort keys"))
+	}
+	cols := make([]string, len(keys))
+	for i, k := range keys {
+		cols[i] = k.Column
+	}
+	if s := d.plan.Schema(); s != nil {
+		for _, c := range cols {
+			if len(s.FieldIndices(c)) == 0 {
+				return d.withErr(fmt.Errorf("dataset.Sort: %w", &blocks.UnknownColumnError{Column: c, Schema: s}))
+			}
+		}
+	}
+	keys = append([]SortKey(nil), keys...)
+	return d.with(&pipeline.Exchange{
+		Input:     d.plan,
+		Label:     fmt.Sprintf("Sort%v", keys),
+		KeepsRows: true,
+		Sample: func(tc *exec.TaskContext, b blocks.Block) (blocks.Block, error) {
+			if blocks.IsVoid(b) {
+				b.Retain()
+				return b, nil
+			}
+			k, err := blocks.Select(b, cols)
+			if err != nil {
+				return nil, err
+			}
+			defer k.Release()
+			rows := k.NumRows()
+			take := min(rows, sortSamplesPerBlock)
+			idx := make([]int64, take)
+			for i := range idx {
+				idx[i] = int64(i) * rows / take // evenly spaced
+			}
+			return blocks.Take(tc.Alloc, k, idx)
+		},
+		Prepare: func(tc *exec.TaskContext, samples []blocks.Block, n int) (blocks.Block, error) {
+			var nonEmpty []blocks.Block
+			for _, s := range samples {
+				if s.NumRows() > 0 {
+					nonEmpty = append(nonEmpty, s)
+				}
+			}
+			if len(nonEmpty) == 0 {
+				return blocks.Empty(tc.Alloc, arrow.NewSchema(nil, nil)), nil
+			}
+			all, err := blocks.Concat(tc.Alloc, nonEmpty)
+			if err != nil {
+				return nil, fmt.Errorf("sort keys: %w", err)
+			}
+			defer all.Release()
+			return blocks.SampleBoundaries(all, keys, n)
+		},
+		Map: func(tc *exec.TaskContext, _ int, b, bounds blocks.Block, n int) ([]blocks.Block, error) {
+			if b.NumRows() == 0 || bounds.NumRows() == 0 {
+				parts := make([]blocks.Block, n)
+				b.Retain()
+				parts[0] = b
+				for j := 1; j < n; j++ {
+					parts[j] = blocks.Empty(tc.Alloc, b.Schema())
+				}
+				return parts, nil
+			}
+			p, err := blocks.RangePartition(b, keys, bounds)
+			if err != nil {
+				return nil, err
+			}
+			return blocks.Scatter(tc.Alloc, b, p, n)
+		},
+		Reduce: func(tc *exec.TaskContext, _ int, parts []blocks.Block) ([]blocks.Block, error) {
+			var nonEmpty []blocks.Block
+			for _, p := range parts {
+				if p.NumRows() > 0 {
+					nonEmpty = append(nonEmpty, p)
+				}
+			}
+			if len(nonEmpty) == 0 {
+				return nil, nil
+			}
+			all, err := blocks.Concat(tc.Alloc, nonEmpty)
+			if err != nil {
+				return nil, err
+			}
+			defer all.Release()
+			out, err := blocks.Sort(tc.Alloc, all, keys)
+			if err != nil {
+				return nil, err
+			}
+			return []blocks.Block{out}, nil
+		},
+	})
 }
