@@ -60,6 +60,37 @@ func shufflePartition(tc *exec.TaskContext, parts []blocks.Block, rng *rand.Rand
 	return []blocks.Block{out}, nil
 }
 
+// shuffleInto spreads rows at random over exactly n blocks of near-equal
+// size: each map deals its rows round-robin from a random starting block,
+// in a random row order, and each reduce permutes what it got.
+func (d *Dataset) shuffleInto(n int, seed uint64) *Dataset {
+	return d.with(&pipeline.Exchange{
+		Input:      d.plan,
+		Label:      fmt.Sprintf("Repartition(%d, shuffle, seed=%d)", n, seed),
+		Partitions: n,
+		KeepsRows:  true,
+		Map: func(tc *exec.TaskContext, index int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
+			rng := rand.New(rand.NewPCG(seed, uint64(index)))
+			rows := int(b.NumRows())
+			parts := make([]int32, rows)
+			start := rng.IntN(n)
+			for i, r := range rng.Perm(rows) {
+				parts[r] = int32((start + i) % n)
+			}
+			return blocks.Scatter(tc.Alloc, b, parts, n)
+		},
+		Reduce: func(tc *exec.TaskContext, j int, parts []blocks.Block) ([]blocks.Block, error) {
+			return shufflePartition(tc, parts, rand.New(rand.NewPCG(seed^0x9e3779b97f4a7c15, uint64(j))))
+		},
+	})
+}
+
+// Unique is the distinct values of a column (null included once), one row
+// each, in no particular order.
+func (d *Dataset) Unique(col string) *Dataset {
+	return d.GroupBy(col).Count().SelectColumns(col)
+}
+
 // RandomizeBlockOrder shuffles the order of the dataset's blocks, not the
 // rows within them: a cheap partial shuffle, deterministic for a seed.
 func (d *Dataset) RandomizeBlockOrder(seed uint64) *Dataset {

@@ -2,6 +2,7 @@ package dataset_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -146,5 +147,58 @@ func TestRandomizeBlockOrder(t *testing.T) {
 		if a[i]%100 != 0 || a[i+99] != a[i]+99 {
 			t.Fatalf("block at %d starts with %d and ends with %d", i, a[i], a[i+99])
 		}
+	}
+}
+
+func TestRepartitionShuffle(t *testing.T) {
+	e := setup(t)
+	d := dataset.Range(10007, e.par(6)...).Repartition(8, dataset.Shuffle(true), dataset.ShuffleSeed(3))
+	var sizes []int64
+	var got []int64
+	for b, err := range d.IterBatches(e.ctx, 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, b.NumRows())
+		for i := range int(b.NumRows()) {
+			got = append(got, b.Column(0).(interface{ Value(int) int64 }).Value(i))
+		}
+	}
+	if len(sizes) != 8 {
+		t.Fatalf("%d blocks, want 8", len(sizes))
+	}
+	lo, hi := slices.Min(sizes), slices.Max(sizes)
+	if hi-lo > 6 {
+		t.Errorf("block sizes %v differ by more than the 6 input blocks", sizes)
+	}
+	sorted := slices.Clone(got)
+	slices.Sort(sorted)
+	for i, v := range sorted {
+		if v != int64(i) {
+			t.Fatalf("rows lost or duplicated at %d", i)
+		}
+	}
+	if slices.Equal(got, sorted) {
+		t.Error("rows not shuffled")
+	}
+}
+
+func TestUnique(t *testing.T) {
+	e := setup(t)
+	items := []dataset.Item{{"c": "a"}, {"c": "b"}, {"c": nil}, {"c": "a"}, {"c": nil}, {"c": "c"}}
+	rows, err := dataset.FromItems(items, e.par(3)...).Unique("c").TakeAll(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals []string
+	for _, r := range rows {
+		vals = append(vals, fmt.Sprint(r["c"]))
+	}
+	slices.Sort(vals)
+	if fmt.Sprint(vals) != "[<nil> a b c]" {
+		t.Errorf("unique %v", vals)
+	}
+	if _, err := dataset.FromItems(items, e.opt()).Unique("nope").Count(e.ctx); err == nil {
+		t.Error("unknown column: no error")
 	}
 }

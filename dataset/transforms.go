@@ -431,12 +431,38 @@ func (d *Dataset) Union(others ...*Dataset) *Dataset {
 // Repartition splits and merges blocks, keeping row order, into exactly n
 // blocks whose row counts differ by at most one. No shuffle: rows stay in
 // order.
-func (d *Dataset) Repartition(n int) *Dataset {
+//
+// With Shuffle(true) rows are instead spread at random over the n blocks
+// (block sizes differ by at most the number of input blocks), through the
+// same exchange as RandomShuffle.
+func (d *Dataset) Repartition(n int, opts ...RepartitionOption) *Dataset {
 	if d.err != nil {
 		return d
 	}
 	if n <= 0 {
 		return d.withErr(fmt.Errorf("dataset.Repartition: block count must be positive, got %d", n))
 	}
+	var cfg repartitionConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.shuffle {
+		return d.shuffleInto(n, cfg.seed)
+	}
 	return d.with(&ops.Repartition{Input: d.plan, N: n})
 }
+
+// RepartitionOption configures Repartition.
+type RepartitionOption func(*repartitionConfig)
+
+type repartitionConfig struct {
+	shuffle bool
+	seed    uint64
+}
+
+// Shuffle makes Repartition move rows at random instead of splitting and
+// merging blocks in order.
+func Shuffle(on bool) RepartitionOption { return func(c *repartitionConfig) { c.shuffle = on } }
+
+// ShuffleSeed fixes the random order of Repartition(n, Shuffle(true)).
+func ShuffleSeed(seed uint64) RepartitionOption { return func(c *repartitionConfig) { c.seed = seed } }
