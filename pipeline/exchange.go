@@ -34,6 +34,13 @@ type Exchange struct {
 	Map func(tc *exec.TaskContext, index int, b, state blocks.Block, n int) ([]blocks.Block, error)
 	// Reduce makes the output blocks of partition j from its parts, in input order.
 	Reduce func(tc *exec.TaskContext, j int, parts []blocks.Block) ([]blocks.Block, error)
+
+	// More are further inputs (the right side of a join). With More, the
+	// exchange calls MapSide and ReduceSides instead of Map and Reduce:
+	// side 0 is Input, side k is More[k-1].
+	More        []ops.Node
+	MapSide     func(tc *exec.TaskContext, side, index int, b blocks.Block, n int) ([]blocks.Block, error)
+	ReduceSides func(tc *exec.TaskContext, j int, parts [][]blocks.Block) ([]blocks.Block, error)
 	// OutSchema is the output schema when it is known; nil means the input's.
 	OutSchema *arrow.Schema
 	// KeepsRows says the output has exactly the input's rows (a shuffle or a
@@ -42,8 +49,12 @@ type Exchange struct {
 }
 
 func (x *Exchange) Name() string                       { return x.Label }
-func (x *Exchange) Children() []ops.Node               { return []ops.Node{x.Input} }
-func (x *Exchange) WithChildren(c []ops.Node) ops.Node { n := *x; n.Input = c[0]; return &n }
+func (x *Exchange) Children() []ops.Node { return append([]ops.Node{x.Input}, x.More...) }
+func (x *Exchange) WithChildren(c []ops.Node) ops.Node {
+	n := *x
+	n.Input, n.More = c[0], append([]ops.Node(nil), c[1:]...)
+	return &n
+}
 func (x *Exchange) Schema() *arrow.Schema {
 	if x.OutSchema != nil {
 		return x.OutSchema
@@ -65,8 +76,10 @@ type exchangeOp struct {
 	x *Exchange
 
 	inputs    []exec.ObjectRef // input blocks not yet mapped, by input index
+	sides     []int            // which input each block came from
 	inputB    int64
 	nInputs   int
+	doneIns   int
 	inputDone bool
 	n         int // partitions, once known
 
@@ -83,19 +96,20 @@ type exchangeOp struct {
 	reduced int // reduce tasks launched
 }
 
-func newExchangeOp(x *Exchange, input Operator) *exchangeOp {
+func newExchangeOp(x *Exchange, inputs ...Operator) *exchangeOp {
 	o := &exchangeOp{x: x, n: x.Partitions}
-	o.taskOp = taskOp{self: o, name: x.Label, inputs: []Operator{input}}
+	o.taskOp = taskOp{self: o, name: x.Label, inputs: inputs}
 	return o
 }
 
-func (o *exchangeOp) AddInput(_ int, b Bundle) {
+func (o *exchangeOp) AddInput(side int, b Bundle) {
 	if o.cancelled {
 		b.release(o.env.rt)
 		return
 	}
 	for _, r := range b.Refs {
 		o.inputs = append(o.inputs, r)
+		o.sides = append(o.sides, side)
 		o.parts = append(o.parts, nil)
 		o.inputB += r.Bytes
 		o.nInputs++
@@ -103,6 +117,10 @@ func (o *exchangeOp) AddInput(_ int, b Bundle) {
 }
 
 func (o *exchangeOp) InputDone(int) {
+	o.doneIns++
+	if o.doneIns < len(o.upstream()) {
+		return
+	}
 	o.inputDone = true
 	if o.n == 0 {
 		o.n = max(o.nInputs, 1)
@@ -246,8 +264,11 @@ func (o *exchangeOp) dispatchMap() {
 	if o.state != nil {
 		refs = append(refs, *o.state)
 	}
-	mapFn, n := o.x.Map, o.n
+	mapFn, mapSide, side, n := o.x.Map, o.x.MapSide, o.sides[i], o.n
 	o.submit("map", i, refs, func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
+		if mapSide != nil {
+			return mapSide(tc, side, i, in[0], n)
+		}
 		var state blocks.Block
 		if len(in) > 1 {
 			state = in[1]
@@ -286,8 +307,16 @@ func (o *exchangeOp) dispatchReduce() {
 		o.env.rt.Release(*o.state)
 		o.state = nil
 	}
-	reduce := o.x.Reduce
+	reduce, reduceSides := o.x.Reduce, o.x.ReduceSides
+	sides, nSides := append([]int(nil), o.sides...), len(o.upstream())
 	o.launch(exec.Task{Inputs: in.Refs, Run: func(tc *exec.TaskContext, parts []blocks.Block) ([]blocks.Block, error) {
+		if reduceSides != nil {
+			bySide := make([][]blocks.Block, nSides)
+			for i, p := range parts {
+				bySide[sides[i]] = append(bySide[sides[i]], p)
+			}
+			return reduceSides(tc, j, bySide)
+		}
 		return reduce(tc, j, parts)
 	}}, in, in.Bytes())
 }
@@ -343,3 +372,6 @@ func (o *exchangeOp) Usage() Usage {
 	}
 	return u
 }
+
+// upstream are the operators feeding the exchange, one per side.
+func (o *exchangeOp) upstream() []Operator { return o.taskOp.inputs }

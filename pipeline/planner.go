@@ -81,11 +81,15 @@ func Build(n ops.Node, queue int) (Operator, error) {
 		}
 		return newAllToAllOp(n.Name(), in, n.Plan), nil
 	case *Exchange:
-		in, err := Build(n.Input, queue)
-		if err != nil {
-			return nil, err
+		var ins []Operator
+		for _, c := range n.Children() {
+			in, err := Build(c, queue)
+			if err != nil {
+				return nil, err
+			}
+			ins = append(ins, in)
 		}
-		return newExchangeOp(n, in), nil
+		return newExchangeOp(n, ins...), nil
 	}
 	return nil, fmt.Errorf("pipeline: no physical operator for %T", n)
 }
