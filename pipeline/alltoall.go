@@ -17,12 +17,19 @@ type PlannedTask struct {
 // PlanFunc turns all of an operator's input blocks, in order, into tasks.
 type PlanFunc func(inputs []exec.ObjectRef) ([]PlannedTask, error)
 
+// PlanSidesFunc plans an all-to-all operator with several inputs: the
+// blocks of each input, in order.
+type PlanSidesFunc func(inputs [][]exec.ObjectRef) ([]PlannedTask, error)
+
 // allToAllOp is a barrier: it gathers every input, then plans and runs tasks
 // over the whole set. Inputs stay in the store (spilling if need be) until
 // every task has run.
 type allToAllOp struct {
 	taskOp
 	plan      PlanFunc
+	planSides PlanSidesFunc
+	sides     []int // input index of each gathered block
+	doneIns   int
 	gathered  []exec.ObjectRef
 	gatherB   int64
 	inputDone bool
@@ -37,21 +44,38 @@ func newAllToAllOp(name string, input Operator, plan PlanFunc) *allToAllOp {
 	return a
 }
 
-func (a *allToAllOp) AddInput(_ int, b Bundle) {
+func (a *allToAllOp) AddInput(side int, b Bundle) {
 	if a.cancelled {
 		b.release(a.env.rt)
 		return
+	}
+	for range b.Refs {
+		a.sides = append(a.sides, side)
 	}
 	a.gathered = append(a.gathered, b.Refs...)
 	a.gatherB += b.Bytes()
 }
 
 func (a *allToAllOp) InputDone(int) {
+	a.doneIns++
+	if a.doneIns < len(a.inputs) {
+		return
+	}
 	a.inputDone = true
 	if a.cancelled {
 		return
 	}
-	tasks, err := a.plan(a.gathered)
+	var tasks []PlannedTask
+	var err error
+	if a.planSides != nil {
+		bySide := make([][]exec.ObjectRef, len(a.inputs))
+		for i, r := range a.gathered {
+			bySide[a.sides[i]] = append(bySide[a.sides[i]], r)
+		}
+		tasks, err = a.planSides(bySide)
+	} else {
+		tasks, err = a.plan(a.gathered)
+	}
 	if err != nil {
 		a.env.fail(err)
 		return

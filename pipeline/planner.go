@@ -15,13 +15,39 @@ type AllToAll struct {
 	Input ops.Node
 	Label string
 	Plan  PlanFunc
+	// More are further inputs; with them PlanSides plans instead of Plan.
+	More      []ops.Node
+	PlanSides PlanSidesFunc
+	// OutSchema, when set, is the output schema; otherwise the input's.
+	OutSchema *arrow.Schema
+	// RowsFunc, when set, derives the row count from the inputs' (each -1
+	// when unknown); otherwise the input's row count.
+	RowsFunc func(inputs []int64) int64
 }
 
 func (a *AllToAll) Name() string                       { return a.Label }
-func (a *AllToAll) Children() []ops.Node               { return []ops.Node{a.Input} }
-func (a *AllToAll) WithChildren(c []ops.Node) ops.Node { n := *a; n.Input = c[0]; return &n }
-func (a *AllToAll) Schema() *arrow.Schema              { return a.Input.Schema() }
-func (a *AllToAll) Rows() int64                        { return a.Input.Rows() }
+func (a *AllToAll) Children() []ops.Node { return append([]ops.Node{a.Input}, a.More...) }
+func (a *AllToAll) WithChildren(c []ops.Node) ops.Node {
+	n := *a
+	n.Input, n.More = c[0], append([]ops.Node(nil), c[1:]...)
+	return &n
+}
+func (a *AllToAll) Schema() *arrow.Schema {
+	if a.OutSchema != nil || len(a.More) > 0 {
+		return a.OutSchema // with several inputs, only the builder knows
+	}
+	return a.Input.Schema()
+}
+func (a *AllToAll) Rows() int64 {
+	if a.RowsFunc != nil {
+		rows := make([]int64, 0, 1+len(a.More))
+		for _, c := range a.Children() {
+			rows = append(rows, c.Rows())
+		}
+		return a.RowsFunc(rows)
+	}
+	return a.Input.Rows()
+}
 
 // Build turns an optimized logical plan into physical operators. queue is
 // how many ready bundles a map operator queues before upstream waits.
@@ -75,11 +101,17 @@ func Build(n ops.Node, queue int) (Operator, error) {
 		}
 		return newAllToAllOp(n.Name(), in, RepartitionPlan(n.N, n.Schema())), nil
 	case *AllToAll:
-		in, err := Build(n.Input, queue)
-		if err != nil {
-			return nil, err
+		var ins []Operator
+		for _, c := range n.Children() {
+			in, err := Build(c, queue)
+			if err != nil {
+				return nil, err
+			}
+			ins = append(ins, in)
 		}
-		return newAllToAllOp(n.Name(), in, n.Plan), nil
+		op := newAllToAllOp(n.Name(), ins[0], n.Plan)
+		op.inputs, op.planSides = ins, n.PlanSides
+		return op, nil
 	case *Exchange:
 		var ins []Operator
 		for _, c := range n.Children() {
