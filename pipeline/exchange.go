@@ -48,7 +48,7 @@ type Exchange struct {
 	KeepsRows bool
 }
 
-func (x *Exchange) Name() string                       { return x.Label }
+func (x *Exchange) Name() string         { return x.Label }
 func (x *Exchange) Children() []ops.Node { return append([]ops.Node{x.Input}, x.More...) }
 func (x *Exchange) WithChildren(c []ops.Node) ops.Node {
 	n := *x

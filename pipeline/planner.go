@@ -25,7 +25,7 @@ type AllToAll struct {
 	RowsFunc func(inputs []int64) int64
 }
 
-func (a *AllToAll) Name() string                       { return a.Label }
+func (a *AllToAll) Name() string         { return a.Label }
 func (a *AllToAll) Children() []ops.Node { return append([]ops.Node{a.Input}, a.More...) }
 func (a *AllToAll) WithChildren(c []ops.Node) ops.Node {
 	n := *a
