@@ -156,10 +156,11 @@ func (d *Dataset) aggregateBy(keys []string, aggs []Agg) *Dataset {
 		partitions = 1
 	}
 	return d.with(&pipeline.Exchange{
-		Input:      d.plan,
-		Label:      label,
-		Partitions: partitions,
-		OutSchema:  outSchema,
+		Input:         d.plan,
+		Label:         label,
+		Partitions:    partitions,
+		PartitionsFor: d.reducePartitions,
+		OutSchema:     outSchema,
 		Map: func(tc *exec.TaskContext, _ int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
 			if blocks.IsVoid(b) {
 				parts := make([]blocks.Block, n)
@@ -235,6 +236,20 @@ func aggregateSchema(in *arrow.Schema, keys []string, aggs []Agg) *arrow.Schema 
 		fields = append(fields, f)
 	}
 	return arrow.NewSchema(fields, nil)
+}
+
+// reduceTargetBytes is the input a reduce task of a groupby or join aims
+// for: large enough that per-part costs vanish, small enough to hold.
+const reduceTargetBytes = 64 << 20
+
+// reducePartitions picks the reduce count of a hash exchange whose output
+// size follows its input's: enough tasks to keep every worker busy, more
+// only as the data needs them, never more than the input blocks. Each
+// map splits its block into this many parts, so fewer partitions mean
+// fewer, larger parts.
+func (d *Dataset) reducePartitions(inputs int, bytes int64) int {
+	n := max(2*d.cfg.rt.Resources().CPUs, int((bytes+reduceTargetBytes-1)/reduceTargetBytes))
+	return max(1, min(n, inputs))
 }
 
 func aggLabels(aggs []Agg) []string {

@@ -92,10 +92,11 @@ func (d *Dataset) Join(other *Dataset, on []string, kind JoinKind) *Dataset {
 		outSchema = joinSchema(ls, rs, on, kind)
 	}
 	return d.with(&pipeline.Exchange{
-		Input:     d.plan,
-		More:      []ops.Node{other.plan},
-		Label:     fmt.Sprintf("Join(%s, on=%v)", kind, on),
-		OutSchema: outSchema,
+		Input:         d.plan,
+		More:          []ops.Node{other.plan},
+		Label:         fmt.Sprintf("Join(%s, on=%v)", kind, on),
+		PartitionsFor: d.reducePartitions,
+		OutSchema:     outSchema,
 		MapSide: func(tc *exec.TaskContext, _, _ int, b blocks.Block, n int) ([]blocks.Block, error) {
 			if b.NumRows() == 0 {
 				parts := make([]blocks.Block, n)

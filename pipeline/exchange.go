@@ -23,8 +23,12 @@ type Exchange struct {
 	Input ops.Node
 	Label string
 	// Partitions is N; 0 means one per input block (known once all inputs
-	// are in, which makes the map wait for the last input).
+	// are in, which makes the map wait for the last input), or what
+	// PartitionsFor says.
 	Partitions int
+	// PartitionsFor, when set and Partitions is 0, picks N from the number
+	// of input blocks and their bytes once all inputs are in.
+	PartitionsFor func(blocks int, bytes int64) int
 	// Sample, when set, returns a small block of samples of one input block;
 	// Prepare then turns all the samples into the state the map tasks get.
 	Sample  func(tc *exec.TaskContext, b blocks.Block) (blocks.Block, error)
@@ -124,6 +128,13 @@ func (o *exchangeOp) InputDone(int) {
 	o.inputDone = true
 	if o.n == 0 {
 		o.n = max(o.nInputs, 1)
+		if o.x.PartitionsFor != nil {
+			var bytes int64
+			for _, r := range o.inputs {
+				bytes += r.Bytes
+			}
+			o.n = max(o.x.PartitionsFor(o.nInputs, bytes), 1)
+		}
 	}
 }
 
