@@ -12,7 +12,8 @@ import (
 )
 
 // RandomShuffle shuffles rows across the whole dataset: every row may land
-// in any output block at any position. The same seed over the same input
+// in any output block at any position. The output has blocks of up to
+// about 64 MiB (at least two per worker, at most one per input block). The same seed over the same input
 // blocks gives the same order. It runs as a map/reduce exchange whose parts
 // live in the object store (and spill), so it works on data larger than
 // memory.
@@ -21,9 +22,10 @@ func (d *Dataset) RandomShuffle(seed uint64) *Dataset {
 		return d
 	}
 	return d.with(&pipeline.Exchange{
-		Input:     d.plan,
-		Label:     fmt.Sprintf("RandomShuffle(seed=%d)", seed),
-		KeepsRows: true,
+		Input:         d.plan,
+		Label:         fmt.Sprintf("RandomShuffle(seed=%d)", seed),
+		KeepsRows:     true,
+		PartitionsFor: d.reducePartitions,
 		Map: func(tc *exec.TaskContext, index int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
 			rng := rand.New(rand.NewPCG(seed, uint64(index)))
 			return blocks.Scatter(tc.Alloc, b, blocks.RandomPartition(int(b.NumRows()), n, rng), n)
@@ -132,8 +134,8 @@ const sortSamplesPerBlock = 64
 // Sort orders the dataset by the keys, the first key first: numbers,
 // strings, booleans, dates and times; NaN after every other float, nulls
 // last. Range boundaries are chosen from samples of every block, rows are
-// range-partitioned into as many blocks as the input has, and each output
-// block is sorted, so the blocks in order are sorted as a whole. Parts live
+// range-partitioned into output blocks of up to about 64 MiB (at least two
+// per worker, at most one per input block), and each output block is sorted, so the blocks in order are sorted as a whole. Parts live
 // in the object store and spill, so data larger than memory sorts.
 func (d *Dataset) Sort(keys ...SortKey) *Dataset {
 	if d.err != nil {
@@ -155,9 +157,10 @@ func (d *Dataset) Sort(keys ...SortKey) *Dataset {
 	}
 	keys = append([]SortKey(nil), keys...)
 	return d.with(&pipeline.Exchange{
-		Input:     d.plan,
-		Label:     fmt.Sprintf("Sort%v", keys),
-		KeepsRows: true,
+		Input:         d.plan,
+		Label:         fmt.Sprintf("Sort%v", keys),
+		KeepsRows:     true,
+		PartitionsFor: d.reducePartitions,
 		Sample: func(tc *exec.TaskContext, b blocks.Block) (blocks.Block, error) {
 			if blocks.IsVoid(b) {
 				b.Retain()
