@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -200,5 +201,21 @@ func TestUnique(t *testing.T) {
 	}
 	if _, err := dataset.FromItems(items, e.opt()).Unique("nope").Count(e.ctx); err == nil {
 		t.Error("unknown column: no error")
+	}
+}
+
+func TestExchangeFusesPrecedingMaps(t *testing.T) {
+	e := setup(t)
+	d := dataset.Range(1000, e.par(4)...).Where(dataset.Col("id").Lt(500)).Repartition(3, dataset.Shuffle(true))
+	if !strings.Contains(d.Explain(), "Where(id < 500)->Repartition(3, shuffle") {
+		t.Errorf("the filter is not fused into the exchange's map:\n%s", d.Explain())
+	}
+	sum, err := d.Sum(e.ctx, "id")
+	if err != nil || sum.Int64() != 499*500/2 {
+		t.Errorf("sum %v, %v", sum, err)
+	}
+	agg, err := dataset.Range(1000, e.par(4)...).Where(dataset.Col("id").Ge(10)).Aggregate(dataset.CountRows()).TakeAll(e.ctx)
+	if err != nil || agg[0]["count()"] != int64(990) {
+		t.Errorf("global aggregate after a filter: %v, %v", agg, err)
 	}
 }

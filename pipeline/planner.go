@@ -3,6 +3,9 @@ package pipeline
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
+
 	"fmt"
 	"strings"
 
@@ -113,6 +116,19 @@ func Build(n ops.Node, queue int) (Operator, error) {
 		op.inputs, op.planSides = ins, n.PlanSides
 		return op, nil
 	case *Exchange:
+		if f, ok := n.Input.(*ops.Fused); ok && n.Sample == nil && n.Partitions > 0 && len(n.More) == 0 && f.BatchRows() == 0 {
+			// Run the one-to-one chain before the exchange inside its map
+			// tasks: each block goes through the chain and is split into
+			// parts in one task, without a trip through the object store.
+			// Only where the map streams (N fixed up front): an exchange
+			// that waits for all its inputs first would otherwise gather
+			// blocks before a filter could shrink them.
+			in, err := Build(f.Input, queue)
+			if err != nil {
+				return nil, err
+			}
+			return newExchangeOp(fuseIntoMap(n, f), in), nil
+		}
 		var ins []Operator
 		for _, c := range n.Children() {
 			in, err := Build(c, queue)
@@ -155,4 +171,22 @@ func Format(op Operator) string {
 	}
 	walk(op, 0)
 	return b.String()
+}
+
+// fuseIntoMap returns a copy of x whose map first runs f's stages.
+func fuseIntoMap(x *Exchange, f *ops.Fused) *Exchange {
+	fused := *x
+	fused.Input = f.Input
+	fused.Label = f.Name() + "->" + x.Label
+	stages, mapFn := f.Stages, x.Map
+	fused.Map = func(tc *exec.TaskContext, index int, b, state blocks.Block, n int) ([]blocks.Block, error) {
+		b.Retain() // runStages takes over a reference
+		out, err := runStages(tc, stages, b)
+		if err != nil {
+			return nil, err
+		}
+		defer out.Release()
+		return mapFn(tc, index, out, state, n)
+	}
+	return &fused
 }
