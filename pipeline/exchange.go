@@ -93,11 +93,18 @@ type exchangeOp struct {
 	state     *exec.ObjectRef
 	preparing bool
 
-	parts   [][]exec.ObjectRef // parts[i][j]: part j of input i
-	partsB  int64
-	mapped  int
-	running int // sample, prepare and map tasks in flight
-	reduced int // reduce tasks launched
+	parts  [][]exec.ObjectRef // parts[i][j]: part j of input i (ID 0 once merged away)
+	partsB int64
+
+	// Early merging (push-based shuffle): once the maps of a group of
+	// mergeGroup consecutive inputs are done, part j of the whole group is
+	// merged into one object, kept in the group's first slot.
+	groupMapped map[int]int
+	mergeQueue  [][2]int // (group, partition) merges ready to launch
+	merges      int      // merge tasks run
+	mapped      int
+	running     int // sample, prepare and map tasks in flight
+	reduced     int // reduce tasks launched
 }
 
 func newExchangeOp(x *Exchange, inputs ...Operator) *exchangeOp {
@@ -149,9 +156,22 @@ const (
 	phaseWait exchangePhase = iota
 	phaseSample
 	phasePrepare
+	phaseMerge
 	phaseMap
 	phaseReduce
 )
+
+// mergeGroup is how many consecutive map outputs are merged per partition,
+// and minMergePartitions the partition count from which merging pays: with
+// fewer partitions, parts are large and merging would only copy them again.
+const (
+	mergeGroup         = 16
+	minMergePartitions = 16
+)
+
+func (o *exchangeOp) merging() bool {
+	return o.n >= minMergePartitions && len(o.x.More) == 0
+}
 
 // phase is the kind of task that can be launched next, if any.
 func (o *exchangeOp) phase() exchangePhase {
@@ -168,6 +188,8 @@ func (o *exchangeOp) phase() exchangePhase {
 			return phasePrepare
 		}
 		return phaseWait
+	case len(o.mergeQueue) > 0:
+		return phaseMerge
 	case o.nextInput < len(o.inputs) || (o.x.Sample != nil && o.mapped < o.nInputs && o.nextInput < o.nInputs):
 		return phaseMap
 	case o.inputDone && o.mapped == o.nInputs && o.running == 0 && o.reduced < o.n:
@@ -181,7 +203,7 @@ func (o *exchangeOp) CanDispatch() bool {
 		return false
 	}
 	switch o.phase() {
-	case phaseSample, phasePrepare, phaseMap:
+	case phaseSample, phasePrepare, phaseMerge, phaseMap:
 		return o.running < o.env.maxAhead
 	case phaseReduce:
 		return !o.aheadFull()
@@ -195,6 +217,8 @@ func (o *exchangeOp) Dispatch() {
 		o.dispatchSample()
 	case phasePrepare:
 		o.dispatchPrepare()
+	case phaseMerge:
+		o.dispatchMerge()
 	case phaseMap:
 		o.dispatchMap()
 	case phaseReduce:
@@ -301,6 +325,56 @@ func (o *exchangeOp) dispatchMap() {
 			o.partsB += r.Bytes
 		}
 		o.mapped++
+		if o.merging() {
+			if o.groupMapped == nil {
+				o.groupMapped = map[int]int{}
+			}
+			k := i / mergeGroup
+			o.groupMapped[k]++
+			if o.groupMapped[k] == mergeGroup {
+				for j := range o.n {
+					o.mergeQueue = append(o.mergeQueue, [2]int{k, j})
+				}
+			}
+		}
+	})
+}
+
+// dispatchMerge concatenates part j of a group's map outputs into one
+// object, so reduce j reads one object per group instead of one per map.
+func (o *exchangeOp) dispatchMerge() {
+	k, j := o.mergeQueue[0][0], o.mergeQueue[0][1]
+	o.mergeQueue = o.mergeQueue[1:]
+	first := k * mergeGroup
+	var refs []exec.ObjectRef
+	for i := first; i < first+mergeGroup; i++ {
+		refs = append(refs, o.parts[i][j])
+	}
+	o.merges++
+	o.submit("merge", k*o.n+j, refs, func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
+		var rows []blocks.Block
+		for _, b := range in {
+			if b.NumRows() > 0 {
+				rows = append(rows, b)
+			}
+		}
+		if len(rows) == 0 {
+			in[0].Retain()
+			return []blocks.Block{in[0]}, nil
+		}
+		out, err := blocks.Concat(tc.Alloc, rows)
+		if err != nil {
+			return nil, err
+		}
+		return []blocks.Block{out}, nil
+	}, func(out []exec.ObjectRef) {
+		for i := first; i < first+mergeGroup; i++ {
+			o.partsB -= o.parts[i][j].Bytes
+			o.env.rt.Release(o.parts[i][j])
+			o.parts[i][j] = exec.ObjectRef{}
+		}
+		o.parts[first][j] = out[0]
+		o.partsB += out[0].Bytes
 	})
 }
 
@@ -308,8 +382,13 @@ func (o *exchangeOp) dispatchReduce() {
 	j := o.reduced
 	o.reduced++
 	var in Bundle
+	var sides []int // the side of each part, for ReduceSides
 	for i := range o.parts {
+		if o.parts[i][j].ID == 0 {
+			continue // merged into the first part of its group
+		}
 		in.Refs = append(in.Refs, o.parts[i][j])
+		sides = append(sides, o.sides[i])
 		o.partsB -= o.parts[i][j].Bytes
 		o.parts[i][j] = exec.ObjectRef{}
 	}
@@ -319,7 +398,7 @@ func (o *exchangeOp) dispatchReduce() {
 		o.state = nil
 	}
 	reduce, reduceSides := o.x.Reduce, o.x.ReduceSides
-	sides, nSides := append([]int(nil), o.sides...), len(o.upstream())
+	nSides := len(o.upstream())
 	o.launch(exec.Task{Inputs: in.Refs, Run: func(tc *exec.TaskContext, parts []blocks.Block) ([]blocks.Block, error) {
 		if reduceSides != nil {
 			bySide := make([][]blocks.Block, nSides)
