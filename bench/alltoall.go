@@ -1,8 +1,8 @@
 package bench
 
-// All-to-all workloads: GroupBy().Aggregate, Sort and RandomShuffle over
-// data generated in memory by a seeded generator, each against a
-// single-goroutine Go baseline over the very same columns. The generator is
+// All-to-all workloads: GroupBy().Aggregate, Sort, RandomShuffle and an
+// inner Join over data generated in memory by a seeded generator, each
+// against a single-goroutine Go baseline over the very same columns. The generator is
 // a pure function of (seed, lo, hi), so a block holds the same rows whether
 // it was built here (BuildA2ARecords, for the timed runs and the baselines)
 // or by Range(n).MapBatches(A2AGen) inside a pipeline (the memory runs).
@@ -37,20 +37,29 @@ type A2ASize struct {
 	// Shuffle: ShuffleRows rows of ShuffleWidth int64 columns.
 	ShuffleRows  int64
 	ShuffleWidth int
-	// Blocks is the number of input blocks of every workload.
+	// Join: JoinLeftRows rows of key uniform in [0, JoinRightRows) and a
+	// float64 payload, inner-joined with JoinRightRows rows of unique keys
+	// 0..JoinRightRows-1 and an int64 payload.
+	JoinLeftRows, JoinRightRows int64
+	// Blocks is the number of input blocks of every workload (of each side
+	// of the join).
 	Blocks int
 }
 
 // A2ASizes are the sizes: L is the full size (10M-row groupby and sort,
-// a 2.05 GB shuffle), M a tenth of it, S a few seconds in all.
+// a 2.05 GB shuffle, 10M x 1M-row join), M a tenth of it, S a few seconds
+// in all.
 var A2ASizes = map[string]A2ASize{
-	"S": {Name: "S", GroupRows: 200_000, GroupKeys: 2_000, SortRows: 200_000, ShuffleRows: 200_000, ShuffleWidth: 8, Blocks: 16},
-	"M": {Name: "M", GroupRows: 1_000_000, GroupKeys: 10_000, SortRows: 1_000_000, ShuffleRows: 3_200_000, ShuffleWidth: 8, Blocks: 100},
-	"L": {Name: "L", GroupRows: 10_000_000, GroupKeys: 100_000, SortRows: 10_000_000, ShuffleRows: 32_000_000, ShuffleWidth: 8, Blocks: 200},
+	"S": {Name: "S", GroupRows: 200_000, GroupKeys: 2_000, SortRows: 200_000, ShuffleRows: 200_000, ShuffleWidth: 8,
+		JoinLeftRows: 200_000, JoinRightRows: 20_000, Blocks: 16},
+	"M": {Name: "M", GroupRows: 1_000_000, GroupKeys: 10_000, SortRows: 1_000_000, ShuffleRows: 3_200_000, ShuffleWidth: 8,
+		JoinLeftRows: 1_000_000, JoinRightRows: 100_000, Blocks: 100},
+	"L": {Name: "L", GroupRows: 10_000_000, GroupKeys: 100_000, SortRows: 10_000_000, ShuffleRows: 32_000_000, ShuffleWidth: 8,
+		JoinLeftRows: 10_000_000, JoinRightRows: 1_000_000, Blocks: 200},
 }
 
 // A2AWorkloads are the workload names, in table order.
-var A2AWorkloads = []string{"groupby", "sort", "shuffle"}
+var A2AWorkloads = []string{"groupby", "sort", "shuffle", "join"}
 
 // Rows returns the input row count of a workload.
 func (s A2ASize) Rows(workload string) int64 {
@@ -61,6 +70,8 @@ func (s A2ASize) Rows(workload string) int64 {
 		return s.SortRows
 	case "shuffle":
 		return s.ShuffleRows
+	case "join":
+		return s.JoinLeftRows + s.JoinRightRows
 	}
 	return 0
 }
@@ -78,6 +89,8 @@ func (s A2ASize) RowBytes(workload string) int64 {
 		return 8 + 8 + 8 + sortStrLen + 4
 	case "shuffle":
 		return 8 * int64(s.ShuffleWidth)
+	case "join":
+		return 16 // left key + v, right key + w
 	}
 	return 0
 }
@@ -85,9 +98,12 @@ func (s A2ASize) RowBytes(workload string) int64 {
 // InputBytes is the Arrow size of a workload's input.
 func (s A2ASize) InputBytes(workload string) int64 { return s.Rows(workload) * s.RowBytes(workload) }
 
-// A2AGen returns the generator of a workload's rows [lo, hi).
+// A2AGen returns the generator of a workload's rows [lo, hi) (join: of
+// its left side; JoinRightBlock generates the right side).
 func (s A2ASize) A2AGen(workload string) func(lo, hi int64) arrow.RecordBatch {
 	switch workload {
+	case "join":
+		return func(lo, hi int64) arrow.RecordBatch { return JoinLeftBlock(lo, hi, s.JoinRightRows) }
 	case "groupby":
 		return func(lo, hi int64) arrow.RecordBatch { return GroupByBlock(lo, hi, s.GroupKeys) }
 	case "sort":
@@ -176,12 +192,39 @@ func ShuffleBlock(lo, hi int64, width int) arrow.RecordBatch {
 	return record(names, cols, n)
 }
 
-// BuildA2ARecords builds a workload's input as s.Blocks records, split as
-// dataset.Range splits rows.
-func BuildA2ARecords(s A2ASize, workload string) []arrow.RecordBatch {
-	gen := s.A2AGen(workload)
-	n := s.Rows(workload)
-	parts := int(min(int64(s.Blocks), n))
+// JoinLeftBlock is rows [lo, hi) of the join's left side: key int64
+// uniform in [0, keys), v float64 uniform in [0, 1).
+func JoinLeftBlock(lo, hi, keys int64) arrow.RecordBatch {
+	rng := blockRNG(lo)
+	n := hi - lo
+	k := make([]int64, n)
+	v := make([]float64, n)
+	for i := range k {
+		k[i] = rng.Int64N(keys)
+		v[i] = rng.Float64()
+	}
+	return record([]string{"key", "v"}, []arrow.Array{blocks.NumericArray(k), blocks.NumericArray(v)}, n)
+}
+
+// JoinPayload is the right side's w for a key: in [0, 1e6), so that the
+// sum over 10M output rows stays exact in a float64.
+func JoinPayload(key int64) int64 { return int64(mix64(uint64(key)+1) % 1_000_000) }
+
+// JoinRightBlock is rows [lo, hi) of the join's right side: key = the row
+// number (unique), w = JoinPayload(key).
+func JoinRightBlock(lo, hi int64) arrow.RecordBatch {
+	n := hi - lo
+	k := make([]int64, n)
+	w := make([]int64, n)
+	for i := range k {
+		k[i] = lo + int64(i)
+		w[i] = JoinPayload(k[i])
+	}
+	return record([]string{"key", "w"}, []arrow.Array{blocks.NumericArray(k), blocks.NumericArray(w)}, n)
+}
+
+func buildRecords(n int64, blocksN int, gen func(lo, hi int64) arrow.RecordBatch) []arrow.RecordBatch {
+	parts := int(min(int64(blocksN), n))
 	recs := make([]arrow.RecordBatch, parts)
 	for i := range recs {
 		lo, hi := blockBounds(n, parts, i)
@@ -190,12 +233,43 @@ func BuildA2ARecords(s A2ASize, workload string) []arrow.RecordBatch {
 	return recs
 }
 
+// BuildA2ARecords builds a workload's input as s.Blocks records, split as
+// dataset.Range splits rows. For the join it is the s.Blocks left records
+// followed by the s.Blocks right records (JoinSides splits them).
+func BuildA2ARecords(s A2ASize, workload string) []arrow.RecordBatch {
+	if workload == "join" {
+		left := buildRecords(s.JoinLeftRows, s.Blocks, s.A2AGen(workload))
+		return append(left, buildRecords(s.JoinRightRows, s.Blocks, JoinRightBlock)...)
+	}
+	return buildRecords(s.Rows(workload), s.Blocks, s.A2AGen(workload))
+}
+
+// JoinSides splits the join's BuildA2ARecords into its left and right
+// records.
+func JoinSides(s A2ASize, recs []arrow.RecordBatch) (left, right []arrow.RecordBatch) {
+	nl := int(min(int64(s.Blocks), s.JoinLeftRows))
+	return recs[:nl], recs[nl:]
+}
+
 // A2ASource is the workload's input generated inside the pipeline:
-// Range(n) cut into s.Blocks blocks, each mapped to its generated rows.
+// Range(n) cut into s.Blocks blocks, each mapped to its generated rows
+// (join: the left side; JoinRightSource is the right).
 func A2ASource(s A2ASize, workload string, opts ...dataset.Option) *dataset.Dataset {
-	gen := s.A2AGen(workload)
-	opts = append([]dataset.Option{dataset.WithParallelism(s.Blocks)}, opts...)
-	return dataset.Range(s.Rows(workload), opts...).MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+	n := s.Rows(workload)
+	if workload == "join" {
+		n = s.JoinLeftRows
+	}
+	return genSource(n, s.Blocks, s.A2AGen(workload), opts...)
+}
+
+// JoinRightSource is the join's right side generated inside the pipeline.
+func JoinRightSource(s A2ASize, opts ...dataset.Option) *dataset.Dataset {
+	return genSource(s.JoinRightRows, s.Blocks, JoinRightBlock, opts...)
+}
+
+func genSource(n int64, blocksN int, gen func(lo, hi int64) arrow.RecordBatch, opts ...dataset.Option) *dataset.Dataset {
+	opts = append([]dataset.Option{dataset.WithParallelism(blocksN)}, opts...)
+	return dataset.Range(n, opts...).MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
 		ids, err := blocks.Values[int64](b.Column(0))
 		if err != nil {
 			return nil, err
@@ -210,11 +284,17 @@ func A2ASource(s A2ASize, workload string, opts ...dataset.Option) *dataset.Data
 // A2AResult is what consuming an all-to-all output (or a baseline) found.
 type A2AResult struct {
 	Rows int64   // output rows (groupby: groups)
-	Sum  float64 // groupby: sum of sum(v); sort, shuffle: sum of a / c0
-	Aux  float64 // groupby: sum of mean(v) over the groups
+	Sum  float64 // groupby: sum of sum(v); sort, shuffle: sum of a / c0; join: sum of w
+	Aux  float64 // groupby: sum of mean(v) over the groups; join: sum of v
 }
 
-// A2AOp applies a workload's all-to-all operation to ds.
+// A2AJoin is the join workload's operation: left inner join right on key.
+func A2AJoin(left, right *dataset.Dataset) *dataset.Dataset {
+	return left.Join(right, []string{"key"}, dataset.InnerJoin)
+}
+
+// A2AOp applies a workload's all-to-all operation to ds (not the join,
+// which has two inputs: A2AJoin).
 func A2AOp(workload string, ds *dataset.Dataset) *dataset.Dataset {
 	switch workload {
 	case "groupby":
@@ -274,6 +354,19 @@ func ConsumeA2A(ctx context.Context, workload string, ds *dataset.Dataset) (A2AR
 				return r, err
 			}
 			r.Sum += float64(sumInts(c0))
+		case "join":
+			w, err := colValues[int64](b, "w")
+			if err != nil {
+				return r, err
+			}
+			v, err := colValues[float64](b, "v")
+			if err != nil {
+				return r, err
+			}
+			r.Sum += float64(sumInts(w))
+			for _, x := range v {
+				r.Aux += x
+			}
 		}
 	}
 	return r, nil
@@ -296,8 +389,13 @@ func colValues[T blocks.Numeric](b arrow.RecordBatch, name string) ([]T, error) 
 }
 
 // ShoalA2A runs a workload's operation over recs on rt and consumes it.
-func ShoalA2A(ctx context.Context, rt exec.Runtime, workload string, recs []arrow.RecordBatch) (A2AResult, error) {
-	return ConsumeA2A(ctx, workload, A2AOp(workload, dataset.FromRecords(recs, dataset.WithRuntime(rt))))
+// For the join, s splits recs into the two sides (JoinSides).
+func ShoalA2A(ctx context.Context, rt exec.Runtime, s A2ASize, workload string, recs []arrow.RecordBatch) (A2AResult, error) {
+	if workload == "join" {
+		left, right := JoinSides(s, recs)
+		return ConsumeA2A(ctx, workload, A2AJoin(ShoalFromRecords(rt, left), ShoalFromRecords(rt, right)))
+	}
+	return ConsumeA2A(ctx, workload, A2AOp(workload, ShoalFromRecords(rt, recs)))
 }
 
 // GroupAgg is one group's state in the hand-written groupby.
@@ -448,6 +546,89 @@ func HandShuffle(cols [][]int64) ([][]int64, A2AResult) {
 	return out, A2AResult{Rows: int64(n), Sum: float64(sumInts(out[0]))}
 }
 
+// HandJoinMap is the join baseline on one goroutine: build a Go
+// map[int64]int64 (key -> w, sized for the right rows) from the right
+// side, probe it with every left row and fold the matches (the output is
+// consumed, not materialized).
+func HandJoinMap(left, right []arrow.RecordBatch) A2AResult {
+	var nr int64
+	for _, r := range right {
+		nr += r.NumRows()
+	}
+	m := make(map[int64]int64, nr)
+	for _, r := range right {
+		ks := r.Column(0).(*array.Int64).Int64Values()
+		ws := r.Column(1).(*array.Int64).Int64Values()
+		for i, k := range ks {
+			m[k] = ws[i]
+		}
+	}
+	var res A2AResult
+	var sum int64
+	for _, r := range left {
+		ks := r.Column(0).(*array.Int64).Int64Values()
+		vs := r.Column(1).(*array.Float64).Float64Values()
+		for i, k := range ks {
+			if w, ok := m[k]; ok {
+				res.Rows++
+				sum += w
+				res.Aux += vs[i]
+			}
+		}
+	}
+	res.Sum = float64(sum)
+	return res
+}
+
+// HandJoinSlice is the join's best case: the right payload in a []int64
+// indexed by key, which works because the right keys are known to be
+// exactly [0, keys).
+func HandJoinSlice(left, right []arrow.RecordBatch, keys int64) A2AResult {
+	ws := make([]int64, keys)
+	for _, r := range right {
+		ks := r.Column(0).(*array.Int64).Int64Values()
+		w := r.Column(1).(*array.Int64).Int64Values()
+		for i, k := range ks {
+			ws[k] = w[i]
+		}
+	}
+	var res A2AResult
+	var sum int64
+	for _, r := range left {
+		ks := r.Column(0).(*array.Int64).Int64Values()
+		vs := r.Column(1).(*array.Float64).Float64Values()
+		for i, k := range ks {
+			res.Rows++
+			sum += ws[k]
+			res.Aux += vs[i]
+		}
+	}
+	res.Sum = float64(sum)
+	return res
+}
+
+// JoinWant is the join's expected result computed from the generators,
+// one left block at a time (for checking a run without holding its input).
+func JoinWant(s A2ASize) A2AResult {
+	var res A2AResult
+	var sum int64
+	parts := int(min(int64(s.Blocks), s.JoinLeftRows))
+	for i := range parts {
+		lo, hi := blockBounds(s.JoinLeftRows, parts, i)
+		b := JoinLeftBlock(lo, hi, s.JoinRightRows)
+		ks := b.Column(0).(*array.Int64).Int64Values()
+		vs := b.Column(1).(*array.Float64).Float64Values()
+		for i, k := range ks {
+			res.Rows++
+			sum += JoinPayload(k)
+			res.Aux += vs[i]
+		}
+		b.Release()
+	}
+	res.Sum = float64(sum)
+	return res
+}
+
 // A2AMemResult is one memory-bounded run (meant for a fresh process).
 type A2AMemResult struct {
 	Workload    string
@@ -476,7 +657,13 @@ func A2AMemRun(ctx context.Context, s A2ASize, workload string, workers int, bud
 	defer rt.Close()
 	res := A2AMemResult{Workload: workload, Workers: workers, Budget: rt.Resources().ObjectStoreMemory, InputBytes: s.InputBytes(workload)}
 	start := time.Now()
-	r, err := ConsumeA2A(ctx, workload, A2AOp(workload, A2ASource(s, workload, dataset.WithRuntime(rt))))
+	var ds *dataset.Dataset
+	if workload == "join" {
+		ds = A2AJoin(A2ASource(s, workload, dataset.WithRuntime(rt)), JoinRightSource(s, dataset.WithRuntime(rt)))
+	} else {
+		ds = A2AOp(workload, A2ASource(s, workload, dataset.WithRuntime(rt)))
+	}
+	r, err := ConsumeA2A(ctx, workload, ds)
 	if err != nil {
 		return res, err
 	}

@@ -43,13 +43,17 @@ func a2aBaseline(workload string, s A2ASize, recs []arrow.RecordBatch) (A2AResul
 	case "shuffle":
 		_, r := HandShuffle(Columns(recs))
 		return r, nil
+	case "join":
+		left, right := JoinSides(s, recs)
+		return HandJoinMap(left, right), nil
 	}
 	return A2AResult{}, fmt.Errorf("unknown workload %q", workload)
 }
 
 // TestAllToAllAgainstBaselines checks each Shoal all-to-all operation
 // against its hand-written baseline: the same groups and group sums, the
-// same rows in key order, the same shuffle checksum (and a changed order).
+// same rows in key order, the same shuffle checksum (and a changed order),
+// the same join rows and payload sums.
 func TestAllToAllAgainstBaselines(t *testing.T) {
 	s := A2ASizes["S"]
 	ctx := context.Background()
@@ -61,7 +65,7 @@ func TestAllToAllAgainstBaselines(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := ShoalA2A(ctx, rt, wl, recs)
+			got, err := ShoalA2A(ctx, rt, s, wl, recs)
 			if err != nil {
 				t.Fatalf("%s workers=%d: %v", wl, workers, err)
 			}
@@ -123,6 +127,24 @@ func TestAllToAllAgainstBaselines(t *testing.T) {
 		t.Errorf("shuffle left %d of %d rows in place", int(i)-moved, i)
 	}
 
+	// The join: the map, the slice and the generators agree; every left row
+	// has its one match.
+	jrecs := BuildA2ARecords(s, "join")
+	defer ReleaseRecords(jrecs)
+	jl, jr := JoinSides(s, jrecs)
+	if len(jl) != s.Blocks || len(jr) != s.Blocks || jr[0].Schema().Field(1).Name != "w" {
+		t.Fatalf("JoinSides: %d left, %d right records", len(jl), len(jr))
+	}
+	jm := HandJoinMap(jl, jr)
+	if jm.Rows != s.JoinLeftRows || jm.Sum == 0 {
+		t.Fatalf("join map: %+v, want %d rows", jm, s.JoinLeftRows)
+	}
+	for name, r := range map[string]A2AResult{"slice": HandJoinSlice(jl, jr, s.JoinRightRows), "JoinWant": JoinWant(s)} {
+		if err := CheckA2A("join "+name, r, jm); err != nil || r.Sum != jm.Sum {
+			t.Errorf("%v (sum %v, map %v)", err, r.Sum, jm.Sum)
+		}
+	}
+
 	// The in-pipeline generator yields the same data as the records.
 	for _, wl := range A2AWorkloads {
 		r, err := A2AMemRun(ctx, s, wl, 2, 0, t.TempDir())
@@ -165,7 +187,7 @@ func BenchmarkAllToAll(b *testing.B) {
 				defer rt.Close()
 				b.SetBytes(bytes)
 				for b.Loop() {
-					r, err := ShoalA2A(ctx, rt, wl, recs)
+					r, err := ShoalA2A(ctx, rt, s, wl, recs)
 					if err != nil || r.Rows == 0 {
 						b.Fatal(r, err)
 					}

@@ -1,5 +1,5 @@
 // Alltoallbench measures Shoal's all-to-all operations (GroupBy.Aggregate,
-// Sort, RandomShuffle) against single-goroutine Go baselines over the same
+// Sort, RandomShuffle, Join) against single-goroutine Go baselines over the same
 // generated columns, in the same process, and then each operation's memory
 // in a fresh child process per configuration.
 //
@@ -16,6 +16,12 @@
 //   - shuffle: RandomShuffle; baseline rand.Shuffle of an index slice and a
 //     gather of every column; context: memory copy bandwidth, 1 and 2
 //     goroutines, over a 256 MiB buffer.
+//   - join: left.Join(right, {"key"}, InnerJoin) of left (key uniform in
+//     [0, right rows), v float64) and right (unique key, w int64), output
+//     consumed (rows, sum of w, sum of v); baseline a Go map[int64]int64
+//     built from the right and probed with the left; context: the right
+//     payload in a []int64 indexed by key (best case). Rows and bytes count
+//     both sides.
 //
 // Part 2 (memory): per workload, workers and store budget (the default, and
 // a quarter of the input so that the store must spill), a child process
@@ -72,10 +78,10 @@ func main() {
 		child(spec)
 		return
 	}
-	sizeName := flag.String("size", "S", "S (seconds), M (1/10 of L) or L (10M-row groupby and sort, 2 GB shuffle)")
+	sizeName := flag.String("size", "S", "S (seconds), M (1/10 of L) or L (10M-row groupby and sort, 2 GB shuffle, 10M x 1M join)")
 	reps := flag.Int("reps", 3, "timed repetitions; the median is reported")
 	workersFlag := flag.String("workers", "1,2", "comma-separated Shoal worker counts")
-	only := flag.String("only", "", "comma-separated workloads (groupby,sort,shuffle); empty: all")
+	only := flag.String("only", "", "comma-separated workloads (groupby,sort,shuffle,join); empty: all")
 	mem := flag.Bool("mem", true, "run part 2, the memory runs in child processes")
 	spillDir := flag.String("spilldir", os.TempDir(), "where the object store spills")
 	flag.Parse()
@@ -170,6 +176,22 @@ func measure(s bench.A2ASize, wl string, workers []int, reps int) []row {
 				return ok(bench.A2AResult{})
 			}})
 		}
+	case "join":
+		left, right := bench.JoinSides(s, recs)
+		engines = []engine{
+			{name: "go map join", cores: 1, baseline: true, rows: true, bytes: in, run: func() (bench.A2AResult, int64, error) {
+				r := bench.HandJoinMap(left, right)
+				if r.Rows != s.JoinLeftRows {
+					return r, 0, fmt.Errorf("go map join: %d rows, want %d", r.Rows, s.JoinLeftRows)
+				}
+				return ok(r)
+			}},
+			{name: "go slice[key] join", cores: 1, rows: true, bytes: in, run: func() (bench.A2AResult, int64, error) {
+				return ok(bench.HandJoinSlice(left, right, s.JoinRightRows))
+			}},
+		}
+	default:
+		log.Fatalf("unknown workload %q", wl)
 	}
 	var want bench.A2AResult
 	for _, w := range workers {
@@ -177,7 +199,7 @@ func measure(s bench.A2ASize, wl string, workers []int, reps int) []row {
 		defer rt.Close() //nolint:gocritic // the runtimes live until measure returns
 		engines = append(engines, engine{name: "shoal", cores: w, rows: true, bytes: in, run: func() (bench.A2AResult, int64, error) {
 			before := rt.Stats().SpilledTotal
-			r, err := bench.ShoalA2A(ctx, rt, wl, recs)
+			r, err := bench.ShoalA2A(ctx, rt, s, wl, recs)
 			if err == nil {
 				err = bench.CheckA2A(wl, r, want)
 			}
@@ -317,7 +339,12 @@ func child(spec string) {
 	if f[1] == "groupby" && r.Result.Rows != s.GroupKeys {
 		log.Fatalf("%s: %d groups, want %d", spec, r.Result.Rows, s.GroupKeys)
 	}
-	if f[1] != "groupby" {
+	if f[1] == "join" {
+		if want := bench.JoinWant(s); bench.CheckA2A("join", r.Result, want) != nil || r.Result.Sum != want.Sum {
+			log.Fatalf("%s: %+v, want %+v", spec, r.Result, want)
+		}
+	}
+	if f[1] == "sort" || f[1] == "shuffle" {
 		n := s.Rows(f[1])
 		if r.Result.Rows != n || r.Result.Sum != float64(n)*float64(n-1)/2 {
 			log.Fatalf("%s: rows %d checksum %v, want %d and %v", spec, r.Result.Rows, r.Result.Sum, n, float64(n)*float64(n-1)/2)
