@@ -238,8 +238,9 @@ func aggregateSchema(in *arrow.Schema, keys []string, aggs []Agg) *arrow.Schema 
 	return arrow.NewSchema(fields, nil)
 }
 
-// reduceTargetBytes is the input a reduce task of a groupby or join aims
-// for: large enough that per-part costs vanish, small enough to hold.
+// reduceTargetBytes is the most input a reduce task of a groupby or join
+// aims for: large enough that per-part costs vanish, small enough to hold;
+// less when the store budget is small.
 const reduceTargetBytes = 64 << 20
 
 // reducePartitions picks the reduce count of a hash exchange whose output
@@ -248,7 +249,14 @@ const reduceTargetBytes = 64 << 20
 // map splits its block into this many parts, so fewer partitions mean
 // fewer, larger parts.
 func (d *Dataset) reducePartitions(inputs int, bytes int64) int {
-	n := max(2*d.cfg.rt.Resources().CPUs, int((bytes+reduceTargetBytes-1)/reduceTargetBytes))
+	cpus := max(d.cfg.rt.Resources().CPUs, 1)
+	target := int64(reduceTargetBytes)
+	if budget := d.cfg.rt.Stats().Budget; budget > 0 {
+		// Every worker's reduce holds its whole partition: keep them all
+		// within about half the store.
+		target = max(min(target, budget/int64(2*cpus)), 1<<20)
+	}
+	n := max(2*cpus, int((bytes+target-1)/target))
 	return max(1, min(n, inputs))
 }
 
