@@ -14,7 +14,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/dataset"
-	"github.com/shoal-data/shoal/exec"
 )
 
 type refGroup struct {
@@ -218,12 +217,7 @@ func TestGroupByShortcutsAndErrors(t *testing.T) {
 }
 
 func TestGroupByLargerThanTheStore(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	rt := exec.NewLocal(exec.WithAllocator(mem), exec.WithWorkers(2), exec.WithObjectStoreMemory(2<<20), exec.WithSpillDir(t.TempDir()))
-	defer func() {
-		rt.Close()
-		mem.AssertSize(t, 0)
-	}()
+	rt := smallStore(t)
 	const n = 1 << 20 // 8 MiB of distinct keys: 4x the store, no reduction on the map side
 	d := dataset.Range(n, dataset.WithRuntime(rt), dataset.WithParallelism(32)).GroupBy("id").Count()
 	ctx := context.Background()

@@ -98,19 +98,7 @@ func (d *Dataset) Join(other *Dataset, on []string, kind JoinKind) *Dataset {
 		PartitionsFor: d.reducePartitions,
 		OutSchema:     outSchema,
 		MapSide: func(tc *exec.TaskContext, _, _ int, b blocks.Block, n int) ([]blocks.Block, error) {
-			if b.NumRows() == 0 {
-				parts := make([]blocks.Block, n)
-				for j := range parts {
-					b.Retain()
-					parts[j] = b
-				}
-				return parts, nil
-			}
-			p, err := blocks.HashPartition(b, on, n)
-			if err != nil {
-				return nil, err
-			}
-			return blocks.Scatter(tc.Alloc, b, p, n)
+			return hashParts(tc, b, on, n)
 		},
 		ReduceSides: func(tc *exec.TaskContext, _ int, parts [][]blocks.Block) ([]blocks.Block, error) {
 			schemas := [2]*arrow.Schema{ls, rs}

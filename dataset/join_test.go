@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
 )
@@ -183,12 +181,7 @@ func TestJoinErrors(t *testing.T) {
 }
 
 func TestJoinLargerThanTheStore(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	rt := exec.NewLocal(exec.WithAllocator(mem), exec.WithWorkers(2), exec.WithObjectStoreMemory(2<<20), exec.WithSpillDir(t.TempDir()))
-	defer func() {
-		rt.Close()
-		mem.AssertSize(t, 0)
-	}()
+	rt := smallStore(t)
 	const n = 1 << 19 // two sides of 4 MiB each: 4x the store together
 	opts := []dataset.Option{dataset.WithRuntime(rt), dataset.WithParallelism(16)}
 	left := dataset.Range(n, opts...)

@@ -77,24 +77,30 @@ func (g *Grouped) byGroup(label string, out *arrow.Schema, reduce func(*exec.Tas
 		PartitionsFor: d.reducePartitions,
 		OutSchema:     out,
 		Map: func(tc *exec.TaskContext, _ int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
-			if b.NumRows() == 0 {
-				parts := make([]blocks.Block, n)
-				for j := range parts {
-					b.Retain()
-					parts[j] = b
-				}
-				return parts, nil
-			}
-			p, err := blocks.HashPartition(b, keys, n)
-			if err != nil {
-				return nil, err
-			}
-			return blocks.Scatter(tc.Alloc, b, p, n)
+			return hashParts(tc, b, keys, n)
 		},
 		Reduce: func(tc *exec.TaskContext, _ int, parts []blocks.Block) ([]blocks.Block, error) {
 			return reduce(tc, parts)
 		},
 	})
+}
+
+// hashParts splits b into n parts by the hash of its key columns; an empty
+// block (which may have no columns at all) is every part.
+func hashParts(tc *exec.TaskContext, b blocks.Block, keys []string, n int) ([]blocks.Block, error) {
+	if b.NumRows() == 0 {
+		parts := make([]blocks.Block, n)
+		for j := range parts {
+			b.Retain()
+			parts[j] = b
+		}
+		return parts, nil
+	}
+	p, err := blocks.HashPartition(b, keys, n)
+	if err != nil {
+		return nil, err
+	}
+	return blocks.Scatter(tc.Alloc, b, p, n)
 }
 
 // groupOrder groups the rows of b: one Take puts each group's rows

@@ -110,12 +110,7 @@ func TestRandomShuffleEdgeCases(t *testing.T) {
 }
 
 func TestRandomShuffleLargerThanTheStore(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	rt := exec.NewLocal(exec.WithAllocator(mem), exec.WithWorkers(2), exec.WithObjectStoreMemory(2<<20), exec.WithSpillDir(t.TempDir()))
-	defer func() {
-		rt.Close()
-		mem.AssertSize(t, 0)
-	}()
+	rt := smallStore(t)
 	const n = 1 << 20 // 8 MiB of int64: 4x the store
 	d := dataset.Range(n, dataset.WithRuntime(rt), dataset.WithParallelism(32)).RandomShuffle(11)
 	sum, err := d.Sum(context.Background(), "id")
@@ -218,4 +213,18 @@ func TestExchangeFusesPrecedingMaps(t *testing.T) {
 	if err != nil || agg[0]["count()"] != int64(990) {
 		t.Errorf("global aggregate after a filter: %v, %v", agg, err)
 	}
+}
+
+// smallStore is a runtime with a 2 MiB object store, so that the 8 MiB
+// inputs of the out-of-core tests are 4x its budget and must spill; leaks
+// are checked when the test ends.
+func smallStore(t *testing.T) *exec.Local {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	rt := exec.NewLocal(exec.WithAllocator(mem), exec.WithWorkers(2), exec.WithObjectStoreMemory(2<<20), exec.WithSpillDir(t.TempDir()))
+	t.Cleanup(func() {
+		rt.Close()
+		mem.AssertSize(t, 0)
+	})
+	return rt
 }

@@ -10,10 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/shoal-data/shoal/dataset"
-	"github.com/shoal-data/shoal/exec"
 )
 
 // refCompare orders two values of a column as Sort promises: nulls last
@@ -160,12 +157,7 @@ func TestSortErrors(t *testing.T) {
 }
 
 func TestSortLargerThanTheStore(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	rt := exec.NewLocal(exec.WithAllocator(mem), exec.WithWorkers(2), exec.WithObjectStoreMemory(2<<20), exec.WithSpillDir(t.TempDir()))
-	defer func() {
-		rt.Close()
-		mem.AssertSize(t, 0)
-	}()
+	rt := smallStore(t)
 	const n = 1 << 20 // 8 MiB of int64: 4x the store
 	d := dataset.Range(n, dataset.WithRuntime(rt), dataset.WithParallelism(32)).RandomShuffle(3).Sort(dataset.Desc("id"))
 	next := int64(n - 1)
