@@ -1,47 +1,35 @@
 package dataset
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/ops"
 	"github.com/shoal-data/shoal/pipeline"
+	"github.com/shoal-data/shoal/shuffle"
 )
 
 // JoinKind is the kind of a join.
-type JoinKind int
+type JoinKind = shuffle.JoinKind
 
 const (
 	// InnerJoin keeps pairs of rows whose keys match.
-	InnerJoin JoinKind = iota
+	InnerJoin = shuffle.InnerJoin
 	// LeftJoin also keeps left rows without a match, with nulls on the right.
-	LeftJoin
+	LeftJoin = shuffle.LeftJoin
 	// RightJoin also keeps right rows without a match, with nulls on the left.
-	RightJoin
+	RightJoin = shuffle.RightJoin
 	// FullJoin keeps unmatched rows of both sides.
-	FullJoin
+	FullJoin = shuffle.FullJoin
 	// SemiJoin keeps the left rows that have a match, once each, left columns only.
-	SemiJoin
+	SemiJoin = shuffle.SemiJoin
 	// AntiJoin keeps the left rows without a match, left columns only.
-	AntiJoin
+	AntiJoin = shuffle.AntiJoin
 )
-
-var joinNames = [...]string{"inner", "left", "right", "full", "semi", "anti"}
-
-func (k JoinKind) String() string {
-	if int(k) < len(joinNames) {
-		return joinNames[k]
-	}
-	return fmt.Sprintf("JoinKind(%d)", int(k))
-}
 
 // Join joins the dataset (left) with other (right) on equal values of the
 // key columns, which both sides must have with the same types. Null keys
@@ -89,7 +77,7 @@ func (d *Dataset) Join(other *Dataset, on []string, kind JoinKind) *Dataset {
 				return d.withErr(fmt.Errorf("dataset.Join: key %q is %s on the left but %s on the right", k, lt, rt))
 			}
 		}
-		outSchema = joinSchema(ls, rs, on, kind)
+		outSchema = shuffle.JoinSchema(ls, rs, on, kind)
 	}
 	return d.with(&pipeline.Exchange{
 		Input:         d.plan,
@@ -98,307 +86,10 @@ func (d *Dataset) Join(other *Dataset, on []string, kind JoinKind) *Dataset {
 		PartitionsFor: d.reducePartitions,
 		OutSchema:     outSchema,
 		MapSide: func(tc *exec.TaskContext, _, _ int, b blocks.Block, n int) ([]blocks.Block, error) {
-			return hashParts(tc, b, on, n)
+			return shuffle.HashParts(tc, b, on, n)
 		},
 		ReduceSides: func(tc *exec.TaskContext, _ int, parts [][]blocks.Block) ([]blocks.Block, error) {
-			schemas := [2]*arrow.Schema{ls, rs}
-			for side := range parts {
-				for _, p := range parts[side] {
-					if !blocks.IsVoid(p) {
-						schemas[side] = p.Schema()
-						break
-					}
-				}
-			}
-			left, err := concatNonEmpty(tc.Alloc, parts[0])
-			if err != nil {
-				return nil, fmt.Errorf("join left side: %w", err)
-			}
-			if left != nil {
-				defer left.Release()
-			}
-			right, err := concatNonEmpty(tc.Alloc, parts[1])
-			if err != nil {
-				return nil, fmt.Errorf("join right side: %w", err)
-			}
-			if right != nil {
-				defer right.Release()
-			}
-			out, err := joinPartition(tc, left, right, schemas, on, kind)
-			if err != nil || out == nil {
-				return nil, err
-			}
-			return []blocks.Block{out}, nil
+			return shuffle.JoinReduce(tc, parts, [2]*arrow.Schema{ls, rs}, on, kind)
 		},
 	})
-}
-
-func concatNonEmpty(mem memory.Allocator, bs []blocks.Block) (blocks.Block, error) {
-	var keep []blocks.Block
-	for _, b := range bs {
-		if b.NumRows() > 0 {
-			keep = append(keep, b)
-		}
-	}
-	if len(keep) == 0 {
-		return nil, nil
-	}
-	return blocks.Concat(mem, keep)
-}
-
-// joinSchema is the output schema of a join.
-func joinSchema(ls, rs *arrow.Schema, on []string, kind JoinKind) *arrow.Schema {
-	isKey := map[string]bool{}
-	var fields []arrow.Field
-	for _, k := range on {
-		isKey[k] = true
-		f := ls.Field(ls.FieldIndices(k)[0])
-		f.Nullable = f.Nullable || kind == RightJoin || kind == FullJoin
-		fields = append(fields, f)
-	}
-	used := map[string]bool{}
-	for _, f := range fields {
-		used[f.Name] = true
-	}
-	for _, f := range ls.Fields() {
-		if isKey[f.Name] {
-			continue
-		}
-		f.Nullable = f.Nullable || kind == RightJoin || kind == FullJoin
-		used[f.Name] = true
-		fields = append(fields, f)
-	}
-	if kind == SemiJoin || kind == AntiJoin {
-		return arrow.NewSchema(fields, nil)
-	}
-	for _, f := range rs.Fields() {
-		if isKey[f.Name] {
-			continue
-		}
-		if used[f.Name] {
-			f.Name += "_right"
-		}
-		f.Nullable = f.Nullable || kind == LeftJoin || kind == FullJoin
-		fields = append(fields, f)
-	}
-	return arrow.NewSchema(fields, nil)
-}
-
-// joinPartition joins the rows of one partition. left or right may be nil
-// (no rows).
-func joinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*arrow.Schema, on []string, kind JoinKind) (blocks.Block, error) {
-	if left == nil && (right == nil || kind == InnerJoin || kind == LeftJoin || kind == SemiJoin || kind == AntiJoin) {
-		return nil, nil
-	}
-	for side, b := range []*blocks.Block{&left, &right} {
-		if *b != nil {
-			continue
-		}
-		if schemas[side] == nil {
-			return nil, fmt.Errorf("join: the %s side has no rows and no known schema", [...]string{"left", "right"}[side])
-		}
-		*b = blocks.Empty(tc.Alloc, schemas[side])
-		defer (*b).Release()
-	}
-	for _, k := range on {
-		lc, _ := blocks.Column(left, k)
-		rc, err := blocks.Column(right, k)
-		if err != nil {
-			return nil, err
-		}
-		if !arrow.TypeEqual(lc.DataType(), rc.DataType()) {
-			return nil, fmt.Errorf("join key %q is %s on the left but %s on the right", k, lc.DataType(), rc.DataType())
-		}
-	}
-	// Build on the right: group ids of right keys, and for each group the
-	// right rows in order (a linked list through next, threaded from the back).
-	rkeys, err := blocks.Select(right, on)
-	if err != nil {
-		return nil, err
-	}
-	defer rkeys.Release()
-	g, err := blocks.NewGrouper(rkeys.Schema())
-	if err != nil {
-		return nil, err
-	}
-	rids, err := g.Add(rkeys, on)
-	if err != nil {
-		return nil, err
-	}
-	rnull := nullKeys(rkeys)
-	nRightGroups := g.NumGroups()
-	head := make([]int32, nRightGroups)
-	for i := range head {
-		head[i] = -1
-	}
-	next := make([]int32, len(rids))
-	for r := len(rids) - 1; r >= 0; r-- {
-		if rnull != nil && rnull[r] {
-			continue
-		}
-		next[r] = head[rids[r]]
-		head[rids[r]] = int32(r)
-	}
-	lkeys, err := blocks.Select(left, on)
-	if err != nil {
-		return nil, err
-	}
-	defer lkeys.Release()
-	lids, err := g.Add(lkeys, on)
-	if err != nil {
-		return nil, fmt.Errorf("join keys: %w", err)
-	}
-	lnull := nullKeys(lkeys)
-
-	var li, ri []int64 // output pairs; -1 is a null row
-	matchedRight := make([]bool, len(rids))
-	for l, id := range lids {
-		matched := false
-		if int(id) < nRightGroups && (lnull == nil || !lnull[l]) {
-			for r := head[id]; r >= 0; r = next[r] {
-				if err := checkCancelEvery(tc, len(li)); err != nil {
-					return nil, err
-				}
-				matched = true
-				if kind == SemiJoin || kind == AntiJoin {
-					break
-				}
-				matchedRight[r] = true
-				li, ri = append(li, int64(l)), append(ri, int64(r))
-			}
-		}
-		switch {
-		case kind == SemiJoin && matched, kind == AntiJoin && !matched:
-			li = append(li, int64(l))
-		case !matched && (kind == LeftJoin || kind == FullJoin):
-			li, ri = append(li, int64(l)), append(ri, -1)
-		}
-	}
-	if kind == RightJoin || kind == FullJoin {
-		for r, m := range matchedRight {
-			if !m {
-				li, ri = append(li, -1), append(ri, int64(r))
-			}
-		}
-	}
-	if len(li) == 0 {
-		return nil, nil
-	}
-	return assembleJoin(tc, left, right, on, kind, li, ri)
-}
-
-func checkCancelEvery(tc *exec.TaskContext, n int) error {
-	if n&0xffff == 0 {
-		return tc.Err()
-	}
-	return nil
-}
-
-// nullKeys marks rows with a null in any key column; nil when there are none.
-func nullKeys(keys blocks.Block) []bool {
-	var out []bool
-	for _, c := range keys.Columns() {
-		if c.NullN() == 0 {
-			continue
-		}
-		if out == nil {
-			out = make([]bool, keys.NumRows())
-		}
-		for i := range out {
-			out[i] = out[i] || c.IsNull(i)
-		}
-	}
-	return out
-}
-
-// assembleJoin gathers the output columns for the row pairs (li, ri).
-func assembleJoin(tc *exec.TaskContext, left, right blocks.Block, on []string, kind JoinKind, li, ri []int64) (blocks.Block, error) {
-	schema := joinSchema(left.Schema(), right.Schema(), on, kind)
-	var cols []arrow.Array
-	release := func() {
-		for _, c := range cols {
-			c.Release()
-		}
-	}
-	isKey := map[string]bool{}
-	nLeft := left.NumRows()
-	for _, k := range on {
-		isKey[k] = true
-		lc, _ := blocks.Column(left, k)
-		if kind == RightJoin || kind == FullJoin {
-			// A key comes from the left row, or from the right one where
-			// there is no left row.
-			rc, _ := blocks.Column(right, k)
-			both, err := array.Concatenate([]arrow.Array{lc, rc}, tc.Alloc)
-			if err != nil {
-				release()
-				return nil, err
-			}
-			idx := make([]int64, len(li))
-			for i := range li {
-				idx[i] = li[i]
-				if li[i] < 0 {
-					idx[i] = nLeft + ri[i]
-				}
-			}
-			c, err := takeNullable(tc, tc.Alloc, both, idx)
-			both.Release()
-			if err != nil {
-				release()
-				return nil, err
-			}
-			cols = append(cols, c)
-			continue
-		}
-		c, err := takeNullable(tc, tc.Alloc, lc, li)
-		if err != nil {
-			release()
-			return nil, err
-		}
-		cols = append(cols, c)
-	}
-	for i, f := range left.Schema().Fields() {
-		if isKey[f.Name] {
-			continue
-		}
-		c, err := takeNullable(tc, tc.Alloc, left.Column(i), li)
-		if err != nil {
-			release()
-			return nil, err
-		}
-		cols = append(cols, c)
-	}
-	if kind != SemiJoin && kind != AntiJoin {
-		for i, f := range right.Schema().Fields() {
-			if isKey[f.Name] {
-				continue
-			}
-			c, err := takeNullable(tc, tc.Alloc, right.Column(i), ri)
-			if err != nil {
-				release()
-				return nil, err
-			}
-			cols = append(cols, c)
-		}
-	}
-	out := array.NewRecordBatch(schema, cols, int64(len(li)))
-	release()
-	return out, nil
-}
-
-// takeNullable gathers rows of col; index -1 gives a null.
-func takeNullable(ctx context.Context, mem memory.Allocator, col arrow.Array, idx []int64) (arrow.Array, error) {
-	b := array.NewInt64Builder(mem)
-	defer b.Release()
-	b.Reserve(len(idx))
-	for _, i := range idx {
-		if i < 0 {
-			b.UnsafeAppendBoolToBitmap(false)
-		} else {
-			b.UnsafeAppend(i)
-		}
-	}
-	ix := b.NewArray()
-	defer ix.Release()
-	return compute.TakeArray(compute.WithAllocator(ctx, mem), col, ix)
 }

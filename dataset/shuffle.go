@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/pipeline"
+	"github.com/shoal-data/shoal/shuffle"
 )
 
 // RandomShuffle shuffles rows across the whole dataset: every row may land
@@ -27,39 +26,12 @@ func (d *Dataset) RandomShuffle(seed uint64) *Dataset {
 		KeepsRows:     true,
 		PartitionsFor: d.reducePartitions,
 		Map: func(tc *exec.TaskContext, index int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
-			rng := rand.New(rand.NewPCG(seed, uint64(index)))
-			return blocks.Scatter(tc.Alloc, b, blocks.RandomPartition(int(b.NumRows()), n, rng), n)
+			return shuffle.RandomParts(tc, b, seed, index, n)
 		},
 		Reduce: func(tc *exec.TaskContext, j int, parts []blocks.Block) ([]blocks.Block, error) {
-			return shufflePartition(tc, parts, rand.New(rand.NewPCG(seed^0x9e3779b97f4a7c15, uint64(j))))
+			return shuffle.ShuffleReduce(tc, parts, seed, j)
 		},
 	})
-}
-
-// shufflePartition concatenates a partition's parts and permutes its rows.
-func shufflePartition(tc *exec.TaskContext, parts []blocks.Block, rng *rand.Rand) ([]blocks.Block, error) {
-	var rows int64
-	for _, p := range parts {
-		rows += p.NumRows()
-	}
-	if rows == 0 {
-		return nil, nil
-	}
-	all, err := blocks.Concat(tc.Alloc, parts)
-	if err != nil {
-		return nil, err
-	}
-	defer all.Release()
-	perm := make([]int64, rows)
-	for i := range perm {
-		perm[i] = int64(i)
-	}
-	rng.Shuffle(len(perm), func(a, b int) { perm[a], perm[b] = perm[b], perm[a] })
-	out, err := blocks.Take(tc.Alloc, all, perm)
-	if err != nil {
-		return nil, err
-	}
-	return []blocks.Block{out}, nil
 }
 
 // shuffleInto spreads rows at random over exactly n blocks of near-equal
@@ -72,17 +44,10 @@ func (d *Dataset) shuffleInto(n int, seed uint64) *Dataset {
 		Partitions: n,
 		KeepsRows:  true,
 		Map: func(tc *exec.TaskContext, index int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
-			rng := rand.New(rand.NewPCG(seed, uint64(index)))
-			rows := int(b.NumRows())
-			parts := make([]int32, rows)
-			start := rng.IntN(n)
-			for i, r := range rng.Perm(rows) {
-				parts[r] = int32((start + i) % n)
-			}
-			return blocks.Scatter(tc.Alloc, b, parts, n)
+			return shuffle.BalancedParts(tc, b, seed, index, n)
 		},
 		Reduce: func(tc *exec.TaskContext, j int, parts []blocks.Block) ([]blocks.Block, error) {
-			return shufflePartition(tc, parts, rand.New(rand.NewPCG(seed^0x9e3779b97f4a7c15, uint64(j))))
+			return shuffle.ShuffleReduce(tc, parts, seed, j)
 		},
 	})
 }
@@ -127,10 +92,6 @@ func Asc(col string) SortKey { return SortKey{Column: col} }
 // Desc sorts by col, largest first; nulls still come last.
 func Desc(col string) SortKey { return SortKey{Column: col, Descending: true} }
 
-// sortSamplesPerBlock is how many key rows each block contributes to the
-// choice of range boundaries.
-const sortSamplesPerBlock = 64
-
 // Sort orders the dataset by the keys, the first key first: numbers,
 // strings, booleans, dates and times; NaN after every other float, nulls
 // last. Range boundaries are chosen from samples of every block, rows are
@@ -162,76 +123,16 @@ func (d *Dataset) Sort(keys ...SortKey) *Dataset {
 		KeepsRows:     true,
 		PartitionsFor: d.reducePartitions,
 		Sample: func(tc *exec.TaskContext, b blocks.Block) (blocks.Block, error) {
-			if blocks.IsVoid(b) {
-				b.Retain()
-				return b, nil
-			}
-			k, err := blocks.Select(b, cols)
-			if err != nil {
-				return nil, err
-			}
-			defer k.Release()
-			rows := k.NumRows()
-			take := min(rows, sortSamplesPerBlock)
-			idx := make([]int64, take)
-			for i := range idx {
-				idx[i] = int64(i) * rows / take // evenly spaced
-			}
-			return blocks.Take(tc.Alloc, k, idx)
+			return shuffle.SortSample(tc, b, cols)
 		},
 		Prepare: func(tc *exec.TaskContext, samples []blocks.Block, n int) (blocks.Block, error) {
-			var nonEmpty []blocks.Block
-			for _, s := range samples {
-				if s.NumRows() > 0 {
-					nonEmpty = append(nonEmpty, s)
-				}
-			}
-			if len(nonEmpty) == 0 {
-				return blocks.Empty(tc.Alloc, arrow.NewSchema(nil, nil)), nil
-			}
-			all, err := blocks.Concat(tc.Alloc, nonEmpty)
-			if err != nil {
-				return nil, fmt.Errorf("sort keys: %w", err)
-			}
-			defer all.Release()
-			return blocks.SampleBoundaries(all, keys, n)
+			return shuffle.SortBoundaries(tc, samples, keys, n)
 		},
 		Map: func(tc *exec.TaskContext, _ int, b, bounds blocks.Block, n int) ([]blocks.Block, error) {
-			if b.NumRows() == 0 || bounds.NumRows() == 0 {
-				parts := make([]blocks.Block, n)
-				b.Retain()
-				parts[0] = b
-				for j := 1; j < n; j++ {
-					parts[j] = blocks.Empty(tc.Alloc, b.Schema())
-				}
-				return parts, nil
-			}
-			p, err := blocks.RangePartition(b, keys, bounds)
-			if err != nil {
-				return nil, err
-			}
-			return blocks.Scatter(tc.Alloc, b, p, n)
+			return shuffle.RangeParts(tc, b, keys, bounds, n)
 		},
 		Reduce: func(tc *exec.TaskContext, _ int, parts []blocks.Block) ([]blocks.Block, error) {
-			var nonEmpty []blocks.Block
-			for _, p := range parts {
-				if p.NumRows() > 0 {
-					nonEmpty = append(nonEmpty, p)
-				}
-			}
-			if len(nonEmpty) == 0 {
-				return nil, nil
-			}
-			all, err := blocks.Concat(tc.Alloc, nonEmpty)
-			if err != nil {
-				return nil, err
-			}
-			defer all.Release()
-			out, err := blocks.Sort(tc.Alloc, all, keys)
-			if err != nil {
-				return nil, err
-			}
-			return []blocks.Block{out}, nil
+			return shuffle.SortReduce(tc, parts, keys)
 		},
 	})
 }

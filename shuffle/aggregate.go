@@ -1,0 +1,583 @@
+package shuffle
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
+)
+
+// Agg is an aggregation for GroupBy(...).Aggregate and Dataset.Aggregate:
+// CountRows, SumOf, MinOf, MaxOf, MeanOf, StdOf.
+type Agg struct {
+	kind aggKind
+	col  string
+	// As names the output column; by default "count()", "sum(x)", and so on.
+	As string
+}
+
+type aggKind int
+
+const (
+	aggCount aggKind = iota
+	aggSum
+	aggMin
+	aggMax
+	aggMean
+	aggStd
+)
+
+var aggNames = [...]string{"count", "sum", "min", "max", "mean", "std"}
+
+// CountRows counts the rows of each group.
+func CountRows() Agg { return Agg{kind: aggCount} }
+
+// SumOf sums a numeric column (int64 for integer columns, checked for
+// overflow; float64 otherwise). A group with no values sums to null.
+func SumOf(col string) Agg { return Agg{kind: aggSum, col: col} }
+
+// MinOf is the smallest value of a numeric column.
+func MinOf(col string) Agg { return Agg{kind: aggMin, col: col} }
+
+// MaxOf is the largest value of a numeric column.
+func MaxOf(col string) Agg { return Agg{kind: aggMax, col: col} }
+
+// MeanOf is the mean of a numeric column's non-null values.
+func MeanOf(col string) Agg { return Agg{kind: aggMean, col: col} }
+
+// StdOf is the sample standard deviation (ddof=1) of a numeric column,
+// computed with Welford's update per block and Chan's merge across blocks,
+// so it stays accurate for large means; null below two values.
+func StdOf(col string) Agg { return Agg{kind: aggStd, col: col} }
+
+// Name is the output column's name: As, or by default "count()",
+// "sum(x)", and so on.
+func (a Agg) Name() string {
+	if a.As != "" {
+		return a.As
+	}
+	return aggNames[a.kind] + "(" + a.col + ")"
+}
+
+// Column is the input column the aggregation reads; "" for CountRows.
+func (a Agg) Column() string { return a.col }
+
+// IsCount reports whether the aggregation is CountRows, which reads no
+// column.
+func (a Agg) IsCount() bool { return a.kind == aggCount }
+
+// AggregateMap is the map side of an aggregation: it reduces b to its
+// partial states, one row per key (combine), and splits them into n parts
+// by the hash of the keys. A void block is every part.
+func AggregateMap(tc *exec.TaskContext, b blocks.Block, keys []string, aggs []Agg, n int) ([]blocks.Block, error) {
+	if blocks.IsVoid(b) {
+		parts := make([]blocks.Block, n)
+		for j := range parts {
+			b.Retain()
+			parts[j] = b
+		}
+		return parts, nil
+	}
+	partial, err := AggregateBlock(tc.Alloc, b, keys, aggs, false)
+	if err != nil {
+		return nil, err
+	}
+	defer partial.Release()
+	if n == 1 {
+		partial.Retain()
+		return []blocks.Block{partial}, nil
+	}
+	p, err := blocks.HashPartition(partial, keys, n)
+	if err != nil {
+		return nil, err
+	}
+	return blocks.Scatter(tc.Alloc, partial, p, n)
+}
+
+// AggregateReduce is the reduce side of an aggregation: it merges the
+// partial states of a partition's parts and finalizes them. A global
+// aggregate (no keys) of nothing is still one row (EmptyAggregate).
+func AggregateReduce(tc *exec.TaskContext, parts []blocks.Block, keys []string, aggs []Agg) ([]blocks.Block, error) {
+	var nonEmpty []blocks.Block
+	for _, p := range parts {
+		if p.NumRows() > 0 || (len(keys) == 0 && p.NumCols() > 0) {
+			nonEmpty = append(nonEmpty, p)
+		}
+	}
+	if len(nonEmpty) == 0 {
+		if len(keys) > 0 {
+			return nil, nil
+		}
+		out, err := EmptyAggregate(tc.Alloc, aggs)
+		return []blocks.Block{out}, err
+	}
+	all, err := blocks.Concat(tc.Alloc, nonEmpty)
+	if err != nil {
+		return nil, err
+	}
+	defer all.Release()
+	out, err := AggregateBlock(tc.Alloc, all, keys, aggs, true)
+	if err != nil {
+		return nil, err
+	}
+	return []blocks.Block{out}, nil
+}
+
+// EmptyAggregate is the result of a global aggregate of nothing: still
+// one row, count 0 and the other aggregations null.
+func EmptyAggregate(mem memory.Allocator, aggs []Agg) (blocks.Block, error) {
+	st := newAggStates(aggs, nil)
+	st.grow(1)
+	return st.finish(mem, nil)
+}
+
+// AggregateSchema is the output schema of an aggregation over in: the
+// keys, then a column per aggregation.
+func AggregateSchema(in *arrow.Schema, keys []string, aggs []Agg) *arrow.Schema {
+	var fields []arrow.Field
+	for _, k := range keys {
+		fields = append(fields, in.Field(in.FieldIndices(k)[0]))
+	}
+	for _, a := range aggs {
+		f := arrow.Field{Name: a.Name(), Type: arrow.PrimitiveTypes.Float64, Nullable: true}
+		switch {
+		case a.kind == aggCount:
+			f = arrow.Field{Name: a.Name(), Type: arrow.PrimitiveTypes.Int64}
+		case a.kind == aggSum || a.kind == aggMin || a.kind == aggMax:
+			if isIntegerType(in.Field(in.FieldIndices(a.col)[0]).Type) {
+				f.Type = arrow.PrimitiveTypes.Int64
+			}
+		}
+		fields = append(fields, f)
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// reduceTargetBytes is the most input a reduce task of a groupby or join
+// aims for: large enough that per-part costs vanish, small enough to hold;
+
+// IsNumericType reports whether t is an integer or floating-point type,
+// the types SumOf, MinOf, MaxOf, MeanOf and StdOf accept.
+func IsNumericType(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64,
+		arrow.FLOAT32, arrow.FLOAT64:
+		return true
+	}
+	return false
+}
+
+func isIntegerType(t arrow.DataType) bool { return IsNumericType(t) && !isFloat(t) }
+func isFloat(t arrow.DataType) bool       { return t.ID() == arrow.FLOAT32 || t.ID() == arrow.FLOAT64 }
+
+// aggStates holds, per group, the partial state of every aggregation:
+// a value count, and an int64 (exact integer sums, integer min/max) or
+// float64 accumulator, plus the mean and M2 for Std.
+type aggStates struct {
+	aggs  []Agg
+	ints  []bool // per agg: accumulates in int64
+	n     [][]int64
+	i     [][]int64
+	f     [][]float64
+	m2    [][]float64
+	nGrps int
+}
+
+func newAggStates(aggs []Agg, ints []bool) *aggStates {
+	if ints == nil {
+		ints = make([]bool, len(aggs))
+	}
+	return &aggStates{aggs: aggs, ints: ints, n: make([][]int64, len(aggs)), i: make([][]int64, len(aggs)),
+		f: make([][]float64, len(aggs)), m2: make([][]float64, len(aggs))}
+}
+
+func (s *aggStates) grow(groups int) {
+	for k, a := range s.aggs {
+		for len(s.n[k]) < groups {
+			s.n[k] = append(s.n[k], 0)
+			s.i[k] = append(s.i[k], initInt(a.kind))
+			s.f[k] = append(s.f[k], initFloat(a.kind))
+			s.m2[k] = append(s.m2[k], 0)
+		}
+	}
+	s.nGrps = max(s.nGrps, groups)
+}
+
+func initInt(k aggKind) int64 {
+	switch k {
+	case aggMin:
+		return math.MaxInt64
+	case aggMax:
+		return math.MinInt64
+	}
+	return 0
+}
+
+func initFloat(k aggKind) float64 {
+	switch k {
+	case aggMin:
+		return math.Inf(1)
+	case aggMax:
+		return math.Inf(-1)
+	}
+	return 0
+}
+
+// Partial state columns, per aggregation k: "__n<k>", "__v<k>" (int64 or
+// float64), "__m2<k>" (float64, Std only).
+func stateName(prefix string, k int) string { return fmt.Sprintf("__%s%d", prefix, k) }
+
+// AggregateBlock groups b by keys. With merge false, b holds raw rows and
+// the result is a partial-state block; with merge true, b holds partial
+// states and the result is the final block.
+func AggregateBlock(mem memory.Allocator, b blocks.Block, keys []string, aggs []Agg, merge bool) (blocks.Block, error) {
+	keyBlock, err := blocks.Select(b, keys)
+	if err != nil {
+		return nil, fmt.Errorf("group key %w", err)
+	}
+	defer keyBlock.Release()
+	grouper, err := blocks.NewGrouper(keyBlock.Schema())
+	if err != nil {
+		return nil, err
+	}
+	gids, err := grouper.Add(keyBlock, keys)
+	if err != nil {
+		return nil, err
+	}
+	ints := make([]bool, len(aggs))
+	for k, a := range aggs {
+		if a.kind == aggCount {
+			continue
+		}
+		if merge {
+			idx := b.Schema().FieldIndices(stateName("v", k))
+			if len(idx) == 0 {
+				return nil, fmt.Errorf("aggregate %s: partial state missing", a.Name())
+			}
+			ints[k] = b.Schema().Field(idx[0]).Type.ID() == arrow.INT64
+			continue
+		}
+		col, err := blocks.Column(b, a.col)
+		if err != nil {
+			return nil, fmt.Errorf("aggregate %s: %w", a.Name(), err)
+		}
+		if !IsNumericType(col.DataType()) {
+			return nil, fmt.Errorf("aggregate %s: column %q is %s, not numeric", a.Name(), a.col, col.DataType())
+		}
+		ints[k] = isIntegerType(col.DataType()) && a.kind != aggMean && a.kind != aggStd
+	}
+	st := newAggStates(aggs, ints)
+	st.grow(grouper.NumGroups())
+	if len(keys) == 0 && st.nGrps == 0 {
+		st.grow(1)
+	}
+	for k, a := range aggs {
+		if merge {
+			if err := st.mergeState(k, b, gids); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if a.kind == aggCount {
+			for _, g := range gids {
+				st.n[k][g]++
+			}
+			continue
+		}
+		col, _ := blocks.Column(b, a.col)
+		if err := st.addColumn(k, col, gids); err != nil {
+			return nil, err
+		}
+	}
+	keyOut, err := grouper.Keys(mem)
+	if err != nil {
+		return nil, err
+	}
+	defer keyOut.Release()
+	if merge {
+		return st.finish(mem, keyOut)
+	}
+	return st.partial(mem, keyOut)
+}
+
+// addColumn folds a raw column into aggregation k.
+func (s *aggStates) addColumn(k int, col arrow.Array, gids []int32) error {
+	switch c := col.(type) {
+	case *array.Int8:
+		return addInts(s, k, c.Int8Values(), c, gids)
+	case *array.Int16:
+		return addInts(s, k, c.Int16Values(), c, gids)
+	case *array.Int32:
+		return addInts(s, k, c.Int32Values(), c, gids)
+	case *array.Int64:
+		return addInts(s, k, c.Int64Values(), c, gids)
+	case *array.Uint8:
+		return addInts(s, k, c.Uint8Values(), c, gids)
+	case *array.Uint16:
+		return addInts(s, k, c.Uint16Values(), c, gids)
+	case *array.Uint32:
+		return addInts(s, k, c.Uint32Values(), c, gids)
+	case *array.Uint64:
+		for i, v := range c.Uint64Values() {
+			if c.IsValid(i) && v > math.MaxInt64 {
+				return fmt.Errorf("aggregate %s: value %d does not fit int64", s.aggs[k].Name(), v)
+			}
+		}
+		return addInts(s, k, c.Uint64Values(), c, gids)
+	case *array.Float32:
+		addFloats(s, k, c.Float32Values(), c, gids)
+	case *array.Float64:
+		addFloats(s, k, c.Float64Values(), c, gids)
+	default:
+		return fmt.Errorf("aggregate %s: column is %s, not numeric", s.aggs[k].Name(), col.DataType())
+	}
+	return nil
+}
+
+func addInts[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](s *aggStates, k int, vals []T, col arrow.Array, gids []int32) error {
+	n, acc, f, m2 := s.n[k], s.i[k], s.f[k], s.m2[k]
+	kind, asInt := s.aggs[k].kind, s.ints[k]
+	nulls := col.NullN() > 0
+	for r, v := range vals {
+		if nulls && col.IsNull(r) {
+			continue
+		}
+		g := gids[r]
+		n[g]++
+		x := int64(v)
+		switch {
+		case asInt && kind == aggSum:
+			sum, overflow := addInt64(acc[g], x)
+			if overflow {
+				return fmt.Errorf("aggregate %s: int64 overflow", s.aggs[k].Name())
+			}
+			acc[g] = sum
+		case asInt && kind == aggMin:
+			acc[g] = min(acc[g], x)
+		case asInt && kind == aggMax:
+			acc[g] = max(acc[g], x)
+		case kind == aggStd:
+			welford(&f[g], &m2[g], n[g], float64(x))
+		default:
+			f[g] += float64(x)
+		}
+	}
+	return nil
+}
+
+func addFloats[T float32 | float64](s *aggStates, k int, vals []T, col arrow.Array, gids []int32) {
+	n, f, m2 := s.n[k], s.f[k], s.m2[k]
+	kind := s.aggs[k].kind
+	nulls := col.NullN() > 0
+	for r, v := range vals {
+		if nulls && col.IsNull(r) {
+			continue
+		}
+		g := gids[r]
+		n[g]++
+		x := float64(v)
+		switch kind {
+		case aggMin:
+			if x < f[g] || math.IsNaN(x) {
+				f[g] = x
+			}
+		case aggMax:
+			if x > f[g] || math.IsNaN(x) {
+				f[g] = x
+			}
+		case aggStd:
+			welford(&f[g], &m2[g], n[g], x)
+		default:
+			f[g] += x
+		}
+	}
+}
+
+// welford folds x into a running mean and M2, n counting x.
+func welford(mean, m2 *float64, n int64, x float64) {
+	d := x - *mean
+	*mean += d / float64(n)
+	*m2 += d * (x - *mean)
+}
+
+func addInt64(a, b int64) (int64, bool) {
+	s, _ := bits.Add64(uint64(a), uint64(b), 0)
+	sum := int64(s)
+	return sum, (a >= 0) == (b >= 0) && (sum >= 0) != (a >= 0)
+}
+
+// mergeState folds partial states (rows of b) into aggregation k.
+func (s *aggStates) mergeState(k int, b blocks.Block, gids []int32) error {
+	cn, err := blocks.Column(b, stateName("n", k))
+	if err != nil {
+		return err
+	}
+	counts := cn.(*array.Int64).Int64Values()
+	kind := s.aggs[k].kind
+	n, acc, f, m2 := s.n[k], s.i[k], s.f[k], s.m2[k]
+	if kind == aggCount {
+		for r, c := range counts {
+			n[gids[r]] += c
+		}
+		return nil
+	}
+	cv, err := blocks.Column(b, stateName("v", k))
+	if err != nil {
+		return err
+	}
+	var iv []int64
+	var fv, mv []float64
+	if s.ints[k] {
+		iv = cv.(*array.Int64).Int64Values()
+	} else {
+		fv = cv.(*array.Float64).Float64Values()
+	}
+	if kind == aggStd {
+		cm, err := blocks.Column(b, stateName("m2", k))
+		if err != nil {
+			return err
+		}
+		mv = cm.(*array.Float64).Float64Values()
+	}
+	for r, c := range counts {
+		if c == 0 {
+			continue
+		}
+		g := gids[r]
+		switch {
+		case kind == aggStd:
+			// Chan et al.: merge (n_a, mean_a, M2_a) with (n_b, mean_b, M2_b).
+			na, nb := float64(n[g]), float64(c)
+			d := fv[r] - f[g]
+			tot := na + nb
+			f[g] += d * nb / tot
+			m2[g] += mv[r] + d*d*na*nb/tot
+		case s.ints[k] && kind == aggSum:
+			sum, overflow := addInt64(acc[g], iv[r])
+			if overflow {
+				return fmt.Errorf("aggregate %s: int64 overflow", s.aggs[k].Name())
+			}
+			acc[g] = sum
+		case s.ints[k] && kind == aggMin:
+			acc[g] = min(acc[g], iv[r])
+		case s.ints[k] && kind == aggMax:
+			acc[g] = max(acc[g], iv[r])
+		case kind == aggMin:
+			if fv[r] < f[g] || math.IsNaN(fv[r]) {
+				f[g] = fv[r]
+			}
+		case kind == aggMax:
+			if fv[r] > f[g] || math.IsNaN(fv[r]) {
+				f[g] = fv[r]
+			}
+		default:
+			f[g] += fv[r]
+		}
+		n[g] += c
+	}
+	return nil
+}
+
+// partial builds the partial-state block: the keys, then each
+// aggregation's state columns.
+func (s *aggStates) partial(mem memory.Allocator, keys blocks.Block) (blocks.Block, error) {
+	fields := append([]arrow.Field(nil), keys.Schema().Fields()...)
+	cols := append([]arrow.Array(nil), keys.Columns()...)
+	for _, c := range cols {
+		c.Retain()
+	}
+	for k, a := range s.aggs {
+		fields = append(fields, arrow.Field{Name: stateName("n", k), Type: arrow.PrimitiveTypes.Int64})
+		cols = append(cols, int64Array(mem, s.n[k], nil))
+		if a.kind == aggCount {
+			continue
+		}
+		if s.ints[k] {
+			fields = append(fields, arrow.Field{Name: stateName("v", k), Type: arrow.PrimitiveTypes.Int64})
+			cols = append(cols, int64Array(mem, s.i[k], nil))
+		} else {
+			fields = append(fields, arrow.Field{Name: stateName("v", k), Type: arrow.PrimitiveTypes.Float64})
+			cols = append(cols, float64Array(mem, s.f[k], nil))
+		}
+		if a.kind == aggStd {
+			fields = append(fields, arrow.Field{Name: stateName("m2", k), Type: arrow.PrimitiveTypes.Float64})
+			cols = append(cols, float64Array(mem, s.m2[k], nil))
+		}
+	}
+	return newBlock(fields, cols, int64(s.nGrps)), nil
+}
+
+// finish builds the output: the keys, then one column per aggregation.
+func (s *aggStates) finish(mem memory.Allocator, keys blocks.Block) (blocks.Block, error) {
+	var fields []arrow.Field
+	var cols []arrow.Array
+	if keys != nil {
+		fields = append(fields, keys.Schema().Fields()...)
+		for _, c := range keys.Columns() {
+			c.Retain()
+			cols = append(cols, c)
+		}
+	}
+	for k, a := range s.aggs {
+		n := s.n[k]
+		valid := make([]bool, s.nGrps)
+		for g := range valid {
+			valid[g] = n[g] > 0 || a.kind == aggCount
+		}
+		name := a.Name()
+		switch {
+		case a.kind == aggCount:
+			fields = append(fields, arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Int64})
+			cols = append(cols, int64Array(mem, n, nil))
+		case s.ints[k]:
+			fields = append(fields, arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Int64, Nullable: true})
+			cols = append(cols, int64Array(mem, s.i[k], valid))
+		default:
+			out := make([]float64, s.nGrps)
+			for g := range out {
+				switch a.kind {
+				case aggMean:
+					out[g] = s.f[k][g] / float64(n[g])
+				case aggStd:
+					valid[g] = n[g] > 1
+					if valid[g] {
+						out[g] = math.Sqrt(s.m2[k][g] / float64(n[g]-1))
+					}
+				default:
+					out[g] = s.f[k][g]
+				}
+			}
+			fields = append(fields, arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Float64, Nullable: true})
+			cols = append(cols, float64Array(mem, out, valid))
+		}
+	}
+	return newBlock(fields, cols, int64(s.nGrps)), nil
+}
+
+func newBlock(fields []arrow.Field, cols []arrow.Array, rows int64) blocks.Block {
+	b := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rows)
+	for _, c := range cols {
+		c.Release()
+	}
+	return b
+}
+
+func int64Array(mem memory.Allocator, vals []int64, valid []bool) arrow.Array {
+	b := array.NewInt64Builder(mem)
+	defer b.Release()
+	b.AppendValues(vals, valid)
+	return b.NewArray()
+}
+
+func float64Array(mem memory.Allocator, vals []float64, valid []bool) arrow.Array {
+	b := array.NewFloat64Builder(mem)
+	defer b.Release()
+	b.AppendValues(vals, valid)
+	return b.NewArray()
+}
