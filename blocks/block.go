@@ -215,6 +215,10 @@ func Take(mem memory.Allocator, b Block, indices []int64) (Block, error) {
 		}
 	}()
 	for c := range cols {
+		if g, ok := gather(mem, b.Column(c), indices); ok {
+			cols[c] = g
+			continue
+		}
 		col, err := compute.TakeArray(ctx, b.Column(c), idx)
 		if err != nil {
 			return nil, fmt.Errorf("blocks: take column %q: %w", b.Schema().Field(c).Name, err)
