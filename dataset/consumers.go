@@ -203,32 +203,10 @@ func (d *Dataset) IterRows(ctx context.Context) iter.Seq2[Row, error] {
 // IterBatches yields record batches of exactly size rows (the last may be
 // smaller), regrouping blocks as needed; size 0 yields blocks as they are.
 // A batch is valid until the next iteration; Retain it to keep it longer.
-func (d *Dataset) IterBatches(ctx context.Context, size int) iter.Seq2[arrow.RecordBatch, error] {
-	return func(yield func(arrow.RecordBatch, error) bool) {
-		if size < 0 {
-			yield(nil, fmt.Errorf("dataset.IterBatches: negative batch size %d", size))
-			return
-		}
-		rb := &rebatcher{size: int64(size), alloc: d.cfg.rt.Allocator()}
-		defer rb.release()
-		emit := func(b arrow.RecordBatch) error {
-			ok := yield(b, nil)
-			b.Release()
-			if !ok {
-				return errStop
-			}
-			return nil
-		}
-		err := d.forEachBlock(ctx, func(b blocks.Block) error {
-			return rb.add(b, emit)
-		})
-		if err == nil {
-			err = rb.flush(emit)
-		}
-		if err != nil && !errors.Is(err, errStop) {
-			yield(nil, err)
-		}
-	}
+// Options (Prefetch, LocalShuffleBuffer, DropLast) are described in iter.go.
+// Breaking out of the loop stops the pipeline.
+func (d *Dataset) IterBatches(ctx context.Context, size int, opts ...IterOption) iter.Seq2[arrow.RecordBatch, error] {
+	return d.iterBatches(ctx, "dataset.IterBatches", size, opts)
 }
 
 // rebatcher regroups blocks into batches of a fixed row count, slicing
