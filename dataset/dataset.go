@@ -32,12 +32,16 @@ type Dataset struct {
 	plan ops.Node
 	cfg  *config
 	err  error
+
+	statsMu sync.Mutex
+	stats   *pipeline.RunStats // of the latest consumer run on this value
 }
 
 type config struct {
 	rt          exec.Runtime
 	parallelism int
 	exec        pipeline.Options
+	trace       io.Writer
 }
 
 // Option configures a Dataset's source.
@@ -51,6 +55,15 @@ func WithParallelism(n int) Option { return func(c *config) { c.parallelism = n 
 
 // WithExecOptions tunes the streaming executor (memory budget, concurrency).
 func WithExecOptions(o pipeline.Options) Option { return func(c *config) { c.exec = o } }
+
+// WithTrace makes every run of the dataset (and of datasets derived from
+// it) write a Chrome trace event JSON document of its tasks to w when the
+// run ends, as pipeline.Options.Trace describes; open it in Perfetto
+// (ui.perfetto.dev) or chrome://tracing. Each run writes one document with a
+// single Write, so runs that should land in separate files need separate
+// datasets or a writer that splits them. It takes precedence over the Trace
+// field of WithExecOptions.
+func WithTrace(w io.Writer) Option { return func(c *config) { c.trace = w } }
 
 var defaultRuntime struct {
 	once sync.Once
@@ -152,7 +165,32 @@ func (d *Dataset) stream(ctx context.Context, plan ops.Node) (*pipeline.Stream, 
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.Run(ctx, d.cfg.rt, root, d.cfg.exec), nil
+	opts := d.cfg.exec
+	if d.cfg.trace != nil {
+		opts.Trace = d.cfg.trace
+	}
+	return pipeline.Run(ctx, d.cfg.rt, root, opts), nil
+}
+
+// RunStats describe a finished run: see pipeline.RunStats.
+type RunStats = pipeline.RunStats
+
+// Stats reports what the most recent consumer run on this Dataset value did
+// (per-operator tasks, times, rows and bytes, backpressure, spills), like
+// Ray Data's ds.stats(); print it for a table. It is nil before any run, and
+// for consumers answered from metadata without running (Count and Schema
+// when the plan knows them). Datasets derived by transforms keep their own
+// stats.
+func (d *Dataset) Stats() *RunStats {
+	d.statsMu.Lock()
+	defer d.statsMu.Unlock()
+	return d.stats
+}
+
+func (d *Dataset) setStats(s *pipeline.RunStats) {
+	d.statsMu.Lock()
+	d.stats = s
+	d.statsMu.Unlock()
 }
 
 // forEachBundle runs plan and calls fn with each output bundle, in order.
@@ -162,7 +200,10 @@ func (d *Dataset) forEachBundle(ctx context.Context, plan ops.Node, fn func(pipe
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer func() {
+		s.Close()
+		d.setStats(s.Stats())
+	}()
 	for {
 		b, err := s.Next(ctx)
 		if err == io.EOF {

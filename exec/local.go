@@ -99,8 +99,8 @@ func NewLocal(opts ...LocalOption) *Local {
 	l := &Local{cfg: cfg, store: NewStore(cfg.alloc, cfg.budget, cfg.spillDir)}
 	l.cond = sync.NewCond(&l.mu)
 	l.workers.Add(cfg.workers)
-	for range cfg.workers {
-		go l.work()
+	for i := range cfg.workers {
+		go l.work(i)
 	}
 	return l
 }
@@ -137,7 +137,7 @@ func (l *Local) Submit(ctx context.Context, t Task, done func(TaskResult)) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		done(TaskResult{Err: ErrClosed})
+		done(TaskResult{Err: ErrClosed, Worker: -1})
 		return
 	}
 	l.queue = append(l.queue, job{ctx: ctx, task: t, done: done})
@@ -159,13 +159,14 @@ func (l *Local) Close() error {
 	l.mu.Unlock()
 	l.cond.Broadcast()
 	for _, j := range pending {
-		j.done(TaskResult{Err: ErrClosed})
+		j.done(TaskResult{Err: ErrClosed, Worker: -1})
 	}
 	l.workers.Wait()
 	return l.store.Close()
 }
 
-func (l *Local) work() {
+// work runs queued tasks on the worker numbered id.
+func (l *Local) work(id int) {
 	defer l.workers.Done()
 	for {
 		l.mu.Lock()
@@ -180,7 +181,9 @@ func (l *Local) work() {
 		l.queue[0] = job{}
 		l.queue = l.queue[1:]
 		l.mu.Unlock()
-		j.done(l.run(j.ctx, j.task))
+		res := l.run(j.ctx, j.task)
+		res.Worker = id
+		j.done(res)
 	}
 }
 
@@ -191,7 +194,7 @@ func (l *Local) run(ctx context.Context, t Task) TaskResult {
 	if retries == 0 {
 		retries = l.cfg.maxRetries
 	}
-	var res TaskResult
+	res := TaskResult{Start: start}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			res.Err = err

@@ -835,3 +835,22 @@ func TestErrors(t *testing.T) {
 		t.Errorf("PanicError: %q", pe.Error())
 	}
 }
+
+func TestLocalReportsWorkerAndStart(t *testing.T) {
+	rt := exec.NewLocal(exec.WithWorkers(3))
+	defer rt.Close()
+	before := time.Now()
+	results := make(chan exec.TaskResult, 20)
+	for i := range 20 {
+		rt.Submit(context.Background(), exec.Task{Index: i, Run: func(*exec.TaskContext, []blocks.Block) ([]blocks.Block, error) {
+			time.Sleep(time.Millisecond)
+			return nil, nil
+		}}, func(r exec.TaskResult) { results <- r })
+	}
+	for range 20 {
+		r := <-results
+		if r.Err != nil || r.Worker < 0 || r.Worker >= 3 || r.Start.Before(before) || r.Wall <= 0 {
+			t.Errorf("result %+v: want no error, worker in [0,3), start after submit", r)
+		}
+	}
+}

@@ -82,6 +82,13 @@ type TaskResult struct {
 	Wall time.Duration
 	// Attempts is how many times Run was called.
 	Attempts int
+	// Start is when a worker picked the task up, before its first attempt.
+	// Zero when no worker did.
+	Start time.Time
+	// Worker is the index of the worker that ran the task, in [0, workers)
+	// for the local runtime; -1 when no worker ran it (failed with ErrClosed
+	// before it started). Runtimes without numbered workers leave it 0.
+	Worker int
 }
 
 // Runtime is what the executor needs from the machine.

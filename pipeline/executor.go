@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/shoal-data/shoal/exec"
 )
@@ -19,6 +20,14 @@ type Options struct {
 	MaxBlockBytes int64
 	// Prefetch is how many output bundles wait for the consumer; default 2.
 	Prefetch int
+	// Trace, when set, receives a Chrome trace event JSON document (the
+	// {"traceEvents": [...]} format that chrome://tracing and Perfetto open)
+	// when the run ends, also on error or cancellation: one complete ("X")
+	// event per task that ran, named after its operator, with category
+	// "task", pid 1, tid the runtime's worker index, and ts/dur in
+	// microseconds from the start of the run. Each run writes one document;
+	// a write error is reported in RunStats.TraceErr, not by the stream.
+	Trace io.Writer
 }
 
 // DefaultMaxBlockBytes is the largest block a task emits before splitting.
@@ -34,6 +43,7 @@ type Stream struct {
 	finished chan struct{}
 	err      error // set before out is closed
 	ops      []Operator
+	stats    *RunStats // set before out is closed
 }
 
 // Next returns the next bundle, io.EOF after the last, or the pipeline's
@@ -73,6 +83,14 @@ func (s *Stream) Metrics() []OperatorMetrics {
 	return out
 }
 
+// Stats reports what the run did: per-operator counters and timings, totals,
+// and the store's spills. It waits until the run has finished, so call it
+// after Next returned io.EOF or an error, or after Close.
+func (s *Stream) Stats() *RunStats {
+	<-s.finished
+	return s.stats
+}
+
 // OperatorMetrics names an operator's metrics.
 type OperatorMetrics struct {
 	Name string
@@ -97,6 +115,13 @@ type executor struct {
 	ready    []Bundle
 	err      error
 	reserve  int64 // per-operator share of the budget that is its own
+
+	// For RunStats and the trace.
+	start  time.Time
+	cpu0   time.Duration
+	store0 exec.StoreStats
+	timing map[Operator]*opTiming
+	spans  []taskSpan
 }
 
 type consumerSlot struct {
@@ -128,6 +153,10 @@ func Run(ctx context.Context, rt exec.Runtime, root Operator, opts Options) *Str
 		doneSent: make(map[Operator]bool),
 		stopped:  make(map[Operator]bool),
 		events:   make(chan func(), 64),
+		timing:   make(map[Operator]*opTiming),
+		start:    time.Now(),
+		cpu0:     processCPU(),
+		store0:   rt.Stats(),
 	}
 	e.ctx, e.cancel = context.WithCancel(ctx)
 	e.walk(root)
@@ -160,7 +189,11 @@ func (e *executor) walk(op Operator) {
 func (e *executor) submit(op Operator, t exec.Task, done func(exec.TaskResult)) {
 	e.active++
 	e.rt.Submit(e.ctx, t, func(res exec.TaskResult) {
-		e.events <- func() { done(res) }
+		end := time.Now()
+		e.events <- func() {
+			e.record(op, t, res, end)
+			done(res)
+		}
 	})
 }
 
@@ -219,6 +252,7 @@ func (e *executor) shutdown() {
 	}
 	e.ready = nil
 	e.stream.err = e.err
+	e.stream.stats = e.finishStats()
 	close(e.stream.out)
 }
 

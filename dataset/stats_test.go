@@ -1,0 +1,70 @@
+package dataset_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/dataset"
+	"github.com/shoal-data/shoal/exec"
+)
+
+func TestStatsAfterRun(t *testing.T) {
+	e := setup(t)
+	var trace bytes.Buffer
+	ds := dataset.Range(1000, append(e.par(10), dataset.WithTrace(&trace))...).Map(func(r dataset.Row) (dataset.Item, error) {
+		return dataset.Item{"id": idOf(r) * 2}, nil
+	})
+	if ds.Stats() != nil {
+		t.Fatal("stats before any run")
+	}
+	items, err := ds.TakeAll(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := ds.Stats()
+	if st == nil {
+		t.Fatal("no stats after TakeAll")
+	}
+	last := st.Operators[len(st.Operators)-1]
+	if last.RowsOut != int64(len(items)) || len(items) != 1000 {
+		t.Errorf("last operator rows out %d, consumed %d", last.RowsOut, len(items))
+	}
+	if len(st.Operators) != 1 || st.Tasks != 10 || last.Tasks != 10 {
+		t.Errorf("want one fused Range->Map operator with 10 tasks, one per block:\n%s", st)
+	}
+	if s := st.String(); !strings.Contains(s, last.Name) || !strings.Contains(s, "Total:") {
+		t.Errorf("String():\n%s", s)
+	}
+	var doc struct {
+		TraceEvents []map[string]any `json:"traceEvents"`
+	}
+	if err := json.Unmarshal(trace.Bytes(), &doc); err != nil || len(doc.TraceEvents) != 10 {
+		t.Errorf("trace: err %v, %d events, want 10", err, len(doc.TraceEvents))
+	}
+}
+
+func TestStatsCountSpills(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	rt := exec.NewLocal(exec.WithAllocator(mem), exec.WithWorkers(2), exec.WithObjectStoreMemory(32<<10), exec.WithSpillDir(t.TempDir()))
+	defer func() {
+		rt.Close()
+		mem.AssertSize(t, 0)
+	}()
+	// 40 blocks of 16 KiB: holding them all must spill a 32 KiB store.
+	ds := dataset.Range(80_000, dataset.WithRuntime(rt), dataset.WithParallelism(40))
+	m, err := ds.Materialize(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := ds.Stats()
+	if st == nil || st.SpilledBytes <= 0 {
+		t.Fatalf("want spilled bytes > 0 over a tiny store:\n%s", st)
+	}
+	if n, err := m.Count(t.Context()); err != nil || n != 80_000 {
+		t.Fatalf("count %d %v", n, err)
+	}
+}

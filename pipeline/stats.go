@@ -1,0 +1,223 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shoal-data/shoal/exec"
+)
+
+// RunStats describe a finished run of the executor, like Ray Data's
+// ds.stats(): what each operator did and what the whole run cost.
+//
+// Per-operator CPU time is not measured (Go cannot time one goroutine's
+// CPU); CPU is the whole process's user plus system time during the run, so
+// it includes anything else the process did meanwhile. The store's spill
+// counters likewise include other runs sharing the runtime.
+type RunStats struct {
+	// Operators are in plan order, upstream first; the last is the root.
+	Operators []OperatorStats
+	// Wall is the run's time from Run until its last task ended and every
+	// block was released.
+	Wall time.Duration
+	// CPU is the process's user+system CPU time during the run; 0 where the
+	// platform does not report it.
+	CPU time.Duration
+	// Tasks, Retries and TaskWall add up the operators'.
+	Tasks    int
+	Retries  int
+	TaskWall time.Duration
+	// SpilledBytes and RestoredBytes are the bytes the object store wrote to
+	// and read back from disk during the run.
+	SpilledBytes  int64
+	RestoredBytes int64
+	// PeakMemory is the store's highest in-memory bytes over its life, as of
+	// the end of the run.
+	PeakMemory int64
+	// Err is the error the run ended with, nil if it ran to the end or was
+	// closed by its consumer.
+	Err error
+	// TraceErr is why writing Options.Trace failed, if it did.
+	TraceErr error
+}
+
+// OperatorStats describe what one operator did in a run.
+type OperatorStats struct {
+	Name string
+	// Wall is from the start of its first task to the end of its last; 0 for
+	// an operator that ran no task.
+	Wall time.Duration
+	// TaskWall adds up its tasks' run times (all attempts, with backoff).
+	TaskWall time.Duration
+	// Tasks counts the tasks that ran (successfully or not); Retries the
+	// attempts beyond each task's first.
+	Tasks   int
+	Retries int
+	// Rows and bytes taken in and given out, and output blocks.
+	RowsIn, BytesIn   int64
+	RowsOut, BytesOut int64
+	BlocksOut         int64
+	// Backpressured counts the times the executor held a ready task of the
+	// operator back for memory.
+	Backpressured int
+}
+
+// String prints a table of the operators and a line of totals.
+func (s *RunStats) String() string {
+	if s == nil {
+		return "no run"
+	}
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "Operator\tTasks\tRetries\tWall\tTask wall\tRows in\tRows out\tBytes in\tBytes out\tBlocks out\tBackpressured\t")
+	for _, o := range s.Operators {
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%d\t\n", o.Name, o.Tasks, o.Retries,
+			round(o.Wall), round(o.TaskWall), o.RowsIn, o.RowsOut, formatBytes(o.BytesIn), formatBytes(o.BytesOut), o.BlocksOut, o.Backpressured)
+	}
+	w.Flush()
+	fmt.Fprintf(&b, "Total: wall %s, CPU %s (process), %d tasks (%d retries), task wall %s, spilled %s, restored %s, store peak %s\n",
+		round(s.Wall), round(s.CPU), s.Tasks, s.Retries, round(s.TaskWall), formatBytes(s.SpilledBytes), formatBytes(s.RestoredBytes), formatBytes(s.PeakMemory))
+	if s.Err != nil {
+		fmt.Fprintf(&b, "Error: %v\n", s.Err)
+	}
+	return b.String()
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
+
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// opTiming is what the executor records of an operator's tasks.
+type opTiming struct {
+	tasks      int
+	retries    int
+	taskWall   time.Duration
+	first, end time.Time
+}
+
+// taskSpan is one task of the run, for the trace.
+type taskSpan struct {
+	op         string
+	index      int
+	worker     int
+	start, end time.Time
+	attempts   int
+	failed     bool
+}
+
+// record notes a finished task; called on the loop goroutine.
+func (e *executor) record(op Operator, t exec.Task, res exec.TaskResult, end time.Time) {
+	if res.Attempts == 0 {
+		return // never ran: cancelled or closed before it started
+	}
+	start := res.Start
+	if start.IsZero() {
+		start = end.Add(-res.Wall)
+	}
+	tm := e.timing[op]
+	if tm == nil {
+		tm = &opTiming{}
+		e.timing[op] = tm
+	}
+	tm.tasks++
+	tm.retries += res.Attempts - 1
+	tm.taskWall += res.Wall
+	if tm.first.IsZero() || start.Before(tm.first) {
+		tm.first = start
+	}
+	if end.After(tm.end) {
+		tm.end = end
+	}
+	if e.opts.Trace != nil {
+		e.spans = append(e.spans, taskSpan{op: op.Name(), index: t.Index, worker: res.Worker, start: start, end: end, attempts: res.Attempts, failed: res.Err != nil})
+	}
+}
+
+// finishStats builds the run's stats and writes its trace; called once on
+// the loop goroutine after every task has ended.
+func (e *executor) finishStats() *RunStats {
+	st := e.rt.Stats()
+	rs := &RunStats{
+		Wall:          time.Since(e.start),
+		SpilledBytes:  st.SpilledTotal - e.store0.SpilledTotal,
+		RestoredBytes: st.RestoredTotal - e.store0.RestoredTotal,
+		PeakMemory:    st.PeakMemory,
+		Err:           e.err,
+	}
+	if cpu := processCPU(); cpu > 0 && e.cpu0 > 0 {
+		rs.CPU = cpu - e.cpu0
+	}
+	for _, op := range e.ops {
+		m := op.Metrics()
+		o := OperatorStats{Name: op.Name(), RowsIn: m.RowsIn, BytesIn: m.BytesIn, RowsOut: m.RowsOut,
+			BytesOut: m.BytesOut, BlocksOut: m.BlocksOut, Backpressured: m.Backpressed}
+		if tm := e.timing[op]; tm != nil {
+			o.Tasks, o.Retries, o.TaskWall, o.Wall = tm.tasks, tm.retries, tm.taskWall, tm.end.Sub(tm.first)
+		}
+		rs.Tasks += o.Tasks
+		rs.Retries += o.Retries
+		rs.TaskWall += o.TaskWall
+		rs.Operators = append(rs.Operators, o)
+	}
+	if e.opts.Trace != nil {
+		rs.TraceErr = writeTrace(e.opts.Trace, e.start, e.spans)
+	}
+	return rs
+}
+
+// traceEvent is a Chrome trace "complete" event.
+type traceEvent struct {
+	Name string         `json:"name"`
+	Cat  string         `json:"cat"`
+	Ph   string         `json:"ph"`
+	Ts   float64        `json:"ts"`
+	Dur  float64        `json:"dur"`
+	Pid  int            `json:"pid"`
+	Tid  int            `json:"tid"`
+	Args map[string]any `json:"args,omitempty"`
+}
+
+// writeTrace writes spans as a Chrome trace event JSON document, times in
+// microseconds from the start of the run.
+func writeTrace(w io.Writer, origin time.Time, spans []taskSpan) error {
+	doc := struct {
+		TraceEvents     []traceEvent `json:"traceEvents"`
+		DisplayTimeUnit string       `json:"displayTimeUnit"`
+	}{TraceEvents: make([]traceEvent, 0, len(spans)), DisplayTimeUnit: "ms"}
+	for _, s := range spans {
+		args := map[string]any{"index": s.index, "attempts": s.attempts}
+		if s.failed {
+			args["failed"] = true
+		}
+		doc.TraceEvents = append(doc.TraceEvents, traceEvent{
+			Name: s.op, Cat: "task", Ph: "X",
+			Ts:  float64(max(s.start.Sub(origin), 0).Nanoseconds()) / 1e3,
+			Dur: float64(max(s.end.Sub(s.start), 0).Nanoseconds()) / 1e3,
+			Pid: 1, Tid: s.worker, Args: args,
+		})
+	}
+	return json.NewEncoder(w).Encode(doc)
+}
