@@ -139,10 +139,41 @@ func (g *Grouper) Add(b arrow.RecordBatch, cols []string) ([]int32, error) {
 		g.views[c].hash(h)
 	}
 	ids := make([]int32, n)
+	if len(g.cols) == 1 && g.cols[0].kind.fixed() && g.cols[0].null == nil && g.views[0].v.bits == nil {
+		g.findFixed(h, ids)
+		return ids, nil
+	}
 	for i, x := range h {
 		ids[i] = g.find(x&g.hashMask, i)
 	}
 	return ids, nil
+}
+
+// findFixed is find for the common case of one fixed-width key column
+// without nulls: the probe compares the canonical 64-bit values inline.
+func (g *Grouper) findFixed(h []uint64, ids []int32) {
+	vals := g.views[0].u64
+	for i, x := range h {
+		x &= g.hashMask
+		pos := x & g.mask
+		for {
+			s := &g.slots[pos]
+			if s.id == 0 {
+				id := g.insert(x, i)
+				s.hash, s.id = x, uint32(id)+1
+				if 2*g.groups > len(g.slots) {
+					g.grow()
+				}
+				ids[i] = id
+				break
+			}
+			if s.hash == x && g.cols[0].u64[s.id-1] == vals[i] {
+				ids[i] = int32(s.id - 1)
+				break
+			}
+			pos = (pos + 1) & g.mask
+		}
+	}
 }
 
 // find returns the group id of row i of the current views, whose hash is x,
