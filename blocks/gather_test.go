@@ -125,3 +125,29 @@ func BenchmarkScatter(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// TestGrouperForSizesTheTable: a sized grouper assigns the same ids as a
+// default one, and starts with room for the hinted groups.
+func TestGrouperForSizesTheTable(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(3, 3))
+	col := randomArray(mem, arrow.PrimitiveTypes.Int64, 5000, rng)
+	defer col.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil)
+	b := array.NewRecordBatch(schema, []arrow.Array{col}, 5000)
+	defer b.Release()
+	plain, _ := NewGrouper(schema)
+	sized, err := NewGrouperFor(schema, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sized.slots) < 10000 {
+		t.Errorf("sized table has %d slots, want at least 10000", len(sized.slots))
+	}
+	a, _ := plain.Add(b, []string{"k"})
+	c, _ := sized.Add(b, []string{"k"})
+	if fmt.Sprint(a) != fmt.Sprint(c) {
+		t.Error("sized and default groupers disagree")
+	}
+}

@@ -81,6 +81,17 @@ func NewGrouper(keySchema *arrow.Schema) (*Grouper, error) {
 	return newGrouper(keySchema, minSlots)
 }
 
+// NewGrouperFor is NewGrouper with a table sized for about groups distinct
+// keys, so that a caller who knows (an upper bound of) the count saves the
+// table's doublings. The hint is capped at 1<<20 groups.
+func NewGrouperFor(keySchema *arrow.Schema, groups int) (*Grouper, error) {
+	slots := minSlots
+	for slots < 2*min(groups, 1<<20) {
+		slots *= 2
+	}
+	return newGrouper(keySchema, slots)
+}
+
 // newGrouper starts the table at slots slots, a power of two (tests use tiny
 // tables to force probing).
 func newGrouper(keySchema *arrow.Schema, slots int) (*Grouper, error) {

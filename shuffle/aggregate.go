@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -199,14 +200,26 @@ func newAggStates(aggs []Agg, ints []bool) *aggStates {
 
 func (s *aggStates) grow(groups int) {
 	for k, a := range s.aggs {
-		for len(s.n[k]) < groups {
-			s.n[k] = append(s.n[k], 0)
-			s.i[k] = append(s.i[k], initInt(a.kind))
-			s.f[k] = append(s.f[k], initFloat(a.kind))
-			s.m2[k] = append(s.m2[k], 0)
+		have := len(s.n[k])
+		if have >= groups {
+			continue
 		}
+		s.n[k] = append(s.n[k], make([]int64, groups-have)...)
+		s.m2[k] = append(s.m2[k], make([]float64, groups-have)...)
+		s.i[k] = fillTo(s.i[k], groups, initInt(a.kind))
+		s.f[k] = fillTo(s.f[k], groups, initFloat(a.kind))
 	}
 	s.nGrps = max(s.nGrps, groups)
+}
+
+// fillTo extends xs to n values, the new ones v.
+func fillTo[T any](xs []T, n int, v T) []T {
+	have := len(xs)
+	xs = slices.Grow(xs, n-have)[:n]
+	for i := have; i < n; i++ {
+		xs[i] = v
+	}
+	return xs
 }
 
 func initInt(k aggKind) int64 {
@@ -242,7 +255,7 @@ func AggregateBlock(mem memory.Allocator, b blocks.Block, keys []string, aggs []
 		return nil, fmt.Errorf("group key %w", err)
 	}
 	defer keyBlock.Release()
-	grouper, err := blocks.NewGrouper(keyBlock.Schema())
+	grouper, err := blocks.NewGrouperFor(keyBlock.Schema(), min(int(b.NumRows()), 1<<16))
 	if err != nil {
 		return nil, err
 	}
