@@ -97,11 +97,18 @@ func (d *Dataset) iterBatches(ctx context.Context, method string, size int, opts
 // produceBatches runs the plan and calls emit with each batch, in order;
 // emit takes over the batch's reference.
 func (d *Dataset) produceBatches(ctx context.Context, size int, cfg *iterConfig, emit func(arrow.RecordBatch) error) error {
-	alloc := d.cfg.rt.Allocator()
+	return batchesFrom(d.cfg.rt.Allocator(), size, cfg, func(fn func(blocks.Block) error) error {
+		return d.forEachBlock(ctx, fn)
+	}, emit)
+}
+
+// batchesFrom rebatches (or shuffles) the blocks that forEach passes to its
+// function, as produceBatches does for a plan's output.
+func batchesFrom(alloc memory.Allocator, size int, cfg *iterConfig, forEach func(func(blocks.Block) error) error, emit func(arrow.RecordBatch) error) error {
 	if cfg.shuffle {
 		sb := &shuffleBuffer{alloc: alloc, size: int64(size), min: int64(cfg.bufferRows), rng: rand.New(rand.NewPCG(cfg.seed, 0x5eed))}
 		defer sb.release()
-		err := d.forEachBlock(ctx, func(b blocks.Block) error { return sb.add(b, emit) })
+		err := forEach(func(b blocks.Block) error { return sb.add(b, emit) })
 		if err != nil {
 			return err
 		}
@@ -109,7 +116,7 @@ func (d *Dataset) produceBatches(ctx context.Context, size int, cfg *iterConfig,
 	}
 	rb := &rebatcher{size: int64(size), alloc: alloc}
 	defer rb.release()
-	err := d.forEachBlock(ctx, func(b blocks.Block) error { return rb.add(b, emit) })
+	err := forEach(func(b blocks.Block) error { return rb.add(b, emit) })
 	if err != nil || cfg.dropLast {
 		return err // with DropLast, the partial batch left pending is released
 	}
