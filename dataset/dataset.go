@@ -14,11 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 
 	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/ops"
 	"github.com/shoal-data/shoal/pipeline"
+	"golang.org/x/term"
 )
 
 // DefaultParallelism is the number of blocks a source is split into when no
@@ -42,6 +44,8 @@ type config struct {
 	parallelism int
 	exec        pipeline.Options
 	trace       io.Writer
+	progress    io.Writer
+	progressSet bool // WithProgress was given, perhaps with nil
 }
 
 // Option configures a Dataset's source.
@@ -64,6 +68,41 @@ func WithExecOptions(o pipeline.Options) Option { return func(c *config) { c.exe
 // datasets or a writer that splits them. It takes precedence over the Trace
 // field of WithExecOptions.
 func WithTrace(w io.Writer) Option { return func(c *config) { c.trace = w } }
+
+// WithProgress makes every run of the dataset (and of datasets derived from
+// it) draw a progress display to w while it runs, as
+// pipeline.Options.Progress describes: one line per operator with its rows,
+// tasks or blocks done, bytes, and whether it is backpressured or waiting on
+// its downstream, redrawn every 200 ms with ANSI cursor movement and once
+// more when the run ends. WithProgress(nil) turns the display off. It takes
+// precedence over the Progress field of WithExecOptions.
+//
+// Without WithProgress (and without a Progress in WithExecOptions) the
+// display goes to os.Stderr if, and only if, os.Stderr is a terminal, so
+// interactive runs show progress while tests, CI and redirected output stay
+// quiet.
+func WithProgress(w io.Writer) Option {
+	return func(c *config) { c.progress, c.progressSet = w, true }
+}
+
+// stderrIsTerminal reports, once per process, whether os.Stderr is a
+// terminal.
+var stderrIsTerminal = sync.OnceValue(func() bool { return term.IsTerminal(int(os.Stderr.Fd())) })
+
+// progressWriter is where a run draws its progress display: WithProgress's
+// writer if given, else WithExecOptions's, else os.Stderr when tty says it is
+// a terminal, else nowhere.
+func (c *config) progressWriter(tty func() bool) io.Writer {
+	switch {
+	case c.progressSet:
+		return c.progress
+	case c.exec.Progress != nil:
+		return c.exec.Progress
+	case tty():
+		return os.Stderr
+	}
+	return nil
+}
 
 var defaultRuntime struct {
 	once sync.Once
@@ -169,6 +208,7 @@ func (d *Dataset) stream(ctx context.Context, plan ops.Node) (*pipeline.Stream, 
 	if d.cfg.trace != nil {
 		opts.Trace = d.cfg.trace
 	}
+	opts.Progress = d.cfg.progressWriter(stderrIsTerminal)
 	return pipeline.Run(ctx, d.cfg.rt, root, opts), nil
 }
 

@@ -68,3 +68,25 @@ func TestStatsCountSpills(t *testing.T) {
 		t.Fatalf("count %d %v", n, err)
 	}
 }
+
+func TestWithProgress(t *testing.T) {
+	e := setup(t)
+	var out bytes.Buffer
+	ds := dataset.Range(500, append(e.par(5), dataset.WithProgress(&out))...).Map(func(r dataset.Row) (dataset.Item, error) {
+		return dataset.Item{"id": idOf(r)}, nil
+	})
+	items, err := ds.TakeAll(e.ctx)
+	if err != nil || len(items) != 500 {
+		t.Fatalf("took %d rows, err %v", len(items), err)
+	}
+	st := ds.Stats()
+	text := out.String()
+	for _, o := range st.Operators {
+		if !strings.Contains(text, o.Name) {
+			t.Errorf("progress lacks operator %q:\n%q", o.Name, text)
+		}
+	}
+	if !strings.Contains(text, "500 rows") {
+		t.Errorf("progress lacks the final 500 rows:\n%q", text)
+	}
+}

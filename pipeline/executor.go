@@ -28,6 +28,17 @@ type Options struct {
 	// microseconds from the start of the run. Each run writes one document;
 	// a write error is reported in RunStats.TraceErr, not by the stream.
 	Trace io.Writer
+	// Progress, when set, receives a progress display: one line per
+	// operator, upstream first, with its rows out, tasks or blocks done (of
+	// the total where the operator knows it), bytes out, and what it waits
+	// on: "backpressured" when the executor held a ready task of it back for
+	// memory since the last frame, "waiting on <op>" when its consumer's
+	// input queue is full ("waiting on consumer" for the root while the
+	// stream's prefetched outputs are not taken), or "done". The executor's
+	// loop redraws it every 200 ms, moving the cursor up over the previous
+	// frame with ANSI escapes, so it is meant for a terminal; it draws a last
+	// frame when the run ends. A write error stops the display, not the run.
+	Progress io.Writer
 }
 
 // DefaultMaxBlockBytes is the largest block a task emits before splitting.
@@ -122,6 +133,8 @@ type executor struct {
 	store0 exec.StoreStats
 	timing map[Operator]*opTiming
 	spans  []taskSpan
+
+	progress progress // Options.Progress's display state
 }
 
 type consumerSlot struct {
@@ -208,6 +221,12 @@ func (e *executor) loop() {
 	for _, op := range e.ops {
 		op.Start(e.env)
 	}
+	var tick <-chan time.Time
+	if e.opts.Progress != nil {
+		t := time.NewTicker(progressInterval)
+		defer t.Stop()
+		tick = t.C
+	}
 	closed := false
 	for e.err == nil && !closed {
 		e.route()
@@ -231,6 +250,8 @@ func (e *executor) loop() {
 			e.fail(e.ctx.Err())
 		case <-e.stream.closing:
 			closed = true
+		case <-tick:
+			e.renderProgress(false)
 		}
 	}
 	e.shutdown()
@@ -253,6 +274,7 @@ func (e *executor) shutdown() {
 	e.ready = nil
 	e.stream.err = e.err
 	e.stream.stats = e.finishStats()
+	e.renderProgress(true)
 	close(e.stream.out)
 }
 
