@@ -79,10 +79,9 @@ type exchangeOp struct {
 	taskOp
 	x *Exchange
 
-	inputs    []exec.ObjectRef // input blocks not yet mapped, by input index
+	inputs    []exec.ObjectRef // input blocks by input index; ID 0 once mapped
 	sides     []int            // which input each block came from
 	inputB    int64
-	nInputs   int
 	doneIns   int
 	inputDone bool
 	n         int // partitions, once known
@@ -123,7 +122,6 @@ func (o *exchangeOp) AddInput(side int, b Bundle) {
 		o.sides = append(o.sides, side)
 		o.parts = append(o.parts, nil)
 		o.inputB += r.Bytes
-		o.nInputs++
 	}
 }
 
@@ -134,13 +132,13 @@ func (o *exchangeOp) InputDone(int) {
 	}
 	o.inputDone = true
 	if o.n == 0 {
-		o.n = max(o.nInputs, 1)
+		o.n = max(len(o.inputs), 1)
 		if o.x.PartitionsFor != nil {
 			var bytes int64
 			for _, r := range o.inputs {
 				bytes += r.Bytes
 			}
-			o.n = max(o.x.PartitionsFor(o.nInputs, bytes), 1)
+			o.n = max(o.x.PartitionsFor(len(o.inputs), bytes), 1)
 		}
 	}
 }
@@ -178,21 +176,21 @@ func (o *exchangeOp) phase() exchangePhase {
 	switch {
 	case !o.inputDone && !o.streamingMap():
 		return phaseWait
-	case o.x.Sample != nil && o.sampled < o.nInputs:
-		if o.nextInput < o.nInputs {
+	case o.x.Sample != nil && o.sampled < len(o.inputs):
+		if o.nextInput < len(o.inputs) {
 			return phaseSample
 		}
 		return phaseWait
 	case o.x.Sample != nil && o.state == nil:
-		if !o.preparing && o.sampled == o.nInputs && o.running == 0 {
+		if !o.preparing && o.sampled == len(o.inputs) && o.running == 0 {
 			return phasePrepare
 		}
 		return phaseWait
 	case len(o.mergeQueue) > 0:
 		return phaseMerge
-	case o.nextInput < len(o.inputs) || (o.x.Sample != nil && o.mapped < o.nInputs && o.nextInput < o.nInputs):
+	case o.nextInput < len(o.inputs):
 		return phaseMap
-	case o.inputDone && o.mapped == o.nInputs && o.running == 0 && o.reduced < o.n:
+	case o.inputDone && o.mapped == len(o.inputs) && o.running == 0 && o.reduced < o.n:
 		return phaseReduce
 	}
 	return phaseWait
@@ -259,7 +257,7 @@ func (o *exchangeOp) dispatchSample() {
 	}, func(out []exec.ObjectRef) {
 		o.samples = append(o.samples, out...)
 		o.sampled++
-		if o.sampled == o.nInputs {
+		if o.sampled == len(o.inputs) {
 			o.nextInput = 0 // the map phase starts over the inputs
 		}
 	})
@@ -415,7 +413,7 @@ func (o *exchangeOp) Finished() bool {
 	if o.cancelled {
 		return o.running == 0 && o.active == 0 && len(o.outQueue) == 0
 	}
-	return o.inputDone && o.reduced == o.n && o.mapped == o.nInputs && o.active == 0 && len(o.outQueue) == 0
+	return o.inputDone && o.reduced == o.n && o.mapped == len(o.inputs) && o.active == 0 && len(o.outQueue) == 0
 }
 
 func (o *exchangeOp) Cancel() {

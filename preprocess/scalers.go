@@ -32,24 +32,36 @@ type StandardScaler struct {
 // Fit computes every column's mean and standard deviation in one
 // distributed aggregation over d.
 func (s *StandardScaler) Fit(ctx context.Context, d *dataset.Dataset) error {
-	const who = "preprocess.StandardScaler"
-	if err := checkNumeric(ctx, who, d, s.Columns); err != nil {
-		return err
-	}
-	aggs := make([]dataset.Agg, 0, 2*len(s.Columns))
-	for _, c := range s.Columns {
-		aggs = append(aggs, dataset.MeanOf(c), dataset.StdOf(c))
-	}
-	row, err := aggregateRow(ctx, who, d, aggs)
+	pairs, err := fitPairs(ctx, "preprocess.StandardScaler", d, s.Columns, dataset.MeanOf, dataset.StdOf)
 	if err != nil {
 		return err
 	}
-	stats := make(map[string]MeanStd, len(s.Columns))
-	for i, c := range s.Columns {
-		stats[c] = MeanStd{Mean: Float(row[aggs[2*i].Name()]), Std: Float(row[aggs[2*i+1].Name()])}
+	s.Stats = make(map[string]MeanStd, len(pairs))
+	for c, p := range pairs {
+		s.Stats[c] = MeanStd{Mean: p[0], Std: p[1]}
 	}
-	s.Stats = stats
 	return nil
+}
+
+// fitPairs computes two aggregations of every column in one distributed
+// aggregation over d, checking first that the columns are numeric.
+func fitPairs(ctx context.Context, who string, d *dataset.Dataset, cols []string, first, second func(string) dataset.Agg) (map[string][2]Float, error) {
+	if err := checkNumeric(ctx, who, d, cols); err != nil {
+		return nil, err
+	}
+	aggs := make([]dataset.Agg, 0, 2*len(cols))
+	for _, c := range cols {
+		aggs = append(aggs, first(c), second(c))
+	}
+	row, err := aggregateRow(ctx, who, d, aggs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][2]Float, len(cols))
+	for i, c := range cols {
+		out[c] = [2]Float{Float(row[aggs[2*i].Name()]), Float(row[aggs[2*i+1].Name()])}
+	}
+	return out, nil
 }
 
 // Transform scales the columns of d lazily.
@@ -97,23 +109,14 @@ type MinMaxScaler struct {
 // Fit computes every column's minimum and maximum in one distributed
 // aggregation over d.
 func (s *MinMaxScaler) Fit(ctx context.Context, d *dataset.Dataset) error {
-	const who = "preprocess.MinMaxScaler"
-	if err := checkNumeric(ctx, who, d, s.Columns); err != nil {
-		return err
-	}
-	aggs := make([]dataset.Agg, 0, 2*len(s.Columns))
-	for _, c := range s.Columns {
-		aggs = append(aggs, dataset.MinOf(c), dataset.MaxOf(c))
-	}
-	row, err := aggregateRow(ctx, who, d, aggs)
+	pairs, err := fitPairs(ctx, "preprocess.MinMaxScaler", d, s.Columns, dataset.MinOf, dataset.MaxOf)
 	if err != nil {
 		return err
 	}
-	stats := make(map[string]MinMax, len(s.Columns))
-	for i, c := range s.Columns {
-		stats[c] = MinMax{Min: Float(row[aggs[2*i].Name()]), Max: Float(row[aggs[2*i+1].Name()])}
+	s.Stats = make(map[string]MinMax, len(pairs))
+	for c, p := range pairs {
+		s.Stats[c] = MinMax{Min: p[0], Max: p[1]}
 	}
-	s.Stats = stats
 	return nil
 }
 
