@@ -54,6 +54,7 @@ type Source struct {
 	partCols  map[string]bool
 	columns   []string // projection; nil reads all
 	out       *arrow.Schema
+	outFiles  *arrow.Schema // out without the partition columns: what files supply
 	filter    ops.Expr
 	limit     int64 // negative: none
 	bytes     int64
@@ -109,7 +110,7 @@ func NewSource(ctx context.Context, o SourceOptions) (*Source, error) {
 	if err := s.unify(); err != nil {
 		return nil, err
 	}
-	s.out = s.full
+	s.setOut(s.full)
 	return s, nil
 }
 
@@ -299,6 +300,17 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
+// setOut sets the output schema and the part of it that files supply.
+func (s *Source) setOut(out *arrow.Schema) {
+	var fields []arrow.Field
+	for _, fld := range out.Fields() {
+		if !s.partCols[fld.Name] {
+			fields = append(fields, fld)
+		}
+	}
+	s.out, s.outFiles = out, arrow.NewSchema(fields, nil)
+}
+
 // Schema is the output schema: the files' unified columns, then the
 // partition columns, or the projection.
 func (s *Source) Schema() *arrow.Schema { return s.out }
@@ -350,7 +362,7 @@ func (s *Source) WithColumns(cols []string) (ops.Datasource, error) {
 	}
 	c := *s
 	c.columns = append([]string(nil), cols...)
-	c.out = arrow.NewSchema(fields, nil)
+	c.setOut(arrow.NewSchema(fields, nil))
 	return &c, nil
 }
 
@@ -574,12 +586,6 @@ func (s *Source) conform(mem memory.Allocator, f *sourceFile, b arrow.RecordBatc
 			}
 		}
 	}()
-	var fileFields []arrow.Field
-	for _, fld := range s.out.Fields() {
-		if !s.partCols[fld.Name] {
-			fileFields = append(fileFields, fld)
-		}
-	}
 	// Drop columns read only to count rows.
 	keep := make([]string, 0, b.NumCols())
 	for _, fld := range b.Schema().Fields() {
@@ -592,7 +598,7 @@ func (s *Source) conform(mem memory.Allocator, f *sourceFile, b arrow.RecordBatc
 		return nil, err
 	}
 	defer sel.Release()
-	conformed, err := blocks.Conform(mem, sel, arrow.NewSchema(fileFields, nil))
+	conformed, err := blocks.Conform(mem, sel, s.outFiles)
 	if err != nil {
 		return nil, err
 	}
