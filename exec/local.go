@@ -36,7 +36,8 @@ type localConfig struct {
 	spillDir   string
 	alloc      memory.Allocator
 	maxRetries int
-	gpus       int
+	gpuIDs     []int // nil: detect
+	memory     int64
 }
 
 // WithWorkers sets the number of tasks that run at once (default: GOMAXPROCS).
@@ -61,8 +62,26 @@ func WithAllocator(mem memory.Allocator) LocalOption {
 // (default DefaultMaxRetries; negative disables retries).
 func WithMaxRetries(n int) LocalOption { return func(c *localConfig) { c.maxRetries = n } }
 
-// WithGPUs declares GPUs for resource accounting.
-func WithGPUs(n int) LocalOption { return func(c *localConfig) { c.gpus = n } }
+// WithGPUs declares n GPUs, devices 0 to n-1, instead of detecting them
+// (see DetectGPUs). Tests declare GPUs a machine does not have; 0 turns
+// detection off.
+func WithGPUs(n int) LocalOption {
+	return func(c *localConfig) {
+		c.gpuIDs = make([]int, max(n, 0))
+		for i := range c.gpuIDs {
+			c.gpuIDs[i] = i
+		}
+	}
+}
+
+// WithGPUIDs declares the GPUs by device index.
+func WithGPUIDs(ids ...int) LocalOption {
+	return func(c *localConfig) { c.gpuIDs = append([]int{}, ids...) }
+}
+
+// WithMemory sets the memory actors may reserve, in bytes (default: the
+// machine's memory less the object store's budget).
+func WithMemory(bytes int64) LocalOption { return func(c *localConfig) { c.memory = bytes } }
 
 // Local is the embedded runtime: a pool of worker goroutines sized to the
 // cores and an in-process object store that spills to local disk. The zero
@@ -76,6 +95,16 @@ type Local struct {
 	queue   []job
 	closed  bool
 	workers sync.WaitGroup
+
+	// Actors and what they hold, guarded by mu.
+	actors      map[*actorRunner]struct{}
+	actorGroup  sync.WaitGroup
+	actorCPUs   float64
+	actorMemory int64
+	gpuOnce     sync.Once
+	gpuIDs      []int
+	freeGPUs    []int
+	gpuErr      error
 }
 
 type job struct {
@@ -96,7 +125,10 @@ func NewLocal(opts ...LocalOption) *Local {
 	if cfg.budget <= 0 {
 		cfg.budget = int64(float64(SystemMemory()) * DefaultStoreFraction)
 	}
-	l := &Local{cfg: cfg, store: NewStore(cfg.alloc, cfg.budget, cfg.spillDir)}
+	if cfg.memory <= 0 {
+		cfg.memory = max(SystemMemory()-cfg.budget, 0)
+	}
+	l := &Local{cfg: cfg, store: NewStore(cfg.alloc, cfg.budget, cfg.spillDir), actors: make(map[*actorRunner]struct{})}
 	l.cond = sync.NewCond(&l.mu)
 	l.workers.Add(cfg.workers)
 	for i := range cfg.workers {
@@ -123,7 +155,11 @@ func (l *Local) Release(ref ObjectRef) { l.store.Release(ref) }
 
 // Resources implements Runtime.
 func (l *Local) Resources() Resources {
-	return Resources{CPUs: l.cfg.workers, GPUs: l.cfg.gpus, ObjectStoreMemory: l.cfg.budget}
+	l.detectGPUs()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Resources{CPUs: l.cfg.workers, GPUs: len(l.gpuIDs), Memory: l.cfg.memory,
+		ObjectStoreMemory: l.cfg.budget, ActorCPUs: l.actorCPUs}
 }
 
 // Allocator implements Runtime.
@@ -161,6 +197,7 @@ func (l *Local) Close() error {
 	for _, j := range pending {
 		j.done(TaskResult{Err: ErrClosed, Worker: -1})
 	}
+	l.stopActors()
 	l.workers.Wait()
 	return l.store.Close()
 }
@@ -189,19 +226,35 @@ func (l *Local) work(id int) {
 
 // run executes a task with retries on retryable errors.
 func (l *Local) run(ctx context.Context, t Task) TaskResult {
+	return runWithRetries(ctx, t, l.cfg.maxRetries, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
+		return runOnce(ctx, t, attempt, l.cfg.alloc, l.store)
+	})
+}
+
+// blockStore is what running a task needs from an object store.
+type blockStore interface {
+	Get(ctx context.Context, ref ObjectRef) (blocks.Block, error)
+	Put(b blocks.Block, producer string) (ObjectRef, error)
+	Release(ref ObjectRef)
+}
+
+// runWithRetries calls attempt until it succeeds, fails with an error that
+// is not retryable, or has been retried t.MaxRetries times (defaultRetries
+// when 0), backing off exponentially between attempts.
+func runWithRetries(ctx context.Context, t Task, defaultRetries int, attempt func(ctx context.Context, attempt int) ([]ObjectRef, error)) TaskResult {
 	start := time.Now()
 	retries := t.MaxRetries
 	if retries == 0 {
-		retries = l.cfg.maxRetries
+		retries = defaultRetries
 	}
 	res := TaskResult{Start: start}
-	for attempt := 0; ; attempt++ {
+	for n := 0; ; n++ {
 		if err := ctx.Err(); err != nil {
 			res.Err = err
 			break
 		}
-		outs, err := l.attempt(ctx, t, attempt)
-		res.Attempts = attempt + 1
+		outs, err := attempt(ctx, n)
+		res.Attempts = n + 1
 		if err == nil {
 			res.Outputs = outs
 			break
@@ -210,11 +263,11 @@ func (l *Local) run(ctx context.Context, t Task) TaskResult {
 			res.Err = ctx.Err()
 			break
 		}
-		if attempt >= retries || !IsRetryable(err) {
+		if n >= retries || !IsRetryable(err) || IsActorFailure(err) {
 			res.Err = &TaskError{Operator: t.Operator, Index: t.Index, Attempts: res.Attempts, Err: err}
 			break
 		}
-		backoff := min(time.Duration(10<<min(attempt, 10))*time.Millisecond, maxBackoff)
+		backoff := min(time.Duration(10<<min(n, 10))*time.Millisecond, maxBackoff)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
@@ -224,8 +277,9 @@ func (l *Local) run(ctx context.Context, t Task) TaskResult {
 	return res
 }
 
-// attempt runs t once: fetch inputs, call Run with panics recovered, store outputs.
-func (l *Local) attempt(ctx context.Context, t Task, attempt int) (refs []ObjectRef, err error) {
+// runOnce runs t once: fetch inputs, call Run with panics recovered, store
+// outputs.
+func runOnce(ctx context.Context, t Task, attempt int, alloc memory.Allocator, store blockStore) (refs []ObjectRef, err error) {
 	inputs := make([]blocks.Block, 0, len(t.Inputs))
 	defer func() {
 		for _, b := range inputs {
@@ -233,13 +287,13 @@ func (l *Local) attempt(ctx context.Context, t Task, attempt int) (refs []Object
 		}
 	}()
 	for _, ref := range t.Inputs {
-		b, err := l.store.Get(ctx, ref)
+		b, err := store.Get(ctx, ref)
 		if err != nil {
 			return nil, err
 		}
 		inputs = append(inputs, b)
 	}
-	tc := &TaskContext{Context: ctx, Alloc: l.cfg.alloc, Operator: t.Operator, Index: t.Index, Attempt: attempt}
+	tc := &TaskContext{Context: ctx, Alloc: alloc, Operator: t.Operator, Index: t.Index, Attempt: attempt}
 	outs, err := callRecovered(tc, t.Run, inputs)
 	defer func() {
 		for _, b := range outs {
@@ -256,10 +310,10 @@ func (l *Local) attempt(ctx context.Context, t Task, attempt int) (refs []Object
 		if b == nil {
 			continue
 		}
-		ref, err := l.store.Put(b, t.Operator)
+		ref, err := store.Put(b, t.Operator)
 		if err != nil {
 			for _, r := range refs {
-				l.store.Release(r)
+				store.Release(r)
 			}
 			return nil, err
 		}

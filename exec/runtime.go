@@ -36,8 +36,13 @@ type ObjectRef struct {
 type Resources struct {
 	// CPUs is the number of tasks that run at once.
 	CPUs int
-	// GPUs is the number of GPUs declared or detected (actors come later).
+	// GPUs is the number of GPUs declared or detected; actors reserve them.
 	GPUs int
+	// Memory is what actors may reserve, in bytes.
+	Memory int64
+	// ActorCPUs are the CPUs running actors hold now: the executor runs that
+	// many fewer tasks at once.
+	ActorCPUs float64
 	// ObjectStoreMemory is the store's memory budget in bytes: above it, blocks
 	// spill to disk and the executor stops admitting new tasks.
 	ObjectStoreMemory int64
@@ -106,6 +111,11 @@ type Runtime interface {
 	// Submit queues t and calls done exactly once, from any goroutine, when it
 	// has finished, failed or been cancelled through ctx.
 	Submit(ctx context.Context, t Task, done func(TaskResult))
+	// StartActor reserves spec's resources and starts an actor; started is
+	// called exactly once, from another goroutine, with the actor or the
+	// reason it could not start. ctx's values reach the constructor, but not
+	// its cancellation: an actor lives until stopped or the runtime closes.
+	StartActor(ctx context.Context, spec ActorSpec, started func(Actor, error))
 	// Resources reports what the runtime offers.
 	Resources() Resources
 	// Allocator is the allocator blocks of this runtime are built with.

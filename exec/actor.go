@@ -1,0 +1,279 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/blocks"
+)
+
+// ActorSpec describes one actor: what it holds for its lifetime and the
+// constructor that builds its state.
+type ActorSpec struct {
+	// Operator names the pool the actor belongs to, for errors and traces.
+	Operator string
+	// Index numbers the actor within its pool.
+	Index int
+	// CPUs, GPUs and Memory (bytes) are reserved from the runtime while the
+	// actor lives. A start that cannot get them fails with a
+	// *ResourceError.
+	CPUs   float64
+	GPUs   int
+	Memory int64
+	// New runs once, on the actor's own goroutine, before any call: the
+	// place to load a model onto the GPUs in ac.GPUIDs. It returns the
+	// function every call runs. An error or a panic fails the start.
+	New func(ac *ActorContext) (ActorFunc, error)
+}
+
+// ActorFunc is what one call runs on an actor: input blocks to output
+// blocks, under the same ownership rules as Task.Run. Calls of one actor run
+// one at a time, in the order they were made, so the state the constructor
+// built needs no locks.
+type ActorFunc func(tc *TaskContext, inputs []blocks.Block) ([]blocks.Block, error)
+
+// ActorContext is what an actor's constructor gets.
+type ActorContext struct {
+	// Context is cancelled when the actor stops.
+	context.Context
+	Operator string
+	Index    int
+	// GPUIDs are the devices this actor holds (CUDA_VISIBLE_DEVICES style
+	// indices), len == ActorSpec.GPUs.
+	GPUIDs []int
+	// Alloc is the runtime's allocator.
+	Alloc memory.Allocator
+
+	cleanups []func()
+}
+
+// Cleanup registers f to run when the actor stops (last registered, first
+// run), as testing.T.Cleanup does: release a model, close a device.
+func (ac *ActorContext) Cleanup(f func()) { ac.cleanups = append(ac.cleanups, f) }
+
+// ActorCall is one call on an actor.
+type ActorCall struct {
+	// Operator and Index identify the call, as in Task.
+	Operator string
+	Index    int
+	// Inputs are fetched and passed to the actor's function; borrowed as in
+	// Task.
+	Inputs []ObjectRef
+	// MaxRetries bounds retries of retryable errors on the same actor, as
+	// in Task.
+	MaxRetries int
+}
+
+// Actor is a running actor.
+type Actor interface {
+	// Call queues c; done is called exactly once, from any goroutine. Calls
+	// run one at a time in the order they were made. A call that panics, or
+	// fails with an error marked by ActorFailed, kills the actor: it and
+	// every call still queued fail with an error IsActorFailure reports.
+	Call(ctx context.Context, c ActorCall, done func(TaskResult))
+	// Stop asks the actor to end after the calls already queued. It does not
+	// wait; Done is closed once the actor has ended.
+	Stop()
+	// Done is closed when the actor's goroutine has exited, its cleanups
+	// have run and its resources are back with the runtime.
+	Done() <-chan struct{}
+	// GPUIDs are the devices the actor holds.
+	GPUIDs() []int
+}
+
+// ResourceError says a runtime cannot give an actor what it asks for.
+type ResourceError struct {
+	Operator  string
+	Resource  string // "CPUs", "GPUs" or "memory"
+	Need      float64
+	Available float64
+	Total     float64
+}
+
+func (e *ResourceError) Error() string {
+	return fmt.Sprintf("%s: an actor needs %g %s, %g of %g are free", e.Operator, e.Need, e.Resource, e.Available, e.Total)
+}
+
+// actorFailure marks an error as the death of the actor that returned it.
+type actorFailure struct{ err error }
+
+func (e *actorFailure) Error() string { return "actor failed: " + e.err.Error() }
+func (e *actorFailure) Unwrap() error { return e.err }
+
+// ActorFailed marks err as fatal to the actor that returned it (a lost
+// device, corrupted state): the actor is stopped and replaced, and the call
+// runs again on another actor. Returns nil for a nil err.
+func ActorFailed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &actorFailure{err: err}
+}
+
+// IsActorFailure reports whether err is the failure of an actor rather than
+// of its input: a panic in the actor, an error marked with ActorFailed, or a
+// call that was queued on an actor that died.
+func IsActorFailure(err error) bool {
+	var f *actorFailure
+	return errors.As(err, &f)
+}
+
+// actorRunner is an actor's goroutine and mailbox; the runtime supplies how
+// inputs are fetched, outputs stored and resources given back.
+type actorRunner struct {
+	spec   ActorSpec
+	ac     *ActorContext
+	cancel context.CancelFunc
+	store  blockStore
+	alloc  memory.Allocator
+	retry  int // default retries
+	gpus   []int
+
+	mu      sync.Mutex
+	queue   []actorJob
+	stop    bool
+	exited  error // set when the goroutine no longer serves calls
+	wake    chan struct{}
+	done    chan struct{}
+	release func() // gives the actor's resources back
+}
+
+type actorJob struct {
+	ctx  context.Context
+	call ActorCall
+	done func(TaskResult)
+}
+
+func (a *actorRunner) GPUIDs() []int         { return a.gpus }
+func (a *actorRunner) Done() <-chan struct{} { return a.done }
+
+func (a *actorRunner) signal() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (a *actorRunner) Stop() {
+	a.mu.Lock()
+	a.stop = true
+	a.mu.Unlock()
+	a.signal()
+}
+
+func (a *actorRunner) Call(ctx context.Context, c ActorCall, done func(TaskResult)) {
+	a.mu.Lock()
+	if a.exited != nil {
+		cause := a.exited
+		a.mu.Unlock()
+		// Not on the caller's goroutine: done may hand the result to a loop
+		// that is the caller.
+		go done(TaskResult{Err: ActorFailed(cause), Worker: -1})
+		return
+	}
+	a.queue = append(a.queue, actorJob{ctx: ctx, call: c, done: done})
+	a.mu.Unlock()
+	a.signal()
+}
+
+// run is the actor's goroutine: the constructor, then calls until stopped
+// or dead. started reports the constructor's outcome.
+func (a *actorRunner) run(started func(Actor, error)) {
+	defer close(a.done)
+	defer a.release()
+	defer a.cancel()
+	fn, err := a.construct()
+	if err != nil {
+		err = fmt.Errorf("%s: actor %d: constructor: %w", a.spec.Operator, a.spec.Index, err)
+		a.cleanup()
+		a.exit(err)
+		a.cancel()
+		a.release() // before started: whoever starts a replacement needs them
+		started(nil, err)
+		return
+	}
+	started(a, nil)
+	defer a.cleanup()
+	for {
+		a.mu.Lock()
+		for len(a.queue) == 0 && !a.stop {
+			a.mu.Unlock()
+			<-a.wake
+			a.mu.Lock()
+		}
+		if len(a.queue) == 0 {
+			a.mu.Unlock()
+			a.exit(fmt.Errorf("%s: actor %d was stopped", a.spec.Operator, a.spec.Index))
+			return
+		}
+		j := a.queue[0]
+		a.queue[0] = actorJob{}
+		a.queue = a.queue[1:]
+		a.mu.Unlock()
+		res := a.serve(fn, j)
+		j.done(res)
+		if res.Err != nil && IsActorFailure(res.Err) {
+			a.exit(fmt.Errorf("%s: actor %d died before this call: %w", a.spec.Operator, a.spec.Index, res.Err))
+			return
+		}
+	}
+}
+
+func (a *actorRunner) construct() (fn ActorFunc, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			fn, err = nil, &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	fn, err = a.spec.New(a.ac)
+	if err == nil && fn == nil {
+		err = errors.New("constructor returned a nil function")
+	}
+	return fn, err
+}
+
+func (a *actorRunner) cleanup() {
+	for i := len(a.ac.cleanups) - 1; i >= 0; i-- {
+		func() {
+			defer func() { _ = recover() }() // a panicking cleanup must not kill the runtime
+			a.ac.cleanups[i]()
+		}()
+	}
+	a.ac.cleanups = nil
+}
+
+// exit stops serving: every queued call, and every later one, fails as an
+// actor failure, so the caller retries them on another actor.
+func (a *actorRunner) exit(cause error) {
+	a.mu.Lock()
+	q := a.queue
+	a.queue = nil
+	a.stop = true
+	a.exited = cause
+	a.mu.Unlock()
+	for _, j := range q {
+		j.done(TaskResult{Err: ActorFailed(cause), Worker: -1})
+	}
+}
+
+// serve runs one call with retries of retryable errors on this actor.
+func (a *actorRunner) serve(fn ActorFunc, j actorJob) TaskResult {
+	t := Task{Operator: j.call.Operator, Index: j.call.Index, Inputs: j.call.Inputs, MaxRetries: j.call.MaxRetries,
+		Run: func(tc *TaskContext, in []blocks.Block) ([]blocks.Block, error) { return fn(tc, in) }}
+	res := runWithRetries(j.ctx, t, a.retry, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
+		return runOnce(ctx, t, attempt, a.alloc, a.store)
+	})
+	if res.Err != nil {
+		var p *PanicError
+		if errors.As(res.Err, &p) && !IsActorFailure(res.Err) {
+			// A panic may have left the actor's state half-updated.
+			res.Err = ActorFailed(res.Err)
+		}
+	}
+	return res
+}
