@@ -199,7 +199,11 @@ func (d *Dataset) stream(ctx context.Context, plan ops.Node) (*pipeline.Stream, 
 		return nil, err
 	}
 	opt := ops.Optimize(plan)
-	queue := max(4, 2*d.cfg.rt.Resources().CPUs)
+	res := d.cfg.rt.Resources()
+	if err := pipeline.CheckResources(opt, res); err != nil {
+		return nil, err
+	}
+	queue := max(4, 2*res.CPUs)
 	root, err := pipeline.Build(opt, queue)
 	if err != nil {
 		return nil, err

@@ -42,8 +42,15 @@ func TestStatsAfterRun(t *testing.T) {
 	var doc struct {
 		TraceEvents []map[string]any `json:"traceEvents"`
 	}
-	if err := json.Unmarshal(trace.Bytes(), &doc); err != nil || len(doc.TraceEvents) != 10 {
-		t.Errorf("trace: err %v, %d events, want 10", err, len(doc.TraceEvents))
+	err = json.Unmarshal(trace.Bytes(), &doc)
+	tasks := 0
+	for _, ev := range doc.TraceEvents {
+		if ev["ph"] == "X" {
+			tasks++
+		}
+	}
+	if err != nil || tasks != 10 {
+		t.Errorf("trace: err %v, %d task events, want 10", err, tasks)
 	}
 }
 

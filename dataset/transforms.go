@@ -3,6 +3,7 @@ package dataset
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -185,6 +186,9 @@ type MapBatchesOption func(*mapBatchesConfig)
 
 type mapBatchesConfig struct {
 	batchSize int64
+	pool      ops.ActorPool
+	cpusSet   bool
+	actorOpts []string // names of actor-only options given, for MapBatches' error
 }
 
 // BatchSize sets the rows per batch. Each task gathers at least this many
@@ -209,35 +213,43 @@ func (d *Dataset) MapBatches(fn BatchFunc, opts ...MapBatchesOption) *Dataset {
 	if cfg.batchSize < 0 {
 		return d.withErr(fmt.Errorf("dataset.MapBatches: negative batch size %d", cfg.batchSize))
 	}
-	size := cfg.batchSize
+	if len(cfg.actorOpts) > 0 {
+		return d.withErr(fmt.Errorf("dataset.MapBatches: %s configure actors; use MapBatchesWithActors", strings.Join(cfg.actorOpts, ", ")))
+	}
 	return d.oneToOne(&ops.OneToOne{
 		Label:     "MapBatches(" + ops.FuncName(fn) + ")",
-		BatchRows: size,
-		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
-			if blocks.IsVoid(in) {
-				in.Retain()
-				return in, nil
-			}
-			if size <= 0 || in.NumRows() <= size {
-				return callBatch(fn, in)
-			}
-			parts := blocks.Split(in, size)
-			defer releaseBlocks(parts)
-			outs := make([]blocks.Block, 0, len(parts))
-			defer func() { releaseBlocks(outs) }()
-			for _, p := range parts {
-				if err := tc.Err(); err != nil {
-					return nil, err
-				}
-				out, err := callBatch(fn, p)
-				if err != nil {
-					return nil, err
-				}
-				outs = append(outs, out)
-			}
-			return blocks.Concat(tc.Alloc, outs)
-		},
+		BatchRows: cfg.batchSize,
+		Fn:        batchesFn(fn, cfg.batchSize),
 	})
+}
+
+// batchesFn calls fn on slices of exactly size rows of each input block
+// (whole blocks when size is 0) and concatenates the results.
+func batchesFn(fn BatchFunc, size int64) ops.BlockFn {
+	return func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		if blocks.IsVoid(in) {
+			in.Retain()
+			return in, nil
+		}
+		if size <= 0 || in.NumRows() <= size {
+			return callBatch(fn, in)
+		}
+		parts := blocks.Split(in, size)
+		defer releaseBlocks(parts)
+		outs := make([]blocks.Block, 0, len(parts))
+		defer func() { releaseBlocks(outs) }()
+		for _, p := range parts {
+			if err := tc.Err(); err != nil {
+				return nil, err
+			}
+			out, err := callBatch(fn, p)
+			if err != nil {
+				return nil, err
+			}
+			outs = append(outs, out)
+		}
+		return blocks.Concat(tc.Alloc, outs)
+	}
 }
 
 func callBatch(fn BatchFunc, in blocks.Block) (blocks.Block, error) {

@@ -68,7 +68,7 @@ func PushDownLimit(n Node) Node {
 func FuseOneToOne(n Node) Node {
 	switch o := n.(type) {
 	case *OneToOne:
-		if f, ok := o.Input.(*Fused); ok && o.BatchRows == 0 {
+		if f, ok := o.Input.(*Fused); ok && o.BatchRows == 0 && o.Actors == nil && !f.HasActors() {
 			return &Fused{Input: f.Input, Stages: append(append([]*OneToOne(nil), f.Stages...), o)}
 		}
 		return &Fused{Input: o.Input, Stages: []*OneToOne{o}}

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -138,6 +139,33 @@ type OneToOne struct {
 	// Project, when set, says the stage keeps exactly these columns in this
 	// order (Fn does that); the optimizer may push it into a source.
 	Project []string
+	// Actors, when set, runs the stage on a pool of stateful actors instead
+	// of stateless tasks; Fn is then unused. An actor stage never fuses with
+	// its neighbours: it is its own operator.
+	Actors *ActorPool
+}
+
+// ActorPool says how an actor stage runs: the pool's size, what each actor
+// holds, and the constructor that builds each actor's state.
+type ActorPool struct {
+	// Min actors start with the stage and are kept; up to Max run while
+	// batches wait (Max 0: as many as the runtime's resources allow).
+	Min, Max int
+	// CPUs, GPUs and Memory (bytes) are reserved per actor.
+	CPUs   float64
+	GPUs   int
+	Memory int64
+	// MaxInFlight is how many batches are queued on one actor at once, so
+	// the next input is ready when a call ends (default 2).
+	MaxInFlight int
+	// IdleTimeout is how long an actor above Min may wait for work before
+	// it is stopped (default 2s).
+	IdleTimeout time.Duration
+	// MaxAttempts bounds how often one batch is tried on actors that die
+	// under it (default 3).
+	MaxAttempts int
+	// New runs once per actor and returns the function batches go through.
+	New func(ac *exec.ActorContext) (BlockFn, error)
 }
 
 func (o *OneToOne) Name() string               { return o.Label }
@@ -191,6 +219,16 @@ func (f *Fused) Rows() int64 {
 		}
 	}
 	return f.Input.Rows()
+}
+
+// HasActors reports whether the chain is an actor stage.
+func (f *Fused) HasActors() bool {
+	for _, s := range f.Stages {
+		if s.Actors != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // BatchRows is the bundle size the first stage asks for.

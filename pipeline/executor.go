@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -122,7 +123,9 @@ type executor struct {
 	doneSent map[Operator]bool
 	stopped  map[Operator]bool
 	events   chan func()
-	active   int
+	active   int // outstanding events: tasks, actor calls and actor starts
+	tasks    int // running tasks, which take a CPU slot each
+	actors   []exec.Actor
 	ready    []Bundle
 	err      error
 	reserve  int64 // per-operator share of the budget that is its own
@@ -178,7 +181,8 @@ func Run(ctx context.Context, rt exec.Runtime, root Operator, opts Options) *Str
 		e.index[op] = i
 	}
 	e.stream = &Stream{rt: rt, out: make(chan Bundle), closing: make(chan struct{}), finished: make(chan struct{}), ops: e.ops}
-	e.env = &Env{rt: rt, submit: e.submit, fail: e.fail, maxBlockBytes: opts.MaxBlockBytes, maxAhead: max(8, 4*opts.Concurrency)}
+	e.env = &Env{rt: rt, submit: e.submit, call: e.call, startActor: e.startActor, fail: e.fail,
+		maxBlockBytes: opts.MaxBlockBytes, maxAhead: max(8, 4*opts.Concurrency)}
 	taskOps := 0
 	for _, op := range e.ops {
 		if _, ok := op.(interface{ base() *taskOp }); ok {
@@ -201,11 +205,39 @@ func (e *executor) walk(op Operator) {
 
 func (e *executor) submit(op Operator, t exec.Task, done func(exec.TaskResult)) {
 	e.active++
+	e.tasks++
 	e.rt.Submit(e.ctx, t, func(res exec.TaskResult) {
 		end := time.Now()
 		e.events <- func() {
-			e.record(op, t, res, end)
+			e.tasks--
+			e.record(op, t.Index, res, end, "")
 			done(res)
+		}
+	})
+}
+
+// call runs c on actor a; track names the actor in the trace.
+func (e *executor) call(op Operator, a exec.Actor, track string, c exec.ActorCall, done func(exec.TaskResult)) {
+	e.active++
+	a.Call(e.ctx, c, func(res exec.TaskResult) {
+		end := time.Now()
+		e.events <- func() {
+			e.record(op, c.Index, res, end, track)
+			done(res)
+		}
+	})
+}
+
+// startActor starts an actor for op; the executor stops it at shutdown if
+// op has not, and waits for it.
+func (e *executor) startActor(op Operator, spec exec.ActorSpec, done func(exec.Actor, error)) {
+	e.active++
+	e.rt.StartActor(e.ctx, spec, func(a exec.Actor, err error) {
+		e.events <- func() {
+			if a != nil {
+				e.actors = append(e.actors, a)
+			}
+			done(a, err)
 		}
 	})
 }
@@ -221,15 +253,29 @@ func (e *executor) loop() {
 	for _, op := range e.ops {
 		op.Start(e.env)
 	}
-	var tick <-chan time.Time
+	var tick, scaleTick <-chan time.Time
 	if e.opts.Progress != nil {
 		t := time.NewTicker(progressInterval)
 		defer t.Stop()
 		tick = t.C
 	}
+	var scalers []scaler
+	for _, op := range e.ops {
+		if s, ok := op.(scaler); ok {
+			scalers = append(scalers, s)
+		}
+	}
+	if len(scalers) > 0 {
+		t := time.NewTicker(scaleInterval)
+		defer t.Stop()
+		scaleTick = t.C
+	}
 	closed := false
 	for e.err == nil && !closed {
 		e.route()
+		for _, s := range scalers {
+			s.scale(time.Now())
+		}
 		e.dispatch()
 		if e.err != nil || e.root.Finished() && len(e.ready) == 0 {
 			break
@@ -252,6 +298,7 @@ func (e *executor) loop() {
 			closed = true
 		case <-tick:
 			e.renderProgress(false)
+		case <-scaleTick:
 		}
 	}
 	e.shutdown()
@@ -267,6 +314,15 @@ func (e *executor) shutdown() {
 	}
 	for _, op := range e.ops {
 		op.Cancel()
+	}
+	// Operators stop their actors on Cancel; stop any they never saw (a
+	// start that completed during shutdown) and wait, so no actor outlives
+	// the run.
+	for _, a := range e.actors {
+		a.Stop()
+	}
+	for _, a := range e.actors {
+		<-a.Done()
 	}
 	for _, b := range e.ready {
 		b.release(e.rt)
@@ -335,8 +391,9 @@ func (e *executor) stop(op Operator) {
 // dispatch launches tasks while slots are free and memory allows, preferring
 // operators nearest the output so data drains before more is read.
 func (e *executor) dispatch() {
-	for e.active < e.opts.Concurrency {
-		op := e.pick()
+	slots := e.taskSlots()
+	for {
+		op := e.pick(e.tasks < slots)
 		if op == nil {
 			return
 		}
@@ -344,7 +401,19 @@ func (e *executor) dispatch() {
 	}
 }
 
-func (e *executor) pick() Operator {
+// taskSlots is how many tasks may run at once: the concurrency, less the
+// CPUs that actors hold, but at least one so tasks always progress.
+func (e *executor) taskSlots() int {
+	n := e.opts.Concurrency
+	if res := e.rt.Resources(); res.ActorCPUs > 0 {
+		n = min(n, res.CPUs-int(math.Ceil(res.ActorCPUs)))
+	}
+	return max(n, 1)
+}
+
+// pick chooses the next operator to dispatch; operators that run tasks are
+// considered only while cpuFree.
+func (e *executor) pick(cpuFree bool) Operator {
 	var total int64
 	usage := make([]Usage, len(e.ops))
 	for i, op := range e.ops {
@@ -358,7 +427,7 @@ func (e *executor) pick() Operator {
 	var blocked Operator
 	for i := len(e.ops) - 1; i >= 0; i-- {
 		op := e.ops[i]
-		if e.stopped[op] || !op.CanDispatch() {
+		if e.stopped[op] || !cpuFree && !onActors(op) || !op.CanDispatch() {
 			continue
 		}
 		// A bounded queue pushes back by count too: while the consumer's

@@ -98,12 +98,18 @@ type Metrics struct {
 	RowsIn      int64
 	BytesIn     int64
 	Backpressed int // times the loop held a ready task back for memory
+	// Actors is the size of an actor pool now; ActorRestarts counts actors
+	// that died and were dropped.
+	Actors        int
+	ActorRestarts int
 }
 
 // Env is what operators get from the executor.
 type Env struct {
 	rt            exec.Runtime
 	submit        func(op Operator, t exec.Task, done func(exec.TaskResult))
+	call          func(op Operator, a exec.Actor, track string, c exec.ActorCall, done func(exec.TaskResult))
+	startActor    func(op Operator, spec exec.ActorSpec, done func(exec.Actor, error))
 	fail          func(error)
 	maxBlockBytes int64
 	// maxAhead caps an operator's running tasks plus finished outputs not

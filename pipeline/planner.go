@@ -69,6 +69,13 @@ func Build(n ops.Node, queue int) (Operator, error) {
 	case *ops.Fused:
 		// Reads fuse with what follows them, as Ray fuses Read->Map, unless
 		// the chain wants batches larger than a read task may produce.
+		if n.HasActors() {
+			in, err := Build(n.Input, queue)
+			if err != nil {
+				return nil, err
+			}
+			return newActorPoolOp(n.Name(), in, n.Stages[0], queue), nil
+		}
 		if r, ok := n.Input.(*ops.Read); ok && n.BatchRows() == 0 {
 			tasks, err := r.Source.ReadTasks(r.Parallelism)
 			if err != nil {
@@ -116,7 +123,7 @@ func Build(n ops.Node, queue int) (Operator, error) {
 		op.inputs, op.planSides = ins, n.PlanSides
 		return op, nil
 	case *Exchange:
-		if f, ok := n.Input.(*ops.Fused); ok && n.Sample == nil && n.Partitions > 0 && len(n.More) == 0 && f.BatchRows() == 0 {
+		if f, ok := n.Input.(*ops.Fused); ok && n.Sample == nil && n.Partitions > 0 && len(n.More) == 0 && f.BatchRows() == 0 && !f.HasActors() {
 			// Run the one-to-one chain before the exchange inside its map
 			// tasks: each block goes through the chain and is split into
 			// parts in one task, without a trip through the object store.

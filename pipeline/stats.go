@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -123,13 +125,14 @@ type taskSpan struct {
 	op         string
 	index      int
 	worker     int
+	track      string // an actor's name; "" for a task on a worker
 	start, end time.Time
 	attempts   int
 	failed     bool
 }
 
 // record notes a finished task; called on the loop goroutine.
-func (e *executor) record(op Operator, t exec.Task, res exec.TaskResult, end time.Time) {
+func (e *executor) record(op Operator, index int, res exec.TaskResult, end time.Time, track string) {
 	if res.Attempts == 0 {
 		return // never ran: cancelled or closed before it started
 	}
@@ -152,7 +155,7 @@ func (e *executor) record(op Operator, t exec.Task, res exec.TaskResult, end tim
 		tm.end = end
 	}
 	if e.opts.Trace != nil {
-		e.spans = append(e.spans, taskSpan{op: op.Name(), index: t.Index, worker: res.Worker, start: start, end: end, attempts: res.Attempts, failed: res.Err != nil})
+		e.spans = append(e.spans, taskSpan{op: op.Name(), index: index, worker: res.Worker, track: track, start: start, end: end, attempts: res.Attempts, failed: res.Err != nil})
 	}
 }
 
@@ -200,6 +203,10 @@ type traceEvent struct {
 	Args map[string]any `json:"args,omitempty"`
 }
 
+// actorTrackBase is the first trace tid given to actors, above any worker
+// index.
+const actorTrackBase = 10000
+
 // writeTrace writes spans as a Chrome trace event JSON document, times in
 // microseconds from the start of the run.
 func writeTrace(w io.Writer, origin time.Time, spans []taskSpan) error {
@@ -207,16 +214,35 @@ func writeTrace(w io.Writer, origin time.Time, spans []taskSpan) error {
 		TraceEvents     []traceEvent `json:"traceEvents"`
 		DisplayTimeUnit string       `json:"displayTimeUnit"`
 	}{TraceEvents: make([]traceEvent, 0, len(spans)), DisplayTimeUnit: "ms"}
+	// Tasks sit on their worker's track; each actor gets a track of its own
+	// after the workers', named in thread_name metadata events.
+	tids := map[string]int{}
+	names := map[int]string{}
+	for _, s := range spans {
+		if s.track == "" {
+			names[s.worker] = fmt.Sprintf("worker %d", s.worker)
+		} else if _, ok := tids[s.track]; !ok {
+			tids[s.track] = actorTrackBase + len(tids)
+			names[tids[s.track]] = s.track
+		}
+	}
+	for _, tid := range slices.Sorted(maps.Keys(names)) {
+		doc.TraceEvents = append(doc.TraceEvents, traceEvent{Name: "thread_name", Ph: "M", Pid: 1, Tid: tid, Args: map[string]any{"name": names[tid]}})
+	}
 	for _, s := range spans {
 		args := map[string]any{"index": s.index, "attempts": s.attempts}
 		if s.failed {
 			args["failed"] = true
 		}
+		tid := s.worker
+		if s.track != "" {
+			tid = tids[s.track]
+		}
 		doc.TraceEvents = append(doc.TraceEvents, traceEvent{
 			Name: s.op, Cat: "task", Ph: "X",
 			Ts:  float64(max(s.start.Sub(origin), 0).Nanoseconds()) / 1e3,
 			Dur: float64(max(s.end.Sub(s.start), 0).Nanoseconds()) / 1e3,
-			Pid: 1, Tid: s.worker, Args: args,
+			Pid: 1, Tid: tid, Args: args,
 		})
 	}
 	return json.NewEncoder(w).Encode(doc)

@@ -103,17 +103,47 @@ func TestRunStatsCountSpills(t *testing.T) {
 	}
 }
 
+type parsedEvent struct {
+	Name string         `json:"name"`
+	Cat  string         `json:"cat"`
+	Ph   string         `json:"ph"`
+	Ts   float64        `json:"ts"`
+	Dur  float64        `json:"dur"`
+	Pid  int            `json:"pid"`
+	Tid  int            `json:"tid"`
+	Args map[string]any `json:"args"`
+}
+
 type traceDoc struct {
-	TraceEvents []struct {
-		Name string         `json:"name"`
-		Cat  string         `json:"cat"`
-		Ph   string         `json:"ph"`
-		Ts   float64        `json:"ts"`
-		Dur  float64        `json:"dur"`
-		Pid  int            `json:"pid"`
-		Tid  int            `json:"tid"`
-		Args map[string]any `json:"args"`
-	} `json:"traceEvents"`
+	TraceEvents []parsedEvent `json:"traceEvents"`
+	// Tracks are the thread_name metadata events, by tid.
+	Tracks map[int]string `json:"-"`
+}
+
+// parseTrace reads a trace, keeping task events in TraceEvents and track
+// names in Tracks; every task's track must be named.
+func parseTrace(t *testing.T, data []byte) traceDoc {
+	t.Helper()
+	var doc traceDoc
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("trace is not JSON: %v", err)
+	}
+	doc.Tracks = map[int]string{}
+	var tasks []parsedEvent
+	for _, ev := range doc.TraceEvents {
+		if ev.Ph == "M" && ev.Name == "thread_name" {
+			doc.Tracks[ev.Tid], _ = ev.Args["name"].(string)
+			continue
+		}
+		tasks = append(tasks, ev)
+	}
+	for _, ev := range tasks {
+		if doc.Tracks[ev.Tid] == "" {
+			t.Errorf("task event on tid %d, which has no thread_name", ev.Tid)
+		}
+	}
+	doc.TraceEvents = tasks
+	return doc
 }
 
 func TestTraceHasEveryTaskAndShowsOverlap(t *testing.T) {
@@ -140,10 +170,7 @@ func TestTraceHasEveryTaskAndShowsOverlap(t *testing.T) {
 	if st.TraceErr != nil {
 		t.Fatal(st.TraceErr)
 	}
-	var doc traceDoc
-	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
-		t.Fatalf("trace is not JSON: %v\n%s", err, buf.String())
-	}
+	doc := parseTrace(t, buf.Bytes())
 	if len(doc.TraceEvents) != st.Tasks {
 		t.Fatalf("%d events, %d tasks", len(doc.TraceEvents), st.Tasks)
 	}
@@ -205,10 +232,7 @@ func TestTraceWrittenOnError(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("err %v, want boom", err)
 	}
-	var doc traceDoc
-	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
-		t.Fatalf("trace is not JSON: %v\n%s", err, buf.String())
-	}
+	doc := parseTrace(t, buf.Bytes())
 	st := s.Stats()
 	if len(doc.TraceEvents) == 0 || len(doc.TraceEvents) != st.Tasks || !errors.Is(st.Err, boom) {
 		t.Errorf("%d events, %d tasks, err %v", len(doc.TraceEvents), st.Tasks, st.Err)
