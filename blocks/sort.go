@@ -51,6 +51,14 @@ type SortKey struct {
 	Descending bool
 }
 
+// String is the column, with " desc" when descending: how plans show it.
+func (k SortKey) String() string {
+	if k.Descending {
+		return k.Column + " desc"
+	}
+	return k.Column
+}
+
 // rowCmp compares row i of a left column with row j of a right column (the
 // same column when sorting a block), with a key's direction and null
 // placement applied: negative when row i sorts first.

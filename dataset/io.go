@@ -325,6 +325,7 @@ func (d *Dataset) Write(ctx context.Context, sink ops.Datasink) error {
 		}
 		return nil
 	})
+	d.setStats(w.Stats()) // the write's run is this dataset's latest
 	cleanup := context.WithoutCancel(ctx)
 	if err != nil {
 		if aerr := sink.Abort(cleanup, results); aerr != nil {

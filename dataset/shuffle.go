@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"fmt"
+	"strings"
 	"math/rand/v2"
 
 	"github.com/shoal-data/shoal/blocks"
@@ -119,7 +120,7 @@ func (d *Dataset) Sort(keys ...SortKey) *Dataset {
 	keys = append([]SortKey(nil), keys...)
 	return d.with(&pipeline.Exchange{
 		Input:         d.plan,
-		Label:         fmt.Sprintf("Sort%v", keys),
+		Label:         "Sort(" + joinKeys(keys) + ")",
 		KeepsRows:     true,
 		PartitionsFor: d.reducePartitions,
 		Sample: func(tc *exec.TaskContext, b blocks.Block) (blocks.Block, error) {
@@ -135,4 +136,12 @@ func (d *Dataset) Sort(keys ...SortKey) *Dataset {
 			return shuffle.SortReduce(tc, parts, keys)
 		},
 	})
+}
+
+func joinKeys(keys []SortKey) string {
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k.String()
+	}
+	return strings.Join(parts, ", ")
 }

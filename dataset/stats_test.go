@@ -97,3 +97,15 @@ func TestWithProgress(t *testing.T) {
 		t.Errorf("progress lacks the final 500 rows:\n%q", text)
 	}
 }
+
+func TestStatsAfterWrite(t *testing.T) {
+	e := setup(t)
+	ds := dataset.Range(1000, e.par(4)...)
+	if err := ds.WriteParquet(e.ctx, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	st := ds.Stats()
+	if st == nil || len(st.Operators) == 0 || st.Operators[0].RowsOut != 1000 {
+		t.Fatalf("stats after WriteParquet: %v, want the write's run with 1000 rows read", st)
+	}
+}

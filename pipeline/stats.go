@@ -75,10 +75,12 @@ func (s *RunStats) String() string {
 	}
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "Operator\tTasks\tRetries\tWall\tTask wall\tRows in\tRows out\tBytes in\tBytes out\tBlocks out\tBackpressured\t")
+	// The operator's name comes last, unaligned: names of fused chains are
+	// long, and the numbers stay readable in front of them.
+	fmt.Fprintln(w, "Tasks\tRetries\tWall\tTask wall\tRows in\tRows out\tBytes in\tBytes out\tBlocks out\tBackpressured\t  Operator")
 	for _, o := range s.Operators {
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%d\t\n", o.Name, o.Tasks, o.Retries,
-			round(o.Wall), round(o.TaskWall), o.RowsIn, o.RowsOut, formatBytes(o.BytesIn), formatBytes(o.BytesOut), o.BlocksOut, o.Backpressured)
+		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%d\t  %s\n", o.Tasks, o.Retries,
+			round(o.Wall), round(o.TaskWall), o.RowsIn, o.RowsOut, formatBytes(o.BytesIn), formatBytes(o.BytesOut), o.BlocksOut, o.Backpressured, o.Name)
 	}
 	w.Flush()
 	fmt.Fprintf(&b, "Total: wall %s, CPU %s (process), %d tasks (%d retries), task wall %s, spilled %s, restored %s, store peak %s\n",
