@@ -2,8 +2,8 @@ package dataset
 
 import (
 	"fmt"
-	"strings"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
