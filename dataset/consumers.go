@@ -7,7 +7,6 @@ import (
 	"io"
 	"iter"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -316,11 +315,5 @@ func (d *Dataset) Materialize(ctx context.Context) (*Dataset, error) {
 	if schema == nil && len(refs) > 0 {
 		schema = refs[0].Schema
 	}
-	node := &ops.Refs{Refs: refs, OutSchema: schema}
-	runtime.AddCleanup(node, func(refs []exec.ObjectRef) {
-		for _, r := range refs {
-			rt.Release(r)
-		}
-	}, refs)
-	return d.with(node), nil
+	return d.refsDataset(refs, schema), nil
 }
