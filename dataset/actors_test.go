@@ -359,3 +359,24 @@ func ExampleDataset_MapBatchesWithActors() {
 	// model loaded on GPUs [0]
 	// 1498500 <nil>
 }
+
+func TestTaskCPUsLetWaitingTasksRunTogether(t *testing.T) {
+	e := setup(t) // 2 workers
+	var running, peak atomic.Int32
+	wait := func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+		n := running.Add(1)
+		for m := peak.Load(); n > m && !peak.CompareAndSwap(m, n); m = peak.Load() {
+		}
+		time.Sleep(20 * time.Millisecond) // a call to a remote service
+		running.Add(-1)
+		return b, nil
+	}
+	ds := dataset.Range(4000, e.par(40)...).MapBatches(wait, dataset.TaskCPUs(0.25))
+	equalInts(t, "ids", takeIDs(t, e, ds), seq(0, 4000))
+	if p := peak.Load(); p < 5 || p > 8 {
+		t.Errorf("peak %d tasks at once, want more than 2 CPUs allow for 1-CPU tasks and at most 8 quarters", p)
+	}
+	if st := ds.Stats(); len(st.Operators) != 2 {
+		t.Errorf("a quarter-CPU stage fused with the 1-CPU read:\n%s", st)
+	}
+}

@@ -46,6 +46,7 @@ type config struct {
 	trace       io.Writer
 	progress    io.Writer
 	progressSet bool // WithProgress was given, perhaps with nil
+	readCPUs    float64
 }
 
 // Option configures a Dataset's source.
@@ -56,6 +57,18 @@ func WithRuntime(rt exec.Runtime) Option { return func(c *config) { c.rt = rt } 
 
 // WithParallelism sets how many blocks (read tasks) a source is split into.
 func WithParallelism(n int) Option { return func(c *config) { c.parallelism = n } }
+
+// ReadCPUs sets the CPUs each read task of a source holds (default 1). A
+// fraction such as 0.25 lets four reads per CPU run at once: for sources
+// that mostly wait on I/O (S3, a network filesystem, a remote service).
+// Values below 0.001 count as 0.001. A read whose CPUs differ from those of
+// the stages after it does not fuse with them.
+func ReadCPUs(n float64) Option {
+	return func(c *config) { c.readCPUs = max(n, minTaskCPUs) }
+}
+
+// minTaskCPUs is the smallest share of a CPU a task may hold.
+const minTaskCPUs = 0.001
 
 // WithExecOptions tunes the streaming executor (memory budget, concurrency).
 func WithExecOptions(o pipeline.Options) Option { return func(c *config) { c.exec = o } }

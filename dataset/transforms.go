@@ -186,6 +186,7 @@ type MapBatchesOption func(*mapBatchesConfig)
 
 type mapBatchesConfig struct {
 	batchSize int64
+	taskCPUs  float64
 	pool      ops.ActorPool
 	cpusSet   bool
 	actorOpts []string // names of actor-only options given, for MapBatches' error
@@ -196,6 +197,14 @@ type mapBatchesConfig struct {
 // default, 0, passes each block whole: the fastest choice for CPU work.
 func BatchSize(rows int) MapBatchesOption {
 	return func(c *mapBatchesConfig) { c.batchSize = int64(rows) }
+}
+
+// TaskCPUs sets the CPUs each task of a MapBatches stage holds (default 1).
+// A fraction lets more tasks that mostly wait (on a remote service, on I/O)
+// run at once; values below 0.001 count as 0.001. Stages with different
+// CPUs per task do not fuse. For actors, see ActorCPUs.
+func TaskCPUs(n float64) MapBatchesOption {
+	return func(c *mapBatchesConfig) { c.taskCPUs = max(n, minTaskCPUs) }
 }
 
 // MapBatches calls fn on whole batches of rows: the vectorized transform.
@@ -219,6 +228,7 @@ func (d *Dataset) MapBatches(fn BatchFunc, opts ...MapBatchesOption) *Dataset {
 	return d.oneToOne(&ops.OneToOne{
 		Label:     "MapBatches(" + ops.FuncName(fn) + ")",
 		BatchRows: cfg.batchSize,
+		CPUs:      cfg.taskCPUs,
 		Fn:        batchesFn(fn, cfg.batchSize),
 	})
 }

@@ -349,3 +349,47 @@ func TestDetectGPUs(t *testing.T) {
 		})
 	}
 }
+
+func TestLocalFractionalCPUs(t *testing.T) {
+	rt, _ := newLocal(t, exec.WithWorkers(1))
+	g := newGate()
+	var running, peak atomic.Int32
+	task := func(cpus float64) exec.Task {
+		return exec.Task{Operator: "io", CPUs: cpus, Run: func(*exec.TaskContext, []blocks.Block) ([]blocks.Block, error) {
+			n := running.Add(1)
+			for m := peak.Load(); n > m && !peak.CompareAndSwap(m, n); m = peak.Load() {
+			}
+			g.pass()
+			running.Add(-1)
+			return nil, nil
+		}}
+	}
+	var quarter []<-chan exec.TaskResult
+	for range 4 {
+		quarter = append(quarter, submit(t, rt, context.Background(), task(0.25)))
+	}
+	whole := submit(t, rt, context.Background(), task(1))
+	deadline := time.Now().Add(waitLimit)
+	for running.Load() < 4 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // room for a wrong fifth start
+	if n := running.Load(); n != 4 {
+		t.Fatalf("%d tasks running on 1 CPU, want the four quarter-CPU tasks and not the whole-CPU one", n)
+	}
+	g.open()
+	workers := map[int]bool{}
+	for _, ch := range quarter {
+		res := wait(t, ch)
+		workers[res.Worker] = true
+	}
+	if len(workers) != 4 {
+		t.Errorf("quarter tasks ran on workers %v, want 4 distinct indices", workers)
+	}
+	if res := wait(t, whole); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if peak.Load() != 4 {
+		t.Errorf("peak %d tasks at once, want 4", peak.Load())
+	}
+}

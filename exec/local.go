@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/shoal-data/shoal/blocks"
 )
@@ -40,7 +42,8 @@ type localConfig struct {
 	memory     int64
 }
 
-// WithWorkers sets the number of tasks that run at once (default: GOMAXPROCS).
+// WithWorkers sets the CPUs tasks share (default: GOMAXPROCS): as many
+// tasks of 1 CPU run at once, more of tasks that ask for a fraction.
 func WithWorkers(n int) LocalOption { return func(c *localConfig) { c.workers = n } }
 
 // WithObjectStoreMemory sets the store's memory budget in bytes (default:
@@ -94,7 +97,11 @@ type Local struct {
 	cond    *sync.Cond
 	queue   []job
 	closed  bool
-	workers sync.WaitGroup
+	closing context.Context // cancelled by Close: stops a dispatch waiting for CPUs
+	stop    context.CancelFunc
+	cpus    *semaphore.Weighted // milli-CPUs free for tasks
+	slots   []bool              // worker indices in use, for traces
+	running sync.WaitGroup      // the dispatcher and every running task
 
 	// Actors and what they hold, guarded by mu.
 	actors      map[*actorRunner]struct{}
@@ -130,10 +137,10 @@ func NewLocal(opts ...LocalOption) *Local {
 	}
 	l := &Local{cfg: cfg, store: NewStore(cfg.alloc, cfg.budget, cfg.spillDir), actors: make(map[*actorRunner]struct{})}
 	l.cond = sync.NewCond(&l.mu)
-	l.workers.Add(cfg.workers)
-	for i := range cfg.workers {
-		go l.work(i)
-	}
+	l.closing, l.stop = context.WithCancel(context.Background())
+	l.cpus = semaphore.NewWeighted(int64(cfg.workers) * milliCPU)
+	l.running.Add(1)
+	go l.dispatch()
 	return l
 }
 
@@ -193,18 +200,33 @@ func (l *Local) Close() error {
 	pending := l.queue
 	l.queue = nil
 	l.mu.Unlock()
+	l.stop()
 	l.cond.Broadcast()
 	for _, j := range pending {
 		j.done(TaskResult{Err: ErrClosed, Worker: -1})
 	}
 	l.stopActors()
-	l.workers.Wait()
+	l.running.Wait()
 	return l.store.Close()
 }
 
-// work runs queued tasks on the worker numbered id.
-func (l *Local) work(id int) {
-	defer l.workers.Done()
+// milliCPU is the unit CPU reservations are counted in.
+const milliCPU = 1000
+
+// taskWeight is what t holds of the runtime's CPUs, in milli-CPUs: 1 CPU
+// unless it asks for a fraction, never more than there is.
+func (l *Local) taskWeight(t Task) int64 {
+	w := int64(milliCPU)
+	if t.CPUs > 0 {
+		w = max(int64(math.Ceil(t.CPUs*milliCPU)), 1)
+	}
+	return min(w, int64(l.cfg.workers)*milliCPU)
+}
+
+// dispatch starts queued tasks in submission order, each once the CPUs it
+// holds are free, on a goroutine of its own.
+func (l *Local) dispatch() {
+	defer l.running.Done()
 	for {
 		l.mu.Lock()
 		for len(l.queue) == 0 && !l.closed {
@@ -218,10 +240,42 @@ func (l *Local) work(id int) {
 		l.queue[0] = job{}
 		l.queue = l.queue[1:]
 		l.mu.Unlock()
-		res := l.run(j.ctx, j.task)
-		res.Worker = id
-		j.done(res)
+		w := l.taskWeight(j.task)
+		if err := l.cpus.Acquire(l.closing, w); err != nil {
+			j.done(TaskResult{Err: ErrClosed, Worker: -1})
+			return // Close fails the rest of the queue
+		}
+		id := l.takeSlot()
+		l.running.Add(1)
+		go func() {
+			defer l.running.Done()
+			res := l.run(j.ctx, j.task)
+			res.Worker = id
+			l.freeSlot(id)
+			l.cpus.Release(w)
+			j.done(res)
+		}()
 	}
+}
+
+// takeSlot numbers a running task with the smallest free worker index.
+func (l *Local) takeSlot() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, used := range l.slots {
+		if !used {
+			l.slots[i] = true
+			return i
+		}
+	}
+	l.slots = append(l.slots, true)
+	return len(l.slots) - 1
+}
+
+func (l *Local) freeSlot(id int) {
+	l.mu.Lock()
+	l.slots[id] = false
+	l.mu.Unlock()
 }
 
 // run executes a task with retries on retryable errors.

@@ -54,7 +54,7 @@ func PushDownLimit(n Node) Node {
 	case *Read:
 		if src, ok := in.Source.(LimitedDatasource); ok {
 			if rows := in.Rows(); rows < 0 || rows > l.N {
-				return &Limit{Input: &Read{Source: src.WithLimit(l.N), Parallelism: in.Parallelism}, N: l.N}
+				return &Limit{Input: in.withSource(src.WithLimit(l.N)), N: l.N}
 			}
 		}
 	}
@@ -64,11 +64,13 @@ func PushDownLimit(n Node) Node {
 // FuseOneToOne merges chains of one-to-one operators into one Fused node, so
 // each block passes through the whole chain in one task without a trip
 // through the object store. A stage that asks for larger batches than the
-// chain gets starts a new chain.
+// chain gets, or for other CPUs per task, starts a new chain (as Ray fuses
+// only operators with the same resources), and actor stages stand alone.
 func FuseOneToOne(n Node) Node {
 	switch o := n.(type) {
 	case *OneToOne:
-		if f, ok := o.Input.(*Fused); ok && o.BatchRows == 0 && o.Actors == nil && !f.HasActors() {
+		if f, ok := o.Input.(*Fused); ok && o.BatchRows == 0 && o.Actors == nil && !f.HasActors() &&
+			TaskCPUs(o.CPUs) == f.TaskCPUs() {
 			return &Fused{Input: f.Input, Stages: append(append([]*OneToOne(nil), f.Stages...), o)}
 		}
 		return &Fused{Input: o.Input, Stages: []*OneToOne{o}}
@@ -101,7 +103,7 @@ func PushDownPredicate(n Node) Node {
 		}
 	case *Read:
 		if src, ok := in.Source.(FilterableDatasource); ok {
-			return f.WithChildren([]Node{&Read{Source: src.WithFilter(f.Predicate), Parallelism: in.Parallelism}})
+			return f.WithChildren([]Node{in.withSource(src.WithFilter(f.Predicate))})
 		}
 	}
 	return n
@@ -120,7 +122,7 @@ func filterSourceBelow(n Node, e Expr) Node {
 		}
 	case *Read:
 		if src, ok := x.Source.(FilterableDatasource); ok {
-			return &Read{Source: src.WithFilter(e), Parallelism: x.Parallelism}
+			return x.withSource(src.WithFilter(e))
 		}
 	}
 	return nil
@@ -165,7 +167,7 @@ func PushDownProjection(n Node) Node {
 	if err != nil {
 		return n // leave it to the Project stage to report the unknown column
 	}
-	var out Node = &Read{Source: narrowed, Parallelism: r.Parallelism}
+	var out Node = r.withSource(narrowed)
 	for i := len(filters) - 1; i >= 0; i-- {
 		out = filters[i].WithChildren([]Node{out})
 	}

@@ -91,6 +91,16 @@ type Read struct {
 	Source Datasource
 	// Parallelism is the number of read tasks asked of the source.
 	Parallelism int
+	// CPUs each read task holds while it runs; 0 means 1. A fraction lets
+	// more reads that mostly wait on I/O run at once.
+	CPUs float64
+}
+
+// withSource is r reading from src instead, with the same settings.
+func (r *Read) withSource(src Datasource) *Read {
+	c := *r
+	c.Source = src
+	return &c
 }
 
 func (r *Read) Name() string               { return r.Source.Name() }
@@ -139,6 +149,9 @@ type OneToOne struct {
 	// Project, when set, says the stage keeps exactly these columns in this
 	// order (Fn does that); the optimizer may push it into a source.
 	Project []string
+	// CPUs each task of the stage holds while it runs; 0 means 1. Stages
+	// fuse only with stages (and reads) that hold the same.
+	CPUs float64
 	// Actors, when set, runs the stage on a pool of stateful actors instead
 	// of stateless tasks; Fn is then unused. An actor stage never fuses with
 	// its neighbours: it is its own operator.
@@ -219,6 +232,23 @@ func (f *Fused) Rows() int64 {
 		}
 	}
 	return f.Input.Rows()
+}
+
+// TaskCPUs is what one task of the chain holds: the most any stage asks.
+func (f *Fused) TaskCPUs() float64 {
+	c := 0.0
+	for _, s := range f.Stages {
+		c = max(c, TaskCPUs(s.CPUs))
+	}
+	return c
+}
+
+// TaskCPUs normalizes a CPUs field: 0 means 1.
+func TaskCPUs(c float64) float64 {
+	if c <= 0 {
+		return 1
+	}
+	return c
 }
 
 // HasActors reports whether the chain is an actor stage.

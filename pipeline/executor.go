@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"io"
-	"math"
 	"sync"
 	"time"
 
@@ -123,8 +122,8 @@ type executor struct {
 	doneSent map[Operator]bool
 	stopped  map[Operator]bool
 	events   chan func()
-	active   int // outstanding events: tasks, actor calls and actor starts
-	tasks    int // running tasks, which take a CPU slot each
+	active   int   // outstanding events: tasks, actor calls and actor starts
+	cpus     int64 // milli-CPUs running tasks hold
 	actors   []exec.Actor
 	ready    []Bundle
 	err      error
@@ -182,7 +181,7 @@ func Run(ctx context.Context, rt exec.Runtime, root Operator, opts Options) *Str
 	}
 	e.stream = &Stream{rt: rt, out: make(chan Bundle), closing: make(chan struct{}), finished: make(chan struct{}), ops: e.ops}
 	e.env = &Env{rt: rt, submit: e.submit, call: e.call, startActor: e.startActor, fail: e.fail,
-		maxBlockBytes: opts.MaxBlockBytes, maxAhead: max(8, 4*opts.Concurrency)}
+		maxBlockBytes: opts.MaxBlockBytes, maxAhead: max(8, 4*opts.Concurrency), concurrency: opts.Concurrency}
 	taskOps := 0
 	for _, op := range e.ops {
 		if _, ok := op.(interface{ base() *taskOp }); ok {
@@ -205,11 +204,12 @@ func (e *executor) walk(op Operator) {
 
 func (e *executor) submit(op Operator, t exec.Task, done func(exec.TaskResult)) {
 	e.active++
-	e.tasks++
+	need := milliCPUs(t.CPUs)
+	e.cpus += need
 	e.rt.Submit(e.ctx, t, func(res exec.TaskResult) {
 		end := time.Now()
 		e.events <- func() {
-			e.tasks--
+			e.cpus -= need
 			e.record(op, t.Index, res, end, "")
 			done(res)
 		}
@@ -391,9 +391,9 @@ func (e *executor) stop(op Operator) {
 // dispatch launches tasks while slots are free and memory allows, preferring
 // operators nearest the output so data drains before more is read.
 func (e *executor) dispatch() {
-	slots := e.taskSlots()
+	limit := e.taskCPULimit()
 	for {
-		op := e.pick(e.tasks < slots)
+		op := e.pick(limit - e.cpus)
 		if op == nil {
 			return
 		}
@@ -401,19 +401,20 @@ func (e *executor) dispatch() {
 	}
 }
 
-// taskSlots is how many tasks may run at once: the concurrency, less the
-// CPUs that actors hold, but at least one so tasks always progress.
-func (e *executor) taskSlots() int {
-	n := e.opts.Concurrency
+// taskCPULimit is the milli-CPUs tasks may hold at once: the concurrency,
+// less the CPUs that actors hold, but at least one CPU so tasks always
+// progress.
+func (e *executor) taskCPULimit() int64 {
+	n := float64(e.opts.Concurrency)
 	if res := e.rt.Resources(); res.ActorCPUs > 0 {
-		n = min(n, res.CPUs-int(math.Ceil(res.ActorCPUs)))
+		n = min(n, float64(res.CPUs)-res.ActorCPUs)
 	}
-	return max(n, 1)
+	return milliCPUs(max(n, 1))
 }
 
-// pick chooses the next operator to dispatch; operators that run tasks are
-// considered only while cpuFree.
-func (e *executor) pick(cpuFree bool) Operator {
+// pick chooses the next operator to dispatch; an operator that runs tasks
+// is considered only if one of its tasks fits the free milli-CPUs.
+func (e *executor) pick(free int64) Operator {
 	var total int64
 	usage := make([]Usage, len(e.ops))
 	for i, op := range e.ops {
@@ -427,7 +428,7 @@ func (e *executor) pick(cpuFree bool) Operator {
 	var blocked Operator
 	for i := len(e.ops) - 1; i >= 0; i-- {
 		op := e.ops[i]
-		if e.stopped[op] || !cpuFree && !onActors(op) || !op.CanDispatch() {
+		if e.stopped[op] || !onActors(op) && taskMilliCPUs(op) > free || !op.CanDispatch() {
 			continue
 		}
 		// A bounded queue pushes back by count too: while the consumer's

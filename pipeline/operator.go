@@ -115,6 +115,8 @@ type Env struct {
 	// maxAhead caps an operator's running tasks plus finished outputs not
 	// yet taken downstream.
 	maxAhead int
+	// concurrency is how many 1-CPU tasks run at once.
+	concurrency int
 }
 
 // Runtime is the runtime the executor runs on.

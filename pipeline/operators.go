@@ -18,9 +18,9 @@ type sourceOp struct {
 	next   int
 }
 
-func newSourceOp(name string, tasks []ops.ReadTask, stages []*ops.OneToOne) *sourceOp {
+func newSourceOp(name string, tasks []ops.ReadTask, stages []*ops.OneToOne, cpus float64) *sourceOp {
 	s := &sourceOp{tasks: tasks, stages: stages}
-	s.taskOp = taskOp{self: s, name: name}
+	s.taskOp = taskOp{self: s, name: name, cpus: cpus}
 	return s
 }
 

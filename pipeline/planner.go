@@ -61,7 +61,7 @@ func Build(n ops.Node, queue int) (Operator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n.Name(), err)
 		}
-		return newSourceOp(n.Name(), tasks, nil), nil
+		return newSourceOp(n.Name(), tasks, nil, n.CPUs), nil
 	case *ops.Refs:
 		return &refsOp{name: n.Name(), refs: n.Refs, keep: n}, nil
 	case *ops.OneToOne:
@@ -76,18 +76,20 @@ func Build(n ops.Node, queue int) (Operator, error) {
 			}
 			return newActorPoolOp(n.Name(), in, n.Stages[0], queue), nil
 		}
-		if r, ok := n.Input.(*ops.Read); ok && n.BatchRows() == 0 {
+		if r, ok := n.Input.(*ops.Read); ok && n.BatchRows() == 0 && ops.TaskCPUs(r.CPUs) == n.TaskCPUs() {
 			tasks, err := r.Source.ReadTasks(r.Parallelism)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", r.Name(), err)
 			}
-			return newSourceOp(r.Name()+"->"+n.Name(), tasks, n.Stages), nil
+			return newSourceOp(r.Name()+"->"+n.Name(), tasks, n.Stages, r.CPUs), nil
 		}
 		in, err := Build(n.Input, queue)
 		if err != nil {
 			return nil, err
 		}
-		return newMapOp(n.Name(), in, n.Stages, n.BatchRows(), queue), nil
+		m := newMapOp(n.Name(), in, n.Stages, n.BatchRows(), queue)
+		m.cpus = n.TaskCPUs()
+		return m, nil
 	case *ops.Limit:
 		in, err := Build(n.Input, queue)
 		if err != nil {

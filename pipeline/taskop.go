@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"math"
 	"runtime/debug"
 
 	"github.com/shoal-data/shoal/blocks"
@@ -30,6 +31,21 @@ type taskOp struct {
 
 	// Output size estimate: the ratio of output to input bytes seen so far.
 	seenIn, seenOut int64
+
+	// cpus is what each task holds (0 means 1).
+	cpus float64
+}
+
+// taskMilliCPUs is what one task of op holds, in milli-CPUs.
+func taskMilliCPUs(op Operator) int64 {
+	if t, ok := op.(interface{ base() *taskOp }); ok {
+		return milliCPUs(t.base().cpus)
+	}
+	return milliCPUs(1)
+}
+
+func milliCPUs(c float64) int64 {
+	return max(int64(math.Ceil(ops.TaskCPUs(c)*1000)), 1)
 }
 
 func (t *taskOp) Name() string       { return t.name }
@@ -54,8 +70,17 @@ func (t *taskOp) Output() (Bundle, bool) {
 // waiting as it may: outputs are emitted in order, so one slow task would
 // otherwise let an unbounded number of finished ones pile up behind it.
 func (t *taskOp) aheadFull() bool {
-	return t.active+len(t.finished)+len(t.outQueue) >= t.env.maxAhead
+	limit := t.env.maxAhead
+	if c := ops.TaskCPUs(t.cpus); c < 1 {
+		// Tasks of a fraction of a CPU run more at once; let them.
+		limit = min(max(limit, int(2*float64(t.env.concurrency)/c)), maxAheadFractional)
+	}
+	return t.active+len(t.finished)+len(t.outQueue) >= limit
 }
+
+// maxAheadFractional caps the tasks running or waiting to emit of an
+// operator whose tasks hold a fraction of a CPU.
+const maxAheadFractional = 64
 
 // estimate guesses the output bytes of a task reading inBytes.
 func (t *taskOp) estimate(inBytes int64) int64 {
@@ -72,6 +97,7 @@ func (t *taskOp) launch(task exec.Task, inputs Bundle, inBytes int64) {
 	t.active++
 	task.Operator = t.name
 	task.Index = seq
+	task.CPUs = t.cpus
 	t.metrics.RowsIn += inputs.Rows()
 	t.metrics.BytesIn += inBytes
 	t.env.submit(t.self, task, func(res exec.TaskResult) { t.complete(seq, inputs, inBytes, res) })
