@@ -40,13 +40,14 @@ type Dataset struct {
 }
 
 type config struct {
-	rt          exec.Runtime
-	parallelism int
-	exec        pipeline.Options
-	trace       io.Writer
-	progress    io.Writer
-	progressSet bool // WithProgress was given, perhaps with nil
-	readCPUs    float64
+	rt              exec.Runtime
+	parallelism     int
+	exec            pipeline.Options
+	trace           io.Writer
+	progress        io.Writer
+	progressSet     bool // WithProgress was given, perhaps with nil
+	readCPUs        float64
+	readConcurrency int
 }
 
 // Option configures a Dataset's source.
@@ -59,16 +60,31 @@ func WithRuntime(rt exec.Runtime) Option { return func(c *config) { c.rt = rt } 
 func WithParallelism(n int) Option { return func(c *config) { c.parallelism = n } }
 
 // ReadCPUs sets the CPUs each read task of a source holds (default 1). A
-// fraction such as 0.25 lets four reads per CPU run at once: for sources
-// that mostly wait on I/O (S3, a network filesystem, a remote service).
-// Values below 0.001 count as 0.001. A read whose CPUs differ from those of
-// the stages after it does not fuse with them.
+// fraction such as 0.25 lets four reads per CPU run at once, and 0 lets
+// reads run beside CPU work without holding a CPU at all: for sources that
+// mostly wait on I/O (S3, a network filesystem, a remote service). Reads
+// that hold less than a CPU are capped at 64 running or waiting to be
+// taken, and by ReadConcurrency. A read whose CPUs differ from those of the
+// stages after it does not fuse with them.
 func ReadCPUs(n float64) Option {
-	return func(c *config) { c.readCPUs = max(n, minTaskCPUs) }
+	return func(c *config) { c.readCPUs = cpusField(n) }
 }
 
-// minTaskCPUs is the smallest share of a CPU a task may hold.
-const minTaskCPUs = 0.001
+// ReadConcurrency caps the read tasks of a source running at once (0: no
+// cap beyond CPUs and memory). A capped read does not fuse with the stages
+// after it.
+func ReadConcurrency(n int) Option {
+	return func(c *config) { c.readConcurrency = max(n, 0) }
+}
+
+// cpusField turns a user's CPU count into the plan's encoding, where 0
+// means the default of 1 and a negative value none.
+func cpusField(n float64) float64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
 
 // WithExecOptions tunes the streaming executor (memory budget, concurrency).
 func WithExecOptions(o pipeline.Options) Option { return func(c *config) { c.exec = o } }

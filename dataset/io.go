@@ -157,7 +157,7 @@ func ReadDatasource(src ops.Datasource, opts ...Option) *Dataset {
 		return errDataset(errors.New("dataset.ReadDatasource: nil source"), opts)
 	}
 	cfg := newConfig(opts)
-	return &Dataset{plan: &ops.Read{Source: src, Parallelism: cfg.parallelismFor(src.NumRows()), CPUs: cfg.readCPUs}, cfg: cfg}
+	return &Dataset{plan: &ops.Read{Source: src, Parallelism: cfg.parallelismFor(src.NumRows()), CPUs: cfg.readCPUs, MaxConcurrency: cfg.readConcurrency}, cfg: cfg}
 }
 
 func readFiles(ctx context.Context, method, path string, opts []ReadOption, reader func(*readConfig) formats.Reader) *Dataset {

@@ -26,7 +26,7 @@ func Range(n int64, opts ...Option) *Dataset {
 	}
 	cfg := newConfig(opts)
 	src := &rangeSource{n: n}
-	return &Dataset{plan: &ops.Read{Source: src, Parallelism: cfg.parallelismFor(n), CPUs: cfg.readCPUs}, cfg: cfg}
+	return &Dataset{plan: &ops.Read{Source: src, Parallelism: cfg.parallelismFor(n), CPUs: cfg.readCPUs, MaxConcurrency: cfg.readConcurrency}, cfg: cfg}
 }
 
 var rangeSchema = arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
@@ -85,7 +85,7 @@ func FromItems(items []Item, opts ...Option) *Dataset {
 	}
 	cfg := newConfig(opts)
 	src := &itemsSource{items: items, schema: schema}
-	return &Dataset{plan: &ops.Read{Source: src, Parallelism: cfg.parallelismFor(int64(len(items))), CPUs: cfg.readCPUs}, cfg: cfg}
+	return &Dataset{plan: &ops.Read{Source: src, Parallelism: cfg.parallelismFor(int64(len(items))), CPUs: cfg.readCPUs, MaxConcurrency: cfg.readConcurrency}, cfg: cfg}
 }
 
 type itemsSource struct {
@@ -145,7 +145,7 @@ func FromRecords(recs []arrow.RecordBatch, opts ...Option) *Dataset {
 		}
 	}, held)
 	cfg := newConfig(opts)
-	return &Dataset{plan: &ops.Read{Source: src, Parallelism: len(recs), CPUs: cfg.readCPUs}, cfg: cfg}
+	return &Dataset{plan: &ops.Read{Source: src, Parallelism: len(recs), CPUs: cfg.readCPUs, MaxConcurrency: cfg.readConcurrency}, cfg: cfg}
 }
 
 type recordsSource struct {
@@ -185,7 +185,7 @@ func FromStructs[T any](vals []T, opts ...Option) *Dataset {
 	}
 	cfg := newConfig(opts)
 	src := &structsSource[T]{vals: vals, schema: schema}
-	return &Dataset{plan: &ops.Read{Source: src, Parallelism: cfg.parallelismFor(int64(len(vals))), CPUs: cfg.readCPUs}, cfg: cfg}
+	return &Dataset{plan: &ops.Read{Source: src, Parallelism: cfg.parallelismFor(int64(len(vals))), CPUs: cfg.readCPUs, MaxConcurrency: cfg.readConcurrency}, cfg: cfg}
 }
 
 type structsSource[T any] struct {

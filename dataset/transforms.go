@@ -185,11 +185,12 @@ type BatchFunc func(batch arrow.RecordBatch) (arrow.RecordBatch, error)
 type MapBatchesOption func(*mapBatchesConfig)
 
 type mapBatchesConfig struct {
-	batchSize int64
-	taskCPUs  float64
-	pool      ops.ActorPool
-	cpusSet   bool
-	actorOpts []string // names of actor-only options given, for MapBatches' error
+	batchSize   int64
+	taskCPUs    float64
+	concurrency int
+	pool        ops.ActorPool
+	cpusSet     bool
+	actorOpts   []string // names of actor-only options given, for MapBatches' error
 }
 
 // BatchSize sets the rows per batch. Each task gathers at least this many
@@ -200,11 +201,17 @@ func BatchSize(rows int) MapBatchesOption {
 }
 
 // TaskCPUs sets the CPUs each task of a MapBatches stage holds (default 1).
-// A fraction lets more tasks that mostly wait (on a remote service, on I/O)
-// run at once; values below 0.001 count as 0.001. Stages with different
+// A fraction, or 0, lets more tasks that mostly wait (on a remote service,
+// on I/O) run at once, as ReadCPUs does for reads. Stages with different
 // CPUs per task do not fuse. For actors, see ActorCPUs.
 func TaskCPUs(n float64) MapBatchesOption {
-	return func(c *mapBatchesConfig) { c.taskCPUs = max(n, minTaskCPUs) }
+	return func(c *mapBatchesConfig) { c.taskCPUs = cpusField(n) }
+}
+
+// Concurrency caps the stage's tasks running at once (0: no cap beyond
+// CPUs and memory). A capped stage does not fuse with its neighbours.
+func Concurrency(n int) MapBatchesOption {
+	return func(c *mapBatchesConfig) { c.concurrency = max(n, 0) }
 }
 
 // MapBatches calls fn on whole batches of rows: the vectorized transform.
@@ -226,10 +233,11 @@ func (d *Dataset) MapBatches(fn BatchFunc, opts ...MapBatchesOption) *Dataset {
 		return d.withErr(fmt.Errorf("dataset.MapBatches: %s configure actors; use MapBatchesWithActors", strings.Join(cfg.actorOpts, ", ")))
 	}
 	return d.oneToOne(&ops.OneToOne{
-		Label:     "MapBatches(" + ops.FuncName(fn) + ")",
-		BatchRows: cfg.batchSize,
-		CPUs:      cfg.taskCPUs,
-		Fn:        batchesFn(fn, cfg.batchSize),
+		Label:          "MapBatches(" + ops.FuncName(fn) + ")",
+		BatchRows:      cfg.batchSize,
+		CPUs:           cfg.taskCPUs,
+		MaxConcurrency: cfg.concurrency,
+		Fn:             batchesFn(fn, cfg.batchSize),
 	})
 }
 

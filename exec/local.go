@@ -214,11 +214,14 @@ func (l *Local) Close() error {
 const milliCPU = 1000
 
 // taskWeight is what t holds of the runtime's CPUs, in milli-CPUs: 1 CPU
-// unless it asks for a fraction, never more than there is.
+// unless it asks for a fraction or none, never more than there is.
 func (l *Local) taskWeight(t Task) int64 {
 	w := int64(milliCPU)
-	if t.CPUs > 0 {
-		w = max(int64(math.Ceil(t.CPUs*milliCPU)), 1)
+	switch {
+	case t.CPUs < 0:
+		w = 0
+	case t.CPUs > 0:
+		w = int64(math.Ceil(t.CPUs * milliCPU))
 	}
 	return min(w, int64(l.cfg.workers)*milliCPU)
 }

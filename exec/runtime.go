@@ -63,8 +63,9 @@ type Task struct {
 	// MaxRetries is how often a retryable failure is retried: 0 means the
 	// runtime default (3), a negative value means never.
 	MaxRetries int
-	// CPUs the task holds while it runs: 0 means 1. A fraction lets more
-	// tasks that mostly wait (on I/O, on a remote service) run at once.
+	// CPUs the task holds while it runs: 0 means 1 and a negative value
+	// none. A fraction (or none) lets more tasks that mostly wait (on I/O,
+	// on a remote service) run at once.
 	CPUs float64
 }
 

@@ -70,7 +70,7 @@ func FuseOneToOne(n Node) Node {
 	switch o := n.(type) {
 	case *OneToOne:
 		if f, ok := o.Input.(*Fused); ok && o.BatchRows == 0 && o.Actors == nil && !f.HasActors() &&
-			TaskCPUs(o.CPUs) == f.TaskCPUs() {
+			TaskCPUs(o.CPUs) == f.TaskCPUs() && o.MaxConcurrency == 0 && f.MaxConcurrency() == 0 {
 			return &Fused{Input: f.Input, Stages: append(append([]*OneToOne(nil), f.Stages...), o)}
 		}
 		return &Fused{Input: o.Input, Stages: []*OneToOne{o}}

@@ -91,9 +91,12 @@ type Read struct {
 	Source Datasource
 	// Parallelism is the number of read tasks asked of the source.
 	Parallelism int
-	// CPUs each read task holds while it runs; 0 means 1. A fraction lets
-	// more reads that mostly wait on I/O run at once.
+	// CPUs each read task holds while it runs; 0 means 1 and a negative
+	// value none. A fraction lets more reads that wait on I/O run at once.
 	CPUs float64
+	// MaxConcurrency caps the read tasks running at once; 0 means no cap
+	// beyond CPUs and memory.
+	MaxConcurrency int
 }
 
 // withSource is r reading from src instead, with the same settings.
@@ -149,9 +152,13 @@ type OneToOne struct {
 	// Project, when set, says the stage keeps exactly these columns in this
 	// order (Fn does that); the optimizer may push it into a source.
 	Project []string
-	// CPUs each task of the stage holds while it runs; 0 means 1. Stages
-	// fuse only with stages (and reads) that hold the same.
+	// CPUs each task of the stage holds while it runs; 0 means 1 and a
+	// negative value none. Stages fuse only with stages (and reads) that
+	// hold the same.
 	CPUs float64
+	// MaxConcurrency caps the stage's tasks running at once (0: no cap); a
+	// capped stage does not fuse.
+	MaxConcurrency int
 	// Actors, when set, runs the stage on a pool of stateful actors instead
 	// of stateless tasks; Fn is then unused. An actor stage never fuses with
 	// its neighbours: it is its own operator.
@@ -243,10 +250,24 @@ func (f *Fused) TaskCPUs() float64 {
 	return c
 }
 
-// TaskCPUs normalizes a CPUs field: 0 means 1.
+// TaskCPUs normalizes a CPUs field: 0 means 1, a negative value 0.
 func TaskCPUs(c float64) float64 {
-	if c <= 0 {
+	switch {
+	case c == 0:
 		return 1
+	case c < 0:
+		return 0
+	}
+	return c
+}
+
+// MaxConcurrency is the tightest cap any stage of the chain sets, 0 if none.
+func (f *Fused) MaxConcurrency() int {
+	c := 0
+	for _, s := range f.Stages {
+		if s.MaxConcurrency > 0 && (c == 0 || s.MaxConcurrency < c) {
+			c = s.MaxConcurrency
+		}
 	}
 	return c
 }

@@ -61,7 +61,9 @@ func Build(n ops.Node, queue int) (Operator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n.Name(), err)
 		}
-		return newSourceOp(n.Name(), tasks, nil, n.CPUs), nil
+		src := newSourceOp(n.Name(), tasks, nil, n.CPUs)
+		src.maxConcurrency = n.MaxConcurrency
+		return src, nil
 	case *ops.Refs:
 		return &refsOp{name: n.Name(), refs: n.Refs, keep: n}, nil
 	case *ops.OneToOne:
@@ -76,19 +78,21 @@ func Build(n ops.Node, queue int) (Operator, error) {
 			}
 			return newActorPoolOp(n.Name(), in, n.Stages[0], queue), nil
 		}
-		if r, ok := n.Input.(*ops.Read); ok && n.BatchRows() == 0 && ops.TaskCPUs(r.CPUs) == n.TaskCPUs() {
+		if r, ok := n.Input.(*ops.Read); ok && n.BatchRows() == 0 && ops.TaskCPUs(r.CPUs) == n.TaskCPUs() && n.MaxConcurrency() == 0 {
 			tasks, err := r.Source.ReadTasks(r.Parallelism)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", r.Name(), err)
 			}
-			return newSourceOp(r.Name()+"->"+n.Name(), tasks, n.Stages, r.CPUs), nil
+			src := newSourceOp(r.Name()+"->"+n.Name(), tasks, n.Stages, r.CPUs)
+			src.maxConcurrency = r.MaxConcurrency
+			return src, nil
 		}
 		in, err := Build(n.Input, queue)
 		if err != nil {
 			return nil, err
 		}
 		m := newMapOp(n.Name(), in, n.Stages, n.BatchRows(), queue)
-		m.cpus = n.TaskCPUs()
+		m.cpus, m.maxConcurrency = n.TaskCPUs(), n.MaxConcurrency()
 		return m, nil
 	case *ops.Limit:
 		in, err := Build(n.Input, queue)

@@ -32,8 +32,10 @@ type taskOp struct {
 	// Output size estimate: the ratio of output to input bytes seen so far.
 	seenIn, seenOut int64
 
-	// cpus is what each task holds (0 means 1).
-	cpus float64
+	// cpus is what each task holds (0 means 1, negative none);
+	// maxConcurrency caps the tasks running at once (0: no cap).
+	cpus           float64
+	maxConcurrency int
 }
 
 // taskMilliCPUs is what one task of op holds, in milli-CPUs.
@@ -45,7 +47,7 @@ func taskMilliCPUs(op Operator) int64 {
 }
 
 func milliCPUs(c float64) int64 {
-	return max(int64(math.Ceil(ops.TaskCPUs(c)*1000)), 1)
+	return int64(math.Ceil(ops.TaskCPUs(c) * 1000))
 }
 
 func (t *taskOp) Name() string       { return t.name }
@@ -70,10 +72,16 @@ func (t *taskOp) Output() (Bundle, bool) {
 // waiting as it may: outputs are emitted in order, so one slow task would
 // otherwise let an unbounded number of finished ones pile up behind it.
 func (t *taskOp) aheadFull() bool {
+	if t.maxConcurrency > 0 && t.active >= t.maxConcurrency {
+		return true
+	}
 	limit := t.env.maxAhead
 	if c := ops.TaskCPUs(t.cpus); c < 1 {
-		// Tasks of a fraction of a CPU run more at once; let them.
-		limit = min(max(limit, int(2*float64(t.env.concurrency)/c)), maxAheadFractional)
+		// Tasks of a fraction of a CPU (or none) run more at once; let them.
+		limit = maxAheadFractional
+		if c > 0 {
+			limit = min(max(t.env.maxAhead, int(2*float64(t.env.concurrency)/c)), maxAheadFractional)
+		}
 	}
 	return t.active+len(t.finished)+len(t.outQueue) >= limit
 }
