@@ -380,3 +380,35 @@ func TestTaskCPUsLetWaitingTasksRunTogether(t *testing.T) {
 		t.Errorf("a quarter-CPU stage fused with the 1-CPU read:\n%s", st)
 	}
 }
+
+func TestActorPoolCutsBlocksIntoBatchCalls(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		blocks int
+	}{{"one big block", 1}, {"blocks smaller than a batch", 40}, {"uneven", 7}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := setupWith(t, exec.WithGPUs(2))
+			var p poolProbe
+			perActor := make([]atomic.Int32, 2)
+			hook := func(actor, call int) error {
+				perActor[actor%2].Add(1)
+				time.Sleep(time.Millisecond)
+				return nil
+			}
+			ds := dataset.Range(10000, e.par(tc.blocks)...).
+				MapBatchesWithActors(p.newActor(e.mem, hook), dataset.Actors(2, 2), dataset.ActorGPUs(1), dataset.BatchSize(100))
+			checkDoubled(t, must(ds.TakeAll(e.ctx))(t), 10000)
+			if n := p.calls.Load(); n != 100 {
+				t.Errorf("%d calls, want 100 of BatchSize(100)", n)
+			}
+			for _, r := range p.batchRows {
+				if r != 100 {
+					t.Fatalf("a call of %d rows, want 100", r)
+				}
+			}
+			if a, b := perActor[0].Load(), perActor[1].Load(); a < 20 || b < 20 {
+				t.Errorf("actors got %d and %d calls: a big block's batches must be shared", a, b)
+			}
+		})
+	}
+}

@@ -67,6 +67,11 @@ type ActorCall struct {
 	// MaxRetries bounds retries of retryable errors on the same actor, as
 	// in Task.
 	MaxRetries int
+	// Offset and Length pick rows of the inputs taken end to end: the call
+	// sees rows [Offset, Offset+Length), as zero-copy slices of the input
+	// blocks. Length 0 means every row. Several calls can so share one
+	// large block, each holding its own reference.
+	Offset, Length int64
 }
 
 // Actor is a running actor.
@@ -263,8 +268,20 @@ func (a *actorRunner) exit(cause error) {
 
 // serve runs one call with retries of retryable errors on this actor.
 func (a *actorRunner) serve(fn ActorFunc, j actorJob) TaskResult {
+	off, n := j.call.Offset, j.call.Length
 	t := Task{Operator: j.call.Operator, Index: j.call.Index, Inputs: j.call.Inputs, MaxRetries: j.call.MaxRetries,
-		Run: func(tc *TaskContext, in []blocks.Block) ([]blocks.Block, error) { return fn(tc, in) }}
+		Run: func(tc *TaskContext, in []blocks.Block) ([]blocks.Block, error) {
+			if n <= 0 {
+				return fn(tc, in)
+			}
+			rows := sliceRows(in, off, n)
+			defer func() {
+				for _, b := range rows {
+					b.Release()
+				}
+			}()
+			return fn(tc, rows)
+		}}
 	res := runWithRetries(j.ctx, t, a.retry, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
 		return runOnce(ctx, t, attempt, a.alloc, a.store)
 	})
@@ -276,4 +293,25 @@ func (a *actorRunner) serve(fn ActorFunc, j actorJob) TaskResult {
 		}
 	}
 	return res
+}
+
+// sliceRows returns zero-copy slices covering rows [off, off+n) of bs taken
+// end to end; the caller releases them.
+func sliceRows(bs []blocks.Block, off, n int64) []blocks.Block {
+	var out []blocks.Block
+	for _, b := range bs {
+		rows := b.NumRows()
+		if off >= rows {
+			off -= rows
+			continue
+		}
+		take := min(rows-off, n)
+		out = append(out, b.NewSlice(off, off+take))
+		n -= take
+		off = 0
+		if n == 0 {
+			break
+		}
+	}
+	return out
 }

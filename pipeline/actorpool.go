@@ -51,7 +51,8 @@ type actorPoolOp struct {
 	stage      *ops.OneToOne
 	pool       ops.ActorPool
 	batchRows  int64
-	pending    Bundle
+	pending    Bundle // refs not yet wholly given to calls
+	skip       int64  // rows of pending.Refs[0] already given to calls
 	queue      []poolItem
 	queueBytes int64
 	maxQueue   int
@@ -68,7 +69,10 @@ type actorPoolOp struct {
 
 type poolItem struct {
 	in       Bundle
-	seq      int // -1 until first dispatched; kept across retries so order holds
+	offset   int64 // rows of in to skip
+	length   int64 // rows of in to process; 0 means all
+	bytes    int64 // estimated bytes of those rows
+	seq      int   // -1 until first dispatched; kept across retries so order holds
 	attempts int
 }
 
@@ -121,29 +125,65 @@ func fitActors(pool ops.ActorPool, res exec.Resources) int {
 	return max(n, 1)
 }
 
+// AddInput queues b's rows as calls of exactly batchRows rows (whole
+// bundles when batchRows is 0). A call covers rows [offset, offset+length)
+// of its refs taken end to end, so calls share large blocks instead of one
+// actor getting a whole block's batches, and small blocks are gathered.
 func (p *actorPoolOp) AddInput(_ int, b Bundle) {
 	if p.cancelled {
 		b.release(p.env.rt)
 		return
 	}
-	p.queueBytes += b.Bytes()
 	if p.batchRows <= 0 {
-		p.queue = append(p.queue, poolItem{in: b, seq: -1})
+		p.push(poolItem{in: b, seq: -1, bytes: b.Bytes()})
 		return
 	}
 	p.pending.Refs = append(p.pending.Refs, b.Refs...)
-	if p.pending.Rows() >= p.batchRows {
-		p.queue = append(p.queue, poolItem{in: p.pending, seq: -1})
-		p.pending = Bundle{}
+	for p.pending.Rows()-p.skip >= p.batchRows {
+		p.cut(p.batchRows)
 	}
 }
 
 func (p *actorPoolOp) InputDone(int) {
 	p.inputDone = true
-	if len(p.pending.Refs) > 0 {
-		p.queue = append(p.queue, poolItem{in: p.pending, seq: -1})
-		p.pending = Bundle{}
+	if rest := p.pending.Rows() - p.skip; rest > 0 {
+		p.cut(rest)
 	}
+	p.pending.release(p.env.rt) // empty blocks left over
+	p.pending, p.skip = Bundle{}, 0
+}
+
+// cut queues a call over the next n pending rows. Refs the call uses up
+// are handed over to it; the last one, when later calls still need rows of
+// it, is retained for the call and stays pending.
+func (p *actorPoolOp) cut(n int64) {
+	it := poolItem{seq: -1, offset: p.skip, length: n}
+	need := p.skip + n // rows counted from the start of pending.Refs[0]
+	var used int64
+	k := 0
+	for used < need {
+		ref := p.pending.Refs[k]
+		from, to := max(p.skip-used, 0), min(need-used, ref.Rows)
+		it.bytes += ref.Bytes * (to - from) / max(ref.Rows, 1)
+		it.in.Refs = append(it.in.Refs, ref)
+		used += ref.Rows
+		k++
+	}
+	if used > need {
+		last := p.pending.Refs[k-1]
+		p.env.rt.Retain(last)
+		p.pending.Refs = p.pending.Refs[k-1:]
+		p.skip = last.Rows - (used - need)
+	} else {
+		p.pending.Refs = p.pending.Refs[k:]
+		p.skip = 0
+	}
+	p.push(it)
+}
+
+func (p *actorPoolOp) push(it poolItem) {
+	p.queue = append(p.queue, it)
+	p.queueBytes += it.bytes
 }
 
 func (p *actorPoolOp) InputFull(int) bool { return len(p.queue) >= p.maxQueue }
@@ -165,7 +205,7 @@ func (p *actorPoolOp) Finished() bool {
 func (p *actorPoolOp) Usage() Usage {
 	u := Usage{InputBytes: p.queueBytes, OutputBytes: p.outBytes + p.heldBytes, Active: p.active}
 	if len(p.queue) > 0 {
-		u.TaskBytes = p.estimate(p.queue[0].in.Bytes())
+		u.TaskBytes = p.estimate(p.queue[0].bytes)
 	}
 	return u
 }
@@ -192,16 +232,16 @@ func (p *actorPoolOp) Dispatch() {
 	it := p.queue[0]
 	p.queue[0] = poolItem{}
 	p.queue = p.queue[1:]
-	p.queueBytes -= it.in.Bytes()
+	p.queueBytes -= it.bytes
 	if it.seq < 0 {
 		it.seq = p.nextSeq
 		p.nextSeq++
-		p.metrics.RowsIn += it.in.Rows()
-		p.metrics.BytesIn += it.in.Bytes()
+		p.metrics.RowsIn += it.rows()
+		p.metrics.BytesIn += it.bytes
 	}
 	p.active++
 	pa.inflight++
-	p.env.call(p, pa.a, pa.track, exec.ActorCall{Operator: p.name, Index: it.seq, Inputs: it.in.Refs},
+	p.env.call(p, pa.a, pa.track, exec.ActorCall{Operator: p.name, Index: it.seq, Inputs: it.in.Refs, Offset: it.offset, Length: it.length},
 		func(res exec.TaskResult) { p.callDone(pa, it, res) })
 }
 
@@ -218,12 +258,19 @@ func (p *actorPoolOp) callDone(pa *poolActor, it poolItem, res exec.TaskResult) 
 			// runs again on another actor and its output keeps its place.
 			p.active--
 			p.queue = append([]poolItem{it}, p.queue...)
-			p.queueBytes += it.in.Bytes()
+			p.queueBytes += it.bytes
 			return
 		}
 		res.Err = fmt.Errorf("batch %d failed on %d actors: %w", it.seq, it.attempts, res.Err)
 	}
-	p.complete(it.seq, it.in, it.in.Bytes(), res)
+	p.complete(it.seq, it.in, it.bytes, res)
+}
+
+func (it poolItem) rows() int64 {
+	if it.length > 0 {
+		return it.length
+	}
+	return it.in.Rows()
 }
 
 // drop removes a dead actor from the pool.
@@ -344,7 +391,7 @@ func (p *actorPoolOp) Cancel() {
 		it.in.release(p.env.rt)
 	}
 	p.pending.release(p.env.rt)
-	p.queue, p.pending, p.queueBytes = nil, Bundle{}, 0
+	p.queue, p.pending, p.skip, p.queueBytes = nil, Bundle{}, 0, 0
 	for _, pa := range p.actors {
 		pa.a.Stop()
 	}

@@ -1163,3 +1163,6 @@ func newCSVFormatter(arr arrow.Array) (csvFormatter, error) {
 	}
 	return csvFormatter{format: func(dst []byte, i int) []byte { return append(dst, arr.ValueStr(i)...) }}, nil
 }
+
+// Extensions implements Extensions: in a directory, other files are skipped.
+func (*CSVFormat) Extensions() []string { return []string{".csv", ".tsv", ".txt"} }

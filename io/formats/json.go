@@ -1681,3 +1681,6 @@ func newJSONEnc(arr arrow.Array) (jsonEnc, error) {
 	}
 	return nullable(arr, f), nil
 }
+
+// Extensions implements Extensions: in a directory, other files are skipped.
+func (*JSONFormat) Extensions() []string { return []string{".json", ".jsonl", ".ndjson"} }

@@ -1067,3 +1067,6 @@ func (m *FileMeta) footerFor(f storage.File) (*metadata.FileMetaData, bool) {
 	md, ok := m.footer.(*metadata.FileMetaData)
 	return md, ok
 }
+
+// Extensions implements Extensions: in a directory, other files are skipped.
+func (*ParquetFormat) Extensions() []string { return []string{".parquet", ".parq", ".pq"} }

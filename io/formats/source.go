@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -97,6 +98,9 @@ func NewSource(ctx context.Context, o SourceOptions) (*Source, error) {
 		}
 		infos, err := storage.Expand(ctx, fs, []string{path})
 		if err != nil {
+			return nil, err
+		}
+		if infos, err = keepExtensions(o.Reader, fs.URL(path), path, infos); err != nil {
 			return nil, err
 		}
 		for _, info := range infos {
@@ -638,4 +642,44 @@ func constantColumn(mem memory.Allocator, typ arrow.DataType, v any, n int) arro
 		}
 		return b.NewArray()
 	}
+}
+
+// Extensions is implemented by readers whose files have known name
+// extensions ("." included, lower case).
+type Extensions interface{ Extensions() []string }
+
+// keepExtensions drops, from files found by listing a directory or glob,
+// those whose name has an extension the reader does not read, so that a
+// trace.json or README.md beside Parquet files does not fail the read.
+// Files without an extension, and a file named outright, are kept.
+func keepExtensions(r Reader, url, path string, infos []storage.FileInfo) ([]storage.FileInfo, error) {
+	exts, ok := r.(Extensions)
+	if !ok || len(infos) == 1 && infos[0].Path == path {
+		return infos, nil
+	}
+	want := exts.Extensions()
+	var out []storage.FileInfo
+	var skipped []string
+	for _, f := range infos {
+		ext := strings.ToLower(fileExt(f.Path))
+		if ext == "" || slices.Contains(want, ext) {
+			out = append(out, f)
+		} else {
+			skipped = append(skipped, f.Path[strings.LastIndex(f.Path, "/")+1:])
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no %s files (extensions %s) among %d: %s", url, r.Format(),
+			strings.Join(want, " "), len(infos), strings.Join(skipped[:min(len(skipped), 5)], ", "))
+	}
+	return out, nil
+}
+
+// fileExt is the extension of the last element of a slash-separated path.
+func fileExt(p string) string {
+	base := p[strings.LastIndex(p, "/")+1:]
+	if i := strings.LastIndex(base, "."); i > 0 {
+		return base[i:]
+	}
+	return ""
 }

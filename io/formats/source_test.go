@@ -176,3 +176,30 @@ func TestSourcePartitionColumnsOnly(t *testing.T) {
 		t.Errorf("NoPartitioning still adds year")
 	}
 }
+
+func TestSourceSkipsOtherExtensionsInADirectory(t *testing.T) {
+	dir := t.TempDir()
+	writeSampleFiles(t, dir, 0, 100, 50)
+	for name, body := range map[string]string{"trace.json": `{"traceEvents":[]}`, "README.md": "# data"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newTestSource(t, SourceOptions{Paths: []string{dir}})
+	if n := s.NumRows(); n != 150 {
+		t.Errorf("%d rows, want the 150 of the two Parquet files", n)
+	}
+	// Named outright, a file is read whatever its name says.
+	_, err := NewSource(context.Background(), SourceOptions{Paths: []string{filepath.Join(dir, "trace.json")}, Reader: Parquet(ParquetOptions{})})
+	if err == nil || !strings.Contains(err.Error(), "trace.json") {
+		t.Errorf("a JSON file named as Parquet: err %v, want a footer error naming it", err)
+	}
+	only := t.TempDir()
+	if err := os.WriteFile(filepath.Join(only, "notes.md"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewSource(context.Background(), SourceOptions{Paths: []string{only}, Reader: Parquet(ParquetOptions{})})
+	if err == nil || !strings.Contains(err.Error(), "no parquet files") || !strings.Contains(err.Error(), "notes.md") {
+		t.Errorf("a directory without Parquet files: err %v", err)
+	}
+}

@@ -65,6 +65,14 @@ func (Local) Create(_ context.Context, path string) (Writer, error) {
 	if err != nil {
 		return nil, localErr("create", path, err)
 	}
+	// CreateTemp makes the file owner-only; an output file is read by
+	// others as one made with os.Create would be (umask still applies to
+	// the directories we make, not to this chmod).
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, localErr("create", path, err)
+	}
 	return &localWriter{f: f, path: path}, nil
 }
 

@@ -62,6 +62,9 @@ func TestLocalWriteRead(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("written file mode %v (%v), want -rw-r--r-- like os.Create", st.Mode(), err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
