@@ -208,6 +208,7 @@ func (o parquetOption) applyWrite(w *writeConfig) { w.parquet = formats.ParquetO
 type WriteOption interface{ applyWrite(*writeConfig) }
 
 type writeConfig struct {
+	minRows int64
 	sink    formats.SinkOptions
 	csv     formats.CSVOptions
 	json    formats.JSONOptions
@@ -217,6 +218,14 @@ type writeConfig struct {
 type writeOptionFunc func(*writeConfig)
 
 func (f writeOptionFunc) applyWrite(w *writeConfig) { f(w) }
+
+// MinRowsPerFile gathers consecutive blocks until they hold at least n rows
+// and writes them as one file (per partition), so small blocks (an actor
+// stage's batches, a selective filter's output) do not become many small
+// files. The default writes each block as it comes.
+func MinRowsPerFile(n int) WriteOption {
+	return writeOptionFunc(func(w *writeConfig) { w.minRows = int64(max(n, 0)) })
+}
 
 // PartitionBy writes rows under "col=value/" directories, hive style.
 func PartitionBy(cols ...string) WriteOption {
@@ -274,7 +283,7 @@ func (d *Dataset) writeFiles(ctx context.Context, path string, opts []WriteOptio
 	if err != nil {
 		return err
 	}
-	return d.Write(ctx, sink)
+	return d.write(ctx, sink, wc.minRows)
 }
 
 var writeResultSchema = arrow.NewSchema([]arrow.Field{
@@ -287,6 +296,11 @@ var writeResultSchema = arrow.NewSchema([]arrow.Field{
 // then Commit once all succeeded, or Abort if any failed or ctx was
 // cancelled. The error of a failed block names it.
 func (d *Dataset) Write(ctx context.Context, sink ops.Datasink) error {
+	return d.write(ctx, sink, 0)
+}
+
+// write is Write with each task gathering at least minRows rows.
+func (d *Dataset) write(ctx context.Context, sink ops.Datasink, minRows int64) error {
 	if d.err != nil {
 		return d.err
 	}
@@ -297,11 +311,12 @@ func (d *Dataset) Write(ctx context.Context, sink ops.Datasink) error {
 		return err
 	}
 	// BatchRows 1 gives every block its own task, numbered in order, so a
-	// block's index (and the file name built from it) is stable.
+	// block's index (and the file name built from it) is stable; a larger
+	// one gathers consecutive blocks in order, which is as stable.
 	w := d.with(&ops.OneToOne{
 		Input:     d.plan,
 		Label:     sink.Name(),
-		BatchRows: 1,
+		BatchRows: max(minRows, 1),
 		OutSchema: func(*arrow.Schema) (*arrow.Schema, error) { return writeResultSchema, nil },
 		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
 			res, err := sink.Write(tc, tc.Index, in)

@@ -576,3 +576,17 @@ func TestS3WriteRead(t *testing.T) {
 		t.Errorf("a failed write left %v (%v)", left, err)
 	}
 }
+
+func TestMinRowsPerFileGathersSmallBlocks(t *testing.T) {
+	e := setup(t)
+	dir := t.TempDir()
+	// 40 blocks of 250 rows; files of at least 1000 rows: 10 files.
+	if err := dataset.Range(10000, e.par(40)...).WriteParquet(e.ctx, dir, dataset.MinRowsPerFile(1000)); err != nil {
+		t.Fatal(err)
+	}
+	if files := visibleFiles(t, dir); len(files) != 10 {
+		t.Errorf("wrote %d files, want 10 of 1000 rows: %v", len(files), files)
+	}
+	ids := takeIDs(t, e, dataset.ReadParquet(e.ctx, dir, e.opt()))
+	equalInts(t, "read back", ids, seq(0, 10000))
+}

@@ -346,7 +346,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (summary, error) {
 	fmt.Fprintf(w, "scoring %d rows in batches of %d on %d-%d actors (%s, %s per batch) -> %s\n",
 		rows, cfg.Batch, minActors, maxActors, where, cfg.Latency, sum.Output)
 	start = time.Now()
-	err = predictions.WriteParquet(ctx, sum.Output, dataset.Mode(formats.Overwrite))
+	err = predictions.WriteParquet(ctx, sum.Output, dataset.Mode(formats.Overwrite), dataset.MinRowsPerFile(50_000))
 	sum.Wall = time.Since(start)
 	sum.Stats = predictions.Stats()
 	sum.Actors, sum.Predicted, sum.Positives = rec.result()
