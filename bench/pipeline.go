@@ -100,9 +100,9 @@ func pipelineBlock(lo, n int64) arrow.RecordBatch {
 // slowSource is the read stage: its read tasks wait, then build a block.
 type slowSource struct{ c PipelineConfig }
 
-func (s slowSource) Name() string           { return fmt.Sprintf("SlowRead[%d blocks]", s.c.Blocks) }
-func (s slowSource) Schema() *arrow.Schema  { return pipelineSchema }
-func (s slowSource) NumRows() int64         { return int64(s.c.Blocks * s.c.Rows) }
+func (s slowSource) Name() string          { return fmt.Sprintf("SlowRead[%d blocks]", s.c.Blocks) }
+func (s slowSource) Schema() *arrow.Schema { return pipelineSchema }
+func (s slowSource) NumRows() int64        { return int64(s.c.Blocks * s.c.Rows) }
 func (s slowSource) ReadTasks(int) ([]ops.ReadTask, error) {
 	tasks := make([]ops.ReadTask, s.c.Blocks)
 	for i := range tasks {
