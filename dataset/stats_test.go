@@ -3,9 +3,13 @@ package dataset_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/dataset"
@@ -71,6 +75,9 @@ func TestStatsCountSpills(t *testing.T) {
 	if st == nil || st.SpilledBytes <= 0 {
 		t.Fatalf("want spilled bytes > 0 over a tiny store:\n%s", st)
 	}
+	if op := st.Operators[0]; op.Spilled != st.SpilledBytes {
+		t.Errorf("the only operator spilled %d bytes, the run %d:\n%s", op.Spilled, st.SpilledBytes, st)
+	}
 	if n, err := m.Count(t.Context()); err != nil || n != 80_000 {
 		t.Fatalf("count %d %v", n, err)
 	}
@@ -107,5 +114,43 @@ func TestStatsAfterWrite(t *testing.T) {
 	st := ds.Stats()
 	if st == nil || len(st.Operators) == 0 || st.Operators[0].RowsOut != 1000 {
 		t.Fatalf("stats after WriteParquet: %v, want the write's run with 1000 rows read", st)
+	}
+}
+
+func TestStatsOperatorCPU(t *testing.T) {
+	e := setup(t)
+	burn := func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+		x := uint64(1)
+		for start := time.Now(); time.Since(start) < 20*time.Millisecond; {
+			for range 1000 {
+				x ^= x << 13
+				x ^= x >> 7
+			}
+		}
+		if x == 0 {
+			return nil, errors.New("unreachable")
+		}
+		return b, nil
+	}
+	sleep := func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+		time.Sleep(20 * time.Millisecond)
+		return b, nil
+	}
+	ds := dataset.Range(1000, e.par(4)...).MapBatches(burn).MapBatches(sleep, dataset.TaskCPUs(0.5))
+	if _, err := ds.TakeAll(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := ds.Stats()
+	if len(st.Operators) != 2 {
+		t.Fatalf("want two operators:\n%s", st)
+	}
+	busy, idle := st.Operators[0], st.Operators[1]
+	if runtime.GOOS == "linux" {
+		if busy.CPU < busy.TaskWall/2 || busy.CPU > busy.TaskWall*11/10 {
+			t.Errorf("a CPU-bound operator used %v CPU in %v of tasks", busy.CPU, busy.TaskWall)
+		}
+		if idle.CPU > idle.TaskWall/4 {
+			t.Errorf("a sleeping operator used %v CPU in %v of tasks", idle.CPU, idle.TaskWall)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -282,9 +283,11 @@ func (a *actorRunner) serve(fn ActorFunc, j actorJob) TaskResult {
 			}()
 			return fn(tc, rows)
 		}}
+	var cpu time.Duration
 	res := runWithRetries(j.ctx, t, a.retry, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
-		return runOnce(ctx, t, attempt, a.alloc, a.store)
+		return runOnce(ctx, t, attempt, a.alloc, a.store, &cpu)
 	})
+	res.CPU = cpu
 	if res.Err != nil {
 		var p *PanicError
 		if errors.As(res.Err, &p) && !IsActorFailure(res.Err) {

@@ -283,9 +283,12 @@ func (l *Local) freeSlot(id int) {
 
 // run executes a task with retries on retryable errors.
 func (l *Local) run(ctx context.Context, t Task) TaskResult {
-	return runWithRetries(ctx, t, l.cfg.maxRetries, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
-		return runOnce(ctx, t, attempt, l.cfg.alloc, l.store)
+	var cpu time.Duration
+	res := runWithRetries(ctx, t, l.cfg.maxRetries, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
+		return runOnce(ctx, t, attempt, l.cfg.alloc, l.store, &cpu)
 	})
+	res.CPU = cpu
+	return res
 }
 
 // blockStore is what running a task needs from an object store.
@@ -335,8 +338,8 @@ func runWithRetries(ctx context.Context, t Task, defaultRetries int, attempt fun
 }
 
 // runOnce runs t once: fetch inputs, call Run with panics recovered, store
-// outputs.
-func runOnce(ctx context.Context, t Task, attempt int, alloc memory.Allocator, store blockStore) (refs []ObjectRef, err error) {
+// outputs. The CPU time Run used on its thread is added to *cpu.
+func runOnce(ctx context.Context, t Task, attempt int, alloc memory.Allocator, store blockStore, cpu *time.Duration) (refs []ObjectRef, err error) {
 	inputs := make([]blocks.Block, 0, len(t.Inputs))
 	defer func() {
 		for _, b := range inputs {
@@ -351,7 +354,15 @@ func runOnce(ctx context.Context, t Task, attempt int, alloc memory.Allocator, s
 		inputs = append(inputs, b)
 	}
 	tc := &TaskContext{Context: ctx, Alloc: alloc, Operator: t.Operator, Index: t.Index, Attempt: attempt}
+	// Pinned to its thread, Run's CPU time is the thread's: per-operator CPU
+	// in stats. Goroutines Run starts are not counted.
+	runtime.LockOSThread()
+	c0, ok := threadCPU()
 	outs, err := callRecovered(tc, t.Run, inputs)
+	if c1, ok1 := threadCPU(); ok && ok1 {
+		*cpu += c1 - c0
+	}
+	runtime.UnlockOSThread()
 	defer func() {
 		for _, b := range outs {
 			if b != nil {

@@ -89,6 +89,9 @@ type TaskResult struct {
 	Err     error
 	// Wall is the time the task ran, over all attempts.
 	Wall time.Duration
+	// CPU is the CPU time Run used on its own thread, over all attempts (0
+	// where the platform cannot tell).
+	CPU time.Duration
 	// Attempts is how many times Run was called.
 	Attempts int
 	// Start is when a worker picked the task up, before its first attempt.
@@ -140,6 +143,9 @@ type StoreStats struct {
 	RestoredTotal int64 // bytes read back from disk over the store's life
 	Budget        int64
 	SpillFailures int // spills that could not be written; those blocks stayed in memory
+	// SpilledByProducer splits SpilledTotal by the producer named at Put
+	// (the operator whose task made the block).
+	SpilledByProducer map[string]int64
 	// LastSpillError is why the latest failed spill failed (a full disk, an
 	// unwritable spill directory), nil if none has.
 	LastSpillError error

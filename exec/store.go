@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -45,6 +46,7 @@ type Store struct {
 
 type object struct {
 	id       ObjectID
+	producer string
 	block    blocks.Block // nil while on disk only
 	bytes    int64
 	refs     int
@@ -79,7 +81,7 @@ func (s *Store) Put(b blocks.Block, producer string) (ObjectRef, error) {
 	}
 	b.Retain()
 	s.nextID++
-	o := &object{id: s.nextID, block: b, bytes: meta.Bytes, refs: 1}
+	o := &object{id: s.nextID, producer: producer, block: b, bytes: meta.Bytes, refs: 1}
 	s.objects[o.id] = o
 	o.elem = s.lru.PushBack(o)
 	s.addMemory(o.bytes)
@@ -251,6 +253,10 @@ func (s *Store) spill(victims []*object) {
 			s.stats.SpilledBytes += o.bytes
 			if fresh {
 				s.stats.SpilledTotal += o.bytes
+				if s.stats.SpilledByProducer == nil {
+					s.stats.SpilledByProducer = make(map[string]int64)
+				}
+				s.stats.SpilledByProducer[o.producer] += o.bytes
 			}
 			s.freeIfUnused(o)
 		}
@@ -314,7 +320,9 @@ func readSpillFile(path string, alloc memory.Allocator) (blocks.Block, error) {
 func (s *Store) Stats() StoreStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stats
+	st := s.stats
+	st.SpilledByProducer = maps.Clone(s.stats.SpilledByProducer)
+	return st
 }
 
 // Close frees every block and removes the spill directory.

@@ -16,10 +16,12 @@ import (
 // RunStats describe a finished run of the executor, like Ray Data's
 // ds.stats(): what each operator did and what the whole run cost.
 //
-// Per-operator CPU time is not measured (Go cannot time one goroutine's
-// CPU); CPU is the whole process's user plus system time during the run, so
-// it includes anything else the process did meanwhile. The store's spill
-// counters likewise include other runs sharing the runtime.
+// An operator's CPU is what its tasks' functions used on their threads
+// (each task is pinned to its OS thread while it runs; goroutines a task
+// starts itself are not counted); the run's CPU is the whole process's user
+// plus system time, so it also has the executor, the store, the garbage
+// collector and anything else the process did meanwhile. The store's spill
+// counters include other runs sharing the runtime.
 type RunStats struct {
 	// Operators are in plan order, upstream first; the last is the root.
 	Operators []OperatorStats
@@ -55,6 +57,11 @@ type OperatorStats struct {
 	Wall time.Duration
 	// TaskWall adds up its tasks' run times (all attempts, with backoff).
 	TaskWall time.Duration
+	// CPU adds up the CPU time its tasks' functions used (Linux; 0 where
+	// the platform cannot tell).
+	CPU time.Duration
+	// Spilled is the bytes of its outputs the store wrote to disk.
+	Spilled int64
 	// Tasks counts the tasks that ran (successfully or not); Retries the
 	// attempts beyond each task's first.
 	Tasks   int
@@ -77,10 +84,11 @@ func (s *RunStats) String() string {
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	// The operator's name comes last, unaligned: names of fused chains are
 	// long, and the numbers stay readable in front of them.
-	fmt.Fprintln(w, "Tasks\tRetries\tWall\tTask wall\tRows in\tRows out\tBytes in\tBytes out\tBlocks out\tBackpressured\t  Operator")
+	fmt.Fprintln(w, "Tasks\tRetries\tWall\tTask wall\tCPU\tRows in\tRows out\tBytes in\tBytes out\tBlocks out\tSpilled\tBackpressured\t  Operator")
 	for _, o := range s.Operators {
-		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%d\t  %s\n", o.Tasks, o.Retries,
-			round(o.Wall), round(o.TaskWall), o.RowsIn, o.RowsOut, formatBytes(o.BytesIn), formatBytes(o.BytesOut), o.BlocksOut, o.Backpressured, o.Name)
+		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\t%d\t  %s\n", o.Tasks, o.Retries,
+			round(o.Wall), round(o.TaskWall), round(o.CPU), o.RowsIn, o.RowsOut, formatBytes(o.BytesIn), formatBytes(o.BytesOut),
+			o.BlocksOut, formatBytes(o.Spilled), o.Backpressured, o.Name)
 	}
 	w.Flush()
 	fmt.Fprintf(&b, "Total: wall %s, CPU %s (process), %d tasks (%d retries), task wall %s, spilled %s, restored %s, store peak %s\n",
@@ -119,6 +127,7 @@ type opTiming struct {
 	tasks      int
 	retries    int
 	taskWall   time.Duration
+	cpu        time.Duration
 	first, end time.Time
 }
 
@@ -150,6 +159,7 @@ func (e *executor) record(op Operator, index int, res exec.TaskResult, end time.
 	tm.tasks++
 	tm.retries += res.Attempts - 1
 	tm.taskWall += res.Wall
+	tm.cpu += res.CPU
 	if tm.first.IsZero() || start.Before(tm.first) {
 		tm.first = start
 	}
@@ -180,8 +190,9 @@ func (e *executor) finishStats() *RunStats {
 		o := OperatorStats{Name: op.Name(), RowsIn: m.RowsIn, BytesIn: m.BytesIn, RowsOut: m.RowsOut,
 			BytesOut: m.BytesOut, BlocksOut: m.BlocksOut, Backpressured: m.Backpressed}
 		if tm := e.timing[op]; tm != nil {
-			o.Tasks, o.Retries, o.TaskWall, o.Wall = tm.tasks, tm.retries, tm.taskWall, tm.end.Sub(tm.first)
+			o.Tasks, o.Retries, o.TaskWall, o.Wall, o.CPU = tm.tasks, tm.retries, tm.taskWall, tm.end.Sub(tm.first), tm.cpu
 		}
+		o.Spilled = st.SpilledByProducer[o.Name] - e.store0.SpilledByProducer[o.Name]
 		rs.Tasks += o.Tasks
 		rs.Retries += o.Retries
 		rs.TaskWall += o.TaskWall
