@@ -72,8 +72,12 @@ func (d *Dataset) MapBatchesWithActors(newActor ActorConstructor, opts ...MapBat
 		}
 		return batchesFn(fn, size), nil
 	}
+	name := cfg.label
+	if name == "" {
+		name = ops.FuncName(newActor)
+	}
 	return d.oneToOne(&ops.OneToOne{
-		Label:     "MapBatchesWithActors(" + ops.FuncName(newActor) + ")",
+		Label:     "MapBatchesWithActors(" + name + ")",
 		BatchRows: size,
 		Actors:    &pool,
 	})

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shoal-data/shoal/dataset"
 )
@@ -168,4 +169,32 @@ func TestStreamingSplitErrors(t *testing.T) {
 			t.Error("negative batch size: no error")
 		}
 	}
+}
+
+// TestStreamingSplitSlowConsumer: one trainer much slower than the others
+// holds everyone back (a full queue stops the producer), but nothing
+// deadlocks and every row still reaches exactly one shard, with the slow
+// shard getting its full share.
+func TestStreamingSplitSlowConsumer(t *testing.T) {
+	e := setup(t)
+	ds := dataset.Range(4000, e.par(40)...)
+	shards := must(ds.StreamingSplit(4, dataset.Equal(true)))(t)
+	ids, errs := consumeShards(e.ctx, shards, 50, func(k, n int) bool {
+		if k == 2 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		return true
+	})
+	var all []int64
+	for k := range shards {
+		if errs[k] != nil {
+			t.Fatalf("shard %d: %v", k, errs[k])
+		}
+		if len(ids[k]) != 1000 {
+			t.Errorf("shard %d read %d rows, want its equal share of 1000", k, len(ids[k]))
+		}
+		all = append(all, ids[k]...)
+	}
+	slices.Sort(all)
+	equalInts(t, "all shards", all, seq(0, 4000))
 }

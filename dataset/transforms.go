@@ -185,6 +185,7 @@ type BatchFunc func(batch arrow.RecordBatch) (arrow.RecordBatch, error)
 type MapBatchesOption func(*mapBatchesConfig)
 
 type mapBatchesConfig struct {
+	label       string
 	batchSize   int64
 	taskCPUs    float64
 	concurrency int
@@ -198,6 +199,12 @@ type mapBatchesConfig struct {
 // default, 0, passes each block whole: the fastest choice for CPU work.
 func BatchSize(rows int) MapBatchesOption {
 	return func(c *mapBatchesConfig) { c.batchSize = int64(rows) }
+}
+
+// StageName names the stage in plans, stats, progress and traces instead of
+// the function's name: "MapBatches(<name>)".
+func StageName(name string) MapBatchesOption {
+	return func(c *mapBatchesConfig) { c.label = name }
 }
 
 // TaskCPUs sets the CPUs each task of a MapBatches stage holds (default 1).
@@ -232,8 +239,12 @@ func (d *Dataset) MapBatches(fn BatchFunc, opts ...MapBatchesOption) *Dataset {
 	if len(cfg.actorOpts) > 0 {
 		return d.withErr(fmt.Errorf("dataset.MapBatches: %s configure actors; use MapBatchesWithActors", strings.Join(cfg.actorOpts, ", ")))
 	}
+	name := cfg.label
+	if name == "" {
+		name = ops.FuncName(fn)
+	}
 	return d.oneToOne(&ops.OneToOne{
-		Label:          "MapBatches(" + ops.FuncName(fn) + ")",
+		Label:          "MapBatches(" + name + ")",
 		BatchRows:      cfg.batchSize,
 		CPUs:           cfg.taskCPUs,
 		MaxConcurrency: cfg.concurrency,

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -49,7 +50,16 @@ func notFitted(name string) error { return fmt.Errorf("%s: %w", name, ErrNotFitt
 
 // transform is the common Transform: MapBatches over TransformBatch.
 func transform(d *dataset.Dataset, p Preprocessor) *dataset.Dataset {
-	return d.MapBatches(p.TransformBatch)
+	return d.MapBatches(p.TransformBatch, dataset.StageName(preprocessorName(p)))
+}
+
+// preprocessorName is p's type name, "StandardScaler", for stage labels.
+func preprocessorName(p Preprocessor) string {
+	t := reflect.TypeOf(p)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
 }
 
 // ---------------------------------------------------------------------------

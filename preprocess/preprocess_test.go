@@ -650,3 +650,15 @@ func TestChain(t *testing.T) {
 		t.Errorf("empty chain changed the batch")
 	}
 }
+
+func TestTransformStagesAreNamed(t *testing.T) {
+	s := &preprocess.StandardScaler{Columns: []string{"id"}}
+	c := &preprocess.Concatenator{Columns: []string{"id"}, Output: "v"}
+	e := setup(t)
+	plan := c.Transform(s.Transform(dataset.Range(10, dataset.WithRuntime(e.rt)))).Explain()
+	for _, want := range []string{"MapBatches(StandardScaler)", "MapBatches(Concatenator)"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("plan does not name %s:\n%s", want, plan)
+		}
+	}
+}
