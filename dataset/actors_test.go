@@ -1,6 +1,7 @@
 package dataset_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -410,5 +411,17 @@ func TestActorPoolCutsBlocksIntoBatchCalls(t *testing.T) {
 				t.Errorf("actors got %d and %d calls: a big block's batches must be shared", a, b)
 			}
 		})
+	}
+}
+
+func TestActorPoolProgressShowsActors(t *testing.T) {
+	e := setup(t)
+	var out bytes.Buffer
+	var p poolProbe
+	ds := dataset.Range(1000, append(e.par(10), dataset.WithProgress(&out))...).
+		MapBatchesWithActors(p.newActor(e.mem, nil), dataset.Actors(2, 2), dataset.ActorCPUs(0))
+	checkDoubled(t, must(ds.TakeAll(e.ctx))(t), 1000)
+	if text := out.String(); !strings.Contains(text, "MapBatchesWithActors") || !strings.Contains(text, " actors") {
+		t.Errorf("progress does not show the actor pool:\n%s", text)
 	}
 }

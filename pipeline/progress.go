@@ -68,6 +68,12 @@ func (e *executor) renderProgress(final bool) {
 			fmt.Fprintf(&b, "  %d tasks  %d blocks", m.TasksDone, m.BlocksOut)
 		}
 		fmt.Fprintf(&b, "  %s", formatBytes(m.BytesOut))
+		if onActors(op) {
+			fmt.Fprintf(&b, "  %d actors", m.Actors)
+			if m.ActorRestarts > 0 {
+				fmt.Fprintf(&b, " (%d restarted)", m.ActorRestarts)
+			}
+		}
 		if state := e.progressState(i, op, m, final); state != "" {
 			b.WriteString("  [" + state + "]")
 		}
