@@ -1,0 +1,154 @@
+// Polars peer of shoalbench (bench/suite/SPEC.md), through nodejs-polars.
+// Reads {"workload","dir","threads","out"} on stdin, prints one JSON line.
+// Threads: Polars sizes its pool from POLARS_MAX_THREADS, which the Go
+// runner sets in this process's environment before node starts. The timer
+// covers the workload's query and its collect() only; reading the answer
+// from the collected DataFrame is outside it.
+
+import path from 'node:path';
+import pl from 'nodejs-polars';
+import {
+  BATCH_ROWS, TRIPS_COLUMNS, freshDir, key64, main, num, sortAnswer, timed,
+  tripsCSVColumns,
+} from './common.mjs';
+
+const { col, lit } = pl;
+
+function setup(req) {
+  const want = String(req.threads);
+  if (process.env.POLARS_MAX_THREADS !== want) {
+    // Too late to size the pool from here: the runner must set it.
+    throw new Error(`POLARS_MAX_THREADS is ${JSON.stringify(process.env.POLARS_MAX_THREADS)}, want ${want}`);
+  }
+  return { dir: req.dir };
+}
+
+const file = (ctx, rel) => path.join(ctx.dir, rel);
+const trips = (ctx) => pl.scanParquet(file(ctx, 'trips/*.parquet'));
+
+// sum is the sum of a collected column as a JSON number.
+const sum = (df, name) => num(df.getColumn(name).sum());
+
+function groupby(key) {
+  return async (ctx) => {
+    const [df, ms] = await timed(() => pl.scanParquet(file(ctx, 'groupby.parquet'))
+      .groupBy(key)
+      .agg(pl.len().alias('count'), col('v').sum().alias('sum'), col('v').mean().alias('mean'))
+      .collect());
+    return {
+      ms,
+      answer: { groups: df.height, sum_count: sum(df, 'count'), sum_sum: sum(df, 'sum'), sum_mean: sum(df, 'mean') },
+    };
+  };
+}
+
+function sort(key, toNumber) {
+  return async (ctx) => {
+    const [df, ms] = await timed(() => pl.scanParquet(file(ctx, 'sortdata.parquet')).sort(key).collect());
+    const keys = df.getColumn(key);
+    const answer = await sortAnswer(df.height, (pos) => pos.map((p) => toNumber(keys.get(p))));
+    return { ms, answer };
+  };
+}
+
+const workloads = {
+  async scan_filter_sum(ctx) {
+    const [df, ms] = await timed(() => trips(ctx)
+      .filter(col('distance').gt(5).and(col('payment').eq(lit('card'))))
+      .select(pl.len().alias('rows'), col('fare').sum().alias('sum_fare'), col('tip').sum().alias('sum_tip'))
+      .collect());
+    return { ms, answer: { rows: sum(df, 'rows'), sum_fare: sum(df, 'sum_fare'), sum_tip: sum(df, 'sum_tip') } };
+  },
+
+  async map_arith(ctx) {
+    const [df, ms] = await timed(() => trips(ctx)
+      .withColumns(col('fare').mul(1.08).add(col('tip')).sub(col('distance').mul(0.5)).alias('y'))
+      .select(pl.len().alias('rows'), col('y').sum().alias('sum_y'))
+      .collect());
+    return { ms, answer: { rows: sum(df, 'rows'), sum_y: sum(df, 'sum_y') } };
+  },
+
+  groupby_100: groupby('k100'),
+  groupby_1m: groupby('k1m'),
+  sort_int: sort('k', num),
+  sort_str: sort('s', key64),
+
+  // shuffle: a sample of all rows without replacement, in random order.
+  async shuffle(ctx) {
+    const [[input, df], ms] = await timed(() => {
+      const input = pl.readParquet(file(ctx, 'shuffle.parquet'));
+      return [input, input.sample({ frac: 1, withReplacement: false, shuffle: true })];
+    });
+    const moved = df.getColumn('id').seriesEqual(input.getColumn('id')) ? 0 : 1;
+    return { ms, answer: { rows: df.height, sum_id: sum(df, 'id'), moved } };
+  },
+
+  async join(ctx) {
+    const [df, ms] = await timed(() => pl.scanParquet(file(ctx, 'join_left.parquet'))
+      .join(pl.scanParquet(file(ctx, 'join_right.parquet')), { on: 'k', how: 'inner' })
+      .collect());
+    return { ms, answer: { rows: df.height, sum_a: sum(df, 'a'), sum_b: sum(df, 'b') } };
+  },
+
+  async csv_etl(ctx, req) {
+    const csvDir = file(ctx, 'trips_csv');
+    const types = {
+      id: pl.Int64, vendor: pl.Int64, pickup_ts: pl.Datetime('us'), passengers: pl.Int64,
+      distance: pl.Float64, fare: pl.Float64, tip: pl.Float64, payment: pl.String, zone: pl.Int64,
+    };
+    const header = tripsCSVColumns(csvDir); // outside the timer: the positional schema
+    const schema = {};
+    for (const c of header) {
+      if (!(c in types)) throw new Error(`trips_csv has an unknown column ${c} (want ${TRIPS_COLUMNS})`);
+      schema[c] = types[c];
+    }
+    const out = path.join(freshDir(req.out, 'csv_etl-polars-'), 'part-000.parquet');
+    const [, ms] = await timed(() => pl.scanCSV(path.join(csvDir, '*.csv'), { hasHeader: true, schema })
+      .filter(col('fare').gt(0).and(col('distance').gt(0)).and(col('passengers').isNotNull()))
+      .withColumns(col('fare').div(col('distance')).alias('fare_per_mile'))
+      .sinkParquet(out, { compression: 'snappy', mkdir: true })
+      .collect());
+    const df = pl.readParquet(out);
+    return { ms, answer: { rows: df.height, sum_fare_per_mile: sum(df, 'fare_per_mile') } };
+  },
+
+  // ingest collects id and fare of trips/ and hands the DataFrame to the
+  // consumer in zero-copy slices of BATCH_ROWS rows, in order; the
+  // consumer copies each slice's two columns into JS typed arrays and sums
+  // them. The slices are taken on the native DataFrame (df._df) when the
+  // binding has it: nodejs-polars's JS wrappers build a Proxy of some 300
+  // closures per DataFrame and Series, which at 1024 rows a batch costs
+  // several times Polars's own work (about 0.6 ms a batch), and that
+  // overhead is the binding's, not the engine's.
+  async ingest(ctx) {
+    const [answer, ms] = await timed(async () => {
+      const df = await trips(ctx).select('id', 'fare').collect();
+      const n = df.height;
+      const raw = df._df;
+      const fast = raw && typeof raw.slice === 'function' && typeof raw.column === 'function';
+      const batch = fast
+        ? (off) => { const b = raw.slice(off, BATCH_ROWS); return [b.column('id'), b.column('fare')]; }
+        : (off) => { const b = df.slice(off, BATCH_ROWS); return [b.getColumn('id'), b.getColumn('fare')]; };
+      let batches = 0; let sumID = 0; let sumFare = 0;
+      for (let off = 0; off < n; off += BATCH_ROWS) {
+        const [idCol, fareCol] = batch(off);
+        const ids = idCol.toTypedArray(); // BigInt64Array
+        const fares = fareCol.toTypedArray(); // Float64Array
+        let bID = 0; let bFare = 0;
+        for (let i = 0; i < ids.length; i++) {
+          bID += Number(ids[i]);
+          bFare += fares[i];
+        }
+        batches++; sumID += bID; sumFare += bFare;
+      }
+      return { rows: n, batches, sum_id: sumID, sum_fare: sumFare };
+    });
+    return { ms, answer };
+  },
+
+  pipeline: {
+    unsupported: 'the pipeline workload (I/O-latency read → CPU map → GPU-latency actor, streaming) is Shoal only; Polars cannot express it',
+  },
+};
+
+await main('polars', setup, workloads);
