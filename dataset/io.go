@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
@@ -46,6 +47,15 @@ func (d *Dataset) Where(e Expr) *Dataset {
 				return d.withErr(fmt.Errorf("dataset.Where(%s): %w", e, &blocks.UnknownColumnError{Column: c, Schema: s}))
 			}
 		}
+		// Evaluating on no rows type-checks the predicate against the
+		// schema now, not when the first block arrives.
+		empty := blocks.Empty(memory.DefaultAllocator, s)
+		res, err := e.Eval(context.Background(), memory.DefaultAllocator, empty)
+		empty.Release()
+		if err != nil {
+			return d.withErr(fmt.Errorf("dataset.Where: %w", err))
+		}
+		res.Release()
 	}
 	return d.oneToOne(&ops.OneToOne{
 		Label:     "Where(" + e.String() + ")",

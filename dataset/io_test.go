@@ -590,3 +590,11 @@ func TestMinRowsPerFileGathersSmallBlocks(t *testing.T) {
 	ids := takeIDs(t, e, dataset.ReadParquet(e.ctx, dir, e.opt()))
 	equalInts(t, "read back", ids, seq(0, 10000))
 }
+
+func TestWhereTypeErrorAtPlanTime(t *testing.T) {
+	e := setup(t)
+	ds := dataset.Range(10, e.opt()).Where(dataset.Col("id").Gt("ten"))
+	if err := ds.Err(); err == nil || !strings.Contains(err.Error(), "id") {
+		t.Fatalf("Where comparing an int column with a string: err %v, want a plan-time error naming the column", err)
+	}
+}

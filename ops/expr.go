@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -147,10 +148,16 @@ func (c *Cmp) Eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBatc
 		}
 	case isStringType(colType) && isString(lit):
 	case colType.ID() == arrow.BOOL && isBool(lit):
+	case isTimeType(colType) && isTime(lit):
 	default:
 		return nil, fmt.Errorf("predicate %s: column %q is %s, which cannot be compared with %T", c, c.Column, colType, c.Value)
 	}
-	s, err := scalar.MakeScalar(lit).CastTo(colType)
+	var s scalar.Scalar
+	if t, ok := lit.(time.Time); ok {
+		s, err = timeScalar(t, colType)
+	} else {
+		s, err = scalar.MakeScalar(lit).CastTo(colType)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("predicate %s: constant does not fit column %q (%s): %w", c, c.Column, colType, err)
 	}
@@ -452,8 +459,27 @@ func literal(v any) (any, bool) {
 		return x, true
 	case string, bool:
 		return x, true
+	case time.Time:
+		return x, true
 	}
 	return nil, false
+}
+
+// timeScalar is t as a scalar of a timestamp or date column's type.
+func timeScalar(t time.Time, colType arrow.DataType) (scalar.Scalar, error) {
+	switch ct := colType.(type) {
+	case *arrow.TimestampType:
+		v, err := arrow.TimestampFromTime(t, ct.Unit)
+		if err != nil {
+			return nil, err
+		}
+		return scalar.NewTimestampScalar(v, ct), nil
+	case *arrow.Date32Type:
+		return scalar.NewDate32Scalar(arrow.Date32FromTime(t)), nil
+	case *arrow.Date64Type:
+		return scalar.NewDate64Scalar(arrow.Date64FromTime(t)), nil
+	}
+	return nil, fmt.Errorf("%s is not a time type", colType)
 }
 
 // compareValues orders a statistic against a constant: -1, 0 or +1, and
@@ -538,4 +564,14 @@ func isFloatType(t arrow.DataType) bool {
 
 func isStringType(t arrow.DataType) bool {
 	return t.ID() == arrow.STRING || t.ID() == arrow.LARGE_STRING
+}
+
+func isTime(v any) bool { _, ok := v.(time.Time); return ok }
+
+func isTimeType(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.TIMESTAMP, arrow.DATE32, arrow.DATE64:
+		return true
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -173,5 +174,45 @@ func TestExprString(t *testing.T) {
 	}
 	if got := e.Columns(); strings.Join(got, ",") != "a,b,c" {
 		t.Errorf("columns %v", got)
+	}
+}
+
+func TestCmpTimes(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	base := time.Date(2024, 1, 5, 13, 0, 0, 0, time.UTC)
+	tsType := &arrow.TimestampType{Unit: arrow.Microsecond}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "ts", Type: tsType}, {Name: "d", Type: arrow.FixedWidthTypes.Date32}}, nil)
+	bld := array.NewRecordBuilder(mem, schema)
+	defer bld.Release()
+	for h := range 4 {
+		v, _ := arrow.TimestampFromTime(base.Add(time.Duration(h)*time.Hour), arrow.Microsecond)
+		bld.Field(0).(*array.TimestampBuilder).Append(v)
+		bld.Field(1).(*array.Date32Builder).Append(arrow.Date32FromTime(base.AddDate(0, 0, h)))
+	}
+	rec := bld.NewRecordBatch()
+	defer rec.Release()
+	for _, tc := range []struct {
+		e    Expr
+		want []bool
+	}{
+		{Col("ts").Ge(base.Add(2 * time.Hour)), []bool{false, false, true, true}},
+		{Col("ts").Lt(base.Add(90 * time.Minute)), []bool{true, true, false, false}},
+		{Col("d").Eq(base.AddDate(0, 0, 1)), []bool{false, true, false, false}},
+	} {
+		out, err := tc.e.Eval(context.Background(), mem, rec)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.e, err)
+		}
+		b := out.(*array.Boolean)
+		for i, w := range tc.want {
+			if b.Value(i) != w {
+				t.Errorf("%s row %d = %v, want %v", tc.e, i, b.Value(i), w)
+			}
+		}
+		out.Release()
+	}
+	if _, err := Col("ts").Gt("noon").Eval(context.Background(), mem, rec); err == nil {
+		t.Error("a timestamp compared with a string was accepted")
 	}
 }
