@@ -782,3 +782,86 @@ func MemCopy(dst, src []byte, workers int) {
 	}
 	wg.Wait()
 }
+
+// PqarrowScanFiles is PqarrowScan over several local files read as one
+// data set: the units of work are (file, row group) pairs, taken in order
+// from a shared counter by workers goroutines, each of which opens a file
+// once when it first needs it (with 1 worker, one goroutine reads every row
+// group of every file in order). probe is called concurrently when workers
+// > 1.
+func PqarrowScanFiles(ctx context.Context, paths []string, cols []string, workers int, probe Probe) (ScanResult, error) {
+	type unit struct{ file, rg int }
+	var units []unit
+	for i, p := range paths {
+		pr, err := file.OpenParquetFile(p, false)
+		if err != nil {
+			return ScanResult{}, err
+		}
+		for rg := range pr.NumRowGroups() {
+			units = append(units, unit{i, rg})
+		}
+		pr.Close()
+	}
+	workers = max(workers, 1)
+	var next atomic.Int64
+	var mu sync.Mutex
+	var total ScanResult
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			type opened struct {
+				pr     *file.Reader
+				fr     *pqarrow.FileReader
+				leaves []int
+			}
+			open := map[int]opened{}
+			defer func() {
+				for _, o := range open {
+					o.pr.Close()
+				}
+			}()
+			var mine ScanResult
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(units) {
+					break
+				}
+				u := units[i]
+				o, ok := open[u.file]
+				if !ok {
+					pr, fr, err := openPqarrow(nil, paths[u.file])
+					if err != nil {
+						errs[w] = err
+						return
+					}
+					leaves, err := leafIndices(pr, cols)
+					if err != nil {
+						pr.Close()
+						errs[w] = err
+						return
+					}
+					o = opened{pr, fr, leaves}
+					open[u.file] = o
+				}
+				rr, err := o.fr.GetRecordReader(ctx, o.leaves, []int{u.rg})
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				r, err := scanRecords(rr, probe)
+				rr.Release()
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				mine.add(r)
+			}
+			mu.Lock()
+			total.add(mine)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return total, errors.Join(errs...)
+}
