@@ -142,12 +142,30 @@ func TestGrouperForSizesTheTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sized.slots) < 10000 {
-		t.Errorf("sized table has %d slots, want at least 10000", len(sized.slots))
-	}
 	a, _ := plain.Add(b, []string{"k"})
 	c, _ := sized.Add(b, []string{"k"})
 	if fmt.Sprint(a) != fmt.Sprint(c) {
 		t.Error("sized and default groupers disagree")
+	}
+	if len(sized.slots) < 10000 {
+		t.Errorf("sized table has %d slots for mostly distinct keys, want at least 10000", len(sized.slots))
+	}
+
+	// Keys that repeat (100 of them) keep the table small whatever the hint.
+	vals := make([]int64, 5000)
+	for i := range vals {
+		vals[i] = int64(i*7) % 100
+	}
+	few := array.NewRecordBatch(schema, []arrow.Array{NumericArray(vals)}, 5000)
+	defer few.Release()
+	small, _ := NewGrouperFor(schema, 5000)
+	plain, _ = NewGrouper(schema)
+	a, _ = plain.Add(few, []string{"k"})
+	c, _ = small.Add(few, []string{"k"})
+	if fmt.Sprint(a) != fmt.Sprint(c) || small.NumGroups() != 100 {
+		t.Errorf("groupers disagree on 100 repeated keys (%d groups)", small.NumGroups())
+	}
+	if len(small.slots) > 2048 {
+		t.Errorf("a hint of 5000 groups sized the table to %d slots for 100 keys", len(small.slots))
 	}
 }

@@ -37,6 +37,10 @@ type Grouper struct {
 	// Scratch reused across Add calls.
 	h     []uint64
 	views []keyView
+
+	// hint is NewGrouperFor's group count, applied at the first Add once a
+	// sample of hashes shows whether the keys repeat (0: applied or none).
+	hint int
 }
 
 // slot is one entry of the table: id is the group id plus one, 0 when empty.
@@ -84,12 +88,52 @@ func NewGrouper(keySchema *arrow.Schema) (*Grouper, error) {
 // NewGrouperFor is NewGrouper with a table sized for about groups distinct
 // keys, so that a caller who knows (an upper bound of) the count saves the
 // table's doublings. The hint is capped at 1<<20 groups.
+//
+// The table is sized at the first Add, not here: a sample of that block's
+// key hashes that repeats a lot (few distinct keys) keeps the table small,
+// since zeroing a table sized for a block's rows costs more than the
+// grouping of a hundred keys.
 func NewGrouperFor(keySchema *arrow.Schema, groups int) (*Grouper, error) {
-	slots := minSlots
-	for slots < 2*min(groups, 1<<20) {
+	g, err := newGrouper(keySchema, minSlots)
+	if err != nil {
+		return nil, err
+	}
+	g.hint = min(groups, 1<<20)
+	return g, nil
+}
+
+// sizeFor applies the hint given the first block's hashes.
+func (g *Grouper) sizeFor(h []uint64) {
+	groups := g.hint
+	g.hint = 0
+	const sample = 512
+	if len(h) >= 2*sample {
+		// Count distinct hashes among the first rows with a small table.
+		var seen [2 * sample]uint64
+		distinct := 0
+		for _, x := range h[:sample] {
+			x |= 1 // 0 marks an empty entry
+			pos := x & (2*sample - 1)
+			for seen[pos] != 0 && seen[pos] != x {
+				pos = (pos + 1) & (2*sample - 1)
+			}
+			if seen[pos] == 0 {
+				seen[pos] = x
+				distinct++
+			}
+		}
+		if distinct <= sample/2 {
+			groups = min(groups, 4*distinct) // keys repeat: grow if more come
+		}
+	}
+	slots := len(g.slots)
+	for slots < 2*groups {
 		slots *= 2
 	}
-	return newGrouper(keySchema, slots)
+	if slots > len(g.slots) {
+		g.slots = make([]slot, slots)
+		g.mask = uint64(slots - 1)
+	}
 }
 
 // newGrouper starts the table at slots slots, a power of two (tests use tiny
@@ -148,6 +192,9 @@ func (g *Grouper) Add(b arrow.RecordBatch, cols []string) ([]int32, error) {
 	for c, arr := range arrs {
 		g.views[c].load(arr)
 		g.views[c].hash(h)
+	}
+	if g.hint > 0 && g.groups == 0 {
+		g.sizeFor(h)
 	}
 	ids := make([]int32, n)
 	if len(g.cols) == 1 && g.cols[0].kind.fixed() && g.cols[0].null == nil && g.views[0].v.bits == nil {

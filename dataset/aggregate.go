@@ -349,8 +349,12 @@ func (d *Dataset) aggregate(ctx context.Context, method, col string, n need) (mo
 	if s := d.plan.Schema(); s != nil && len(s.FieldIndices(col)) == 0 {
 		return total, fmt.Errorf("dataset.%s: %w", method, &blocks.UnknownColumnError{Column: col, Schema: s})
 	}
+	input := d.plan
+	if s := d.plan.Schema(); s != nil && s.NumFields() > 1 {
+		input = d.SelectColumns(col).plan // pushed into the source: decode only col
+	}
 	partial := &ops.OneToOne{
-		Input: d.plan,
+		Input: input,
 		Label: fmt.Sprintf("Partial%s(%s)", method, col),
 		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
 			if blocks.IsVoid(in) {

@@ -117,6 +117,28 @@ func (d *Dataset) aggregateBy(keys []string, aggs []Agg) *Dataset {
 		}
 	}
 	aggs = append([]Agg(nil), aggs...)
+	// Read only the keys and the aggregated columns: the selection is pushed
+	// into the source, which then decodes nothing else.
+	if s := d.plan.Schema(); s != nil {
+		need := map[string]bool{}
+		for _, k := range keys {
+			need[k] = true
+		}
+		for _, a := range aggs {
+			if !a.IsCount() {
+				need[a.Column()] = true
+			}
+		}
+		if len(need) > 0 && len(need) < s.NumFields() {
+			var cols []string
+			for _, f := range s.Fields() {
+				if need[f.Name] {
+					cols = append(cols, f.Name)
+				}
+			}
+			d = d.SelectColumns(cols...)
+		}
+	}
 	var outSchema *arrow.Schema
 	if s := d.plan.Schema(); s != nil {
 		outSchema = shuffle.AggregateSchema(s, keys, aggs)

@@ -248,3 +248,23 @@ func modColumn(m int64) func(b arrow.RecordBatch) (arrow.Array, error) {
 		return bld.NewArray(), nil
 	}
 }
+
+func TestAggregateReadsOnlyItsColumns(t *testing.T) {
+	e := setup(t)
+	dir := t.TempDir()
+	items := make([]dataset.Item, 100)
+	for i := range items {
+		items[i] = dataset.Item{"k": int64(i % 3), "v": float64(i), "pad": strings.Repeat("x", 50)}
+	}
+	if err := dataset.FromItems(items, e.opt()).WriteParquet(e.ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	ds := dataset.ReadParquet(e.ctx, dir, e.opt()).GroupBy("k").Aggregate(dataset.SumOf("v"))
+	if plan := ds.Explain(); !strings.Contains(plan, "columns=[k v]") {
+		t.Errorf("the read decodes more than k and v:\n%s", plan)
+	}
+	rows := must(ds.TakeAll(e.ctx))(t)
+	if len(rows) != 3 {
+		t.Fatalf("%d groups, want 3", len(rows))
+	}
+}

@@ -598,3 +598,16 @@ func TestWhereTypeErrorAtPlanTime(t *testing.T) {
 		t.Fatalf("Where comparing an int column with a string: err %v, want a plan-time error naming the column", err)
 	}
 }
+
+func TestWhereThenSelectGathersOnlySelected(t *testing.T) {
+	e := setup(t)
+	items := []dataset.Item{{"x": 1.0, "name": "a"}, {"x": nil, "name": "b"}, {"x": 3.0, "name": "c"}, {"x": 5.0, "name": "d"}}
+	ds := dataset.FromItems(items, e.opt()).Where(dataset.Col("x").Gt(2.0)).SelectColumns("name")
+	if plan := ds.Explain(); !strings.Contains(plan, "Where(x > 2)->SelectColumns") {
+		t.Errorf("Where and SelectColumns are not one stage:\n%s", plan)
+	}
+	got := must(ds.TakeAll(e.ctx))(t)
+	if len(got) != 2 || got[0]["name"] != "c" || got[1]["name"] != "d" || len(got[0]) != 1 {
+		t.Errorf("rows %v, want names c and d only", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
 )
 
 // Expr is a row predicate that Shoal can see into, unlike a Go closure:
@@ -121,6 +125,9 @@ func (c *Cmp) Eval(ctx context.Context, mem memory.Allocator, b arrow.RecordBatc
 	lit, ok := literal(c.Value)
 	if !ok {
 		return nil, fmt.Errorf("predicate %s: unsupported constant of type %T", c, c.Value)
+	}
+	if out, ok := fastCompare(mem, col, c.Op, lit); ok {
+		return out, nil
 	}
 	ctx = compute.WithAllocator(ctx, mem)
 	colType := col.DataType()
@@ -390,22 +397,111 @@ func FilterBlock(ctx context.Context, mem memory.Allocator, e Expr, b arrow.Reco
 		return nil, err
 	}
 	defer mask.Release()
-	m := mask.(*array.Boolean)
-	if m.NullN() == 0 {
-		all := true
-		for i := range m.Len() {
-			if !m.Value(i) {
-				all = false
-				break
+	return applyMask(mem, mask.(*array.Boolean), b)
+}
+
+// applyMask keeps the rows of b where mask is true (null drops the row, as
+// SQL does), gathered with the typed kernels of blocks.Take.
+func applyMask(mem memory.Allocator, m *array.Boolean, b arrow.RecordBatch) (arrow.RecordBatch, error) {
+	idx := maskIndices(m)
+	if len(idx) == m.Len() {
+		b.Retain()
+		return b, nil
+	}
+	return blocks.Take(mem, b, idx)
+}
+
+// maskIndices lists the rows where m is true and not null, a byte of the
+// bitmap at a time when m starts on a byte boundary (as masks made here do).
+func maskIndices(m *array.Boolean) []int64 {
+	n := m.Len()
+	var idx []int64
+	data := m.Data()
+	if n == 0 {
+		return nil
+	}
+	if data.Offset()%8 != 0 || data.Buffers()[1] == nil {
+		for i := range n {
+			if m.Value(i) && m.IsValid(i) {
+				idx = append(idx, int64(i))
 			}
 		}
-		if all {
-			b.Retain()
-			return b, nil
+		return idx
+	}
+	vals := data.Buffers()[1].Bytes()[data.Offset()/8:]
+	var valid []byte
+	if m.NullN() > 0 && data.Buffers()[0] != nil {
+		valid = data.Buffers()[0].Bytes()[data.Offset()/8:]
+	}
+	count := 0
+	for j := 0; j < (n+7)/8; j++ {
+		b := vals[j]
+		if valid != nil {
+			b &= valid[j]
+		}
+		count += bits.OnesCount8(b)
+	}
+	idx = make([]int64, 0, count)
+	for j := 0; j < (n+7)/8; j++ {
+		b := vals[j]
+		if valid != nil {
+			b &= valid[j]
+		}
+		for b != 0 {
+			k := bits.TrailingZeros8(b)
+			if i := j*8 + k; i < n {
+				idx = append(idx, int64(i))
+			}
+			b &= b - 1
 		}
 	}
-	ctx = compute.WithAllocator(ctx, mem)
-	return compute.FilterRecordBatch(ctx, b, mask, compute.DefaultFilterOptions())
+	return idx
+}
+
+// filterThenProject is a Where stage followed by a column selection in one
+// stage: the predicate is computed on the input, the selection made, and
+// only the selected columns are gathered, not the ones only the predicate
+// read.
+func filterThenProject(where, project *OneToOne) *OneToOne {
+	pred, sel := where.Predicate, project.Fn
+	return &OneToOne{
+		Label:          where.Label + "->" + project.Label,
+		PreservesRows:  false,
+		OutSchema:      chainSchemas(where.OutSchema, project.OutSchema),
+		Project:        project.Project,
+		CPUs:           where.CPUs,
+		MaxConcurrency: where.MaxConcurrency,
+		Fn: func(tc *exec.TaskContext, in arrow.RecordBatch) (arrow.RecordBatch, error) {
+			if in.NumCols() == 0 {
+				in.Retain()
+				return in, nil
+			}
+			mask, err := pred.Eval(tc, tc.Alloc, in)
+			if err != nil {
+				return nil, err
+			}
+			defer mask.Release()
+			projected, err := sel(tc, in)
+			if err != nil {
+				return nil, err
+			}
+			defer projected.Release()
+			return applyMask(tc.Alloc, mask.(*array.Boolean), projected)
+		},
+	}
+}
+
+func chainSchemas(a, b func(*arrow.Schema) (*arrow.Schema, error)) func(*arrow.Schema) (*arrow.Schema, error) {
+	if a == nil || b == nil {
+		return nil
+	}
+	return func(in *arrow.Schema) (*arrow.Schema, error) {
+		mid, err := a(in)
+		if err != nil {
+			return nil, err
+		}
+		return b(mid)
+	}
 }
 
 // UnknownColumn is returned by Expr.Eval for a column the block lacks.

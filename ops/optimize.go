@@ -71,7 +71,13 @@ func FuseOneToOne(n Node) Node {
 	case *OneToOne:
 		if f, ok := o.Input.(*Fused); ok && o.BatchRows == 0 && o.Actors == nil && !f.HasActors() &&
 			TaskCPUs(o.CPUs) == f.TaskCPUs() && o.MaxConcurrency == 0 && f.MaxConcurrency() == 0 {
-			return &Fused{Input: f.Input, Stages: append(append([]*OneToOne(nil), f.Stages...), o)}
+			stages := append([]*OneToOne(nil), f.Stages...)
+			if last := stages[len(stages)-1]; o.Project != nil && last.Predicate != nil && last.Project == nil {
+				// Where then Select: gather only the selected columns.
+				stages[len(stages)-1] = filterThenProject(last, o)
+				return &Fused{Input: f.Input, Stages: stages}
+			}
+			return &Fused{Input: f.Input, Stages: append(stages, o)}
 		}
 		return &Fused{Input: o.Input, Stages: []*OneToOne{o}}
 	}

@@ -1,0 +1,125 @@
+package ops
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
+)
+
+// TestFastCompareMatchesCompute checks the typed comparison loops against
+// arrow compute's kernels, value for value and null for null, over random
+// columns (with nulls, NaN, ±Inf, slices with offsets) and every operator.
+func TestFastCompareMatchesCompute(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := compute.WithAllocator(context.Background(), mem)
+	for seed := range uint64(40) {
+		r := rand.New(rand.NewPCG(seed, 1))
+		n := 1 + r.IntN(100)
+		cols := map[string]arrow.Array{}
+		ib, fb, f32, i32, sb := array.NewInt64Builder(mem), array.NewFloat64Builder(mem), array.NewFloat32Builder(mem), array.NewInt32Builder(mem), array.NewStringBuilder(mem)
+		specials := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0, math.Copysign(0, -1)}
+		for range n {
+			if r.IntN(5) == 0 {
+				ib.AppendNull()
+				fb.AppendNull()
+				f32.AppendNull()
+				i32.AppendNull()
+				sb.AppendNull()
+				continue
+			}
+			ib.Append(int64(r.IntN(10) - 5))
+			i32.Append(int32(r.IntN(10) - 5))
+			f := float64(r.IntN(10)-5) / 2
+			if r.IntN(6) == 0 {
+				f = specials[r.IntN(len(specials))]
+			}
+			fb.Append(f)
+			f32.Append(float32(f))
+			sb.Append(string(rune('a' + r.IntN(5))))
+		}
+		cols["i64"], cols["f64"], cols["f32"], cols["i32"], cols["str"] = ib.NewArray(), fb.NewArray(), f32.NewArray(), i32.NewArray(), sb.NewArray()
+		for _, b := range []interface{ Release() }{ib, fb, f32, i32, sb} {
+			b.Release()
+		}
+		lits := map[string]any{"i64": int64(r.IntN(10) - 5), "i32": int64(r.IntN(10) - 5), "f64": float64(r.IntN(10)-5) / 2, "f32": float64(r.IntN(10)-5) / 2, "str": string(rune('a' + r.IntN(5)))}
+		for name, whole := range cols {
+			lo := r.IntN(whole.Len())
+			col := array.NewSlice(whole, int64(lo), int64(whole.Len())) // offsets too
+			for op := Eq; op <= Ge; op++ {
+				got, ok := fastCompare(mem, col, op, lits[name])
+				if !ok {
+					t.Fatalf("%s: no fast path", name)
+				}
+				s, err := scalar.MakeScalar(lits[name]).CastTo(col.DataType())
+				if err != nil {
+					t.Fatal(err)
+				}
+				cd, ld := compute.NewDatum(col), compute.NewDatum(s)
+				res, err := compute.CallFunction(ctx, cmpFuncs[op], nil, cd, ld)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := res.(*compute.ArrayDatum).MakeArray()
+				if !array.Equal(got, want) {
+					t.Errorf("seed %d %s %s %v:\n got %v\nwant %v", seed, name, cmpNames[op], lits[name], got, want)
+				}
+				got.Release()
+				want.Release()
+				res.Release()
+				cd.Release()
+				ld.Release()
+			}
+			col.Release()
+			whole.Release()
+		}
+	}
+}
+
+func TestMaskIndices(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	for seed := range uint64(100) {
+		r := rand.New(rand.NewPCG(seed, 2))
+		b := array.NewBooleanBuilder(mem)
+		n := r.IntN(70)
+		for range n {
+			if r.IntN(4) == 0 {
+				b.AppendNull()
+			} else {
+				b.Append(r.IntN(2) == 0)
+			}
+		}
+		whole := b.NewBooleanArray()
+		b.Release()
+		lo := 0
+		if n > 0 {
+			lo = r.IntN(n + 1)
+		}
+		m := array.NewSlice(whole, int64(lo), int64(n)).(*array.Boolean)
+		var want []int64
+		for i := range m.Len() {
+			if m.IsValid(i) && m.Value(i) {
+				want = append(want, int64(i))
+			}
+		}
+		got := maskIndices(m)
+		if len(got) != len(want) {
+			t.Fatalf("seed %d: %v, want %v", seed, got, want)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("seed %d: %v, want %v", seed, got, want)
+			}
+		}
+		m.Release()
+		whole.Release()
+	}
+}
