@@ -8,10 +8,16 @@ import (
 	"github.com/shoal-data/shoal/exec"
 )
 
-func BenchmarkProfWorkload(b *testing.B) {
-	w := os.Getenv("PROF_WORKLOAD")
+// BenchmarkWorkload runs one Shoal workload at size M over the data cache
+// of shoalbench, for profiles:
+//
+//	SHOALBENCH_WORKLOAD=groupby_100 go test -run X -bench Workload -benchtime 10x -cpuprofile cpu.prof ./bench/suite
+//
+// It skips unless SHOALBENCH_WORKLOAD names a workload.
+func BenchmarkWorkload(b *testing.B) {
+	w := os.Getenv("SHOALBENCH_WORKLOAD")
 	if w == "" {
-		b.Skip()
+		b.Skip("set SHOALBENCH_WORKLOAD to a workload name")
 	}
 	size, _ := SizeByName("M")
 	dir, _ := os.UserCacheDir()
