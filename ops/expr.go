@@ -346,6 +346,11 @@ func (l *Logical) Eval(ctx context.Context, mem memory.Allocator, b arrow.Record
 		}
 		return bld.NewArray(), nil
 	}
+	if l.And {
+		if out, ok := fastAnd(mem, l.Terms, b); ok {
+			return out, nil
+		}
+	}
 	acc, err := l.Terms[0].Eval(ctx, mem, b)
 	if err != nil {
 		return nil, err

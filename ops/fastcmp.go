@@ -16,6 +16,24 @@ import (
 // dominates a scan's filter. It returns false for other cases, which go
 // through compute.
 func fastCompare(mem memory.Allocator, col arrow.Array, op CmpOp, lit any) (arrow.Array, bool) {
+	return fastCompareSel(mem, col, op, lit, nil)
+}
+
+// fastCompareSel is fastCompare that leaves false every row whose bit in
+// sel is clear (sel nil: every row is computed), skipping the comparison
+// where that saves work (strings): the result is sel AND the comparison.
+func fastCompareSel(mem memory.Allocator, col arrow.Array, op CmpOp, lit any, sel []byte) (arrow.Array, bool) {
+	out, ok := fastCompareAll(mem, col, op, lit, sel)
+	if ok && sel != nil {
+		bits := out.Data().Buffers()[1].Bytes()
+		for i := range bits {
+			bits[i] &= sel[i]
+		}
+	}
+	return out, ok
+}
+
+func fastCompareAll(mem memory.Allocator, col arrow.Array, op CmpOp, lit any, sel []byte) (arrow.Array, bool) {
 	switch a := col.(type) {
 	case *array.Int64:
 		v, ok := lit.(int64)
@@ -61,12 +79,18 @@ func fastCompare(mem memory.Allocator, col arrow.Array, op CmpOp, lit any) (arro
 				// == checks lengths first: most unequal strings cost one compare.
 				want := op == Eq
 				for i := range n {
+					if sel != nil && sel[i>>3]&(1<<(i&7)) == 0 {
+						continue
+					}
 					if (a.Value(i) == v) == want {
 						bits[i>>3] |= 1 << (i & 7)
 					}
 				}
 			default:
 				for i := range n {
+					if sel != nil && sel[i>>3]&(1<<(i&7)) == 0 {
+						continue
+					}
 					if holds(op, cmp.Compare(a.Value(i), v)) {
 						bits[i>>3] |= 1 << (i & 7)
 					}
@@ -179,4 +203,52 @@ func boolResult(mem memory.Allocator, col arrow.Array, n int, fill func(bits []b
 	}
 	defer data.Release()
 	return array.MakeFromData(data)
+}
+
+// fastAnd evaluates an AND of comparisons on columns without nulls as
+// successive bitmaps, each comparison computed only where the terms before
+// it held (numeric terms first, strings last, where skipping pays). It
+// returns false when a term is not such a comparison.
+func fastAnd(mem memory.Allocator, terms []Expr, b arrow.RecordBatch) (arrow.Array, bool) {
+	type term struct {
+		col arrow.Array
+		op  CmpOp
+		lit any
+	}
+	var nums, strs []term
+	for _, t := range terms {
+		c, ok := t.(*Cmp)
+		if !ok {
+			return nil, false
+		}
+		col, err := exprColumn(b, c.Column)
+		if err != nil || col.NullN() > 0 {
+			return nil, false
+		}
+		lit, ok := literal(c.Value)
+		if !ok {
+			return nil, false
+		}
+		if _, isStr := col.(*array.String); isStr {
+			strs = append(strs, term{col, c.Op, lit})
+		} else {
+			nums = append(nums, term{col, c.Op, lit})
+		}
+	}
+	var acc arrow.Array
+	for _, t := range append(nums, strs...) {
+		var sel []byte
+		if acc != nil {
+			sel = acc.Data().Buffers()[1].Bytes()
+		}
+		next, ok := fastCompareSel(mem, t.col, t.op, t.lit, sel)
+		if acc != nil {
+			acc.Release()
+		}
+		if !ok {
+			return nil, false
+		}
+		acc = next
+	}
+	return acc, acc != nil
 }

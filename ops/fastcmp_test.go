@@ -123,3 +123,43 @@ func TestMaskIndices(t *testing.T) {
 		whole.Release()
 	}
 }
+
+func TestFastAndMatchesRows(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	for seed := range uint64(20) {
+		r := rand.New(rand.NewPCG(seed, 3))
+		n := 1 + r.IntN(200)
+		is, fs, ss := make([]int64, n), make([]float64, n), make([]string, n)
+		for i := range n {
+			is[i], fs[i], ss[i] = int64(r.IntN(10)), float64(r.IntN(10))/2, string(rune('a'+r.IntN(4)))
+		}
+		ib, fb, sb := array.NewInt64Builder(mem), array.NewFloat64Builder(mem), array.NewStringBuilder(mem)
+		ib.AppendValues(is, nil)
+		fb.AppendValues(fs, nil)
+		sb.AppendValues(ss, nil)
+		schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: arrow.PrimitiveTypes.Int64}, {Name: "f", Type: arrow.PrimitiveTypes.Float64}, {Name: "s", Type: arrow.BinaryTypes.String}}, nil)
+		cols := []arrow.Array{ib.NewArray(), fb.NewArray(), sb.NewArray()}
+		rec := array.NewRecordBatch(schema, cols, int64(n))
+		for _, c := range cols {
+			c.Release()
+		}
+		ib.Release()
+		fb.Release()
+		sb.Release()
+		e := And(Col("s").Eq("b"), Col("i").Gt(int64(3)), Col("f").Le(3.0))
+		out, err := e.Eval(context.Background(), mem, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := out.(*array.Boolean)
+		for i := range n {
+			want := ss[i] == "b" && is[i] > 3 && fs[i] <= 3
+			if got.Value(i) != want || got.IsNull(i) {
+				t.Fatalf("seed %d row %d: %v, want %v", seed, i, got.Value(i), want)
+			}
+		}
+		out.Release()
+		rec.Release()
+	}
+}
