@@ -250,6 +250,9 @@ func stateName(prefix string, k int) string { return fmt.Sprintf("__%s%d", prefi
 // the result is a partial-state block; with merge true, b holds partial
 // states and the result is the final block.
 func AggregateBlock(mem memory.Allocator, b blocks.Block, keys []string, aggs []Agg, merge bool) (blocks.Block, error) {
+	if len(keys) == 0 && !merge {
+		return aggregateAll(mem, b, aggs)
+	}
 	keyBlock, err := blocks.Select(b, keys)
 	if err != nil {
 		return nil, fmt.Errorf("group key %w", err)
@@ -319,7 +322,43 @@ func AggregateBlock(mem memory.Allocator, b blocks.Block, keys []string, aggs []
 	return st.partial(mem, keyOut)
 }
 
-// addColumn folds a raw column into aggregation k.
+// aggregateAll is AggregateBlock of raw rows without keys: one group, so no
+// grouping at all.
+func aggregateAll(mem memory.Allocator, b blocks.Block, aggs []Agg) (blocks.Block, error) {
+	ints := make([]bool, len(aggs))
+	cols := make([]arrow.Array, len(aggs))
+	for k, a := range aggs {
+		if a.kind == aggCount {
+			continue
+		}
+		col, err := blocks.Column(b, a.col)
+		if err != nil {
+			return nil, fmt.Errorf("aggregate %s: %w", a.Name(), err)
+		}
+		if !IsNumericType(col.DataType()) {
+			return nil, fmt.Errorf("aggregate %s: column %q is %s, not numeric", a.Name(), a.col, col.DataType())
+		}
+		ints[k] = isIntegerType(col.DataType()) && a.kind != aggMean && a.kind != aggStd
+		cols[k] = col
+	}
+	st := newAggStates(aggs, ints)
+	st.grow(1)
+	for k, a := range aggs {
+		if a.kind == aggCount {
+			st.n[k][0] += b.NumRows()
+			continue
+		}
+		if err := st.addColumn(k, cols[k], nil); err != nil {
+			return nil, err
+		}
+	}
+	keyOut := array.NewRecordBatch(arrow.NewSchema(nil, nil), nil, 1)
+	defer keyOut.Release()
+	return st.partial(mem, keyOut)
+}
+
+// addColumn folds a raw column into aggregation k; nil gids put every row
+// in group 0.
 func (s *aggStates) addColumn(k int, col arrow.Array, gids []int32) error {
 	switch c := col.(type) {
 	case *array.Int8:
@@ -361,7 +400,10 @@ func addInts[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](
 		if nulls && col.IsNull(r) {
 			continue
 		}
-		g := gids[r]
+		var g int32 // nil gids: every row is group 0
+		if gids != nil {
+			g = gids[r]
+		}
 		n[g]++
 		x := int64(v)
 		switch {
@@ -388,11 +430,24 @@ func addFloats[T float32 | float64](s *aggStates, k int, vals []T, col arrow.Arr
 	n, f, m2 := s.n[k], s.f[k], s.m2[k]
 	kind := s.aggs[k].kind
 	nulls := col.NullN() > 0
+	if gids == nil && !nulls && (kind == aggSum || kind == aggMean) {
+		// One group, no nulls: a plain sum the compiler keeps in registers.
+		var sum float64
+		for _, v := range vals {
+			sum += float64(v)
+		}
+		f[0] += sum
+		n[0] += int64(len(vals))
+		return
+	}
 	for r, v := range vals {
 		if nulls && col.IsNull(r) {
 			continue
 		}
-		g := gids[r]
+		var g int32 // nil gids: every row is group 0
+		if gids != nil {
+			g = gids[r]
+		}
 		n[g]++
 		x := float64(v)
 		switch kind {
