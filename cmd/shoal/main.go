@@ -1,10 +1,14 @@
-// Command shoal looks at data without writing a program, and (later) runs
-// a cluster.
+// Command shoal looks at data without writing a program, and runs a
+// cluster.
 //
 //	shoal schema PATH          print the schema
 //	shoal head -n 5 PATH       print the first rows
 //	shoal count PATH           print the row count
 //	shoal convert SRC DST      rewrite data in another format
+//	shoal start --head         run a cluster's head
+//	shoal start --address H:P  run a node that joins it
+//	shoal status               list the cluster's nodes
+//	shoal stop                 stop the cluster
 //
 // PATH is a file, a directory or a glob, local or s3://bucket/prefix. The
 // format comes from the file extension, or --format. S3 is reached with
@@ -40,6 +44,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(schemaCommand(), headCommand(), countCommand(), convertCommand())
+	root.AddCommand(schemaCommand(), headCommand(), countCommand(), convertCommand(),
+		startCommand(), statusCommand(), stopCommand())
 	return root
 }

@@ -1,0 +1,256 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoal-data/shoal/exec"
+)
+
+// NodeConfig configures a node. The zero value of a field takes its default.
+type NodeConfig struct {
+	// Head is the head's address (host:port). Required.
+	Head string
+	// Token is the cluster's shared secret. Required.
+	Token string
+	// Addr is where the node's object server listens (default
+	// 127.0.0.1:0, a free port); Advertise is the address other processes
+	// reach it at (default: the listener's address).
+	Addr, Advertise string
+	// Resources the node offers: CPUs default to the machine's, GPUs < 0
+	// are detected (exec.DetectGPUs), ObjectStoreMemory defaults to 30% of
+	// the machine's memory.
+	Resources Resources
+	// SpillDir is where the object store spills (default os.TempDir()).
+	SpillDir string
+	// Version is the protocol version to speak (default ProtocolVersion).
+	Version string
+	// HeadLostAfter: a node that cannot reach its head for this long stops
+	// (default 30s).
+	HeadLostAfter time.Duration
+	// Logf, when set, receives one line per event.
+	Logf func(format string, args ...any)
+}
+
+// Node is one machine's share of the cluster: an object store served over
+// Arrow Flight, registered with the head and kept alive by heartbeats.
+type Node struct {
+	cfg    NodeConfig
+	store  *exec.Store
+	lis    net.Listener
+	stopOS func()
+	head   *Client
+
+	mu     sync.Mutex
+	id     string
+	period time.Duration // heartbeat period the head asked for
+	err    error         // why the node stopped, nil for Close or a cluster shutdown
+
+	done    chan struct{}
+	halt    chan struct{}
+	stop    sync.Once
+	workers sync.WaitGroup
+}
+
+// StartNode starts the object server, registers with the head (retrying
+// while ctx allows) and starts heartbeats.
+func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
+	if cfg.Head == "" || cfg.Token == "" {
+		return nil, errors.New("cluster: a node needs the head's address and the cluster token")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Version == "" {
+		cfg.Version = ProtocolVersion
+	}
+	if cfg.HeadLostAfter <= 0 {
+		cfg.HeadLostAfter = 30 * time.Second
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	r := &cfg.Resources
+	if r.CPUs <= 0 {
+		r.CPUs = runtime.NumCPU()
+	}
+	if r.GPUs < 0 {
+		ids, err := exec.DetectGPUs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: node: %w", err)
+		}
+		r.GPUs = len(ids)
+	}
+	if r.ObjectStoreMemory <= 0 {
+		r.ObjectStoreMemory = int64(float64(exec.SystemMemory()) * exec.DefaultStoreFraction)
+	}
+	lis, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: node: %w", err)
+	}
+	if cfg.Advertise == "" {
+		cfg.Advertise = lis.Addr().String()
+	}
+	n := &Node{cfg: cfg, lis: lis, done: make(chan struct{}), halt: make(chan struct{})}
+	n.store = exec.NewStore(memory.DefaultAllocator, r.ObjectStoreMemory, cfg.SpillDir)
+	n.stopOS = ServeObjects(lis, NewObjectService(n.store), cfg.Token)
+	n.head, err = connect(cfg.Head, cfg.Token, cfg.Version)
+	if err == nil {
+		err = n.register(ctx)
+	}
+	if err != nil {
+		n.shutdown()
+		return nil, err
+	}
+	n.workers.Add(1)
+	go func() {
+		defer n.workers.Done()
+		n.heartbeats()
+	}()
+	return n, nil
+}
+
+// register joins the head, retrying while the head is unreachable.
+func (n *Node) register(ctx context.Context) error {
+	host, _ := os.Hostname()
+	info := NodeInfo{Addr: n.cfg.Advertise, Hostname: host, PID: os.Getpid(), Resources: n.cfg.Resources}
+	for {
+		var reply RegisterReply
+		err := n.head.action(ctx, actionRegister, info, &reply)
+		if err == nil {
+			n.mu.Lock()
+			n.id, n.period = reply.ID, max(reply.HeartbeatPeriod, 10*time.Millisecond)
+			n.mu.Unlock()
+			n.cfg.Logf("joined the cluster at %s as %s", n.cfg.Head, reply.ID)
+			return nil
+		}
+		if status.Code(err) != codes.Unavailable {
+			return fmt.Errorf("cluster: joining %s: %w", n.cfg.Head, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: joining %s: %w (last: %v)", n.cfg.Head, ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// heartbeats reports to the head until the node stops.
+func (n *Node) heartbeats() {
+	n.mu.Lock()
+	period := n.period
+	n.mu.Unlock()
+	t := time.NewTicker(period)
+	defer t.Stop()
+	lastOK := time.Now()
+	for {
+		select {
+		case <-n.halt:
+			return
+		case <-t.C:
+		}
+		st := n.store.Stats()
+		n.mu.Lock()
+		hb := Heartbeat{ID: n.id, Objects: st.Objects, MemoryBytes: st.MemoryBytes, Spilled: st.SpilledBytes}
+		n.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var reply HeartbeatReply
+		err := n.head.action(ctx, actionHeartbeat, hb, &reply)
+		cancel()
+		switch {
+		case err == nil:
+			lastOK = time.Now()
+			if reply.Shutdown {
+				n.cfg.Logf("the cluster is shutting down")
+				go n.Close()
+				return
+			}
+		case status.Code(err) == codes.NotFound:
+			// The head forgot us (restarted) or declared us dead: join again.
+			n.cfg.Logf("head: %v", status.Convert(err).Message())
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := n.register(ctx); err != nil {
+				n.cfg.Logf("%v", err)
+			} else {
+				lastOK = time.Now()
+			}
+			cancel()
+		default:
+			if time.Since(lastOK) > n.cfg.HeadLostAfter {
+				n.fail(fmt.Errorf("cluster: head %s unreachable for %v: %w", n.cfg.Head, n.cfg.HeadLostAfter, err))
+				return
+			}
+		}
+	}
+}
+
+// ID is the ID the head gave the node.
+func (n *Node) ID() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.id
+}
+
+// Addr is the address the node's object server is reached at.
+func (n *Node) Addr() string { return n.cfg.Advertise }
+
+// Store is the node's object store.
+func (n *Node) Store() *exec.Store { return n.store }
+
+// Done is closed once the node has stopped; Err then says why.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err is why the node stopped: nil after Close or a cluster shutdown.
+func (n *Node) Err() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err
+}
+
+func (n *Node) fail(err error) {
+	n.mu.Lock()
+	if n.err == nil {
+		n.err = err
+	}
+	n.mu.Unlock()
+	n.cfg.Logf("%v", err)
+	go n.Close()
+}
+
+// Close stops the node: heartbeats, the object server and the store.
+func (n *Node) Close() {
+	n.stop.Do(func() {
+		close(n.halt)
+		n.workers.Wait()
+		n.shutdown()
+		close(n.done)
+	})
+	<-n.done
+}
+
+func (n *Node) shutdown() {
+	if n.head != nil {
+		if id := n.ID(); id != "" {
+			// Tell the head we are going, so it need not wait for missed
+			// heartbeats; a head that is gone does not matter.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = n.head.action(ctx, actionLeave, Heartbeat{ID: id}, nil)
+			cancel()
+		}
+	}
+	n.stopOS()
+	if n.head != nil {
+		n.head.Close()
+	}
+	n.store.Close()
+}

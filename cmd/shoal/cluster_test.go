@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// proc is a cluster process started by a test: its first stdout line
+// (the address it serves) and its exit.
+type proc struct {
+	cmd    *exec.Cmd
+	first  string
+	stderr syncBuffer
+	done   chan struct{} // closed once the process has exited
+}
+
+// startProc runs the shoal binary and waits for its first line of output.
+// The process is killed when the test ends if it is still running.
+func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stderr = &p.stderr
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		_, _ = io.Copy(io.Discard, out)
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	select {
+	case l, ok := <-lines:
+		if !ok {
+			t.Fatalf("shoal %v printed nothing; stderr:\n%s", args, p.stderr.String())
+		}
+		p.first = l
+	case <-time.After(30 * time.Second):
+		t.Fatalf("shoal %v did not start within 30s; stderr:\n%s", args, p.stderr.String())
+	}
+	return p
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(within):
+		t.Fatalf("%v still running after %v; stderr:\n%s", p.cmd.Args, within, p.stderr.String())
+		return -1
+	}
+}
+
+// syncBuffer is a buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestClusterProcesses starts a head and three nodes as separate
+// processes on loopback, checks status, kills a node with SIGKILL and sees
+// it declared dead, refuses a wrong token and another protocol version,
+// and stops the cluster.
+func TestClusterProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin := shoalBinary(t)
+	env := []string{"SHOAL_TOKEN=process-test-token", "HOME=" + t.TempDir()}
+	head := startProc(t, bin, env, "start", "--head", "--port", "0", "--heartbeat", "100ms")
+	m := regexp.MustCompile(`^head at (\S+)$`).FindStringSubmatch(head.first)
+	if m == nil {
+		t.Fatalf("head printed %q", head.first)
+	}
+	addr := m[1]
+	var nodes []*proc
+	for i := range 3 {
+		nodes = append(nodes, startProc(t, bin, env, "start", "--address", addr, "--num-cpus", fmt.Sprint(2+i),
+			"--num-gpus", fmt.Sprint(i%2), "--object-store-memory", "64MiB"))
+	}
+	res := run(t, bin, env, "status", "--address", addr)
+	if res.code != 0 || !strings.Contains(res.stdout, "3 of 3 nodes alive: 9 CPUs, 1 GPUs, 192.0 MiB object store") {
+		t.Fatalf("status (exit %d):\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	for _, n := range nodes {
+		id := strings.Fields(n.first)[1]
+		if !strings.Contains(res.stdout, id) {
+			t.Errorf("status does not list %s:\n%s", id, res.stdout)
+		}
+	}
+
+	// kill -9 a node: within the head's 5 missed heartbeats it is dead.
+	victim := strings.Fields(nodes[1].first)[1]
+	if err := nodes[1].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	nodes[1].wait(t, 10*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res = run(t, bin, env, "status", "--address", addr)
+		if regexp.MustCompile(victim + `\s+\S+\s+dead since`).MatchString(res.stdout) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed node is not dead after 10s:\n%s", res.stdout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(res.stdout, "2 of 3 nodes alive: 6 CPUs") {
+		t.Errorf("after the kill:\n%s", res.stdout)
+	}
+
+	// Abuse: a wrong token, another protocol version.
+	res = run(t, bin, []string{"SHOAL_TOKEN=wrong", "HOME=" + t.TempDir()}, "status", "--address", addr)
+	if res.code == 0 || !strings.Contains(res.stderr, "token") {
+		t.Errorf("a wrong token: exit %d, stderr %q", res.code, res.stderr)
+	}
+	res = run(t, bin, env, "status", "--address", addr, "--protocol-version", "shoal-0")
+	if res.code == 0 || !strings.Contains(res.stderr, "shoal-0") || !strings.Contains(res.stderr, "same Shoal build") {
+		t.Errorf("another version: exit %d, stderr %q", res.code, res.stderr)
+	}
+	old := startProcExpectExit(t, bin, env, "start", "--address", addr, "--protocol-version", "shoal-0")
+	if !strings.Contains(old, "shoal-0") {
+		t.Errorf("a node of another version: %q", old)
+	}
+
+	// stop: the live nodes and the head exit cleanly.
+	res = run(t, bin, env, "stop", "--address", addr)
+	if res.code != 0 || !strings.Contains(res.stdout, "cluster stopped") {
+		t.Fatalf("stop: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	for _, p := range []*proc{nodes[0], nodes[2], head} {
+		if code := p.wait(t, 15*time.Second); code != 0 {
+			t.Errorf("%v exited %d:\n%s", p.cmd.Args[1:], code, p.stderr.String())
+		}
+	}
+}
+
+// startProcExpectExit runs a process that should fail at once and returns
+// its stderr.
+func startProcExpectExit(t *testing.T, bin string, env []string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Errorf("shoal %v succeeded; want a refusal", args)
+	}
+	return string(out)
+}
