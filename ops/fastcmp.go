@@ -40,13 +40,13 @@ func fastCompareAll(mem memory.Allocator, col arrow.Array, op CmpOp, lit any, se
 		if !ok {
 			return nil, false
 		}
-		return compareValues1(mem, a, a.Int64Values(), op, v), true
+		return compareNumbers(mem, a, a.Int64Values(), op, v), true
 	case *array.Int32:
 		v, ok := lit.(int64)
 		if !ok || int64(int32(v)) != v {
 			return nil, false
 		}
-		return compareValues1(mem, a, a.Int32Values(), op, int32(v)), true
+		return compareNumbers(mem, a, a.Int32Values(), op, int32(v)), true
 	case *array.Float64:
 		var v float64
 		switch x := lit.(type) {
@@ -60,13 +60,13 @@ func fastCompareAll(mem memory.Allocator, col arrow.Array, op CmpOp, lit any, se
 		default:
 			return nil, false
 		}
-		return compareFloats(mem, a, a.Float64Values(), op, v), true
+		return compareNumbers(mem, a, a.Float64Values(), op, v), true
 	case *array.Float32:
 		x, ok := lit.(float64)
 		if !ok || float64(float32(x)) != x {
 			return nil, false
 		}
-		return compareFloats(mem, a, a.Float32Values(), op, float32(x)), true
+		return compareNumbers(mem, a, a.Float32Values(), op, float32(x)), true
 	case *array.String:
 		v, ok := lit.(string)
 		if !ok {
@@ -101,28 +101,10 @@ func fastCompareAll(mem memory.Allocator, col arrow.Array, op CmpOp, lit any, se
 	return nil, false
 }
 
-func compareValues1[T int64 | int32](mem memory.Allocator, col arrow.Array, vals []T, op CmpOp, v T) arrow.Array {
-	return boolResult(mem, col, len(vals), func(bits []byte) {
-		switch op {
-		case Eq:
-			setWhere(bits, vals, func(x T) bool { return x == v })
-		case Ne:
-			setWhere(bits, vals, func(x T) bool { return x != v })
-		case Lt:
-			setWhere(bits, vals, func(x T) bool { return x < v })
-		case Le:
-			setWhere(bits, vals, func(x T) bool { return x <= v })
-		case Gt:
-			setWhere(bits, vals, func(x T) bool { return x > v })
-		case Ge:
-			setWhere(bits, vals, func(x T) bool { return x >= v })
-		}
-	})
-}
-
-// compareFloats follows IEEE comparison, as arrow compute does: NaN equals
-// nothing, is unequal to everything and orders with nothing.
-func compareFloats[T float64 | float32](mem memory.Allocator, col arrow.Array, vals []T, op CmpOp, v T) arrow.Array {
+// compareNumbers compares fixed-width numbers with Go's operators, which
+// for floats follow IEEE as arrow compute does: NaN equals nothing, is
+// unequal to everything and orders with nothing.
+func compareNumbers[T int64 | int32 | float64 | float32](mem memory.Allocator, col arrow.Array, vals []T, op CmpOp, v T) arrow.Array {
 	return boolResult(mem, col, len(vals), func(bits []byte) {
 		switch op {
 		case Eq:
