@@ -150,6 +150,9 @@ func (d *Dataset) aggregateBy(keys []string, aggs []Agg) *Dataset {
 	} else {
 		partitions = 1
 	}
+	// One per run of the plan would be exact; one per plan node is what the
+	// closure can hold, and what one run learns holds for the next.
+	adapt := &shuffle.Adaptive{}
 	return d.with(&pipeline.Exchange{
 		Input:         d.plan,
 		Label:         label,
@@ -157,7 +160,7 @@ func (d *Dataset) aggregateBy(keys []string, aggs []Agg) *Dataset {
 		PartitionsFor: d.reducePartitions,
 		OutSchema:     outSchema,
 		Map: func(tc *exec.TaskContext, _ int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
-			return shuffle.AggregateMap(tc, b, keys, aggs, n)
+			return shuffle.AggregateMap(tc, b, keys, aggs, n, adapt)
 		},
 		Reduce: func(tc *exec.TaskContext, _ int, parts []blocks.Block) ([]blocks.Block, error) {
 			return shuffle.AggregateReduce(tc, parts, keys, aggs)

@@ -114,60 +114,82 @@ func TestGroupByMatchesReference(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 2))
 		n := 1 + rng.IntN(500)
 		items := groupItems(rng, n, int(seed%4))
-		twoKeys := seed%3 == 0
-		keys := []string{"k"}
-		key := func(it dataset.Item) string { return fmt.Sprint(it["k"]) }
-		if twoKeys {
-			keys = []string{"k", "s"}
-			key = func(it dataset.Item) string { return fmt.Sprint(it["k"], "|", it["s"]) }
+		checkGroupBy(t, e, seed, items, seed%3 == 0, 1+rng.IntN(9))
+	}
+}
+
+// TestGroupByHighCardinality groups blocks of over 4096 rows whose keys
+// hardly repeat, so the map side stops pre-aggregating after the first
+// blocks (shuffle.Adaptive) and sends row states to the reduce side: the
+// results must not change.
+func TestGroupByHighCardinality(t *testing.T) {
+	e := setup(t)
+	for seed := range uint64(4) {
+		rng := rand.New(rand.NewPCG(seed, 9))
+		items := groupItems(rng, 30000, []int{2, 2, 3, 0}[seed])
+		checkGroupBy(t, e, seed, items, seed == 1, 5)
+	}
+}
+
+func checkGroupBy(t *testing.T, e *testEnv, seed uint64, items []dataset.Item, twoKeys bool, blocks int) {
+	t.Helper()
+	keys := []string{"k"}
+	key := func(it dataset.Item) string { return fmt.Sprint(it["k"]) }
+	if twoKeys {
+		keys = []string{"k", "s"}
+		key = func(it dataset.Item) string { return fmt.Sprint(it["k"], "|", it["s"]) }
+	}
+	want := refAggregate(items, key)
+	d := dataset.FromItems(items, e.par(blocks)...).GroupBy(keys...).Aggregate(
+		dataset.CountRows(), dataset.SumOf("v"), dataset.MinOf("v"), dataset.MaxOf("v"),
+		dataset.MeanOf("f"), dataset.StdOf("f"), dataset.SumOf("f"))
+	rows, err := d.TakeAll(e.ctx)
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("seed %d: %d groups, want %d", seed, len(rows), len(want))
+	}
+	// Std needs each group's values: gather them once.
+	byKey := map[string][]dataset.Item{}
+	for _, it := range items {
+		byKey[key(it)] = append(byKey[key(it)], it)
+	}
+	for _, r := range rows {
+		k := key(r)
+		g := want[k]
+		if g == nil {
+			t.Fatalf("seed %d: unexpected group %s", seed, k)
 		}
-		want := refAggregate(items, key)
-		d := dataset.FromItems(items, e.par(1+rng.IntN(9))...).GroupBy(keys...).Aggregate(
-			dataset.CountRows(), dataset.SumOf("v"), dataset.MinOf("v"), dataset.MaxOf("v"),
-			dataset.MeanOf("f"), dataset.StdOf("f"), dataset.SumOf("f"))
-		rows, err := d.TakeAll(e.ctx)
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		if len(rows) != len(want) {
-			t.Fatalf("seed %d: %d groups, want %d", seed, len(rows), len(want))
-		}
-		for _, r := range rows {
-			k := key(r)
-			g := want[k]
-			if g == nil {
-				t.Fatalf("seed %d: unexpected group %s", seed, k)
-			}
-			check := func(name string, got any, want any) {
-				t.Helper()
-				if gf, ok := got.(float64); ok {
-					wf := want.(float64)
-					if math.Abs(gf-wf) > 1e-9*math.Max(1, math.Abs(wf)) {
-						t.Errorf("seed %d group %s: %s = %v, want %v", seed, k, name, got, want)
-					}
-					return
+		check := func(name string, got any, want any) {
+			t.Helper()
+			if gf, ok := got.(float64); ok {
+				wf := want.(float64)
+				if math.Abs(gf-wf) > 1e-9*math.Max(1, math.Abs(wf)) {
+					t.Errorf("seed %d group %s: %s = %v, want %v", seed, k, name, got, want)
 				}
-				if got != want {
-					t.Errorf("seed %d group %s: %s = %v (%T), want %v (%T)", seed, k, name, got, got, want, want)
-				}
+				return
 			}
-			check("count()", r["count()"], g.count)
-			if g.n > 0 {
-				check("sum(v)", r["sum(v)"], g.sum)
-				check("min(v)", r["min(v)"], g.min)
-				check("max(v)", r["max(v)"], g.max)
-			} else if r["sum(v)"] != nil || r["min(v)"] != nil {
-				t.Errorf("seed %d group %s: no values but sum %v min %v", seed, k, r["sum(v)"], r["min(v)"])
+			if got != want {
+				t.Errorf("seed %d group %s: %s = %v (%T), want %v (%T)", seed, k, name, got, got, want, want)
 			}
-			if g.fn > 0 {
-				check("mean(f)", r["mean(f)"], g.fsum/float64(g.fn))
-				check("sum(f)", r["sum(f)"], g.fsum)
-			}
-			if sd, ok := refStd(items, key, k, g); ok {
-				check("std(f)", r["std(f)"], sd)
-			} else if r["std(f)"] != nil {
-				t.Errorf("seed %d group %s: std of %d values = %v, want null", seed, k, g.fn, r["std(f)"])
-			}
+		}
+		check("count()", r["count()"], g.count)
+		if g.n > 0 {
+			check("sum(v)", r["sum(v)"], g.sum)
+			check("min(v)", r["min(v)"], g.min)
+			check("max(v)", r["max(v)"], g.max)
+		} else if r["sum(v)"] != nil || r["min(v)"] != nil {
+			t.Errorf("seed %d group %s: no values but sum %v min %v", seed, k, r["sum(v)"], r["min(v)"])
+		}
+		if g.fn > 0 {
+			check("mean(f)", r["mean(f)"], g.fsum/float64(g.fn))
+			check("sum(f)", r["sum(f)"], g.fsum)
+		}
+		if sd, ok := refStd(byKey[k], key, k, g); ok {
+			check("std(f)", r["std(f)"], sd)
+		} else if r["std(f)"] != nil {
+			t.Errorf("seed %d group %s: std of %d values = %v, want null", seed, k, g.fn, r["std(f)"])
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -76,7 +77,7 @@ func (a Agg) IsCount() bool { return a.kind == aggCount }
 // AggregateMap is the map side of an aggregation: it reduces b to its
 // partial states, one row per key (combine), and splits them into n parts
 // by the hash of the keys. A void block is every part.
-func AggregateMap(tc *exec.TaskContext, b blocks.Block, keys []string, aggs []Agg, n int) ([]blocks.Block, error) {
+func AggregateMap(tc *exec.TaskContext, b blocks.Block, keys []string, aggs []Agg, n int, ad *Adaptive) ([]blocks.Block, error) {
 	if blocks.IsVoid(b) {
 		parts := make([]blocks.Block, n)
 		for j := range parts {
@@ -85,7 +86,16 @@ func AggregateMap(tc *exec.TaskContext, b blocks.Block, keys []string, aggs []Ag
 		}
 		return parts, nil
 	}
-	partial, err := AggregateBlock(tc.Alloc, b, keys, aggs, false)
+	var partial blocks.Block
+	var err error
+	if ad != nil && len(keys) > 0 && ad.skip.Load() {
+		partial, err = AggregateRows(tc.Alloc, b, keys, aggs)
+	} else {
+		partial, err = AggregateBlock(tc.Alloc, b, keys, aggs, false)
+		if err == nil && ad != nil {
+			ad.observe(b.NumRows(), partial.NumRows())
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +110,29 @@ func AggregateMap(tc *exec.TaskContext, b blocks.Block, keys []string, aggs []Ag
 	}
 	return blocks.Scatter(tc.Alloc, partial, p, n)
 }
+
+// Adaptive is what an aggregation's map tasks learn as they run: once a
+// block of at least adaptiveMinRows rows groups into more than
+// adaptiveKeep of its rows, pre-aggregating does not pay (the keys hardly
+// repeat within a block, as with a million keys), and later blocks skip the
+// hash table (AggregateRows), leaving all grouping to the reduce side, as
+// Spark and DuckDB adapt. Its zero value pre-aggregates. Safe for
+// concurrent use by the map tasks of one aggregation.
+type Adaptive struct{ skip atomic.Bool }
+
+const (
+	adaptiveMinRows = 4096
+	adaptiveKeep    = 0.8
+)
+
+func (a *Adaptive) observe(rows, groups int64) {
+	if rows >= adaptiveMinRows && float64(groups) > adaptiveKeep*float64(rows) {
+		a.skip.Store(true)
+	}
+}
+
+// Skipping reports whether map tasks stopped pre-aggregating.
+func (a *Adaptive) Skipping() bool { return a.skip.Load() }
 
 // AggregateReduce is the reduce side of an aggregation: it merges the
 // partial states of a partition's parts and finalizes them. A global
@@ -266,6 +299,43 @@ func AggregateBlock(mem memory.Allocator, b blocks.Block, keys []string, aggs []
 	if err != nil {
 		return nil, err
 	}
+	keyOut, err := grouper.Keys(mem)
+	if err != nil {
+		return nil, err
+	}
+	defer keyOut.Release()
+	groups := grouper.NumGroups()
+	if len(keys) == 0 && groups == 0 {
+		groups = 1
+	}
+	return aggregateGroups(mem, b, aggs, merge, gids, groups, keyOut)
+}
+
+// AggregateRows is AggregateBlock of raw rows without grouping them: every
+// row becomes a partial state of its own, keyed by its own key values. It
+// gives the same states as AggregateBlock would for all-distinct keys, at
+// the cost of a pass over the columns instead of a hash table; the reduce
+// side merges them as usual.
+func AggregateRows(mem memory.Allocator, b blocks.Block, keys []string, aggs []Agg) (blocks.Block, error) {
+	if len(keys) == 0 {
+		return aggregateAll(mem, b, aggs)
+	}
+	keyOut, err := blocks.Select(b, keys)
+	if err != nil {
+		return nil, fmt.Errorf("group key %w", err)
+	}
+	defer keyOut.Release()
+	gids := make([]int32, b.NumRows())
+	for i := range gids {
+		gids[i] = int32(i)
+	}
+	return aggregateGroups(mem, b, aggs, false, gids, len(gids), keyOut)
+}
+
+// aggregateGroups folds b's rows (raw, or partial states when merge) into
+// groups by gids and builds the partial (or final) block with keyOut as its
+// key columns, one row per group.
+func aggregateGroups(mem memory.Allocator, b blocks.Block, aggs []Agg, merge bool, gids []int32, groups int, keyOut blocks.Block) (blocks.Block, error) {
 	ints := make([]bool, len(aggs))
 	for k, a := range aggs {
 		if a.kind == aggCount {
@@ -289,10 +359,7 @@ func AggregateBlock(mem memory.Allocator, b blocks.Block, keys []string, aggs []
 		ints[k] = isIntegerType(col.DataType()) && a.kind != aggMean && a.kind != aggStd
 	}
 	st := newAggStates(aggs, ints)
-	st.grow(grouper.NumGroups())
-	if len(keys) == 0 && st.nGrps == 0 {
-		st.grow(1)
-	}
+	st.grow(groups)
 	for k, a := range aggs {
 		if merge {
 			if err := st.mergeState(k, b, gids); err != nil {
@@ -311,11 +378,6 @@ func AggregateBlock(mem memory.Allocator, b blocks.Block, keys []string, aggs []
 			return nil, err
 		}
 	}
-	keyOut, err := grouper.Keys(mem)
-	if err != nil {
-		return nil, err
-	}
-	defer keyOut.Release()
 	if merge {
 		return st.finish(mem, keyOut)
 	}
