@@ -251,39 +251,64 @@ func PrepareIOData(dir string, size IOSize, logw io.Writer) (*IOData, error) {
 	return d, nil
 }
 
-// writeParquetData writes the size's rows with pqarrow: snappy, dictionary
-// encoding on (arrow-go's default; it falls back to plain for the
-// high-cardinality columns), statistics, row groups of size.RowGroupRows.
-func writeParquetData(path string, size IOSize) (err error) {
+// WriteFileAtomic writes the file path through path+".tmp", renamed to
+// path only once write has returned nil and the file is closed, so that a
+// generator that fails or is interrupted never leaves a partial file under
+// the name a reader (or a later cache check) would take for data; on any
+// failure the temporary file is removed. write gets the file as a plain
+// io.Writer: WriteFileAtomic closes it.
+func WriteFileAtomic(path string, write func(w io.Writer) error) error {
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
 		return err
 	}
-	defer func() {
+	// Hide f's Close from writers that close their sink (pqarrow's does).
+	err = write(struct{ io.Writer }{f})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// WriteParquetFile writes a Parquet file of schema with pqarrow's file
+// writer, through WriteFileAtomic: write adds the rows (WriteBuffered or
+// Write), WriteParquetFile then closes the writer, which writes the footer.
+// The generators of the I/O data (PrepareIOData) and of bench/suite share it.
+func WriteParquetFile(path string, schema *arrow.Schema, props *parquet.WriterProperties, arrowProps pqarrow.ArrowWriterProperties, write func(*pqarrow.FileWriter) error) error {
+	return WriteFileAtomic(path, func(w io.Writer) error {
+		fw, err := pqarrow.NewFileWriter(schema, w, props, arrowProps)
 		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+			return err
 		}
-	}()
+		if err := write(fw); err != nil {
+			fw.Close()
+			return err
+		}
+		return fw.Close()
+	})
+}
+
+// writeParquetData writes the size's rows with pqarrow: snappy, dictionary
+// encoding on (arrow-go's default; it falls back to plain for the
+// high-cardinality columns), statistics, row groups of size.RowGroupRows.
+func writeParquetData(path string, size IOSize) error {
 	props := parquet.NewWriterProperties(
 		parquet.WithCompression(compress.Codecs.Snappy),
 		parquet.WithMaxRowGroupLength(size.RowGroupRows),
 		parquet.WithStats(true),
 		parquet.WithCreatedBy("shoal iobench generator (arrow-go pqarrow)"),
 	)
-	fw, err := pqarrow.NewFileWriter(IOSchema, f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-	if err != nil {
-		return err
-	}
-	if err := genRange(0, size.Rows, fw.WriteBuffered); err != nil {
-		fw.Close()
-		return err
-	}
-	if err := fw.Close(); err != nil { // closes f too
-		return err
-	}
-	return os.Rename(tmp, path)
+	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
+	return WriteParquetFile(path, IOSchema, props, arrowProps, func(fw *pqarrow.FileWriter) error {
+		return genRange(0, size.Rows, fw.WriteBuffered)
+	})
 }
 
 // writeCSVData writes the first size.CSVRows rows with arrow/csv's writer,
@@ -300,30 +325,15 @@ func writeCSVData(paths []string, size IOSize) error {
 	return nil
 }
 
-func writeCSVFile(path string, from, to int64) (err error) {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+func writeCSVFile(path string, from, to int64) error {
+	return WriteFileAtomic(path, func(f io.Writer) error {
+		w := csv.NewWriter(f, IOSchema, csv.WithHeader(true), csv.WithNullWriter(""))
+		if err := genRange(from, to, w.Write); err != nil {
+			return err
 		}
-	}()
-	w := csv.NewWriter(f, IOSchema, csv.WithHeader(true), csv.WithNullWriter(""))
-	if err := genRange(from, to, w.Write); err != nil {
-		return err
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+		w.Flush()
+		return w.Error()
+	})
 }
 
 // Probe is the per-batch work both engines do in a workload. It returns an
@@ -540,15 +550,11 @@ func PqarrowScanFile(ctx context.Context, open func() (storage.File, error), col
 
 func pqarrowScan(ctx context.Context, open func() (*file.Reader, *pqarrow.FileReader, error), cols []string, workers int, probe Probe) (ScanResult, error) {
 	if workers <= 1 {
-		pr, fr, err := open()
+		pr, fr, leaves, err := openCols(open, cols)
 		if err != nil {
 			return ScanResult{}, err
 		}
 		defer pr.Close()
-		leaves, err := leafIndices(pr, cols)
-		if err != nil {
-			return ScanResult{}, err
-		}
 		rr, err := fr.GetRecordReader(ctx, leaves, nil)
 		if err != nil {
 			return ScanResult{}, err
@@ -556,42 +562,56 @@ func pqarrowScan(ctx context.Context, open func() (*file.Reader, *pqarrow.FileRe
 		defer rr.Release()
 		return scanRecords(rr, probe)
 	}
-	var next atomic.Int64
+	return scanShared(workers, func(next func() int) (ScanResult, error) {
+		pr, fr, leaves, err := openCols(open, cols)
+		if err != nil {
+			return ScanResult{}, err
+		}
+		defer pr.Close()
+		var mine ScanResult
+		for rg := next(); rg < pr.NumRowGroups(); rg = next() {
+			r, err := scanRowGroup(ctx, fr, leaves, rg, probe)
+			if err != nil {
+				return ScanResult{}, err
+			}
+			mine.add(r)
+		}
+		return mine, nil
+	})
+}
+
+// openCols opens a reader with open and maps cols (nil: all) to its leaf
+// column indices; the caller closes pr.
+func openCols(open func() (*file.Reader, *pqarrow.FileReader, error), cols []string) (pr *file.Reader, fr *pqarrow.FileReader, leaves []int, err error) {
+	pr, fr, err = open()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if leaves, err = leafIndices(pr, cols); err != nil {
+		pr.Close()
+		return nil, nil, nil, err
+	}
+	return pr, fr, leaves, nil
+}
+
+// scanShared runs workers goroutines (at least one) that share the units
+// of work 0, 1, 2, ... through one counter, as Shoal's worker pool shares
+// its tasks: each calls worker, which takes units with next until it
+// reaches one that does not exist, and returns what it scanned. The sum of
+// all is returned, with the errors of all joined.
+func scanShared(workers int, worker func(next func() int) (ScanResult, error)) (ScanResult, error) {
+	var counter atomic.Int64
+	next := func() int { return int(counter.Add(1) - 1) }
 	var mu sync.Mutex
 	var total ScanResult
-	errs := make([]error, workers)
+	errs := make([]error, max(workers, 1))
 	var wg sync.WaitGroup
-	for w := range workers {
+	for w := range errs {
 		wg.Go(func() {
-			pr, fr, err := open()
+			mine, err := worker(next)
 			if err != nil {
 				errs[w] = err
 				return
-			}
-			defer pr.Close()
-			leaves, err := leafIndices(pr, cols)
-			if err != nil {
-				errs[w] = err
-				return
-			}
-			var mine ScanResult
-			for {
-				rg := int(next.Add(1) - 1)
-				if rg >= pr.NumRowGroups() {
-					break
-				}
-				rr, err := fr.GetRecordReader(ctx, leaves, []int{rg})
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				r, err := scanRecords(rr, probe)
-				rr.Release()
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				mine.add(r)
 			}
 			mu.Lock()
 			total.add(mine)
@@ -600,6 +620,16 @@ func pqarrowScan(ctx context.Context, open func() (*file.Reader, *pqarrow.FileRe
 	}
 	wg.Wait()
 	return total, errors.Join(errs...)
+}
+
+// scanRowGroup feeds row group rg of fr, columns leaves, to probe.
+func scanRowGroup(ctx context.Context, fr *pqarrow.FileReader, leaves []int, rg int, probe Probe) (ScanResult, error) {
+	rr, err := fr.GetRecordReader(ctx, leaves, []int{rg})
+	if err != nil {
+		return ScanResult{}, err
+	}
+	defer rr.Release()
+	return scanRecords(rr, probe)
 }
 
 var probeSchema = arrow.NewSchema([]arrow.Field{{Name: "n", Type: arrow.PrimitiveTypes.Int64}}, nil)
@@ -658,33 +688,17 @@ func csvReadOptions() []csv.Option {
 // goroutines (one file at a time per goroutine, as Shoal reads one file per
 // task).
 func ArrowCSVScan(files []string, workers int, probe Probe) (ScanResult, error) {
-	var next atomic.Int64
-	var mu sync.Mutex
-	var total ScanResult
-	errs := make([]error, max(workers, 1))
-	var wg sync.WaitGroup
-	for w := range errs {
-		wg.Go(func() {
-			var mine ScanResult
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(files) {
-					break
-				}
-				r, err := arrowCSVFile(files[i], probe)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				mine.add(r)
+	return scanShared(workers, func(next func() int) (ScanResult, error) {
+		var mine ScanResult
+		for i := next(); i < len(files); i = next() {
+			r, err := arrowCSVFile(files[i], probe)
+			if err != nil {
+				return ScanResult{}, err
 			}
-			mu.Lock()
-			total.add(mine)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return total, errors.Join(errs...)
+			mine.add(r)
+		}
+		return mine, nil
+	})
 }
 
 func arrowCSVFile(path string, probe Probe) (ScanResult, error) {
@@ -802,66 +816,38 @@ func PqarrowScanFiles(ctx context.Context, paths []string, cols []string, worker
 		}
 		pr.Close()
 	}
-	workers = max(workers, 1)
-	var next atomic.Int64
-	var mu sync.Mutex
-	var total ScanResult
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			type opened struct {
-				pr     *file.Reader
-				fr     *pqarrow.FileReader
-				leaves []int
+	return scanShared(workers, func(next func() int) (ScanResult, error) {
+		type opened struct {
+			pr     *file.Reader
+			fr     *pqarrow.FileReader
+			leaves []int
+		}
+		open := map[int]opened{}
+		defer func() {
+			for _, o := range open {
+				o.pr.Close()
 			}
-			open := map[int]opened{}
-			defer func() {
-				for _, o := range open {
-					o.pr.Close()
-				}
-			}()
-			var mine ScanResult
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(units) {
-					break
-				}
-				u := units[i]
-				o, ok := open[u.file]
-				if !ok {
-					pr, fr, err := openPqarrow(nil, paths[u.file])
-					if err != nil {
-						errs[w] = err
-						return
-					}
-					leaves, err := leafIndices(pr, cols)
-					if err != nil {
-						pr.Close()
-						errs[w] = err
-						return
-					}
-					o = opened{pr, fr, leaves}
-					open[u.file] = o
-				}
-				rr, err := o.fr.GetRecordReader(ctx, o.leaves, []int{u.rg})
+		}()
+		var mine ScanResult
+		for i := next(); i < len(units); i = next() {
+			u := units[i]
+			o, ok := open[u.file]
+			if !ok {
+				pr, fr, leaves, err := openCols(func() (*file.Reader, *pqarrow.FileReader, error) {
+					return openPqarrow(nil, paths[u.file])
+				}, cols)
 				if err != nil {
-					errs[w] = err
-					return
+					return ScanResult{}, err
 				}
-				r, err := scanRecords(rr, probe)
-				rr.Release()
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				mine.add(r)
+				o = opened{pr, fr, leaves}
+				open[u.file] = o
 			}
-			mu.Lock()
-			total.add(mine)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	return total, errors.Join(errs...)
+			r, err := scanRowGroup(ctx, o.fr, o.leaves, u.rg, probe)
+			if err != nil {
+				return ScanResult{}, err
+			}
+			mine.add(r)
+		}
+		return mine, nil
+	})
 }

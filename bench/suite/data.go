@@ -27,6 +27,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/shoal-data/shoal/bench"
 )
 
 // Size is one size of the data: Rows rows in the main tables.
@@ -257,42 +259,26 @@ func singleRowGroupRows(rows int64) int64 {
 const genChunkRows = 64 << 10
 
 // writeParquet writes rows [0, n) built by gen (called on chunks of
-// genChunkRows) with pqarrow: snappy, statistics, row groups of rgRows.
-func writeParquet(path string, schema *arrow.Schema, n, rgRows int64, extra []parquet.WriterProperty, gen func(lo, hi int64) arrow.RecordBatch) (err error) {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+// genChunkRows) with pqarrow (bench.WriteParquetFile): snappy, statistics,
+// row groups of rgRows.
+func writeParquet(path string, schema *arrow.Schema, n, rgRows int64, extra []parquet.WriterProperty, gen func(lo, hi int64) arrow.RecordBatch) error {
 	props := parquet.NewWriterProperties(append([]parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Snappy),
 		parquet.WithMaxRowGroupLength(rgRows),
 		parquet.WithStats(true),
 		parquet.WithCreatedBy("shoalbench generator (arrow-go pqarrow)"),
 	}, extra...)...)
-	fw, err := pqarrow.NewFileWriter(schema, f, props, pqarrow.DefaultWriterProps())
-	if err != nil {
-		return err
-	}
-	for lo := int64(0); lo < n; lo += genChunkRows {
-		rec := gen(lo, min(lo+genChunkRows, n))
-		err := fw.WriteBuffered(rec)
-		rec.Release()
-		if err != nil {
-			fw.Close()
-			return err
+	return bench.WriteParquetFile(path, schema, props, pqarrow.DefaultWriterProps(), func(fw *pqarrow.FileWriter) error {
+		for lo := int64(0); lo < n; lo += genChunkRows {
+			rec := gen(lo, min(lo+genChunkRows, n))
+			err := fw.WriteBuffered(rec)
+			rec.Release()
+			if err != nil {
+				return err
+			}
 		}
-	}
-	if err := fw.Close(); err != nil { // closes f too
-		return err
-	}
-	return os.Rename(tmp, path)
+		return nil
+	})
 }
 
 // rng is splitmix64: the generator draws every row from its own stream,
@@ -458,49 +444,34 @@ func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 // writeTripsCSV writes rows [lo, hi) of trips_csv with encoding/csv: a
 // header line, pickup_ts as "2024-01-05 13:22:10", an empty field for a
 // null passenger count.
-func writeTripsCSV(path string, seed uint64, lo, hi int64) (err error) {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	w := csv.NewWriter(f)
-	if err := w.Write([]string{"id", "vendor", "pickup_ts", "passengers", "distance", "fare", "tip", "payment", "zone"}); err != nil {
-		return err
-	}
-	rec := make([]string, 9)
-	for i := lo; i < hi; i++ {
-		t := CSVTripRow(seed, i)
-		rec[0] = strconv.FormatInt(t.ID, 10)
-		rec[1] = strconv.FormatInt(t.Vendor, 10)
-		rec[2] = time.Unix(t.PickupSec, 0).UTC().Format(time.DateTime)
-		rec[3] = ""
-		if !t.PassengersNull {
-			rec[3] = strconv.FormatInt(t.Passengers, 10)
-		}
-		rec[4] = fmtFloat(t.Distance)
-		rec[5] = fmtFloat(t.Fare)
-		rec[6] = fmtFloat(t.Tip)
-		rec[7] = t.Payment
-		rec[8] = strconv.FormatInt(t.Zone, 10)
-		if err := w.Write(rec); err != nil {
+func writeTripsCSV(path string, seed uint64, lo, hi int64) error {
+	return bench.WriteFileAtomic(path, func(f io.Writer) error {
+		w := csv.NewWriter(f)
+		if err := w.Write([]string{"id", "vendor", "pickup_ts", "passengers", "distance", "fare", "tip", "payment", "zone"}); err != nil {
 			return err
 		}
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+		rec := make([]string, 9)
+		for i := lo; i < hi; i++ {
+			t := CSVTripRow(seed, i)
+			rec[0] = strconv.FormatInt(t.ID, 10)
+			rec[1] = strconv.FormatInt(t.Vendor, 10)
+			rec[2] = time.Unix(t.PickupSec, 0).UTC().Format(time.DateTime)
+			rec[3] = ""
+			if !t.PassengersNull {
+				rec[3] = strconv.FormatInt(t.Passengers, 10)
+			}
+			rec[4] = fmtFloat(t.Distance)
+			rec[5] = fmtFloat(t.Fare)
+			rec[6] = fmtFloat(t.Tip)
+			rec[7] = t.Payment
+			rec[8] = strconv.FormatInt(t.Zone, 10)
+			if err := w.Write(rec); err != nil {
+				return err
+			}
+		}
+		w.Flush()
+		return w.Error()
+	})
 }
 
 var groupBySchema = arrow.NewSchema([]arrow.Field{

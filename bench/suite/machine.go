@@ -1,7 +1,6 @@
 package suite
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shoal-data/shoal/bench/internal/measure"
 	"github.com/shoal-data/shoal/bench/peers"
 )
 
@@ -33,16 +33,7 @@ var peerPackages = map[string]string{"duckdb": "@duckdb/node-api", "polars": "no
 // DescribeMachine gathers the machine's description.
 func DescribeMachine() Machine {
 	m := Machine{Cores: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), Engines: map[string]string{}}
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
-	}
+	m.CPU = measure.CPUModel()
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {

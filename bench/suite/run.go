@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoal-data/shoal/bench"
+	"github.com/shoal-data/shoal/bench/internal/measure"
 	"github.com/shoal-data/shoal/bench/peers"
 	"github.com/shoal-data/shoal/exec"
 )
@@ -85,16 +86,11 @@ func (e *EngineResult) OK() bool {
 	return e != nil && e.Status == StatusOK && len(e.Runs) > 0 && len(e.Mismatches) == 0
 }
 
+// median is the median of ds (the mean of the two middle runs for an even
+// count), 0 without runs.
 func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	m, _, _ := measure.Stats(ds)
+	return m
 }
 
 // WorkloadResult is every engine's result on one workload.

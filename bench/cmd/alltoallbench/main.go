@@ -45,10 +45,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/shoal-data/shoal/bench"
+	"github.com/shoal-data/shoal/bench/internal/measure"
 	"github.com/shoal-data/shoal/exec"
 )
 
@@ -90,13 +90,9 @@ func main() {
 	if !ok {
 		log.Fatalf("bad -size %q", *sizeName)
 	}
-	var workers []int
-	for _, f := range strings.Split(*workersFlag, ",") {
-		w, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || w <= 0 {
-			log.Fatalf("bad -workers %q", *workersFlag)
-		}
-		workers = append(workers, w)
+	workers, err := measure.ParseCores(*workersFlag)
+	if err != nil {
+		log.Fatalf("bad -workers %q", *workersFlag)
 	}
 	workloads := bench.A2AWorkloads
 	if *only != "" {
@@ -106,7 +102,7 @@ func main() {
 
 	var rows []row
 	for _, wl := range workloads {
-		rows = append(rows, measure(size, wl, workers, *reps)...)
+		rows = append(rows, measureWorkload(size, wl, workers, *reps)...)
 	}
 	printTable(rows)
 
@@ -116,7 +112,7 @@ func main() {
 	}
 }
 
-func measure(s bench.A2ASize, wl string, workers []int, reps int) []row {
+func measureWorkload(s bench.A2ASize, wl string, workers []int, reps int) []row {
 	ctx := context.Background()
 	t0 := time.Now()
 	recs := bench.BuildA2ARecords(s, wl)
@@ -242,7 +238,9 @@ func measure(s bench.A2ASize, wl string, workers []int, reps int) []row {
 	var out []row
 	var base time.Duration
 	for i, e := range engines {
-		med, lo, hi := stats(times[i])
+		// The upper middle run, not a mean of two: this table's median has
+		// always been one of the runs.
+		med, lo, hi := measure.Median(times[i]), slices.Min(times[i]), slices.Max(times[i])
 		if e.baseline {
 			base = med
 		}
@@ -260,27 +258,17 @@ func measure(s bench.A2ASize, wl string, workers []int, reps int) []row {
 	return out
 }
 
-func stats(ds []time.Duration) (median, lo, hi time.Duration) {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2], s[0], s[len(s)-1]
-}
-
 func printTable(rows []row) {
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1e3) }
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := measure.Table(os.Stdout)
 	fmt.Fprintln(tw, "workload\tengine\tcores\tmedian ms\tmin–max ms\tMrows/s\tGB/s\tspilled MB\tratio\t")
 	for _, r := range rows {
 		mrows := "-"
 		if r.rows > 0 {
 			mrows = fmt.Sprintf("%.2f", float64(r.rows)/r.median.Seconds()/1e6)
 		}
-		ratio := "(base)"
-		if !r.baseline {
-			ratio = fmt.Sprintf("%.2fx", r.ratio)
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s–%s\t%s\t%.3f\t%.0f\t%s\t\n", r.workload, r.engine, r.cores,
-			ms(r.median), ms(r.lo), ms(r.hi), mrows, float64(r.bytes)/r.median.Seconds()/1e9, float64(r.spilled)/1e6, ratio)
+			measure.Ms(r.median), measure.Ms(r.lo), measure.Ms(r.hi), mrows, float64(r.bytes)/r.median.Seconds()/1e9,
+			float64(r.spilled)/1e6, measure.Ratio(r.baseline, r.ratio))
 	}
 	tw.Flush()
 	fmt.Println("\nratio = throughput in bytes/s relative to the (base) row of the workload, same run (= base_time / time")
@@ -290,7 +278,7 @@ func printTable(rows []row) {
 
 // memRuns runs part 2: one child process per configuration.
 func memRuns(s bench.A2ASize, workloads []string, workers []int, spillDir string) {
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := measure.Table(os.Stdout)
 	fmt.Fprintln(tw, "workload\tworkers\tinput MB\tbudget MB\ttime s\tMrows/s\tGB/s\tpeak RSS MB\tRSS/budget\tRSS/input\tstore peak MB\tspilled MB\t")
 	for _, wl := range workloads {
 		in := s.InputBytes(wl)

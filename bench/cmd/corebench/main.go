@@ -25,13 +25,10 @@ import (
 	"log"
 	"os"
 	"runtime"
-	"slices"
-	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/shoal-data/shoal/bench"
+	"github.com/shoal-data/shoal/bench/internal/measure"
 	"github.com/shoal-data/shoal/exec"
 )
 
@@ -43,19 +40,14 @@ func main() {
 	diag := flag.Bool("diag", true, "also run the shoal+partialsum diagnostic")
 	flag.Parse()
 
-	var workers []int
-	for _, f := range strings.Split(*workersFlag, ",") {
-		w, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || w <= 0 {
-			log.Fatalf("bad -workers %q", *workersFlag)
-		}
-		workers = append(workers, w)
+	workers, err := measure.ParseCores(*workersFlag)
+	if err != nil {
+		log.Fatalf("bad -workers %q", *workersFlag)
 	}
 
 	fmt.Printf("corebench: Range(%d) -> MapBatches(x*2) -> Sum(\"id\"), %d blocks of ~%d rows, %d reps (median)\n",
 		*rows, *parts, *rows/int64(*parts), *reps)
-	fmt.Printf("go %s, GOOS/GOARCH %s/%s, NumCPU %d, GOMAXPROCS %d\n\n",
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	fmt.Printf("%s\n\n", measure.GoLine(fmt.Sprint(runtime.GOMAXPROCS(0))))
 
 	start := time.Now()
 	ctx := context.Background()
@@ -65,7 +57,7 @@ func main() {
 	// Variant (a): generation inside the timed region.
 	for _, w := range workers {
 		rt := exec.NewLocal(exec.WithWorkers(w))
-		results = append(results, measure("range", w, *reps, *diag,
+		results = append(results, measureVariant("range", w, *reps, *diag,
 			func() (int64, error) { return bench.ShoalRangeMapSum(ctx, rt, *rows, *parts) },
 			func() (int64, error) { return bench.ShoalRangeMapPartialSum(ctx, rt, *rows, *parts) },
 			func() (int64, error) { return bench.HandRangeMapSum(w, *rows, *parts), nil },
@@ -77,7 +69,7 @@ func main() {
 	recs := bench.BuildRecords(*rows, *parts)
 	for _, w := range workers {
 		rt := exec.NewLocal(exec.WithWorkers(w))
-		results = append(results, measure("records", w, *reps, *diag,
+		results = append(results, measureVariant("records", w, *reps, *diag,
 			func() (int64, error) { return bench.ShoalRecordsMapSum(ctx, rt, recs) },
 			func() (int64, error) { return bench.ShoalRecordsMapPartialSum(ctx, rt, recs) },
 			func() (int64, error) { return bench.HandRecordsMapSum(w, recs), nil },
@@ -98,8 +90,8 @@ type result struct {
 	shoalSpr, handSpr, partialSpr time.Duration
 }
 
-// measure times shoal, diagnostic and hand runs interleaved, reps times each.
-func measure(variant string, workers, reps int, diag bool, shoal, partial, hand func() (int64, error), want int64) result {
+// measureVariant times shoal, diagnostic and hand runs interleaved, reps times each.
+func measureVariant(variant string, workers, reps int, diag bool, shoal, partial, hand func() (int64, error), want int64) result {
 	var ts, tp, th []time.Duration
 	run := func(name string, fn func() (int64, error)) time.Duration {
 		runtime.GC() // start each run from a collected heap
@@ -133,34 +125,27 @@ func measure(variant string, workers, reps int, diag bool, shoal, partial, hand 
 		}
 	}
 	r := result{variant: variant, workers: workers}
-	r.shoal, r.shoalSpr = stats(ts)
-	r.hand, r.handSpr = stats(th)
-	r.partial, r.partialSpr = stats(tp)
+	r.shoal, r.shoalSpr = medianSpread(ts)
+	r.hand, r.handSpr = medianSpread(th)
+	r.partial, r.partialSpr = medianSpread(tp)
 	fmt.Fprintf(os.Stderr, "  done %s workers=%d\n", variant, workers)
 	return r
 }
 
-func stats(ds []time.Duration) (median, spread time.Duration) {
-	if len(ds) == 0 {
-		return 0, 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	n := len(s)
-	median = s[n/2]
-	if n%2 == 0 {
-		median = (s[n/2-1] + s[n/2]) / 2
-	}
-	return median, s[n-1] - s[0]
+// medianSpread is the median of ds and its spread (max-min); 0, 0 when
+// ds is empty (the diagnostic was not run).
+func medianSpread(ds []time.Duration) (median, spread time.Duration) {
+	median, lo, hi := measure.Stats(ds)
+	return median, hi - lo
 }
 
 func printTable(results []result, rows int64, diag bool) {
 	bytes := float64(8 * rows)
 	gbs := func(d time.Duration) float64 { return bytes / d.Seconds() / 1e9 }
 	mrows := func(d time.Duration) float64 { return float64(rows) / d.Seconds() / 1e6 }
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+	ms := measure.Ms
 
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := measure.Table(os.Stdout)
 	header := "variant\tworkers\tshoal ms\t(spread)\thand ms\t(spread)\tshoal GB/s\thand GB/s\tshoal Mrows/s\thand Mrows/s\tratio shoal/hand\tgoal>=0.8\t"
 	if diag {
 		header += "shoal+partialsum ms\tratio\t"
@@ -172,11 +157,11 @@ func printTable(results []result, rows int64, diag bool) {
 		if ratio >= 0.8 {
 			ok = "yes"
 		}
-		line := fmt.Sprintf("%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%.0f\t%.0f\t%.2fx\t%s\t",
+		line := fmt.Sprintf("%s\t%d\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.0f\t%.0f\t%.2fx\t%s\t",
 			r.variant, r.workers, ms(r.shoal), ms(r.shoalSpr), ms(r.hand), ms(r.handSpr),
 			gbs(r.shoal), gbs(r.hand), mrows(r.shoal), mrows(r.hand), ratio, ok)
 		if diag {
-			line += fmt.Sprintf("%.1f\t%.2fx\t", ms(r.partial), r.hand.Seconds()/r.partial.Seconds())
+			line += fmt.Sprintf("%s\t%.2fx\t", ms(r.partial), r.hand.Seconds()/r.partial.Seconds())
 		}
 		fmt.Fprintln(tw, line)
 	}

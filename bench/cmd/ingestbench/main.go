@@ -35,22 +35,20 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/shoal-data/shoal/bench"
+	"github.com/shoal-data/shoal/bench/internal/measure"
 	"github.com/shoal-data/shoal/exec"
 )
 
@@ -63,30 +61,18 @@ func main() {
 	batch := flag.Int("batch", bench.IngestBatchRows, "rows per batch")
 	prefetch := flag.Int("prefetch", bench.IngestPrefetch, "k of the Prefetch(k) variant")
 	shuffle := flag.Int("shuffle", bench.IngestShuffleRows, "minimum rows of the LocalShuffleBuffer variant")
-	flag.BoolVar(&setProcs, "procs", true, "set GOMAXPROCS to each configuration's core count")
-	flag.Float64Var(&maxOther, "maxother", 0.25, "redo a repetition round when other processes used more than this many of the configuration's cores (0: never)")
-	flag.DurationVar(&maxWait, "maxwait", 2*time.Minute, "before each round, wait up to this long for other processes to quiet down")
+	contention.Flags()
 	flag.Parse()
 
 	size, err := bench.IOSizeByName(*sizeName)
 	if err != nil {
 		log.Fatal(err)
 	}
-	var workers []int
-	for _, f := range strings.Split(*workersFlag, ",") {
-		w, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || w <= 0 {
-			log.Fatalf("bad -workers %q", *workersFlag)
-		}
-		workers = append(workers, w)
+	workers, err := measure.ParseCores(*workersFlag)
+	if err != nil {
+		log.Fatalf("bad -workers %q", *workersFlag)
 	}
-	want := map[string]bool{}
-	for _, s := range strings.Split(*only, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			want[s] = true
-		}
-	}
-	run := func(s string) bool { return len(want) == 0 || want[s] }
+	run := measure.Only(*only)
 	if *batch <= 0 {
 		log.Fatal("-batch must be positive")
 	}
@@ -117,15 +103,10 @@ func main() {
 
 	variants := bench.IngestVariants(*prefetch, *shuffle)
 	fmt.Printf("ingestbench -size %s: Parquet %s (%d rows, %d row groups of %d, 8 columns, snappy) %s, %s decoded;\n",
-		size.Name, data.Parquet, size.Rows, size.RowGroups(), size.RowGroupRows, mb(data.ParquetBytes), mb(arrowBytes))
+		size.Name, data.Parquet, size.Rows, size.RowGroups(), size.RowGroupRows, measure.MB(data.ParquetBytes), measure.MB(arrowBytes))
 	fmt.Printf("  IterBatches(%d); variants: %s; probe: bench.Touch (sum of id and of x); %d reps (median), GC before each run\n",
 		*batch, variantNames(variants), *reps)
-	procs := fmt.Sprint(runtime.GOMAXPROCS(0))
-	if setProcs {
-		procs = "= cores of each configuration"
-	}
-	fmt.Printf("go %s, GOOS/GOARCH %s/%s, NumCPU %d, GOMAXPROCS %s, CPU %q\n\n",
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), procs, cpuModel())
+	fmt.Printf("%s, CPU %q\n\n", measure.GoLine(contention.Procs()), cmp.Or(measure.CPUModel(), "?"))
 
 	var rows []row
 	if run("materialized") {
@@ -142,7 +123,7 @@ func main() {
 					return bench.ShoalIngest(ctx, ds, *batch, bench.Touch, v.Opts...)
 				}})
 			}
-			rows = append(rows, measure(*reps, "materialized", w, size.Rows, arrowBytes, engines)...)
+			rows = append(rows, measureConfig(*reps, "materialized", w, size.Rows, arrowBytes, engines)...)
 			release(recs)
 		}
 	}
@@ -156,7 +137,7 @@ func main() {
 					return bench.ShoalIngest(ctx, bench.ShoalParquet(ctx, rts[w], data.Parquet, nil), *batch, bench.Touch, v.Opts...)
 				}})
 			}
-			rows = append(rows, measure(*reps, "parquet", w, size.Rows, arrowBytes, engines)...)
+			rows = append(rows, measureConfig(*reps, "parquet", w, size.Rows, arrowBytes, engines)...)
 		}
 	}
 
@@ -199,44 +180,28 @@ type row struct {
 	ratio          float64
 }
 
-// Contention control, as in iobench: the CPU other processes used during
-// each round of repetitions is measured; a round in which they took more
-// than maxOther of the configuration's cores is redone (up to 4*reps times),
-// after waiting (up to maxWait) for a quiet half second, as before the
-// first round.
-var (
-	setProcs bool
-	maxOther float64
-	maxWait  time.Duration
-)
+// contention is the contention control (-procs, -maxother, -maxwait), as
+// in iobench: the CPU other processes used during each round of
+// repetitions is measured; a round in which they took more than MaxOther
+// cores beyond those the configuration leaves spare is redone (up to
+// 4*reps times), after waiting (up to MaxWait) for a quiet half second, as
+// before the first round.
+var contention measure.Contention
 
-// measure runs each engine reps times, interleaved, and checks that every
-// run saw wantRows rows and that the ordered engines agree with the
+// measureConfig runs each engine reps times, interleaved, and checks that
+// every run saw wantRows rows and that the ordered engines agree with the
 // baseline's Touch total (taken from the warm-up).
-func measure(reps int, source string, cores int, wantRows, bytes int64, engines []engine) []row {
-	if setProcs {
-		prev := runtime.GOMAXPROCS(cores)
-		defer runtime.GOMAXPROCS(prev)
-	}
-	spare := float64(runtime.NumCPU() - runtime.GOMAXPROCS(0))
-	check := maxOther > 0
-	times := make([][]time.Duration, len(engines))
-	allocs := make([][]uint64, len(engines))
-	others := make([][]float64, len(engines))
+func measureConfig(reps int, source string, cores int, wantRows, bytes int64, engines []engine) []row {
+	defer contention.SetGOMAXPROCS(cores)()
+	limit := contention.Limit()
+	check := contention.MaxOther > 0
+	samples := make([][]measure.Sample, len(engines))
 	var wantTouch int64
-	type runStat struct {
-		d     time.Duration
-		alloc uint64
-	}
-	once := func(i int) runStat {
+	once := func(i int) measure.Sample {
 		e := engines[i]
-		runtime.GC()
-		var m0, m1 runtime.MemStats
-		runtime.ReadMemStats(&m0)
-		t0 := time.Now()
-		r, err := e.fn()
-		d := time.Since(t0)
-		runtime.ReadMemStats(&m1)
+		var r bench.IngestResult
+		var err error
+		s := measure.Run(func() { r, err = e.fn() })
 		switch {
 		case err != nil:
 		case r.Rows != wantRows:
@@ -249,48 +214,47 @@ func measure(reps int, source string, cores int, wantRows, bytes int64, engines 
 		if err != nil {
 			log.Fatalf("%s %s cores=%d: %v", source, e.name, cores, err)
 		}
-		return runStat{d: d, alloc: m1.TotalAlloc - m0.TotalAlloc}
+		return s
 	}
 	for i := range engines { // warm-up; the baseline (first) sets wantTouch
 		once(i)
 	}
 	redone := 0
 	quiet := false // the last round was quiet: no need to wait for quiet
-	for r := 0; len(times[0]) < reps; r++ {
+	for r := 0; len(samples[0]) < reps; r++ {
 		if check && !quiet {
-			waitQuiet(spare + maxOther)
+			measure.WaitQuiet(limit, contention.MaxWait)
 		}
 		// Others' CPU is sampled over the whole round: /proc/stat counts in
 		// 10 ms ticks, too coarse for the few-ms runs of the materialized
 		// source.
-		round := make([]runStat, len(engines))
-		c0, t0 := readCPU(), time.Now()
+		round := make([]measure.Sample, len(engines))
+		c0, t0 := measure.ReadCPU(), time.Now()
 		for k := range engines {
 			i := (k + r) % len(engines) // rotate who goes first
 			round[i] = once(i)
 		}
-		other := readCPU().others(c0, time.Since(t0))
-		quiet = other <= spare+maxOther
+		other := measure.ReadCPU().Others(c0, time.Since(t0))
+		quiet = other <= limit
 		if check && !quiet && redone < 4*reps {
 			redone++
 			continue
 		}
-		for i, st := range round {
-			times[i] = append(times[i], st.d)
-			allocs[i] = append(allocs[i], st.alloc)
-			others[i] = append(others[i], other)
+		for i, s := range round {
+			s.Others = other // the round's
+			samples[i] = append(samples[i], s)
 		}
 	}
 	out := make([]row, len(engines))
 	var base time.Duration
 	for i, e := range engines {
-		med, lo, hi := stats(times[i])
+		sum := measure.Summarize(samples[i])
 		if e.baseline {
-			base = med
+			base = sum.Median
 		}
 		out[i] = row{source: source, engine: e.name, cores: cores, baseline: e.baseline,
-			median: med, lo: lo, hi: hi, rows: wantRows, bytes: bytes,
-			allocBytes: median(allocs[i]), other: median(others[i]), redone: redone}
+			median: sum.Median, lo: sum.Min, hi: sum.Max, rows: wantRows, bytes: bytes,
+			allocBytes: sum.Alloc, other: sum.Others, redone: redone}
 	}
 	for i := range out {
 		out[i].ratio = base.Seconds() / out[i].median.Seconds()
@@ -299,103 +263,14 @@ func measure(reps int, source string, cores int, wantRows, bytes int64, engines 
 	return out
 }
 
-// waitQuiet waits, up to maxWait, until other processes use at most limit
-// cores over a 500 ms sample.
-func waitQuiet(limit float64) {
-	deadline := time.Now().Add(maxWait)
-	for {
-		c0, t0 := readCPU(), time.Now()
-		time.Sleep(500 * time.Millisecond)
-		if readCPU().others(c0, time.Since(t0)) <= limit || time.Now().After(deadline) {
-			return
-		}
-	}
-}
-
-func median[T uint64 | float64](xs []T) T {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func stats(ds []time.Duration) (median, lo, hi time.Duration) {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	n := len(s)
-	median = s[n/2]
-	if n%2 == 0 {
-		median = (s[n/2-1] + s[n/2]) / 2
-	}
-	return median, s[0], s[n-1]
-}
-
-// cpuSample is the machine's busy CPU time (/proc/stat, all CPUs) and this
-// process's own (/proc/self/stat), in seconds; zero where there is no /proc.
-type cpuSample struct{ busy, self float64 }
-
-func readCPU() cpuSample {
-	const userHZ = 100 // the clock tick of both files
-	var c cpuSample
-	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
-		// utime and stime: the 12th and 13th fields after the ")" ending comm.
-		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
-			if f := strings.Fields(string(b[i+1:])); len(f) > 12 {
-				u, _ := strconv.ParseFloat(f[11], 64)
-				s, _ := strconv.ParseFloat(f[12], 64)
-				c.self = (u + s) / userHZ
-			}
-		}
-	}
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return c
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	// cpu user nice system idle iowait irq softirq steal ...
-	for i, v := range strings.Fields(line) {
-		if i == 0 || i == 4 || i == 5 || i > 8 {
-			continue
-		}
-		x, _ := strconv.ParseFloat(v, 64)
-		c.busy += x / userHZ
-	}
-	return c
-}
-
-// others is the CPU other processes (and the hypervisor's steal) used
-// between c0 and c, in cores.
-func (c cpuSample) others(c0 cpuSample, d time.Duration) float64 {
-	return max((c.busy-c0.busy)-(c.self-c0.self), 0) / d.Seconds()
-}
-
-func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "?"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
-}
-
 func printTable(rows []row) {
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1e3) }
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := measure.Table(os.Stdout)
 	fmt.Fprintln(tw, "source\tvariant\tworkers\tmedian ms\tmin–max ms\tMrows/s\tGB/s\talloc MB/run\tothers\tredone\tratio\t")
 	for _, r := range rows {
-		ratio := "(base)"
-		if !r.baseline {
-			ratio = fmt.Sprintf("%.2fx", r.ratio)
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s–%s\t%.1f\t%.2f\t%.0f\t%.2f\t%d\t%s\t\n",
-			r.source, r.engine, r.cores, ms(r.median), ms(r.lo), ms(r.hi),
+			r.source, r.engine, r.cores, measure.Ms(r.median), measure.Ms(r.lo), measure.Ms(r.hi),
 			float64(r.rows)/r.median.Seconds()/1e6, float64(r.bytes)/r.median.Seconds()/1e9,
-			float64(r.allocBytes)/1e6, r.other, r.redone, ratio)
+			float64(r.allocBytes)/1e6, r.other, r.redone, measure.Ratio(r.baseline, r.ratio))
 	}
 	tw.Flush()
 	fmt.Println("\nratio = baseline_time / variant_time, same run and configuration (throughput relative to (base)).")

@@ -34,20 +34,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/shoal-data/shoal/bench"
+	"github.com/shoal-data/shoal/bench/internal/measure"
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/io/storage"
@@ -59,30 +57,18 @@ func main() {
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "shoal-iobench"), "where the generated files are cached")
 	workersFlag := flag.String("workers", "1,2", "comma-separated core counts (Shoal workers, baseline goroutines)")
 	only := flag.String("only", "", "comma-separated workloads to run (parquet-full,parquet-proj,csv,s3,memcopy); empty: all")
-	flag.BoolVar(&setProcs, "procs", true, "set GOMAXPROCS to each configuration's core count")
-	flag.Float64Var(&maxOther, "maxother", 0.25, "redo a repetition round when other processes used more than this many of the configuration's cores (0: never)")
-	flag.DurationVar(&maxWait, "maxwait", 2*time.Minute, "before each round, wait up to this long for other processes to quiet down")
+	contention.Flags()
 	flag.Parse()
 
 	size, err := bench.IOSizeByName(*sizeName)
 	if err != nil {
 		log.Fatal(err)
 	}
-	var workers []int
-	for _, f := range strings.Split(*workersFlag, ",") {
-		w, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || w <= 0 {
-			log.Fatalf("bad -workers %q", *workersFlag)
-		}
-		workers = append(workers, w)
+	workers, err := measure.ParseCores(*workersFlag)
+	if err != nil {
+		log.Fatalf("bad -workers %q", *workersFlag)
 	}
-	want := map[string]bool{}
-	for _, w := range strings.Split(*only, ",") {
-		if w = strings.TrimSpace(w); w != "" {
-			want[w] = true
-		}
-	}
-	run := func(w string) bool { return len(want) == 0 || want[w] }
+	run := measure.Only(*only)
 
 	start := time.Now()
 	data, err := bench.PrepareIOData(*dir, size, os.Stderr)
@@ -90,15 +76,10 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Printf("iobench -size %s: Parquet %s (%d rows, %d row groups of %d, 8 columns, snappy) %s;\n",
-		size.Name, data.Parquet, size.Rows, size.RowGroups(), size.RowGroupRows, mb(data.ParquetBytes))
+		size.Name, data.Parquet, size.Rows, size.RowGroups(), size.RowGroupRows, measure.MB(data.ParquetBytes))
 	fmt.Printf("  CSV %d rows in %d files, %s; %d reps (median), GC before each run\n",
-		size.CSVRows, size.CSVFiles, mb(data.CSVBytes), *reps)
-	procs := fmt.Sprint(runtime.GOMAXPROCS(0))
-	if setProcs {
-		procs = "= cores of each configuration"
-	}
-	fmt.Printf("go %s, GOOS/GOARCH %s/%s, NumCPU %d, GOMAXPROCS %s, CPU %q\n\n",
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), procs, cpuModel())
+		size.CSVRows, size.CSVFiles, measure.MB(data.CSVBytes), *reps)
+	fmt.Printf("%s, CPU %q\n\n", measure.GoLine(contention.Procs()), cmp.Or(measure.CPUModel(), "?"))
 
 	ctx := context.Background()
 	rts := map[int]*exec.Local{}
@@ -121,7 +102,7 @@ func main() {
 
 	if run("parquet-full") {
 		for _, w := range workers {
-			rows = append(rows, measure(*reps, "parquet-full", w, size.Rows, data.ParquetBytes, []engine{
+			rows = append(rows, measureConfig(*reps, "parquet-full", w, size.Rows, data.ParquetBytes, []engine{
 				{name: "pqarrow", baseline: true, fn: func() (int64, int64, error) {
 					r, err := bench.PqarrowScan(ctx, data.Parquet, nil, w, bench.CountRows)
 					return r.Rows, r.ArrowBytes, err
@@ -135,7 +116,7 @@ func main() {
 	}
 	if run("parquet-proj") {
 		for _, w := range workers {
-			rows = append(rows, measure(*reps, "parquet-proj", w, size.Rows, projBytes, []engine{
+			rows = append(rows, measureConfig(*reps, "parquet-proj", w, size.Rows, projBytes, []engine{
 				{name: "pqarrow", baseline: true, fn: func() (int64, int64, error) {
 					r, err := bench.PqarrowScan(ctx, data.Parquet, bench.ProjectedColumns, w, bench.CountRows)
 					return r.Rows, r.ArrowBytes, err
@@ -149,7 +130,7 @@ func main() {
 	}
 	if run("csv") {
 		for _, w := range workers {
-			rows = append(rows, measure(*reps, "csv", w, size.CSVRows, data.CSVBytes, []engine{
+			rows = append(rows, measureConfig(*reps, "csv", w, size.CSVRows, data.CSVBytes, []engine{
 				{name: "arrow/csv", baseline: true, fn: func() (int64, int64, error) {
 					r, err := bench.ArrowCSVScan(data.CSVFiles, w, bench.CountRows)
 					return r.Rows, r.ArrowBytes, err
@@ -176,7 +157,7 @@ func main() {
 		}
 		copy(dst, src) // fault the pages in
 		for _, w := range workers {
-			rows = append(rows, measure(*reps, "memcopy 256MiB", w, 0, n, []engine{
+			rows = append(rows, measureConfig(*reps, "memcopy 256MiB", w, 0, n, []engine{
 				{name: "copy", baseline: true, fn: func() (int64, int64, error) {
 					bench.MemCopy(dst, src, w)
 					return 0, 0, nil
@@ -216,49 +197,30 @@ type row struct {
 	ratio            float64
 }
 
-// Contention control: the machine is shared, so each run also measures
-// the CPU that other processes used meanwhile (from /proc/stat, less this
-// process's own rusage). A round of repetitions in which others took more
-// than maxOther of the cores the configuration may use is redone, up to
-// 4*reps extra rounds; before each round it waits (up to maxWait) for a
-// quiet half second.
-var (
-	setProcs bool
-	maxOther float64
-	maxWait  time.Duration
-)
+// contention is the contention control (-procs, -maxother, -maxwait): the
+// machine is shared, so each run also measures the CPU that other
+// processes used meanwhile (from /proc/stat, less this process's own). A
+// round of repetitions in which others took more than MaxOther cores
+// beyond those the configuration leaves spare is redone, up to 4*reps
+// extra rounds; before each round it waits (up to MaxWait) for a quiet
+// half second.
+var contention measure.Contention
 
-// measure runs each engine reps times, interleaved, and checks every run
-// saw wantRows rows (unless wantRows is 0). GOMAXPROCS is set to cores
-// for the duration when setProcs is on.
-func measure(reps int, workload string, cores int, wantRows, fileBytes int64, engines []engine) []row {
-	if setProcs {
-		prev := runtime.GOMAXPROCS(cores)
-		defer runtime.GOMAXPROCS(prev)
-	}
-	// Cores others may use without touching ours.
-	spare := float64(runtime.NumCPU() - runtime.GOMAXPROCS(0))
-	check := maxOther > 0 && !strings.HasPrefix(workload, "s3") // the S3 server is an "other" by design
-	times := make([][]time.Duration, len(engines))
-	allocs := make([][]uint64, len(engines))
-	others := make([][]float64, len(engines))
+// measureConfig runs each engine reps times, interleaved, and checks every
+// run saw wantRows rows (unless wantRows is 0). GOMAXPROCS is set to cores
+// for the duration when contention.SetProcs is on.
+func measureConfig(reps int, workload string, cores int, wantRows, fileBytes int64, engines []engine) []row {
+	defer contention.SetGOMAXPROCS(cores)()
+	// Cores others may use without touching ours, plus the tolerance.
+	limit := contention.Limit()
+	check := contention.MaxOther > 0 && !strings.HasPrefix(workload, "s3") // the S3 server is an "other" by design
+	samples := make([][]measure.Sample, len(engines))
 	var arrowBytes int64
-	type runStat struct {
-		d     time.Duration
-		alloc uint64
-		other float64
-	}
-	once := func(i int) runStat {
+	once := func(i int) measure.Sample {
 		e := engines[i]
-		runtime.GC()
-		var m0, m1 runtime.MemStats
-		runtime.ReadMemStats(&m0)
-		c0 := readCPU()
-		t0 := time.Now()
-		n, ab, err := e.fn()
-		d := time.Since(t0)
-		c1 := readCPU()
-		runtime.ReadMemStats(&m1)
+		var n, ab int64
+		var err error
+		s := measure.RunCPU(func() { n, ab, err = e.fn() })
 		if err == nil && wantRows > 0 && n != wantRows {
 			err = fmt.Errorf("got %d rows, want %d", n, wantRows)
 		}
@@ -268,22 +230,22 @@ func measure(reps int, workload string, cores int, wantRows, fileBytes int64, en
 		if ab > 0 {
 			arrowBytes = ab
 		}
-		return runStat{d: d, alloc: m1.TotalAlloc - m0.TotalAlloc, other: c1.others(c0, d)}
+		return s
 	}
 	for i := range engines { // warm-up: page cache, heap size, code paths
 		once(i)
 	}
 	redone := 0
-	for r := 0; len(times[0]) < reps; r++ {
+	for r := 0; len(samples[0]) < reps; r++ {
 		if check {
-			waitQuiet(spare + maxOther)
+			measure.WaitQuiet(limit, contention.MaxWait)
 		}
-		round := make([]runStat, len(engines))
+		round := make([]measure.Sample, len(engines))
 		noisy := false
 		for k := range engines {
 			i := (k + r) % len(engines) // rotate who goes first
 			round[i] = once(i)
-			if check && round[i].other > spare+maxOther {
+			if check && round[i].Others > limit {
 				noisy = true
 			}
 		}
@@ -291,22 +253,20 @@ func measure(reps int, workload string, cores int, wantRows, fileBytes int64, en
 			redone++
 			continue
 		}
-		for i, st := range round {
-			times[i] = append(times[i], st.d)
-			allocs[i] = append(allocs[i], st.alloc)
-			others[i] = append(others[i], st.other)
+		for i, s := range round {
+			samples[i] = append(samples[i], s)
 		}
 	}
 	out := make([]row, len(engines))
 	var base time.Duration
 	for i, e := range engines {
-		med, lo, hi := stats(times[i])
+		sum := measure.Summarize(samples[i])
 		if e.baseline {
-			base = med
+			base = sum.Median
 		}
 		out[i] = row{workload: workload, engine: e.name, cores: cores, baseline: e.baseline,
-			median: med, lo: lo, hi: hi, rows: wantRows, fileBytes: fileBytes, arrowBytes: arrowBytes,
-			allocBytes: median(allocs[i]), other: median(others[i]), redone: redone}
+			median: sum.Median, lo: sum.Min, hi: sum.Max, rows: wantRows, fileBytes: fileBytes, arrowBytes: arrowBytes,
+			allocBytes: sum.Alloc, other: sum.Others, redone: redone}
 	}
 	for i := range out {
 		if base > 0 {
@@ -315,77 +275,6 @@ func measure(reps int, workload string, cores int, wantRows, fileBytes int64, en
 	}
 	fmt.Fprintf(os.Stderr, "  done %s cores=%d (%d noisy rounds redone)\n", workload, cores, redone)
 	return out
-}
-
-// waitQuiet waits, up to maxWait, until other processes use at most limit
-// cores over a 500 ms sample.
-func waitQuiet(limit float64) {
-	deadline := time.Now().Add(maxWait)
-	for {
-		c0, t0 := readCPU(), time.Now()
-		time.Sleep(500 * time.Millisecond)
-		if readCPU().others(c0, time.Since(t0)) <= limit || time.Now().After(deadline) {
-			return
-		}
-	}
-}
-
-func median[T uint64 | float64](xs []T) T {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-// cpuSample is the machine's busy CPU time (/proc/stat, all CPUs) and this
-// process's own (/proc/self/stat), in seconds; zero where there is no /proc.
-type cpuSample struct{ busy, self float64 }
-
-func readCPU() cpuSample {
-	const userHZ = 100 // the clock tick of both files
-	var c cpuSample
-	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
-		// pid (comm) state ppid ... utime stime: fields 14 and 15, the
-		// 12th and 13th after the ")" that ends comm.
-		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
-			if f := strings.Fields(string(b[i+1:])); len(f) > 12 {
-				u, _ := strconv.ParseFloat(f[11], 64)
-				s, _ := strconv.ParseFloat(f[12], 64)
-				c.self = (u + s) / userHZ
-			}
-		}
-	}
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return c
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	// cpu user nice system idle iowait irq softirq steal ...
-	for i, v := range f {
-		if i == 0 || i == 4 || i == 5 || i > 8 {
-			continue
-		}
-		x, _ := strconv.ParseFloat(v, 64)
-		c.busy += x / userHZ
-	}
-	return c
-}
-
-// others is the CPU other processes (and the hypervisor's steal) used
-// between c0 and c, in cores.
-func (c cpuSample) others(c0 cpuSample, d time.Duration) float64 {
-	return max((c.busy-c0.busy)-(c.self-c0.self), 0) / d.Seconds()
-}
-
-func stats(ds []time.Duration) (median, lo, hi time.Duration) {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	n := len(s)
-	median = s[n/2]
-	if n%2 == 0 {
-		median = (s[n/2-1] + s[n/2]) / 2
-	}
-	return median, s[0], s[n-1]
 }
 
 // measureS3 uploads the Parquet file to the S3 test server and compares
@@ -407,12 +296,12 @@ func measureS3(ctx context.Context, reps int, workers []int, rts map[int]*exec.L
 	up := time.Since(t0)
 	url := "s3://" + bucket + "/data.parquet"
 	note := fmt.Sprintf("s3: endpoint %s, uploaded %s in %.1fs (%.2f GB/s) with storage.S3's multipart writer",
-		o.Endpoint, mb(data.ParquetBytes), up.Seconds(), float64(data.ParquetBytes)/up.Seconds()/1e9)
+		o.Endpoint, measure.MB(data.ParquetBytes), up.Seconds(), float64(data.ParquetBytes)/up.Seconds()/1e9)
 	fmt.Fprintln(os.Stderr, note)
 	cfg := dataset.Storage(storage.Config{S3: o})
 	var out []row
 	for _, w := range workers {
-		rs := measure(reps, "s3 parquet-full", w, data.Size.Rows, data.ParquetBytes, []engine{
+		rs := measureConfig(reps, "s3 parquet-full", w, data.Size.Rows, data.ParquetBytes, []engine{
 			{name: "shoal local", baseline: true, fn: func() (int64, int64, error) {
 				n, err := bench.ShoalParquetScan(ctx, rts[w], data.Parquet, nil, bench.CountRows)
 				return n, 0, err
@@ -433,24 +322,8 @@ func measureS3(ctx context.Context, reps int, workers []int, rts map[int]*exec.L
 	return out, note
 }
 
-func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "?"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
-}
-
 func printTable(rows []row) {
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1e3) }
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := measure.Table(os.Stdout)
 	fmt.Fprintln(tw, "workload\tengine\tcores\tmedian ms\tmin–max ms\tMrows/s\tfile GB/s\tarrow GB/s\talloc MB/run\tothers\tredone\tratio\t")
 	for _, r := range rows {
 		mrows, arrow := "-", "-"
@@ -460,13 +333,10 @@ func printTable(rows []row) {
 		if r.arrowBytes > 0 {
 			arrow = fmt.Sprintf("%.2f", float64(r.arrowBytes)/r.median.Seconds()/1e9)
 		}
-		ratio := "(base)"
-		if !r.baseline {
-			ratio = fmt.Sprintf("%.2fx", r.ratio)
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s–%s\t%s\t%.2f\t%s\t%.0f\t%.2f\t%d\t%s\t\n",
-			r.workload, r.engine, r.cores, ms(r.median), ms(r.lo), ms(r.hi), mrows,
-			float64(r.fileBytes)/r.median.Seconds()/1e9, arrow, float64(r.allocBytes)/1e6, r.other, r.redone, ratio)
+			r.workload, r.engine, r.cores, measure.Ms(r.median), measure.Ms(r.lo), measure.Ms(r.hi), mrows,
+			float64(r.fileBytes)/r.median.Seconds()/1e9, arrow, float64(r.allocBytes)/1e6, r.other, r.redone,
+			measure.Ratio(r.baseline, r.ratio))
 	}
 	tw.Flush()
 	fmt.Println("\nratio = baseline_time / engine_time, same run (throughput relative to the baseline marked (base)).")

@@ -20,10 +20,10 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"text/tabwriter"
 	"time"
 
 	"github.com/shoal-data/shoal/bench"
+	"github.com/shoal-data/shoal/bench/internal/measure"
 )
 
 func main() {
@@ -60,30 +60,22 @@ func main() {
 			busyRun[m] = append(busyRun[m], res.ActorBusyRun)
 		}
 	}
-	med := func(m bench.PipelineMode) time.Duration {
-		s := slices.Clone(walls[m])
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
+	med := func(m bench.PipelineMode) time.Duration { return measure.Median(walls[m]) }
 	slowest := max(med(bench.ReadOnly), med(bench.MapOnly), med(bench.ActorOnly))
 	sum := med(bench.ReadOnly) + med(bench.MapOnly) + med(bench.ActorOnly)
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	w := measure.Table(os.Stdout)
 	fmt.Fprintln(w, "mode\tmedian\tmin–max\t÷ slowest stage\t÷ sum of stages\tactor busy (own span)\tactor busy (run)\t")
 	for _, m := range modes {
-		s := slices.Clone(walls[m])
-		slices.Sort(s)
-		fmt.Fprintf(w, "%s\t%v\t%v–%v\t%.2fx\t%.2fx\t%s\t%s\t\n", m, med(m).Round(time.Millisecond), s[0].Round(time.Millisecond),
-			s[len(s)-1].Round(time.Millisecond), float64(med(m))/float64(slowest), float64(med(m))/float64(sum), pct(busy[m]), pct(busyRun[m]))
+		fmt.Fprintf(w, "%s\t%v\t%v–%v\t%.2fx\t%.2fx\t%s\t%s\t\n", m, med(m).Round(time.Millisecond), slices.Min(walls[m]).Round(time.Millisecond),
+			slices.Max(walls[m]).Round(time.Millisecond), float64(med(m))/float64(slowest), float64(med(m))/float64(sum), pct(busy[m]), pct(busyRun[m]))
 	}
 	w.Flush()
 }
 
 // pct is the median of fractions as a percentage, "" when none was measured.
 func pct(fs []float64) string {
-	s := slices.Clone(fs)
-	slices.Sort(s)
-	if len(s) == 0 || s[len(s)-1] == 0 {
+	if len(fs) == 0 || slices.Max(fs) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%.0f%%", 100*s[len(s)/2])
+	return fmt.Sprintf("%.0f%%", 100*measure.Median(fs))
 }
