@@ -40,6 +40,7 @@ type localConfig struct {
 	maxRetries int
 	gpuIDs     []int // nil: detect
 	memory     int64
+	store      ObjectStore
 }
 
 // WithWorkers sets the CPUs tasks share (default: GOMAXPROCS): as many
@@ -82,6 +83,25 @@ func WithGPUIDs(ids ...int) LocalOption {
 	return func(c *localConfig) { c.gpuIDs = append([]int{}, ids...) }
 }
 
+// ObjectStore is where a runtime keeps blocks: *Store in this process, or
+// a store whose blocks live elsewhere (cluster.RemoteStore keeps them on a
+// cluster's nodes). The runtime closes it.
+type ObjectStore interface {
+	Put(b blocks.Block, producer string) (ObjectRef, error)
+	Get(ctx context.Context, ref ObjectRef) (blocks.Block, error)
+	Retain(ref ObjectRef)
+	Release(ref ObjectRef)
+	Stats() StoreStats
+	Close() error
+}
+
+var _ ObjectStore = (*Store)(nil)
+
+// WithObjectStore keeps the runtime's blocks in s instead of an in-process
+// store (WithObjectStoreMemory and WithSpillDir then do not apply; the
+// budget the executor uses is s.Stats().Budget).
+func WithObjectStore(s ObjectStore) LocalOption { return func(c *localConfig) { c.store = s } }
+
 // WithMemory sets the memory actors may reserve, in bytes (default: the
 // machine's memory less the object store's budget).
 func WithMemory(bytes int64) LocalOption { return func(c *localConfig) { c.memory = bytes } }
@@ -91,7 +111,7 @@ func WithMemory(bytes int64) LocalOption { return func(c *localConfig) { c.memor
 // value is not usable; call NewLocal. Close it when done.
 type Local struct {
 	cfg   localConfig
-	store *Store
+	store ObjectStore
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -135,7 +155,13 @@ func NewLocal(opts ...LocalOption) *Local {
 	if cfg.memory <= 0 {
 		cfg.memory = max(SystemMemory()-cfg.budget, 0)
 	}
-	l := &Local{cfg: cfg, store: NewStore(cfg.alloc, cfg.budget, cfg.spillDir), actors: make(map[*actorRunner]struct{})}
+	store := cfg.store
+	if store == nil {
+		store = NewStore(cfg.alloc, cfg.budget, cfg.spillDir)
+	} else if b := store.Stats().Budget; b > 0 {
+		cfg.budget = b
+	}
+	l := &Local{cfg: cfg, store: store, actors: make(map[*actorRunner]struct{})}
 	l.cond = sync.NewCond(&l.mu)
 	l.closing, l.stop = context.WithCancel(context.Background())
 	l.cpus = semaphore.NewWeighted(int64(cfg.workers) * milliCPU)
