@@ -135,14 +135,23 @@ func (c *config) progressWriter(tty func() bool) io.Writer {
 
 var defaultRuntime struct {
 	once sync.Once
-	rt   *exec.Local
+	rt   exec.Runtime
 }
 
-// DefaultRuntime is the process-wide embedded runtime that datasets use when
-// no WithRuntime option is given: a worker per core and an object store of
-// 30% of memory. It is created on first use and lives as long as the process.
+// DefaultRuntime is the process-wide runtime that datasets use when no
+// WithRuntime option is given: embedded (a worker per core and an object
+// store of 30% of memory), or, when SHOAL_ADDRESS names a cluster's head,
+// joined to that cluster (ConnectCluster; the token from SHOAL_TOKEN). It
+// is created on first use and lives as long as the process; if joining the
+// cluster fails, every run reports why.
 func DefaultRuntime() exec.Runtime {
-	defaultRuntime.once.Do(func() { defaultRuntime.rt = exec.NewLocal() })
+	defaultRuntime.once.Do(func() {
+		if addr := os.Getenv("SHOAL_ADDRESS"); addr != "" {
+			defaultRuntime.rt = clusterFromEnv(addr)
+			return
+		}
+		defaultRuntime.rt = exec.NewLocal()
+	})
 	return defaultRuntime.rt
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -164,6 +165,23 @@ func TestClusterProcesses(t *testing.T) {
 	old := startProcExpectExit(t, bin, env, "start", "--address", addr, "--protocol-version", "shoal-0")
 	if !strings.Contains(old, "shoal-0") {
 		t.Errorf("a node of another version: %q", old)
+	}
+
+	// A program joins with SHOAL_ADDRESS: the quickstart example, its
+	// blocks on the two live nodes, prints what it prints embedded.
+	qs := filepath.Join(t.TempDir(), "quickstart")
+	if out, err := exec.Command("go", "build", "-o", qs, "../../examples/quickstart").CombinedOutput(); err != nil {
+		t.Fatalf("go build quickstart: %v\n%s", err, out)
+	}
+	embedded := run(t, qs, nil)
+	joined := run(t, qs, append(env, "SHOAL_ADDRESS="+addr))
+	if embedded.code != 0 || joined.code != 0 || joined.stdout != embedded.stdout {
+		t.Errorf("quickstart with SHOAL_ADDRESS (exit %d) differs from embedded (exit %d):\n%s\n---\n%s%s",
+			joined.code, embedded.code, joined.stdout, embedded.stdout, joined.stderr)
+	}
+	lost := run(t, qs, append(env, "SHOAL_ADDRESS=127.0.0.1:1"))
+	if lost.code == 0 || !strings.Contains(lost.stdout+lost.stderr, "SHOAL_ADDRESS=127.0.0.1:1") {
+		t.Errorf("quickstart with a SHOAL_ADDRESS nobody serves: exit %d\n%s%s", lost.code, lost.stdout, lost.stderr)
 	}
 
 	// stop: the live nodes and the head exit cleanly.

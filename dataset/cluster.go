@@ -1,0 +1,74 @@
+package dataset
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/cluster"
+	"github.com/shoal-data/shoal/exec"
+)
+
+// ConnectCluster joins the Shoal cluster whose head is at addr and returns
+// a runtime for WithRuntime: its tasks run in this process (on opts'
+// workers) while its blocks live in the object stores of the cluster's
+// nodes, so a dataset can be as large as the cluster's memory. Close it
+// when done: that frees the blocks it still holds on the nodes. Running the
+// tasks themselves on the nodes is not built yet.
+func ConnectCluster(ctx context.Context, addr, token string, opts ...exec.LocalOption) (*exec.Local, error) {
+	rs, err := cluster.NewRemoteStore(ctx, addr, token, nil)
+	if err != nil {
+		return nil, err
+	}
+	return exec.NewLocal(append(opts, exec.WithObjectStore(rs))...), nil
+}
+
+// clusterFromEnv is DefaultRuntime's cluster when SHOAL_ADDRESS is set: the
+// token comes from SHOAL_TOKEN or the file a head on this machine keeps
+// (~/.shoal/cluster-token).
+func clusterFromEnv(addr string) exec.Runtime {
+	token := os.Getenv("SHOAL_TOKEN")
+	if token == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			if b, err := os.ReadFile(filepath.Join(home, ".shoal", "cluster-token")); err == nil {
+				token = strings.TrimSpace(string(b))
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rt, err := ConnectCluster(ctx, addr, token)
+	if err != nil {
+		return failedRuntime{err: fmt.Errorf("dataset: SHOAL_ADDRESS=%s: joining the cluster: %w", addr, err)}
+	}
+	return rt
+}
+
+// failedRuntime is the default runtime when joining the cluster named by
+// SHOAL_ADDRESS failed: every use reports why.
+type failedRuntime struct{ err error }
+
+func (f failedRuntime) Put(blocks.Block, string) (exec.ObjectRef, error) {
+	return exec.ObjectRef{}, f.err
+}
+func (f failedRuntime) Get(context.Context, exec.ObjectRef) (blocks.Block, error) {
+	return nil, f.err
+}
+func (f failedRuntime) Retain(exec.ObjectRef)  {}
+func (f failedRuntime) Release(exec.ObjectRef) {}
+func (f failedRuntime) Submit(_ context.Context, _ exec.Task, done func(exec.TaskResult)) {
+	go done(exec.TaskResult{Err: f.err, Worker: -1})
+}
+func (f failedRuntime) StartActor(_ context.Context, _ exec.ActorSpec, started func(exec.Actor, error)) {
+	go started(nil, f.err)
+}
+func (f failedRuntime) Resources() exec.Resources   { return exec.Resources{CPUs: 1} }
+func (f failedRuntime) Allocator() memory.Allocator { return memory.DefaultAllocator }
+func (f failedRuntime) Stats() exec.StoreStats      { return exec.StoreStats{} }
+func (f failedRuntime) Close() error                { return nil }
