@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
@@ -27,7 +29,6 @@ type RemoteStore struct {
 
 	mu      sync.Mutex
 	objects map[exec.ObjectID]*remoteObject
-	next    int // round-robin start for placement
 	closed  bool
 }
 
@@ -36,6 +37,7 @@ type remoteNode struct {
 	addr   string
 	client *ObjectClient
 	placed int64 // bytes placed here and not yet released
+	down   bool  // unreachable at a Put: no more blocks go here
 }
 
 type remoteObject struct {
@@ -85,41 +87,55 @@ func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Alloca
 	return rs, nil
 }
 
-// Put implements exec.ObjectStore: the block goes to the node with the
-// fewest bytes placed by this store.
+// Put implements exec.ObjectStore: the block goes to the live node with
+// the fewest bytes placed by this store. A node that cannot be reached is
+// marked down and the block goes to the next one; Put fails only when no
+// node takes it.
 func (rs *RemoteStore) Put(b blocks.Block, producer string) (exec.ObjectRef, error) {
-	rs.mu.Lock()
-	if rs.closed {
-		rs.mu.Unlock()
-		return exec.ObjectRef{}, exec.ErrClosed
-	}
-	idx := rs.next % len(rs.nodes)
-	for i := range rs.nodes {
-		if rs.nodes[i].placed < rs.nodes[idx].placed {
-			idx = i
-		}
-	}
-	rs.next++
-	n := rs.nodes[idx]
 	size := blocks.Size(b)
-	n.placed += size
-	rs.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	ref, err := n.client.Put(ctx, b, producer)
-	if err != nil {
+	var errs []error
+	for {
 		rs.mu.Lock()
-		n.placed -= size
+		if rs.closed {
+			rs.mu.Unlock()
+			return exec.ObjectRef{}, exec.ErrClosed
+		}
+		idx := -1
+		for i, n := range rs.nodes {
+			if !n.down && (idx < 0 || n.placed < rs.nodes[idx].placed) {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			rs.mu.Unlock()
+			return exec.ObjectRef{}, fmt.Errorf("cluster: no node took the block: %w", errors.Join(errs...))
+		}
+		n := rs.nodes[idx]
+		n.placed += size
 		rs.mu.Unlock()
-		return exec.ObjectRef{}, fmt.Errorf("cluster: putting a block on %s (%s): %w", n.id, n.addr, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		ref, err := n.client.Put(ctx, b, producer)
+		cancel()
+		if err != nil {
+			rs.mu.Lock()
+			n.placed -= size
+			if status.Code(err) == codes.Unavailable {
+				n.down = true // try the next node
+				rs.mu.Unlock()
+				errs = append(errs, fmt.Errorf("%s (%s): %w", n.id, n.addr, err))
+				continue
+			}
+			rs.mu.Unlock()
+			return exec.ObjectRef{}, fmt.Errorf("cluster: putting a block on %s (%s): %w", n.id, n.addr, err)
+		}
+		id := exec.ObjectID(uint64(idx)<<nodeBits | uint64(ref.ID))
+		rs.mu.Lock()
+		rs.objects[id] = &remoteObject{node: n, local: ref.ID, refs: 1, bytes: size}
+		rs.mu.Unlock()
+		ref.ID = id
+		ref.Producer = producer
+		return ref, nil
 	}
-	id := exec.ObjectID(uint64(idx)<<nodeBits | uint64(ref.ID))
-	rs.mu.Lock()
-	rs.objects[id] = &remoteObject{node: n, local: ref.ID, refs: 1, bytes: size}
-	rs.mu.Unlock()
-	ref.ID = id
-	ref.Producer = producer
-	return ref, nil
 }
 
 // Get implements exec.ObjectStore.
@@ -131,8 +147,12 @@ func (rs *RemoteStore) Get(ctx context.Context, ref exec.ObjectRef) (blocks.Bloc
 		return nil, fmt.Errorf("cluster: object %d is not in the store", ref.ID)
 	}
 	b, err := o.node.client.Get(ctx, o.local, rs.alloc)
+	if status.Code(err) == codes.Unavailable {
+		return nil, fmt.Errorf("cluster: a block of %s lived only on %s (%s), which cannot be reached: it is lost "+
+			"(rebuilding lost blocks from lineage is not built yet): %w", ref.Producer, o.node.id, o.node.addr, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("cluster: getting object %d from %s (%s): %w", ref.ID, o.node.id, o.node.addr, err)
+		return nil, fmt.Errorf("cluster: getting a block of %s from %s (%s): %w", ref.Producer, o.node.id, o.node.addr, err)
 	}
 	return b, nil
 }
@@ -162,10 +182,20 @@ func (rs *RemoteStore) Release(ref exec.ObjectRef) {
 	}
 	delete(rs.objects, ref.ID)
 	o.node.placed -= o.bytes
+	down := o.node.down
 	rs.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if down {
+		return // a node that is gone has freed it
+	}
+	// Release runs on the executor's loop: bound how long an unreachable
+	// node can hold it.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = o.node.client.Release(ctx, o.local) // a node that is gone has freed it
+	if status.Code(o.node.client.Release(ctx, o.local)) == codes.Unavailable {
+		rs.mu.Lock()
+		o.node.down = true
+		rs.mu.Unlock()
+	}
 }
 
 // Stats implements exec.ObjectStore: this store's objects and bytes, and
