@@ -768,6 +768,12 @@ func TestObjectConcurrent(t *testing.T) {
 		}
 	}()
 	names := []string{"ints", "floats", "nested", "misc", "empty"}
+	// arrow-go's Dictionary arrays build their dictionary array lazily on
+	// first use, without a lock: touch every column once before the
+	// goroutines share the blocks.
+	for _, b := range bs {
+		array.RecordEqual(b, b)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for g := range 8 {
