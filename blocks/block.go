@@ -364,3 +364,26 @@ func numericType(v any) arrow.DataType {
 	// Named types (~int64 and friends) land here: fall back on the kind.
 	return numericTypeOfKind(v)
 }
+
+// Share readies b to be read by several goroutines at once: arrow-go builds
+// some child arrays lazily, without a lock, on first access (a dictionary
+// array's dictionary), so the object store touches them once when it takes
+// a block in, before any task can see it.
+func Share(b Block) {
+	for _, c := range b.Columns() {
+		shareArray(c)
+	}
+}
+
+func shareArray(a arrow.Array) {
+	switch a := a.(type) {
+	case *array.Dictionary:
+		shareArray(a.Dictionary())
+	case *array.Struct:
+		for i := range a.NumField() {
+			shareArray(a.Field(i))
+		}
+	case array.ListLike:
+		shareArray(a.ListValues())
+	}
+}

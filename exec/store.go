@@ -73,6 +73,7 @@ func NewStore(alloc memory.Allocator, budget int64, spillDir string) *Store {
 
 // Put stores b (taking its own reference) and returns a reference counted once.
 func (s *Store) Put(b blocks.Block, producer string) (ObjectRef, error) {
+	blocks.Share(b) // tasks may read it concurrently from now on
 	meta := blocks.MetaOf(b)
 	s.mu.Lock()
 	if s.closed {
@@ -122,6 +123,9 @@ func (s *Store) Get(ctx context.Context, ref ObjectRef) (blocks.Block, error) {
 	s.mu.Unlock()
 
 	b, err := readSpillFile(path, s.alloc)
+	if err == nil {
+		blocks.Share(b) // read from IPC: its dictionaries are built lazily
+	}
 
 	s.mu.Lock()
 	if err != nil && s.closed {

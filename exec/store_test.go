@@ -848,3 +848,48 @@ func TestStoreCloseWaitsForSpillsInFlight(t *testing.T) {
 		t.Errorf("%d spill files left after Close, e.g. %s", len(f), f[0])
 	}
 }
+
+// TestStoreBlocksAreSafeToShare: tasks read a stored block concurrently,
+// including arrow-go's lazily built dictionary arrays; -race checks it.
+func TestStoreBlocksAreSafeToShare(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	s := exec.NewStore(mem, 1<<30, t.TempDir())
+	defer s.Close()
+	dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}
+	bld := array.NewDictionaryBuilder(mem, dt).(*array.BinaryDictionaryBuilder)
+	for _, v := range []string{"a", "b", "a", "c"} {
+		if err := bld.AppendString(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	built := bld.NewArray()
+	bld.Release()
+	// Rebuilt from its data, as IPC reads and slices make arrays: the
+	// dictionary array is then built on first use.
+	col := array.MakeFromData(built.Data())
+	built.Release()
+	b := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "d", Type: dt}}, nil), []arrow.Array{col}, 4)
+	col.Release()
+	ref, err := s.Put(b, "test")
+	b.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			got, err := s.Get(context.Background(), ref)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer got.Release()
+			if v := got.Column(0).(*array.Dictionary).Dictionary().(*array.String).Value(2); v != "c" {
+				t.Errorf("dictionary entry %q", v)
+			}
+		})
+	}
+	wg.Wait()
+	s.Release(ref)
+}
