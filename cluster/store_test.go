@@ -71,6 +71,26 @@ func TestRemoteStoreRunsDatasets(t *testing.T) {
 			right := dataset.FromItems(items[:40], dataset.WithRuntime(rt), dataset.WithParallelism(2)).SelectColumns("id", "k")
 			return left.Join(right, []string{"id"}, dataset.InnerJoin).Sort(dataset.Asc("id"))
 		},
+		"actors": func(rt exec.Runtime) *dataset.Dataset {
+			return dataset.FromItems(items, dataset.WithRuntime(rt), dataset.WithParallelism(8)).
+				MapBatchesWithActors(func(*dataset.ActorContext) (dataset.BatchFunc, error) {
+					return func(b arrow.RecordBatch) (arrow.RecordBatch, error) { return b, nil }, nil
+				}, dataset.Actors(2, 2), dataset.ActorCPUs(0), dataset.BatchSize(100))
+		},
+		"write+read": func(rt exec.Runtime) *dataset.Dataset {
+			dir := t.TempDir()
+			if err := dataset.FromItems(items, dataset.WithRuntime(rt), dataset.WithParallelism(4)).WriteParquet(ctx, dir); err != nil {
+				t.Fatal(err)
+			}
+			return dataset.ReadParquet(ctx, dir, dataset.WithRuntime(rt)).Sort(dataset.Asc("id"))
+		},
+		"split": func(rt exec.Runtime) *dataset.Dataset {
+			parts, err := dataset.FromItems(items, dataset.WithRuntime(rt), dataset.WithParallelism(8)).Split(ctx, 3, dataset.Equal(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return parts[1]
+		},
 		"map+filter": func(rt exec.Runtime) *dataset.Dataset {
 			return dataset.Range(5000, dataset.WithRuntime(rt), dataset.WithParallelism(10)).
 				Filter(func(r dataset.Row) (bool, error) { return r.Int64("id")%3 == 0, nil })
