@@ -295,6 +295,7 @@ func AggregateBlock(mem memory.Allocator, b blocks.Block, keys []string, aggs []
 	if err != nil {
 		return nil, err
 	}
+	defer grouper.Release()
 	gids, err := grouper.Add(keyBlock, keys)
 	if err != nil {
 		return nil, err
