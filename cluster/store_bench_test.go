@@ -1,0 +1,76 @@
+package cluster_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/shoal-data/shoal/cluster"
+	"github.com/shoal-data/shoal/dataset"
+	"github.com/shoal-data/shoal/exec"
+)
+
+// BenchmarkClusterWorkloads runs the map and shuffle workloads on the
+// embedded runtime and on one whose blocks live on a head + 2 nodes over
+// loopback (RemoteStore; tasks run in this process), in the same run:
+//
+//	go test -run X -bench ClusterWorkloads -benchtime 3x ./cluster
+func BenchmarkClusterWorkloads(b *testing.B) {
+	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 100 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	ctx := context.Background()
+	for range 2 {
+		n, err := cluster.StartNode(ctx, cluster.NodeConfig{Head: h.Addr(), Token: token, SpillDir: b.TempDir(),
+			Resources: cluster.Resources{CPUs: 1, ObjectStoreMemory: 2 << 30}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer n.Close()
+	}
+	rs, err := cluster.NewRemoteStore(ctx, h.Addr(), token, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	remote := exec.NewLocal(exec.WithWorkers(2), exec.WithObjectStore(rs))
+	defer remote.Close()
+	local := exec.NewLocal(exec.WithWorkers(2))
+	defer local.Close()
+	const rows = 10_000_000 // 80 MB of int64
+	// Each workload stores everything it makes: the map's output blocks are
+	// materialized (put on the nodes) and read back by Sum; the shuffle's
+	// parts go through the store between its map and reduce tasks.
+	workloads := map[string]func(rt exec.Runtime) error{
+		"map": func(rt exec.Runtime) error {
+			m, err := dataset.Range(rows, dataset.WithRuntime(rt), dataset.WithParallelism(40)).
+				MapBatches(func(batch arrow.RecordBatch) (arrow.RecordBatch, error) { return batch, nil }).Materialize(ctx)
+			if err != nil {
+				return err
+			}
+			_, err = m.Sum(ctx, "id")
+			return err
+		},
+		"shuffle": func(rt exec.Runtime) error {
+			_, err := dataset.Range(rows, dataset.WithRuntime(rt), dataset.WithParallelism(20)).RandomShuffle(1).Sum(ctx, "id")
+			return err
+		},
+	}
+	for _, name := range []string{"map", "shuffle"} {
+		for _, rt := range []struct {
+			name string
+			rt   exec.Runtime
+		}{{"embedded", local}, {"cluster", remote}} {
+			b.Run(name+"/"+rt.name, func(b *testing.B) {
+				for b.Loop() {
+					if err := workloads[name](rt.rt); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
