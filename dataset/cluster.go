@@ -3,9 +3,6 @@ package dataset
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -33,14 +30,7 @@ func ConnectCluster(ctx context.Context, addr, token string, opts ...exec.LocalO
 // token comes from SHOAL_TOKEN or the file a head on this machine keeps
 // (~/.shoal/cluster-token).
 func clusterFromEnv(addr string) exec.Runtime {
-	token := os.Getenv("SHOAL_TOKEN")
-	if token == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			if b, err := os.ReadFile(filepath.Join(home, ".shoal", "cluster-token")); err == nil {
-				token = strings.TrimSpace(string(b))
-			}
-		}
-	}
+	token := cluster.FindToken()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rt, err := ConnectCluster(ctx, addr, token)

@@ -132,14 +132,12 @@ func IsActorFailure(err error) bool {
 // actorRunner is an actor's goroutine and mailbox; the runtime supplies how
 // inputs are fetched, outputs stored and resources given back.
 type actorRunner struct {
-	spec   ActorSpec
-	ac     *ActorContext
-	cancel context.CancelFunc
-	store  blockStore
-	alloc  memory.Allocator
-	retry  int // default retries
-	gpus   []int
-
+	spec    ActorSpec
+	ac      *ActorContext
+	cancel  context.CancelFunc
+	store   blockStore
+	alloc   memory.Allocator
+	retry   int // default retries
 	mu      sync.Mutex
 	queue   []actorJob
 	stop    bool
@@ -155,7 +153,7 @@ type actorJob struct {
 	done func(TaskResult)
 }
 
-func (a *actorRunner) GPUIDs() []int         { return a.gpus }
+func (a *actorRunner) GPUIDs() []int         { return a.ac.GPUIDs }
 func (a *actorRunner) Done() <-chan struct{} { return a.done }
 
 func (a *actorRunner) signal() {

@@ -29,7 +29,6 @@ func (l *Local) StartActor(ctx context.Context, spec ActorSpec, started func(Act
 		store:  l.store,
 		alloc:  l.cfg.alloc,
 		retry:  l.cfg.maxRetries,
-		gpus:   gpus,
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}

@@ -46,29 +46,16 @@ func (f *clusterFlags) headAddress() (string, error) {
 	return f.address, nil
 }
 
-// tokenPath is where a head on this machine keeps its token for the
-// commands that run beside it.
-func tokenPath() string {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		home = os.TempDir()
-	}
-	return filepath.Join(home, ".shoal", "cluster-token")
-}
-
 // resolveToken finds the token: the flag, $SHOAL_TOKEN, then the token
 // file; create makes a new random one in the file when there is none.
 func (f *clusterFlags) resolveToken(create bool) (string, error) {
 	if f.token != "" {
 		return f.token, nil
 	}
-	if t := os.Getenv("SHOAL_TOKEN"); t != "" {
+	if t := cluster.FindToken(); t != "" {
 		return t, nil
 	}
-	path := tokenPath()
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		return strings.TrimSpace(string(b)), nil
-	}
+	path := cluster.TokenFile()
 	if !create {
 		return "", fmt.Errorf("no cluster token: give --token, set SHOAL_TOKEN, or run beside the head (%s)", path)
 	}
