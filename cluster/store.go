@@ -30,6 +30,7 @@ type RemoteStore struct {
 	mu      sync.Mutex
 	objects map[exec.ObjectID]*remoteObject
 	closed  bool
+	onFree  func(exec.ObjectID)
 }
 
 type remoteNode struct {
@@ -138,23 +139,75 @@ func (rs *RemoteStore) Put(b blocks.Block, producer string) (exec.ObjectRef, err
 	}
 }
 
-// Get implements exec.ObjectStore.
+// Get implements exec.ObjectStore. A block whose node cannot be reached
+// is lost: the error wraps exec.ErrBlockLost, and the node takes no more
+// blocks.
 func (rs *RemoteStore) Get(ctx context.Context, ref exec.ObjectRef) (blocks.Block, error) {
 	rs.mu.Lock()
 	o, ok := rs.objects[ref.ID]
+	var n *remoteNode
+	var local exec.ObjectID
+	down := false
+	if ok {
+		n, local, down = o.node, o.local, o.node.down
+	}
 	rs.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("cluster: object %d is not in the store", ref.ID)
 	}
-	b, err := o.node.client.Get(ctx, o.local, rs.alloc)
+	if down {
+		return nil, rs.lostError(ref, n, nil)
+	}
+	b, err := n.client.Get(ctx, local, rs.alloc)
 	if status.Code(err) == codes.Unavailable {
-		return nil, fmt.Errorf("cluster: a block of %s lived only on %s (%s), which cannot be reached: it is lost "+
-			"(rebuilding lost blocks from lineage is not built yet): %w", ref.Producer, o.node.id, o.node.addr, err)
+		rs.mu.Lock()
+		n.down = true
+		rs.mu.Unlock()
+		return nil, rs.lostError(ref, n, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cluster: getting a block of %s from %s (%s): %w", ref.Producer, o.node.id, o.node.addr, err)
+		return nil, fmt.Errorf("cluster: getting a block of %s from %s (%s): %w", ref.Producer, n.id, n.addr, err)
 	}
 	return b, nil
+}
+
+func (rs *RemoteStore) lostError(ref exec.ObjectRef, n *remoteNode, cause error) error {
+	err := fmt.Errorf("cluster: a block of %s lived only on %s (%s), which cannot be reached: %w", ref.Producer, n.id, n.addr, exec.ErrBlockLost)
+	if cause != nil {
+		err = fmt.Errorf("%w: %v", err, cause)
+	}
+	return err
+}
+
+// Lost implements exec.LossyStore: ref's node is down.
+func (rs *RemoteStore) Lost(ref exec.ObjectRef) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	o, ok := rs.objects[ref.ID]
+	return ok && o.node.down
+}
+
+// Rebind implements exec.LossyStore: lost's entry now points at rebuilt's
+// block, and rebuilt's entry goes.
+func (rs *RemoteStore) Rebind(lost, rebuilt exec.ObjectRef) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	o, ok := rs.objects[lost.ID]
+	r, rok := rs.objects[rebuilt.ID]
+	if !ok || !rok || lost.ID == rebuilt.ID {
+		return false
+	}
+	o.node.placed -= o.bytes
+	o.node, o.local, o.bytes = r.node, r.local, r.bytes
+	delete(rs.objects, rebuilt.ID) // its placed bytes now count for lost
+	return true
+}
+
+// OnFree implements exec.LossyStore.
+func (rs *RemoteStore) OnFree(fn func(exec.ObjectID)) {
+	rs.mu.Lock()
+	rs.onFree = fn
+	rs.mu.Unlock()
 }
 
 // Retain implements exec.ObjectStore.
@@ -183,7 +236,11 @@ func (rs *RemoteStore) Release(ref exec.ObjectRef) {
 	delete(rs.objects, ref.ID)
 	o.node.placed -= o.bytes
 	down := o.node.down
+	onFree := rs.onFree
 	rs.mu.Unlock()
+	if onFree != nil {
+		onFree(ref.ID)
+	}
 	if down {
 		return // a node that is gone has freed it
 	}
@@ -252,4 +309,4 @@ func (rs *RemoteStore) Close() error {
 	return errors.Join(errs...)
 }
 
-var _ exec.ObjectStore = (*RemoteStore)(nil)
+var _ exec.LossyStore = (*RemoteStore)(nil)

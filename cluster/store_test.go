@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/cluster"
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
@@ -145,25 +148,24 @@ func first(xs []string) string {
 	return xs[0]
 }
 
-// TestRemoteStoreNodeLossFailsClearly: a node that dies during a run takes
-// its blocks with it. Until lineage recomputes them (not built yet), the
-// run must end with an error naming the node within a bounded time, never
-// hang.
-func TestRemoteStoreNodeLossFailsClearly(t *testing.T) {
+// lossCluster starts a head and n nodes in this process and a runtime
+// whose blocks live on them.
+func lossCluster(t *testing.T, n int) (*exec.Local, []*cluster.Node) {
+	t.Helper()
 	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
+	t.Cleanup(h.Close)
 	ctx := context.Background()
 	var nodes []*cluster.Node
-	for range 2 {
+	for range n {
 		n, err := cluster.StartNode(ctx, cluster.NodeConfig{Head: h.Addr(), Token: token, SpillDir: t.TempDir(),
 			Resources: cluster.Resources{CPUs: 2, ObjectStoreMemory: 256 << 20}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer n.Close()
+		t.Cleanup(n.Close)
 		nodes = append(nodes, n)
 	}
 	rs, err := cluster.NewRemoteStore(ctx, h.Addr(), token, nil)
@@ -171,36 +173,130 @@ func TestRemoteStoreNodeLossFailsClearly(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt := exec.NewLocal(exec.WithWorkers(2), exec.WithObjectStore(rs))
-	defer rt.Close()
-	killed := make(chan struct{})
-	ds := dataset.Range(200000, dataset.WithRuntime(rt), dataset.WithParallelism(200)).
-		MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
-			if b.Column(0).(*array.Int64).Value(0) == 100000 {
-				nodes[1].Close() // the node dies halfway through
-				close(killed)
-			}
-			time.Sleep(time.Millisecond)
-			return b, nil
-		}).RandomShuffle(1)
-	done := make(chan error, 1)
-	go func() {
-		_, err := ds.Count(ctx)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		<-killed
-		if err == nil || !strings.Contains(err.Error(), nodes[1].ID()) || !strings.Contains(err.Error(), "lost") {
-			t.Fatalf("after a node died the run ended with %v, want an error saying blocks on %s were lost", err, nodes[1].ID())
-		}
-		t.Logf("the run failed with: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("the run hung after a node died")
+	t.Cleanup(func() { rt.Close() })
+	return rt, nodes
+}
+
+// TestRemoteStoreRebuildsLostBlocks: a node dies during a map stage, a
+// shuffle and an actor stage; the blocks that lived only there are
+// rebuilt from lineage (the tasks and actor calls that made them run
+// again) and each run gives exactly what a run without the loss gives.
+func TestRemoteStoreRebuildsLostBlocks(t *testing.T) {
+	ctx := context.Background()
+	double := func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+		time.Sleep(200 * time.Microsecond)
+		return b, nil
 	}
-	// New blocks go to the node that is left: a run that needs none of the
-	// lost ones completes.
-	n, err := dataset.Range(50000, dataset.WithRuntime(rt), dataset.WithParallelism(20)).
-		MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) { return b, nil }).RandomShuffle(2).Count(ctx)
+	var actorCalls atomic.Int64
+	workloads := map[string]func(rt exec.Runtime, kill func(arrow.RecordBatch)) *dataset.Dataset{
+		// The node dies while the map runs; its outputs are read back after.
+		"map": func(rt exec.Runtime, kill func(arrow.RecordBatch)) *dataset.Dataset {
+			return dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(60)).
+				MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) { kill(b); return double(b) }).
+				Map(func(r dataset.Row) (dataset.Item, error) {
+					return dataset.Item{"id": r.Int64("id"), "sq": r.Int64("id") * r.Int64("id")}, nil
+				})
+		},
+		// The node dies in the map of a shuffle: map parts on it are lost
+		// before or while the reduces read them.
+		"shuffle": func(rt exec.Runtime, kill func(arrow.RecordBatch)) *dataset.Dataset {
+			return dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(60)).
+				MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) { kill(b); return double(b) }).
+				RandomShuffle(7).GroupBy("id").Count().Sort(dataset.Asc("id"))
+		},
+		// The node dies in an actor stage: lost actor outputs are made again
+		// on an actor.
+		"actors": func(rt exec.Runtime, kill func(arrow.RecordBatch)) *dataset.Dataset {
+			return dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(60)).
+				MapBatchesWithActors(func(*dataset.ActorContext) (dataset.BatchFunc, error) {
+					return func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+						actorCalls.Add(1)
+						kill(b)
+						return double(b)
+					}, nil
+				}, dataset.Actors(2, 2), dataset.ActorCPUs(0), dataset.BatchSize(1000)).RandomShuffle(3)
+		},
+	}
+	render := func(d *dataset.Dataset) []string {
+		rows, err := d.TakeAll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]string, len(rows))
+		for i, r := range rows {
+			out[i] = fmt.Sprint(r)
+		}
+		return out
+	}
+	for name, w := range workloads {
+		t.Run(name, func(t *testing.T) {
+			want := render(w(exec.NewLocal(exec.WithWorkers(2)), func(arrow.RecordBatch) {}))
+			rt, nodes := lossCluster(t, 3)
+			actorCalls.Store(0)
+			var once sync.Once
+			killed := false
+			got := render(w(rt, func(b arrow.RecordBatch) {
+				if b.Column(0).(*array.Int64).Value(0) >= 30000 {
+					once.Do(func() { nodes[1].Close(); killed = true })
+				}
+			}))
+			if !killed {
+				t.Fatal("the node was never killed")
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("after a node died: %d rows (first %v), want %d (first %v)", len(got), first(got), len(want), first(want))
+			}
+			entries, reruns := rt.LineageStats()
+			if reruns == 0 {
+				t.Fatal("nothing was run again: no lost block was needed")
+			}
+			t.Logf("%d tasks or calls run again; %d lineage entries left", reruns, entries)
+			if name == "actors" && actorCalls.Load() <= 60 {
+				t.Errorf("the actors were called %d times for 60 batches: no lost actor output was made again on an actor", actorCalls.Load())
+			}
+		})
+	}
+}
+
+// TestRemoteStoreLostPutBlockFailsClearly: a block put with Runtime.Put
+// has no lineage; losing it ends the run with an error naming the node,
+// never a hang, and later runs use the nodes that are left.
+func TestRemoteStoreLostPutBlockFailsClearly(t *testing.T) {
+	ctx := context.Background()
+	rt, nodes := lossCluster(t, 2)
+	var refs []exec.ObjectRef
+	for i := range 4 {
+		b, err := blocks.FromItems(rt.Allocator(), []blocks.Item{{"id": int64(i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := rt.Put(b, "test")
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+	}
+	if nodes[1].Store().Stats().Objects == 0 {
+		t.Fatal("no block sits on the node about to die")
+	}
+	nodes[1].Close()
+	lost := 0
+	for _, ref := range refs {
+		b, err := rt.Get(ctx, ref)
+		if err == nil {
+			b.Release()
+			continue
+		}
+		lost++
+		if !strings.Contains(err.Error(), nodes[1].ID()) || !strings.Contains(err.Error(), "cannot be rebuilt") {
+			t.Fatalf("losing a block put by hand: %v, want an error naming %s that says it cannot be rebuilt", err, nodes[1].ID())
+		}
+	}
+	if lost == 0 {
+		t.Fatal("no block was lost")
+	}
+	n, err := dataset.Range(50000, dataset.WithRuntime(rt), dataset.WithParallelism(20)).RandomShuffle(2).Count(ctx)
 	if err != nil || n != 50000 {
 		t.Fatalf("a run after the loss: %d rows, %v; want 50000 on the surviving node", n, err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/ops"
 	"github.com/shoal-data/shoal/pipeline"
@@ -275,15 +274,7 @@ func (d *Dataset) splitBy(ctx context.Context, method string, cut func(rows []in
 
 // putSlice stores rows [a, b) of the block ref names as a block of its own.
 func (d *Dataset) putSlice(ctx context.Context, ref exec.ObjectRef, a, b int64) (exec.ObjectRef, error) {
-	rt := d.cfg.rt
-	blk, err := rt.Get(ctx, ref)
-	if err != nil {
-		return exec.ObjectRef{}, err
-	}
-	defer blk.Release()
-	s := blocks.Slice(blk, a, b)
-	defer s.Release()
-	return rt.Put(s, "Split")
+	return exec.PutSlice(ctx, d.cfg.rt, ref, a, b, "Split")
 }
 
 // materializeRefs runs d's plan and returns its blocks' references, which

@@ -145,12 +145,18 @@ type actorRunner struct {
 	wake    chan struct{}
 	done    chan struct{}
 	release func() // gives the actor's resources back
+	// local, when its store can lose blocks, records the lineage of the
+	// blocks calls make.
+	local *Local
 }
 
 type actorJob struct {
 	ctx  context.Context
 	call ActorCall
 	done func(TaskResult)
+	// rebuild marks a call that makes lost blocks again: its outputs are
+	// not recorded as new lineage.
+	rebuild bool
 }
 
 func (a *actorRunner) GPUIDs() []int         { return a.ac.GPUIDs }
@@ -293,7 +299,51 @@ func (a *actorRunner) serve(fn ActorFunc, j actorJob) TaskResult {
 			res.Err = ActorFailed(res.Err)
 		}
 	}
+	if res.Err == nil && !j.rebuild && a.local != nil && a.local.lineage != nil {
+		a.local.lineage.record(t, res.Outputs, a.remaker(j.call))
+	}
 	return res
+}
+
+// remaker is how the blocks call made are made again: by the same actor
+// while it lives (its calls run one at a time), else by a stand-in built
+// with the same constructor for just this call.
+func (a *actorRunner) remaker(call ActorCall) func(ctx context.Context, t Task) TaskResult {
+	return func(ctx context.Context, t Task) TaskResult {
+		c := call
+		c.Inputs = t.Inputs
+		results := make(chan TaskResult, 1)
+		a.mu.Lock()
+		alive := a.exited == nil
+		if alive {
+			a.queue = append(a.queue, actorJob{ctx: ctx, call: c, rebuild: true, done: func(r TaskResult) { results <- r }})
+		}
+		a.mu.Unlock()
+		if alive {
+			a.signal()
+			if r := <-results; r.Err == nil || !IsActorFailure(r.Err) {
+				return r
+			}
+		}
+		return a.local.standIn(ctx, a.spec, a.ac.GPUIDs, c)
+	}
+}
+
+// standIn runs one call on a fresh actor built with spec's constructor,
+// on this goroutine, and stops it: the way to remake an actor's lost
+// blocks once the actor is gone. It holds the devices the first actor
+// held without reserving them: a rebuild is short and rare.
+func (l *Local) standIn(ctx context.Context, spec ActorSpec, gpus []int, c ActorCall) TaskResult {
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a := &actorRunner{spec: spec, cancel: cancel, store: l.blockStore(), alloc: l.cfg.alloc, retry: l.cfg.maxRetries,
+		ac: &ActorContext{Context: actx, Operator: spec.Operator, Index: spec.Index, GPUIDs: gpus, Alloc: l.cfg.alloc}}
+	fn, err := a.construct()
+	defer a.cleanup()
+	if err != nil {
+		return TaskResult{Err: fmt.Errorf("%s: a stand-in actor to rebuild lost blocks: constructor: %w", spec.Operator, err), Worker: -1}
+	}
+	return a.serve(fn, actorJob{ctx: ctx, call: c, rebuild: true})
 }
 
 // sliceRows returns zero-copy slices covering rows [off, off+n) of bs taken

@@ -3,6 +3,7 @@ package exec
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -117,6 +118,7 @@ type Local struct {
 	cond    *sync.Cond
 	queue   []job
 	closed  bool
+	lineage *lineage        // set when the store can lose blocks
 	closing context.Context // cancelled by Close: stops a dispatch waiting for CPUs
 	stop    context.CancelFunc
 	cpus    *semaphore.Weighted // milli-CPUs free for tasks
@@ -163,6 +165,9 @@ func NewLocal(opts ...LocalOption) *Local {
 	}
 	l := &Local{cfg: cfg, store: store, actors: make(map[*actorRunner]struct{})}
 	l.cond = sync.NewCond(&l.mu)
+	if lossy, ok := store.(LossyStore); ok {
+		l.lineage = newLineage(lossy, l.execute)
+	}
 	l.closing, l.stop = context.WithCancel(context.Background())
 	l.cpus = semaphore.NewWeighted(int64(cfg.workers) * milliCPU)
 	l.running.Add(1)
@@ -175,8 +180,17 @@ func (l *Local) Put(b blocks.Block, producer string) (ObjectRef, error) {
 	return l.store.Put(b, producer)
 }
 
-// Get implements Runtime.
+// Get implements Runtime. Over a LossyStore, a lost block is rebuilt from
+// its lineage: the tasks that made it (and, where those inputs were freed
+// or lost too, the tasks that made those) run again.
 func (l *Local) Get(ctx context.Context, ref ObjectRef) (blocks.Block, error) {
+	b, err := l.store.Get(ctx, ref)
+	if err == nil || l.lineage == nil || !errors.Is(err, ErrBlockLost) {
+		return b, err
+	}
+	if err := l.lineage.restore(ctx, ref, err); err != nil {
+		return nil, err
+	}
 	return l.store.Get(ctx, ref)
 }
 
@@ -307,14 +321,32 @@ func (l *Local) freeSlot(id int) {
 	l.mu.Unlock()
 }
 
-// run executes a task with retries on retryable errors.
+// run executes a task and records its lineage.
 func (l *Local) run(ctx context.Context, t Task) TaskResult {
+	res := l.execute(ctx, t)
+	if l.lineage != nil && res.Err == nil {
+		l.lineage.record(t, res.Outputs, nil)
+	}
+	return res
+}
+
+// execute runs a task with retries on retryable errors.
+func (l *Local) execute(ctx context.Context, t Task) TaskResult {
 	var cpu time.Duration
 	res := runWithRetries(ctx, t, l.cfg.maxRetries, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
-		return runOnce(ctx, t, attempt, l.cfg.alloc, l.store, &cpu)
+		return runOnce(ctx, t, attempt, l.cfg.alloc, l.blockStore(), &cpu)
 	})
 	res.CPU = cpu
 	return res
+}
+
+// blockStore is where tasks get inputs and put outputs: the runtime itself
+// when lost inputs are rebuilt on the way, else the store directly.
+func (l *Local) blockStore() blockStore {
+	if l.lineage != nil {
+		return l
+	}
+	return l.store
 }
 
 // blockStore is what running a task needs from an object store.

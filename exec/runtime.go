@@ -60,6 +60,10 @@ type Task struct {
 	// Run computes the outputs. It must release nothing it did not create;
 	// each returned block carries one reference that the runtime takes over.
 	Run func(tc *TaskContext, inputs []blocks.Block) ([]blocks.Block, error)
+	// Spec, when set, describes Run as data (BuildTask(*Spec) builds the
+	// same function), so a cluster runtime may run the task on a node. Tasks
+	// without one run in the process that planned them.
+	Spec *TaskSpec
 	// MaxRetries is how often a retryable failure is retried: 0 means the
 	// runtime default (3), a negative value means never.
 	MaxRetries int

@@ -290,14 +290,7 @@ func (l *limitOp) AddInput(_ int, b Bundle) {
 // slice stores the first n rows of ref as a new block. It runs on the loop:
 // the block is in memory (it was just produced) and slicing copies nothing.
 func (l *limitOp) slice(ref exec.ObjectRef, n int64) (exec.ObjectRef, error) {
-	b, err := l.env.rt.Get(context.Background(), ref)
-	if err != nil {
-		return exec.ObjectRef{}, err
-	}
-	defer b.Release()
-	s := blocks.Slice(b, 0, n)
-	defer s.Release()
-	return l.env.rt.Put(s, l.name)
+	return exec.PutSlice(context.Background(), l.env.rt, ref, 0, n, l.name)
 }
 
 // unionOp emits all of input 0, then all of input 1, and so on; later inputs
