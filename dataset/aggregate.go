@@ -356,20 +356,8 @@ func (d *Dataset) aggregate(ctx context.Context, method, col string, n need) (mo
 	partial := &ops.OneToOne{
 		Input: input,
 		Label: fmt.Sprintf("Partial%s(%s)", method, col),
-		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
-			if blocks.IsVoid(in) {
-				return newMoments().block(), nil
-			}
-			arr, err := blocks.Column(in, col)
-			if err != nil {
-				return nil, err
-			}
-			m, err := momentsOf(arr, n)
-			if err != nil {
-				return nil, fmt.Errorf("column %q: %w", col, err)
-			}
-			return m.block(), nil
-		},
+		Fn:    momentsFn(col, n),
+		Spec:  ops.MustSpec(momentsKind, momentsArgs{Column: col, Need: n}),
 	}
 	rt := d.cfg.rt
 	err := d.forEachBundle(ctx, partial, func(b pipeline.Bundle) error {
@@ -450,4 +438,28 @@ func (d *Dataset) Std(ctx context.Context, col string) (float64, error) {
 		return math.NaN(), err
 	}
 	return math.Sqrt(m.m2 / float64(m.count()-1)), nil
+}
+
+// momentsArgs describe the partial aggregation of a column's moments.
+type momentsArgs struct {
+	Column string `json:"column"`
+	Need   need   `json:"need"`
+}
+
+// momentsFn reduces each block to a one-row state of col's moments.
+func momentsFn(col string, n need) ops.BlockFn {
+	return func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		if blocks.IsVoid(in) {
+			return newMoments().block(), nil
+		}
+		arr, err := blocks.Column(in, col)
+		if err != nil {
+			return nil, err
+		}
+		m, err := momentsOf(arr, n)
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", col, err)
+		}
+		return m.block(), nil
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/ops"
 	"github.com/shoal-data/shoal/pipeline"
 	"github.com/shoal-data/shoal/shuffle"
 )
@@ -151,21 +152,50 @@ func (d *Dataset) aggregateBy(keys []string, aggs []Agg) *Dataset {
 		partitions = 1
 	}
 	// One per run of the plan would be exact; one per plan node is what the
-	// closure can hold, and what one run learns holds for the next.
+	// closure can hold, and what one run learns holds for the next. Tasks
+	// run elsewhere get its decision as data when they are dispatched.
 	adapt := &shuffle.Adaptive{}
+	a := aggregateArgs{Keys: keys, Aggs: aggs}
+	f := a.funcs(adapt)
 	return d.with(&pipeline.Exchange{
 		Input:         d.plan,
 		Label:         label,
 		Partitions:    partitions,
 		PartitionsFor: d.reducePartitions,
 		OutSchema:     outSchema,
+		Map:           f.Map,
+		Reduce:        f.Reduce,
+		ObserveMap:    adapt.Observe,
+		Spec: func() *ops.Spec {
+			now := a
+			now.Skip = adapt.Skipping()
+			spec, err := ops.NewSpec(aggregateKind, now)
+			if err != nil {
+				return nil
+			}
+			return spec
+		},
+	})
+}
+
+// aggregateArgs describe GroupBy(keys).Aggregate(aggs) (no keys: a global
+// aggregate). Skip is the adaptive decision to stop pre-aggregating.
+type aggregateArgs struct {
+	Keys []string `json:"keys,omitempty"`
+	Aggs []Agg    `json:"aggs"`
+	Skip bool     `json:"skip,omitempty"`
+}
+
+func (a aggregateArgs) funcs(adapt *shuffle.Adaptive) pipeline.ExchangeFuncs {
+	keys, aggs := a.Keys, a.Aggs
+	return pipeline.ExchangeFuncs{
 		Map: func(tc *exec.TaskContext, _ int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
 			return shuffle.AggregateMap(tc, b, keys, aggs, n, adapt)
 		},
 		Reduce: func(tc *exec.TaskContext, _ int, parts []blocks.Block) ([]blocks.Block, error) {
 			return shuffle.AggregateReduce(tc, parts, keys, aggs)
 		},
-	})
+	}
 }
 
 // reduceTargetBytes is the most input a reduce task of a groupby or join

@@ -57,13 +57,25 @@ func (d *Dataset) Where(e Expr) *Dataset {
 		}
 		res.Release()
 	}
+	var spec *ops.Spec
+	if enc, err := ops.MarshalExpr(e); err == nil {
+		// A predicate of another Expr type, or with a constant of another
+		// type, stays in the driver.
+		spec, _ = ops.NewSpec(whereKind, whereArgs{Predicate: enc})
+	}
 	return d.oneToOne(&ops.OneToOne{
 		Label:     "Where(" + e.String() + ")",
 		OutSchema: sameSchema,
 		Predicate: e,
-		Fn: passVoid(func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
-			return ops.FilterBlock(tc, tc.Alloc, e, in)
-		}),
+		Fn:        whereFn(e),
+		Spec:      spec,
+	})
+}
+
+// whereFn is Where's stage function.
+func whereFn(e Expr) ops.BlockFn {
+	return passVoid(func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		return ops.FilterBlock(tc, tc.Alloc, e, in)
 	})
 }
 

@@ -79,17 +79,44 @@ func (d *Dataset) Join(other *Dataset, on []string, kind JoinKind) *Dataset {
 		}
 		outSchema = shuffle.JoinSchema(ls, rs, on, kind)
 	}
+	var spec func() *ops.Spec
+	a := joinArgs{On: on, Kind: kind}
+	var err1, err2 error
+	a.Left, err1 = ops.MarshalSchema(ls)
+	a.Right, err2 = ops.MarshalSchema(rs)
+	if err1 == nil && err2 == nil {
+		spec = pipeline.ConstSpec(ops.MustSpec(joinKind, a))
+	}
+	f := a.funcs(ls, rs)
 	return d.with(&pipeline.Exchange{
 		Input:         d.plan,
 		More:          []ops.Node{other.plan},
 		Label:         fmt.Sprintf("Join(%s, on=%v)", kind, on),
 		PartitionsFor: d.reducePartitions,
 		OutSchema:     outSchema,
+		MapSide:       f.MapSide,
+		ReduceSides:   f.ReduceSides,
+		Spec:          spec,
+	})
+}
+
+// joinArgs describe a Join; the sides' schemas are Arrow IPC (absent when
+// unknown before running).
+type joinArgs struct {
+	On    []string `json:"on"`
+	Kind  JoinKind `json:"kind"`
+	Left  []byte   `json:"left,omitempty"`
+	Right []byte   `json:"right,omitempty"`
+}
+
+func (a joinArgs) funcs(ls, rs *arrow.Schema) pipeline.ExchangeFuncs {
+	on, kind := a.On, a.Kind
+	return pipeline.ExchangeFuncs{
 		MapSide: func(tc *exec.TaskContext, _, _ int, b blocks.Block, n int) ([]blocks.Block, error) {
 			return shuffle.HashParts(tc, b, on, n)
 		},
 		ReduceSides: func(tc *exec.TaskContext, _ int, parts [][]blocks.Block) ([]blocks.Block, error) {
 			return shuffle.JoinReduce(tc, parts, [2]*arrow.Schema{ls, rs}, on, kind)
 		},
-	})
+	}
 }

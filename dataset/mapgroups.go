@@ -21,14 +21,37 @@ func (g *Grouped) MapGroups(fn BatchFunc) *Dataset {
 	if fn == nil {
 		return g.d.withErr(nilFunc("MapGroups"))
 	}
-	name := "MapGroups(" + ops.FuncName(fn) + ")"
-	return g.byGroup(name, nil, func(tc *exec.TaskContext, parts []blocks.Block) ([]blocks.Block, error) {
+	name := "MapGroups(" + funcLabel(fn) + ")"
+	a := mapGroupsArgs{Keys: g.keys, Name: name}
+	var spec func() *ops.Spec
+	var specErr error
+	if ref, err := refOf(fn); err != nil {
+		specErr = unshippable(name, err)
+	} else {
+		a.Fn = ref
+		spec = pipeline.ConstSpec(ops.MustSpec(mapGroupsKind, a))
+	}
+	return g.byGroup(name, nil, a.reduce(fn), spec, specErr)
+}
+
+// mapGroupsArgs describe MapGroups: the keys, the function and the stage's
+// name (errors name it).
+type mapGroupsArgs struct {
+	Keys []string `json:"keys"`
+	Fn   funcRef  `json:"fn"`
+	Name string   `json:"name"`
+}
+
+// reduce is MapGroups' reduce: fn over each group of a partition.
+func (a mapGroupsArgs) reduce(fn BatchFunc) func(*exec.TaskContext, []blocks.Block) ([]blocks.Block, error) {
+	keys, name := a.Keys, a.Name
+	return func(tc *exec.TaskContext, parts []blocks.Block) ([]blocks.Block, error) {
 		all, err := shuffle.ConcatNonEmpty(tc.Alloc, parts)
 		if err != nil || all == nil {
 			return nil, err
 		}
 		defer all.Release()
-		groups, err := shuffle.SplitGroups(tc, all, g.keys)
+		groups, err := shuffle.SplitGroups(tc, all, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -51,12 +74,20 @@ func (g *Grouped) MapGroups(fn BatchFunc) *Dataset {
 			return nil, fmt.Errorf("%s: the groups' results do not fit together: %w", name, err)
 		}
 		return []blocks.Block{out}, nil
-	})
+	}
+}
+
+// hashPartsMap is the map of a hash exchange by keys.
+func hashPartsMap(keys []string) func(*exec.TaskContext, int, blocks.Block, blocks.Block, int) ([]blocks.Block, error) {
+	return func(tc *exec.TaskContext, _ int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
+		return shuffle.HashParts(tc, b, keys, n)
+	}
 }
 
 // byGroup hash-partitions rows by the group keys and runs reduce on each
-// partition's parts.
-func (g *Grouped) byGroup(label string, out *arrow.Schema, reduce func(*exec.TaskContext, []blocks.Block) ([]blocks.Block, error)) *Dataset {
+// partition's parts; spec and specErr are the exchange's.
+func (g *Grouped) byGroup(label string, out *arrow.Schema, reduce func(*exec.TaskContext, []blocks.Block) ([]blocks.Block, error),
+	spec func() *ops.Spec, specErr error) *Dataset {
 	d, keys := g.d, g.keys
 	if d.err != nil {
 		return d
@@ -76,9 +107,9 @@ func (g *Grouped) byGroup(label string, out *arrow.Schema, reduce func(*exec.Tas
 		Label:         fmt.Sprintf("GroupBy%v.%s", keys, label),
 		PartitionsFor: d.reducePartitions,
 		OutSchema:     out,
-		Map: func(tc *exec.TaskContext, _ int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
-			return shuffle.HashParts(tc, b, keys, n)
-		},
+		Map:           hashPartsMap(keys),
+		Spec:          spec,
+		SpecErr:       specErr,
 		Reduce: func(tc *exec.TaskContext, _ int, parts []blocks.Block) ([]blocks.Block, error) {
 			return reduce(tc, parts)
 		},
@@ -112,5 +143,5 @@ func (g *Grouped) AggregateFunc(fns ...AggFunc) *Dataset {
 	keys := g.keys
 	return g.byGroup(fmt.Sprintf("AggregateFunc%v", names), nil, func(tc *exec.TaskContext, parts []blocks.Block) ([]blocks.Block, error) {
 		return shuffle.AggregateFuncPartition(tc, parts, keys, fns)
-	})
+	}, nil, nil)
 }

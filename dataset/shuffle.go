@@ -7,6 +7,7 @@ import (
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/ops"
 	"github.com/shoal-data/shoal/pipeline"
 	"github.com/shoal-data/shoal/shuffle"
 )
@@ -21,35 +22,56 @@ func (d *Dataset) RandomShuffle(seed uint64) *Dataset {
 	if d.err != nil {
 		return d
 	}
+	a := shuffleArgs{Seed: seed}
+	f := a.funcs()
 	return d.with(&pipeline.Exchange{
 		Input:         d.plan,
 		Label:         fmt.Sprintf("RandomShuffle(seed=%d)", seed),
 		KeepsRows:     true,
 		PartitionsFor: d.reducePartitions,
+		Map:           f.Map,
+		Reduce:        f.Reduce,
+		Spec:          pipeline.ConstSpec(ops.MustSpec(shuffleKind, a)),
+	})
+}
+
+// shuffleArgs describe a random shuffle: RandomShuffle, or with Balanced
+// Repartition(n, Shuffle(true)).
+type shuffleArgs struct {
+	Seed     uint64 `json:"seed"`
+	Balanced bool   `json:"balanced,omitempty"`
+}
+
+func (a shuffleArgs) funcs() pipeline.ExchangeFuncs {
+	seed := a.Seed
+	parts := shuffle.RandomParts
+	if a.Balanced {
+		parts = shuffle.BalancedParts
+	}
+	return pipeline.ExchangeFuncs{
 		Map: func(tc *exec.TaskContext, index int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
-			return shuffle.RandomParts(tc, b, seed, index, n)
+			return parts(tc, b, seed, index, n)
 		},
 		Reduce: func(tc *exec.TaskContext, j int, parts []blocks.Block) ([]blocks.Block, error) {
 			return shuffle.ShuffleReduce(tc, parts, seed, j)
 		},
-	})
+	}
 }
 
 // shuffleInto spreads rows at random over exactly n blocks of near-equal
 // size: each map deals its rows round-robin from a random starting block,
 // in a random row order, and each reduce permutes what it got.
 func (d *Dataset) shuffleInto(n int, seed uint64) *Dataset {
+	a := shuffleArgs{Seed: seed, Balanced: true}
+	f := a.funcs()
 	return d.with(&pipeline.Exchange{
 		Input:      d.plan,
 		Label:      fmt.Sprintf("Repartition(%d, shuffle, seed=%d)", n, seed),
 		Partitions: n,
 		KeepsRows:  true,
-		Map: func(tc *exec.TaskContext, index int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
-			return shuffle.BalancedParts(tc, b, seed, index, n)
-		},
-		Reduce: func(tc *exec.TaskContext, j int, parts []blocks.Block) ([]blocks.Block, error) {
-			return shuffle.ShuffleReduce(tc, parts, seed, j)
-		},
+		Map:        f.Map,
+		Reduce:     f.Reduce,
+		Spec:       pipeline.ConstSpec(ops.MustSpec(shuffleKind, a)),
 	})
 }
 
@@ -72,16 +94,11 @@ func (d *Dataset) RandomizeBlockOrder(seed uint64) *Dataset {
 			order := rand.New(rand.NewPCG(seed, 0)).Perm(len(inputs))
 			tasks := make([]pipeline.PlannedTask, len(inputs))
 			for i, k := range order {
-				tasks[i] = pipeline.PlannedTask{Inputs: []exec.ObjectRef{inputs[k]}, Run: passThrough}
+				tasks[i] = pipeline.PassThroughTask(inputs[k])
 			}
 			return tasks, nil
 		},
 	})
-}
-
-func passThrough(_ *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
-	in[0].Retain()
-	return []blocks.Block{in[0]}, nil
 }
 
 // SortKey orders rows by one column; see Asc and Desc.
@@ -118,11 +135,34 @@ func (d *Dataset) Sort(keys ...SortKey) *Dataset {
 		}
 	}
 	keys = append([]SortKey(nil), keys...)
+	a := sortArgs{Keys: keys}
+	f := a.funcs()
 	return d.with(&pipeline.Exchange{
 		Input:         d.plan,
 		Label:         "Sort(" + joinKeys(keys) + ")",
 		KeepsRows:     true,
 		PartitionsFor: d.reducePartitions,
+		Sample:        f.Sample,
+		Prepare:       f.Prepare,
+		Map:           f.Map,
+		Reduce:        f.Reduce,
+		Spec:          pipeline.ConstSpec(ops.MustSpec(sortKind, a)),
+	})
+}
+
+// sortArgs describe a Sort. The range boundaries are not among them: the
+// prepare task makes them into an object every map task takes as input.
+type sortArgs struct {
+	Keys []SortKey `json:"keys"`
+}
+
+func (a sortArgs) funcs() pipeline.ExchangeFuncs {
+	keys := a.Keys
+	cols := make([]string, len(keys))
+	for i, k := range keys {
+		cols[i] = k.Column
+	}
+	return pipeline.ExchangeFuncs{
 		Sample: func(tc *exec.TaskContext, b blocks.Block) (blocks.Block, error) {
 			return shuffle.SortSample(tc, b, cols)
 		},
@@ -135,7 +175,7 @@ func (d *Dataset) Sort(keys ...SortKey) *Dataset {
 		Reduce: func(tc *exec.TaskContext, _ int, parts []blocks.Block) ([]blocks.Block, error) {
 			return shuffle.SortReduce(tc, parts, keys)
 		},
-	})
+	}
 }
 
 func joinKeys(keys []SortKey) string {

@@ -40,10 +40,16 @@ func (r *rangeSource) WithLimit(n int64) ops.Datasource { return &rangeSource{n:
 
 func (r *rangeSource) ReadTasks(parallelism int) ([]ops.ReadTask, error) {
 	return splitRows(r.n, parallelism, func(lo, hi int64) ops.ReadTask {
-		return ops.ReadTask{Rows: hi - lo, Bytes: 8 * (hi - lo), Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
-			return []blocks.Block{rangeBlock(tc.Alloc, lo, hi)}, nil
-		}}
+		return ops.ReadTask{Rows: hi - lo, Bytes: 8 * (hi - lo), Read: rangeRead(lo, hi),
+			Spec: ops.MustSpec(rangeKind, rangeArgs{Lo: lo, Hi: hi})}
 	}), nil
+}
+
+// rangeRead is the read task of rows lo..hi of a Range.
+func rangeRead(lo, hi int64) ops.ReadFunc {
+	return func(tc *exec.TaskContext) ([]blocks.Block, error) {
+		return []blocks.Block{rangeBlock(tc.Alloc, lo, hi)}, nil
+	}
 }
 
 // rangeBlock fills an int64 buffer directly: no builder, no per-value call.

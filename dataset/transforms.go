@@ -3,6 +3,7 @@ package dataset
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync/atomic"
 
@@ -60,25 +61,34 @@ func (d *Dataset) Map(fn func(Row) (Item, error)) *Dataset {
 	if fn == nil {
 		return d.withErr(nilFunc("Map"))
 	}
-	var hint atomic.Pointer[arrow.Schema]
+	label := "Map(" + funcLabel(fn) + ")"
+	spec, specErr := userStage(mapKind, label, fn, fnArgs{})
 	return d.oneToOne(&ops.OneToOne{
-		Label:         "Map(" + ops.FuncName(fn) + ")",
+		Label:         label,
 		PreservesRows: true,
-		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
-			items := make([]Item, in.NumRows())
-			for i := range items {
-				if err := checkCancel(tc, i); err != nil {
-					return nil, err
-				}
-				item, err := fn(blocks.NewRow(in, i))
-				if err != nil {
-					return nil, fmt.Errorf("row %d: %w", i, err)
-				}
-				items[i] = item
-			}
-			return itemsBlock(tc, items, &hint)
-		},
+		Fn:            mapFn(fn),
+		Spec:          spec,
+		SpecErr:       specErr,
 	})
+}
+
+// mapFn is Map's stage function.
+func mapFn(fn func(Row) (Item, error)) ops.BlockFn {
+	var hint atomic.Pointer[arrow.Schema]
+	return func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		items := make([]Item, in.NumRows())
+		for i := range items {
+			if err := checkCancel(tc, i); err != nil {
+				return nil, err
+			}
+			item, err := fn(blocks.NewRow(in, i))
+			if err != nil {
+				return nil, fmt.Errorf("row %d: %w", i, err)
+			}
+			items[i] = item
+		}
+		return itemsBlock(tc, items, &hint)
+	}
 }
 
 // itemsBlock builds a block of UDF results; an empty result keeps no
@@ -110,24 +120,28 @@ func (d *Dataset) FlatMap(fn func(Row) ([]Item, error)) *Dataset {
 	if fn == nil {
 		return d.withErr(nilFunc("FlatMap"))
 	}
+	label := "FlatMap(" + funcLabel(fn) + ")"
+	spec, specErr := userStage(flatMapKind, label, fn, fnArgs{})
+	return d.oneToOne(&ops.OneToOne{Label: label, Fn: flatMapFn(fn), Spec: spec, SpecErr: specErr})
+}
+
+// flatMapFn is FlatMap's stage function.
+func flatMapFn(fn func(Row) ([]Item, error)) ops.BlockFn {
 	var hint atomic.Pointer[arrow.Schema]
-	return d.oneToOne(&ops.OneToOne{
-		Label: "FlatMap(" + ops.FuncName(fn) + ")",
-		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
-			var items []Item
-			for i := range int(in.NumRows()) {
-				if err := checkCancel(tc, i); err != nil {
-					return nil, err
-				}
-				out, err := fn(blocks.NewRow(in, i))
-				if err != nil {
-					return nil, fmt.Errorf("row %d: %w", i, err)
-				}
-				items = append(items, out...)
+	return func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		var items []Item
+		for i := range int(in.NumRows()) {
+			if err := checkCancel(tc, i); err != nil {
+				return nil, err
 			}
-			return itemsBlock(tc, items, &hint)
-		},
-	})
+			out, err := fn(blocks.NewRow(in, i))
+			if err != nil {
+				return nil, fmt.Errorf("row %d: %w", i, err)
+			}
+			items = append(items, out...)
+		}
+		return itemsBlock(tc, items, &hint)
+	}
 }
 
 // Filter keeps the rows for which fn returns true.
@@ -138,26 +152,29 @@ func (d *Dataset) Filter(fn func(Row) (bool, error)) *Dataset {
 	if fn == nil {
 		return d.withErr(nilFunc("Filter"))
 	}
-	return d.oneToOne(&ops.OneToOne{
-		Label:     "Filter(" + ops.FuncName(fn) + ")",
-		OutSchema: sameSchema,
-		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
-			keep := make([]int64, 0, in.NumRows())
-			for i := range int(in.NumRows()) {
-				if err := checkCancel(tc, i); err != nil {
-					return nil, err
-				}
-				ok, err := fn(blocks.NewRow(in, i))
-				if err != nil {
-					return nil, fmt.Errorf("row %d: %w", i, err)
-				}
-				if ok {
-					keep = append(keep, int64(i))
-				}
+	label := "Filter(" + funcLabel(fn) + ")"
+	spec, specErr := userStage(filterKind, label, fn, fnArgs{})
+	return d.oneToOne(&ops.OneToOne{Label: label, OutSchema: sameSchema, Fn: filterFn(fn), Spec: spec, SpecErr: specErr})
+}
+
+// filterFn is Filter's stage function.
+func filterFn(fn func(Row) (bool, error)) ops.BlockFn {
+	return func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		keep := make([]int64, 0, in.NumRows())
+		for i := range int(in.NumRows()) {
+			if err := checkCancel(tc, i); err != nil {
+				return nil, err
 			}
-			return takeRows(tc, in, keep)
-		},
-	})
+			ok, err := fn(blocks.NewRow(in, i))
+			if err != nil {
+				return nil, fmt.Errorf("row %d: %w", i, err)
+			}
+			if ok {
+				keep = append(keep, int64(i))
+			}
+		}
+		return takeRows(tc, in, keep)
+	}
 }
 
 // takeRows keeps rows at the sorted indices keep, sharing in's buffers when
@@ -241,14 +258,20 @@ func (d *Dataset) MapBatches(fn BatchFunc, opts ...MapBatchesOption) *Dataset {
 	}
 	name := cfg.label
 	if name == "" {
-		name = ops.FuncName(fn)
+		name = funcLabel(fn)
 	}
+	// Of the options, only the batch size changes the function; the label
+	// travels with the task, CPUs and concurrency are the scheduler's.
+	label := "MapBatches(" + name + ")"
+	spec, specErr := userStage(mapBatchesKind, label, fn, fnArgs{BatchSize: cfg.batchSize})
 	return d.oneToOne(&ops.OneToOne{
-		Label:          "MapBatches(" + name + ")",
+		Label:          label,
 		BatchRows:      cfg.batchSize,
 		CPUs:           cfg.taskCPUs,
 		MaxConcurrency: cfg.concurrency,
 		Fn:             batchesFn(fn, cfg.batchSize),
+		Spec:           spec,
+		SpecErr:        specErr,
 	})
 }
 
@@ -314,29 +337,43 @@ func (d *Dataset) AddColumn(name string, fn func(batch arrow.RecordBatch) (arrow
 	if fn == nil {
 		return d.withErr(nilFunc("AddColumn"))
 	}
-	return d.oneToOne(&ops.OneToOne{
-		Label:         fmt.Sprintf("AddColumn(%s, %s)", name, ops.FuncName(fn)),
-		PreservesRows: true,
-		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
-			if blocks.IsVoid(in) {
-				in.Retain()
-				return in, nil
-			}
-			col, err := fn(in)
-			if err != nil {
-				return nil, err
-			}
-			if col == nil {
-				return nil, fmt.Errorf("column %q: function returned a nil array", name)
-			}
-			defer col.Release()
-			return blocks.WithColumn(in, name, col)
-		},
-	})
+	label := fmt.Sprintf("AddColumn(%s, %s)", name, funcLabel(fn))
+	spec, specErr := userStage(addColumnKind, label, fn, fnArgs{Column: name})
+	return d.oneToOne(&ops.OneToOne{Label: label, PreservesRows: true, Fn: addColumnFn(name, fn), Spec: spec, SpecErr: specErr})
+}
+
+// addColumnFn is AddColumn's stage function.
+func addColumnFn(name string, fn func(batch arrow.RecordBatch) (arrow.Array, error)) ops.BlockFn {
+	return func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		if blocks.IsVoid(in) {
+			in.Retain()
+			return in, nil
+		}
+		col, err := fn(in)
+		if err != nil {
+			return nil, err
+		}
+		if col == nil {
+			return nil, fmt.Errorf("column %q: function returned a nil array", name)
+		}
+		defer col.Release()
+		return blocks.WithColumn(in, name, col)
+	}
 }
 
 // SelectColumns keeps only the named columns, in that order.
 func (d *Dataset) SelectColumns(names ...string) *Dataset {
+	names = append([]string(nil), names...)
+	out, fn := selectStage(names)
+	d = d.columnOp(fmt.Sprintf("SelectColumns%v", names), out, fn, ops.MustSpec(selectKind, columnsArgs{Names: names}))
+	if op, ok := d.plan.(*ops.OneToOne); ok && d.err == nil {
+		op.Project = append([]string(nil), names...)
+	}
+	return d
+}
+
+// selectStage is SelectColumns' schema and function.
+func selectStage(names []string) (func(*arrow.Schema) (*arrow.Schema, error), ops.BlockFn) {
 	out := func(in *arrow.Schema) (*arrow.Schema, error) {
 		fields := make([]arrow.Field, len(names))
 		for i, n := range names {
@@ -348,17 +385,20 @@ func (d *Dataset) SelectColumns(names ...string) *Dataset {
 		}
 		return arrow.NewSchema(fields, nil), nil
 	}
-	d = d.columnOp(fmt.Sprintf("SelectColumns%v", names), out, func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+	return out, func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
 		return blocks.Select(in, names)
-	})
-	if op, ok := d.plan.(*ops.OneToOne); ok && d.err == nil {
-		op.Project = append([]string(nil), names...)
 	}
-	return d
 }
 
 // DropColumns removes the named columns.
 func (d *Dataset) DropColumns(names ...string) *Dataset {
+	names = append([]string(nil), names...)
+	out, fn := dropStage(names)
+	return d.columnOp(fmt.Sprintf("DropColumns%v", names), out, fn, ops.MustSpec(dropKind, columnsArgs{Names: names}))
+}
+
+// dropStage is DropColumns' schema and function.
+func dropStage(names []string) (func(*arrow.Schema) (*arrow.Schema, error), ops.BlockFn) {
 	out := func(in *arrow.Schema) (*arrow.Schema, error) {
 		drop := make(map[string]bool, len(names))
 		for _, n := range names {
@@ -375,11 +415,18 @@ func (d *Dataset) DropColumns(names ...string) *Dataset {
 		}
 		return arrow.NewSchema(fields, nil), nil
 	}
-	return d.columnOp(fmt.Sprintf("DropColumns%v", names), out, projectTo(out))
+	return out, projectTo(out)
 }
 
 // RenameColumns renames columns, old name to new name.
 func (d *Dataset) RenameColumns(names map[string]string) *Dataset {
+	names = maps.Clone(names)
+	out, fn := renameStage(names)
+	return d.columnOp(fmt.Sprintf("RenameColumns%v", names), out, fn, ops.MustSpec(renameKind, columnsArgs{Renames: names}))
+}
+
+// renameStage is RenameColumns' schema and function.
+func renameStage(names map[string]string) (func(*arrow.Schema) (*arrow.Schema, error), ops.BlockFn) {
 	out := func(in *arrow.Schema) (*arrow.Schema, error) {
 		for old := range names {
 			if len(in.FieldIndices(old)) == 0 {
@@ -394,13 +441,13 @@ func (d *Dataset) RenameColumns(names map[string]string) *Dataset {
 		}
 		return arrow.NewSchema(fields, nil), nil
 	}
-	return d.columnOp(fmt.Sprintf("RenameColumns%v", names), out, func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+	return out, func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
 		schema, err := out(in.Schema())
 		if err != nil {
 			return nil, err
 		}
 		return array.NewRecordBatch(schema, in.Columns(), in.NumRows()), nil
-	})
+	}
 }
 
 // projectTo keeps, by name, the columns of the schema out derives.
@@ -420,7 +467,8 @@ func projectTo(out func(*arrow.Schema) (*arrow.Schema, error)) ops.BlockFn {
 
 // columnOp appends a column edit, checking it against the schema now when
 // the schema is known, so a bad column name fails before anything runs.
-func (d *Dataset) columnOp(label string, out func(*arrow.Schema) (*arrow.Schema, error), fn ops.BlockFn) *Dataset {
+// The stage runs passVoid(fn); spec describes fn.
+func (d *Dataset) columnOp(label string, out func(*arrow.Schema) (*arrow.Schema, error), fn ops.BlockFn, spec *ops.Spec) *Dataset {
 	if d.err != nil {
 		return d
 	}
@@ -429,7 +477,7 @@ func (d *Dataset) columnOp(label string, out func(*arrow.Schema) (*arrow.Schema,
 			return d.withErr(fmt.Errorf("dataset.%s: %w", label, err))
 		}
 	}
-	return d.oneToOne(&ops.OneToOne{Label: label, PreservesRows: true, OutSchema: out, Fn: passVoid(fn)})
+	return d.oneToOne(&ops.OneToOne{Label: label, PreservesRows: true, OutSchema: out, Fn: passVoid(fn), Spec: spec})
 }
 
 // Limit keeps the first n rows.

@@ -102,26 +102,39 @@ func zipPlan(sides [][]exec.ObjectRef) ([]pipeline.PlannedTask, error) {
 			}
 			start += r.Rows
 		}
-		tasks = append(tasks, pipeline.PlannedTask{Inputs: inputs, Run: func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
-			parts := make([]blocks.Block, len(in)-1)
-			for i, b := range in[1:] {
-				parts[i] = blocks.Slice(b, from[i], to[i])
-			}
-			defer func() {
-				for _, p := range parts {
-					p.Release()
-				}
-			}()
-			r, err := blocks.Concat(tc.Alloc, parts)
-			if err != nil {
-				return nil, fmt.Errorf("zip: %w", err)
-			}
-			defer r.Release()
-			schema := zipSchema(in[0].Schema(), r.Schema())
-			cols := append(append([]arrow.Array(nil), in[0].Columns()...), r.Columns()...)
-			return []blocks.Block{array.NewRecordBatch(schema, cols, in[0].NumRows())}, nil
-		}})
+		tasks = append(tasks, pipeline.PlannedTask{Inputs: inputs, Run: zipTaskFn(from, to),
+			Spec: &exec.TaskSpec{Kind: zipTaskKind, Args: mustJSON(zipArgs{From: from, To: to})}})
 		lo = hi
 	}
 	return tasks, nil
+}
+
+// zipArgs describe a Zip task: the rows of each right input beside the left.
+type zipArgs struct {
+	From []int64 `json:"from"`
+	To   []int64 `json:"to"`
+}
+
+// zipTaskFn puts rows from[i]..to[i] of each right input (in[1:]) beside
+// the left block in[0].
+func zipTaskFn(from, to []int64) exec.RunFunc {
+	return func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
+		parts := make([]blocks.Block, len(in)-1)
+		for i, b := range in[1:] {
+			parts[i] = blocks.Slice(b, from[i], to[i])
+		}
+		defer func() {
+			for _, p := range parts {
+				p.Release()
+			}
+		}()
+		r, err := blocks.Concat(tc.Alloc, parts)
+		if err != nil {
+			return nil, fmt.Errorf("zip: %w", err)
+		}
+		defer r.Release()
+		schema := zipSchema(in[0].Schema(), r.Schema())
+		cols := append(append([]arrow.Array(nil), in[0].Columns()...), r.Columns()...)
+		return []blocks.Block{array.NewRecordBatch(schema, cols, in[0].NumRows())}, nil
+	}
 }

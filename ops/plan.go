@@ -78,6 +78,10 @@ type ReadTask struct {
 	Rows, Bytes int64
 	// Read produces the blocks; each carries one reference for the caller.
 	Read func(tc *exec.TaskContext) ([]blocks.Block, error)
+	// Spec, when set, describes Read as data (BuildRead builds the same
+	// function), so the task may run in another process. Reads without
+	// one run in the driver.
+	Spec *Spec
 }
 
 // BlockFn is the body of a one-to-one operator: one block in, one block out
@@ -163,6 +167,14 @@ type OneToOne struct {
 	// of stateless tasks; Fn is then unused. An actor stage never fuses with
 	// its neighbours: it is its own operator.
 	Actors *ActorPool
+	// Spec, when set, describes Fn as data (BuildStage builds the same
+	// function), so the stage may run in another process. A stage without
+	// one runs in the driver.
+	Spec *Spec
+	// SpecErr, when set, says why the stage has no Spec when that is the
+	// user's to fix (a function that is not registered); Unshippable
+	// reports it. Nil for built-in stages that simply run in the driver.
+	SpecErr error
 }
 
 // ActorPool says how an actor stage runs: the pool's size, what each actor

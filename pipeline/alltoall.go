@@ -5,6 +5,7 @@ import (
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/ops"
 )
 
 // PlannedTask is one reduce-side task of an all-to-all operator: the input
@@ -12,6 +13,8 @@ import (
 type PlannedTask struct {
 	Inputs []exec.ObjectRef
 	Run    func(tc *exec.TaskContext, inputs []blocks.Block) ([]blocks.Block, error)
+	// Spec, when set, describes Run as data (see exec.Task.Spec).
+	Spec *exec.TaskSpec
 }
 
 // PlanFunc turns all of an operator's input blocks, in order, into tasks.
@@ -93,7 +96,7 @@ func (a *allToAllOp) Dispatch() {
 	a.next++
 	var in Bundle
 	in.Refs = t.Inputs
-	a.launch(exec.Task{Inputs: t.Inputs, Run: t.Run}, Bundle{}, in.Bytes())
+	a.launch(exec.Task{Inputs: t.Inputs, Run: t.Run, Spec: t.Spec}, Bundle{}, in.Bytes())
 }
 
 func (a *allToAllOp) Finished() bool {
@@ -176,22 +179,31 @@ func RepartitionPlan(n int, schema *arrow.Schema) PlanFunc {
 				from = append(from, max(lo, starts[i])-starts[i])
 				to = append(to, min(hi, starts[i]+r.Rows)-starts[i])
 			}
-			tasks[k] = PlannedTask{Inputs: refs, Run: func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
-				if len(in) == 0 {
-					return []blocks.Block{blocks.Empty(tc.Alloc, schema)}, nil
-				}
-				parts := make([]blocks.Block, len(in))
-				for i, b := range in {
-					parts[i] = blocks.Slice(b, from[i], to[i])
-				}
-				defer releaseAll(parts)
-				out, err := blocks.Concat(tc.Alloc, parts)
-				if err != nil {
-					return nil, err
-				}
-				return []blocks.Block{out}, nil
-			}}
+			tasks[k] = PlannedTask{Inputs: refs, Run: repartitionTaskFn(from, to, schema)}
+			if enc, err := ops.MarshalSchema(schema); err == nil {
+				tasks[k].Spec = taskSpec(RepartitionTaskKind, repartitionArgs{From: from, To: to, Schema: enc})
+			}
 		}
 		return tasks, nil
+	}
+}
+
+// repartitionTaskFn concatenates rows from[i]..to[i] of each input; with
+// no input, it makes an empty block of schema.
+func repartitionTaskFn(from, to []int64, schema *arrow.Schema) exec.RunFunc {
+	return func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
+		if len(in) == 0 {
+			return []blocks.Block{blocks.Empty(tc.Alloc, schema)}, nil
+		}
+		parts := make([]blocks.Block, len(in))
+		for i, b := range in {
+			parts[i] = blocks.Slice(b, from[i], to[i])
+		}
+		defer releaseAll(parts)
+		out, err := blocks.Concat(tc.Alloc, parts)
+		if err != nil {
+			return nil, err
+		}
+		return []blocks.Block{out}, nil
 	}
 }

@@ -50,6 +50,38 @@ type Exchange struct {
 	// KeepsRows says the output has exactly the input's rows (a shuffle or a
 	// sort), so the row count is known when the input's is.
 	KeepsRows bool
+
+	// Spec, when set, describes Sample, Prepare, Map and Reduce (or MapSide
+	// and ReduceSides) as data: BuildExchange(*Spec()) makes the same
+	// functions, so the exchange's tasks may run in another process. It is
+	// called as each task is dispatched, so it may carry what the operator
+	// has learned so far (whether an aggregation still pre-aggregates). A
+	// nil Spec, or a nil result, keeps the tasks in the driver.
+	Spec func() *ops.Spec
+	// SpecErr, when set, says why the exchange has no Spec when that is the
+	// user's to fix (a function that is not registered); ops.Unshippable
+	// reports it.
+	SpecErr error
+	// ObserveMap, when set, is called on the executor's loop after each map
+	// task with the rows of its input block and of its parts, so what the
+	// maps learn (how well a block pre-aggregates) reaches the driver even
+	// from tasks that ran in another process. Not called when one-to-one
+	// stages run inside the map (their input is not the map's).
+	ObserveMap func(inRows, outRows int64)
+	// stages are one-to-one stages fused into Map by the planner, first to
+	// last; a map task's spec lists them.
+	stages []*ops.OneToOne
+}
+
+// SpecError implements ops.SpecErrorer.
+func (x *Exchange) SpecError() error { return x.SpecErr }
+
+// spec is the exchange's spec now, or nil.
+func (x *Exchange) spec() *ops.Spec {
+	if x.Spec == nil {
+		return nil
+	}
+	return x.Spec()
 }
 
 func (x *Exchange) Name() string         { return x.Label }
@@ -225,9 +257,9 @@ func (o *exchangeOp) Dispatch() {
 }
 
 // submit runs a task of the sample, prepare or map phase.
-func (o *exchangeOp) submit(kind string, index int, inputs []exec.ObjectRef, run func(*exec.TaskContext, []blocks.Block) ([]blocks.Block, error), done func([]exec.ObjectRef)) {
+func (o *exchangeOp) submit(kind string, index int, inputs []exec.ObjectRef, run exec.RunFunc, spec *exec.TaskSpec, done func([]exec.ObjectRef)) {
 	o.running++
-	task := exec.Task{Operator: o.name + "." + kind, Index: index, Inputs: inputs, Run: run}
+	task := exec.Task{Operator: o.name + "." + kind, Index: index, Inputs: inputs, Run: run, Spec: spec}
 	o.env.submit(o.self, task, func(res exec.TaskResult) {
 		o.running--
 		if o.cancelled || res.Err != nil {
@@ -247,14 +279,11 @@ func (o *exchangeOp) submit(kind string, index int, inputs []exec.ObjectRef, run
 func (o *exchangeOp) dispatchSample() {
 	i := o.nextInput
 	o.nextInput++
-	sample := o.x.Sample
-	o.submit("sample", i, []exec.ObjectRef{o.inputs[i]}, func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
-		s, err := sample(tc, in[0])
-		if err != nil {
-			return nil, err
-		}
-		return []blocks.Block{s}, nil
-	}, func(out []exec.ObjectRef) {
+	var spec *exec.TaskSpec
+	if xs := o.x.spec(); xs != nil {
+		spec = taskSpec(ExchangeSampleKind, exchangeArgs{X: *xs})
+	}
+	o.submit("sample", i, []exec.ObjectRef{o.inputs[i]}, sampleTaskFn(o.x.Sample), spec, func(out []exec.ObjectRef) {
 		o.samples = append(o.samples, out...)
 		o.sampled++
 		if o.sampled == len(o.inputs) {
@@ -267,14 +296,12 @@ func (o *exchangeOp) dispatchPrepare() {
 	o.preparing = true
 	samples := o.samples
 	o.samples = nil
-	prepare, n := o.x.Prepare, o.n
-	o.submit("prepare", 0, samples, func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
-		st, err := prepare(tc, in, n)
-		if err != nil {
-			return nil, err
-		}
-		return []blocks.Block{st}, nil
-	}, func(out []exec.ObjectRef) {
+	n := o.n
+	var spec *exec.TaskSpec
+	if xs := o.x.spec(); xs != nil {
+		spec = taskSpec(ExchangePrepareKind, exchangeArgs{X: *xs, N: n})
+	}
+	o.submit("prepare", 0, samples, prepareTaskFn(o.x.Prepare, n), spec, func(out []exec.ObjectRef) {
 		for _, r := range samples {
 			o.env.rt.Release(r)
 		}
@@ -297,17 +324,15 @@ func (o *exchangeOp) dispatchMap() {
 	if o.state != nil {
 		refs = append(refs, *o.state)
 	}
-	mapFn, mapSide, side, n := o.x.Map, o.x.MapSide, o.sides[i], o.n
-	o.submit("map", i, refs, func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
-		if mapSide != nil {
-			return mapSide(tc, side, i, in[0], n)
+	side, n := o.sides[i], o.n
+	funcs := ExchangeFuncs{Map: o.x.Map, MapSide: o.x.MapSide}
+	var spec *exec.TaskSpec
+	if xs := o.x.spec(); xs != nil {
+		if chain, ok := stageRefs(o.x.stages); ok {
+			spec = taskSpec(ExchangeMapKind, exchangeArgs{X: *xs, Stages: chain, Index: i, N: n, Side: side})
 		}
-		var state blocks.Block
-		if len(in) > 1 {
-			state = in[1]
-		}
-		return mapFn(tc, i, in[0], state, n)
-	}, func(out []exec.ObjectRef) {
+	}
+	o.submit("map", i, refs, exchangeMapTaskFn(funcs, side, i, n), spec, func(out []exec.ObjectRef) {
 		o.env.rt.Release(input)
 		o.inputs[i] = exec.ObjectRef{}
 		o.inputB -= input.Bytes
@@ -319,8 +344,13 @@ func (o *exchangeOp) dispatchMap() {
 			return
 		}
 		o.parts[i] = out
+		var outRows int64
 		for _, r := range out {
 			o.partsB += r.Bytes
+			outRows += r.Rows
+		}
+		if o.x.ObserveMap != nil && len(o.x.stages) == 0 {
+			o.x.ObserveMap(input.Rows, outRows)
 		}
 		o.mapped++
 		if o.merging() {
@@ -349,23 +379,7 @@ func (o *exchangeOp) dispatchMerge() {
 		refs = append(refs, o.parts[i][j])
 	}
 	o.merges++
-	o.submit("merge", k*o.n+j, refs, func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
-		var rows []blocks.Block
-		for _, b := range in {
-			if b.NumRows() > 0 {
-				rows = append(rows, b)
-			}
-		}
-		if len(rows) == 0 {
-			in[0].Retain()
-			return []blocks.Block{in[0]}, nil
-		}
-		out, err := blocks.Concat(tc.Alloc, rows)
-		if err != nil {
-			return nil, err
-		}
-		return []blocks.Block{out}, nil
-	}, func(out []exec.ObjectRef) {
+	o.submit("merge", k*o.n+j, refs, mergeTaskFn, &exec.TaskSpec{Kind: ExchangeMergeKind}, func(out []exec.ObjectRef) {
 		for i := first; i < first+mergeGroup; i++ {
 			o.partsB -= o.parts[i][j].Bytes
 			o.env.rt.Release(o.parts[i][j])
@@ -395,18 +409,17 @@ func (o *exchangeOp) dispatchReduce() {
 		o.env.rt.Release(*o.state)
 		o.state = nil
 	}
-	reduce, reduceSides := o.x.Reduce, o.x.ReduceSides
 	nSides := len(o.upstream())
-	o.launch(exec.Task{Inputs: in.Refs, Run: func(tc *exec.TaskContext, parts []blocks.Block) ([]blocks.Block, error) {
-		if reduceSides != nil {
-			bySide := make([][]blocks.Block, nSides)
-			for i, p := range parts {
-				bySide[sides[i]] = append(bySide[sides[i]], p)
-			}
-			return reduceSides(tc, j, bySide)
+	funcs := ExchangeFuncs{Reduce: o.x.Reduce, ReduceSides: o.x.ReduceSides}
+	var spec *exec.TaskSpec
+	if xs := o.x.spec(); xs != nil {
+		a := exchangeArgs{X: *xs, Index: j}
+		if funcs.ReduceSides != nil {
+			a.Sides, a.NSides = sides, nSides
 		}
-		return reduce(tc, j, parts)
-	}}, in, in.Bytes())
+		spec = taskSpec(ExchangeReduceKind, a)
+	}
+	o.launch(exec.Task{Inputs: in.Refs, Run: exchangeReduceTaskFn(funcs, j, sides, nSides), Spec: spec}, in, in.Bytes())
 }
 
 func (o *exchangeOp) Finished() bool {

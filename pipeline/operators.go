@@ -43,30 +43,15 @@ func (s *sourceOp) Usage() Usage {
 func (s *sourceOp) Dispatch() {
 	rt := s.tasks[s.next]
 	s.next++
-	stages, maxBytes := s.stages, s.env.maxBlockBytes
 	est := rt.Bytes
 	if est < 0 {
 		est = 1 << 20
 	}
-	s.launch(exec.Task{Run: func(tc *exec.TaskContext, _ []blocks.Block) ([]blocks.Block, error) {
-		read, err := rt.Read(tc)
-		if err != nil {
-			releaseAll(read)
-			return nil, err
-		}
-		if len(stages) > 0 {
-			for i, b := range read {
-				read[i] = nil
-				out, err := runStages(tc, stages, b)
-				if err != nil {
-					releaseAll(read)
-					return nil, err
-				}
-				read[i] = out
-			}
-		}
-		return splitLarge(read, maxBytes), nil
-	}}, Bundle{}, est)
+	maxBytes := s.env.maxBlockBytes
+	s.launch(exec.Task{
+		Run:  readTaskFn(rt.Read, s.stages, maxBytes),
+		Spec: readTaskSpec(rt.Spec, s.stages, maxBytes),
+	}, Bundle{}, est)
 }
 
 // refsOp emits blocks already in the store, one bundle each, taking a
@@ -117,6 +102,8 @@ type mapOp struct {
 	queueBytes int64
 	maxQueue   int
 	inputDone  bool
+	spec       *exec.TaskSpec // of every task, once specDone
+	specDone   bool
 }
 
 func newMapOp(name string, input Operator, stages []*ops.OneToOne, batchRows int64, maxQueue int) *mapOp {
@@ -178,18 +165,11 @@ func (m *mapOp) Dispatch() {
 	m.queue[0] = Bundle{}
 	m.queue = m.queue[1:]
 	m.queueBytes -= in.Bytes()
-	stages, maxBytes := m.stages, m.env.maxBlockBytes
-	m.launch(exec.Task{Inputs: in.Refs, Run: func(tc *exec.TaskContext, inputs []blocks.Block) ([]blocks.Block, error) {
-		b, err := concatInputs(tc, inputs)
-		if err != nil {
-			return nil, err
-		}
-		out, err := runStages(tc, stages, b)
-		if err != nil {
-			return nil, err
-		}
-		return splitLarge([]blocks.Block{out}, maxBytes), nil
-	}}, in, in.Bytes())
+	if !m.specDone {
+		// The same for every task: only the inputs differ.
+		m.spec, m.specDone = mapTaskSpec(m.stages, m.env.maxBlockBytes), true
+	}
+	m.launch(exec.Task{Inputs: in.Refs, Run: mapTaskFn(m.stages, m.env.maxBlockBytes), Spec: m.spec}, in, in.Bytes())
 }
 
 // concatInputs makes one block of a task's inputs.

@@ -1,13 +1,10 @@
 package pipeline
 
 import (
-	"github.com/apache/arrow-go/v18/arrow"
-
-	"github.com/shoal-data/shoal/blocks"
-	"github.com/shoal-data/shoal/exec"
-
 	"fmt"
 	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/shoal-data/shoal/ops"
 )
@@ -191,15 +188,7 @@ func fuseIntoMap(x *Exchange, f *ops.Fused) *Exchange {
 	fused := *x
 	fused.Input = f.Input
 	fused.Label = f.Name() + "->" + x.Label
-	stages, mapFn := f.Stages, x.Map
-	fused.Map = func(tc *exec.TaskContext, index int, b, state blocks.Block, n int) ([]blocks.Block, error) {
-		b.Retain() // runStages takes over a reference
-		out, err := runStages(tc, stages, b)
-		if err != nil {
-			return nil, err
-		}
-		defer out.Release()
-		return mapFn(tc, index, out, state, n)
-	}
+	fused.stages = append(append([]*ops.OneToOne(nil), f.Stages...), x.stages...) // f's run first
+	fused.Map = stagesThenMap(f.Stages, x.Map)
 	return &fused
 }

@@ -457,12 +457,13 @@ func (s *Source) ReadTasks(parallelism int) ([]ops.ReadTask, error) {
 		total += u.bytes
 	}
 	target := max(total/int64(max(parallelism, 1)), s.opts.MinTaskBytes)
+	enc := s.newSpecEncoder()
 	var tasks []ops.ReadTask
 	var group []readUnit
 	var groupBytes int64
 	flush := func() {
 		if len(group) > 0 {
-			tasks = append(tasks, s.task(group))
+			tasks = append(tasks, s.task(group, enc))
 			group, groupBytes = nil, 0
 		}
 	}
@@ -477,7 +478,7 @@ func (s *Source) ReadTasks(parallelism int) ([]ops.ReadTask, error) {
 	return tasks, nil
 }
 
-func (s *Source) task(units []readUnit) ops.ReadTask {
+func (s *Source) task(units []readUnit, enc *specEncoder) ops.ReadTask {
 	rows, bytes := int64(0), int64(0)
 	for _, u := range units {
 		if rows >= 0 && u.rows >= 0 {
@@ -490,7 +491,7 @@ func (s *Source) task(units []readUnit) ops.ReadTask {
 	if s.limit >= 0 && rows > s.limit {
 		rows = s.limit
 	}
-	return ops.ReadTask{Rows: rows, Bytes: bytes, Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
+	return ops.ReadTask{Rows: rows, Bytes: bytes, Spec: enc.spec(units), Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
 		return s.read(tc, units)
 	}}
 }

@@ -1,0 +1,341 @@
+package formats
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/io/storage"
+	"github.com/shoal-data/shoal/ops"
+)
+
+// ReadKind is the ops read kind of a Source's read tasks: BuildRead of
+// their spec rebuilds, in another process, the same read of the same parts
+// of the same files.
+//
+// A read task has a spec when everything it needs is data: the files are
+// on the local filesystem (which the other process must see at the same
+// paths: a shared mount, or the same node) or on S3 configured by options
+// alone (no HTTPClient, and no explicit keys: credentials do not travel in
+// specs, so the other process uses its own credential chain); the format
+// is Parquet, CSV, JSON lines, text or binary with its options (a CSV or
+// JSON BadRows counter stays in the driver, so with one set the reads do
+// not ship). The files are not inspected again: each file's schema, row
+// count and row group count travel with the task, so every process decodes
+// them to the same types (Parquet also checks the row group count).
+const ReadKind = "formats.files"
+
+func init() { ops.RegisterRead(ReadKind, buildRead) }
+
+type readArgs struct {
+	Format  string          `json:"format"`
+	Options json.RawMessage `json:"options,omitempty"`
+	// Columns holds CSVOptions.Columns or JSONOptions.Columns as a schema:
+	// Arrow types are not JSON values.
+	Columns   []byte             `json:"columns,omitempty"`
+	S3        *storage.S3Options `json:"s3,omitempty"`
+	FileTypes []byte             `json:"file_types"`
+	Out       []byte             `json:"out"`
+	PartCols  []string           `json:"part_cols,omitempty"`
+	BatchRows int                `json:"batch_rows,omitempty"`
+	Limit     int64              `json:"limit"`
+	Files     []fileArgs         `json:"files"`
+	Units     [][2]int           `json:"units"` // file index, unit index (-1: whole file)
+}
+
+type fileArgs struct {
+	URL    string           `json:"url"`
+	Info   storage.FileInfo `json:"info"`
+	Schema []byte           `json:"schema"`
+	Rows   int64            `json:"rows"`
+	Units  int              `json:"units,omitempty"`
+	// Parts are the file's partition values; a nil value is null.
+	Parts map[string]*partValue `json:"parts,omitempty"`
+}
+
+// partValue keeps a partition value's type (int64 or string), which a JSON
+// number would lose.
+type partValue struct {
+	Int *int64  `json:"int,omitempty"`
+	Str *string `json:"str,omitempty"`
+}
+
+// specEncoder encodes what the read tasks of one ReadTasks call share, once.
+type specEncoder struct {
+	base    *readArgs // nil: the source's tasks do not ship
+	schemas map[*sourceFile][]byte
+}
+
+// newSpecEncoder describes the source as far as its tasks share it, or
+// returns an encoder that gives no specs when the source cannot ship.
+func (s *Source) newSpecEncoder() *specEncoder {
+	enc := &specEncoder{schemas: map[*sourceFile][]byte{}}
+	a, ok := s.baseArgs()
+	if ok {
+		enc.base = a
+	}
+	return enc
+}
+
+func (s *Source) baseArgs() (*readArgs, bool) {
+	a := &readArgs{BatchRows: s.opts.BatchRows, Limit: s.limit}
+	var columns map[string]arrow.DataType
+	var opts any
+	switch r := s.opts.Reader.(type) {
+	case *ParquetFormat:
+		a.Format, opts = "parquet", r.opts
+	case *CSVFormat:
+		if r.o.BadRows != nil {
+			return nil, false
+		}
+		o := r.o
+		columns, o.Columns = o.Columns, nil
+		a.Format, opts = "csv", o
+	case *JSONFormat:
+		if r.o.BadRows != nil {
+			return nil, false
+		}
+		o := r.o
+		columns, o.Columns = o.Columns, nil
+		a.Format, opts = "json", o
+	case *TextFormat:
+		a.Format = "text"
+	case *BinaryFormat:
+		a.Format = "binary"
+	default:
+		return nil, false
+	}
+	if opts != nil {
+		data, err := json.Marshal(opts)
+		if err != nil {
+			return nil, false
+		}
+		a.Options = data
+	}
+	if columns != nil {
+		fields := make([]arrow.Field, 0, len(columns))
+		for name, t := range columns {
+			fields = append(fields, arrow.Field{Name: name, Type: t, Nullable: true})
+		}
+		enc, err := ops.MarshalSchema(arrow.NewSchema(fields, nil))
+		if err != nil {
+			return nil, false
+		}
+		a.Columns = enc
+	}
+	st := s.opts.Storage
+	if st.FileSystem != nil {
+		if _, local := st.FileSystem.(storage.Local); !local {
+			return nil, false
+		}
+	}
+	if st.FileSystem == nil && (st.S3.HTTPClient == nil && st.S3.AccessKeyID == "" && st.S3.SecretAccessKey == "") {
+		o := st.S3
+		a.S3 = &o
+	}
+	var err error
+	if a.FileTypes, err = ops.MarshalSchema(s.fileTypes); err != nil {
+		return nil, false
+	}
+	if a.Out, err = ops.MarshalSchema(s.out); err != nil {
+		return nil, false
+	}
+	for c := range s.partCols {
+		a.PartCols = append(a.PartCols, c)
+	}
+	return a, true
+}
+
+// spec describes the read of units, or is nil.
+func (enc *specEncoder) spec(units []readUnit) *ops.Spec {
+	if enc.base == nil {
+		return nil
+	}
+	a := *enc.base
+	index := map[*sourceFile]int{}
+	for _, u := range units {
+		k, ok := index[u.file]
+		if !ok {
+			f, ok := enc.file(u.file, a.S3 != nil)
+			if !ok {
+				return nil
+			}
+			k = len(a.Files)
+			index[u.file] = k
+			a.Files = append(a.Files, f)
+		}
+		a.Units = append(a.Units, [2]int{k, u.index})
+	}
+	spec, err := ops.NewSpec(ReadKind, a)
+	if err != nil {
+		return nil
+	}
+	return spec
+}
+
+func (enc *specEncoder) file(f *sourceFile, s3OK bool) (fileArgs, bool) {
+	fa := fileArgs{Info: f.info, Rows: f.meta.Rows, Units: len(f.meta.Units)}
+	switch fs := f.fs.(type) {
+	case storage.Local:
+		// An absolute path means the same file whatever the worker's
+		// working directory.
+		abs, err := filepath.Abs(f.info.Path)
+		if err != nil {
+			return fa, false
+		}
+		fa.URL, fa.Info.Path = "file://"+abs, abs
+	case *storage.S3:
+		if !s3OK {
+			return fa, false
+		}
+		fa.URL = fs.URL(f.info.Path)
+	default:
+		return fa, false
+	}
+	schema, ok := enc.schemas[f]
+	if !ok {
+		var err error
+		if schema, err = ops.MarshalSchema(f.meta.Schema); err != nil {
+			return fa, false
+		}
+		enc.schemas[f] = schema
+	}
+	fa.Schema = schema
+	if len(f.parts) > 0 {
+		fa.Parts = map[string]*partValue{}
+		for k, v := range f.parts {
+			switch x := v.(type) {
+			case nil:
+				fa.Parts[k] = nil
+			case int64:
+				fa.Parts[k] = &partValue{Int: &x}
+			case string:
+				fa.Parts[k] = &partValue{Str: &x}
+			default:
+				return fa, false
+			}
+		}
+	}
+	return fa, true
+}
+
+// buildRead rebuilds the Source a spec describes, as far as reading needs
+// it, and reads the units with the Source's own code.
+func buildRead(data json.RawMessage) (ops.ReadFunc, error) {
+	var a readArgs
+	if err := json.Unmarshal(data, &a); err != nil {
+		return nil, fmt.Errorf("decoding arguments: %w", err)
+	}
+	reader, err := readerFor(a)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{opts: SourceOptions{Reader: reader, BatchRows: a.BatchRows}, limit: a.Limit, partCols: map[string]bool{}}
+	if s.fileTypes, err = ops.UnmarshalSchema(a.FileTypes); err != nil {
+		return nil, err
+	}
+	out, err := ops.UnmarshalSchema(a.Out)
+	if err != nil {
+		return nil, err
+	}
+	if s.fileTypes == nil || out == nil {
+		return nil, fmt.Errorf("a read without schemas")
+	}
+	for _, c := range a.PartCols {
+		s.partCols[c] = true
+	}
+	s.setOut(out)
+	cfg := storage.Config{}
+	if a.S3 != nil {
+		cfg.S3 = *a.S3
+	}
+	files := make([]*sourceFile, len(a.Files))
+	for i, fa := range a.Files {
+		f := &sourceFile{info: fa.Info, meta: &FileMeta{Rows: fa.Rows}}
+		if f.meta.Schema, err = ops.UnmarshalSchema(fa.Schema); err != nil {
+			return nil, err
+		}
+		if f.meta.Schema == nil {
+			return nil, fmt.Errorf("%s: no schema", fa.URL)
+		}
+		if fa.Units > 0 {
+			f.meta.Units = make([]Unit, fa.Units)
+		}
+		// Resolving needs no I/O for local paths; for S3 it builds (or
+		// reuses) the client.
+		if f.fs, _, err = storage.Resolve(context.Background(), fa.URL, cfg); err != nil {
+			return nil, err
+		}
+		f.parts = map[string]any{}
+		for k, v := range fa.Parts {
+			switch {
+			case v == nil:
+				f.parts[k] = nil
+			case v.Int != nil:
+				f.parts[k] = *v.Int
+			case v.Str != nil:
+				f.parts[k] = *v.Str
+			default:
+				f.parts[k] = nil
+			}
+		}
+		files[i] = f
+	}
+	units := make([]readUnit, len(a.Units))
+	for i, u := range a.Units {
+		if u[0] < 0 || u[0] >= len(files) {
+			return nil, fmt.Errorf("unit %d names file %d of %d", i, u[0], len(files))
+		}
+		units[i] = readUnit{file: files[u[0]], index: u[1]}
+	}
+	return func(tc *exec.TaskContext) ([]blocks.Block, error) {
+		return s.read(tc, units)
+	}, nil
+}
+
+// readerFor rebuilds the format with its options.
+func readerFor(a readArgs) (Reader, error) {
+	var columns map[string]arrow.DataType
+	if len(a.Columns) > 0 {
+		schema, err := ops.UnmarshalSchema(a.Columns)
+		if err != nil {
+			return nil, err
+		}
+		columns = map[string]arrow.DataType{}
+		for _, f := range schema.Fields() {
+			columns[f.Name] = f.Type
+		}
+	}
+	switch a.Format {
+	case "parquet":
+		var o ParquetOptions
+		if err := json.Unmarshal(a.Options, &o); err != nil {
+			return nil, fmt.Errorf("parquet options: %w", err)
+		}
+		return Parquet(o), nil
+	case "csv":
+		var o CSVOptions
+		if err := json.Unmarshal(a.Options, &o); err != nil {
+			return nil, fmt.Errorf("csv options: %w", err)
+		}
+		o.Columns = columns
+		return CSV(o), nil
+	case "json":
+		var o JSONOptions
+		if err := json.Unmarshal(a.Options, &o); err != nil {
+			return nil, fmt.Errorf("json options: %w", err)
+		}
+		o.Columns = columns
+		return JSON(o), nil
+	case "text":
+		return Text(), nil
+	case "binary":
+		return Binary(), nil
+	}
+	return nil, fmt.Errorf("unknown format %q", a.Format)
+}
