@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -33,6 +35,13 @@ type NodeConfig struct {
 	Resources Resources
 	// SpillDir is where the object store spills (default os.TempDir()).
 	SpillDir string
+	// WorkDir holds the binaries drivers upload (WorkDir/binaries) for the
+	// node's task workers. Default: a new directory under os.TempDir(),
+	// removed when the node stops; a given one is kept, with its binaries.
+	WorkDir string
+	// WorkerOutput receives the output of the node's task workers, each
+	// line prefixed "worker HASH: " (default os.Stderr).
+	WorkerOutput io.Writer
 	// Version is the protocol version to speak (default ProtocolVersion).
 	Version string
 	// HeadLostAfter: a node that cannot reach its head for this long stops
@@ -50,6 +59,10 @@ type Node struct {
 	lis    net.Listener
 	stopOS func()
 	head   *Client
+	bins   *binaryStore
+	tasks  *taskRunner
+	// ownWorkDir: the node made its work dir and removes it when it stops.
+	ownWorkDir bool
 
 	mu     sync.Mutex
 	id     string
@@ -102,8 +115,25 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		cfg.Advertise = lis.Addr().String()
 	}
 	n := &Node{cfg: cfg, lis: lis, done: make(chan struct{}), halt: make(chan struct{})}
+	if n.cfg.WorkDir == "" {
+		if n.cfg.WorkDir, err = os.MkdirTemp("", "shoal-node-"); err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("cluster: node work dir: %w", err)
+		}
+		n.ownWorkDir = true
+	}
+	if n.bins, err = newBinaryStore(filepath.Join(n.cfg.WorkDir, "binaries")); err != nil {
+		lis.Close()
+		n.removeWorkDir()
+		return nil, err
+	}
+	out := cfg.WorkerOutput
+	if out == nil {
+		out = os.Stderr
+	}
 	n.store = exec.NewStore(memory.DefaultAllocator, r.ObjectStoreMemory, cfg.SpillDir)
-	n.stopOS = ServeObjects(lis, NewObjectService(n.store), cfg.Token)
+	n.tasks = newTaskRunner(n, out)
+	n.stopOS = serveFlight(lis, &nodeService{ObjectService: NewObjectService(n.store), n: n}, cfg.Token)
 	n.head, err = connect(cfg.Head, cfg.Token, cfg.Version)
 	if err == nil {
 		err = n.register(ctx)
@@ -161,7 +191,8 @@ func (n *Node) heartbeats() {
 		}
 		st := n.store.Stats()
 		n.mu.Lock()
-		hb := Heartbeat{ID: n.id, Objects: st.Objects, MemoryBytes: st.MemoryBytes, Spilled: st.SpilledBytes}
+		hb := Heartbeat{ID: n.id, Objects: st.Objects, MemoryBytes: st.MemoryBytes, Spilled: st.SpilledBytes,
+			Running: int(n.tasks.running.Load())}
 		n.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		var reply HeartbeatReply
@@ -207,6 +238,9 @@ func (n *Node) Addr() string { return n.cfg.Advertise }
 // Store is the node's object store.
 func (n *Node) Store() *exec.Store { return n.store }
 
+// WorkDir is the directory that holds the node's binaries.
+func (n *Node) WorkDir() string { return n.cfg.WorkDir }
+
 // Done is closed once the node has stopped; Err then says why.
 func (n *Node) Done() <-chan struct{} { return n.done }
 
@@ -227,7 +261,8 @@ func (n *Node) fail(err error) {
 	go n.Close()
 }
 
-// Close stops the node: heartbeats, the object server and the store.
+// Close stops the node: heartbeats, its tasks and workers (killed and
+// reaped), the object server and the store.
 func (n *Node) Close() {
 	n.stop.Do(func() {
 		close(n.halt)
@@ -239,6 +274,9 @@ func (n *Node) Close() {
 }
 
 func (n *Node) shutdown() {
+	// Tasks first: the server's graceful stop waits for calls in flight,
+	// and running tasks end only when cancelled.
+	n.tasks.close()
 	if n.head != nil {
 		if id := n.ID(); id != "" {
 			// Tell the head we are going, so it need not wait for missed
@@ -253,4 +291,14 @@ func (n *Node) shutdown() {
 		n.head.Close()
 	}
 	n.store.Close()
+	n.bins.close()
+	n.removeWorkDir()
+}
+
+func (n *Node) removeWorkDir() {
+	if n.ownWorkDir {
+		if err := os.RemoveAll(n.cfg.WorkDir); err != nil {
+			n.cfg.Logf("removing the work dir: %v", err)
+		}
+	}
 }

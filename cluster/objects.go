@@ -409,6 +409,11 @@ type ObjectClient struct {
 	addr string
 	conn *grpc.ClientConn
 	fc   flight.FlightServiceClient
+
+	// ensure serializes EnsureBinary (a lock a context can give up on);
+	// binaries holds the hashes the node is known to have.
+	ensure   chan struct{}
+	binaries sync.Map
 }
 
 // DialObjects connects to the object service at addr with the cluster's
@@ -418,7 +423,7 @@ func DialObjects(addr, token string) (*ObjectClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ObjectClient{addr: addr, conn: conn, fc: flight.NewFlightServiceClient(conn)}, nil
+	return &ObjectClient{addr: addr, conn: conn, fc: flight.NewFlightServiceClient(conn), ensure: make(chan struct{}, 1)}, nil
 }
 
 // Put stores b on the node under producer and returns a reference counted
@@ -546,6 +551,12 @@ func (c *ObjectClient) Close() error {
 // The server runs flightCodec, and writes to the socket in 512 KiB rather
 // than gRPC's 32 KiB: fewer system calls for the blocks it streams.
 func ServeObjects(lis net.Listener, svc *ObjectService, token string) (stop func()) {
+	return serveFlight(lis, svc, token)
+}
+
+// serveFlight is ServeObjects for any Flight service whose DoGet and DoPut
+// are an ObjectService's (a node's, which adds actions).
+func serveFlight(lis net.Listener, svc flight.FlightServer, token string) (stop func()) {
 	opts := append(serverOptions(token, ProtocolVersion),
 		grpc.ForceServerCodecV2(flightCodec{}),
 		grpc.WriteBufferSize(512<<10),

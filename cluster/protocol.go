@@ -17,6 +17,11 @@ const (
 	actionStatus    = "status"    // (empty) → Status
 	actionShutdown  = "shutdown"  // (empty) → (empty)
 	actionLeave     = "leave"     // Heartbeat (its ID) → (empty)
+
+	// A node's actions, beside its ObjectService's.
+	actionBinaryHas = "binary-has" // binaryHasBody → binaryReply
+	actionBinaryPut = "binary-put" // binaryPutBody → binaryReply
+	actionRunTask   = "run-task"   // RunTaskRequest → wireTaskResult (also a worker's)
 )
 
 // maxActionBody bounds a control message's body; a larger one is refused.

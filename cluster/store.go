@@ -38,7 +38,11 @@ type remoteNode struct {
 	addr   string
 	client *ObjectClient
 	placed int64 // bytes placed here and not yet released
-	down   bool  // unreachable at a Put: no more blocks go here
+	down   bool  // unreachable: no more blocks or tasks go here
+	index  int   // position in RemoteStore.nodes: the top bits of its objects' IDs
+	// cpus the node declared and tasks this driver runs there now
+	// (TaskRunner).
+	cpus, running int
 }
 
 type remoteObject struct {
@@ -78,7 +82,7 @@ func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Alloca
 			rs.Close()
 			return nil, err
 		}
-		rs.nodes = append(rs.nodes, &remoteNode{id: n.ID, addr: n.Info.Addr, client: c})
+		rs.nodes = append(rs.nodes, &remoteNode{id: n.ID, addr: n.Info.Addr, client: c, index: len(rs.nodes), cpus: n.Info.Resources.CPUs})
 		rs.budget += n.Info.Resources.ObjectStoreMemory
 	}
 	if len(rs.nodes) == 0 {
@@ -129,7 +133,7 @@ func (rs *RemoteStore) Put(b blocks.Block, producer string) (exec.ObjectRef, err
 			rs.mu.Unlock()
 			return exec.ObjectRef{}, fmt.Errorf("cluster: putting a block on %s (%s): %w", n.id, n.addr, err)
 		}
-		id := exec.ObjectID(uint64(idx)<<nodeBits | uint64(ref.ID))
+		id := exec.ObjectID(uint64(n.index)<<nodeBits | uint64(ref.ID))
 		rs.mu.Lock()
 		rs.objects[id] = &remoteObject{node: n, local: ref.ID, refs: 1, bytes: size}
 		rs.mu.Unlock()
@@ -208,6 +212,39 @@ func (rs *RemoteStore) OnFree(fn func(exec.ObjectID)) {
 	rs.mu.Lock()
 	rs.onFree = fn
 	rs.mu.Unlock()
+}
+
+// markDown takes n out of use: its blocks are lost.
+func (rs *RemoteStore) markDown(n *remoteNode) {
+	rs.mu.Lock()
+	n.down = true
+	rs.mu.Unlock()
+}
+
+// nodeOf is the node holding ref's block, nil if the store does not hold it.
+func (rs *RemoteStore) nodeOf(ref exec.ObjectRef) *remoteNode {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if o, ok := rs.objects[ref.ID]; ok {
+		return o.node
+	}
+	return nil
+}
+
+// adopt takes over blocks a task put in n's store (node-local IDs, one
+// reference each) as this store's objects.
+func (rs *RemoteStore) adopt(n *remoteNode, outs []exec.ObjectRef, producer string) []exec.ObjectRef {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	refs := make([]exec.ObjectRef, len(outs))
+	for i, o := range outs {
+		id := exec.ObjectID(uint64(n.index)<<nodeBits | uint64(o.ID))
+		rs.objects[id] = &remoteObject{node: n, local: o.ID, refs: 1, bytes: o.Bytes}
+		n.placed += o.Bytes
+		o.ID, o.Producer = id, producer
+		refs[i] = o
+	}
+	return refs
 }
 
 // Retain implements exec.ObjectStore.

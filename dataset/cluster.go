@@ -12,18 +12,36 @@ import (
 	"github.com/shoal-data/shoal/exec"
 )
 
+// Init must be the first statement of main in a program that runs on a
+// cluster (and of TestMain in its tests). The cluster's nodes start worker
+// processes from the program's own binary; in such a process Init serves
+// tasks and never returns. Elsewhere it returns at once.
+func Init() { cluster.ServeWorkerIfAsked() }
+
 // ConnectCluster joins the Shoal cluster whose head is at addr and returns
-// a runtime for WithRuntime: its tasks run in this process (on opts'
-// workers) while its blocks live in the object stores of the cluster's
-// nodes, so a dataset can be as large as the cluster's memory. Close it
-// when done: that frees the blocks it still holds on the nodes. Running the
-// tasks themselves on the nodes is not built yet.
+// a runtime for WithRuntime. Its blocks live in the object stores of the
+// cluster's nodes, and its tasks run on the nodes, in worker processes that
+// run this program's binary (shipped to each node once): each on the node
+// holding most of its input, on a node with a CPU free. A task whose
+// function has no spec (a read of in-memory items, an actor stage, a
+// write's commit) runs in this process. A plan with a user function that
+// is not registered (see Register) is refused before any task runs.
+//
+// When a node dies, its tasks run again elsewhere and the blocks that lived
+// only there are rebuilt from lineage. Close the runtime when done: that
+// frees the blocks it still holds on the nodes.
 func ConnectCluster(ctx context.Context, addr, token string, opts ...exec.LocalOption) (*exec.Local, error) {
 	rs, err := cluster.NewRemoteStore(ctx, addr, token, nil)
 	if err != nil {
 		return nil, err
 	}
-	return exec.NewLocal(append(opts, exec.WithObjectStore(rs))...), nil
+	runner, err := cluster.NewTaskRunner(rs)
+	if err != nil {
+		rs.Close()
+		return nil, err
+	}
+	opts = append([]exec.LocalOption{exec.WithWorkers(runner.CPUs())}, opts...)
+	return exec.NewLocal(append(opts, exec.WithObjectStore(rs), exec.WithRemote(runner))...), nil
 }
 
 // clusterFromEnv is DefaultRuntime's cluster when SHOAL_ADDRESS is set: the

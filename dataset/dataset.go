@@ -236,6 +236,12 @@ func (d *Dataset) stream(ctx context.Context, plan ops.Node) (*pipeline.Stream, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if s, ok := d.cfg.rt.(interface{ ShipsTasks() bool }); ok && s.ShipsTasks() {
+		// Refuse before any task runs, not when a worker cannot find a function.
+		if err := ops.Unshippable(plan); err != nil {
+			return nil, err
+		}
+	}
 	opt := ops.Optimize(plan)
 	res := d.cfg.rt.Resources()
 	if err := pipeline.CheckResources(opt, res); err != nil {

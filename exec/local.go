@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -42,6 +43,7 @@ type localConfig struct {
 	gpuIDs     []int // nil: detect
 	memory     int64
 	store      ObjectStore
+	remote     RemoteRunner
 }
 
 // WithWorkers sets the CPUs tasks share (default: GOMAXPROCS): as many
@@ -103,6 +105,28 @@ var _ ObjectStore = (*Store)(nil)
 // budget the executor uses is s.Stats().Budget).
 func WithObjectStore(s ObjectStore) LocalOption { return func(c *localConfig) { c.store = s } }
 
+// RemoteRunner runs tasks in other processes: a cluster's nodes.
+type RemoteRunner interface {
+	// RunRemote runs t, which has a Spec, once, and returns its outputs as
+	// references in the runtime's store. When the runner could not start
+	// the task because an input is lost, the error wraps ErrBlockLost: the
+	// runtime rebuilds the lost inputs from lineage and calls again.
+	RunRemote(ctx context.Context, t Task, attempt int) ([]ObjectRef, error)
+}
+
+// WithRemote runs tasks that carry a Spec on r instead of in this process;
+// tasks without one still run here. Use it with WithObjectStore over the
+// store r puts outputs in, and WithWorkers set to the CPUs r offers, which
+// bounds the tasks in flight.
+func WithRemote(r RemoteRunner) LocalOption { return func(c *localConfig) { c.remote = r } }
+
+// RemoteTasks is how many tasks ran on the remote runner (WithRemote).
+func (l *Local) RemoteTasks() int64 { return l.remote.Load() }
+
+// ShipsTasks reports whether tasks with a Spec run in other processes, so
+// a plan whose functions cannot be shipped must be refused.
+func (l *Local) ShipsTasks() bool { return l.cfg.remote != nil }
+
 // WithMemory sets the memory actors may reserve, in bytes (default: the
 // machine's memory less the object store's budget).
 func WithMemory(bytes int64) LocalOption { return func(c *localConfig) { c.memory = bytes } }
@@ -119,6 +143,7 @@ type Local struct {
 	queue   []job
 	closed  bool
 	lineage *lineage        // set when the store can lose blocks
+	remote  atomic.Int64    // tasks run on the remote runner
 	closing context.Context // cancelled by Close: stops a dispatch waiting for CPUs
 	stop    context.CancelFunc
 	cpus    *semaphore.Weighted // milli-CPUs free for tasks
@@ -330,14 +355,45 @@ func (l *Local) run(ctx context.Context, t Task) TaskResult {
 	return res
 }
 
-// execute runs a task with retries on retryable errors.
+// execute runs a task with retries on retryable errors: on the remote
+// runner when the task has a Spec and there is one, else here.
 func (l *Local) execute(ctx context.Context, t Task) TaskResult {
 	var cpu time.Duration
+	if l.cfg.remote != nil && t.Spec != nil {
+		l.remote.Add(1)
+		return runWithRetries(ctx, t, l.cfg.maxRetries, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
+			return l.runRemote(ctx, t, attempt)
+		})
+	}
 	res := runWithRetries(ctx, t, l.cfg.maxRetries, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
 		return runOnce(ctx, t, attempt, l.cfg.alloc, l.blockStore(), &cpu)
 	})
 	res.CPU = cpu
 	return res
+}
+
+// runRemote runs t on the remote runner, first rebuilding inputs it finds
+// lost. Each round rebuilds at least one lost input, so it ends.
+func (l *Local) runRemote(ctx context.Context, t Task, attempt int) ([]ObjectRef, error) {
+	for {
+		outs, err := l.cfg.remote.RunRemote(ctx, t, attempt)
+		if err == nil || l.lineage == nil || !errors.Is(err, ErrBlockLost) {
+			return outs, err
+		}
+		restored := false
+		for _, in := range t.Inputs {
+			if !l.lineage.store.Lost(in) {
+				continue
+			}
+			if rerr := l.lineage.restore(ctx, in, err); rerr != nil {
+				return nil, rerr
+			}
+			restored = true
+		}
+		if !restored {
+			return nil, err
+		}
+	}
 }
 
 // blockStore is where tasks get inputs and put outputs: the runtime itself

@@ -83,6 +83,7 @@ func startCommand() *cobra.Command {
 		cpus, gpus int
 		storeMem   string
 		spillDir   string
+		workDir    string
 		heartbeat  time.Duration
 		headLostAt time.Duration
 	)
@@ -134,7 +135,7 @@ it in ~/.shoal/cluster-token, which processes on the same machine read).`,
 				Head: addr, Token: tok, Version: f.version,
 				Addr: net.JoinHostPort(host, strconv.Itoa(port)), Advertise: advertise,
 				Resources: cluster.Resources{CPUs: cpus, GPUs: gpus, ObjectStoreMemory: mem},
-				SpillDir:  spillDir, HeadLostAfter: headLostAt, Logf: logger.Printf,
+				SpillDir:  spillDir, WorkDir: workDir, HeadLostAfter: headLostAt, Logf: logger.Printf,
 			})
 			if err != nil {
 				return err
@@ -152,6 +153,7 @@ it in ~/.shoal/cluster-token, which processes on the same machine read).`,
 	cmd.Flags().IntVar(&gpus, "num-gpus", -1, "GPUs the node offers (default: detected with nvidia-smi)")
 	cmd.Flags().StringVar(&storeMem, "object-store-memory", "", "object store memory, e.g. 4GiB (default 30% of memory)")
 	cmd.Flags().StringVar(&spillDir, "spill-dir", "", "where the object store spills (default the temp directory)")
+	cmd.Flags().StringVar(&workDir, "work-dir", "", "where the node keeps the binaries drivers ship for its task workers, kept across restarts (default a new temp directory, removed at stop)")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", time.Second, "how often nodes report to the head")
 	cmd.Flags().DurationVar(&headLostAt, "head-timeout", 30*time.Second, "a node stops when its head is unreachable this long")
 	_ = cmd.Flags().MarkHidden("heartbeat")

@@ -3,6 +3,10 @@
 // batch at a time, and aggregate.
 //
 //	go run ./examples/quickstart
+//
+// The same program runs on a cluster with SHOAL_ADDRESS=head:6380: its
+// functions are registered by name, so the nodes' workers (this binary)
+// find them, and main starts with dataset.Init.
 package main
 
 import (
@@ -18,7 +22,16 @@ import (
 	"github.com/shoal-data/shoal/dataset"
 )
 
+// The functions tasks run, registered so they can run on a cluster.
+func init() {
+	dataset.Register("square", square)
+	dataset.Register("isEven", isEven)
+	dataset.Register("withCube", withCube)
+	dataset.Register("squareBatch", squareBatch)
+}
+
 func main() {
+	dataset.Init() // in a cluster's worker process, serves tasks instead
 	ctx := context.Background()
 	if err := run(ctx); err != nil {
 		log.Fatal(err)
@@ -38,13 +51,8 @@ func run(ctx context.Context) error {
 	}
 
 	// Square each value, keep the even squares: 5000 of them.
-	squares := ds.Map(func(r dataset.Row) (dataset.Item, error) {
-		x := r.Int64("data")
-		return dataset.Item{"data": x * x}, nil
-	})
-	evens := squares.Filter(func(r dataset.Row) (bool, error) {
-		return r.Int64("data")%2 == 0, nil
-	})
+	squares := ds.Map(square)
+	evens := squares.Filter(isEven)
 	n, err := evens.Count(ctx)
 	if err != nil {
 		return err
@@ -52,10 +60,7 @@ func run(ctx context.Context) error {
 	fmt.Println("-- Map(x²).Filter(even).Count():", n) // 5000
 
 	// Each even square x gives x and x³.
-	cubes := evens.FlatMap(func(r dataset.Row) ([]dataset.Item, error) {
-		x := r.Int64("data")
-		return []dataset.Item{{"data": x}, {"data": x * x * x}}, nil
-	})
+	cubes := evens.FlatMap(withCube)
 	first, err := cubes.Take(ctx, 10)
 	if err != nil {
 		return err
@@ -98,19 +103,7 @@ func run(ctx context.Context) error {
 	fmt.Println("-- Repartition(200).NumBlocks():", repN) // 200
 
 	// MapBatches squares a whole Arrow column at a time.
-	sq := r.MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
-		ids, err := blocks.Values[int64](b.Column(0))
-		if err != nil {
-			return nil, err
-		}
-		out := make([]int64, len(ids))
-		for i, v := range ids {
-			out[i] = v * v
-		}
-		col := blocks.NumericArray(out)
-		defer col.Release()
-		return array.NewRecordBatch(b.Schema(), []arrow.Array{col}, b.NumRows()), nil
-	})
+	sq := r.MapBatches(squareBatch)
 	sqHead, err := sq.Take(ctx, 5)
 	if err != nil {
 		return err
@@ -147,6 +140,32 @@ func run(ctx context.Context) error {
 	}
 	fmt.Println("-- FromItems([{id: abc, value: 1}, {id: def, value: 2}]).Schema():", schemaString(smallSchema))
 	return nil
+}
+
+func square(r dataset.Row) (dataset.Item, error) {
+	x := r.Int64("data")
+	return dataset.Item{"data": x * x}, nil
+}
+
+func isEven(r dataset.Row) (bool, error) { return r.Int64("data")%2 == 0, nil }
+
+func withCube(r dataset.Row) ([]dataset.Item, error) {
+	x := r.Int64("data")
+	return []dataset.Item{{"data": x}, {"data": x * x * x}}, nil
+}
+
+func squareBatch(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+	ids, err := blocks.Values[int64](b.Column(0))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(ids))
+	for i, v := range ids {
+		out[i] = v * v
+	}
+	col := blocks.NumericArray(out)
+	defer col.Release()
+	return array.NewRecordBatch(b.Schema(), []arrow.Array{col}, b.NumRows()), nil
 }
 
 func values(items []dataset.Item, col string) []any {

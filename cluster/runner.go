@@ -1,0 +1,200 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoal-data/shoal/exec"
+)
+
+// TaskRunner is an exec.RemoteRunner that runs tasks on a cluster's nodes,
+// in worker processes that run this program's own binary: it uploads the
+// binary to each node once (cached there by hash), places each task on the
+// node that holds most of its input bytes among those with a CPU free, and
+// adopts the outputs into a RemoteStore. A node that cannot be reached is
+// marked down and the task goes to another one.
+type TaskRunner struct {
+	rs     *RemoteStore
+	binary string // path of the executable workers run
+	hash   string
+
+	mu       sync.Mutex
+	uploaded map[*remoteNode]*uploadOnce
+}
+
+type uploadOnce struct {
+	once sync.Once
+	err  error
+}
+
+// NewTaskRunner runs tasks on rs's nodes with this process's executable.
+func NewTaskRunner(rs *RemoteStore) (*TaskRunner, error) {
+	path, hash, err := SelfBinary()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: finding this program's binary to ship to the nodes: %w", err)
+	}
+	return &TaskRunner{rs: rs, binary: path, hash: hash, uploaded: map[*remoteNode]*uploadOnce{}}, nil
+}
+
+// CPUs is the number of CPUs the live nodes declared: how many tasks the
+// driver keeps in flight.
+func (r *TaskRunner) CPUs() int {
+	r.rs.mu.Lock()
+	defer r.rs.mu.Unlock()
+	n := 0
+	for _, node := range r.rs.nodes {
+		if !node.down {
+			n += node.cpus
+		}
+	}
+	return max(n, 1)
+}
+
+// RunRemote implements exec.RemoteRunner.
+func (r *TaskRunner) RunRemote(ctx context.Context, t exec.Task, attempt int) ([]exec.ObjectRef, error) {
+	var tried []error
+	for {
+		node, inputs, err := r.place(t)
+		if err != nil {
+			return nil, err
+		}
+		if node == nil {
+			return nil, fmt.Errorf("cluster: no live node can run %s task %d: %w", t.Operator, t.Index, errors.Join(tried...))
+		}
+		outs, err := r.runOn(ctx, node, t, attempt, inputs)
+		if err == nil {
+			return outs, nil
+		}
+		if ctx.Err() != nil || status.Code(err) != codes.Unavailable {
+			return nil, err
+		}
+		// The node or a node holding an input is gone: find which.
+		if !r.reachable(node) {
+			r.rs.markDown(node)
+			tried = append(tried, fmt.Errorf("%s (%s): %w", node.id, node.addr, err))
+			continue
+		}
+		lost := false
+		for _, in := range t.Inputs {
+			if n := r.rs.nodeOf(in); n != nil && n != node && !r.reachable(n) {
+				r.rs.markDown(n)
+				lost = true
+			}
+		}
+		if lost {
+			return nil, fmt.Errorf("cluster: %s task %d: an input's node is gone: %w", t.Operator, t.Index, exec.ErrBlockLost)
+		}
+		// The node answers but its worker failed (crashed): try again, on
+		// whichever node is best now, as a retryable failure.
+		return nil, exec.Retryable(fmt.Errorf("cluster: %s task %d on %s: %w", t.Operator, t.Index, node.id, err))
+	}
+}
+
+// reachable asks n for its stats with a short deadline.
+func (r *TaskRunner) reachable(n *remoteNode) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := n.client.Stats(ctx)
+	return err == nil
+}
+
+// place picks the node for t: among live nodes with a CPU free (all live
+// nodes if none has), the one holding most input bytes, then the least
+// busy. It reports where each input lives, or ErrBlockLost when one is on
+// a node that is down.
+func (r *TaskRunner) place(t exec.Task) (*remoteNode, []RemoteBlock, error) {
+	rs := r.rs
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	inputs := make([]RemoteBlock, len(t.Inputs))
+	local := map[*remoteNode]int64{}
+	for i, in := range t.Inputs {
+		o, ok := rs.objects[in.ID]
+		if !ok {
+			return nil, nil, fmt.Errorf("cluster: %s task %d: input object %d is not in the store", t.Operator, t.Index, in.ID)
+		}
+		if o.node.down {
+			return nil, nil, fmt.Errorf("cluster: %s task %d: an input lived on %s (%s), which is gone: %w",
+				t.Operator, t.Index, o.node.id, o.node.addr, exec.ErrBlockLost)
+		}
+		inputs[i] = RemoteBlock{Addr: o.node.addr, ID: o.local}
+		local[o.node] += o.bytes
+	}
+	var best *remoteNode
+	better := func(a, b *remoteNode) bool { // a before b
+		aFree, bFree := a.running < a.cpus, b.running < b.cpus
+		if aFree != bFree {
+			return aFree
+		}
+		if local[a] != local[b] {
+			return local[a] > local[b]
+		}
+		return float64(a.running)/float64(max(a.cpus, 1)) < float64(b.running)/float64(max(b.cpus, 1))
+	}
+	for _, n := range rs.nodes {
+		if !n.down && (best == nil || better(n, best)) {
+			best = n
+		}
+	}
+	if best != nil {
+		best.running++
+	}
+	return best, inputs, nil
+}
+
+// runOn uploads the binary if the node lacks it, runs the task there and
+// adopts its outputs.
+func (r *TaskRunner) runOn(ctx context.Context, n *remoteNode, t exec.Task, attempt int, inputs []RemoteBlock) ([]exec.ObjectRef, error) {
+	defer func() {
+		r.rs.mu.Lock()
+		n.running--
+		r.rs.mu.Unlock()
+	}()
+	if err := r.ensureBinary(ctx, n); err != nil {
+		return nil, err
+	}
+	res, err := n.client.RunTask(ctx, RunTaskRequest{Binary: r.hash, Spec: *t.Spec, Operator: t.Operator, Index: t.Index,
+		Attempt: attempt, CPUs: t.CPUs, Inputs: inputs})
+	if status.Code(err) == codes.FailedPrecondition {
+		// The node lost the binary (its work dir was cleaned): upload it
+		// again on the next attempt.
+		r.mu.Lock()
+		delete(r.uploaded, n)
+		r.mu.Unlock()
+		return nil, exec.Retryable(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.rs.adopt(n, res.Outputs, t.Operator), nil
+}
+
+func (r *TaskRunner) ensureBinary(ctx context.Context, n *remoteNode) error {
+	r.mu.Lock()
+	u := r.uploaded[n]
+	if u == nil {
+		u = &uploadOnce{}
+		r.uploaded[n] = u
+	}
+	r.mu.Unlock()
+	u.once.Do(func() { u.err = n.client.EnsureBinary(ctx, r.binary, r.hash) })
+	if u.err != nil {
+		err := u.err
+		if status.Code(err) == codes.Unavailable {
+			// Let a later attempt, on a node that came back, try again.
+			r.mu.Lock()
+			delete(r.uploaded, n)
+			r.mu.Unlock()
+		}
+		return fmt.Errorf("cluster: shipping %s to %s: %w", r.binary, n.id, err)
+	}
+	return nil
+}
+
+var _ exec.RemoteRunner = (*TaskRunner)(nil)

@@ -1,0 +1,841 @@
+package cluster
+
+// Running tasks on a node.
+//
+// A driver asks a node to run a task with the "run-task" action. The node
+// holds the task's CPUs (a weighted semaphore of its declared CPUs, in
+// milli-CPUs), then forwards the request to its worker process for the
+// task's binary, starting one if there is none: the driver's own executable,
+// uploaded with EnsureBinary, run with SHOAL_WORKER_NODE set so that
+// ServeWorkerIfAsked makes it a worker (worker.go). The worker builds the
+// task from its spec, fetches the inputs from their nodes, runs it and
+// stores the outputs in this node's store; the driver gets node-local
+// object IDs back.
+//
+// Errors tell the driver what to do next: a task's own failure (its error,
+// a panic, a spec this binary cannot build) is codes.Aborted with details
+// (TaskFailedError on the driver); a failure of the machinery (the worker
+// died, the node is stopping, an input's node cannot be reached) is
+// codes.Unavailable (IsTaskInfraError: run it elsewhere).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	osexec "os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"golang.org/x/sync/semaphore"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
+)
+
+// RunTaskRequest asks a node to run a task in a worker running Binary.
+type RunTaskRequest struct {
+	// Binary is the BinaryHash of the driver's executable, uploaded to the
+	// node with EnsureBinary.
+	Binary string `json:"binary"`
+	// Spec is built in the worker with exec.BuildTask.
+	Spec     exec.TaskSpec `json:"spec"`
+	Operator string        `json:"operator"`
+	Index    int           `json:"index"`
+	Attempt  int           `json:"attempt"`
+	// CPUs the task holds on the node while it runs: 0 means 1, a negative
+	// value none (as exec.Task.CPUs).
+	CPUs float64 `json:"cpus"`
+	// Inputs are where the task's input blocks live, in order.
+	Inputs []RemoteBlock `json:"inputs"`
+}
+
+// RemoteBlock is a block in a node's object store.
+type RemoteBlock struct {
+	// Addr is the node's Flight address, ID the object's ID in its store.
+	Addr string        `json:"addr"`
+	ID   exec.ObjectID `json:"id"`
+}
+
+// RunTaskResult is what a task run on a node made.
+type RunTaskResult struct {
+	// Outputs are in the store of the node that ran the task, under its own
+	// IDs, each counted once for the caller (free them with
+	// ObjectClient.Release); Meta is filled and Producer is the operator.
+	Outputs []exec.ObjectRef
+	// Wall is the time the worker spent on the task (fetching inputs,
+	// running, storing outputs); CPU the CPU time of its function on its
+	// thread (0 where the platform cannot tell).
+	Wall, CPU time.Duration
+}
+
+// wireTaskResult is RunTaskResult on the wire: schemas as Arrow IPC, each
+// once (a task's outputs usually share theirs).
+type wireTaskResult struct {
+	Outputs []wireRef     `json:"outputs"`
+	Schemas [][]byte      `json:"schemas,omitempty"`
+	Wall    time.Duration `json:"wall"`
+	CPU     time.Duration `json:"cpu"`
+}
+
+type wireRef struct {
+	ID       exec.ObjectID `json:"id"`
+	Rows     int64         `json:"rows"`
+	Bytes    int64         `json:"bytes"`
+	Schema   int           `json:"schema"` // index in Schemas, -1 for none
+	Producer string        `json:"producer,omitempty"`
+}
+
+func encodeTaskResult(refs []exec.ObjectRef, wall, cpu time.Duration) wireTaskResult {
+	w := wireTaskResult{Outputs: make([]wireRef, len(refs)), Wall: wall, CPU: cpu}
+	seen := map[string]int{}
+	for i, r := range refs {
+		idx := -1
+		if r.Schema != nil {
+			s := flight.SerializeSchema(r.Schema, memory.DefaultAllocator)
+			var ok bool
+			if idx, ok = seen[string(s)]; !ok {
+				idx = len(w.Schemas)
+				seen[string(s)] = idx
+				w.Schemas = append(w.Schemas, s)
+			}
+		}
+		w.Outputs[i] = wireRef{ID: r.ID, Rows: r.Rows, Bytes: r.Bytes, Schema: idx, Producer: r.Producer}
+	}
+	return w
+}
+
+func (w wireTaskResult) decode() (RunTaskResult, error) {
+	res := RunTaskResult{Outputs: make([]exec.ObjectRef, len(w.Outputs)), Wall: w.Wall, CPU: w.CPU}
+	for i, o := range w.Outputs {
+		ref := exec.ObjectRef{ID: o.ID, Meta: blocks.Meta{Rows: o.Rows, Bytes: o.Bytes}, Producer: o.Producer}
+		if o.Schema >= len(w.Schemas) {
+			return RunTaskResult{}, fmt.Errorf("output %d: schema %d of %d", i, o.Schema, len(w.Schemas))
+		}
+		if o.Schema >= 0 {
+			s, err := flight.DeserializeSchema(w.Schemas[o.Schema], memory.DefaultAllocator)
+			if err != nil {
+				return RunTaskResult{}, fmt.Errorf("output %d: schema: %w", i, err)
+			}
+			ref.Schema = s
+		}
+		res.Outputs[i] = ref
+	}
+	return res, nil
+}
+
+func (w wireTaskResult) ids() []exec.ObjectID {
+	ids := make([]exec.ObjectID, len(w.Outputs))
+	for i, o := range w.Outputs {
+		ids[i] = o.ID
+	}
+	return ids
+}
+
+// TaskFailedError is the failure of a task's own code on a node: its
+// function returned an error or panicked (Err is then an *exec.PanicError,
+// its Value the panic's text), or its spec did not build. It is retryable
+// (exec.IsRetryable) only where the task's error was marked so.
+type TaskFailedError struct {
+	// Node is the address of the node that ran the task.
+	Node string
+	Err  error
+}
+
+func (e *TaskFailedError) Error() string {
+	return fmt.Sprintf("cluster: task on %s: %v", e.Node, e.Err)
+}
+func (e *TaskFailedError) Unwrap() error { return e.Err }
+
+// IsTaskInfraError reports whether err, from RunTask, is a failure of the
+// cluster rather than of the task (the node or its worker died or is
+// stopping, an input's node cannot be reached): the task may succeed
+// elsewhere. Such errors are also exec.IsRetryable.
+func IsTaskInfraError(err error) bool {
+	return err != nil && status.Code(err) == codes.Unavailable
+}
+
+// taskFailureKey marks the details of a task's own failure.
+const taskFailureKey = "shoal-task-failure"
+
+// Bounds on what a failure carries back (gRPC sends it in trailers).
+const (
+	maxFailureMessage = 32 << 10
+	maxFailureStack   = 32 << 10
+)
+
+// taskFailureStatus is the status of a task's own failure: codes.Aborted,
+// the error's text, and whether it was a panic or retryable as details.
+func taskFailureStatus(err error) error {
+	var pe *exec.PanicError
+	panicked := errors.As(err, &pe)
+	fields := map[string]any{
+		taskFailureKey: true,
+		"panic":        panicked,
+		"retryable":    !panicked && exec.IsRetryable(err),
+	}
+	if panicked {
+		fields["value"] = clip(fmt.Sprint(pe.Value), maxFailureMessage)
+		fields["stack"] = clip(string(pe.Stack), maxFailureStack)
+	}
+	st := status.New(codes.Aborted, clip(err.Error(), maxFailureMessage))
+	if d, derr := structpb.NewStruct(fields); derr == nil {
+		if withD, derr := st.WithDetails(d); derr == nil {
+			st = withD
+		}
+	}
+	return st.Err()
+}
+
+// taskFailureOf turns the status of a task's own failure back into its
+// error; ok is false for other errors.
+func taskFailureOf(err error) (_ error, ok bool) {
+	st, isStatus := status.FromError(err)
+	if !isStatus || st.Code() != codes.Aborted {
+		return nil, false
+	}
+	for _, d := range st.Details() {
+		s, isStruct := d.(*structpb.Struct)
+		if !isStruct || !s.GetFields()[taskFailureKey].GetBoolValue() {
+			continue
+		}
+		f := s.GetFields()
+		switch {
+		case f["panic"].GetBoolValue():
+			return &exec.PanicError{Value: f["value"].GetStringValue(), Stack: []byte(f["stack"].GetStringValue())}, true
+		case f["retryable"].GetBoolValue():
+			return exec.Retryable(errors.New(st.Message())), true
+		}
+		return errors.New(st.Message()), true
+	}
+	return nil, false
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "... (clipped)"
+}
+
+// RunTask runs a task on the node, in a worker running req.Binary (which
+// must have been uploaded with EnsureBinary). Its error is a
+// *TaskFailedError for a failure of the task's own code, one for which
+// IsTaskInfraError holds where the task may succeed elsewhere, or another
+// (a malformed request, the binary missing, ctx's end). Cancelling ctx
+// cancels the task's context on the worker.
+func (c *ObjectClient) RunTask(ctx context.Context, req RunTaskRequest) (RunTaskResult, error) {
+	var w wireTaskResult
+	err := c.call(ctx, actionRunTask, req, &w)
+	if err != nil {
+		if failure, ok := taskFailureOf(err); ok {
+			return RunTaskResult{}, &TaskFailedError{Node: c.addr, Err: failure}
+		}
+		err = c.errorf(err, "run task %s[%d]", req.Operator, req.Index)
+		switch status.Code(err) {
+		case codes.Unavailable:
+			err = exec.Retryable(err)
+		case codes.FailedPrecondition:
+			// Perhaps the binary is gone (a node restarted at this address
+			// with a new work dir): let EnsureBinary look again.
+			c.binaries.Delete(req.Binary)
+		}
+		return RunTaskResult{}, err
+	}
+	res, err := w.decode()
+	if err != nil {
+		// The outputs exist but cannot be described: free them.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		for _, id := range w.ids() {
+			_ = c.Release(rctx, id)
+		}
+		cancel()
+		return RunTaskResult{}, fmt.Errorf("cluster: run task %s[%d] on %s: bad reply: %w", req.Operator, req.Index, c.addr, err)
+	}
+	return res, nil
+}
+
+// nodeService is a node's Flight service: its ObjectService, plus the
+// actions that ship binaries and run tasks.
+type nodeService struct {
+	*ObjectService
+	n *Node
+}
+
+// DoAction serves binary-has, binary-put and run-task, and passes other
+// actions to the ObjectService.
+func (s *nodeService) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
+	reply := func(v any) error { return stream.Send(&flight.Result{Body: encodeBody(v)}) }
+	switch a.GetType() {
+	case actionBinaryHas:
+		var b binaryHasBody
+		if err := decodeBody(a.GetType(), a.GetBody(), &b); err != nil {
+			return err
+		}
+		if !validHash(b.Hash) {
+			return status.Errorf(codes.InvalidArgument, "shoal: binary-has: hash %.80q is not a hex sha256", b.Hash)
+		}
+		s.n.bins.hasCalls.Add(1)
+		return reply(binaryReply{Present: s.n.bins.has(b.Hash)})
+	case actionBinaryPut:
+		var b binaryPutBody
+		if err := decodeBody(a.GetType(), a.GetBody(), &b); err != nil {
+			return err
+		}
+		present, err := s.n.bins.put(b)
+		if err != nil {
+			return err
+		}
+		if present {
+			s.n.cfg.Logf("binary %s is in place", shortHash(b.Hash))
+		}
+		return reply(binaryReply{Present: present})
+	case actionRunTask:
+		var req RunTaskRequest
+		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
+			return err
+		}
+		body, ids, err := s.n.tasks.run(stream.Context(), req)
+		if err != nil {
+			return err
+		}
+		err = stream.Context().Err()
+		if err == nil {
+			err = stream.Send(&flight.Result{Body: body})
+		}
+		if err != nil {
+			// The driver cannot learn the outputs' IDs: nothing else will
+			// free them.
+			s.n.tasks.releaseOutputs(ids)
+			return err
+		}
+		return nil
+	}
+	return s.ObjectService.DoAction(a, stream)
+}
+
+// workerStartTimeout bounds how long a worker may take to say where it
+// listens.
+const workerStartTimeout = 30 * time.Second
+
+// workerMarkKey is the trailer a worker sets on its replies: an error that
+// carries it came from the worker's handler, not from a broken connection.
+const workerMarkKey = "shoal-worker"
+
+// taskRunner runs a node's tasks in its worker processes, one per binary.
+type taskRunner struct {
+	name  func() string // the node, for errors: "node node-3 (10.0.0.5:7001)"
+	addr  string        // the node's Flight address, for its workers (a local one)
+	token string
+	bins  *binaryStore
+	store *exec.Store
+	logf  func(format string, args ...any)
+
+	out   io.Writer // where workers' output goes, line by line
+	outMu sync.Mutex
+
+	cpus    *semaphore.Weighted // milli-CPUs free
+	milli   int64               // milli-CPUs in all
+	running atomic.Int64
+
+	// ctx ends when the node stops: tasks' calls and starting workers end.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	procs  map[string]*workerProc // by binary hash
+	wg     sync.WaitGroup         // every goroutine the runner starts
+}
+
+func newTaskRunner(n *Node, out io.Writer) *taskRunner {
+	ctx, cancel := context.WithCancel(context.Background())
+	milli := int64(n.cfg.Resources.CPUs) * 1000
+	return &taskRunner{
+		name:  func() string { return fmt.Sprintf("node %s (%s)", n.ID(), n.Addr()) },
+		addr:  dialableAddr(n.lis.Addr()),
+		token: n.cfg.Token,
+		bins:  n.bins,
+		store: n.store,
+		logf:  n.cfg.Logf,
+		out:   out,
+		cpus:  semaphore.NewWeighted(milli),
+		milli: milli,
+		ctx:   ctx, cancel: cancel,
+		procs: map[string]*workerProc{},
+	}
+}
+
+// dialableAddr is where a process on this machine reaches a listener: its
+// address, 127.0.0.1 in place of an unspecified IP ("0.0.0.0", "::": Go
+// listens on both families there). A worker talks to its node there rather
+// than at the advertised address, which may name a route from outside.
+func dialableAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+}
+
+// workerProc is one worker process.
+type workerProc struct {
+	hash  string
+	ready chan struct{} // closed once started (fc set) or failed (err set)
+	err   error
+	pid   int
+	cmd   *osexec.Cmd
+	conn  *grpc.ClientConn
+	fc    flight.FlightServiceClient
+
+	stop     chan struct{} // closed to kill it
+	stopOnce sync.Once
+	exited   chan struct{} // closed once reaped and its output read
+	exitErr  error         // cmd.Wait's, set before exited closes
+	stderr   tailBuffer
+}
+
+func (w *workerProc) halt() { w.stopOnce.Do(func() { close(w.stop) }) }
+
+// dead reports whether the worker has exited or is being killed.
+func (w *workerProc) dead() bool {
+	select {
+	case <-w.exited:
+		return true
+	case <-w.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopping is the error of a task that came as the node stops.
+func (r *taskRunner) stopping() error {
+	return status.Errorf(codes.Unavailable, "shoal: %s is stopping", r.name())
+}
+
+// milliCPUs is what a task asking for cpus holds.
+func (r *taskRunner) milliCPUs(cpus float64) (int64, error) {
+	switch {
+	case cpus == 0:
+		cpus = 1
+	case cpus < 0:
+		return 0, nil
+	}
+	m := int64(math.Ceil(cpus * 1000))
+	if m > r.milli {
+		return 0, status.Errorf(codes.InvalidArgument, "shoal: the task asks for %g CPUs, %s has %d", cpus, r.name(), r.milli/1000)
+	}
+	return m, nil
+}
+
+// run runs one task and returns the worker's reply (a wireTaskResult) and
+// the IDs of the outputs it made. Errors are statuses.
+func (r *taskRunner) run(callCtx context.Context, req RunTaskRequest) ([]byte, []exec.ObjectID, error) {
+	if !validHash(req.Binary) {
+		return nil, nil, status.Errorf(codes.InvalidArgument, "shoal: run-task: binary %.80q is not a hex sha256", req.Binary)
+	}
+	for i, in := range req.Inputs {
+		if in.Addr == "" {
+			return nil, nil, status.Errorf(codes.InvalidArgument, "shoal: run-task: input %d (object %d) has no node address", i, in.ID)
+		}
+	}
+	if !r.bins.has(req.Binary) {
+		return nil, nil, errBinaryMissing(r.name(), req.Binary)
+	}
+	milli, err := r.milliCPUs(req.CPUs)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The task's context ends with the driver's call or the node.
+	ctx, cancel := context.WithCancel(callCtx)
+	defer cancel()
+	defer context.AfterFunc(r.ctx, cancel)()
+	ctxErr := func() error {
+		if r.ctx.Err() != nil {
+			return r.stopping()
+		}
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	if milli > 0 {
+		if err := r.cpus.Acquire(ctx, milli); err != nil {
+			return nil, nil, ctxErr()
+		}
+		defer r.cpus.Release(milli)
+	}
+	r.running.Add(1)
+	defer r.running.Add(-1)
+	w, err := r.worker(ctx, req.Binary)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctxErr()
+		}
+		return nil, nil, err
+	}
+	body, fromWorker, err := w.call(ctx, encodeBody(req))
+	if err == nil {
+		var res wireTaskResult
+		if jerr := json.Unmarshal(body, &res); jerr != nil {
+			return nil, nil, status.Errorf(codes.Internal, "shoal: %s: malformed reply from worker %s: %v", r.name(), shortHash(w.hash), jerr)
+		}
+		if ctx.Err() != nil {
+			r.releaseOutputs(res.ids())
+			return nil, nil, ctxErr()
+		}
+		return body, res.ids(), nil
+	}
+	switch {
+	case ctx.Err() != nil:
+		return nil, nil, ctxErr()
+	case fromWorker:
+		return nil, nil, err // the worker's own answer: keep its status
+	}
+	// The call broke: the worker died, or cannot be reached.
+	select {
+	case <-w.exited:
+	case <-time.After(2 * time.Second):
+	}
+	select {
+	case <-w.exited:
+		return nil, nil, status.Errorf(codes.Unavailable, "shoal: %s: worker %s (pid %d) died running %s[%d]: %s%s",
+			r.name(), shortHash(w.hash), w.pid, req.Operator, req.Index, describeExit(w.exitErr), w.stderr.last(2<<10))
+	default:
+		w.halt() // unreachable but alive: the next task starts a new one
+		return nil, nil, status.Errorf(codes.Unavailable, "shoal: %s: worker %s (pid %d) unreachable running %s[%d]: %v",
+			r.name(), shortHash(w.hash), w.pid, req.Operator, req.Index, err)
+	}
+}
+
+func describeExit(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+// releaseOutputs frees outputs no driver will hear of.
+func (r *taskRunner) releaseOutputs(ids []exec.ObjectID) {
+	for _, id := range ids {
+		r.store.Release(exec.ObjectRef{ID: id})
+	}
+}
+
+// call runs the task on the worker. fromWorker says whether an error came
+// from the worker's handler (a status it chose) rather than the connection.
+func (w *workerProc) call(ctx context.Context, body []byte) (_ []byte, fromWorker bool, _ error) {
+	stream, err := w.fc.DoAction(ctx, &flight.Action{Type: actionRunTask, Body: body})
+	if err != nil {
+		return nil, false, err
+	}
+	var out [][]byte
+	for {
+		res, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, len(stream.Trailer().Get(workerMarkKey)) > 0, err
+		}
+		out = append(out, res.GetBody())
+	}
+	if len(out) != 1 {
+		return nil, true, status.Errorf(codes.Internal, "shoal: worker %s: %d replies, want 1", shortHash(w.hash), len(out))
+	}
+	return out[0], true, nil
+}
+
+// worker returns the live worker for binary hash, starting one if needed.
+func (r *taskRunner) worker(ctx context.Context, hash string) (*workerProc, error) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, r.stopping()
+	}
+	w := r.procs[hash]
+	if w == nil || w.dead() {
+		w = &workerProc{hash: hash, ready: make(chan struct{}), stop: make(chan struct{}), exited: make(chan struct{})}
+		r.procs[hash] = w
+		r.wg.Add(1)
+		// Started apart from this task: its cancellation must not abort the
+		// start for the others waiting on it.
+		go func() {
+			defer r.wg.Done()
+			r.serve(w)
+		}()
+	}
+	r.mu.Unlock()
+	select {
+	case <-w.ready:
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	if w.err != nil {
+		return nil, w.err
+	}
+	return w, nil
+}
+
+// forget takes w out of the pool, if it is still there.
+func (r *taskRunner) forget(w *workerProc) {
+	r.mu.Lock()
+	if r.procs[w.hash] == w {
+		delete(r.procs, w.hash)
+	}
+	r.mu.Unlock()
+}
+
+// serve starts w, then owns it until it exits, is halted or the node
+// stops; it kills and reaps it.
+func (r *taskRunner) serve(w *workerProc) {
+	if err := r.launch(w); err != nil {
+		r.forget(w)
+		w.err = err
+		close(w.ready)
+		return
+	}
+	close(w.ready)
+	r.logf("worker %s started (pid %d)", shortHash(w.hash), w.pid)
+	select {
+	case <-w.exited:
+	case <-w.stop:
+	case <-r.ctx.Done():
+	}
+	r.forget(w) // before it is reaped: the next task starts a new one
+	_ = w.cmd.Process.Kill()
+	<-w.exited
+	_ = w.conn.Close()
+	r.logf("worker %s (pid %d) ended: %s", shortHash(w.hash), w.pid, describeExit(w.exitErr))
+}
+
+// launch starts w's process and waits until it says where it listens. On
+// failure the process is reaped; errors are statuses.
+func (r *taskRunner) launch(w *workerProc) error {
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}
+	pipe := func() (rd, wr *os.File, err error) {
+		rd, wr, err = os.Pipe()
+		if err == nil {
+			files = append(files, rd, wr)
+		}
+		return rd, wr, err
+	}
+	stdinR, stdinW, err1 := pipe()
+	outR, outW, err2 := pipe()
+	errR, errW, err3 := pipe()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		closeAll()
+		return status.Errorf(codes.Unavailable, "shoal: %s: starting a worker: %v", r.name(), err)
+	}
+	cmd, err := r.startProcess(r.bins.path(w.hash), stdinR, outW, errW)
+	// The child has its ends; the node keeps stdin's writing end, whose
+	// closing (the node's exit, even by kill -9) ends the worker.
+	_ = stdinR.Close()
+	_ = outW.Close()
+	_ = errW.Close()
+	if err != nil {
+		closeAll()
+		return status.Errorf(codes.Unavailable, "shoal: %s: starting worker %s: %v", r.name(), shortHash(w.hash), err)
+	}
+	w.cmd, w.pid = cmd, cmd.Process.Pid
+	prefix := "worker " + shortHash(w.hash) + ": "
+	addrs := make(chan string, 1)
+	copied := make(chan struct{}, 2)
+	r.wg.Add(3)
+	go func() {
+		defer r.wg.Done()
+		r.copyLines(outR, prefix, nil, addrs)
+		copied <- struct{}{}
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.copyLines(errR, prefix, &w.stderr, nil)
+		copied <- struct{}{}
+	}()
+	go func() {
+		defer r.wg.Done()
+		err := cmd.Wait()
+		// The pipes end once the worker and whatever it started have gone:
+		// a child holding them must not hold the node up.
+		grace := time.NewTimer(time.Second)
+		for range 2 {
+			select {
+			case <-copied:
+			case <-grace.C:
+				_ = outR.Close()
+				_ = errR.Close()
+				<-copied
+			}
+		}
+		grace.Stop()
+		_ = outR.Close()
+		_ = errR.Close()
+		_ = stdinW.Close()
+		w.exitErr = err
+		close(w.exited)
+	}()
+	timer := time.NewTimer(workerStartTimeout)
+	defer timer.Stop()
+	fail := func(code codes.Code, why string) error {
+		_ = cmd.Process.Kill()
+		<-w.exited
+		msg := fmt.Sprintf("shoal: %s: worker %s (pid %d) %s (%s)", r.name(), shortHash(w.hash), w.pid, why, describeExit(w.exitErr))
+		if code == codes.FailedPrecondition {
+			msg += ": does the program call cluster.ServeWorkerIfAsked (dataset.Init) first thing in main?"
+		}
+		return status.Error(code, msg+w.stderr.last(4<<10))
+	}
+	select {
+	case addr := <-addrs:
+		conn, err := dial(addr, r.token, ProtocolVersion)
+		if err != nil {
+			return fail(codes.Internal, err.Error())
+		}
+		w.conn, w.fc = conn, flight.NewFlightServiceClient(conn)
+		return nil
+	case <-w.exited:
+		return fail(codes.FailedPrecondition, "exited before it said where it listens")
+	case <-timer.C:
+		return fail(codes.FailedPrecondition, fmt.Sprintf("did not say where it listens within %v", workerStartTimeout))
+	case <-r.ctx.Done():
+		return fail(codes.Unavailable, "was starting as the node stopped")
+	}
+}
+
+// startProcess starts the worker binary at path.
+func (r *taskRunner) startProcess(path string, stdin, stdout, stderr *os.File) (*osexec.Cmd, error) {
+	for attempt := 0; ; attempt++ {
+		cmd := osexec.Command(path)
+		// The last value of a variable wins: these override the node's own.
+		cmd.Env = append(os.Environ(), envWorkerNode+"="+r.addr, "SHOAL_TOKEN="+r.token)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+		setDeathSignal(cmd)
+		err := cmd.Start()
+		// A binary just uploaded can be "busy" for a moment: a process forked
+		// meanwhile (another worker's start) may hold the descriptor it was
+		// written through until it execs (golang.org/issue/22315).
+		if err == nil || !isTextBusy(err) || attempt == 20 {
+			return cmd, err
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+}
+
+// copyLines copies a worker's output to the node's, each line prefixed.
+// With addrs, the line "worker at ADDR" is taken out and ADDR sent there;
+// with tail, the output is kept there too.
+func (r *taskRunner) copyLines(src io.Reader, prefix string, tail *tailBuffer, addrs chan<- string) {
+	br := bufio.NewReaderSize(src, 64<<10)
+	atStart := true
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			if addrs != nil && atStart && err == nil && bytes.HasPrefix(line, []byte(workerAnnounce)) {
+				addr := strings.TrimSpace(string(line[len(workerAnnounce):]))
+				if _, _, aerr := net.SplitHostPort(addr); aerr == nil {
+					addrs <- addr
+					addrs = nil
+					continue
+				}
+			}
+			if tail != nil {
+				tail.add(line)
+			}
+			r.writeOut(prefix, line, atStart)
+			atStart = line[len(line)-1] == '\n'
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			if !atStart {
+				r.writeOut("", []byte("\n"), false)
+			}
+			return
+		}
+	}
+}
+
+func (r *taskRunner) writeOut(prefix string, line []byte, atStart bool) {
+	buf := make([]byte, 0, len(prefix)+len(line))
+	if atStart {
+		buf = append(buf, prefix...)
+	}
+	buf = append(buf, line...)
+	r.outMu.Lock()
+	_, _ = r.out.Write(buf)
+	r.outMu.Unlock()
+}
+
+// close kills the workers and waits for them and every task call.
+func (r *taskRunner) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
+}
+
+// workerPID is the pid of the live worker for hash, 0 if none (tests).
+func (r *taskRunner) workerPID(hash string) int {
+	r.mu.Lock()
+	w := r.procs[hash]
+	r.mu.Unlock()
+	if w == nil {
+		return 0
+	}
+	select {
+	case <-w.ready:
+		if w.err == nil && !w.dead() {
+			return w.pid
+		}
+	default:
+	}
+	return 0
+}
+
+// tailBuffer keeps the last bytes of a worker's stderr, for errors.
+type tailBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+const tailBytes = 8 << 10
+
+func (t *tailBuffer) add(p []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*tailBytes {
+		t.b = append(t.b[:0], t.b[len(t.b)-tailBytes:]...)
+	}
+}
+
+// last is the last n bytes as a suffix for an error message, "" if none.
+func (t *tailBuffer) last(n int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := bytes.TrimSpace(t.b)
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return "; its stderr ends:\n" + string(b)
+}

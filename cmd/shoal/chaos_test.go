@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/cluster"
+	"github.com/shoal-data/shoal/dataset"
+	"github.com/shoal-data/shoal/exec"
+)
+
+// TestMain lets this test binary serve as a cluster worker: the nodes the
+// cluster tests start run it to execute the tasks it ships.
+func TestMain(m *testing.M) {
+	dataset.Init()
+	os.Exit(m.Run())
+}
+
+func init() {
+	dataset.Register("chaos.slowSquare", slowSquare)
+	dataset.Register("chaos.keepOdd", keepOdd)
+}
+
+// slowSquare adds sq = id² after a pause, so a stage lasts long enough for
+// a node to die in the middle of it.
+func slowSquare(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+	time.Sleep(25 * time.Millisecond)
+	ids, err := blocks.Values[int64](b.Column(0))
+	if err != nil {
+		return nil, err
+	}
+	sq := make([]int64, len(ids))
+	for i, v := range ids {
+		sq[i] = v * v
+	}
+	col := blocks.NumericArray(sq)
+	defer col.Release()
+	schema := arrow.NewSchema([]arrow.Field{b.Schema().Field(0), {Name: "sq", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	return array.NewRecordBatch(schema, []arrow.Array{b.Column(0), col}, b.NumRows()), nil
+}
+
+func keepOdd(r dataset.Row) (bool, error) { return r.Int64("id")%2 == 1, nil }
+
+// testCluster is a head and nodes started as processes of the shoal binary.
+type testCluster struct {
+	addr  string
+	env   []string
+	nodes []*proc
+	addrs []string // each node's Flight address
+}
+
+func startCluster(t *testing.T, bin string, nodes int) *testCluster {
+	t.Helper()
+	c := &testCluster{env: []string{"SHOAL_TOKEN=chaos-test-token", "HOME=" + t.TempDir()}}
+	head := startProc(t, bin, c.env, "start", "--head", "--port", "0", "--heartbeat", "100ms")
+	m := regexp.MustCompile(`^head at (\S+)$`).FindStringSubmatch(head.first)
+	if m == nil {
+		t.Fatalf("head printed %q", head.first)
+	}
+	c.addr = m[1]
+	for range nodes {
+		n := startProc(t, bin, c.env, "start", "--address", c.addr, "--num-cpus", "2", "--object-store-memory", "256MiB")
+		f := strings.Fields(n.first) // node <id> at <addr>
+		c.nodes = append(c.nodes, n)
+		c.addrs = append(c.addrs, f[len(f)-1])
+	}
+	return c
+}
+
+// objects is how many blocks node i holds, -1 if it cannot be asked.
+func (c *testCluster) objects(i int) int {
+	oc, err := cluster.DialObjects(c.addrs[i], "chaos-test-token")
+	if err != nil {
+		return -1
+	}
+	defer oc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := oc.Stats(ctx)
+	if err != nil {
+		return -1
+	}
+	return st.Objects
+}
+
+// TestClusterChaos runs a map stage, a shuffle and an actor stage on a
+// head and three nodes (separate processes; tasks run in worker processes
+// of this test binary on the nodes), kills one node with SIGKILL while the
+// stage runs, and checks the output is exactly that of a run on the
+// embedded runtime: the dead node's tasks ran again elsewhere and its
+// blocks were rebuilt from lineage.
+func TestClusterChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin := shoalBinary(t)
+	ctx := context.Background()
+	workloads := []struct {
+		name string
+		make func(rt exec.Runtime) *dataset.Dataset
+	}{
+		{"map", func(rt exec.Runtime) *dataset.Dataset {
+			return dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(120)).
+				MapBatches(slowSquare).Filter(keepOdd)
+		}},
+		{"shuffle", func(rt exec.Runtime) *dataset.Dataset {
+			return dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(120)).
+				MapBatches(slowSquare).RandomShuffle(11).Sort(dataset.Asc("sq"))
+		}},
+		{"actors", func(rt exec.Runtime) *dataset.Dataset {
+			return dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(120)).
+				MapBatches(slowSquare).
+				MapBatchesWithActors(func(*dataset.ActorContext) (dataset.BatchFunc, error) {
+					return func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+						time.Sleep(5 * time.Millisecond)
+						b.Retain()
+						return b, nil
+					}, nil
+				}, dataset.Actors(2, 2), dataset.ActorCPUs(0), dataset.BatchSize(500))
+		}},
+	}
+	render := func(d *dataset.Dataset) ([]string, error) {
+		rows, err := d.TakeAll(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]string, len(rows))
+		for i, r := range rows {
+			out[i] = fmt.Sprint(r)
+		}
+		return out, nil
+	}
+	for _, w := range workloads {
+		t.Run(w.name, func(t *testing.T) {
+			local := exec.NewLocal(exec.WithWorkers(2))
+			defer local.Close()
+			want, err := render(w.make(local))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := startCluster(t, bin, 3)
+			rt, err := dataset.ConnectCluster(ctx, c.addr, "chaos-test-token")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Close()
+			type result struct {
+				rows []string
+				err  error
+			}
+			done := make(chan result, 1)
+			go func() {
+				rows, err := render(w.make(rt))
+				done <- result{rows, err}
+			}()
+			// Kill node 1 once it holds blocks of the running stage.
+			deadline := time.Now().Add(60 * time.Second)
+			for c.objects(1) < 2 {
+				if time.Now().After(deadline) {
+					t.Fatal("node 1 never held 2 blocks")
+				}
+				select {
+				case res := <-done:
+					t.Fatalf("the run ended before node 1 held 2 blocks (%d rows, %v)", len(res.rows), res.err)
+				case <-time.After(2 * time.Millisecond):
+				}
+			}
+			if err := c.nodes[1].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			var res result
+			select {
+			case res = <-done:
+			case <-time.After(120 * time.Second):
+				t.Fatal("the run did not finish within 120s of the kill")
+			}
+			if res.err != nil {
+				t.Fatalf("the run failed after a node died: %v", res.err)
+			}
+			if !slices.Equal(res.rows, want) {
+				t.Fatalf("after a node died: %d rows (first %v), want %d (first %v)", len(res.rows), firstRow(res.rows), len(want), firstRow(want))
+			}
+			entries, reruns := rt.LineageStats()
+			if rt.RemoteTasks() == 0 {
+				t.Error("no task ran on the nodes")
+			}
+			t.Logf("%s: %d rows equal to the embedded run; %d tasks ran on the nodes, %d tasks or calls run again to rebuild lost blocks, %d lineage entries held",
+				w.name, len(want), rt.RemoteTasks(), reruns, entries)
+		})
+	}
+}
+
+func firstRow(rows []string) string {
+	if len(rows) == 0 {
+		return "none"
+	}
+	return rows[0]
+}
