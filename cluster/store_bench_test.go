@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -12,9 +14,18 @@ import (
 	"github.com/shoal-data/shoal/exec"
 )
 
-// BenchmarkClusterWorkloads runs the map and shuffle workloads on the
-// embedded runtime and on one whose blocks live on a head + 2 nodes over
-// loopback (RemoteStore; tasks run in this process), in the same run:
+func init() { dataset.Register("bench.identity", identityBatch) }
+
+func identityBatch(batch arrow.RecordBatch) (arrow.RecordBatch, error) {
+	batch.Retain()
+	return batch, nil
+}
+
+// BenchmarkClusterWorkloads runs the map and shuffle workloads, in the same
+// run, on the embedded runtime; on a head + 2 nodes over loopback with the
+// tasks on the nodes (in worker processes running this test binary, as
+// dataset.ConnectCluster does); and with the blocks on the nodes but the
+// tasks in this process (RemoteStore alone):
 //
 //	go test -run X -bench ClusterWorkloads -benchtime 3x ./cluster
 func BenchmarkClusterWorkloads(b *testing.B) {
@@ -36,18 +47,26 @@ func BenchmarkClusterWorkloads(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	remote := exec.NewLocal(exec.WithWorkers(2), exec.WithObjectStore(rs))
-	defer remote.Close()
+	blocksOnly := exec.NewLocal(exec.WithWorkers(2), exec.WithObjectStore(rs))
+	defer blocksOnly.Close()
+	onNodes, err := dataset.ConnectCluster(ctx, h.Addr(), token)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer onNodes.Close()
 	local := exec.NewLocal(exec.WithWorkers(2))
 	defer local.Close()
-	const rows = 10_000_000 // 80 MB of int64
+	rows := int64(10_000_000) // 80 MB of int64
+	if v := os.Getenv("SHOAL_BENCH_ROWS"); v != "" {
+		rows, _ = strconv.ParseInt(v, 10, 64)
+	}
 	// Each workload stores everything it makes: the map's output blocks are
 	// materialized (put on the nodes) and read back by Sum; the shuffle's
 	// parts go through the store between its map and reduce tasks.
 	workloads := map[string]func(rt exec.Runtime) error{
 		"map": func(rt exec.Runtime) error {
 			m, err := dataset.Range(rows, dataset.WithRuntime(rt), dataset.WithParallelism(40)).
-				MapBatches(func(batch arrow.RecordBatch) (arrow.RecordBatch, error) { return batch, nil }).Materialize(ctx)
+				MapBatches(identityBatch).Materialize(ctx)
 			if err != nil {
 				return err
 			}
@@ -63,7 +82,7 @@ func BenchmarkClusterWorkloads(b *testing.B) {
 		for _, rt := range []struct {
 			name string
 			rt   exec.Runtime
-		}{{"embedded", local}, {"cluster", remote}} {
+		}{{"embedded", local}, {"cluster", onNodes}, {"cluster-blocks-only", blocksOnly}} {
 			b.Run(name+"/"+rt.name, func(b *testing.B) {
 				for b.Loop() {
 					if err := workloads[name](rt.rt); err != nil {

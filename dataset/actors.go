@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -62,7 +63,29 @@ func (d *Dataset) MapBatchesWithActors(newActor ActorConstructor, opts ...MapBat
 		return d.withErr(fmt.Errorf("dataset.MapBatchesWithActors: %w", err))
 	}
 	size := cfg.batchSize
-	pool.New = func(ac *exec.ActorContext) (ops.BlockFn, error) {
+	pool.New = actorBlockFn(newActor, size)
+	name := cfg.label
+	if name == "" {
+		name = funcLabel(newActor)
+	}
+	label := "MapBatchesWithActors(" + name + ")"
+	var specErr error
+	if ref, err := refOf(newActor); err != nil {
+		specErr = unshippable(label, err)
+	} else {
+		pool.Spec, specErr = ops.NewSpec(actorsKind, actorsArgs{Fn: ref, BatchSize: size})
+	}
+	return d.oneToOne(&ops.OneToOne{
+		Label:     label,
+		BatchRows: size,
+		Actors:    &pool,
+		SpecErr:   specErr,
+	})
+}
+
+// actorBlockFn is an actor stage's constructor over the user's.
+func actorBlockFn(newActor ActorConstructor, size int64) func(ac *exec.ActorContext) (ops.BlockFn, error) {
+	return func(ac *exec.ActorContext) (ops.BlockFn, error) {
 		fn, err := newActor(ac)
 		if err != nil {
 			return nil, err
@@ -72,14 +95,28 @@ func (d *Dataset) MapBatchesWithActors(newActor ActorConstructor, opts ...MapBat
 		}
 		return batchesFn(fn, size), nil
 	}
-	name := cfg.label
-	if name == "" {
-		name = ops.FuncName(newActor)
-	}
-	return d.oneToOne(&ops.OneToOne{
-		Label:     "MapBatchesWithActors(" + name + ")",
-		BatchRows: size,
-		Actors:    &pool,
+}
+
+// actorsKind is the ops actor kind of MapBatchesWithActors: a registered
+// (or factory-made) constructor and the batch size.
+const actorsKind = "dataset.actors"
+
+type actorsArgs struct {
+	Fn        funcRef `json:"fn"`
+	BatchSize int64   `json:"batch_size,omitempty"`
+}
+
+func init() {
+	ops.RegisterActorPool(actorsKind, func(data json.RawMessage) (func(ac *exec.ActorContext) (ops.BlockFn, error), error) {
+		a, err := decodeArgs[actorsArgs](data)
+		if err != nil {
+			return nil, err
+		}
+		ctor, err := lookupFunc[ActorConstructor](a.Fn)
+		if err != nil {
+			return nil, err
+		}
+		return actorBlockFn(ctor, a.BatchSize), nil
 	})
 }
 

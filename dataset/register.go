@@ -37,16 +37,16 @@ import (
 // Or), SelectColumns, DropColumns, RenameColumns; the partial
 // aggregations of Sum, Min, Max, Mean and Std; RandomShuffle,
 // Repartition with and without Shuffle, RandomizeBlockOrder, Sort,
-// GroupBy aggregations and global Aggregate, Join and Zip.
+// GroupBy aggregations and global Aggregate, Join and Zip; the actors of
+// MapBatchesWithActors over a registered (or factory-made) constructor,
+// which are placed on nodes with the CPUs and GPUs they ask for.
 //
 // Built-in stages that have no spec run their tasks in the driver, which
 // is always legal and never an error: reads of FromItems, FromRecords,
 // FromStructs and of a user's Datasource (their data lives in the
 // driver); S3 reads with explicit keys or a custom HTTP client, and reads
 // through a custom FileSystem; CSV and JSON reads with a BadRows counter;
-// Where over an Expr implemented outside package ops;
-// MapBatchesWithActors (actors are stateful and long-lived);
-// AggregateFunc (its functions come as a struct); the tasks of Write (the
+// Where over an Expr implemented outside package ops; AggregateFunc (its functions come as a struct); the tasks of Write (the
 // sink's state and commit live in the driver). Limits, unions and
 // materialized inputs run no tasks.
 
@@ -158,7 +158,8 @@ type Factory[A, F any] struct {
 // F must be a function type a transform takes: func(Row) (Item, error)
 // (Map), func(Row) ([]Item, error) (FlatMap), func(Row) (bool, error)
 // (Filter), BatchFunc or its underlying type (MapBatches, MapGroups), or
-// func(arrow.RecordBatch) (arrow.Array, error) (AddColumn). A must survive
+// func(arrow.RecordBatch) (arrow.Array, error) (AddColumn), or
+// ActorConstructor (MapBatchesWithActors). A must survive
 // encoding/json: exported fields, no functions or channels. It panics as
 // Register does, and if F is not one of those types.
 func RegisterFactory[A, F any](name string, make func(A) F) *Factory[A, F] {
@@ -277,6 +278,16 @@ func wrapFunc(fn any) (any, bool) {
 			return f, true
 		}
 		return func(b arrow.RecordBatch) (arrow.Array, error) { return f(b) }, true
+	case ActorConstructor:
+		if f == nil {
+			return f, true
+		}
+		return ActorConstructor(func(ac *ActorContext) (BatchFunc, error) { return f(ac) }), true
+	case func(*ActorContext) (BatchFunc, error):
+		if f == nil {
+			return f, true
+		}
+		return func(ac *ActorContext) (BatchFunc, error) { return f(ac) }, true
 	}
 	return nil, false
 }

@@ -61,6 +61,35 @@ func (r *shipRuntime) Submit(ctx context.Context, t exec.Task, done func(exec.Ta
 	r.Local.Submit(ctx, t, done)
 }
 
+// StartActor starts actors from their spec, as a node's worker would,
+// and counts those that had one.
+func (r *shipRuntime) StartActor(ctx context.Context, spec exec.ActorSpec, started func(exec.Actor, error)) {
+	r.mu.Lock()
+	if spec.Spec == nil {
+		r.without["actor "+spec.Operator]++
+	} else {
+		r.with["actor "+spec.Operator]++
+	}
+	r.mu.Unlock()
+	if spec.Spec != nil {
+		data, err := json.Marshal(spec.Spec)
+		var back exec.TaskSpec
+		if err == nil {
+			err = json.Unmarshal(data, &back)
+		}
+		var newActor func(*exec.ActorContext) (exec.ActorFunc, error)
+		if err == nil {
+			newActor, err = exec.BuildActor(back)
+		}
+		if err != nil {
+			go started(nil, fmt.Errorf("rebuilding actor from its spec: %w", err))
+			return
+		}
+		spec.New = newActor
+	}
+	r.Local.StartActor(ctx, spec, started)
+}
+
 // rebuild is what a worker does with a spec that crossed the wire.
 func rebuild(spec exec.TaskSpec) (exec.RunFunc, error) {
 	data, err := json.Marshal(spec)
@@ -89,6 +118,32 @@ func (r *shipRuntime) counts() (with, without int, unshipped []string) {
 }
 
 // Functions the tests register, as a program would at package level.
+
+// newShipActor is an actor constructor.
+func newShipActor(*dataset.ActorContext) (dataset.BatchFunc, error) {
+	return shipAddKey, nil
+}
+
+type offsetArgs struct{ Add int64 }
+
+var shipOffsetActor = dataset.RegisterFactory("ship.offsetActor", func(a offsetArgs) dataset.ActorConstructor {
+	return func(*dataset.ActorContext) (dataset.BatchFunc, error) {
+		return func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+			ids, err := blocks.Column(b, "id")
+			if err != nil {
+				return nil, err
+			}
+			bld := array.NewInt64Builder(memory.DefaultAllocator)
+			defer bld.Release()
+			for i := range ids.Len() {
+				bld.Append(ids.(*array.Int64).Value(i) + a.Add)
+			}
+			col := bld.NewArray()
+			defer col.Release()
+			return blocks.WithColumn(b, "shifted", col)
+		}, nil
+	}
+})
 
 func shipSquare(r dataset.Row) (dataset.Item, error) {
 	x := r.Int64("id")
@@ -185,6 +240,7 @@ func init() {
 	dataset.Register("ship-test.neg-id", shipNegID)
 	dataset.Register("ship-test.group-size", shipGroupSize)
 	dataset.Register("ship-test.wide", shipWide)
+	dataset.Register("ship-test.actor", newShipActor)
 }
 
 // shipFiles writes the inputs of the file reads into dir.
@@ -471,6 +527,55 @@ func sortItems(items []dataset.Item) {
 	for i, k := range sorted {
 		items[i] = byKey[k][0]
 		byKey[k] = byKey[k][1:]
+	}
+}
+
+// TestShippedActors: the actors of MapBatchesWithActors over a registered
+// constructor, or one a factory made, are started from their specs and
+// give what the local run gives; an unregistered constructor is named.
+func TestShippedActors(t *testing.T) {
+	ctx := context.Background()
+	build := func(opt dataset.Option) *dataset.Dataset {
+		return dataset.Range(5000, opt, dataset.WithParallelism(10)).
+			MapBatchesWithActors(newShipActor, dataset.Actors(2, 2), dataset.ActorCPUs(0.5), dataset.BatchSize(300)).
+			MapBatchesWithActors(shipOffsetActor.Bind(offsetArgs{Add: 1000}), dataset.Actors(1, 1), dataset.ActorCPUs(0.5))
+	}
+	plain := setup(t)
+	want := must(build(plain.opt()).TakeAll(ctx))(t)
+	env := setup(t)
+	rt := newShipRuntime(env.rt)
+	ds := build(dataset.WithRuntime(rt))
+	if err := dataset.CheckShippable(ds); err != nil {
+		t.Fatal(err)
+	}
+	got := must(ds.TakeAll(ctx))(t)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("actors started from specs gave %d rows (first %v), local %d (first %v)", len(got), got[0], len(want), want[0])
+	}
+	if got[7]["shifted"] != int64(1007) {
+		t.Errorf("row 7: %v, want shifted 1007", got[7])
+	}
+	rt.mu.Lock()
+	for op, n := range rt.without {
+		if strings.HasPrefix(op, "actor ") {
+			t.Errorf("%d actors of %s had no spec", n, op)
+		}
+	}
+	actors := 0
+	for op, n := range rt.with {
+		if strings.HasPrefix(op, "actor ") {
+			actors += n
+		}
+	}
+	rt.mu.Unlock()
+	if actors < 3 {
+		t.Errorf("%d actors had specs, want at least 3", actors)
+	}
+
+	unregistered := dataset.Range(10, env.opt()).MapBatchesWithActors(func(*dataset.ActorContext) (dataset.BatchFunc, error) { return shipAddKey, nil })
+	err := dataset.CheckShippable(unregistered)
+	if err == nil || !strings.Contains(err.Error(), "MapBatchesWithActors") || !strings.Contains(err.Error(), "not registered") {
+		t.Errorf("an unregistered constructor: %v", err)
 	}
 }
 

@@ -30,6 +30,9 @@ type ActorSpec struct {
 	// place to load a model onto the GPUs in ac.GPUIDs. It returns the
 	// function every call runs. An error or a panic fails the start.
 	New func(ac *ActorContext) (ActorFunc, error)
+	// Spec, when set, describes New as data (BuildActor(*Spec) builds the
+	// same constructor), so a cluster runtime may place the actor on a node.
+	Spec *TaskSpec
 }
 
 // ActorFunc is what one call runs on an actor: input blocks to output

@@ -72,3 +72,43 @@ func TaskKinds() []string {
 	sort.Strings(kinds)
 	return kinds
 }
+
+// ActorBuilder turns an actor spec's arguments back into the actor's
+// constructor.
+type ActorBuilder func(args []byte) (func(ac *ActorContext) (ActorFunc, error), error)
+
+// actorKinds is the registry of actor constructors, as taskKinds is of
+// task functions.
+var actorKinds struct {
+	sync.RWMutex
+	m map[string]ActorBuilder
+}
+
+// RegisterActorKind makes kind buildable by BuildActor. Call it from an
+// init function; registering a kind twice panics.
+func RegisterActorKind(kind string, build ActorBuilder) {
+	actorKinds.Lock()
+	defer actorKinds.Unlock()
+	if actorKinds.m == nil {
+		actorKinds.m = make(map[string]ActorBuilder)
+	}
+	if _, dup := actorKinds.m[kind]; dup {
+		panic("exec: actor kind registered twice: " + kind)
+	}
+	actorKinds.m[kind] = build
+}
+
+// BuildActor builds the constructor spec describes.
+func BuildActor(spec TaskSpec) (func(ac *ActorContext) (ActorFunc, error), error) {
+	actorKinds.RLock()
+	build, ok := actorKinds.m[spec.Kind]
+	actorKinds.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("exec: no actor kind %q in this binary: run the same build everywhere", spec.Kind)
+	}
+	newActor, err := build(spec.Args)
+	if err != nil {
+		return nil, fmt.Errorf("exec: building a %s actor: %w", spec.Kind, err)
+	}
+	return newActor, nil
+}

@@ -198,6 +198,10 @@ type ActorPool struct {
 	MaxAttempts int
 	// New runs once per actor and returns the function batches go through.
 	New func(ac *exec.ActorContext) (BlockFn, error)
+	// Spec, when set, describes New as data (BuildActorPool(*Spec) builds
+	// the same constructor), so a cluster runtime may place the actors on
+	// nodes.
+	Spec *Spec
 }
 
 func (o *OneToOne) Name() string               { return o.Label }

@@ -97,10 +97,32 @@ func (r *registry[B]) kinds() []string {
 	return out
 }
 
+// ActorPoolBuilder builds an actor stage's constructor (ActorPool.New)
+// from its spec's arguments.
+type ActorPoolBuilder func(args json.RawMessage) (func(ac *exec.ActorContext) (BlockFn, error), error)
+
 var (
 	stageKinds = &registry[StageBuilder]{what: "stage"}
 	readKinds  = &registry[ReadBuilder]{what: "read"}
+	actorKinds = &registry[ActorPoolBuilder]{what: "actor"}
 )
+
+// RegisterActorPool makes actor specs of kind buildable by
+// BuildActorPool. Call it from an init function.
+func RegisterActorPool(kind string, build ActorPoolBuilder) { actorKinds.register(kind, build) }
+
+// BuildActorPool builds the constructor an actor spec describes.
+func BuildActorPool(s Spec) (func(ac *exec.ActorContext) (BlockFn, error), error) {
+	build, err := actorKinds.lookup(s.Kind)
+	if err != nil {
+		return nil, err
+	}
+	newActor, err := build(s.Args)
+	if err != nil {
+		return nil, fmt.Errorf("ops: building a %s actor: %w", s.Kind, err)
+	}
+	return newActor, nil
+}
 
 // RegisterStage makes stage specs of kind buildable by BuildStage. Call it
 // from an init function; registering a kind twice panics.

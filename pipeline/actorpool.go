@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -329,22 +330,56 @@ func (p *actorPoolOp) startOne() {
 	index := p.started
 	p.started++
 	p.starting++
-	newFn := p.pool.New
 	spec := exec.ActorSpec{
 		Operator: p.name, Index: index, CPUs: p.pool.CPUs, GPUs: p.pool.GPUs, Memory: p.pool.Memory,
-		New: func(ac *exec.ActorContext) (exec.ActorFunc, error) {
-			fn, err := newFn(ac)
-			if err != nil {
-				return nil, err
-			}
-			if fn == nil {
-				return nil, errors.New("constructor returned a nil function")
-			}
-			return actorFunc(fn), nil
-		},
+		New: actorNew(p.pool.New), Spec: actorSpec(p.pool.Spec),
 	}
 	track := fmt.Sprintf("%s actor %d", p.name, index)
 	p.env.startActor(p, spec, func(a exec.Actor, err error) { p.actorStarted(a, track, err) })
+}
+
+// actorNew is an actor's constructor over an actor stage's: the same
+// whether the actor runs here or on a node (actorKind builds it there).
+func actorNew(newFn func(ac *exec.ActorContext) (ops.BlockFn, error)) func(ac *exec.ActorContext) (exec.ActorFunc, error) {
+	return func(ac *exec.ActorContext) (exec.ActorFunc, error) {
+		fn, err := newFn(ac)
+		if err != nil {
+			return nil, err
+		}
+		if fn == nil {
+			return nil, errors.New("constructor returned a nil function")
+		}
+		return actorFunc(fn), nil
+	}
+}
+
+// actorKind is the exec actor kind of actor stages whose constructor has
+// an ops spec.
+const actorKind = "shoal.actor"
+
+func actorSpec(s *ops.Spec) *exec.TaskSpec {
+	if s == nil {
+		return nil
+	}
+	data, err := json.Marshal(s)
+	if err != nil {
+		return nil // cannot happen for a Spec; the actor then stays here
+	}
+	return &exec.TaskSpec{Kind: actorKind, Args: data}
+}
+
+func init() {
+	exec.RegisterActorKind(actorKind, func(args []byte) (func(ac *exec.ActorContext) (exec.ActorFunc, error), error) {
+		var s ops.Spec
+		if err := json.Unmarshal(args, &s); err != nil {
+			return nil, fmt.Errorf("decoding an actor spec: %w", err)
+		}
+		newFn, err := ops.BuildActorPool(s)
+		if err != nil {
+			return nil, err
+		}
+		return actorNew(newFn), nil
+	})
 }
 
 func (p *actorPoolOp) actorStarted(a exec.Actor, track string, err error) {

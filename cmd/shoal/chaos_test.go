@@ -30,6 +30,7 @@ func TestMain(m *testing.M) {
 func init() {
 	dataset.Register("chaos.slowSquare", slowSquare)
 	dataset.Register("chaos.keepOdd", keepOdd)
+	dataset.Register("chaos.passActor", newPassActor)
 }
 
 // slowSquare adds sq = id² after a pause, so a stage lasts long enough for
@@ -48,6 +49,15 @@ func slowSquare(b arrow.RecordBatch) (arrow.RecordBatch, error) {
 	defer col.Release()
 	schema := arrow.NewSchema([]arrow.Field{b.Schema().Field(0), {Name: "sq", Type: arrow.PrimitiveTypes.Int64}}, nil)
 	return array.NewRecordBatch(schema, []arrow.Array{b.Column(0), col}, b.NumRows()), nil
+}
+
+// newPassActor is an actor that passes batches on after a pause.
+func newPassActor(*dataset.ActorContext) (dataset.BatchFunc, error) {
+	return func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+		time.Sleep(5 * time.Millisecond)
+		b.Retain()
+		return b, nil
+	}, nil
 }
 
 func keepOdd(r dataset.Row) (bool, error) { return r.Int64("id")%2 == 1, nil }
@@ -121,13 +131,7 @@ func TestClusterChaos(t *testing.T) {
 		{"actors", func(rt exec.Runtime) *dataset.Dataset {
 			return dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(120)).
 				MapBatches(slowSquare).
-				MapBatchesWithActors(func(*dataset.ActorContext) (dataset.BatchFunc, error) {
-					return func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
-						time.Sleep(5 * time.Millisecond)
-						b.Retain()
-						return b, nil
-					}, nil
-				}, dataset.Actors(2, 2), dataset.ActorCPUs(0), dataset.BatchSize(500))
+				MapBatchesWithActors(newPassActor, dataset.Actors(2, 2), dataset.ActorCPUs(0), dataset.BatchSize(500))
 		}},
 	}
 	render := func(d *dataset.Dataset) ([]string, error) {
