@@ -44,6 +44,8 @@ type Head struct {
 	nodes        map[string]*NodeStatus
 	nextID       int
 	shuttingDown bool
+	jobs         []*JobStatus // oldest first
+	nextJob      int
 
 	done    chan struct{}
 	stop    sync.Once
@@ -197,6 +199,12 @@ func (h *Head) DoAction(a *flight.Action, stream flight.FlightService_DoActionSe
 		return reply(nil)
 	case actionStatus:
 		return reply(h.Status())
+	case actionJob:
+		var info JobInfo
+		if err := decodeBody(a.Type, a.Body, &info); err != nil {
+			return err
+		}
+		return h.serveJob(info, stream)
 	case actionShutdown:
 		h.mu.Lock()
 		h.shuttingDown = true
@@ -250,7 +258,7 @@ func (h *Head) heartbeat(hb Heartbeat) (bool, error) {
 func (h *Head) Status() Status {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := Status{Version: h.cfg.Version, HeadAddr: h.Addr(), Started: h.started, ShuttingDown: h.shuttingDown, Jobs: []JobStatus{}}
+	s := Status{Version: h.cfg.Version, HeadAddr: h.Addr(), Started: h.started, ShuttingDown: h.shuttingDown, Jobs: h.jobsStatus()}
 	for _, n := range h.nodes {
 		s.Nodes = append(s.Nodes, *n)
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +183,53 @@ func TestHealthNeedsNoToken(t *testing.T) {
 	if err != nil || res.Status != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health check: %v %v, want SERVING without a token", res, err)
 	}
+}
+
+// TestJobsTable: a driver's job is listed as running while it is attached
+// and as finished once it closes; a malformed job is refused.
+func TestJobsTable(t *testing.T) {
+	h := startHead(t)
+	ctx := context.Background()
+	j, err := AttachJob(ctx, h.Addr(), testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := h.Status()
+	if len(st.Jobs) != 1 || !st.Jobs[0].Running || st.Jobs[0].ID != j.ID() || st.Jobs[0].Info.PID != os.Getpid() {
+		t.Fatalf("while attached: %+v", st.Jobs)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st = h.Status()
+		if len(st.Jobs) == 1 && !st.Jobs[0].Running && !st.Jobs[0].Ended.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Close: %+v", st.Jobs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c := connectT(t, h.Addr(), testToken, ProtocolVersion)
+	stream, err := c.fc.DoAction(ctx, &flight.Action{Type: actionJob, Body: []byte(`{"name":""}`)})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a job without a name: %v", err)
+	}
+	// A job still attached when the head stops ends with it.
+	j2, err := AttachJob(ctx, h.Addr(), testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	select {
+	case <-j2.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the job's stream outlived the head")
+	}
+	j2.Close()
 }

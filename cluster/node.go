@@ -31,7 +31,7 @@ type NodeConfig struct {
 	Addr, Advertise string
 	// Resources the node offers: CPUs default to the machine's, GPUs < 0
 	// are detected (exec.DetectGPUs), ObjectStoreMemory defaults to 30% of
-	// the machine's memory.
+	// the machine's memory, Memory (what actors reserve) 0 is not counted.
 	Resources Resources
 	// SpillDir is where the object store spills (default os.TempDir()).
 	SpillDir string
@@ -61,6 +61,7 @@ type Node struct {
 	head   *Client
 	bins   *binaryStore
 	tasks  *taskRunner
+	actors *actorHost
 	// ownWorkDir: the node made its work dir and removes it when it stops.
 	ownWorkDir bool
 
@@ -104,6 +105,9 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		}
 		r.GPUs = len(ids)
 	}
+	if r.Memory < 0 {
+		r.Memory = 0
+	}
 	if r.ObjectStoreMemory <= 0 {
 		r.ObjectStoreMemory = int64(float64(exec.SystemMemory()) * exec.DefaultStoreFraction)
 	}
@@ -133,6 +137,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	n.store = exec.NewStore(memory.DefaultAllocator, r.ObjectStoreMemory, cfg.SpillDir)
 	n.tasks = newTaskRunner(n, out)
+	n.actors = newActorHost(n, n.tasks)
 	n.stopOS = serveFlight(lis, &nodeService{ObjectService: NewObjectService(n.store), n: n}, cfg.Token)
 	n.head, err = connect(cfg.Head, cfg.Token, cfg.Version)
 	if err == nil {
@@ -261,8 +266,9 @@ func (n *Node) fail(err error) {
 	go n.Close()
 }
 
-// Close stops the node: heartbeats, its tasks and workers (killed and
-// reaped), the object server and the store.
+// Close stops the node: heartbeats, its actors (given a moment to run their
+// cleanups), its tasks and workers (killed and reaped), the object server
+// and the store.
 func (n *Node) Close() {
 	n.stop.Do(func() {
 		close(n.halt)
@@ -274,8 +280,9 @@ func (n *Node) Close() {
 }
 
 func (n *Node) shutdown() {
-	// Tasks first: the server's graceful stop waits for calls in flight,
-	// and running tasks end only when cancelled.
+	// Actors and tasks first: the server's graceful stop waits for calls in
+	// flight, and running tasks and actors end only when told to.
+	n.actors.close()
 	n.tasks.close()
 	if n.head != nil {
 		if id := n.ID(); id != "" {

@@ -22,6 +22,13 @@ const (
 	actionBinaryHas = "binary-has" // binaryHasBody → binaryReply
 	actionBinaryPut = "binary-put" // binaryPutBody → binaryReply
 	actionRunTask   = "run-task"   // RunTaskRequest → wireTaskResult (also a worker's)
+
+	// Actors (actors.go, actor_worker.go). actor-start is a stream that
+	// lasts as long as the actor: its first message says the actor is
+	// constructed, its end that the actor has stopped.
+	actionActorStart = "actor-start" // ActorStartRequest → actorStarted, then the end (a worker's: workerActorStart → actorPhase...)
+	actionActorCall  = "actor-call"  // actorCallBody → wireTaskResult (also a worker's)
+	actionActorStop  = "actor-stop"  // actorIDBody → (empty JSON object) (also a worker's)
 )
 
 // maxActionBody bounds a control message's body; a larger one is refused.
@@ -29,8 +36,14 @@ const maxActionBody = 1 << 20
 
 // Resources are what a node offers.
 type Resources struct {
-	CPUs              int               `json:"cpus"`
-	GPUs              int               `json:"gpus"`
+	// CPUs are shared by tasks (for as long as each runs) and actors (for
+	// their whole life).
+	CPUs int `json:"cpus"`
+	// GPUs are devices 0 to GPUs-1, each held by at most one actor.
+	GPUs int `json:"gpus"`
+	// Memory is what actors may reserve, in bytes (ActorStartRequest.Memory);
+	// 0 means it is not counted: any actor's memory fits.
+	Memory            int64             `json:"memory,omitempty"`
 	ObjectStoreMemory int64             `json:"object_store_memory"`
 	Labels            map[string]string `json:"labels,omitempty"`
 }
@@ -86,13 +99,6 @@ type Status struct {
 	ShuttingDown bool         `json:"shutting_down"`
 	Nodes        []NodeStatus `json:"nodes"`
 	Jobs         []JobStatus  `json:"jobs"`
-}
-
-// JobStatus is one driver program attached to the cluster (not built yet:
-// always empty).
-type JobStatus struct {
-	ID      string    `json:"id"`
-	Started time.Time `json:"started"`
 }
 
 // Total adds up the resources of the live nodes.

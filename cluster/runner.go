@@ -80,20 +80,47 @@ func (r *TaskRunner) RunRemote(ctx context.Context, t exec.Task, attempt int) ([
 			tried = append(tried, fmt.Errorf("%s (%s): %w", node.id, node.addr, err))
 			continue
 		}
-		lost := false
-		for _, in := range t.Inputs {
-			if n := r.rs.nodeOf(in); n != nil && n != node && !r.reachable(n) {
-				r.rs.markDown(n)
-				lost = true
-			}
-		}
-		if lost {
+		if r.markLostInputs(node, t.Inputs) {
 			return nil, fmt.Errorf("cluster: %s task %d: an input's node is gone: %w", t.Operator, t.Index, exec.ErrBlockLost)
 		}
 		// The node answers but its worker failed (crashed): try again, on
 		// whichever node is best now, as a retryable failure.
 		return nil, exec.Retryable(fmt.Errorf("cluster: %s task %d on %s: %w", t.Operator, t.Index, node.id, err))
 	}
+}
+
+// markLostInputs marks down the nodes other than exclude holding inputs
+// that cannot be reached, and reports whether there were any.
+func (r *TaskRunner) markLostInputs(exclude *remoteNode, inputs []exec.ObjectRef) bool {
+	lost := false
+	for _, in := range inputs {
+		if n := r.rs.nodeOf(in); n != nil && n != exclude && !r.reachable(n) {
+			r.rs.markDown(n)
+			lost = true
+		}
+	}
+	return lost
+}
+
+// locate says where each input lives, or wraps ErrBlockLost when one
+// lived on a node that is down.
+func (r *TaskRunner) locate(operator string, index int, refs []exec.ObjectRef) ([]RemoteBlock, error) {
+	rs := r.rs
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	out := make([]RemoteBlock, len(refs))
+	for i, in := range refs {
+		o, ok := rs.objects[in.ID]
+		if !ok {
+			return nil, fmt.Errorf("cluster: %s %d: input object %d is not in the store", operator, index, in.ID)
+		}
+		if o.node.down {
+			return nil, fmt.Errorf("cluster: %s %d: an input lived on %s (%s), which is gone: %w",
+				operator, index, o.node.id, o.node.addr, exec.ErrBlockLost)
+		}
+		out[i] = RemoteBlock{Addr: o.node.addr, ID: o.local}
+	}
+	return out, nil
 }
 
 // reachable asks n for its stats with a short deadline.

@@ -27,6 +27,8 @@ type RemoteStore struct {
 	nodes  []*remoteNode
 	budget int64
 
+	job *Job // this program's entry in the head's job table
+
 	mu      sync.Mutex
 	objects map[exec.ObjectID]*remoteObject
 	closed  bool
@@ -43,6 +45,13 @@ type remoteNode struct {
 	// cpus the node declared and tasks this driver runs there now
 	// (TaskRunner).
 	cpus, running int
+	// gpus and memory (0: not counted) the node offers actors, and what
+	// this driver's actors hold there.
+	gpus                int
+	memory              int64
+	actorCPUs           float64
+	actorGPUs           int
+	actorMemory, actors int64
 }
 
 type remoteObject struct {
@@ -56,9 +65,9 @@ type remoteObject struct {
 // node's own ID takes the bits below.
 const nodeBits = 48
 
-// NewRemoteStore connects to the head at addr and to every live node.
-// Blocks fetched with Get are built with alloc (memory.DefaultAllocator if
-// nil).
+// NewRemoteStore connects to the head at addr and to every live node, and
+// attaches a job (listed by `shoal status` until Close). Blocks fetched
+// with Get are built with alloc (memory.DefaultAllocator if nil).
 func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Allocator) (*RemoteStore, error) {
 	if alloc == nil {
 		alloc = memory.DefaultAllocator
@@ -82,12 +91,17 @@ func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Alloca
 			rs.Close()
 			return nil, err
 		}
-		rs.nodes = append(rs.nodes, &remoteNode{id: n.ID, addr: n.Info.Addr, client: c, index: len(rs.nodes), cpus: n.Info.Resources.CPUs})
+		rs.nodes = append(rs.nodes, &remoteNode{id: n.ID, addr: n.Info.Addr, client: c, index: len(rs.nodes),
+			cpus: n.Info.Resources.CPUs, gpus: n.Info.Resources.GPUs, memory: n.Info.Resources.Memory})
 		rs.budget += n.Info.Resources.ObjectStoreMemory
 	}
 	if len(rs.nodes) == 0 {
 		rs.Close()
 		return nil, fmt.Errorf("cluster: %s has no live node", addr)
+	}
+	if rs.job, err = AttachJob(ctx, addr, token); err != nil {
+		rs.Close()
+		return nil, err
 	}
 	return rs, nil
 }
@@ -340,6 +354,11 @@ func (rs *RemoteStore) Close() error {
 	}
 	for _, n := range rs.nodes {
 		if err := n.client.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if rs.job != nil {
+		if err := rs.job.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -180,7 +180,8 @@ const (
 )
 
 // taskFailureStatus is the status of a task's own failure: codes.Aborted,
-// the error's text, and whether it was a panic or retryable as details.
+// the error's text, and whether it was a panic, retryable or the failure
+// of an actor (exec.IsActorFailure) as details.
 func taskFailureStatus(err error) error {
 	var pe *exec.PanicError
 	panicked := errors.As(err, &pe)
@@ -188,6 +189,7 @@ func taskFailureStatus(err error) error {
 		taskFailureKey: true,
 		"panic":        panicked,
 		"retryable":    !panicked && exec.IsRetryable(err),
+		"actor":        exec.IsActorFailure(err),
 	}
 	if panicked {
 		fields["value"] = clip(fmt.Sprint(pe.Value), maxFailureMessage)
@@ -215,16 +217,32 @@ func taskFailureOf(err error) (_ error, ok bool) {
 			continue
 		}
 		f := s.GetFields()
+		var failure error
 		switch {
 		case f["panic"].GetBoolValue():
-			return &exec.PanicError{Value: f["value"].GetStringValue(), Stack: []byte(f["stack"].GetStringValue())}, true
+			failure = &exec.PanicError{Value: f["value"].GetStringValue(), Stack: []byte(f["stack"].GetStringValue())}
 		case f["retryable"].GetBoolValue():
-			return exec.Retryable(errors.New(st.Message())), true
+			failure = exec.Retryable(errors.New(st.Message()))
+		default:
+			failure = errors.New(st.Message())
 		}
-		return errors.New(st.Message()), true
+		if f["actor"].GetBoolValue() {
+			// The text has exec.ActorFailed's prefix already.
+			if !f["panic"].GetBoolValue() {
+				failure = errors.New(strings.TrimPrefix(st.Message(), actorFailedPrefix))
+				if f["retryable"].GetBoolValue() {
+					failure = exec.Retryable(failure)
+				}
+			}
+			failure = exec.ActorFailed(failure)
+		}
+		return failure, true
 	}
 	return nil, false
 }
+
+// actorFailedPrefix starts the text of an error marked exec.ActorFailed.
+var actorFailedPrefix = exec.ActorFailed(errors.New("")).Error()
 
 func clip(s string, n int) string {
 	if len(s) <= n {
@@ -257,15 +275,20 @@ func (c *ObjectClient) RunTask(ctx context.Context, req RunTaskRequest) (RunTask
 		}
 		return RunTaskResult{}, err
 	}
+	return c.taskResult(ctx, w, fmt.Sprintf("run task %s[%d]", req.Operator, req.Index))
+}
+
+// taskResult decodes the reply of a task or an actor call; where it cannot,
+// it frees the outputs, which nobody else knows of.
+func (c *ObjectClient) taskResult(ctx context.Context, w wireTaskResult, what string) (RunTaskResult, error) {
 	res, err := w.decode()
 	if err != nil {
-		// The outputs exist but cannot be described: free them.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		for _, id := range w.ids() {
 			_ = c.Release(rctx, id)
 		}
 		cancel()
-		return RunTaskResult{}, fmt.Errorf("cluster: run task %s[%d] on %s: bad reply: %w", req.Operator, req.Index, c.addr, err)
+		return RunTaskResult{}, fmt.Errorf("cluster: %s on %s: bad reply: %w", what, c.addr, err)
 	}
 	return res, nil
 }
@@ -277,8 +300,8 @@ type nodeService struct {
 	n *Node
 }
 
-// DoAction serves binary-has, binary-put and run-task, and passes other
-// actions to the ObjectService.
+// DoAction serves binary-has, binary-put, run-task and the actor actions,
+// and passes other actions to the ObjectService.
 func (s *nodeService) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
 	reply := func(v any) error { return stream.Send(&flight.Result{Body: encodeBody(v)}) }
 	switch a.GetType() {
@@ -311,22 +334,49 @@ func (s *nodeService) DoAction(a *flight.Action, stream flight.FlightService_DoA
 			return err
 		}
 		body, ids, err := s.n.tasks.run(stream.Context(), req)
-		if err != nil {
+		return s.sendResult(stream, body, ids, err)
+	case actionActorStart:
+		var req ActorStartRequest
+		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
 			return err
 		}
-		err = stream.Context().Err()
-		if err == nil {
-			err = stream.Send(&flight.Result{Body: body})
-		}
-		if err != nil {
-			// The driver cannot learn the outputs' IDs: nothing else will
-			// free them.
-			s.n.tasks.releaseOutputs(ids)
+		return s.n.actors.serve(stream, req)
+	case actionActorCall:
+		var req actorCallBody
+		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
 			return err
 		}
-		return nil
+		body, ids, err := s.n.actors.call(stream.Context(), req)
+		return s.sendResult(stream, body, ids, err)
+	case actionActorStop:
+		var req actorIDBody
+		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
+			return err
+		}
+		if err := s.n.actors.stop(stream.Context(), req.ActorID); err != nil {
+			return err
+		}
+		return reply(struct{}{})
 	}
 	return s.ObjectService.DoAction(a, stream)
+}
+
+// sendResult sends the reply of a task or an actor call, or its error.
+func (s *nodeService) sendResult(stream flight.FlightService_DoActionServer, body []byte, ids []exec.ObjectID, err error) error {
+	if err != nil {
+		return err
+	}
+	err = stream.Context().Err()
+	if err == nil {
+		err = stream.Send(&flight.Result{Body: body})
+	}
+	if err != nil {
+		// The driver cannot learn the outputs' IDs: nothing else will
+		// free them.
+		s.n.tasks.releaseOutputs(ids)
+		return err
+	}
+	return nil
 }
 
 // workerStartTimeout bounds how long a worker may take to say where it
@@ -351,6 +401,7 @@ type taskRunner struct {
 
 	cpus    *semaphore.Weighted // milli-CPUs free
 	milli   int64               // milli-CPUs in all
+	held    atomic.Int64        // milli-CPUs held by tasks and actors (for messages)
 	running atomic.Int64
 
 	// ctx ends when the node stops: tasks' calls and starting workers end.
@@ -466,17 +517,16 @@ func (r *taskRunner) run(callCtx context.Context, req RunTaskRequest) ([]byte, [
 	ctx, cancel := context.WithCancel(callCtx)
 	defer cancel()
 	defer context.AfterFunc(r.ctx, cancel)()
-	ctxErr := func() error {
-		if r.ctx.Err() != nil {
-			return r.stopping()
-		}
-		return status.FromContextError(ctx.Err()).Err()
-	}
+	ctxErr := func() error { return r.ctxErr(ctx) }
 	if milli > 0 {
 		if err := r.cpus.Acquire(ctx, milli); err != nil {
 			return nil, nil, ctxErr()
 		}
-		defer r.cpus.Release(milli)
+		r.held.Add(milli)
+		defer func() {
+			r.held.Add(-milli)
+			r.cpus.Release(milli)
+		}()
 	}
 	r.running.Add(1)
 	defer r.running.Add(-1)
@@ -487,7 +537,16 @@ func (r *taskRunner) run(callCtx context.Context, req RunTaskRequest) ([]byte, [
 		}
 		return nil, nil, err
 	}
-	body, fromWorker, err := w.call(ctx, encodeBody(req))
+	return r.forward(ctx, w, actionRunTask, encodeBody(req), fmt.Sprintf("running %s[%d]", req.Operator, req.Index))
+}
+
+// forward sends a task or an actor call to worker w and returns its reply
+// (a wireTaskResult) and the IDs of the outputs it made. doing says what
+// the call does, for errors ("running op[3]"). Errors are statuses: the
+// worker's own, the context's, or Unavailable where the worker died or
+// cannot be reached.
+func (r *taskRunner) forward(ctx context.Context, w *workerProc, action string, body []byte, doing string) ([]byte, []exec.ObjectID, error) {
+	body, fromWorker, err := w.call(ctx, action, body)
 	if err == nil {
 		var res wireTaskResult
 		if jerr := json.Unmarshal(body, &res); jerr != nil {
@@ -495,29 +554,44 @@ func (r *taskRunner) run(callCtx context.Context, req RunTaskRequest) ([]byte, [
 		}
 		if ctx.Err() != nil {
 			r.releaseOutputs(res.ids())
-			return nil, nil, ctxErr()
+			return nil, nil, r.ctxErr(ctx)
 		}
 		return body, res.ids(), nil
 	}
 	switch {
 	case ctx.Err() != nil:
-		return nil, nil, ctxErr()
+		return nil, nil, r.ctxErr(ctx)
 	case fromWorker:
 		return nil, nil, err // the worker's own answer: keep its status
 	}
-	// The call broke: the worker died, or cannot be reached.
+	return nil, nil, r.broken(w, doing, err)
+}
+
+// ctxErr is the error of a call whose context ended: the node's stop, or
+// the caller's own end.
+func (r *taskRunner) ctxErr(ctx context.Context) error {
+	if r.ctx.Err() != nil {
+		return r.stopping()
+	}
+	return status.FromContextError(ctx.Err()).Err()
+}
+
+// broken is the error of a call to worker w that broke with err (not an
+// answer of the worker's): it died, or cannot be reached, in which case it
+// is halted so that the next call starts a new one. Unavailable.
+func (r *taskRunner) broken(w *workerProc, doing string, err error) error {
 	select {
 	case <-w.exited:
 	case <-time.After(2 * time.Second):
 	}
 	select {
 	case <-w.exited:
-		return nil, nil, status.Errorf(codes.Unavailable, "shoal: %s: worker %s (pid %d) died running %s[%d]: %s%s",
-			r.name(), shortHash(w.hash), w.pid, req.Operator, req.Index, describeExit(w.exitErr), w.stderr.last(2<<10))
+		return status.Errorf(codes.Unavailable, "shoal: %s: worker %s (pid %d) died %s: %s%s",
+			r.name(), shortHash(w.hash), w.pid, doing, describeExit(w.exitErr), w.stderr.last(2<<10))
 	default:
-		w.halt() // unreachable but alive: the next task starts a new one
-		return nil, nil, status.Errorf(codes.Unavailable, "shoal: %s: worker %s (pid %d) unreachable running %s[%d]: %v",
-			r.name(), shortHash(w.hash), w.pid, req.Operator, req.Index, err)
+		w.halt()
+		return status.Errorf(codes.Unavailable, "shoal: %s: worker %s (pid %d) unreachable %s: %v",
+			r.name(), shortHash(w.hash), w.pid, doing, err)
 	}
 }
 
@@ -535,10 +609,11 @@ func (r *taskRunner) releaseOutputs(ids []exec.ObjectID) {
 	}
 }
 
-// call runs the task on the worker. fromWorker says whether an error came
-// from the worker's handler (a status it chose) rather than the connection.
-func (w *workerProc) call(ctx context.Context, body []byte) (_ []byte, fromWorker bool, _ error) {
-	stream, err := w.fc.DoAction(ctx, &flight.Action{Type: actionRunTask, Body: body})
+// call runs an action with one reply on the worker: a task, an actor's
+// call or stop. fromWorker says whether an error came from the worker's
+// handler (a status it chose) rather than the connection.
+func (w *workerProc) call(ctx context.Context, action string, body []byte) (_ []byte, fromWorker bool, _ error) {
+	stream, err := w.fc.DoAction(ctx, &flight.Action{Type: action, Body: body})
 	if err != nil {
 		return nil, false, err
 	}

@@ -3,8 +3,9 @@ package cluster
 // The worker process: the driver's own binary, started by a node with
 // SHOAL_WORKER_NODE set. ServeWorkerIfAsked, called first thing in main
 // (dataset.Init does), turns the process into a worker: it serves
-// "run-task" on a loopback gRPC port, which it announces as its first line
-// of stdout, until the node closes its stdin.
+// "run-task" and the actor actions (actor_worker.go) on a loopback gRPC
+// port, which it announces as its first line of stdout, until the node
+// closes its stdin.
 
 import (
 	"context"
@@ -72,7 +73,7 @@ func serveWorker(node, token string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ws := &workerService{node: node, token: token, clients: map[string]*ObjectClient{}}
+	ws := &workerService{node: node, token: token, clients: map[string]*ObjectClient{}, actors: map[string]*workerActor{}}
 	srv := grpc.NewServer(serverOptions(token, ProtocolVersion)...)
 	flight.RegisterFlightServiceServer(srv, ws)
 	served := make(chan error, 1)
@@ -98,13 +99,14 @@ func serveWorker(node, token string, stdin io.Reader, stdout io.Writer) error {
 	return nil
 }
 
-// workerService runs tasks in a worker.
+// workerService runs tasks and actors in a worker.
 type workerService struct {
 	flight.BaseFlightServer
 	node, token string
 
 	mu      sync.Mutex
 	clients map[string]*ObjectClient // by node address
+	actors  map[string]*workerActor  // by ID
 }
 
 // client is the (cached) object client of the node at addr.
@@ -131,24 +133,52 @@ func (ws *workerService) close() {
 	ws.clients = nil
 }
 
-// DoAction serves run-task.
+// DoAction serves run-task and the actor actions.
 func (ws *workerService) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
 	// Marks every answer of this handler, so the node can tell them from a
 	// broken connection.
 	stream.SetTrailer(metadata.Pairs(workerMarkKey, "1"))
-	if a.GetType() != actionRunTask {
-		return status.Errorf(codes.Unimplemented, "shoal: worker: unknown action %q", a.GetType())
-	}
-	var req RunTaskRequest
-	if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
-		return err
-	}
 	ctx := stream.Context()
-	refs, wall, cpu, err := ws.run(ctx, req)
+	switch a.GetType() {
+	case actionRunTask:
+		var req RunTaskRequest
+		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
+			return err
+		}
+		refs, wall, cpu, err := ws.run(ctx, req)
+		return ws.sendResult(stream, refs, wall, cpu, err)
+	case actionActorStart:
+		var req workerActorStart
+		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
+			return err
+		}
+		return ws.startActor(stream, req)
+	case actionActorCall:
+		var req actorCallBody
+		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
+			return err
+		}
+		refs, wall, cpu, err := ws.callActor(ctx, req)
+		return ws.sendResult(stream, refs, wall, cpu, err)
+	case actionActorStop:
+		var req actorIDBody
+		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
+			return err
+		}
+		if err := ws.stopActor(ctx, req.ActorID); err != nil {
+			return err
+		}
+		return stream.Send(&flight.Result{Body: encodeBody(struct{}{})})
+	}
+	return status.Errorf(codes.Unimplemented, "shoal: worker: unknown action %q", a.GetType())
+}
+
+// sendResult sends the reply of a task or an actor call, or its error.
+func (ws *workerService) sendResult(stream flight.FlightService_DoActionServer, refs []exec.ObjectRef, wall, cpu time.Duration, err error) error {
 	if err != nil {
 		return err
 	}
-	err = ctx.Err()
+	err = stream.Context().Err()
 	if err == nil {
 		err = stream.Send(&flight.Result{Body: encodeBody(encodeTaskResult(refs, wall, cpu))})
 	}
@@ -199,23 +229,34 @@ func (ws *workerService) run(ctx context.Context, req RunTaskRequest) (refs []ex
 		}
 		return nil, 0, 0, taskFailureStatus(err)
 	}
+	refs, err = ws.storeOutputs(ctx, outs, req.Operator, req.Index)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return refs, time.Since(start), cpu, nil
+}
+
+// storeOutputs puts outputs (nil ones skipped) in the node's store, named
+// for operator; on failure it frees what it stored. outs stay the caller's.
+// Errors are statuses.
+func (ws *workerService) storeOutputs(ctx context.Context, outs []blocks.Block, operator string, index int) ([]exec.ObjectRef, error) {
 	c, err := ws.client(ws.node)
 	if err != nil {
-		return nil, 0, 0, status.Errorf(codes.Internal, "shoal: worker: %v", err)
+		return nil, status.Errorf(codes.Internal, "shoal: worker: %v", err)
 	}
-	refs = make([]exec.ObjectRef, 0, len(outs))
+	refs := make([]exec.ObjectRef, 0, len(outs))
 	for i, b := range outs {
 		if b == nil {
 			continue
 		}
-		ref, err := c.Put(ctx, b, req.Operator)
+		ref, err := c.Put(ctx, b, operator)
 		if err != nil {
 			ws.release(refs)
-			return nil, 0, 0, status.Errorf(status.Code(err), "shoal: storing output %d of %s[%d]: %v", i, req.Operator, req.Index, err)
+			return nil, status.Errorf(status.Code(err), "shoal: storing output %d of %s[%d]: %v", i, operator, index, err)
 		}
 		refs = append(refs, ref)
 	}
-	return refs, time.Since(start), cpu, nil
+	return refs, nil
 }
 
 // fetch gets the inputs from their nodes. On failure it releases what it

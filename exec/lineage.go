@@ -255,3 +255,83 @@ func PutSlice(ctx context.Context, rt Runtime, ref ObjectRef, lo, hi int64, prod
 	}
 	return out, nil
 }
+
+// lineageActor records the lineage of the blocks a remote actor's calls
+// make, and rebuilds lost inputs of a call before running it again.
+type lineageActor struct {
+	Actor
+	l      *Local
+	remote RemoteActors
+	spec   ActorSpec
+}
+
+// maxLostRetries bounds how often one call is sent again after finding
+// inputs lost: each time at least one was rebuilt.
+const maxLostRetries = 8
+
+func (a *lineageActor) Call(ctx context.Context, c ActorCall, done func(TaskResult)) {
+	a.call(ctx, c, done, 0)
+}
+
+func (a *lineageActor) call(ctx context.Context, c ActorCall, done func(TaskResult), tries int) {
+	a.Actor.Call(ctx, c, func(res TaskResult) {
+		if res.Err != nil && errors.Is(res.Err, ErrBlockLost) && tries < maxLostRetries && ctx.Err() == nil {
+			// Not on the actor's goroutine: rebuilding runs tasks.
+			go func() {
+				for _, in := range c.Inputs {
+					if a.l.lineage.store.Lost(in) {
+						if err := a.l.lineage.restore(ctx, in, res.Err); err != nil {
+							done(TaskResult{Err: err, Worker: -1})
+							return
+						}
+					}
+				}
+				a.call(ctx, c, done, tries+1)
+			}()
+			return
+		}
+		if res.Err == nil {
+			t := Task{Operator: c.Operator, Index: c.Index, Inputs: c.Inputs, MaxRetries: c.MaxRetries}
+			a.l.lineage.record(t, res.Outputs, a.remaker(c))
+		}
+		done(res)
+	})
+}
+
+// remaker makes a call's blocks again: on the same actor while it lives,
+// else on a stand-in started for the one call.
+func (a *lineageActor) remaker(c ActorCall) func(ctx context.Context, t Task) TaskResult {
+	return func(ctx context.Context, t Task) TaskResult {
+		c := c
+		c.Inputs = t.Inputs
+		select {
+		case <-a.Done():
+		default:
+			if r := callSync(ctx, a.Actor, c); r.Err == nil || !IsActorFailure(r.Err) {
+				return r
+			}
+		}
+		started := make(chan struct {
+			a   Actor
+			err error
+		}, 1)
+		a.remote.StartRemoteActor(ctx, a.spec, func(sa Actor, err error) {
+			started <- struct {
+				a   Actor
+				err error
+			}{sa, err}
+		})
+		s := <-started
+		if s.err != nil {
+			return TaskResult{Err: fmt.Errorf("%s: a stand-in actor to rebuild lost blocks: %w", a.spec.Operator, s.err), Worker: -1}
+		}
+		defer s.a.Stop()
+		return callSync(ctx, s.a, c)
+	}
+}
+
+func callSync(ctx context.Context, a Actor, c ActorCall) TaskResult {
+	results := make(chan TaskResult, 1)
+	a.Call(ctx, c, func(r TaskResult) { results <- r })
+	return <-results
+}

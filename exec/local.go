@@ -114,6 +114,18 @@ type RemoteRunner interface {
 	RunRemote(ctx context.Context, t Task, attempt int) ([]ObjectRef, error)
 }
 
+// RemoteActors is a RemoteRunner that also places actors whose spec has
+// a Spec, on nodes with the CPUs, GPUs and memory they ask for.
+type RemoteActors interface {
+	RemoteRunner
+	// StartRemoteActor starts an actor somewhere with the resources, as
+	// Runtime.StartActor does; a *ResourceError when no node has them.
+	StartRemoteActor(ctx context.Context, spec ActorSpec, started func(Actor, error))
+	// RemoteResources is what the remote offers actors: GPUs, Memory, and
+	// the CPUs its actors hold now (ActorCPUs).
+	RemoteResources() Resources
+}
+
 // WithRemote runs tasks that carry a Spec on r instead of in this process;
 // tasks without one still run here. Use it with WithObjectStore over the
 // store r puts outputs in, and WithWorkers set to the CPUs r offers, which
@@ -230,8 +242,14 @@ func (l *Local) Resources() Resources {
 	l.detectGPUs()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Resources{CPUs: l.cfg.workers, GPUs: len(l.gpuIDs), Memory: l.cfg.memory,
+	res := Resources{CPUs: l.cfg.workers, GPUs: len(l.gpuIDs), Memory: l.cfg.memory,
 		ObjectStoreMemory: l.cfg.budget, ActorCPUs: l.actorCPUs}
+	if ra, ok := l.cfg.remote.(RemoteActors); ok {
+		// Actors go to the nodes: theirs are the GPUs and memory that count.
+		r := ra.RemoteResources()
+		res.GPUs, res.Memory, res.ActorCPUs = r.GPUs, r.Memory, res.ActorCPUs+r.ActorCPUs
+	}
+	return res
 }
 
 // Allocator implements Runtime.

@@ -12,7 +12,19 @@ import (
 // started is called once, from the actor's goroutine, with the actor or
 // with why it could not start (a *ResourceError, the constructor's error,
 // ErrClosed).
+//
+// With a remote runner that places actors (RemoteActors), an actor whose
+// spec has a Spec starts there instead.
 func (l *Local) StartActor(ctx context.Context, spec ActorSpec, started func(Actor, error)) {
+	if ra, ok := l.cfg.remote.(RemoteActors); ok && spec.Spec != nil {
+		ra.StartRemoteActor(ctx, spec, func(a Actor, err error) {
+			if err == nil && l.lineage != nil {
+				a = &lineageActor{Actor: a, l: l, remote: ra, spec: spec}
+			}
+			started(a, err)
+		})
+		return
+	}
 	l.detectGPUs()
 	l.mu.Lock()
 	gpus, err := l.reserve(spec)

@@ -392,6 +392,12 @@ func (p *actorPoolOp) actorStarted(a exec.Actor, track string, err error) {
 		if errors.As(err, &re) {
 			p.retryAt = time.Now().Add(resourceRetry)
 		}
+		if errors.As(err, &re) && re.Need > re.Total && len(p.actors) == 0 {
+			// Not even a whole idle runtime could hold one actor (a
+			// cluster lost its only GPU node): waiting would not help.
+			p.env.fail(fmt.Errorf("%s: no actor can start: %w", p.name, err))
+			return
+		}
 		if errors.As(err, &re) && len(p.actors) > 0 {
 			return // the pool is as big as the runtime allows; it will try again on backlog
 		}

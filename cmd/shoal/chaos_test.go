@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -51,8 +52,16 @@ func slowSquare(b arrow.RecordBatch) (arrow.RecordBatch, error) {
 	return array.NewRecordBatch(schema, []arrow.Array{b.Column(0), col}, b.NumRows()), nil
 }
 
-// newPassActor is an actor that passes batches on after a pause.
+// newPassActor is an actor that passes batches on after a pause. Started
+// on a node whose environment has CHAOS_DIR, it leaves a file there named
+// after its node's process (its worker's parent), so the test knows which
+// node to kill.
 func newPassActor(*dataset.ActorContext) (dataset.BatchFunc, error) {
+	if dir := os.Getenv("CHAOS_DIR"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprint("actor-on-", os.Getppid())), nil, 0o644); err != nil {
+			return nil, err
+		}
+	}
 	return func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
 		time.Sleep(5 * time.Millisecond)
 		b.Retain()
@@ -68,11 +77,23 @@ type testCluster struct {
 	env   []string
 	nodes []*proc
 	addrs []string // each node's Flight address
+	dir   string   // where actors on the nodes leave their marks
+}
+
+// actorNode is the index of a node an actor was started on, -1 if none.
+func (c *testCluster) actorNode() int {
+	for i, n := range c.nodes {
+		if _, err := os.Stat(filepath.Join(c.dir, fmt.Sprint("actor-on-", n.cmd.Process.Pid))); err == nil {
+			return i
+		}
+	}
+	return -1
 }
 
 func startCluster(t *testing.T, bin string, nodes int) *testCluster {
 	t.Helper()
-	c := &testCluster{env: []string{"SHOAL_TOKEN=chaos-test-token", "HOME=" + t.TempDir()}}
+	c := &testCluster{env: []string{"SHOAL_TOKEN=chaos-test-token", "HOME=" + t.TempDir()}, dir: t.TempDir()}
+	c.env = append(c.env, "CHAOS_DIR="+c.dir)
 	head := startProc(t, bin, c.env, "start", "--head", "--port", "0", "--heartbeat", "100ms")
 	m := regexp.MustCompile(`^head at (\S+)$`).FindStringSubmatch(head.first)
 	if m == nil {
@@ -168,19 +189,28 @@ func TestClusterChaos(t *testing.T) {
 				rows, err := render(w.make(rt))
 				done <- result{rows, err}
 			}()
-			// Kill node 1 once it holds blocks of the running stage.
+			// Kill a node once it holds blocks of the running stage: node 1,
+			// or for the actor stage a node with an actor.
+			victim := 1
 			deadline := time.Now().Add(60 * time.Second)
-			for c.objects(1) < 2 {
+			for {
+				if w.name == "actors" {
+					victim = c.actorNode()
+				}
+				if victim >= 0 && c.objects(victim) >= 2 {
+					break
+				}
 				if time.Now().After(deadline) {
-					t.Fatal("node 1 never held 2 blocks")
+					t.Fatal("no node to kill held 2 blocks")
 				}
 				select {
 				case res := <-done:
-					t.Fatalf("the run ended before node 1 held 2 blocks (%d rows, %v)", len(res.rows), res.err)
+					marks, _ := filepath.Glob(filepath.Join(c.dir, "*"))
+					t.Fatalf("the run ended before the node to kill held 2 blocks (%d rows, %v; nodes %v, actor marks %v)", len(res.rows), res.err, c.addrs, marks)
 				case <-time.After(2 * time.Millisecond):
 				}
 			}
-			if err := c.nodes[1].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			if err := c.nodes[victim].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
 			var res result

@@ -233,7 +233,7 @@ func printStatus(w io.Writer, st cluster.Status) {
 	tot := st.Total()
 	fmt.Fprintf(w, "\n%d of %d nodes alive: %d CPUs, %d GPUs, %s object store\n\n", alive, len(st.Nodes), tot.CPUs, tot.GPUs, formatBytes(tot.ObjectStoreMemory))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tADDRESS\tSTATE\tCPUS\tGPUS\tSTORE\tOBJECTS\tIN MEMORY\tSPILLED\tLAST SEEN")
+	fmt.Fprintln(tw, "NODE\tADDRESS\tSTATE\tCPUS\tGPUS\tTASKS\tSTORE\tOBJECTS\tIN MEMORY\tSPILLED\tLAST SEEN")
 	for _, n := range st.Nodes {
 		state := "alive"
 		switch {
@@ -243,12 +243,32 @@ func printStatus(w io.Writer, st cluster.Status) {
 			state = "dead since " + n.DeadSince.Format("15:04:05")
 		}
 		r := n.Info.Resources
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\t%v ago\n", n.ID, n.Info.Addr, state, r.CPUs, r.GPUs,
-			formatBytes(r.ObjectStoreMemory), n.Last.Objects, formatBytes(n.Last.MemoryBytes), formatBytes(n.Last.Spilled),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t%s\t%v ago\n", n.ID, n.Info.Addr, state, r.CPUs, r.GPUs,
+			n.Last.Running, formatBytes(r.ObjectStoreMemory), n.Last.Objects, formatBytes(n.Last.MemoryBytes), formatBytes(n.Last.Spilled),
 			time.Since(n.LastSeen).Round(time.Millisecond))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n%d jobs running\n", len(st.Jobs))
+	running := 0
+	for _, j := range st.Jobs {
+		if j.Running {
+			running++
+		}
+	}
+	fmt.Fprintf(w, "\n%d jobs running, %d finished\n", running, len(st.Jobs)-running)
+	if len(st.Jobs) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tPROGRAM\tHOST\tPID\tSTATE\tSTARTED")
+	for _, j := range st.Jobs {
+		state := "running for " + time.Since(j.Started).Round(time.Second).String()
+		if !j.Running {
+			state = "finished at " + j.Ended.Format("15:04:05")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", j.ID, j.Info.Name, j.Info.Host, j.Info.PID, state, j.Started.Format("15:04:05"))
+	}
+	tw.Flush()
 }
 
 func stopCommand() *cobra.Command {

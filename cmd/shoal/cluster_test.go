@@ -179,6 +179,10 @@ func TestClusterProcesses(t *testing.T) {
 		t.Errorf("quickstart with SHOAL_ADDRESS (exit %d) differs from embedded (exit %d):\n%s\n---\n%s%s",
 			joined.code, embedded.code, joined.stdout, embedded.stdout, joined.stderr)
 	}
+	res = run(t, bin, env, "status", "--address", addr)
+	if !regexp.MustCompile(`job-\d+\s+quickstart\s+\S+\s+\d+\s+finished at`).MatchString(res.stdout) {
+		t.Errorf("status does not list the quickstart's finished job:\n%s", res.stdout)
+	}
 	lost := run(t, qs, append(env, "SHOAL_ADDRESS=127.0.0.1:1"))
 	if lost.code == 0 || !strings.Contains(lost.stdout+lost.stderr, "SHOAL_ADDRESS=127.0.0.1:1") {
 		t.Errorf("quickstart with a SHOAL_ADDRESS nobody serves: exit %d\n%s%s", lost.code, lost.stdout, lost.stderr)
