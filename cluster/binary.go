@@ -13,6 +13,7 @@ package cluster
 // half or corrupt upload never becomes runnable.
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -32,9 +33,9 @@ import (
 )
 
 const (
-	// binaryChunk is the data of one binary-put: base64 in JSON makes it
-	// about 700 KB, under maxActionBody.
-	binaryChunk = 512 << 10
+	// binaryChunk is the data of one binary-put, sent raw after the JSON
+	// header line (base64 in JSON was 3 times slower to decode).
+	binaryChunk = 8 << 20
 	// maxBinaryBytes bounds the binaries a node accepts.
 	maxBinaryBytes = 4 << 30
 	// uploadIdle is how long an upload may go without a chunk before the
@@ -58,12 +59,40 @@ type binaryReply struct {
 // chosen by the sender), so that concurrent uploads of one binary do not
 // mix; Offset is where Data goes, and chunks must come in order; Total is
 // the binary's size, the same in every chunk.
+//
+// On the wire the body is the JSON of the other fields, a newline, then
+// Data as it is (encodeBinaryPut, decodeBinaryPut).
 type binaryPutBody struct {
 	Hash   string `json:"hash"`
 	Upload string `json:"upload"`
 	Offset int64  `json:"offset"`
 	Total  int64  `json:"total"`
-	Data   []byte `json:"data"`
+	Data   []byte `json:"-"`
+}
+
+func encodeBinaryPut(b binaryPutBody) []byte {
+	head := encodeBody(b)
+	out := make([]byte, 0, len(head)+1+len(b.Data))
+	out = append(append(append(out, head...), '\n'), b.Data...)
+	return out
+}
+
+// decodeBinaryPut splits a binary-put body; the header is decoded as
+// strictly as any control message, the data is bounded by binaryChunk.
+func decodeBinaryPut(body []byte) (binaryPutBody, error) {
+	var b binaryPutBody
+	i := bytes.IndexByte(body, '\n')
+	if i < 0 {
+		return b, status.Errorf(codes.InvalidArgument, "shoal: binary-put: no header line")
+	}
+	if err := decodeBody(actionBinaryPut, body[:i], &b); err != nil {
+		return b, err
+	}
+	if len(body)-i-1 > binaryChunk {
+		return b, status.Errorf(codes.InvalidArgument, "shoal: binary-put: a chunk of %d bytes, the limit is %d", len(body)-i-1, binaryChunk)
+	}
+	b.Data = body[i+1:]
+	return b, nil
 }
 
 // validHash reports whether h is a hex sha256 as BinaryHash writes it (it
@@ -190,7 +219,14 @@ func (c *ObjectClient) uploadBinary(ctx context.Context, path, hash string) erro
 		}
 		body.Data = buf[:n]
 		var reply binaryReply
-		if err := c.call(ctx, actionBinaryPut, body, &reply); err != nil {
+		res, err := c.action(ctx, actionBinaryPut, encodeBinaryPut(body))
+		if err == nil && len(res) != 1 {
+			err = status.Errorf(codes.Internal, "shoal: %s: %d replies, want 1", actionBinaryPut, len(res))
+		}
+		if err == nil {
+			err = json.Unmarshal(res[0], &reply)
+		}
+		if err != nil {
 			return c.errorf(err, "uploading %s (%s)", path, shortHash(hash))
 		}
 		if reply.Present {

@@ -316,8 +316,8 @@ func (s *nodeService) DoAction(a *flight.Action, stream flight.FlightService_DoA
 		s.n.bins.hasCalls.Add(1)
 		return reply(binaryReply{Present: s.n.bins.has(b.Hash)})
 	case actionBinaryPut:
-		var b binaryPutBody
-		if err := decodeBody(a.GetType(), a.GetBody(), &b); err != nil {
+		b, err := decodeBinaryPut(a.GetBody())
+		if err != nil {
 			return err
 		}
 		present, err := s.n.bins.put(b)

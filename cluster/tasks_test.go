@@ -456,7 +456,11 @@ func TestBinaryUpload(t *testing.T) {
 	// Chunks out of order.
 	data, _ := os.ReadFile(path)
 	put := func(upload string, off int64, chunk []byte) error {
-		return n.client.call(ctx, actionBinaryPut, binaryPutBody{Hash: hash, Upload: upload, Offset: off, Total: int64(len(data)), Data: chunk}, nil)
+		_, err := n.client.action(ctx, actionBinaryPut, encodeBinaryPut(binaryPutBody{Hash: hash, Upload: upload, Offset: off, Total: int64(len(data)), Data: chunk}))
+		return err
+	}
+	if _, err := n.client.action(ctx, actionBinaryPut, []byte(`{"hash":"`+hash+`"}`)); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a chunk without its header line: %v, want InvalidArgument", err)
 	}
 	if err := put("0123456789abcdef", 10, data[10:20]); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("an upload starting at offset 10: %v, want FailedPrecondition", err)
