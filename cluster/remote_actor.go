@@ -68,7 +68,7 @@ func (r *TaskRunner) actorCandidates(spec exec.ActorSpec) []*remoteNode {
 	defer rs.mu.Unlock()
 	var out []*remoteNode
 	for _, n := range rs.nodes {
-		if n.down || spec.GPUs > n.gpus || spec.CPUs > float64(n.cpus) || (n.memory > 0 && spec.Memory > n.memory) {
+		if n.down || spec.GPUs > n.gpus || spec.CPUs > float64(n.cpus) || (n.memory > 0 && spec.Memory > n.memory) || !hasLabels(n.labels, spec.Labels) {
 			continue
 		}
 		out = append(out, n)
@@ -93,6 +93,16 @@ func (r *TaskRunner) actorCandidates(spec exec.ActorSpec) []*remoteNode {
 	return out
 }
 
+// hasLabels reports whether a node's labels include every wanted one.
+func hasLabels(node, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := node[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
 // resourceError says why no node started the actor.
 func (r *TaskRunner) resourceError(spec exec.ActorSpec, refusals []error) error {
 	rs := r.rs
@@ -100,7 +110,7 @@ func (r *TaskRunner) resourceError(spec exec.ActorSpec, refusals []error) error 
 	var maxGPUs, maxCPUs int
 	live := 0
 	for _, n := range rs.nodes {
-		if !n.down {
+		if !n.down && hasLabels(n.labels, spec.Labels) {
 			live++
 			maxGPUs, maxCPUs = max(maxGPUs, n.gpus), max(maxCPUs, n.cpus)
 		}
@@ -113,6 +123,9 @@ func (r *TaskRunner) resourceError(spec exec.ActorSpec, refusals []error) error 
 	if spec.GPUs <= maxGPUs && spec.CPUs <= float64(maxCPUs) && len(refusals) > 0 {
 		// Some node could hold it, but all are busy now.
 		return fmt.Errorf("%w (on the cluster's %d live nodes, the largest has %g; every one that could refused: %v)", e, live, e.Total, refusals[0])
+	}
+	if len(spec.Labels) > 0 {
+		return fmt.Errorf("%w (no live node with labels %v has that many; %d have the labels)", e, spec.Labels, live)
 	}
 	return fmt.Errorf("%w (no live node of the cluster's %d has that many)", e, live)
 }

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -52,7 +53,7 @@ func gpuCluster(t *testing.T) (string, []*cluster.Node) {
 	var nodes []*cluster.Node
 	for i := range 2 {
 		n, err := cluster.StartNode(context.Background(), cluster.NodeConfig{Head: h.Addr(), Token: token, SpillDir: t.TempDir(),
-			Resources: cluster.Resources{CPUs: 2, GPUs: i, ObjectStoreMemory: 256 << 20}})
+			Resources: cluster.Resources{CPUs: 2, GPUs: i, ObjectStoreMemory: 256 << 20, Labels: map[string]string{"zone": fmt.Sprint("z", i)}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,6 +90,18 @@ func TestClusterActorsOnNodes(t *testing.T) {
 		if r["pid"] == int64(os.Getpid()) || r["gpu"] != int64(0) {
 			t.Fatalf("row %v: want an actor in a worker process holding GPU 0", r)
 		}
+	}
+
+	// Labels: the GPU node is in zone z1; none in z0 has a GPU.
+	n, err := dataset.Range(1000, dataset.WithRuntime(rt)).MapBatchesWithActors(newGPUActor, dataset.ActorGPUs(1),
+		dataset.ActorNodeLabels(map[string]string{"zone": "z1"})).Count(ctx)
+	if err != nil || n != 1000 {
+		t.Fatalf("an actor placed in zone z1: %d rows, %v", n, err)
+	}
+	_, err = dataset.Range(1000, dataset.WithRuntime(rt)).MapBatchesWithActors(newGPUActor, dataset.ActorGPUs(1),
+		dataset.ActorNodeLabels(map[string]string{"zone": "z0"})).Count(ctx)
+	if err == nil || !strings.Contains(err.Error(), "no actor can start") || !strings.Contains(err.Error(), "zone:z0") {
+		t.Fatalf("a GPU actor in zone z0, which has no GPU: %v", err)
 	}
 
 	// The only GPU node dies while the stage runs.

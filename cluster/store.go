@@ -49,6 +49,7 @@ type remoteNode struct {
 	// this driver's actors hold there.
 	gpus                int
 	memory              int64
+	labels              map[string]string
 	actorCPUs           float64
 	actorGPUs           int
 	actorMemory, actors int64
@@ -92,7 +93,8 @@ func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Alloca
 			return nil, err
 		}
 		rs.nodes = append(rs.nodes, &remoteNode{id: n.ID, addr: n.Info.Addr, client: c, index: len(rs.nodes),
-			cpus: n.Info.Resources.CPUs, gpus: n.Info.Resources.GPUs, memory: n.Info.Resources.Memory})
+			cpus: n.Info.Resources.CPUs, gpus: n.Info.Resources.GPUs, memory: n.Info.Resources.Memory,
+			labels: n.Info.Resources.Labels})
 		rs.budget += n.Info.Resources.ObjectStoreMemory
 	}
 	if len(rs.nodes) == 0 {

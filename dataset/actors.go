@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"maps"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -169,6 +170,13 @@ func ActorGPUs(n int) MapBatchesOption {
 // ActorMemory reserves bytes of memory per actor (its model, its buffers).
 func ActorMemory(bytes int64) MapBatchesOption {
 	return actorOption("ActorMemory", func(p *ops.ActorPool) { p.Memory = bytes })
+}
+
+// ActorNodeLabels places the actors, on a cluster, only on nodes started
+// with all these labels (shoal start --labels zone=a,accel=a100). An
+// embedded runtime ignores them.
+func ActorNodeLabels(labels map[string]string) MapBatchesOption {
+	return actorOption("ActorNodeLabels", func(p *ops.ActorPool) { p.Labels = maps.Clone(labels) })
 }
 
 // MaxInFlight is how many batches wait on one actor at once, so its next

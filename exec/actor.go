@@ -26,6 +26,10 @@ type ActorSpec struct {
 	CPUs   float64
 	GPUs   int
 	Memory int64
+	// Labels, on a cluster, restrict the actor to nodes started with
+	// these labels (shoal start --labels k=v); a single process ignores
+	// them.
+	Labels map[string]string
 	// New runs once, on the actor's own goroutine, before any call: the
 	// place to load a model onto the GPUs in ac.GPUIDs. It returns the
 	// function every call runs. An error or a panic fails the start.

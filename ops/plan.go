@@ -187,6 +187,8 @@ type ActorPool struct {
 	CPUs   float64
 	GPUs   int
 	Memory int64
+	// Labels restrict the actors to cluster nodes with these labels.
+	Labels map[string]string
 	// MaxInFlight is how many batches are queued on one actor at once, so
 	// the next input is ready when a call ends (default 2).
 	MaxInFlight int

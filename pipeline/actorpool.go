@@ -331,7 +331,7 @@ func (p *actorPoolOp) startOne() {
 	p.started++
 	p.starting++
 	spec := exec.ActorSpec{
-		Operator: p.name, Index: index, CPUs: p.pool.CPUs, GPUs: p.pool.GPUs, Memory: p.pool.Memory,
+		Operator: p.name, Index: index, CPUs: p.pool.CPUs, GPUs: p.pool.GPUs, Memory: p.pool.Memory, Labels: p.pool.Labels,
 		New: actorNew(p.pool.New), Spec: actorSpec(p.pool.Spec),
 	}
 	track := fmt.Sprintf("%s actor %d", p.name, index)

@@ -75,17 +75,19 @@ func (f *clusterFlags) resolveToken(create bool) (string, error) {
 
 func startCommand() *cobra.Command {
 	var (
-		f          clusterFlags
-		head       bool
-		host       string
-		port       int
-		advertise  string
-		cpus, gpus int
-		storeMem   string
-		spillDir   string
-		workDir    string
-		heartbeat  time.Duration
-		headLostAt time.Duration
+		f           clusterFlags
+		head        bool
+		host        string
+		port        int
+		advertise   string
+		cpus, gpus  int
+		storeMem    string
+		actorMemory string
+		labels      []string
+		spillDir    string
+		workDir     string
+		heartbeat   time.Duration
+		headLostAt  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "start (--head [--port 6380] | --address HEAD:PORT [--num-cpus N] [--num-gpus N] [--object-store-memory 4GiB])",
@@ -129,12 +131,20 @@ it in ~/.shoal/cluster-token, which processes on the same machine read).`,
 			if err != nil {
 				return fmt.Errorf("--object-store-memory: %w", err)
 			}
+			actorMem, err := parseBytes(actorMemory)
+			if err != nil {
+				return fmt.Errorf("--memory: %w", err)
+			}
+			labelMap, err := parseLabels(labels)
+			if err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			n, err := cluster.StartNode(ctx, cluster.NodeConfig{
 				Head: addr, Token: tok, Version: f.version,
 				Addr: net.JoinHostPort(host, strconv.Itoa(port)), Advertise: advertise,
-				Resources: cluster.Resources{CPUs: cpus, GPUs: gpus, ObjectStoreMemory: mem},
+				Resources: cluster.Resources{CPUs: cpus, GPUs: gpus, ObjectStoreMemory: mem, Memory: actorMem, Labels: labelMap},
 				SpillDir:  spillDir, WorkDir: workDir, HeadLostAfter: headLostAt, Logf: logger.Printf,
 			})
 			if err != nil {
@@ -152,6 +162,8 @@ it in ~/.shoal/cluster-token, which processes on the same machine read).`,
 	cmd.Flags().IntVar(&cpus, "num-cpus", 0, "CPUs the node offers (default all)")
 	cmd.Flags().IntVar(&gpus, "num-gpus", -1, "GPUs the node offers (default: detected with nvidia-smi)")
 	cmd.Flags().StringVar(&storeMem, "object-store-memory", "", "object store memory, e.g. 4GiB (default 30% of memory)")
+	cmd.Flags().StringVar(&actorMemory, "memory", "", "memory actors on the node may reserve, e.g. 16GiB (default: not counted)")
+	cmd.Flags().StringSliceVar(&labels, "labels", nil, "custom resources or labels of the node, key=value, e.g. zone=a,accel=a100")
 	cmd.Flags().StringVar(&spillDir, "spill-dir", "", "where the object store spills (default the temp directory)")
 	cmd.Flags().StringVar(&workDir, "work-dir", "", "where the node keeps the binaries drivers ship for its task workers, kept across restarts (default a new temp directory, removed at stop)")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", time.Second, "how often nodes report to the head")
@@ -339,4 +351,20 @@ func formatBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// parseLabels reads --labels key=value pairs.
+func parseLabels(kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--labels: %q is not key=value", kv)
+		}
+		m[k] = v
+	}
+	return m, nil
 }

@@ -119,7 +119,7 @@ func TestClusterProcesses(t *testing.T) {
 	var nodes []*proc
 	for i := range 3 {
 		nodes = append(nodes, startProc(t, bin, env, "start", "--address", addr, "--num-cpus", fmt.Sprint(2+i),
-			"--num-gpus", fmt.Sprint(i%2), "--object-store-memory", "64MiB"))
+			"--num-gpus", fmt.Sprint(i%2), "--object-store-memory", "64MiB", "--memory", "1GiB", "--labels", fmt.Sprint("zone=z", i)))
 	}
 	res := run(t, bin, env, "status", "--address", addr)
 	if res.code != 0 || !strings.Contains(res.stdout, "3 of 3 nodes alive: 9 CPUs, 1 GPUs, 192.0 MiB object store") {
@@ -161,6 +161,9 @@ func TestClusterProcesses(t *testing.T) {
 	res = run(t, bin, env, "status", "--address", addr, "--protocol-version", "shoal-0")
 	if res.code == 0 || !strings.Contains(res.stderr, "shoal-0") || !strings.Contains(res.stderr, "same Shoal build") {
 		t.Errorf("another version: exit %d, stderr %q", res.code, res.stderr)
+	}
+	if out := startProcExpectExit(t, bin, env, "start", "--address", addr, "--labels", "novalue"); !strings.Contains(out, "key=value") {
+		t.Errorf("a malformed --labels: %q", out)
 	}
 	old := startProcExpectExit(t, bin, env, "start", "--address", addr, "--protocol-version", "shoal-0")
 	if !strings.Contains(old, "shoal-0") {
