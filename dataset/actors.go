@@ -1,9 +1,9 @@
 package dataset
 
 import (
-	"maps"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/shoal-data/shoal/exec"
