@@ -57,22 +57,22 @@ func (r *TaskRunner) CPUs() int {
 }
 
 // RunRemote implements exec.RemoteRunner.
-func (r *TaskRunner) RunRemote(ctx context.Context, t exec.Task, attempt int) ([]exec.ObjectRef, error) {
+func (r *TaskRunner) RunRemote(ctx context.Context, t exec.Task, attempt int) ([]exec.ObjectRef, time.Duration, error) {
 	var tried []error
 	for {
 		node, inputs, err := r.place(t)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if node == nil {
-			return nil, fmt.Errorf("cluster: no live node can run %s task %d: %w", t.Operator, t.Index, errors.Join(tried...))
+			return nil, 0, fmt.Errorf("cluster: no live node can run %s task %d: %w", t.Operator, t.Index, errors.Join(tried...))
 		}
-		outs, err := r.runOn(ctx, node, t, attempt, inputs)
+		outs, cpu, err := r.runOn(ctx, node, t, attempt, inputs)
 		if err == nil {
-			return outs, nil
+			return outs, cpu, nil
 		}
 		if ctx.Err() != nil || status.Code(err) != codes.Unavailable {
-			return nil, err
+			return nil, 0, err
 		}
 		// The node or a node holding an input is gone: find which.
 		if !r.reachable(node) {
@@ -81,11 +81,11 @@ func (r *TaskRunner) RunRemote(ctx context.Context, t exec.Task, attempt int) ([
 			continue
 		}
 		if r.markLostInputs(node, t.Inputs) {
-			return nil, fmt.Errorf("cluster: %s task %d: an input's node is gone: %w", t.Operator, t.Index, exec.ErrBlockLost)
+			return nil, 0, fmt.Errorf("cluster: %s task %d: an input's node is gone: %w", t.Operator, t.Index, exec.ErrBlockLost)
 		}
 		// The node answers but its worker failed (crashed): try again, on
 		// whichever node is best now, as a retryable failure.
-		return nil, exec.Retryable(fmt.Errorf("cluster: %s task %d on %s: %w", t.Operator, t.Index, node.id, err))
+		return nil, 0, exec.Retryable(fmt.Errorf("cluster: %s task %d on %s: %w", t.Operator, t.Index, node.id, err))
 	}
 }
 
@@ -177,14 +177,14 @@ func (r *TaskRunner) place(t exec.Task) (*remoteNode, []RemoteBlock, error) {
 
 // runOn uploads the binary if the node lacks it, runs the task there and
 // adopts its outputs.
-func (r *TaskRunner) runOn(ctx context.Context, n *remoteNode, t exec.Task, attempt int, inputs []RemoteBlock) ([]exec.ObjectRef, error) {
+func (r *TaskRunner) runOn(ctx context.Context, n *remoteNode, t exec.Task, attempt int, inputs []RemoteBlock) ([]exec.ObjectRef, time.Duration, error) {
 	defer func() {
 		r.rs.mu.Lock()
 		n.running--
 		r.rs.mu.Unlock()
 	}()
 	if err := r.ensureBinary(ctx, n); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	res, err := n.client.RunTask(ctx, RunTaskRequest{Binary: r.hash, Spec: *t.Spec, Operator: t.Operator, Index: t.Index,
 		Attempt: attempt, CPUs: t.CPUs, Inputs: inputs})
@@ -194,12 +194,12 @@ func (r *TaskRunner) runOn(ctx context.Context, n *remoteNode, t exec.Task, atte
 		r.mu.Lock()
 		delete(r.uploaded, n)
 		r.mu.Unlock()
-		return nil, exec.Retryable(err)
+		return nil, 0, exec.Retryable(err)
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return r.rs.adopt(n, res.Outputs, t.Operator), nil
+	return r.rs.adopt(n, res.Outputs, t.Operator), res.CPU, nil
 }
 
 func (r *TaskRunner) ensureBinary(ctx context.Context, n *remoteNode) error {

@@ -152,3 +152,32 @@ func TestClusterRefusesUnregistered(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterNoNodeLeft: when every node is gone the run ends with an
+// error saying so, within a bounded time, never a hang.
+func TestClusterNoNodeLeft(t *testing.T) {
+	ctx := context.Background()
+	addr, nodes := gpuCluster(t)
+	rt, err := dataset.ConnectCluster(ctx, addr, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for _, n := range nodes {
+		n.Close()
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := dataset.Range(10000, dataset.WithRuntime(rt), dataset.WithParallelism(10)).MapBatches(identityBatch).Count(ctx)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no live node") {
+			t.Fatalf("with no node left: %v, want an error saying no live node can run the tasks", err)
+		}
+		t.Logf("failed with: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the run hung with no node left")
+	}
+}

@@ -108,10 +108,10 @@ func WithObjectStore(s ObjectStore) LocalOption { return func(c *localConfig) { 
 // RemoteRunner runs tasks in other processes: a cluster's nodes.
 type RemoteRunner interface {
 	// RunRemote runs t, which has a Spec, once, and returns its outputs as
-	// references in the runtime's store. When the runner could not start
+	// references in the runtime's store and the CPU time it used there. When the runner could not start
 	// the task because an input is lost, the error wraps ErrBlockLost: the
 	// runtime rebuilds the lost inputs from lineage and calls again.
-	RunRemote(ctx context.Context, t Task, attempt int) ([]ObjectRef, error)
+	RunRemote(ctx context.Context, t Task, attempt int) ([]ObjectRef, time.Duration, error)
 }
 
 // RemoteActors is a RemoteRunner that also places actors whose spec has
@@ -379,9 +379,11 @@ func (l *Local) execute(ctx context.Context, t Task) TaskResult {
 	var cpu time.Duration
 	if l.cfg.remote != nil && t.Spec != nil {
 		l.remote.Add(1)
-		return runWithRetries(ctx, t, l.cfg.maxRetries, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
-			return l.runRemote(ctx, t, attempt)
+		res := runWithRetries(ctx, t, l.cfg.maxRetries, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
+			return l.runRemote(ctx, t, attempt, &cpu)
 		})
+		res.CPU = cpu
+		return res
 	}
 	res := runWithRetries(ctx, t, l.cfg.maxRetries, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
 		return runOnce(ctx, t, attempt, l.cfg.alloc, l.blockStore(), &cpu)
@@ -392,9 +394,10 @@ func (l *Local) execute(ctx context.Context, t Task) TaskResult {
 
 // runRemote runs t on the remote runner, first rebuilding inputs it finds
 // lost. Each round rebuilds at least one lost input, so it ends.
-func (l *Local) runRemote(ctx context.Context, t Task, attempt int) ([]ObjectRef, error) {
+func (l *Local) runRemote(ctx context.Context, t Task, attempt int, cpu *time.Duration) ([]ObjectRef, error) {
 	for {
-		outs, err := l.cfg.remote.RunRemote(ctx, t, attempt)
+		outs, used, err := l.cfg.remote.RunRemote(ctx, t, attempt)
+		*cpu += used
 		if err == nil || l.lineage == nil || !errors.Is(err, ErrBlockLost) {
 			return outs, err
 		}
