@@ -10,8 +10,10 @@
 // and Load it in the serving process to apply exactly the same transform.
 //
 // Fit changes the preprocessor; it must not run concurrently with a
-// Transform being consumed or with TransformBatch. Transform reads the fitted
-// state when the dataset runs, not when Transform is called.
+// Transform being consumed or with TransformBatch. Transform of a fitted
+// preprocessor takes its state as it is then (so the transform can run on
+// a cluster's nodes); Transform before Fit reads the state when the
+// dataset runs.
 package preprocess
 
 import (
@@ -49,8 +51,60 @@ var ErrNotFitted = errors.New("preprocess: not fitted")
 func notFitted(name string) error { return fmt.Errorf("%s: %w", name, ErrNotFitted) }
 
 // transform is the common Transform: MapBatches over TransformBatch.
+//
+// A fitted preprocessor of this package travels to a cluster's workers as
+// its saved JSON (the registered factory below loads it there), so it is
+// the state at Transform that runs, here as on the nodes. An unfitted one
+// reads its state when the dataset runs, in this process only: it cannot
+// ship, and running it before Fit fails with ErrNotFitted.
 func transform(d *dataset.Dataset, p Preprocessor) *dataset.Dataset {
-	return d.MapBatches(p.TransformBatch, dataset.StageName(preprocessorName(p)))
+	name := dataset.StageName(preprocessorName(p))
+	if isFitted(p) {
+		if saved, err := Save(p); err == nil {
+			return d.MapBatches(loaded.Bind(savedState{Saved: saved}), name)
+		}
+	}
+	return d.MapBatches(p.TransformBatch, name)
+}
+
+// savedState is a preprocessor as Save writes it.
+type savedState struct {
+	Saved json.RawMessage `json:"saved"`
+}
+
+// loaded makes the TransformBatch of a saved preprocessor, in any process
+// running this binary.
+var loaded = dataset.RegisterFactory("preprocess.transform", func(a savedState) dataset.BatchFunc {
+	p, err := Load(a.Saved)
+	if err != nil {
+		return func(arrow.RecordBatch) (arrow.RecordBatch, error) { return nil, err }
+	}
+	return p.TransformBatch
+})
+
+// isFitted reports whether p has its fitted state (a Concatenator needs
+// none); false for preprocessors of other packages.
+func isFitted(p Preprocessor) bool {
+	switch p := p.(type) {
+	case *StandardScaler:
+		return p.Stats != nil
+	case *MinMaxScaler:
+		return p.Stats != nil
+	case *LabelEncoder:
+		return p.Classes != nil
+	case *OneHotEncoder:
+		return p.Categories != nil
+	case *Concatenator:
+		return true
+	case *Chained:
+		for _, s := range p.Stages {
+			if !isFitted(s) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // preprocessorName is p's type name, "StandardScaler", for stage labels.

@@ -629,6 +629,15 @@ func TestChain(t *testing.T) {
 		t.Errorf("f[0][0] = %v", vals.Value(0))
 	}
 	checkConsistent(t, e, ch, items)
+	// Fitted, the chain can run on a cluster: its state travels as JSON.
+	// Unfitted, it cannot, and the error names the stage.
+	if err := dataset.CheckShippable(ch.Transform(e.ds(items, 3))); err != nil {
+		t.Errorf("a fitted chain cannot ship: %v", err)
+	}
+	unfitted := &preprocess.StandardScaler{Columns: []string{"x"}}
+	if err := dataset.CheckShippable(unfitted.Transform(e.ds(items, 3))); err == nil || !strings.Contains(err.Error(), "StandardScaler") {
+		t.Errorf("an unfitted scaler: %v, want an error naming the StandardScaler stage", err)
+	}
 	// The chain's JSON nests its stages' tagged JSON.
 	data, err := preprocess.Save(ch)
 	if err != nil {
