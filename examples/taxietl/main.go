@@ -112,7 +112,12 @@ type group struct {
 	MeanSpeed   float64
 }
 
+// addFeatures is registered so the ETL runs on a cluster too
+// (SHOAL_ADDRESS=head:6380): the nodes' workers find it by name.
+func init() { dataset.Register("taxietl.addFeatures", addFeatures) }
+
 func main() {
+	dataset.Init() // in a cluster's worker process, serves tasks instead
 	var cfg config
 	flag.StringVar(&cfg.In, "in", "", "input CSV file, directory or glob (local or s3://); empty generates synthetic trips")
 	flag.StringVar(&cfg.Out, "out", "", "output directory (local or s3://); empty makes a temporary directory")
