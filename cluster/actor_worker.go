@@ -17,7 +17,8 @@ package cluster
 // a time in arrival order, slices their inputs (Offset, Length), turns a
 // panic into the actor's death, and runs the actor's cleanups (last
 // first) when it stops. Its store is the actor's callStore: the blocks of
-// the calls in flight, fetched from and stored to the nodes by the worker.
+// the calls in flight, which the worker takes from its own store or
+// fetches from others, and whose outputs it keeps in its own store.
 
 import (
 	"context"
@@ -228,10 +229,11 @@ func withAttempt(newActor func(*exec.ActorContext) (exec.ActorFunc, error)) func
 	}
 }
 
-// callActor runs one call on an actor: it fetches the inputs, queues the
-// call and stores its outputs on the node. Errors are statuses: the
-// actor's failure (IsActorFailure on the driver: it died in this call, or
-// was gone or stopping), the function's own error, or the machinery's.
+// callActor runs one call on an actor: it gets the inputs (from the
+// worker's store where they are there), queues the call and keeps its
+// outputs in the worker's store. Errors are statuses: the actor's failure
+// (IsActorFailure on the driver: it died in this call, or was gone or
+// stopping), the function's own error, or the machinery's.
 func (ws *workerService) callActor(ctx context.Context, req actorCallBody) (refs []exec.ObjectRef, wall, cpu time.Duration, err error) {
 	start := time.Now()
 	gone := func(why string) error {
@@ -303,7 +305,7 @@ func (ws *workerService) callActor(ctx context.Context, req actorCallBody) (refs
 		}
 		return nil, 0, 0, taskFailureStatus(o.err)
 	}
-	refs, err = ws.storeOutputs(ctx, o.outs, req.Operator, req.Index)
+	refs, err = ws.storeOutputs(o.outs, req.Operator, req.Index)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, 0, 0, ctxErr()

@@ -428,13 +428,14 @@ func (h *actorHost) endErr(stream flight.FlightService_DoActionServer, a *nodeAc
 	return worker()
 }
 
-// call runs one call on an actor and returns the worker's reply and the
-// IDs of the outputs it made. Errors are statuses; a call to an actor that
-// is not here (stopped, died, never was) fails as an actor failure.
-func (h *actorHost) call(ctx context.Context, req actorCallBody) ([]byte, []exec.ObjectID, error) {
+// call runs one call on an actor and returns the worker's reply and what
+// frees the outputs it made (in the worker's store). Errors are statuses;
+// a call to an actor that is not here (stopped, died, never was) fails as
+// an actor failure.
+func (h *actorHost) call(ctx context.Context, req actorCallBody) ([]byte, func(), error) {
 	for i, in := range req.Inputs {
 		if in.Addr == "" {
-			return nil, nil, status.Errorf(codes.InvalidArgument, "shoal: actor-call: input %d (object %d) has no node address", i, in.ID)
+			return nil, nil, status.Errorf(codes.InvalidArgument, "shoal: actor-call: input %d (object %d) has no store address", i, in.ID)
 		}
 	}
 	if req.Offset < 0 || req.Length < 0 {
@@ -676,12 +677,12 @@ func (h *RemoteActorHandle) Err() error {
 }
 
 // Call runs one call on the actor and returns its outputs, in the store of
-// the actor's node, as RunTask does. Calls of one actor run one at a time in
-// the order they reach it. The error is a *TaskFailedError for a failure of
-// the actor's function: its own error, which leaves the actor alive, or, if
-// exec.IsActorFailure reports it, the actor's death (a panic, an error
-// marked exec.ActorFailed); a call to an actor that has ended fails as an
-// actor failure too. Where the node or the worker failed, the error is
+// the actor's worker process (RunTaskResult.Addr), as RunTask does. Calls
+// of one actor run one at a time in the order they reach it. The error is
+// a *TaskFailedError for a failure of the actor's function: its own error,
+// which leaves the actor alive, or, if exec.IsActorFailure reports it, the
+// actor's death (a panic, an error marked exec.ActorFailed); a call to an
+// actor that has ended fails as an actor failure too. Where the node or the worker failed, the error is
 // both an actor failure and an infrastructure one (IsTaskInfraError).
 // Cancelling ctx cancels the call's context on the worker.
 func (h *RemoteActorHandle) Call(ctx context.Context, req ActorCallRequest) (RunTaskResult, error) {

@@ -110,6 +110,27 @@ func init() {
 			return nil, tc.Err()
 		}, nil
 	})
+	// test-deaf: args {"dir": path}: writes dir/started, waits for
+	// dir/go (at most a minute) whatever its context says, writes
+	// dir/returning and makes one block.
+	exec.RegisterTaskKind("test-deaf", func(args []byte) (exec.RunFunc, error) {
+		var a struct{ Dir string }
+		if err := json.Unmarshal(args, &a); err != nil {
+			return nil, err
+		}
+		return func(tc *exec.TaskContext, _ []blocks.Block) ([]blocks.Block, error) {
+			if err := os.WriteFile(filepath.Join(a.Dir, "started"), nil, 0o644); err != nil {
+				return nil, err
+			}
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if _, err := os.Stat(filepath.Join(a.Dir, "go")); err == nil {
+					break
+				}
+			}
+			_ = os.WriteFile(filepath.Join(a.Dir, "returning"), nil, 0o644)
+			return []blocks.Block{int64Block(tc.Alloc, 1, 2, 3)}, nil
+		}, nil
+	})
 	// test-print: writes to stdout and stderr, makes nothing.
 	exec.RegisterTaskKind("test-print", func([]byte) (exec.RunFunc, error) {
 		return func(tc *exec.TaskContext, _ []blocks.Block) ([]blocks.Block, error) {

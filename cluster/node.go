@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -52,7 +53,9 @@ type NodeConfig struct {
 }
 
 // Node is one machine's share of the cluster: an object store served over
-// Arrow Flight, registered with the head and kept alive by heartbeats.
+// Arrow Flight, registered with the head and kept alive by heartbeats, and
+// the worker processes that run tasks and actors (each with an object
+// store of its own, for the blocks they make).
 type Node struct {
 	cfg    NodeConfig
 	store  *exec.Store
@@ -194,7 +197,9 @@ func (n *Node) heartbeats() {
 			return
 		case <-t.C:
 		}
-		st := n.store.Stats()
+		sctx, scancel := context.WithTimeout(context.Background(), min(period, workerStatsTimeout))
+		st := n.Stats(sctx)
+		scancel()
 		n.mu.Lock()
 		hb := Heartbeat{ID: n.id, Objects: st.Objects, MemoryBytes: st.MemoryBytes, Spilled: st.SpilledBytes,
 			Running: int(n.tasks.running.Load())}
@@ -240,8 +245,47 @@ func (n *Node) ID() string {
 // Addr is the address the node's object server is reached at.
 func (n *Node) Addr() string { return n.cfg.Advertise }
 
-// Store is the node's object store.
+// Store is the node's own object store: the blocks put on the node. The
+// outputs of its tasks and actor calls are in its workers' stores.
 func (n *Node) Store() *exec.Store { return n.store }
+
+// Stats adds up the counters of the node's store and of its live workers'
+// stores (what its stats action answers and its heartbeats carry). A
+// worker that does not answer within ctx, or a second, counts nothing.
+// Budget is the node's own: each worker's store has that budget too.
+func (n *Node) Stats(ctx context.Context) exec.StoreStats {
+	st := n.store.Stats()
+	for _, ws := range n.tasks.workerStats(ctx) {
+		st = addStats(st, ws)
+	}
+	return st
+}
+
+// addStats adds b's counters to a's; a's budget and spill error stay,
+// unless a has no spill error.
+func addStats(a, b exec.StoreStats) exec.StoreStats {
+	a.Objects += b.Objects
+	a.MemoryBytes += b.MemoryBytes
+	a.SpilledBytes += b.SpilledBytes
+	a.PeakMemory += b.PeakMemory
+	a.SpilledTotal += b.SpilledTotal
+	a.RestoredTotal += b.RestoredTotal
+	a.SpillFailures += b.SpillFailures
+	if len(b.SpilledByProducer) > 0 {
+		m := maps.Clone(a.SpilledByProducer)
+		if m == nil {
+			m = map[string]int64{}
+		}
+		for p, v := range b.SpilledByProducer {
+			m[p] += v
+		}
+		a.SpilledByProducer = m
+	}
+	if a.LastSpillError == nil {
+		a.LastSpillError = b.LastSpillError
+	}
+	return a
+}
 
 // WorkDir is the directory that holds the node's binaries.
 func (n *Node) WorkDir() string { return n.cfg.WorkDir }

@@ -121,6 +121,24 @@ type wireStats struct {
 	LastSpillError string `json:"LastSpillError,omitempty"`
 }
 
+// toWireStats is st as the stats action answers it.
+func toWireStats(st exec.StoreStats) wireStats {
+	w := wireStats{StoreStats: st}
+	if st.LastSpillError != nil {
+		w.LastSpillError = st.LastSpillError.Error()
+	}
+	return w
+}
+
+// stats is w as exec.StoreStats, LastSpillError an error again.
+func (w wireStats) stats() exec.StoreStats {
+	st := w.StoreStats
+	if w.LastSpillError != "" {
+		st.LastSpillError = errors.New(w.LastSpillError)
+	}
+	return st
+}
+
 // DoGet streams the block the ticket names. An unknown id is
 // codes.NotFound, a ticket that is not a decimal id codes.InvalidArgument.
 func (s *ObjectService) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServer) error {
@@ -376,12 +394,7 @@ func (s *ObjectService) DoAction(a *flight.Action, stream flight.FlightService_D
 		}
 		return s.release(stream.Context(), *body.ID)
 	case ActionStats:
-		st := s.store.Stats()
-		w := wireStats{StoreStats: st}
-		if st.LastSpillError != nil {
-			w.LastSpillError = st.LastSpillError.Error()
-		}
-		body, err := json.Marshal(w)
+		body, err := json.Marshal(toWireStats(s.store.Stats()))
 		if err != nil {
 			return status.Errorf(codes.Internal, "shoal: stats: %v", err)
 		}
@@ -557,13 +570,7 @@ func ServeObjects(lis net.Listener, svc *ObjectService, token string) (stop func
 // serveFlight is ServeObjects for any Flight service whose DoGet and DoPut
 // are an ObjectService's (a node's, which adds actions).
 func serveFlight(lis net.Listener, svc flight.FlightServer, token string) (stop func()) {
-	opts := append(serverOptions(token, ProtocolVersion),
-		grpc.ForceServerCodecV2(flightCodec{}),
-		grpc.WriteBufferSize(512<<10),
-		grpc.ChainStreamInterceptor(markFlightCodec))
-	srv := grpc.NewServer(opts...)
-	flight.RegisterFlightServiceServer(srv, svc)
-	serveHealth(srv)
+	srv := newFlightServer(svc, token)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -576,6 +583,21 @@ func serveFlight(lis net.Listener, svc flight.FlightServer, token string) (stop 
 			<-done
 		})
 	}
+}
+
+// newFlightServer is the gRPC server of a Flight service whose DoGet and
+// DoPut are an ObjectService's (a node's, a worker's), not yet serving:
+// the cluster's token and version checked, flightCodec, large writes and
+// the health service.
+func newFlightServer(svc flight.FlightServer, token string) *grpc.Server {
+	opts := append(serverOptions(token, ProtocolVersion),
+		grpc.ForceServerCodecV2(flightCodec{}),
+		grpc.WriteBufferSize(512<<10),
+		grpc.ChainStreamInterceptor(markFlightCodec))
+	srv := grpc.NewServer(opts...)
+	flight.RegisterFlightServiceServer(srv, svc)
+	serveHealth(srv)
+	return srv
 }
 
 // The data plane's codec.

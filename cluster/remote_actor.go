@@ -267,7 +267,7 @@ func (a *remoteActor) run(c remoteCall) exec.TaskResult {
 		out, err = a.h.Call(c.ctx, ActorCallRequest{Operator: c.call.Operator, Index: c.call.Index, Inputs: inputs,
 			Offset: c.call.Offset, Length: c.call.Length})
 		if err == nil {
-			res.Outputs = a.r.rs.adopt(a.node, out.Outputs, c.call.Operator)
+			res.Outputs = a.r.rs.adopt(a.node, out.Addr, out.Outputs, c.call.Operator)
 			res.CPU = out.CPU
 		} else if IsTaskInfraError(err) {
 			if !a.r.reachable(a.node) {

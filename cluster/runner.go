@@ -42,8 +42,14 @@ func NewTaskRunner(rs *RemoteStore) (*TaskRunner, error) {
 	return &TaskRunner{rs: rs, binary: path, hash: hash, uploaded: map[*remoteNode]*uploadOnce{}}, nil
 }
 
-// CPUs is the number of CPUs the live nodes declared: how many tasks the
-// driver keeps in flight.
+// queueDepth is how many tasks per CPU the driver keeps sent to a node.
+const queueDepth = 2
+
+// TaskSlots is how many tasks the driver keeps in flight: queueDepth per
+// CPU of the live nodes.
+func (r *TaskRunner) TaskSlots() int { return queueDepth * r.CPUs() }
+
+// CPUs is the number of CPUs the live nodes declared.
 func (r *TaskRunner) CPUs() int {
 	r.rs.mu.Lock()
 	defer r.rs.mu.Unlock()
@@ -114,7 +120,7 @@ func (r *TaskRunner) locate(operator string, index int, refs []exec.ObjectRef) (
 		if !ok {
 			return nil, fmt.Errorf("cluster: %s %d: input object %d is not in the store", operator, index, in.ID)
 		}
-		if o.node.down {
+		if o.node.gone() {
 			return nil, fmt.Errorf("cluster: %s %d: an input lived on %s (%s), which is gone: %w",
 				operator, index, o.node.id, o.node.addr, exec.ErrBlockLost)
 		}
@@ -146,16 +152,20 @@ func (r *TaskRunner) place(t exec.Task) (*remoteNode, []RemoteBlock, error) {
 		if !ok {
 			return nil, nil, fmt.Errorf("cluster: %s task %d: input object %d is not in the store", t.Operator, t.Index, in.ID)
 		}
-		if o.node.down {
+		if o.node.gone() {
 			return nil, nil, fmt.Errorf("cluster: %s task %d: an input lived on %s (%s), which is gone: %w",
 				t.Operator, t.Index, o.node.id, o.node.addr, exec.ErrBlockLost)
 		}
 		inputs[i] = RemoteBlock{Addr: o.node.addr, ID: o.local}
-		local[o.node] += o.bytes
+		local[o.node.host()] += o.bytes
 	}
 	var best *remoteNode
+	// A node may have queueDepth tasks per CPU sent to it: one running and
+	// one waiting, so its CPU does not idle while the next task travels.
+	// Among nodes under that, the one holding most input bytes wins (the
+	// input is then read with no copy), then the least busy.
 	better := func(a, b *remoteNode) bool { // a before b
-		aFree, bFree := a.running < a.cpus, b.running < b.cpus
+		aFree, bFree := a.running < queueDepth*a.cpus, b.running < queueDepth*b.cpus
 		if aFree != bFree {
 			return aFree
 		}
@@ -199,7 +209,7 @@ func (r *TaskRunner) runOn(ctx context.Context, n *remoteNode, t exec.Task, atte
 	if err != nil {
 		return nil, 0, err
 	}
-	return r.rs.adopt(n, res.Outputs, t.Operator), res.CPU, nil
+	return r.rs.adopt(n, res.Addr, res.Outputs, t.Operator), res.CPU, nil
 }
 
 func (r *TaskRunner) ensureBinary(ctx context.Context, n *remoteNode) error {

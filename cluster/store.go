@@ -24,24 +24,33 @@ import (
 // of cluster mode (tasks do not run on the nodes yet).
 type RemoteStore struct {
 	alloc  memory.Allocator
-	nodes  []*remoteNode
+	token  string
+	nodes  []*remoteNode // the live nodes at connection, in the head's order
 	budget int64
 
 	job *Job // this program's entry in the head's job table
 
-	mu      sync.Mutex
-	objects map[exec.ObjectID]*remoteObject
-	closed  bool
-	onFree  func(exec.ObjectID)
+	mu sync.Mutex
+	// endpoints are every store blocks live in: the nodes' own and their
+	// worker processes' (where tasks keep their outputs), by the index in
+	// their objects' IDs; byAddr finds one by its address.
+	endpoints []*remoteNode
+	byAddr    map[string]*remoteNode
+	objects   map[exec.ObjectID]*remoteObject
+	closed    bool
+	onFree    func(exec.ObjectID)
 }
 
+// remoteNode is a node, or the store of one of its worker processes
+// (owner set): an endpoint blocks live at.
 type remoteNode struct {
 	id     string
 	addr   string
 	client *ObjectClient
-	placed int64 // bytes placed here and not yet released
-	down   bool  // unreachable: no more blocks or tasks go here
-	index  int   // position in RemoteStore.nodes: the top bits of its objects' IDs
+	owner  *remoteNode // the node a worker's store belongs to; nil for a node
+	placed int64       // bytes placed on the node (its workers' included) and not yet released
+	down   bool        // unreachable: no more blocks or tasks go here
+	index  int         // position in RemoteStore.endpoints: the top bits of its objects' IDs
 	// cpus the node declared and tasks this driver runs there now
 	// (TaskRunner).
 	cpus, running int
@@ -82,7 +91,7 @@ func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Alloca
 	if err != nil {
 		return nil, fmt.Errorf("cluster: asking %s for its nodes: %w", addr, err)
 	}
-	rs := &RemoteStore{alloc: alloc, objects: map[exec.ObjectID]*remoteObject{}}
+	rs := &RemoteStore{alloc: alloc, token: token, objects: map[exec.ObjectID]*remoteObject{}, byAddr: map[string]*remoteNode{}}
 	for _, n := range st.Nodes {
 		if !n.Alive {
 			continue
@@ -92,9 +101,12 @@ func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Alloca
 			rs.Close()
 			return nil, err
 		}
-		rs.nodes = append(rs.nodes, &remoteNode{id: n.ID, addr: n.Info.Addr, client: c, index: len(rs.nodes),
+		node := &remoteNode{id: n.ID, addr: n.Info.Addr, client: c, index: len(rs.endpoints),
 			cpus: n.Info.Resources.CPUs, gpus: n.Info.Resources.GPUs, memory: n.Info.Resources.Memory,
-			labels: n.Info.Resources.Labels})
+			labels: n.Info.Resources.Labels}
+		rs.nodes = append(rs.nodes, node)
+		rs.endpoints = append(rs.endpoints, node)
+		rs.byAddr[node.addr] = node
 		rs.budget += n.Info.Resources.ObjectStoreMemory
 	}
 	if len(rs.nodes) == 0 {
@@ -169,7 +181,7 @@ func (rs *RemoteStore) Get(ctx context.Context, ref exec.ObjectRef) (blocks.Bloc
 	var local exec.ObjectID
 	down := false
 	if ok {
-		n, local, down = o.node, o.local, o.node.down
+		n, local, down = o.node, o.local, o.node.gone()
 	}
 	rs.mu.Unlock()
 	if !ok {
@@ -204,7 +216,7 @@ func (rs *RemoteStore) Lost(ref exec.ObjectRef) bool {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	o, ok := rs.objects[ref.ID]
-	return ok && o.node.down
+	return ok && o.node.gone()
 }
 
 // Rebind implements exec.LossyStore: lost's entry now points at rebuilt's
@@ -217,7 +229,7 @@ func (rs *RemoteStore) Rebind(lost, rebuilt exec.ObjectRef) bool {
 	if !ok || !rok || lost.ID == rebuilt.ID {
 		return false
 	}
-	o.node.placed -= o.bytes
+	o.node.host().placed -= o.bytes
 	o.node, o.local, o.bytes = r.node, r.local, r.bytes
 	delete(rs.objects, rebuilt.ID) // its placed bytes now count for lost
 	return true
@@ -237,7 +249,8 @@ func (rs *RemoteStore) markDown(n *remoteNode) {
 	rs.mu.Unlock()
 }
 
-// nodeOf is the node holding ref's block, nil if the store does not hold it.
+// nodeOf is the endpoint (a node's store or a worker's) holding ref's
+// block, nil if the store does not hold it.
 func (rs *RemoteStore) nodeOf(ref exec.ObjectRef) *remoteNode {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -247,15 +260,50 @@ func (rs *RemoteStore) nodeOf(ref exec.ObjectRef) *remoteNode {
 	return nil
 }
 
-// adopt takes over blocks a task put in n's store (node-local IDs, one
-// reference each) as this store's objects.
-func (rs *RemoteStore) adopt(n *remoteNode, outs []exec.ObjectRef, producer string) []exec.ObjectRef {
+// host is the node an endpoint is on: itself, or a worker's node.
+func (n *remoteNode) host() *remoteNode {
+	if n.owner != nil {
+		return n.owner
+	}
+	return n
+}
+
+// gone reports whether the endpoint's blocks are lost: it, or its node,
+// is down.
+func (n *remoteNode) gone() bool { return n.down || (n.owner != nil && n.owner.down) }
+
+// endpoint is the store at addr on node n: n's own when addr is n's (or
+// empty), else a worker's, connected on first use. rs.mu is held.
+func (rs *RemoteStore) endpoint(n *remoteNode, addr string) *remoteNode {
+	if addr == "" || addr == n.addr {
+		return n
+	}
+	if ep, ok := rs.byAddr[addr]; ok && ep.owner == n && !ep.down {
+		return ep
+	}
+	// A worker's store, new (or a new worker on an address reused after a
+	// dead one: a fresh endpoint, so the old one's blocks stay lost).
+	c, err := DialObjects(addr, rs.token)
+	ep := &remoteNode{id: n.id + "/worker@" + addr, addr: addr, client: c, owner: n, index: len(rs.endpoints)}
+	if err != nil {
+		ep.down = true // DialObjects only fails on a malformed address
+	}
+	rs.endpoints = append(rs.endpoints, ep)
+	rs.byAddr[addr] = ep
+	return ep
+}
+
+// adopt takes over blocks a task on node n put in the store at addr (the
+// node's or its worker's; IDs local to that store, one reference each) as
+// this store's objects.
+func (rs *RemoteStore) adopt(n *remoteNode, addr string, outs []exec.ObjectRef, producer string) []exec.ObjectRef {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
+	ep := rs.endpoint(n, addr)
 	refs := make([]exec.ObjectRef, len(outs))
 	for i, o := range outs {
-		id := exec.ObjectID(uint64(n.index)<<nodeBits | uint64(o.ID))
-		rs.objects[id] = &remoteObject{node: n, local: o.ID, refs: 1, bytes: o.Bytes}
+		id := exec.ObjectID(uint64(ep.index)<<nodeBits | uint64(o.ID))
+		rs.objects[id] = &remoteObject{node: ep, local: o.ID, refs: 1, bytes: o.Bytes}
 		n.placed += o.Bytes
 		o.ID, o.Producer = id, producer
 		refs[i] = o
@@ -287,8 +335,8 @@ func (rs *RemoteStore) Release(ref exec.ObjectRef) {
 		return
 	}
 	delete(rs.objects, ref.ID)
-	o.node.placed -= o.bytes
-	down := o.node.down
+	o.node.host().placed -= o.bytes
+	down := o.node.gone()
 	onFree := rs.onFree
 	rs.mu.Unlock()
 	if onFree != nil {
@@ -354,7 +402,13 @@ func (rs *RemoteStore) Close() error {
 		_ = o.node.client.Release(ctx, o.local)
 		cancel()
 	}
-	for _, n := range rs.nodes {
+	rs.mu.Lock()
+	endpoints := rs.endpoints
+	rs.mu.Unlock()
+	for _, n := range endpoints {
+		if n.client == nil {
+			continue
+		}
 		if err := n.client.Close(); err != nil {
 			errs = append(errs, err)
 		}

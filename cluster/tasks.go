@@ -8,9 +8,11 @@ package cluster
 // task's binary, starting one if there is none: the driver's own executable,
 // uploaded with EnsureBinary, run with SHOAL_WORKER_NODE set so that
 // ServeWorkerIfAsked makes it a worker (worker.go). The worker builds the
-// task from its spec, fetches the inputs from their nodes, runs it and
-// stores the outputs in this node's store; the driver gets node-local
-// object IDs back.
+// task from its spec, takes the inputs from its own object store where
+// they are there (no copy) and fetches the others from the stores that
+// hold them, runs it and keeps the outputs in its own store, which it
+// serves as a node serves its: the driver gets their IDs in that store
+// and its address (RunTaskResult.Addr). A worker's blocks die with it.
 //
 // Errors tell the driver what to do next: a task's own failure (its error,
 // a panic, a spec this binary cannot build) is codes.Aborted with details
@@ -65,18 +67,24 @@ type RunTaskRequest struct {
 	Inputs []RemoteBlock `json:"inputs"`
 }
 
-// RemoteBlock is a block in a node's object store.
+// RemoteBlock is a block in an object store: a node's, or a worker's (where
+// tasks and actor calls leave their outputs).
 type RemoteBlock struct {
-	// Addr is the node's Flight address, ID the object's ID in its store.
+	// Addr is the store's Flight address (RunTaskResult.Addr for a task's
+	// outputs), ID the object's ID in that store.
 	Addr string        `json:"addr"`
 	ID   exec.ObjectID `json:"id"`
 }
 
-// RunTaskResult is what a task run on a node made.
+// RunTaskResult is what a task (or an actor call) run on a node made.
 type RunTaskResult struct {
-	// Outputs are in the store of the node that ran the task, under its own
-	// IDs, each counted once for the caller (free them with
-	// ObjectClient.Release); Meta is filled and Producer is the operator.
+	// Addr is the Flight address of the store the outputs are in: that of
+	// the worker process that ran the task, on the node, which serves them
+	// as a node does (DialObjects(Addr, token)) for as long as it lives.
+	Addr string `json:"addr"`
+	// Outputs are in the store at Addr, under its own IDs, each counted
+	// once for the caller (free them with ObjectClient.Release there);
+	// Meta is filled and Producer is the operator.
 	Outputs []exec.ObjectRef
 	// Wall is the time the worker spent on the task (fetching inputs,
 	// running, storing outputs); CPU the CPU time of its function on its
@@ -87,6 +95,7 @@ type RunTaskResult struct {
 // wireTaskResult is RunTaskResult on the wire: schemas as Arrow IPC, each
 // once (a task's outputs usually share theirs).
 type wireTaskResult struct {
+	Addr    string        `json:"addr"` // RunTaskResult.Addr
 	Outputs []wireRef     `json:"outputs"`
 	Schemas [][]byte      `json:"schemas,omitempty"`
 	Wall    time.Duration `json:"wall"`
@@ -101,8 +110,8 @@ type wireRef struct {
 	Producer string        `json:"producer,omitempty"`
 }
 
-func encodeTaskResult(refs []exec.ObjectRef, wall, cpu time.Duration) wireTaskResult {
-	w := wireTaskResult{Outputs: make([]wireRef, len(refs)), Wall: wall, CPU: cpu}
+func encodeTaskResult(addr string, refs []exec.ObjectRef, wall, cpu time.Duration) wireTaskResult {
+	w := wireTaskResult{Addr: addr, Outputs: make([]wireRef, len(refs)), Wall: wall, CPU: cpu}
 	seen := map[string]int{}
 	for i, r := range refs {
 		idx := -1
@@ -121,7 +130,7 @@ func encodeTaskResult(refs []exec.ObjectRef, wall, cpu time.Duration) wireTaskRe
 }
 
 func (w wireTaskResult) decode() (RunTaskResult, error) {
-	res := RunTaskResult{Outputs: make([]exec.ObjectRef, len(w.Outputs)), Wall: w.Wall, CPU: w.CPU}
+	res := RunTaskResult{Addr: w.Addr, Outputs: make([]exec.ObjectRef, len(w.Outputs)), Wall: w.Wall, CPU: w.CPU}
 	for i, o := range w.Outputs {
 		ref := exec.ObjectRef{ID: o.ID, Meta: blocks.Meta{Rows: o.Rows, Bytes: o.Bytes}, Producer: o.Producer}
 		if o.Schema >= len(w.Schemas) {
@@ -279,29 +288,36 @@ func (c *ObjectClient) RunTask(ctx context.Context, req RunTaskRequest) (RunTask
 }
 
 // taskResult decodes the reply of a task or an actor call; where it cannot,
-// it frees the outputs, which nobody else knows of.
+// it frees the outputs, which nobody else knows of. (The node decodes the
+// reply before passing it on, and frees the outputs in the worker if it
+// cannot: this is for a reply that broke on the way. Outputs in a store
+// this client does not speak to stay there until their worker ends.)
 func (c *ObjectClient) taskResult(ctx context.Context, w wireTaskResult, what string) (RunTaskResult, error) {
 	res, err := w.decode()
 	if err != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		for _, id := range w.ids() {
-			_ = c.Release(rctx, id)
+		if w.Addr == "" || w.Addr == c.addr {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			for _, id := range w.ids() {
+				_ = c.Release(rctx, id)
+			}
+			cancel()
 		}
-		cancel()
 		return RunTaskResult{}, fmt.Errorf("cluster: %s on %s: bad reply: %w", what, c.addr, err)
 	}
 	return res, nil
 }
 
 // nodeService is a node's Flight service: its ObjectService, plus the
-// actions that ship binaries and run tasks.
+// actions that ship binaries and run tasks, and stats that count its
+// workers' stores too.
 type nodeService struct {
 	*ObjectService
 	n *Node
 }
 
-// DoAction serves binary-has, binary-put, run-task and the actor actions,
-// and passes other actions to the ObjectService.
+// DoAction serves binary-has, binary-put, run-task, the actor actions and
+// stats (the node's store and its workers' added up: Node.Stats), and
+// passes other actions to the ObjectService.
 func (s *nodeService) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
 	reply := func(v any) error { return stream.Send(&flight.Result{Body: encodeBody(v)}) }
 	switch a.GetType() {
@@ -333,8 +349,8 @@ func (s *nodeService) DoAction(a *flight.Action, stream flight.FlightService_DoA
 		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
 			return err
 		}
-		body, ids, err := s.n.tasks.run(stream.Context(), req)
-		return s.sendResult(stream, body, ids, err)
+		body, release, err := s.n.tasks.run(stream.Context(), req)
+		return s.sendResult(stream, body, release, err)
 	case actionActorStart:
 		var req ActorStartRequest
 		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
@@ -346,8 +362,8 @@ func (s *nodeService) DoAction(a *flight.Action, stream flight.FlightService_DoA
 		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
 			return err
 		}
-		body, ids, err := s.n.actors.call(stream.Context(), req)
-		return s.sendResult(stream, body, ids, err)
+		body, release, err := s.n.actors.call(stream.Context(), req)
+		return s.sendResult(stream, body, release, err)
 	case actionActorStop:
 		var req actorIDBody
 		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
@@ -357,12 +373,15 @@ func (s *nodeService) DoAction(a *flight.Action, stream flight.FlightService_DoA
 			return err
 		}
 		return reply(struct{}{})
+	case ActionStats:
+		return reply(toWireStats(s.n.Stats(stream.Context())))
 	}
 	return s.ObjectService.DoAction(a, stream)
 }
 
 // sendResult sends the reply of a task or an actor call, or its error.
-func (s *nodeService) sendResult(stream flight.FlightService_DoActionServer, body []byte, ids []exec.ObjectID, err error) error {
+// release frees the outputs the reply names.
+func (s *nodeService) sendResult(stream flight.FlightService_DoActionServer, body []byte, release func(), err error) error {
 	if err != nil {
 		return err
 	}
@@ -373,7 +392,7 @@ func (s *nodeService) sendResult(stream flight.FlightService_DoActionServer, bod
 	if err != nil {
 		// The driver cannot learn the outputs' IDs: nothing else will
 		// free them.
-		s.n.tasks.releaseOutputs(ids)
+		release()
 		return err
 	}
 	return nil
@@ -393,8 +412,15 @@ type taskRunner struct {
 	addr  string        // the node's Flight address, for its workers (a local one)
 	token string
 	bins  *binaryStore
-	store *exec.Store
 	logf  func(format string, args ...any)
+
+	// What a worker is told (worker.go): the host to listen on (the node
+	// listener's), the host to advertise (the node's advertised one), its
+	// store's budget and where its store spills (a directory of its own
+	// under spillDir, made before it starts, removed once it is reaped).
+	host, advertise string
+	storeMemory     int64
+	spillDir        string
 
 	out   io.Writer // where workers' output goes, line by line
 	outMu sync.Mutex
@@ -417,17 +443,28 @@ type taskRunner struct {
 func newTaskRunner(n *Node, out io.Writer) *taskRunner {
 	ctx, cancel := context.WithCancel(context.Background())
 	milli := int64(n.cfg.Resources.CPUs) * 1000
+	host := "127.0.0.1"
+	if tcp, ok := n.lis.Addr().(*net.TCPAddr); ok {
+		host = tcp.IP.String() // "0.0.0.0" or "::" where it listens on all
+	}
+	advertise, _, err := net.SplitHostPort(n.cfg.Advertise)
+	if err != nil {
+		advertise = host
+	}
 	return &taskRunner{
-		name:  func() string { return fmt.Sprintf("node %s (%s)", n.ID(), n.Addr()) },
-		addr:  dialableAddr(n.lis.Addr()),
-		token: n.cfg.Token,
-		bins:  n.bins,
-		store: n.store,
-		logf:  n.cfg.Logf,
-		out:   out,
-		cpus:  semaphore.NewWeighted(milli),
-		milli: milli,
-		ctx:   ctx, cancel: cancel,
+		name:        func() string { return fmt.Sprintf("node %s (%s)", n.ID(), n.Addr()) },
+		addr:        dialableAddr(n.lis.Addr()),
+		token:       n.cfg.Token,
+		bins:        n.bins,
+		logf:        n.cfg.Logf,
+		host:        host,
+		advertise:   advertise,
+		storeMemory: n.cfg.Resources.ObjectStoreMemory,
+		spillDir:    n.cfg.SpillDir,
+		out:         out,
+		cpus:        semaphore.NewWeighted(milli),
+		milli:       milli,
+		ctx:         ctx, cancel: cancel,
 		procs: map[string]*workerProc{},
 	}
 }
@@ -447,12 +484,16 @@ func dialableAddr(a net.Addr) string {
 // workerProc is one worker process.
 type workerProc struct {
 	hash  string
-	ready chan struct{} // closed once started (fc set) or failed (err set)
+	ready chan struct{} // closed once started (fc, addr set) or failed (err set)
 	err   error
 	pid   int
 	cmd   *osexec.Cmd
-	conn  *grpc.ClientConn
+	conn  *grpc.ClientConn // to its local address
 	fc    flight.FlightServiceClient
+	addr  string // its advertised address: where its store is reached
+	// spillDir is its store's spill directory, made by the node before it
+	// starts and removed once it is reaped.
+	spillDir string
 
 	stop     chan struct{} // closed to kill it
 	stopOnce sync.Once
@@ -496,14 +537,15 @@ func (r *taskRunner) milliCPUs(cpus float64) (int64, error) {
 }
 
 // run runs one task and returns the worker's reply (a wireTaskResult) and
-// the IDs of the outputs it made. Errors are statuses.
-func (r *taskRunner) run(callCtx context.Context, req RunTaskRequest) ([]byte, []exec.ObjectID, error) {
+// what frees the outputs it made (in the worker's store). Errors are
+// statuses.
+func (r *taskRunner) run(callCtx context.Context, req RunTaskRequest) ([]byte, func(), error) {
 	if !validHash(req.Binary) {
 		return nil, nil, status.Errorf(codes.InvalidArgument, "shoal: run-task: binary %.80q is not a hex sha256", req.Binary)
 	}
 	for i, in := range req.Inputs {
 		if in.Addr == "" {
-			return nil, nil, status.Errorf(codes.InvalidArgument, "shoal: run-task: input %d (object %d) has no node address", i, in.ID)
+			return nil, nil, status.Errorf(codes.InvalidArgument, "shoal: run-task: input %d (object %d) has no store address", i, in.ID)
 		}
 	}
 	if !r.bins.has(req.Binary) {
@@ -541,22 +583,34 @@ func (r *taskRunner) run(callCtx context.Context, req RunTaskRequest) ([]byte, [
 }
 
 // forward sends a task or an actor call to worker w and returns its reply
-// (a wireTaskResult) and the IDs of the outputs it made. doing says what
-// the call does, for errors ("running op[3]"). Errors are statuses: the
-// worker's own, the context's, or Unavailable where the worker died or
-// cannot be reached.
-func (r *taskRunner) forward(ctx context.Context, w *workerProc, action string, body []byte, doing string) ([]byte, []exec.ObjectID, error) {
+// (a wireTaskResult, passed on as it is: its outputs are in the worker's
+// store, its Addr the worker's) and what frees the outputs it made. doing
+// says what the call does, for errors ("running op[3]"). Errors are
+// statuses: the worker's own, the context's, or Unavailable where the
+// worker died or cannot be reached.
+func (r *taskRunner) forward(ctx context.Context, w *workerProc, action string, body []byte, doing string) ([]byte, func(), error) {
 	body, fromWorker, err := w.call(ctx, action, body)
 	if err == nil {
 		var res wireTaskResult
 		if jerr := json.Unmarshal(body, &res); jerr != nil {
 			return nil, nil, status.Errorf(codes.Internal, "shoal: %s: malformed reply from worker %s: %v", r.name(), shortHash(w.hash), jerr)
 		}
+		ids := res.ids()
+		release := func() { r.releaseOutputs(w, ids) }
+		if _, derr := res.decode(); derr != nil {
+			release()
+			return nil, nil, status.Errorf(codes.Internal, "shoal: %s: bad reply from worker %s: %v", r.name(), shortHash(w.hash), derr)
+		}
+		if res.Addr != w.addr {
+			release()
+			return nil, nil, status.Errorf(codes.Internal, "shoal: %s: worker %s says its outputs are at %.80q, it is at %s",
+				r.name(), shortHash(w.hash), res.Addr, w.addr)
+		}
 		if ctx.Err() != nil {
-			r.releaseOutputs(res.ids())
+			release()
 			return nil, nil, r.ctxErr(ctx)
 		}
-		return body, res.ids(), nil
+		return body, release, nil
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -602,16 +656,99 @@ func describeExit(err error) string {
 	return err.Error()
 }
 
-// releaseOutputs frees outputs no driver will hear of.
-func (r *taskRunner) releaseOutputs(ids []exec.ObjectID) {
+// releaseOutputs frees outputs no driver will hear of, in worker w's
+// store. A worker that is gone took them with it.
+func (r *taskRunner) releaseOutputs(w *workerProc, ids []exec.ObjectID) {
+	if len(ids) == 0 || w.dead() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	for _, id := range ids {
-		r.store.Release(exec.ObjectRef{ID: id})
+		if _, err := w.action(ctx, ActionRelease, encodeBody(releaseBody{ID: &id})); err != nil {
+			r.logf("releasing object %d in worker %s: %v", id, shortHash(w.hash), err)
+			if status.Code(err) == codes.Unavailable || ctx.Err() != nil {
+				return
+			}
+		}
+	}
+}
+
+// workerStatsTimeout bounds how long the node waits for a worker's store
+// counters (Node.Stats): one that does not answer counts nothing.
+const workerStatsTimeout = time.Second
+
+// workerStats are the store counters of the live workers, asked in
+// parallel; a worker that does not answer within ctx (and
+// workerStatsTimeout) is left out.
+func (r *taskRunner) workerStats(ctx context.Context) []exec.StoreStats {
+	ctx, cancel := context.WithTimeout(ctx, workerStatsTimeout)
+	defer cancel()
+	live := r.liveWorkers()
+	got := make([]*exec.StoreStats, len(live))
+	var wg sync.WaitGroup
+	for i, w := range live {
+		wg.Go(func() {
+			body, _, err := w.call(ctx, ActionStats, nil)
+			var ws wireStats
+			if err == nil && json.Unmarshal(body, &ws) == nil {
+				st := ws.stats()
+				got[i] = &st
+			}
+		})
+	}
+	wg.Wait()
+	out := make([]exec.StoreStats, 0, len(got))
+	for _, st := range got {
+		if st != nil {
+			out = append(out, *st)
+		}
+	}
+	return out
+}
+
+// liveWorkers are the workers started and not dead.
+func (r *taskRunner) liveWorkers() []*workerProc {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*workerProc
+	for _, w := range r.procs {
+		select {
+		case <-w.ready:
+			if w.err == nil && !w.dead() {
+				out = append(out, w)
+			}
+		default:
+		}
+	}
+	return out
+}
+
+// action runs an action on the worker and returns its replies' bodies.
+func (w *workerProc) action(ctx context.Context, action string, body []byte) ([][]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := w.fc.DoAction(ctx, &flight.Action{Type: action, Body: body})
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for {
+		res, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res.GetBody())
 	}
 }
 
 // call runs an action with one reply on the worker: a task, an actor's
-// call or stop. fromWorker says whether an error came from the worker's
-// handler (a status it chose) rather than the connection.
+// call or stop, its store's stats. fromWorker says whether an error came
+// from the worker's handler (a status it chose) rather than the
+// connection.
 func (w *workerProc) call(ctx context.Context, action string, body []byte) (_ []byte, fromWorker bool, _ error) {
 	stream, err := w.fc.DoAction(ctx, &flight.Action{Type: action, Body: body})
 	if err != nil {
@@ -720,7 +857,13 @@ func (r *taskRunner) launch(w *workerProc) error {
 		closeAll()
 		return status.Errorf(codes.Unavailable, "shoal: %s: starting a worker: %v", r.name(), err)
 	}
-	cmd, err := r.startProcess(r.bins.path(w.hash), stdinR, outW, errW)
+	spill, err := os.MkdirTemp(r.spillDir, "shoal-worker-")
+	if err != nil {
+		closeAll()
+		return status.Errorf(codes.Unavailable, "shoal: %s: a spill directory for a worker: %v", r.name(), err)
+	}
+	w.spillDir = spill
+	cmd, err := r.startProcess(r.bins.path(w.hash), spill, stdinR, outW, errW)
 	// The child has its ends; the node keeps stdin's writing end, whose
 	// closing (the node's exit, even by kill -9) ends the worker.
 	_ = stdinR.Close()
@@ -728,11 +871,12 @@ func (r *taskRunner) launch(w *workerProc) error {
 	_ = errW.Close()
 	if err != nil {
 		closeAll()
+		r.removeSpillDir(w)
 		return status.Errorf(codes.Unavailable, "shoal: %s: starting worker %s: %v", r.name(), shortHash(w.hash), err)
 	}
 	w.cmd, w.pid = cmd, cmd.Process.Pid
 	prefix := "worker " + shortHash(w.hash) + ": "
-	addrs := make(chan string, 1)
+	addrs := make(chan workerAddrs, 1)
 	copied := make(chan struct{}, 2)
 	r.wg.Add(3)
 	go func() {
@@ -764,6 +908,8 @@ func (r *taskRunner) launch(w *workerProc) error {
 		_ = outR.Close()
 		_ = errR.Close()
 		_ = stdinW.Close()
+		// Its blocks died with it: so do those it spilled.
+		r.removeSpillDir(w)
 		w.exitErr = err
 		close(w.exited)
 	}()
@@ -779,12 +925,12 @@ func (r *taskRunner) launch(w *workerProc) error {
 		return status.Error(code, msg+w.stderr.last(4<<10))
 	}
 	select {
-	case addr := <-addrs:
-		conn, err := dial(addr, r.token, ProtocolVersion)
+	case a := <-addrs:
+		conn, err := dial(a.local, r.token, ProtocolVersion)
 		if err != nil {
 			return fail(codes.Internal, err.Error())
 		}
-		w.conn, w.fc = conn, flight.NewFlightServiceClient(conn)
+		w.conn, w.fc, w.addr = conn, flight.NewFlightServiceClient(conn), a.advertised
 		return nil
 	case <-w.exited:
 		return fail(codes.FailedPrecondition, "exited before it said where it listens")
@@ -795,12 +941,25 @@ func (r *taskRunner) launch(w *workerProc) error {
 	}
 }
 
-// startProcess starts the worker binary at path.
-func (r *taskRunner) startProcess(path string, stdin, stdout, stderr *os.File) (*osexec.Cmd, error) {
+// removeSpillDir removes w's spill directory, if it has one.
+func (r *taskRunner) removeSpillDir(w *workerProc) {
+	if w.spillDir == "" {
+		return
+	}
+	if err := os.RemoveAll(w.spillDir); err != nil {
+		r.logf("removing the spill directory of worker %s: %v", shortHash(w.hash), err)
+	}
+}
+
+// startProcess starts the worker binary at path, its store spilling under
+// spillDir.
+func (r *taskRunner) startProcess(path, spillDir string, stdin, stdout, stderr *os.File) (*osexec.Cmd, error) {
 	for attempt := 0; ; attempt++ {
 		cmd := osexec.Command(path)
 		// The last value of a variable wins: these override the node's own.
-		cmd.Env = append(os.Environ(), envWorkerNode+"="+r.addr, "SHOAL_TOKEN="+r.token)
+		cmd.Env = append(os.Environ(), envWorkerNode+"="+r.addr, "SHOAL_TOKEN="+r.token,
+			envWorkerHost+"="+r.host, envWorkerAdvertise+"="+r.advertise,
+			envWorkerStoreMemory+"="+strconv.FormatInt(r.storeMemory, 10), envWorkerSpillDir+"="+spillDir)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 		setDeathSignal(cmd)
 		err := cmd.Start()
@@ -815,18 +974,17 @@ func (r *taskRunner) startProcess(path string, stdin, stdout, stderr *os.File) (
 }
 
 // copyLines copies a worker's output to the node's, each line prefixed.
-// With addrs, the line "worker at ADDR" is taken out and ADDR sent there;
-// with tail, the output is kept there too.
-func (r *taskRunner) copyLines(src io.Reader, prefix string, tail *tailBuffer, addrs chan<- string) {
+// With addrs, the worker's announcement (parseAnnounce) is taken out and
+// sent there; with tail, the output is kept there too.
+func (r *taskRunner) copyLines(src io.Reader, prefix string, tail *tailBuffer, addrs chan<- workerAddrs) {
 	br := bufio.NewReaderSize(src, 64<<10)
 	atStart := true
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
-			if addrs != nil && atStart && err == nil && bytes.HasPrefix(line, []byte(workerAnnounce)) {
-				addr := strings.TrimSpace(string(line[len(workerAnnounce):]))
-				if _, _, aerr := net.SplitHostPort(addr); aerr == nil {
-					addrs <- addr
+			if addrs != nil && atStart && err == nil {
+				if a, ok := parseAnnounce(string(line)); ok {
+					addrs <- a
 					addrs = nil
 					continue
 				}

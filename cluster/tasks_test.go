@@ -185,27 +185,38 @@ func TestRunTask(t *testing.T) {
 		if len(res.Outputs) != 2 {
 			t.Fatalf("%d outputs, want 2 (the nil one skipped)", len(res.Outputs))
 		}
+		if res.Addr == "" || res.Addr == a.Addr() {
+			t.Fatalf("outputs at %q, want the worker's address (the node is %s)", res.Addr, a.Addr())
+		}
+		w := objDialToken(t, res.Addr, testToken)
 		for i, want := range [][]int64{{2, 4, 6}, {20, 40}} {
 			ref := res.Outputs[i]
 			if ref.Rows != int64(len(want)) || ref.Bytes <= 0 || ref.Producer != "double" ||
 				ref.Schema == nil || ref.Schema.NumFields() != 1 || ref.Schema.Field(0).Type.ID() != arrow.INT64 {
 				t.Errorf("output %d: %+v", i, ref)
 			}
-			if got := getInts(t, a.client, ref.ID, mem); !equalInts(got, want) {
+			if got := getInts(t, w, ref.ID, mem); !equalInts(got, want) {
 				t.Errorf("output %d: %v, want %v", i, got, want)
 			}
 		}
 		if res.Wall <= 0 || res.CPU < 0 || (runtime.GOOS == "linux" && res.CPU == 0) {
 			t.Errorf("wall %v, CPU %v", res.Wall, res.CPU)
 		}
-		before := a.Store().Stats().Objects
+		// The outputs are in the worker's store, not the node's.
+		if o := a.Store().Stats().Objects; o != 1 {
+			t.Errorf("the node's own store holds %d objects, want its 1 input", o)
+		}
+		before := workerStoreStats(t, w)
+		if before.Objects != 2 || before.InputsFetched < 2 {
+			t.Errorf("the worker's store: %+v, want the 2 outputs and 2 inputs fetched", before)
+		}
 		for _, ref := range res.Outputs {
-			if err := a.client.Release(ctx, ref.ID); err != nil {
+			if err := w.Release(ctx, ref.ID); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if after := a.Store().Stats().Objects; after != before-2 {
-			t.Errorf("releasing the outputs left %d objects of %d", after, before)
+		if after := workerStoreStats(t, w).Objects; after != before.Objects-2 {
+			t.Errorf("releasing the outputs left %d objects of %d", after, before.Objects)
 		}
 		if b.tasks.workerPID(hash) != 0 {
 			t.Error("node b started a worker for a task it did not run")
@@ -221,11 +232,12 @@ func TestRunTask(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := getInts(t, n.client, res.Outputs[0].ID, memory.DefaultAllocator); !equalInts(got, []int64{10}) {
+		w := objDialToken(t, res.Addr, testToken)
+		if got := getInts(t, w, res.Outputs[0].ID, memory.DefaultAllocator); !equalInts(got, []int64{10}) {
 			t.Errorf("doubled 5: %v", got)
 		}
 		for _, ref := range res.Outputs {
-			_ = n.client.Release(ctx, ref.ID)
+			_ = w.Release(ctx, ref.ID)
 		}
 	}
 
@@ -379,6 +391,9 @@ func TestRunTask(t *testing.T) {
 		}()
 		waitFile(t, filepath.Join(dir, "started"))
 		work := a.WorkDir()
+		if spills, _ := filepath.Glob(filepath.Join(a.cfg.SpillDir, "shoal-worker-*")); len(spills) != 1 {
+			t.Errorf("the worker's spill directories: %v, want 1", spills)
+		}
 		a.Close()
 		if err := <-errc; !IsTaskInfraError(err) {
 			t.Errorf("a task running as its node stops: %v, want Unavailable", err)
@@ -390,7 +405,24 @@ func TestRunTask(t *testing.T) {
 		if _, err := os.Stat(work); !os.IsNotExist(err) {
 			t.Errorf("the node's own work dir %s is still there: %v", work, err)
 		}
+		if spills, _ := filepath.Glob(filepath.Join(a.cfg.SpillDir, "shoal-worker-*")); len(spills) != 0 {
+			t.Errorf("the workers' spill directories after the node stopped: %v", spills)
+		}
 	})
+}
+
+// workerStoreStats asks the worker c speaks to for its stats.
+func workerStoreStats(t *testing.T, c *ObjectClient) workerStats {
+	t.Helper()
+	res, err := c.action(context.Background(), ActionStats, nil)
+	if err != nil || len(res) != 1 {
+		t.Fatalf("stats of worker %s: %d results, %v", c.addr, len(res), err)
+	}
+	var st workerStats
+	if err := json.Unmarshal(res[0], &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func equalInts(a, b []int64) bool {
@@ -632,24 +664,27 @@ func processState(pid int) (stat string, alive bool) {
 	return s, true
 }
 
-// TestServeWorker runs a worker in this process: it announces its address,
-// refuses calls without the token, runs a task with its outputs on its
-// node, and returns once its stdin ends.
+// TestServeWorker runs a worker in this process: it announces its
+// addresses, refuses calls without the token, runs a task with its outputs
+// in its own store, which it serves, and returns once its stdin ends.
 func TestServeWorker(t *testing.T) {
 	h := startHead(t)
 	n := startTaskNode(t, h.Addr(), 1)
 	stdinR, stdinW := io.Pipe()
 	stdoutR, stdoutW := io.Pipe()
 	served := make(chan error, 1)
+	spill := t.TempDir()
 	go func() {
-		served <- serveWorker(n.Addr(), testToken, stdinR, stdoutW)
+		served <- serveWorker(workerConfig{Node: n.Addr(), Token: testToken, Host: "127.0.0.1", Advertise: "localhost",
+			StoreMemory: 1 << 20, SpillDir: spill}, stdinR, stdoutW)
 		stdoutW.Close()
 	}()
 	line, err := bufio.NewReader(stdoutR).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), workerAnnounce)
-	if err != nil || !ok {
+	addrs, ok := parseAnnounce(line)
+	if err != nil || !ok || !strings.HasPrefix(addrs.advertised, "localhost:") || !strings.HasPrefix(addrs.local, "127.0.0.1:") {
 		t.Fatalf("the worker announced %q (%v)", line, err)
 	}
+	addr := addrs.local
 	go func() { _, _ = io.Copy(io.Discard, stdoutR) }()
 	ctx := context.Background()
 	call := func(token string, req RunTaskRequest) (wireTaskResult, error) {
@@ -670,16 +705,26 @@ func TestServeWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Outputs) != 1 || !equalInts(getInts(t, n.client, res.Outputs[0].ID, memory.DefaultAllocator), []int64{8, 10}) {
+	if res.Addr != addrs.advertised {
+		t.Errorf("outputs at %q, want the worker's advertised %s", res.Addr, addrs.advertised)
+	}
+	w := objDialToken(t, addr, testToken)
+	if len(res.Outputs) != 1 || !equalInts(getInts(t, w, res.Outputs[0].ID, memory.DefaultAllocator), []int64{8, 10}) {
 		t.Fatalf("result %+v", res)
 	}
-	for _, o := range append(res.ids(), id) {
-		if err := n.client.Release(ctx, o); err != nil {
-			t.Fatal(err)
-		}
+	if err := n.client.Release(ctx, id); err != nil {
+		t.Fatal(err)
 	}
 	if st := n.Store().Stats(); st.Objects != 0 {
 		t.Errorf("%d objects left on the node", st.Objects)
+	}
+	for _, o := range res.ids() {
+		if err := w.Release(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := workerStoreStats(t, w); st.Objects != 0 || st.InputsFetched != 1 {
+		t.Errorf("the worker's store after the release: %+v, want empty, 1 input fetched", st)
 	}
 	stdinW.Close()
 	select {

@@ -3,9 +3,21 @@ package cluster
 // The worker process: the driver's own binary, started by a node with
 // SHOAL_WORKER_NODE set. ServeWorkerIfAsked, called first thing in main
 // (dataset.Init does), turns the process into a worker: it serves
-// "run-task" and the actor actions (actor_worker.go) on a loopback gRPC
-// port, which it announces as its first line of stdout, until the node
-// closes its stdin.
+// "run-task" and the actor actions (actor_worker.go) until the node closes
+// its stdin.
+//
+// A worker holds the blocks its tasks and actor calls make, in an object
+// store of its own that it serves exactly as a node serves its (Flight
+// DoGet and DoPut, the release and stats actions): the driver and other
+// workers fetch them from it, and a task on the same worker takes them
+// from the store with no copy. The node tells it, in its environment,
+// where to listen (SHOAL_WORKER_HOST: the host of the node's listener,
+// all interfaces for 0.0.0.0 or ::), the host others reach it at
+// (SHOAL_WORKER_ADVERTISE: that of the node's advertised address), its
+// store's budget (SHOAL_WORKER_STORE_MEMORY, bytes) and spill directory
+// (SHOAL_WORKER_SPILL_DIR). It listens on a free port and announces, as
+// its first line of stdout, "worker at ADVERTISED LOCAL": where others
+// reach it (the address its outputs are at) and where its node does.
 
 import (
 	"context"
@@ -16,13 +28,15 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -31,13 +45,106 @@ import (
 	"github.com/shoal-data/shoal/exec"
 )
 
-// envWorkerNode names the variable that makes a process a worker: the
-// Flight address of the node that started it.
-const envWorkerNode = "SHOAL_WORKER_NODE"
+// Variables a node sets for its workers.
+const (
+	// envWorkerNode makes a process a worker: the Flight address of the
+	// node that started it.
+	envWorkerNode = "SHOAL_WORKER_NODE"
+	// envWorkerHost is the host to listen on; envWorkerAdvertise the host
+	// of the address others reach the worker at.
+	envWorkerHost      = "SHOAL_WORKER_HOST"
+	envWorkerAdvertise = "SHOAL_WORKER_ADVERTISE"
+	// envWorkerStoreMemory is the worker store's budget in bytes,
+	// envWorkerSpillDir where it spills.
+	envWorkerStoreMemory = "SHOAL_WORKER_STORE_MEMORY"
+	envWorkerSpillDir    = "SHOAL_WORKER_SPILL_DIR"
+)
 
 // workerAnnounce starts the worker's first line of stdout, before its
-// address.
+// addresses.
 const workerAnnounce = "worker at "
+
+// workerAddrs are the addresses a worker announces: where others reach it
+// (its store's address in task results), and where its node does.
+type workerAddrs struct{ advertised, local string }
+
+// announceLine is the worker's first line of stdout.
+func (a workerAddrs) announceLine() string {
+	return workerAnnounce + a.advertised + " " + a.local + "\n"
+}
+
+// parseAnnounce reads a worker's announcement: "worker at ADVERTISED
+// LOCAL", or "worker at ADDR" for both.
+func parseAnnounce(line string) (workerAddrs, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(line), workerAnnounce)
+	if !ok {
+		return workerAddrs{}, false
+	}
+	f := strings.Fields(rest)
+	if len(f) < 1 || len(f) > 2 {
+		return workerAddrs{}, false
+	}
+	for _, a := range f {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return workerAddrs{}, false
+		}
+	}
+	return workerAddrs{advertised: f[0], local: f[len(f)-1]}, true
+}
+
+// workerConfig is what a worker is told by its node.
+type workerConfig struct {
+	Node, Token string
+	// Host is where to listen ("" for 127.0.0.1; an unspecified IP for
+	// every interface); Advertise the host others reach the worker at
+	// ("": the listener's dialable address).
+	Host, Advertise string
+	// StoreMemory is the store's budget in bytes (<= 0: the default share
+	// of the machine's memory); SpillDir where it spills ("": the
+	// system's temporary directory).
+	StoreMemory int64
+	SpillDir    string
+}
+
+// workerConfigFromEnv reads the worker's configuration and takes it out of
+// the environment: processes the tasks start are not workers.
+func workerConfigFromEnv() (workerConfig, error) {
+	cfg := workerConfig{Node: os.Getenv(envWorkerNode), Token: os.Getenv("SHOAL_TOKEN"),
+		Host: os.Getenv(envWorkerHost), Advertise: os.Getenv(envWorkerAdvertise), SpillDir: os.Getenv(envWorkerSpillDir)}
+	var err error
+	if v := os.Getenv(envWorkerStoreMemory); v != "" {
+		if cfg.StoreMemory, err = strconv.ParseInt(v, 10, 64); err != nil {
+			err = fmt.Errorf("%s=%q: %w", envWorkerStoreMemory, v, err)
+		}
+	}
+	for _, k := range []string{envWorkerNode, envWorkerHost, envWorkerAdvertise, envWorkerStoreMemory, envWorkerSpillDir} {
+		_ = os.Unsetenv(k)
+	}
+	return cfg, err
+}
+
+// listenAddr is where a worker told to listen on host does: port 0 of
+// host, of every interface for an unspecified IP.
+func listenAddr(host string) string {
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return ":0" // both families, as the node's listener
+	}
+	return net.JoinHostPort(host, "0")
+}
+
+// advertisedAddr is where others reach a worker listening at lis: host
+// advertise and lis's port, or lis's dialable address where advertise is
+// "".
+func advertisedAddr(advertise string, lis net.Addr) string {
+	tcp, ok := lis.(*net.TCPAddr)
+	if advertise == "" || !ok {
+		return dialableAddr(lis)
+	}
+	return net.JoinHostPort(advertise, strconv.Itoa(tcp.Port))
+}
 
 // maxInputFetches bounds the inputs a task fetches at once.
 const maxInputFetches = 8
@@ -51,34 +158,45 @@ const maxInputFetches = 8
 // away, then exits the process: in a worker ServeWorkerIfAsked never
 // returns.
 func ServeWorkerIfAsked() {
-	node := os.Getenv(envWorkerNode)
-	if node == "" {
+	if os.Getenv(envWorkerNode) == "" {
 		return
 	}
-	// Processes the tasks start are not workers.
-	_ = os.Unsetenv(envWorkerNode)
-	if err := serveWorker(node, os.Getenv("SHOAL_TOKEN"), os.Stdin, os.Stdout); err != nil {
+	cfg, err := workerConfigFromEnv()
+	if err == nil {
+		err = serveWorker(cfg, os.Stdin, os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "shoal worker: %v\n", err)
 		os.Exit(1)
 	}
 	os.Exit(0)
 }
 
-// serveWorker serves tasks for node until stdin ends.
-func serveWorker(node, token string, stdin io.Reader, stdout io.Writer) error {
-	if token == "" {
+// serveWorker serves tasks, actors and the worker's store until stdin
+// ends. The store and its blocks go with it.
+func serveWorker(cfg workerConfig, stdin io.Reader, stdout io.Writer) error {
+	if cfg.Token == "" {
 		return errors.New("SHOAL_TOKEN is not set: a worker needs the cluster token")
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := net.Listen("tcp", listenAddr(cfg.Host))
 	if err != nil {
 		return err
 	}
-	ws := &workerService{node: node, token: token, clients: map[string]*ObjectClient{}, actors: map[string]*workerActor{}}
-	srv := grpc.NewServer(serverOptions(token, ProtocolVersion)...)
-	flight.RegisterFlightServiceServer(srv, ws)
+	addrs := workerAddrs{advertised: advertisedAddr(cfg.Advertise, lis.Addr()), local: dialableAddr(lis.Addr())}
+	budget := cfg.StoreMemory
+	if budget <= 0 {
+		budget = int64(float64(exec.SystemMemory()) * exec.DefaultStoreFraction)
+	}
+	store := exec.NewStore(memory.DefaultAllocator, budget, cfg.SpillDir)
+	// Closed last: handlers may still be running once the server stops
+	// (Stop does not wait for them); a closed store refuses them.
+	defer store.Close()
+	ws := &workerService{ObjectService: NewObjectService(store), store: store, token: cfg.Token, addr: addrs.advertised,
+		clients: map[string]*ObjectClient{}, actors: map[string]*workerActor{}}
+	srv := newFlightServer(ws, cfg.Token)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	if _, err := fmt.Fprintf(stdout, "%s%s\n", workerAnnounce, lis.Addr()); err != nil {
+	if _, err := io.WriteString(stdout, addrs.announceLine()); err != nil {
 		srv.Stop()
 		return err
 	}
@@ -99,20 +217,30 @@ func serveWorker(node, token string, stdin io.Reader, stdout io.Writer) error {
 	return nil
 }
 
-// workerService runs tasks and actors in a worker.
+// workerService runs tasks and actors in a worker, and serves its store
+// (the embedded ObjectService: DoGet, DoPut, release).
 type workerService struct {
-	flight.BaseFlightServer
-	node, token string
+	*ObjectService
+	store *exec.Store
+	token string
+	addr  string // advertised: where the outputs are, for task results
+
+	// Inputs taken from the worker's own store, and fetched from others.
+	inputsLocal, inputsFetched atomic.Int64
 
 	mu      sync.Mutex
-	clients map[string]*ObjectClient // by node address
+	clients map[string]*ObjectClient // by store address; nil once closed
 	actors  map[string]*workerActor  // by ID
 }
 
-// client is the (cached) object client of the node at addr.
+// client is the (cached) object client of the store (a node's, another
+// worker's) at addr.
 func (ws *workerService) client(addr string) (*ObjectClient, error) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
+	if ws.clients == nil {
+		return nil, status.Error(codes.Unavailable, "shoal: the worker is stopping")
+	}
 	if c, ok := ws.clients[addr]; ok {
 		return c, nil
 	}
@@ -133,7 +261,17 @@ func (ws *workerService) close() {
 	ws.clients = nil
 }
 
-// DoAction serves run-task and the actor actions.
+// workerStats is a worker's answer to the stats action: its store's
+// counters, as a node's, and how many inputs its tasks and actor calls
+// took from its own store or fetched from others.
+type workerStats struct {
+	wireStats
+	InputsLocal   int64 `json:"inputs_local"`
+	InputsFetched int64 `json:"inputs_fetched"`
+}
+
+// DoAction serves run-task, the actor actions and stats, and passes the
+// others (release) to the store's ObjectService.
 func (ws *workerService) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
 	// Marks every answer of this handler, so the node can tell them from a
 	// broken connection.
@@ -169,8 +307,11 @@ func (ws *workerService) DoAction(a *flight.Action, stream flight.FlightService_
 			return err
 		}
 		return stream.Send(&flight.Result{Body: encodeBody(struct{}{})})
+	case ActionStats:
+		return stream.Send(&flight.Result{Body: encodeBody(workerStats{wireStats: toWireStats(ws.store.Stats()),
+			InputsLocal: ws.inputsLocal.Load(), InputsFetched: ws.inputsFetched.Load()})})
 	}
-	return status.Errorf(codes.Unimplemented, "shoal: worker: unknown action %q", a.GetType())
+	return ws.ObjectService.DoAction(a, stream)
 }
 
 // sendResult sends the reply of a task or an actor call, or its error.
@@ -180,7 +321,7 @@ func (ws *workerService) sendResult(stream flight.FlightService_DoActionServer, 
 	}
 	err = stream.Context().Err()
 	if err == nil {
-		err = stream.Send(&flight.Result{Body: encodeBody(encodeTaskResult(refs, wall, cpu))})
+		err = stream.Send(&flight.Result{Body: encodeBody(encodeTaskResult(ws.addr, refs, wall, cpu))})
 	}
 	if err != nil {
 		ws.release(refs) // nobody will hear of them
@@ -189,8 +330,8 @@ func (ws *workerService) sendResult(stream flight.FlightService_DoActionServer, 
 	return nil
 }
 
-// run runs one task: it builds the function, fetches the inputs, calls it
-// and stores its outputs on the node. Errors are statuses.
+// run runs one task: it builds the function, gets the inputs, calls it and
+// keeps its outputs in the worker's store. Errors are statuses.
 func (ws *workerService) run(ctx context.Context, req RunTaskRequest) (refs []exec.ObjectRef, wall, cpu time.Duration, err error) {
 	start := time.Now()
 	fn, err := exec.BuildTask(req.Spec)
@@ -229,47 +370,66 @@ func (ws *workerService) run(ctx context.Context, req RunTaskRequest) (refs []ex
 		}
 		return nil, 0, 0, taskFailureStatus(err)
 	}
-	refs, err = ws.storeOutputs(ctx, outs, req.Operator, req.Index)
+	refs, err = ws.storeOutputs(outs, req.Operator, req.Index)
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	return refs, time.Since(start), cpu, nil
 }
 
-// storeOutputs puts outputs (nil ones skipped) in the node's store, named
-// for operator; on failure it frees what it stored. outs stay the caller's.
-// Errors are statuses.
-func (ws *workerService) storeOutputs(ctx context.Context, outs []blocks.Block, operator string, index int) ([]exec.ObjectRef, error) {
-	c, err := ws.client(ws.node)
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "shoal: worker: %v", err)
-	}
+// storeOutputs puts outputs (nil ones skipped) in the worker's store, with
+// no copy, named for operator; on failure it frees what it stored. outs
+// stay the caller's. Errors are statuses.
+func (ws *workerService) storeOutputs(outs []blocks.Block, operator string, index int) ([]exec.ObjectRef, error) {
 	refs := make([]exec.ObjectRef, 0, len(outs))
 	for i, b := range outs {
 		if b == nil {
 			continue
 		}
-		ref, err := c.Put(ctx, b, operator)
+		ref, err := ws.store.Put(b, operator)
 		if err != nil {
 			ws.release(refs)
-			return nil, status.Errorf(status.Code(err), "shoal: storing output %d of %s[%d]: %v", i, operator, index, err)
+			code := codes.Internal
+			if errors.Is(err, exec.ErrClosed) {
+				code = codes.Unavailable // the worker is stopping
+			}
+			return nil, status.Errorf(code, "shoal: storing output %d of %s[%d] in worker %s: %v", i, operator, index, ws.addr, err)
 		}
 		refs = append(refs, ref)
 	}
 	return refs, nil
 }
 
-// fetch gets the inputs from their nodes. On failure it releases what it
-// got; the error names the input's node and object.
+// fetch gets the inputs: those in the worker's own store from it, with no
+// copy (each a reference the caller releases), the others over Flight from
+// the store that holds them. On failure it releases what it got; the error
+// names the input's store and object.
 func (ws *workerService) fetch(ctx context.Context, in []RemoteBlock) ([]blocks.Block, error) {
 	out := make([]blocks.Block, len(in))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(maxInputFetches)
 	for i, rb := range in {
+		if rb.Addr == ws.addr {
+			b, err := ws.store.Get(ctx, exec.ObjectRef{ID: rb.ID})
+			if err != nil {
+				_ = g.Wait()
+				releaseAll(out)
+				if ctx.Err() != nil {
+					return nil, status.FromContextError(ctx.Err()).Err()
+				}
+				return nil, status.Errorf(status.Code(storeError(rb.ID, err)), "shoal: input %d, object %d in worker %s: %v", i, rb.ID, rb.Addr, err)
+			}
+			out[i] = b
+			ws.inputsLocal.Add(1)
+			continue
+		}
 		g.Go(func() error {
 			c, err := ws.client(rb.Addr)
 			if err == nil {
 				out[i], err = c.Get(gctx, rb.ID, memory.DefaultAllocator)
+			}
+			if err == nil {
+				ws.inputsFetched.Add(1)
 			}
 			if err != nil {
 				code := status.Code(err)
@@ -279,35 +439,31 @@ func (ws *workerService) fetch(ctx context.Context, in []RemoteBlock) ([]blocks.
 				if code == codes.Unknown || code == codes.Canceled {
 					code = codes.Unavailable
 				}
-				return status.Errorf(code, "shoal: input %d, object %d on node %s: %v", i, rb.ID, rb.Addr, err)
+				return status.Errorf(code, "shoal: input %d, object %d on %s: %v", i, rb.ID, rb.Addr, err)
 			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		for _, b := range out {
-			if b != nil {
-				b.Release()
-			}
-		}
+		releaseAll(out)
 		return nil, err
 	}
 	return out, nil
 }
 
-// release frees outputs already stored on the node.
+// releaseAll releases the blocks of bs that are not nil.
+func releaseAll(bs []blocks.Block) {
+	for _, b := range bs {
+		if b != nil {
+			b.Release()
+		}
+	}
+}
+
+// release frees outputs already in the worker's store.
 func (ws *workerService) release(refs []exec.ObjectRef) {
-	if len(refs) == 0 {
-		return
-	}
-	c, err := ws.client(ws.node)
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	for _, r := range refs {
-		_ = c.Release(ctx, r.ID)
+		ws.store.Release(r)
 	}
 }
 

@@ -40,7 +40,7 @@ func ConnectCluster(ctx context.Context, addr, token string, opts ...exec.LocalO
 		rs.Close()
 		return nil, err
 	}
-	opts = append([]exec.LocalOption{exec.WithWorkers(runner.CPUs())}, opts...)
+	opts = append([]exec.LocalOption{exec.WithWorkers(runner.CPUs()), exec.WithTaskSlots(runner.TaskSlots())}, opts...)
 	return exec.NewLocal(append(opts, exec.WithObjectStore(rs), exec.WithRemote(runner))...), nil
 }
 

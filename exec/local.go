@@ -44,6 +44,7 @@ type localConfig struct {
 	memory     int64
 	store      ObjectStore
 	remote     RemoteRunner
+	slots      int
 }
 
 // WithWorkers sets the CPUs tasks share (default: GOMAXPROCS): as many
@@ -135,6 +136,11 @@ func WithRemote(r RemoteRunner) LocalOption { return func(c *localConfig) { c.re
 // RemoteTasks is how many tasks ran on the remote runner (WithRemote).
 func (l *Local) RemoteTasks() int64 { return l.remote.Load() }
 
+// WithTaskSlots keeps n tasks of 1 CPU in flight instead of WithWorkers'
+// count (Resources.TaskSlots): for a remote runner whose nodes queue
+// tasks, so none idles while the next one travels.
+func WithTaskSlots(n int) LocalOption { return func(c *localConfig) { c.slots = n } }
+
 // ShipsTasks reports whether tasks with a Spec run in other processes, so
 // a plan whose functions cannot be shipped must be refused.
 func (l *Local) ShipsTasks() bool { return l.cfg.remote != nil }
@@ -206,7 +212,7 @@ func NewLocal(opts ...LocalOption) *Local {
 		l.lineage = newLineage(lossy, l.execute)
 	}
 	l.closing, l.stop = context.WithCancel(context.Background())
-	l.cpus = semaphore.NewWeighted(int64(cfg.workers) * milliCPU)
+	l.cpus = semaphore.NewWeighted(int64(max(cfg.workers, cfg.slots)) * milliCPU)
 	l.running.Add(1)
 	go l.dispatch()
 	return l
@@ -243,7 +249,7 @@ func (l *Local) Resources() Resources {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	res := Resources{CPUs: l.cfg.workers, GPUs: len(l.gpuIDs), Memory: l.cfg.memory,
-		ObjectStoreMemory: l.cfg.budget, ActorCPUs: l.actorCPUs}
+		ObjectStoreMemory: l.cfg.budget, ActorCPUs: l.actorCPUs, TaskSlots: l.cfg.slots}
 	if ra, ok := l.cfg.remote.(RemoteActors); ok {
 		// Actors go to the nodes: theirs are the GPUs and memory that count.
 		r := ra.RemoteResources()
@@ -306,7 +312,7 @@ func (l *Local) taskWeight(t Task) int64 {
 	case t.CPUs > 0:
 		w = int64(math.Ceil(t.CPUs * milliCPU))
 	}
-	return min(w, int64(l.cfg.workers)*milliCPU)
+	return min(w, int64(max(l.cfg.workers, l.cfg.slots))*milliCPU)
 }
 
 // dispatch starts queued tasks in submission order, each once the CPUs it

@@ -46,6 +46,10 @@ type Resources struct {
 	// ObjectStoreMemory is the store's memory budget in bytes: above it, blocks
 	// spill to disk and the executor stops admitting new tasks.
 	ObjectStoreMemory int64
+	// TaskSlots is how many tasks of 1 CPU the executor keeps in flight; 0
+	// means CPUs. A cluster keeps more in flight than it has CPUs, so each
+	// node has its next task waiting when one ends.
+	TaskSlots int
 }
 
 // Task is a unit of work: a function from input blocks to output blocks.

@@ -152,7 +152,7 @@ func Run(ctx context.Context, rt exec.Runtime, root Operator, opts Options) *Str
 		opts.MemoryBudget = res.ObjectStoreMemory
 	}
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = max(res.CPUs, 1)
+		opts.Concurrency = max(res.CPUs, res.TaskSlots, 1)
 	}
 	if opts.MaxBlockBytes <= 0 {
 		opts.MaxBlockBytes = DefaultMaxBlockBytes
