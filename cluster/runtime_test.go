@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -180,4 +182,55 @@ func TestClusterNoNodeLeft(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the run hung with no node left")
 	}
+}
+
+func init() { dataset.Register("runtime-test.crash-once", crashOnce) }
+
+// crashOnce kills its worker process the first time it sees id 30000 (a
+// marker file in $SHOAL_TEST_CRASH_DIR remembers it across processes).
+func crashOnce(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+	ids, err := blocks.Values[int64](b.Column(0))
+	if err != nil {
+		return nil, err
+	}
+	if dir := os.Getenv("SHOAL_TEST_CRASH_DIR"); dir != "" && slices.Contains(ids, 30000) {
+		marker := filepath.Join(dir, "crashed")
+		if _, err := os.Stat(marker); err != nil {
+			_ = os.WriteFile(marker, nil, 0o644)
+			os.Exit(3) // the worker dies mid-task, with the blocks it holds
+		}
+	}
+	b.Retain()
+	return b, nil
+}
+
+// TestClusterWorkerCrash: a worker process that dies mid-run (a task
+// calls os.Exit) takes the blocks it held; its task runs again on a new
+// worker, the lost blocks are rebuilt, and the result is exact.
+func TestClusterWorkerCrash(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv("SHOAL_TEST_CRASH_DIR", dir) // the nodes' workers inherit it
+	addr, _ := gpuCluster(t)
+	rt, err := dataset.ConnectCluster(ctx, addr, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	m, err := dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(60)).MapBatches(crashOnce).Materialize(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "crashed")); err != nil {
+		t.Fatal("no worker crashed")
+	}
+	sum, err := m.Sum(ctx, "id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(60000) * 59999 / 2; sum.Int64() != want {
+		t.Fatalf("sum %v after a worker crashed, want %v", sum, want)
+	}
+	_, reruns := rt.LineageStats()
+	t.Logf("%d tasks ran on the nodes; %d run again to rebuild blocks the dead worker held", rt.RemoteTasks(), reruns)
 }
