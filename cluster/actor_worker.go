@@ -305,7 +305,7 @@ func (ws *workerService) callActor(ctx context.Context, req actorCallBody) (refs
 		}
 		return nil, 0, 0, taskFailureStatus(o.err)
 	}
-	refs, err = ws.storeOutputs(o.outs, req.Operator, req.Index)
+	refs, err = ws.storeOutputs(o.outs, req.Operator, req.Index, req.Job)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, 0, 0, ctxErr()

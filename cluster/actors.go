@@ -81,6 +81,8 @@ type ActorCallRequest struct {
 	// zero-copy slices. Length 0 means every row.
 	Offset int64 `json:"offset,omitempty"`
 	Length int64 `json:"length,omitempty"`
+	// Job, when set, owns the outputs: they are freed when it ends.
+	Job string `json:"job,omitempty"`
 }
 
 // actorCallBody is an actor-call's request: the call and its actor.

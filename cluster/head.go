@@ -180,7 +180,7 @@ func (h *Head) DoAction(a *flight.Action, stream flight.FlightService_DoActionSe
 		if err != nil {
 			return err
 		}
-		return reply(HeartbeatReply{Shutdown: shutdown})
+		return reply(HeartbeatReply{Shutdown: shutdown, EndedJobs: h.endedJobs()})
 	case actionLeave:
 		var hb Heartbeat
 		if err := decodeBody(a.Type, a.Body, &hb); err != nil {

@@ -88,6 +88,24 @@ func (h *Head) pruneJobs() {
 	})
 }
 
+// endedJobsFor is how long a finished job is named in heartbeat replies,
+// so that every node, even one that missed some heartbeats, frees its
+// blocks.
+const endedJobsFor = 2 * time.Minute
+
+// endedJobs are the jobs that finished in the last endedJobsFor.
+func (h *Head) endedJobs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, j := range h.jobs {
+		if !j.Running && time.Since(j.Ended) < endedJobsFor {
+			out = append(out, j.ID)
+		}
+	}
+	return out
+}
+
 // jobsStatus lists the jobs, newest first. h.mu is held.
 func (h *Head) jobsStatus() []JobStatus {
 	out := make([]JobStatus, 0, len(h.jobs))

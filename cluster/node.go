@@ -57,14 +57,18 @@ type NodeConfig struct {
 // the worker processes that run tasks and actors (each with an object
 // store of its own, for the blocks they make).
 type Node struct {
-	cfg    NodeConfig
-	store  *exec.Store
-	lis    net.Listener
-	stopOS func()
-	head   *Client
-	bins   *binaryStore
-	tasks  *taskRunner
-	actors *actorHost
+	cfg     NodeConfig
+	store   *exec.Store
+	lis     net.Listener
+	stopOS  func()
+	head    *Client
+	bins    *binaryStore
+	tasks   *taskRunner
+	actors  *actorHost
+	objects *ObjectService
+	// endedJobs are the ended jobs whose blocks were freed (heartbeat
+	// goroutine only).
+	endedJobs map[string]bool
 	// ownWorkDir: the node made its work dir and removes it when it stops.
 	ownWorkDir bool
 
@@ -121,7 +125,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.Advertise == "" {
 		cfg.Advertise = lis.Addr().String()
 	}
-	n := &Node{cfg: cfg, lis: lis, done: make(chan struct{}), halt: make(chan struct{})}
+	n := &Node{cfg: cfg, lis: lis, done: make(chan struct{}), halt: make(chan struct{}), endedJobs: map[string]bool{}}
 	if n.cfg.WorkDir == "" {
 		if n.cfg.WorkDir, err = os.MkdirTemp("", "shoal-node-"); err != nil {
 			lis.Close()
@@ -141,7 +145,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	n.store = exec.NewStore(memory.DefaultAllocator, r.ObjectStoreMemory, cfg.SpillDir)
 	n.tasks = newTaskRunner(n, out)
 	n.actors = newActorHost(n, n.tasks)
-	n.stopOS = serveFlight(lis, &nodeService{ObjectService: NewObjectService(n.store), n: n}, cfg.Token)
+	n.objects = NewObjectService(n.store)
+	n.stopOS = serveFlight(lis, &nodeService{ObjectService: n.objects, n: n}, cfg.Token)
 	n.head, err = connect(cfg.Head, cfg.Token, cfg.Version)
 	if err == nil {
 		err = n.register(ctx)
@@ -211,6 +216,7 @@ func (n *Node) heartbeats() {
 		switch {
 		case err == nil:
 			lastOK = time.Now()
+			n.jobsEnded(reply.EndedJobs)
 			if reply.Shutdown {
 				n.cfg.Logf("the cluster is shutting down")
 				go n.Close()
@@ -236,6 +242,25 @@ func (n *Node) heartbeats() {
 }
 
 // ID is the ID the head gave the node.
+// jobsEnded frees the blocks held for jobs that ended (their drivers are
+// gone and will release nothing), each job once.
+func (n *Node) jobsEnded(jobs []string) {
+	for _, job := range jobs {
+		if n.endedJobs[job] {
+			continue
+		}
+		if len(n.endedJobs) >= 4*maxFinishedJobs {
+			clear(n.endedJobs) // the head lists far fewer; freeing twice is harmless
+		}
+		n.endedJobs[job] = true
+		freed := n.objects.ReleaseJob(job)
+		n.tasks.jobEnded(context.Background(), job)
+		if freed > 0 {
+			n.cfg.Logf("%s ended: freed %d of its blocks", job, freed)
+		}
+	}
+}
+
 func (n *Node) ID() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -82,6 +82,48 @@ type ObjectService struct {
 	Alloc memory.Allocator
 
 	store *exec.Store
+
+	// owners names the job each object was made for, so that a job that
+	// ends (its driver gone, perhaps killed) can have its objects freed.
+	mu     sync.Mutex
+	owners map[exec.ObjectID]string
+}
+
+// Own records that id was made for job ("" for none).
+func (s *ObjectService) Own(id exec.ObjectID, job string) {
+	if job == "" {
+		return
+	}
+	s.mu.Lock()
+	if s.owners == nil {
+		s.owners = make(map[exec.ObjectID]string)
+	}
+	s.owners[id] = job
+	s.mu.Unlock()
+}
+
+func (s *ObjectService) disown(id exec.ObjectID) {
+	s.mu.Lock()
+	delete(s.owners, id)
+	s.mu.Unlock()
+}
+
+// ReleaseJob frees every object made for job (its driver has gone, so no
+// one will release them) and reports how many.
+func (s *ObjectService) ReleaseJob(job string) int {
+	s.mu.Lock()
+	var ids []exec.ObjectID
+	for id, j := range s.owners {
+		if j == job {
+			ids = append(ids, id)
+			delete(s.owners, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		s.store.Release(exec.ObjectRef{ID: id})
+	}
+	return len(ids)
 }
 
 // NewObjectService returns a service serving store. The store stays the
@@ -97,9 +139,11 @@ func (s *ObjectService) alloc() memory.Allocator {
 	return memory.DefaultAllocator
 }
 
-// putCmd is the FlightDescriptor Cmd of a DoPut.
+// putCmd is the FlightDescriptor Cmd of a DoPut: Job, when set, owns the
+// object (ReleaseJob).
 type putCmd struct {
 	Producer string `json:"producer"`
+	Job      string `json:"job,omitempty"`
 }
 
 // putResult is the AppMetadata of DoPut's PutResult.
@@ -380,6 +424,7 @@ func (s *ObjectService) DoPut(stream flight.FlightService_DoPutServer) error {
 		s.store.Release(ref) // the client cannot know the id: nothing is stored
 		return err
 	}
+	s.Own(ref.ID, cmd.Job)
 	return nil
 }
 
@@ -393,6 +438,13 @@ func (s *ObjectService) DoAction(a *flight.Action, stream flight.FlightService_D
 			return status.Errorf(codes.InvalidArgument, `shoal: release wants {"id": n}, got %.60q`, a.GetBody())
 		}
 		return s.release(stream.Context(), *body.ID)
+	case actionJobEnded:
+		var body jobEndedBody
+		if err := decodeBody(a.GetType(), a.GetBody(), &body); err != nil {
+			return err
+		}
+		s.ReleaseJob(body.Job)
+		return stream.Send(&flight.Result{Body: []byte("{}")})
 	case ActionStats:
 		body, err := json.Marshal(toWireStats(s.store.Stats()))
 		if err != nil {
@@ -413,6 +465,7 @@ func (s *ObjectService) release(ctx context.Context, id exec.ObjectID) error {
 	}
 	b.Release()
 	s.store.Release(ref)
+	s.disown(id)
 	return nil
 }
 
@@ -427,7 +480,15 @@ type ObjectClient struct {
 	// binaries holds the hashes the node is known to have.
 	ensure   chan struct{}
 	binaries sync.Map
+
+	// job owns the blocks this client puts (SetJob).
+	job string
 }
+
+// SetJob makes the blocks this client puts, and the tasks and actors it
+// starts, belong to job: when the job ends (its driver closes or dies),
+// the nodes free what is left of them. Call it before the first use.
+func (c *ObjectClient) SetJob(job string) { c.job = job }
 
 // DialObjects connects to the object service at addr with the cluster's
 // token. The connection is made lazily, on the first call.
@@ -444,7 +505,7 @@ func DialObjects(addr, token string) (*ObjectClient, error) {
 func (c *ObjectClient) Put(ctx context.Context, b arrow.RecordBatch, producer string) (exec.ObjectRef, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd, err := json.Marshal(putCmd{Producer: producer})
+	cmd, err := json.Marshal(putCmd{Producer: producer, Job: c.job})
 	if err != nil {
 		return exec.ObjectRef{}, err
 	}

@@ -75,6 +75,17 @@ type Heartbeat struct {
 // HeartbeatReply tells a node whether the cluster is shutting down.
 type HeartbeatReply struct {
 	Shutdown bool `json:"shutdown"`
+	// EndedJobs are jobs that ended lately: the node frees the blocks
+	// still held for them, in its store and its workers'.
+	EndedJobs []string `json:"ended_jobs,omitempty"`
+}
+
+// actionJobEnded asks a store (a node's, or a worker's from its node) to
+// free the objects of a job that ended.
+const actionJobEnded = "job-ended" // jobEndedBody → {}
+
+type jobEndedBody struct {
+	Job string `json:"job"`
 }
 
 // NodeStatus is one node as the head sees it.

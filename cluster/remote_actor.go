@@ -265,7 +265,7 @@ func (a *remoteActor) run(c remoteCall) exec.TaskResult {
 	if err == nil {
 		var out RunTaskResult
 		out, err = a.h.Call(c.ctx, ActorCallRequest{Operator: c.call.Operator, Index: c.call.Index, Inputs: inputs,
-			Offset: c.call.Offset, Length: c.call.Length})
+			Offset: c.call.Offset, Length: c.call.Length, Job: a.r.rs.job.ID()})
 		if err == nil {
 			res.Outputs = a.r.rs.adopt(a.node, out.Addr, out.Outputs, c.call.Operator)
 			res.CPU = out.CPU

@@ -197,7 +197,7 @@ func (r *TaskRunner) runOn(ctx context.Context, n *remoteNode, t exec.Task, atte
 		return nil, 0, err
 	}
 	res, err := n.client.RunTask(ctx, RunTaskRequest{Binary: r.hash, Spec: *t.Spec, Operator: t.Operator, Index: t.Index,
-		Attempt: attempt, CPUs: t.CPUs, Inputs: inputs})
+		Attempt: attempt, CPUs: t.CPUs, Inputs: inputs, Job: r.rs.job.ID()})
 	if status.Code(err) == codes.FailedPrecondition {
 		// The node lost the binary (its work dir was cleaned): upload it
 		// again on the next attempt.

@@ -92,6 +92,11 @@ func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Alloca
 		return nil, fmt.Errorf("cluster: asking %s for its nodes: %w", addr, err)
 	}
 	rs := &RemoteStore{alloc: alloc, token: token, objects: map[exec.ObjectID]*remoteObject{}, byAddr: map[string]*remoteNode{}}
+	// The job first: every block and task this store makes belongs to it,
+	// so that the nodes free them if this process dies without releasing.
+	if rs.job, err = AttachJob(ctx, addr, token); err != nil {
+		return nil, err
+	}
 	for _, n := range st.Nodes {
 		if !n.Alive {
 			continue
@@ -101,6 +106,7 @@ func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Alloca
 			rs.Close()
 			return nil, err
 		}
+		c.SetJob(rs.job.ID())
 		node := &remoteNode{id: n.ID, addr: n.Info.Addr, client: c, index: len(rs.endpoints),
 			cpus: n.Info.Resources.CPUs, gpus: n.Info.Resources.GPUs, memory: n.Info.Resources.Memory,
 			labels: n.Info.Resources.Labels}
@@ -112,10 +118,6 @@ func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Alloca
 	if len(rs.nodes) == 0 {
 		rs.Close()
 		return nil, fmt.Errorf("cluster: %s has no live node", addr)
-	}
-	if rs.job, err = AttachJob(ctx, addr, token); err != nil {
-		rs.Close()
-		return nil, err
 	}
 	return rs, nil
 }
@@ -284,6 +286,9 @@ func (rs *RemoteStore) endpoint(n *remoteNode, addr string) *remoteNode {
 	// A worker's store, new (or a new worker on an address reused after a
 	// dead one: a fresh endpoint, so the old one's blocks stay lost).
 	c, err := DialObjects(addr, rs.token)
+	if err == nil {
+		c.SetJob(rs.job.ID())
+	}
 	ep := &remoteNode{id: n.id + "/worker@" + addr, addr: addr, client: c, owner: n, index: len(rs.endpoints)}
 	if err != nil {
 		ep.down = true // DialObjects only fails on a malformed address
@@ -384,8 +389,8 @@ func (rs *RemoteStore) Stats() exec.StoreStats {
 	return st
 }
 
-// Close releases every block this store still holds on the nodes and
-// closes the connections.
+// Close releases every block this store still holds on the nodes, closes
+// the connections and ends the job.
 func (rs *RemoteStore) Close() error {
 	rs.mu.Lock()
 	if rs.closed {

@@ -65,6 +65,8 @@ type RunTaskRequest struct {
 	CPUs float64 `json:"cpus"`
 	// Inputs are where the task's input blocks live, in order.
 	Inputs []RemoteBlock `json:"inputs"`
+	// Job, when set, owns the outputs: they are freed when it ends.
+	Job string `json:"job,omitempty"`
 }
 
 // RemoteBlock is a block in an object store: a node's, or a worker's (where
@@ -705,6 +707,21 @@ func (r *taskRunner) workerStats(ctx context.Context) []exec.StoreStats {
 		}
 	}
 	return out
+}
+
+// jobEnded asks every live worker to free the objects of job.
+func (r *taskRunner) jobEnded(ctx context.Context, job string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, w := range r.liveWorkers() {
+		wg.Go(func() {
+			if _, _, err := w.call(ctx, actionJobEnded, encodeBody(jobEndedBody{Job: job})); err != nil {
+				r.logf("worker %s: freeing the blocks of %s: %v", shortHash(w.hash), job, err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // liveWorkers are the workers started and not dead.

@@ -370,7 +370,7 @@ func (ws *workerService) run(ctx context.Context, req RunTaskRequest) (refs []ex
 		}
 		return nil, 0, 0, taskFailureStatus(err)
 	}
-	refs, err = ws.storeOutputs(outs, req.Operator, req.Index)
+	refs, err = ws.storeOutputs(outs, req.Operator, req.Index, req.Job)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -380,7 +380,7 @@ func (ws *workerService) run(ctx context.Context, req RunTaskRequest) (refs []ex
 // storeOutputs puts outputs (nil ones skipped) in the worker's store, with
 // no copy, named for operator; on failure it frees what it stored. outs
 // stay the caller's. Errors are statuses.
-func (ws *workerService) storeOutputs(outs []blocks.Block, operator string, index int) ([]exec.ObjectRef, error) {
+func (ws *workerService) storeOutputs(outs []blocks.Block, operator string, index int, job string) ([]exec.ObjectRef, error) {
 	refs := make([]exec.ObjectRef, 0, len(outs))
 	for i, b := range outs {
 		if b == nil {
@@ -395,6 +395,7 @@ func (ws *workerService) storeOutputs(outs []blocks.Block, operator string, inde
 			}
 			return nil, status.Errorf(code, "shoal: storing output %d of %s[%d] in worker %s: %v", i, operator, index, ws.addr, err)
 		}
+		ws.Own(ref.ID, job)
 		refs = append(refs, ref)
 	}
 	return refs, nil
@@ -464,6 +465,7 @@ func releaseAll(bs []blocks.Block) {
 func (ws *workerService) release(refs []exec.ObjectRef) {
 	for _, r := range refs {
 		ws.store.Release(r)
+		ws.disown(r.ID)
 	}
 }
 

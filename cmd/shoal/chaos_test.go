@@ -25,7 +25,29 @@ import (
 // cluster tests start run it to execute the tasks it ships.
 func TestMain(m *testing.M) {
 	dataset.Init()
+	if addr := os.Getenv("SHOAL_TEST_DRIVER"); addr != "" {
+		os.Exit(runTestDriver(addr))
+	}
 	os.Exit(m.Run())
+}
+
+// runTestDriver makes this binary a driver that materializes a dataset on
+// the cluster at addr, says "ready" and waits to be killed.
+func runTestDriver(addr string) int {
+	ctx := context.Background()
+	rt, err := dataset.ConnectCluster(ctx, addr, "chaos-test-token")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	m, err := dataset.Range(20000, dataset.WithRuntime(rt), dataset.WithParallelism(20)).MapBatches(slowSquare).Materialize(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	_ = m
+	fmt.Println("ready")
+	select {} // until killed
 }
 
 func init() {
@@ -233,6 +255,39 @@ func TestClusterChaos(t *testing.T) {
 				w.name, len(want), rt.RemoteTasks(), reruns, entries)
 		})
 	}
+}
+
+// TestClusterDriverKilled: a driver killed with SIGKILL leaves blocks it
+// never released on the nodes; its job ends with its connection, and the
+// nodes free them.
+func TestClusterDriverKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := startCluster(t, shoalBinary(t), 2)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	driver := startProc(t, exe, append(c.env, "SHOAL_TEST_DRIVER="+c.addr))
+	if driver.first != "ready" {
+		t.Fatalf("the driver printed %q", driver.first)
+	}
+	held := c.objects(0) + c.objects(1)
+	if held < 20 {
+		t.Fatalf("the nodes hold %d blocks of the driver's materialized dataset, want 20", held)
+	}
+	if err := driver.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for c.objects(0)+c.objects(1) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes still hold %d blocks 20s after their driver was killed", c.objects(0)+c.objects(1))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("%d blocks freed after the driver died", held)
 }
 
 func firstRow(rows []string) string {
