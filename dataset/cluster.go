@@ -15,8 +15,29 @@ import (
 // Init must be the first statement of main in a program that runs on a
 // cluster (and of TestMain in its tests). The cluster's nodes start worker
 // processes from the program's own binary; in such a process Init serves
-// tasks and never returns. Elsewhere it returns at once.
-func Init() { cluster.ServeWorkerIfAsked() }
+// tasks and never returns. Elsewhere it applies opts and returns.
+func Init(opts ...InitOption) {
+	cluster.ServeWorkerIfAsked()
+	for _, o := range opts {
+		o()
+	}
+}
+
+// InitOption configures the program at Init.
+type InitOption func()
+
+// JoinCluster makes DefaultRuntime join the cluster whose head is at addr,
+// as SHOAL_ADDRESS does (which it overrides); the token comes from
+// SHOAL_TOKEN or ~/.shoal/cluster-token. An empty addr keeps the embedded
+// runtime whatever SHOAL_ADDRESS says. It has no effect once
+// DefaultRuntime has been used.
+func JoinCluster(addr string) InitOption {
+	return func() {
+		defaultRuntime.mu.Lock()
+		defaultRuntime.address, defaultRuntime.addressSet = addr, true
+		defaultRuntime.mu.Unlock()
+	}
+}
 
 // ConnectCluster joins the Shoal cluster whose head is at addr and returns
 // a runtime for WithRuntime. Its blocks live in the object stores of the
@@ -44,16 +65,17 @@ func ConnectCluster(ctx context.Context, addr, token string, opts ...exec.LocalO
 	return exec.NewLocal(append(opts, exec.WithObjectStore(rs), exec.WithRemote(runner))...), nil
 }
 
-// clusterFromEnv is DefaultRuntime's cluster when SHOAL_ADDRESS is set: the
+// clusterFromEnv is DefaultRuntime's cluster when SHOAL_ADDRESS (or
+// JoinCluster, which source names) is set: the
 // token comes from SHOAL_TOKEN or the file a head on this machine keeps
 // (~/.shoal/cluster-token).
-func clusterFromEnv(addr string) exec.Runtime {
+func clusterFromEnv(addr, source string) exec.Runtime {
 	token := cluster.FindToken()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rt, err := ConnectCluster(ctx, addr, token)
 	if err != nil {
-		return failedRuntime{err: fmt.Errorf("dataset: SHOAL_ADDRESS=%s: joining the cluster: %w", addr, err)}
+		return failedRuntime{err: fmt.Errorf("dataset: %s: joining the cluster: %w", source, err)}
 	}
 	return rt
 }

@@ -136,6 +136,10 @@ func (c *config) progressWriter(tty func() bool) io.Writer {
 var defaultRuntime struct {
 	once sync.Once
 	rt   exec.Runtime
+	// address, when addressSet, replaces SHOAL_ADDRESS (JoinCluster).
+	mu         sync.Mutex
+	address    string
+	addressSet bool
 }
 
 // DefaultRuntime is the process-wide runtime that datasets use when no
@@ -143,11 +147,19 @@ var defaultRuntime struct {
 // store of 30% of memory), or, when SHOAL_ADDRESS names a cluster's head,
 // joined to that cluster (ConnectCluster; the token from SHOAL_TOKEN). It
 // is created on first use and lives as long as the process; if joining the
-// cluster fails, every run reports why.
+// cluster fails, every run reports why. Init(JoinCluster(addr)) names the
+// cluster in the program instead.
 func DefaultRuntime() exec.Runtime {
 	defaultRuntime.once.Do(func() {
-		if addr := os.Getenv("SHOAL_ADDRESS"); addr != "" {
-			defaultRuntime.rt = clusterFromEnv(addr)
+		addr := os.Getenv("SHOAL_ADDRESS")
+		source := "SHOAL_ADDRESS=" + addr
+		defaultRuntime.mu.Lock()
+		if defaultRuntime.addressSet {
+			addr, source = defaultRuntime.address, "JoinCluster("+defaultRuntime.address+")"
+		}
+		defaultRuntime.mu.Unlock()
+		if addr != "" {
+			defaultRuntime.rt = clusterFromEnv(addr, source)
 			return
 		}
 		defaultRuntime.rt = exec.NewLocal()

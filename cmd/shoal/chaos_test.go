@@ -28,6 +28,18 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv("SHOAL_TEST_DRIVER"); addr != "" {
 		os.Exit(runTestDriver(addr))
 	}
+	if addr := os.Getenv("SHOAL_TEST_JOIN"); addr != "" {
+		// A program naming its cluster with an Init option: the default
+		// runtime joins it.
+		dataset.Init(dataset.JoinCluster(addr))
+		n, err := dataset.Range(1000).MapBatches(slowSquare).Count(context.Background())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("count", n)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
@@ -112,7 +124,9 @@ func (c *testCluster) actorNode() int {
 	return -1
 }
 
-func startCluster(t *testing.T, bin string, nodes int) *testCluster {
+// startCluster starts a head and nodes; node i declares gpus[i] GPUs (0
+// past the end of gpus).
+func startCluster(t *testing.T, bin string, nodes int, gpus ...int) *testCluster {
 	t.Helper()
 	c := &testCluster{env: []string{"SHOAL_TOKEN=chaos-test-token", "HOME=" + t.TempDir()}, dir: t.TempDir()}
 	c.env = append(c.env, "CHAOS_DIR="+c.dir)
@@ -122,8 +136,12 @@ func startCluster(t *testing.T, bin string, nodes int) *testCluster {
 		t.Fatalf("head printed %q", head.first)
 	}
 	c.addr = m[1]
-	for range nodes {
-		n := startProc(t, bin, c.env, "start", "--address", c.addr, "--num-cpus", "2", "--object-store-memory", "256MiB")
+	for i := range nodes {
+		g := 0
+		if i < len(gpus) {
+			g = gpus[i]
+		}
+		n := startProc(t, bin, c.env, "start", "--address", c.addr, "--num-cpus", "2", "--num-gpus", fmt.Sprint(g), "--object-store-memory", "256MiB")
 		f := strings.Fields(n.first) // node <id> at <addr>
 		c.nodes = append(c.nodes, n)
 		c.addrs = append(c.addrs, f[len(f)-1])
@@ -259,12 +277,14 @@ func TestClusterChaos(t *testing.T) {
 
 // TestClusterDriverKilled: a driver killed with SIGKILL leaves blocks it
 // never released on the nodes; its job ends with its connection, and the
-// nodes free them.
+// nodes free them. Then a program that joins with Init(JoinCluster) runs
+// on the cluster, and status lists both jobs as finished.
 func TestClusterDriverKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	c := startCluster(t, shoalBinary(t), 2)
+	bin := shoalBinary(t)
+	c := startCluster(t, bin, 2)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -288,6 +308,62 @@ func TestClusterDriverKilled(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("%d blocks freed after the driver died", held)
+
+	// A program that joins with Init(JoinCluster(addr)) runs there too.
+	joined := run(t, exe, append(c.env, "SHOAL_TEST_JOIN="+c.addr))
+	if joined.code != 0 || strings.TrimSpace(joined.stdout) != "count 1000" {
+		t.Fatalf("a program joining with Init(JoinCluster): exit %d\n%s%s", joined.code, joined.stdout, joined.stderr)
+	}
+	st := run(t, bin, c.env, "status", "--address", c.addr)
+	if strings.Count(st.stdout, "finished at") < 2 {
+		t.Errorf("status does not list the two finished jobs:\n%s", st.stdout)
+	}
+}
+
+// TestClusterOnlyGPUNodeKilled: an actor stage that needs a GPU runs on
+// the one node that has one; when that node is killed, the run fails with
+// an error saying no node has a GPU, within a bounded time.
+func TestClusterOnlyGPUNodeKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := startCluster(t, shoalBinary(t), 2, 0, 1)
+	ctx := context.Background()
+	rt, err := dataset.ConnectCluster(ctx, c.addr, "chaos-test-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(60)).
+			MapBatchesWithActors(newPassActor, dataset.ActorGPUs(1), dataset.Actors(1, 1), dataset.BatchSize(100)).Count(ctx)
+		done <- err
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for c.actorNode() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no actor started on the GPU node")
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the run ended before the GPU node was killed: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := c.nodes[1].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no actor can start") || !strings.Contains(err.Error(), "GPU") {
+			t.Fatalf("after the only GPU node was killed: %v; want an error saying no actor can start for want of a GPU", err)
+		}
+		t.Logf("failed %v after the kill with: %v", time.Since(killed).Round(time.Millisecond), err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the run did not end within 60s of the GPU node's death")
+	}
 }
 
 func firstRow(rows []string) string {
