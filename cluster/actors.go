@@ -128,6 +128,13 @@ type actorHost struct {
 	actors   map[string]*nodeActor // by ID, from reservation to release
 }
 
+// counts are the actors living on the node and the GPUs they hold.
+func (h *actorHost) counts() (actors, gpus int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.actors), h.gpus - len(h.freeGPUs)
+}
+
 func newActorHost(n *Node, r *taskRunner) *actorHost {
 	res := n.cfg.Resources
 	free := make([]int, max(res.GPUs, 0))

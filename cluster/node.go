@@ -206,8 +206,9 @@ func (n *Node) heartbeats() {
 		st := n.Stats(sctx)
 		scancel()
 		n.mu.Lock()
+		actors, gpus := n.actors.counts()
 		hb := Heartbeat{ID: n.id, Objects: st.Objects, MemoryBytes: st.MemoryBytes, Spilled: st.SpilledBytes,
-			Running: int(n.tasks.running.Load())}
+			Running: int(n.tasks.running.Load()), Actors: actors, GPUsHeld: gpus}
 		n.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		var reply HeartbeatReply

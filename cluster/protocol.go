@@ -70,6 +70,9 @@ type Heartbeat struct {
 	MemoryBytes int64  `json:"memory_bytes"`
 	Spilled     int64  `json:"spilled_bytes"`
 	Running     int    `json:"running_tasks"`
+	// Actors live on the node, and the GPUs they hold.
+	Actors   int `json:"actors"`
+	GPUsHeld int `json:"gpus_held"`
 }
 
 // HeartbeatReply tells a node whether the cluster is shutting down.

@@ -327,7 +327,8 @@ func TestClusterOnlyGPUNodeKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	c := startCluster(t, shoalBinary(t), 2, 0, 1)
+	bin := shoalBinary(t)
+	c := startCluster(t, bin, 2, 0, 1)
 	ctx := context.Background()
 	rt, err := dataset.ConnectCluster(ctx, c.addr, "chaos-test-token")
 	if err != nil {
@@ -336,7 +337,7 @@ func TestClusterOnlyGPUNodeKilled(t *testing.T) {
 	defer rt.Close()
 	done := make(chan error, 1)
 	go func() {
-		_, err := dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(60)).
+		_, err := dataset.Range(200000, dataset.WithRuntime(rt), dataset.WithParallelism(100)).
 			MapBatchesWithActors(newPassActor, dataset.ActorGPUs(1), dataset.Actors(1, 1), dataset.BatchSize(100)).Count(ctx)
 		done <- err
 	}()
@@ -350,6 +351,17 @@ func TestClusterOnlyGPUNodeKilled(t *testing.T) {
 			t.Fatalf("the run ended before the GPU node was killed: %v", err)
 		case <-time.After(5 * time.Millisecond):
 		}
+	}
+	// status shows the actor and the GPU it holds.
+	for {
+		st := run(t, bin, c.env, "status", "--address", c.addr)
+		if regexp.MustCompile(`alive\s+2\s+1 \(1 held\)\s+\d+\s+1\s`).MatchString(st.stdout) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status does not show the actor holding the GPU:\n%s", st.stdout)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if err := c.nodes[1].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

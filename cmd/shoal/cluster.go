@@ -245,7 +245,7 @@ func printStatus(w io.Writer, st cluster.Status) {
 	tot := st.Total()
 	fmt.Fprintf(w, "\n%d of %d nodes alive: %d CPUs, %d GPUs, %s object store\n\n", alive, len(st.Nodes), tot.CPUs, tot.GPUs, formatBytes(tot.ObjectStoreMemory))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tADDRESS\tSTATE\tCPUS\tGPUS\tTASKS\tSTORE\tOBJECTS\tIN MEMORY\tSPILLED\tLAST SEEN")
+	fmt.Fprintln(tw, "NODE\tADDRESS\tSTATE\tCPUS\tGPUS\tTASKS\tACTORS\tSTORE\tOBJECTS\tIN MEMORY\tSPILLED\tLAST SEEN")
 	for _, n := range st.Nodes {
 		state := "alive"
 		switch {
@@ -255,8 +255,12 @@ func printStatus(w io.Writer, st cluster.Status) {
 			state = "dead since " + n.DeadSince.Format("15:04:05")
 		}
 		r := n.Info.Resources
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t%s\t%v ago\n", n.ID, n.Info.Addr, state, r.CPUs, r.GPUs,
-			n.Last.Running, formatBytes(r.ObjectStoreMemory), n.Last.Objects, formatBytes(n.Last.MemoryBytes), formatBytes(n.Last.Spilled),
+		gpus := fmt.Sprint(r.GPUs)
+		if n.Last.GPUsHeld > 0 {
+			gpus = fmt.Sprintf("%d (%d held)", r.GPUs, n.Last.GPUsHeld)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%d\t%s\t%s\t%v ago\n", n.ID, n.Info.Addr, state, r.CPUs, gpus,
+			n.Last.Running, n.Last.Actors, formatBytes(r.ObjectStoreMemory), n.Last.Objects, formatBytes(n.Last.MemoryBytes), formatBytes(n.Last.Spilled),
 			time.Since(n.LastSeen).Round(time.Millisecond))
 	}
 	tw.Flush()
