@@ -14,7 +14,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -79,12 +78,12 @@ func serverOptions(token, version string) []grpc.ServerOption {
 		defer recoverInto(&err, info.FullMethod)
 		return h(srv, ss)
 	}
-	return []grpc.ServerOption{
+	return append(serverCreds(),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.ChainUnaryInterceptor(unary),
 		grpc.ChainStreamInterceptor(stream),
-	}
+	)
 }
 
 func recoverInto(err *error, method string) {
@@ -100,14 +99,18 @@ func (c callCreds) GetRequestMetadata(context.Context, ...string) (map[string]st
 	return map[string]string{tokenKey: "Bearer " + c.token, versionKey: c.version}, nil
 }
 
-// RequireTransportSecurity is false: clusters run on trusted networks
-// without TLS unless configured (TLS is not built yet).
+// RequireTransportSecurity is false: a cluster may run without TLS on a
+// trusted network (see tls.go to turn it on).
 func (callCreds) RequireTransportSecurity() bool { return false }
 
 // dial connects to a Shoal server.
 func dial(addr, token, version string) (*grpc.ClientConn, error) {
+	creds, err := clientCreds()
+	if err != nil {
+		return nil, err
+	}
 	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithPerRPCCredentials(callCreds{token: token, version: version}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
 	if err != nil {

@@ -57,6 +57,9 @@ func StartHead(cfg HeadConfig) (*Head, error) {
 	if cfg.Token == "" {
 		return nil, fmt.Errorf("cluster: a head needs a token")
 	}
+	if err := checkTLS(); err != nil {
+		return nil, err
+	}
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:6380"
 	}

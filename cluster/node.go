@@ -89,6 +89,9 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.Head == "" || cfg.Token == "" {
 		return nil, errors.New("cluster: a node needs the head's address and the cluster token")
 	}
+	if err := checkTLS(); err != nil {
+		return nil, err
+	}
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}

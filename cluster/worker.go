@@ -178,6 +178,9 @@ func serveWorker(cfg workerConfig, stdin io.Reader, stdout io.Writer) error {
 	if cfg.Token == "" {
 		return errors.New("SHOAL_TOKEN is not set: a worker needs the cluster token")
 	}
+	if err := checkTLS(); err != nil {
+		return err
+	}
 	lis, err := net.Listen("tcp", listenAddr(cfg.Host))
 	if err != nil {
 		return err
