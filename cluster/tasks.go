@@ -21,6 +21,8 @@ package cluster
 // codes.Unavailable (IsTaskInfraError: run it elsewhere).
 
 import (
+	"encoding/hex"
+	"crypto/rand"
 	"bufio"
 	"bytes"
 	"context"
@@ -67,6 +69,16 @@ type RunTaskRequest struct {
 	Inputs []RemoteBlock `json:"inputs"`
 	// Job, when set, owns the outputs: they are freed when it ends.
 	Job string `json:"job,omitempty"`
+	// CallID names the call between a node and its worker (set by the
+	// node): cancel-call cancels it.
+	CallID string `json:"call_id,omitempty"`
+}
+
+// actionCancelCall asks a worker to cancel a task it runs.
+const actionCancelCall = "cancel-call" // cancelCallBody → {}
+
+type cancelCallBody struct {
+	CallID string `json:"call_id"`
 }
 
 // RemoteBlock is a block in an object store: a node's, or a worker's (where
@@ -581,7 +593,39 @@ func (r *taskRunner) run(callCtx context.Context, req RunTaskRequest) ([]byte, f
 		}
 		return nil, nil, err
 	}
-	return r.forward(ctx, w, actionRunTask, encodeBody(req), fmt.Sprintf("running %s[%d]", req.Operator, req.Index))
+	// The driver's end must not cut the call to the worker: a task that
+	// finishes as it is cancelled would leave outputs nobody hears of.
+	// The node asks the worker to cancel the task instead, and still reads
+	// the reply (whose outputs forward then frees).
+	req.CallID = newCallID()
+	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer wcancel()
+	defer context.AfterFunc(r.ctx, wcancel)() // the node stops: cut it
+	defer context.AfterFunc(ctx, func() { r.cancelCall(w, req.CallID) })()
+	body, release, err := r.forward(wctx, w, actionRunTask, encodeBody(req), fmt.Sprintf("running %s[%d]", req.Operator, req.Index))
+	if ctx.Err() != nil {
+		if release != nil {
+			release()
+		}
+		return nil, nil, ctxErr()
+	}
+	return body, release, err
+}
+
+// newCallID names a call to a worker, for cancel-call.
+func newCallID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// cancelCall asks worker w to cancel the task running as call id.
+func (r *taskRunner) cancelCall(w *workerProc, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := w.call(ctx, actionCancelCall, encodeBody(cancelCallBody{CallID: id})); err != nil {
+		r.logf("worker %s: cancelling call %s: %v", shortHash(w.hash), id, err)
+	}
 }
 
 // forward sends a task or an actor call to worker w and returns its reply

@@ -231,6 +231,9 @@ type workerService struct {
 	// Inputs taken from the worker's own store, and fetched from others.
 	inputsLocal, inputsFetched atomic.Int64
 
+	// calls cancels the tasks running, by the CallID their node gave them.
+	calls sync.Map
+
 	mu      sync.Mutex
 	clients map[string]*ObjectClient // by store address; nil once closed
 	actors  map[string]*workerActor  // by ID
@@ -286,8 +289,24 @@ func (ws *workerService) DoAction(a *flight.Action, stream flight.FlightService_
 		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
 			return err
 		}
+		if req.CallID != "" {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			ws.calls.Store(req.CallID, cancel)
+			defer ws.calls.Delete(req.CallID)
+		}
 		refs, wall, cpu, err := ws.run(ctx, req)
 		return ws.sendResult(stream, refs, wall, cpu, err)
+	case actionCancelCall:
+		var req cancelCallBody
+		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
+			return err
+		}
+		if cancel, ok := ws.calls.Load(req.CallID); ok {
+			cancel.(context.CancelFunc)()
+		}
+		return stream.Send(&flight.Result{Body: encodeBody(struct{}{})})
 	case actionActorStart:
 		var req workerActorStart
 		if err := decodeBody(a.GetType(), a.GetBody(), &req); err != nil {
