@@ -21,11 +21,11 @@ package cluster
 // codes.Unavailable (IsTaskInfraError: run it elsewhere).
 
 import (
-	"encoding/hex"
-	"crypto/rand"
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
