@@ -1,8 +1,13 @@
 // Package cluster runs Shoal on several machines: a head (node registry
-// with heartbeats, the control service) and nodes (an object store served
-// over Arrow Flight), spoken to with gRPC. Every call carries the cluster's
-// shared token and the caller's protocol version; a wrong token or another
-// version is refused before any handler runs.
+// with heartbeats, the job table, the control service), nodes (an object
+// store served over Arrow Flight, and worker processes running a driver's
+// own shipped binary, which run its tasks and actors and keep the blocks
+// they make), and, in the driver, a RemoteStore and a TaskRunner that
+// exec.Local uses to place blocks, tasks and actors on the nodes
+// (dataset.ConnectCluster puts them together). Everything is spoken over
+// gRPC, optionally TLS; every call carries the cluster's shared token and
+// the caller's protocol version, and a wrong token or another version is
+// refused before any handler runs.
 package cluster
 
 import (
