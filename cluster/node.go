@@ -258,10 +258,25 @@ func (n *Node) jobsEnded(jobs []string) {
 		}
 		n.endedJobs[job] = true
 		freed := n.objects.ReleaseJob(job)
-		n.tasks.jobEnded(context.Background(), job)
 		if freed > 0 {
 			n.cfg.Logf("%s ended: freed %d of its blocks", job, freed)
 		}
+		// The workers' blocks off the heartbeat goroutine: a slow worker
+		// must not make the head think the node is dead. Close waits for it.
+		n.workers.Add(1)
+		go func() {
+			defer n.workers.Done()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() { // the node stopping cuts it short
+				select {
+				case <-n.halt:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			n.tasks.jobEnded(ctx, job)
+		}()
 	}
 }
 
