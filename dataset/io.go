@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -335,18 +336,21 @@ func (d *Dataset) write(ctx context.Context, sink ops.Datasink, minRows int64) e
 	// BatchRows 1 gives every block its own task, numbered in order, so a
 	// block's index (and the file name built from it) is stable; a larger
 	// one gathers consecutive blocks in order, which is as stable.
+	// A file sink's writes can run on a cluster's nodes: the sink travels
+	// as data, and Start, Commit and Abort stay here.
+	var spec *ops.Spec
+	if fs, ok := sink.(*formats.Sink); ok {
+		if args, ok := fs.SpecArgs(); ok {
+			spec = &ops.Spec{Kind: writeKind, Args: args}
+		}
+	}
 	w := d.with(&ops.OneToOne{
 		Input:     d.plan,
 		Label:     sink.Name(),
 		BatchRows: max(minRows, 1),
 		OutSchema: func(*arrow.Schema) (*arrow.Schema, error) { return writeResultSchema, nil },
-		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
-			res, err := sink.Write(tc, tc.Index, in)
-			if err != nil {
-				return nil, err
-			}
-			return writeResultBlock(tc, res), nil
-		},
+		Fn:        writeStage(sink),
+		Spec:      spec,
 	})
 	var results []ops.WriteResult
 	err := w.forEachBlock(ctx, func(b blocks.Block) error {
@@ -374,6 +378,31 @@ func (d *Dataset) write(ctx context.Context, sink ops.Datasink, minRows int64) e
 		return errors.Join(err, sink.Abort(cleanup, results))
 	}
 	return nil
+}
+
+// writeStage is the function of a write's tasks: write the block, report
+// what was written.
+func writeStage(sink ops.Datasink) ops.BlockFn {
+	return func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		res, err := sink.Write(tc, tc.Index, in)
+		if err != nil {
+			return nil, err
+		}
+		return writeResultBlock(tc, res), nil
+	}
+}
+
+// writeKind is the ops stage kind of a file write's tasks.
+const writeKind = "dataset.write"
+
+func init() {
+	ops.RegisterStage(writeKind, func(args json.RawMessage) (ops.BlockFn, error) {
+		sink, err := formats.SinkFromSpecArgs(args)
+		if err != nil {
+			return nil, err
+		}
+		return writeStage(sink), nil
+	})
 }
 
 func writeResultBlock(tc *exec.TaskContext, r ops.WriteResult) blocks.Block {

@@ -46,9 +46,11 @@ import (
 // FromStructs and of a user's Datasource (their data lives in the
 // driver); S3 reads with explicit keys or a custom HTTP client, and reads
 // through a custom FileSystem; CSV and JSON reads with a BadRows counter;
-// Where over an Expr implemented outside package ops; AggregateFunc (its functions come as a struct); the tasks of Write (the
-// sink's state and commit live in the driver). Limits, unions and
-// materialized inputs run no tasks.
+// Where over an Expr implemented outside package ops; AggregateFunc (its
+// functions come as a struct); the tasks of Write to your own Datasink
+// (WriteParquet, WriteCSV and WriteJSON write their files on the nodes,
+// with the same exceptions as reads; their commit runs in the driver).
+// Limits, unions and materialized inputs run no tasks.
 
 // regEntry is a registered function or factory.
 type regEntry struct {

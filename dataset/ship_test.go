@@ -734,3 +734,50 @@ func TestRegisterPanics(t *testing.T) {
 		})
 	}
 }
+
+// TestShippedWrite: a file write's tasks carry specs (the sink travels as
+// data; Start and Commit stay in the driver), and what they write, rebuilt
+// from the spec, is what a local write writes.
+func TestShippedWrite(t *testing.T) {
+	ctx := context.Background()
+	env := setup(t)
+	rt := newShipRuntime(env.rt)
+	dir := t.TempDir()
+	for _, format := range []string{"parquet", "csv", "json"} {
+		out := filepath.Join(dir, format)
+		ds := dataset.Range(3000, dataset.WithRuntime(rt), dataset.WithParallelism(6)).Map(shipSquare)
+		var err error
+		switch format {
+		case "parquet":
+			err = ds.WriteParquet(ctx, out, dataset.PartitionBy("name"))
+		case "csv":
+			err = ds.WriteCSV(ctx, out)
+		case "json":
+			err = ds.WriteJSON(ctx, out)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		var back *dataset.Dataset
+		switch format {
+		case "parquet":
+			back = dataset.ReadParquet(ctx, out, env.opt())
+		case "csv":
+			back = dataset.ReadCSV(ctx, out, env.opt())
+		case "json":
+			back = dataset.ReadJSON(ctx, out, env.opt())
+		}
+		n, err := back.Count(ctx)
+		if err != nil || n != 3000 {
+			t.Fatalf("%s: read back %d rows, %v", format, n, err)
+		}
+		sum, err := back.Sum(ctx, "sq")
+		if err != nil || sum.Int64() != 8995500500 {
+			t.Fatalf("%s: sum of sq %v, %v", format, sum, err)
+		}
+	}
+	_, without, ops := rt.counts()
+	if without > 0 {
+		t.Fatalf("%d tasks of the writes had no spec: %v", without, ops)
+	}
+}

@@ -42,8 +42,10 @@ type S3Options struct {
 	// PathStyle addresses buckets as endpoint/bucket/key; on by default
 	// when an endpoint is set, here or through the environment.
 	PathStyle bool
-	// AccessKeyID and SecretAccessKey, when set, replace the credential chain.
-	AccessKeyID, SecretAccessKey string
+	// AccessKeyID and SecretAccessKey, when set, replace the credential
+	// chain. They are never written to JSON: credentials do not travel in
+	// task specs.
+	AccessKeyID, SecretAccessKey string `json:"-"`
 	// MaxAttempts bounds attempts per request on throttling, 5xx and
 	// network errors (default 5; 1 means no retries).
 	MaxAttempts int
@@ -57,8 +59,9 @@ type S3Options struct {
 	// ListPageSize is the number of keys asked for per ListObjectsV2 page
 	// (default 1000, S3's maximum).
 	ListPageSize int
-	// HTTPClient, when set, sends every request (proxies, custom TLS).
-	HTTPClient *http.Client
+	// HTTPClient, when set, sends every request (proxies, custom TLS). It
+	// does not survive JSON (a task spec): options with one do not ship.
+	HTTPClient *http.Client `json:"-"`
 }
 
 const (
