@@ -111,8 +111,9 @@ func init() {
 		}, nil
 	})
 	// test-deaf: args {"dir": path}: writes dir/started, waits for
-	// dir/go (at most a minute) whatever its context says, writes
-	// dir/returning and makes one block.
+	// dir/go (at most a minute) and for its context to end (at most 10 s),
+	// writes dir/returning and makes one block as if it had not been
+	// cancelled.
 	exec.RegisterTaskKind("test-deaf", func(args []byte) (exec.RunFunc, error) {
 		var a struct{ Dir string }
 		if err := json.Unmarshal(args, &a); err != nil {
@@ -126,6 +127,13 @@ func init() {
 				if _, err := os.Stat(filepath.Join(a.Dir, "go")); err == nil {
 					break
 				}
+			}
+			// It carries on whatever its context says, but only once the
+			// cancel has reached it (so the node, which sent it, knows the
+			// call ended before the reply comes).
+			select {
+			case <-tc.Done():
+			case <-time.After(10 * time.Second):
 			}
 			_ = os.WriteFile(filepath.Join(a.Dir, "returning"), nil, 0o644)
 			return []blocks.Block{int64Block(tc.Alloc, 1, 2, 3)}, nil

@@ -293,7 +293,10 @@ func workerAddr(t *testing.T, n *taskNode, hash string) string {
 }
 
 // TestWorkerStoreCancelledTask: a task whose call was cancelled but which
-// finished anyway leaves nothing in its worker's store.
+// finished anyway leaves nothing in its worker's store: the node, which
+// sent the cancel, frees the outputs of the reply. (A reply already on its
+// way when the driver cancels can still reach a driver that no longer
+// listens; its outputs belong to the driver's job and go when it ends.)
 func TestWorkerStoreCancelledTask(t *testing.T) {
 	h := startHead(t)
 	n := startTaskNode(t, h.Addr(), 1)
