@@ -16,12 +16,15 @@ import (
 )
 
 // RemoteStore is an exec.ObjectStore whose blocks live on a cluster's
-// nodes: Put sends a block to a node over Flight, Get fetches it back.
-// Reference counts are kept here, in the driver; when a block's count
-// reaches zero the node is told to release it. With
-// exec.NewLocal(exec.WithObjectStore(rs)) a program's tasks run in its own
-// process while its blocks spread over the cluster's memory: the first step
-// of cluster mode (tasks do not run on the nodes yet).
+// nodes and in their worker processes' stores: Put sends a block to a node
+// over Flight, Get fetches it back, and the outputs of tasks that ran on
+// the nodes are adopted where they are. Reference counts are kept here, in
+// the driver (it owns the blocks, as in Ray); when a block's count reaches
+// zero its store is told to release it. It is an exec.LossyStore: a block
+// whose node or worker died is lost, and the runtime rebuilds it. With
+// exec.WithObjectStore(rs) alone a program's tasks run in its own process;
+// with exec.WithRemote(NewTaskRunner(rs)) too, they run on the nodes
+// (dataset.ConnectCluster).
 type RemoteStore struct {
 	alloc  memory.Allocator
 	token  string
