@@ -181,8 +181,6 @@ func (r *TaskRunner) newRemoteActor(n *remoteNode, h *RemoteActorHandle, spec ex
 	r.rs.mu.Lock()
 	n.actorCPUs += spec.CPUs
 	n.actorGPUs += spec.GPUs
-	n.actorMemory += spec.Memory
-	n.actors++
 	r.rs.mu.Unlock()
 	go a.serve()
 	go func() {
@@ -195,8 +193,6 @@ func (r *TaskRunner) newRemoteActor(n *remoteNode, h *RemoteActorHandle, spec ex
 		r.rs.mu.Lock()
 		n.actorCPUs -= spec.CPUs
 		n.actorGPUs -= spec.GPUs
-		n.actorMemory -= spec.Memory
-		n.actors--
 		r.rs.mu.Unlock()
 		close(a.done)
 	}()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -23,14 +22,6 @@ type TaskRunner struct {
 	rs     *RemoteStore
 	binary string // path of the executable workers run
 	hash   string
-
-	mu       sync.Mutex
-	uploaded map[*remoteNode]*uploadOnce
-}
-
-type uploadOnce struct {
-	once sync.Once
-	err  error
 }
 
 // NewTaskRunner runs tasks on rs's nodes with this process's executable.
@@ -39,7 +30,7 @@ func NewTaskRunner(rs *RemoteStore) (*TaskRunner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: finding this program's binary to ship to the nodes: %w", err)
 	}
-	return &TaskRunner{rs: rs, binary: path, hash: hash, uploaded: map[*remoteNode]*uploadOnce{}}, nil
+	return &TaskRunner{rs: rs, binary: path, hash: hash}, nil
 }
 
 // queueDepth is how many tasks per CPU the driver keeps sent to a node.
@@ -111,22 +102,30 @@ func (r *TaskRunner) markLostInputs(exclude *remoteNode, inputs []exec.ObjectRef
 // locate says where each input lives, or wraps ErrBlockLost when one
 // lived on a node that is down.
 func (r *TaskRunner) locate(operator string, index int, refs []exec.ObjectRef) ([]RemoteBlock, error) {
-	rs := r.rs
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
+	r.rs.mu.Lock()
+	defer r.rs.mu.Unlock()
+	out, _, err := r.locateLocked(operator, index, refs)
+	return out, err
+}
+
+// locateLocked is locate, and the bytes of the inputs each node holds
+// (its workers' included). rs.mu is held.
+func (r *TaskRunner) locateLocked(operator string, index int, refs []exec.ObjectRef) ([]RemoteBlock, map[*remoteNode]int64, error) {
 	out := make([]RemoteBlock, len(refs))
+	local := map[*remoteNode]int64{}
 	for i, in := range refs {
-		o, ok := rs.objects[in.ID]
+		o, ok := r.rs.objects[in.ID]
 		if !ok {
-			return nil, fmt.Errorf("cluster: %s %d: input object %d is not in the store", operator, index, in.ID)
+			return nil, nil, fmt.Errorf("cluster: %s %d: input object %d is not in the store", operator, index, in.ID)
 		}
 		if o.node.gone() {
-			return nil, fmt.Errorf("cluster: %s %d: an input lived on %s (%s), which is gone: %w",
+			return nil, nil, fmt.Errorf("cluster: %s %d: an input lived on %s (%s), which is gone: %w",
 				operator, index, o.node.id, o.node.addr, exec.ErrBlockLost)
 		}
 		out[i] = RemoteBlock{Addr: o.node.addr, ID: o.local}
+		local[o.node.host()] += o.bytes
 	}
-	return out, nil
+	return out, local, nil
 }
 
 // reachable asks n for its stats with a short deadline.
@@ -145,19 +144,9 @@ func (r *TaskRunner) place(t exec.Task) (*remoteNode, []RemoteBlock, error) {
 	rs := r.rs
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	inputs := make([]RemoteBlock, len(t.Inputs))
-	local := map[*remoteNode]int64{}
-	for i, in := range t.Inputs {
-		o, ok := rs.objects[in.ID]
-		if !ok {
-			return nil, nil, fmt.Errorf("cluster: %s task %d: input object %d is not in the store", t.Operator, t.Index, in.ID)
-		}
-		if o.node.gone() {
-			return nil, nil, fmt.Errorf("cluster: %s task %d: an input lived on %s (%s), which is gone: %w",
-				t.Operator, t.Index, o.node.id, o.node.addr, exec.ErrBlockLost)
-		}
-		inputs[i] = RemoteBlock{Addr: o.node.addr, ID: o.local}
-		local[o.node.host()] += o.bytes
+	inputs, local, err := r.locateLocked(t.Operator, t.Index, t.Inputs)
+	if err != nil {
+		return nil, nil, err
 	}
 	var best *remoteNode
 	// A node may have queueDepth tasks per CPU sent to it: one running and
@@ -199,11 +188,8 @@ func (r *TaskRunner) runOn(ctx context.Context, n *remoteNode, t exec.Task, atte
 	res, err := n.client.RunTask(ctx, RunTaskRequest{Binary: r.hash, Spec: *t.Spec, Operator: t.Operator, Index: t.Index,
 		Attempt: attempt, CPUs: t.CPUs, Inputs: inputs, Job: r.rs.job.ID()})
 	if status.Code(err) == codes.FailedPrecondition {
-		// The node lost the binary (its work dir was cleaned): upload it
-		// again on the next attempt.
-		r.mu.Lock()
-		delete(r.uploaded, n)
-		r.mu.Unlock()
+		// The node lost the binary (its work dir was cleaned); the client
+		// forgot it has it, so the next attempt uploads it again.
 		return nil, 0, exec.Retryable(err)
 	}
 	if err != nil {
@@ -212,23 +198,11 @@ func (r *TaskRunner) runOn(ctx context.Context, n *remoteNode, t exec.Task, atte
 	return r.rs.adopt(n, res.Addr, res.Outputs, t.Operator), res.CPU, nil
 }
 
+// ensureBinary uploads the binary to n unless n has it. The client keeps
+// which hashes its node has and lets one upload run at a time, so
+// concurrent tasks send it once.
 func (r *TaskRunner) ensureBinary(ctx context.Context, n *remoteNode) error {
-	r.mu.Lock()
-	u := r.uploaded[n]
-	if u == nil {
-		u = &uploadOnce{}
-		r.uploaded[n] = u
-	}
-	r.mu.Unlock()
-	u.once.Do(func() { u.err = n.client.EnsureBinary(ctx, r.binary, r.hash) })
-	if u.err != nil {
-		err := u.err
-		if status.Code(err) == codes.Unavailable {
-			// Let a later attempt, on a node that came back, try again.
-			r.mu.Lock()
-			delete(r.uploaded, n)
-			r.mu.Unlock()
-		}
+	if err := n.client.EnsureBinary(ctx, r.binary, r.hash); err != nil {
 		return fmt.Errorf("cluster: shipping %s to %s: %w", r.binary, n.id, err)
 	}
 	return nil

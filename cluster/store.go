@@ -59,12 +59,11 @@ type remoteNode struct {
 	cpus, running int
 	// gpus and memory (0: not counted) the node offers actors, and what
 	// this driver's actors hold there.
-	gpus                int
-	memory              int64
-	labels              map[string]string
-	actorCPUs           float64
-	actorGPUs           int
-	actorMemory, actors int64
+	gpus      int
+	memory    int64
+	labels    map[string]string
+	actorCPUs float64
+	actorGPUs int
 }
 
 type remoteObject struct {
