@@ -578,18 +578,20 @@ func (c *ObjectClient) Stats(ctx context.Context) (exec.StoreStats, error) {
 	if err := json.Unmarshal(res[0], &w); err != nil {
 		return exec.StoreStats{}, fmt.Errorf("cluster: stats from %s: %w", c.addr, err)
 	}
-	st := w.StoreStats
-	if w.LastSpillError != "" {
-		st.LastSpillError = errors.New(w.LastSpillError)
-	}
-	return st, nil
+	return w.stats(), nil
 }
 
 // action runs one DoAction and returns the bodies of its results.
 func (c *ObjectClient) action(ctx context.Context, typ string, body []byte) ([][]byte, error) {
+	return doAction(ctx, c.fc, typ, body)
+}
+
+// doAction runs one DoAction on fc and returns the bodies of its results,
+// all of them read (the stream ends with the call).
+func doAction(ctx context.Context, fc flight.FlightServiceClient, typ string, body []byte) ([][]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := c.fc.DoAction(ctx, &flight.Action{Type: typ, Body: body})
+	stream, err := fc.DoAction(ctx, &flight.Action{Type: typ, Body: body})
 	if err != nil {
 		return nil, err
 	}

@@ -787,23 +787,7 @@ func (r *taskRunner) liveWorkers() []*workerProc {
 
 // action runs an action on the worker and returns its replies' bodies.
 func (w *workerProc) action(ctx context.Context, action string, body []byte) ([][]byte, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := w.fc.DoAction(ctx, &flight.Action{Type: action, Body: body})
-	if err != nil {
-		return nil, err
-	}
-	var out [][]byte
-	for {
-		res, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, res.GetBody())
-	}
+	return doAction(ctx, w.fc, action, body)
 }
 
 // call runs an action with one reply on the worker: a task, an actor's
