@@ -7,19 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/shoal-data/shoal/io/storage"
-	"github.com/shoal-data/shoal/ops"
 )
 
 // sinkArgs describe a Sink as data: what another process needs to write
 // blocks of the same write (the same staging directory, file names and
 // format) with Sink.Write. Start, Commit and Abort stay with the driver.
 type sinkArgs struct {
-	Format      string             `json:"format"`
-	Options     json.RawMessage    `json:"options,omitempty"`
-	Columns     []byte             `json:"columns,omitempty"`
+	formatArgs
 	Path        string             `json:"path"`
 	S3          *storage.S3Options `json:"s3,omitempty"`
 	PartitionBy []string           `json:"partition_by,omitempty"`
@@ -43,53 +38,17 @@ func (s *Sink) SpecArgs() (json.RawMessage, bool) {
 		}
 		a.Path = abs
 	}
-	var columns map[string]arrow.DataType
-	var opts any
-	switch e := s.opts.Encoder.(type) {
-	case *ParquetFormat:
-		a.Format, opts = "parquet", e.opts
-	case *CSVFormat:
-		if e.o.BadRows != nil {
-			return nil, false
-		}
-		o := e.o
-		columns, o.Columns = o.Columns, nil
-		a.Format, opts = "csv", o
-	case *JSONFormat:
-		if e.o.BadRows != nil {
-			return nil, false
-		}
-		o := e.o
-		columns, o.Columns = o.Columns, nil
-		a.Format, opts = "json", o
-	default:
+	f, ok := encodeFormat(s.opts.Encoder)
+	if !ok {
 		return nil, false
 	}
-	data, err := json.Marshal(opts)
-	if err != nil {
-		return nil, false
-	}
-	a.Options = data
-	if columns != nil {
-		fields := make([]arrow.Field, 0, len(columns))
-		for name, t := range columns {
-			fields = append(fields, arrow.Field{Name: name, Type: t, Nullable: true})
-		}
-		if a.Columns, err = ops.MarshalSchema(arrow.NewSchema(fields, nil)); err != nil {
-			return nil, false
-		}
-	}
+	a.formatArgs = f
+	s3, custom := s3Args(s.opts.Storage)
 	st := s.opts.Storage
-	if st.FileSystem != nil {
-		if _, local := st.FileSystem.(storage.Local); !local {
-			return nil, false
-		}
-	} else if st.S3.HTTPClient != nil || st.S3.AccessKeyID != "" || st.S3.SecretAccessKey != "" {
-		return nil, false
-	} else {
-		o := st.S3
-		a.S3 = &o
+	if custom || (st.FileSystem == nil && s3 == nil) {
+		return nil, false // credentials or an HTTP client, which do not travel
 	}
+	a.S3 = s3
 	out, err := json.Marshal(a)
 	if err != nil {
 		return nil, false
@@ -107,7 +66,7 @@ func SinkFromSpecArgs(data json.RawMessage) (*Sink, error) {
 	if a.WriteID == "" {
 		return nil, fmt.Errorf("a sink without its write ID")
 	}
-	r, err := readerFor(readArgs{Format: a.Format, Options: a.Options, Columns: a.Columns})
+	r, err := readerFor(readArgs{formatArgs: a.formatArgs})
 	if err != nil {
 		return nil, err
 	}

@@ -32,12 +32,85 @@ const ReadKind = "formats.files"
 
 func init() { ops.RegisterRead(ReadKind, buildRead) }
 
-type readArgs struct {
+// formatArgs describe a format and its options (for reading or writing).
+type formatArgs struct {
 	Format  string          `json:"format"`
 	Options json.RawMessage `json:"options,omitempty"`
 	// Columns holds CSVOptions.Columns or JSONOptions.Columns as a schema:
 	// Arrow types are not JSON values.
-	Columns   []byte             `json:"columns,omitempty"`
+	Columns []byte `json:"columns,omitempty"`
+}
+
+// encodeFormat describes f, false when it cannot travel: a format of
+// another package, or a CSV or JSON format with a BadRows counter (which
+// stays in this process).
+func encodeFormat(f any) (formatArgs, bool) {
+	var a formatArgs
+	var columns map[string]arrow.DataType
+	var opts any
+	switch r := f.(type) {
+	case *ParquetFormat:
+		a.Format, opts = "parquet", r.opts
+	case *CSVFormat:
+		if r.o.BadRows != nil {
+			return a, false
+		}
+		o := r.o
+		columns, o.Columns = o.Columns, nil
+		a.Format, opts = "csv", o
+	case *JSONFormat:
+		if r.o.BadRows != nil {
+			return a, false
+		}
+		o := r.o
+		columns, o.Columns = o.Columns, nil
+		a.Format, opts = "json", o
+	case *TextFormat:
+		a.Format = "text"
+	case *BinaryFormat:
+		a.Format = "binary"
+	default:
+		return a, false
+	}
+	if opts != nil {
+		data, err := json.Marshal(opts)
+		if err != nil {
+			return a, false
+		}
+		a.Options = data
+	}
+	if columns != nil {
+		fields := make([]arrow.Field, 0, len(columns))
+		for name, t := range columns {
+			fields = append(fields, arrow.Field{Name: name, Type: t, Nullable: true})
+		}
+		enc, err := ops.MarshalSchema(arrow.NewSchema(fields, nil))
+		if err != nil {
+			return a, false
+		}
+		a.Columns = enc
+	}
+	return a, true
+}
+
+// s3Args are the S3 options of st when they can travel (no explicit keys,
+// no HTTP client: the other process uses its own credential chain), nil
+// otherwise; custom reports a filesystem other than the local one, which
+// cannot travel at all.
+func s3Args(st storage.Config) (s3 *storage.S3Options, custom bool) {
+	if st.FileSystem != nil {
+		_, local := st.FileSystem.(storage.Local)
+		return nil, !local
+	}
+	if st.S3.HTTPClient != nil || st.S3.AccessKeyID != "" || st.S3.SecretAccessKey != "" {
+		return nil, false
+	}
+	o := st.S3
+	return &o, false
+}
+
+type readArgs struct {
+	formatArgs
 	S3        *storage.S3Options `json:"s3,omitempty"`
 	FileTypes []byte             `json:"file_types"`
 	Out       []byte             `json:"out"`
@@ -84,60 +157,16 @@ func (s *Source) newSpecEncoder() *specEncoder {
 
 func (s *Source) baseArgs() (*readArgs, bool) {
 	a := &readArgs{BatchRows: s.opts.BatchRows, Limit: s.limit}
-	var columns map[string]arrow.DataType
-	var opts any
-	switch r := s.opts.Reader.(type) {
-	case *ParquetFormat:
-		a.Format, opts = "parquet", r.opts
-	case *CSVFormat:
-		if r.o.BadRows != nil {
-			return nil, false
-		}
-		o := r.o
-		columns, o.Columns = o.Columns, nil
-		a.Format, opts = "csv", o
-	case *JSONFormat:
-		if r.o.BadRows != nil {
-			return nil, false
-		}
-		o := r.o
-		columns, o.Columns = o.Columns, nil
-		a.Format, opts = "json", o
-	case *TextFormat:
-		a.Format = "text"
-	case *BinaryFormat:
-		a.Format = "binary"
-	default:
+	f, ok := encodeFormat(s.opts.Reader)
+	if !ok {
 		return nil, false
 	}
-	if opts != nil {
-		data, err := json.Marshal(opts)
-		if err != nil {
-			return nil, false
-		}
-		a.Options = data
+	a.formatArgs = f
+	s3, custom := s3Args(s.opts.Storage)
+	if custom {
+		return nil, false
 	}
-	if columns != nil {
-		fields := make([]arrow.Field, 0, len(columns))
-		for name, t := range columns {
-			fields = append(fields, arrow.Field{Name: name, Type: t, Nullable: true})
-		}
-		enc, err := ops.MarshalSchema(arrow.NewSchema(fields, nil))
-		if err != nil {
-			return nil, false
-		}
-		a.Columns = enc
-	}
-	st := s.opts.Storage
-	if st.FileSystem != nil {
-		if _, local := st.FileSystem.(storage.Local); !local {
-			return nil, false
-		}
-	}
-	if st.FileSystem == nil && (st.S3.HTTPClient == nil && st.S3.AccessKeyID == "" && st.S3.SecretAccessKey == "") {
-		o := st.S3
-		a.S3 = &o
-	}
+	a.S3 = s3
 	var err error
 	if a.FileTypes, err = ops.MarshalSchema(s.fileTypes); err != nil {
 		return nil, false
