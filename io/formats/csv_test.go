@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -91,7 +92,7 @@ func csvStrings(t *testing.T, res tfResult) []map[string]string {
 func TestCSVSpectrum(t *testing.T) {
 	csvs, err := filepath.Glob(filepath.Join(csvSpectrumDir, "csvs", "*.csv"))
 	if err != nil || len(csvs) == 0 {
-		t.Skipf("csv-spectrum test data not found under %s", csvSpectrumDir)
+		skipWithoutTestdata(t, fmt.Sprintf("csv-spectrum test data not found under %s", csvSpectrumDir))
 	}
 	c := CSV(CSVOptions{AllStrings: true})
 	for _, path := range csvs {
