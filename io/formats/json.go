@@ -73,6 +73,8 @@ type JSONOptions struct {
 // error naming the file, line and key (or, with SkipBadRows, a skipped
 // line): silently dropping it would lose data, and InferRows or Columns
 // fix it. Nested objects follow the same rule. Duplicate keys are errors.
+// Lines of {} are rows without columns: a file of them has its row count
+// and an empty schema, as has a file without lines (and no rows).
 //
 // Decoding to a type given by the request schema or Columns: integers to
 // any integer type they fit, numbers to floats, strings to dates
