@@ -27,7 +27,9 @@ func TestReadEmptyInputsKeepSchema(t *testing.T) {
 		return p
 	}
 	str := arrow.BinaryTypes.String
-	field := func(name string, typ arrow.DataType) arrow.Field { return arrow.Field{Name: name, Type: typ, Nullable: true} }
+	field := func(name string, typ arrow.DataType) arrow.Field {
+		return arrow.Field{Name: name, Type: typ, Nullable: true}
+	}
 
 	// A zero-row Parquet file, as arrow-go writes one.
 	pqSchema := arrow.NewSchema([]arrow.Field{field("id", arrow.PrimitiveTypes.Int64), field("name", str)}, nil)
