@@ -123,8 +123,12 @@ func recoverParquet(op, name string, err *error) {
 	}
 }
 
-// parquetMagicEncrypted is the magic of a file whose footer is encrypted.
-var parquetMagicEncrypted = []byte("PARE")
+// parquetMagic ends a Parquet file; parquetMagicEncrypted ends one whose
+// footer is encrypted.
+var (
+	parquetMagic          = []byte("PAR1")
+	parquetMagicEncrypted = []byte("PARE")
+)
 
 // openParquet opens the footer of f, which it reads through src (f itself,
 // or a pqChecksumReader over f); mem allocates the reader's page and
@@ -132,20 +136,28 @@ var parquetMagicEncrypted = []byte("PARE")
 func (p *ParquetFormat) openParquet(f storage.File, src io.ReaderAt, mem memory.Allocator) (*file.Reader, error) {
 	size := f.Size()
 	if size < 12 {
-		return nil, fmt.Errorf("parquet: %s: file of %d bytes is too small to be Parquet", f.Name(), size)
+		return nil, fmt.Errorf("parquet: %s: not a Parquet file, or truncated: %d bytes, too few for one", f.Name(), size)
 	}
-	var tail [4]byte
-	if _, err := f.ReadAt(tail[:], size-4); err != nil {
+	// The last 8 bytes are the footer's length and the magic: checking
+	// them here says what is wrong in words arrow-go does not use.
+	var tail [8]byte
+	if _, err := f.ReadAt(tail[:], size-8); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("parquet: %s: reading the footer: %w", f.Name(), err)
 	}
-	if bytes.Equal(tail[:], parquetMagicEncrypted) {
+	switch magic := tail[4:]; {
+	case bytes.Equal(magic, parquetMagicEncrypted):
 		return nil, fmt.Errorf("parquet: %s: unsupported feature: encrypted footer (PARE)", f.Name())
+	case !bytes.Equal(magic, parquetMagic):
+		return nil, fmt.Errorf("parquet: %s: not a Parquet file, or truncated: its last 4 bytes (of %d) are %q, not the magic %q", f.Name(), size, magic, parquetMagic)
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
+		return nil, fmt.Errorf("parquet: %s: truncated, or not a Parquet file: the footer says its metadata takes %d bytes, more than the file's %d bytes hold", f.Name(), n, size)
 	}
 	props := parquet.NewReaderProperties(mem)
 	props.BufferedStreamEnabled = p.opts.BufferedStream
 	pr, err := file.NewParquetReader(io.NewSectionReader(src, 0, size), file.WithReadProps(props))
 	if err != nil {
-		return nil, fmt.Errorf("parquet: %s: reading the footer: %w", f.Name(), err)
+		return nil, fmt.Errorf("parquet: %s: corrupt footer (%d bytes): %w", f.Name(), size, err)
 	}
 	md := pr.MetaData()
 	if md == nil || md.Schema == nil {
