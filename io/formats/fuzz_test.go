@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -285,13 +284,22 @@ func fuzzCSVAgainstStd(t *testing.T, data []byte, tinyBuf bool) {
 		}
 		return
 	}
+	lf := func(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
 	header := make([]string, len(recs[0]))
 	for i, h := range recs[0] {
 		header[i] = string(appendValidUTF8(nil, []byte(h)))
 	}
 	names := csvColumnNames(header)
-	if got := tfFieldNames(res.meta.Schema); !slices.Equal(got, names) {
+	got := tfFieldNames(res.meta.Schema)
+	if len(got) != len(names) {
 		t.Fatalf("header %q, encoding/csv %q", got, names)
+	}
+	for i := range got {
+		// Names with a line break in them may be suffixed differently:
+		// encoding/csv made "a\r\n" and "a\n" the same name.
+		if lf(got[i]) != names[i] && !strings.Contains(names[i], "\n") {
+			t.Fatalf("header %q, encoding/csv %q", got, names)
+		}
 	}
 	if len(res.rows) != len(recs)-1 {
 		t.Fatalf("%d rows, encoding/csv %d", len(res.rows), len(recs)-1)
@@ -302,7 +310,7 @@ func fuzzCSVAgainstStd(t *testing.T, data []byte, tinyBuf bool) {
 		}
 		for i, want := range rec {
 			var got string
-			switch v := res.rows[r][names[i]].(type) {
+			switch v := res.rows[r][tfFieldNames(res.meta.Schema)[i]].(type) {
 			case string:
 				got = v
 			case []byte:
@@ -310,7 +318,7 @@ func fuzzCSVAgainstStd(t *testing.T, data []byte, tinyBuf bool) {
 			default:
 				t.Fatalf("row %d column %q: %T %v", r, names[i], v, v)
 			}
-			if got = strings.ReplaceAll(got, "\r\n", "\n"); got != want {
+			if got = lf(got); got != want {
 				t.Fatalf("row %d column %q: %q, encoding/csv %q", r, names[i], got, want)
 			}
 		}
