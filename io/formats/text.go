@@ -197,6 +197,7 @@ func (b *batcher) checkUTF8(c *utf8Check) {
 	for _, f := range b.schema.Fields() {
 		if isArrowString(f.Type) {
 			b.utf8 = c
+			b.lines = make([]int, 0, min(b.batch, DefaultBatchRows))
 			return
 		}
 	}
