@@ -359,7 +359,7 @@ func (c *CSVFormat) header(p *csvParser, name string, count bool) (names []strin
 			return nil, false, &RowError{File: name, Line: se.line, Msg: se.msg}
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", name, err)
+			return nil, false, withFile(err, name)
 		}
 		break
 	}
@@ -467,7 +467,7 @@ func (c *CSVFormat) infer(ctx context.Context, p *csvParser, name string) (*arro
 					return nil, &RowError{File: name, Line: se.line, Msg: se.msg}
 				}
 				if err != nil {
-					return nil, fmt.Errorf("%s: %w", name, err)
+					return nil, withFile(err, name)
 				}
 			}
 			pending = false
@@ -985,7 +985,7 @@ rows:
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
+				return withFile(err, name)
 			}
 		}
 		pending = false

@@ -753,7 +753,7 @@ func (j *JSONFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMet
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, withFile(err, name)
 		}
 		p.reset(line)
 		p.ws()
@@ -1402,7 +1402,7 @@ func (j *JSONFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return withFile(err, name)
 		}
 		p.reset(data)
 		p.ws()

@@ -142,7 +142,7 @@ func (p *ParquetFormat) openParquet(f storage.File, src io.ReaderAt, mem memory.
 	// them here says what is wrong in words arrow-go does not use.
 	var tail [8]byte
 	if _, err := f.ReadAt(tail[:], size-8); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("parquet: %s: reading the footer: %w", f.Name(), err)
+		return nil, withFile(fmt.Errorf("parquet: reading the footer: %w", err), f.Name())
 	}
 	switch magic := tail[4:]; {
 	case bytes.Equal(magic, parquetMagicEncrypted):

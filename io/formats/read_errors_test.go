@@ -6,12 +6,15 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
 )
 
 // wantPathOnce fails unless err names path exactly once and contains each
@@ -144,4 +147,28 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return err
 	}
 	return out.Close()
+}
+
+// faultyFile is a file whose reads fail as a disk's would: with an
+// *fs.PathError that names the file, as os.File's do.
+type faultyFile struct{ name string }
+
+func (f faultyFile) ReadAt(p []byte, off int64) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: f.name, Err: syscall.EIO}
+}
+func (f faultyFile) Close() error { return nil }
+func (f faultyFile) Name() string { return f.name }
+func (f faultyFile) Size() int64  { return 4096 }
+
+// TestReadFaultNamesPathOnce checks that a failed read names the file once
+// in every reader, though the storage error names it too.
+func TestReadFaultNamesPathOnce(t *testing.T) {
+	f := faultyFile{name: "/data/part-0.x"}
+	for _, r := range []Reader{CSV(CSVOptions{}), JSON(JSONOptions{}), Text(), Binary(), Parquet(ParquetOptions{})} {
+		err := r.Read(context.Background(), f, &FileMeta{Schema: textSchema}, ReadRequest{Limit: -1}, func(rec arrow.RecordBatch) error {
+			rec.Release()
+			return nil
+		})
+		t.Run(r.Format(), func(t *testing.T) { wantPathOnce(t, err, f.name, "input/output error") })
+	}
 }

@@ -340,7 +340,7 @@ func (t *TextFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", f.Name(), err)
+			return withFile(err, f.Name())
 		}
 		if app != nil {
 			app(trimEOL(line))
@@ -437,7 +437,7 @@ func readWholeBinary(mem memory.Allocator, f storage.File) (arrow.Array, error) 
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+		return nil, withFile(err, f.Name())
 	}
 	offsets := memory.NewResizableBuffer(mem)
 	defer offsets.Release()
