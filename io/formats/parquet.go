@@ -553,7 +553,6 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 		return err
 	}
 	defer pr.Close()
-	src.track(pr.MetaData())
 	nrg := pr.NumRowGroups()
 	if meta != nil && len(meta.Units) > 0 && len(meta.Units) != nrg {
 		return fmt.Errorf("parquet: %s: file has %d row groups, %d when inspected (changed since?)", name, nrg, len(meta.Units))
@@ -571,6 +570,7 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 			return fmt.Errorf("parquet: %s: row group %d out of range (file has %d)", name, u, nrg)
 		}
 	}
+	src.track(pr.MetaData(), units)
 
 	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: int64(batch)}, mem)
 	if err != nil {

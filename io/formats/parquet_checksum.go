@@ -72,11 +72,12 @@ func newPQChecksumReader(r io.ReaderAt) *pqChecksumReader {
 	return &pqChecksumReader{r: r}
 }
 
-// track learns where md's column chunks lie, as arrow-go computes it.
-func (c *pqChecksumReader) track(md *metadata.FileMetaData) {
+// track learns where the column chunks of md's row groups rgs lie, as
+// arrow-go computes it.
+func (c *pqChecksumReader) track(md *metadata.FileMetaData, rgs []int) {
 	chunks := map[int64]pqChunk{}
-	for i, rg := range md.RowGroups {
-		for j, cc := range rg.Columns {
+	for _, i := range rgs {
+		for j, cc := range md.RowGroups[i].Columns {
 			if cc == nil || cc.MetaData == nil || j >= md.Schema.NumColumns() {
 				continue
 			}
