@@ -91,6 +91,7 @@ type readConfig struct {
 	columns []string
 	csv     formats.CSVOptions
 	json    formats.JSONOptions
+	text    formats.TextOptions
 	parquet formats.ParquetOptions
 }
 
@@ -138,6 +139,11 @@ func JSONOptions(o formats.JSONOptions) ReadOption {
 	return readOptionFunc(func(r *readConfig) { r.json = o })
 }
 
+// TextOptions sets how text lines are read (ReadText).
+func TextOptions(o formats.TextOptions) ReadOption {
+	return readOptionFunc(func(r *readConfig) { r.text = o })
+}
+
 // ParquetOptions sets Parquet read and write options (compression, row group size).
 func ParquetOptions(o formats.ParquetOptions) ReadWriteOption { return parquetOption(o) }
 
@@ -166,7 +172,7 @@ func ReadJSON(ctx context.Context, path string, opts ...ReadOption) *Dataset {
 
 // ReadText reads text files as one row per line, in the column "text".
 func ReadText(ctx context.Context, path string, opts ...ReadOption) *Dataset {
-	return readFiles(ctx, "ReadText", path, opts, func(*readConfig) formats.Reader { return formats.Text() })
+	return readFiles(ctx, "ReadText", path, opts, func(r *readConfig) formats.Reader { return formats.TextWith(r.text) })
 }
 
 // ReadBinaryFiles reads whole files as rows of "path" and "bytes".

@@ -15,15 +15,17 @@ import (
 
 // readFlags are the flags every reading command takes.
 type readFlags struct {
-	format    string
-	delimiter string
-	noHeader  bool
+	format      string
+	delimiter   string
+	noHeader    bool
+	invalidUTF8 string
 }
 
 func (f *readFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.format, "format", "", "input format: parquet, csv, json, text (default: from the file extension)")
 	cmd.Flags().StringVar(&f.delimiter, "delimiter", ",", "CSV field delimiter")
 	cmd.Flags().BoolVar(&f.noHeader, "no-header", false, "CSV files have no header line")
+	cmd.Flags().StringVar(&f.invalidUTF8, "invalid-utf8", "error", "CSV, JSON and text values that are not UTF-8: error, replace (with U+FFFD) or binary (CSV and text: read the column as binary)")
 }
 
 var extFormats = map[string]string{
@@ -63,6 +65,10 @@ func (f *readFlags) read(ctx context.Context, p string) (*dataset.Dataset, error
 			return nil, err
 		}
 	}
+	var bad formats.InvalidUTF8
+	if err := bad.UnmarshalText([]byte(f.invalidUTF8)); err != nil {
+		return nil, fmt.Errorf("--invalid-utf8: %w", err)
+	}
 	var d *dataset.Dataset
 	switch format {
 	case "parquet":
@@ -75,11 +81,11 @@ func (f *readFlags) read(ctx context.Context, p string) (*dataset.Dataset, error
 		if strings.HasSuffix(strings.ToLower(p), ".tsv") && f.delimiter == "," {
 			delim = []rune{'\t'}
 		}
-		d = dataset.ReadCSV(ctx, p, dataset.CSVOptions(formats.CSVOptions{Delimiter: delim[0], NoHeader: f.noHeader}))
+		d = dataset.ReadCSV(ctx, p, dataset.CSVOptions(formats.CSVOptions{Delimiter: delim[0], NoHeader: f.noHeader, InvalidUTF8: bad}))
 	case "json":
-		d = dataset.ReadJSON(ctx, p)
+		d = dataset.ReadJSON(ctx, p, dataset.JSONOptions(formats.JSONOptions{InvalidUTF8: bad}))
 	case "text":
-		d = dataset.ReadText(ctx, p)
+		d = dataset.ReadText(ctx, p, dataset.TextOptions(formats.TextOptions{InvalidUTF8: bad}))
 	default:
 		return nil, fmt.Errorf("unknown format %q (parquet, csv, json, text)", format)
 	}

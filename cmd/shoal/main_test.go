@@ -101,6 +101,21 @@ func TestCommands(t *testing.T) {
 	if r := run(t, bin, nil, "count", parts); r.code != 0 || r.stdout != "1000\n" {
 		t.Errorf("count of the partitioned data: %+v", r)
 	}
+
+	// Invalid UTF-8: an error naming the line and column, or as asked.
+	bad := filepath.Join(dir, "latin1.csv")
+	if err := os.WriteFile(bad, []byte("city\nM\xfcnchen\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, bin, nil, "head", bad); r.code == 0 || !strings.Contains(r.stderr, `latin1.csv line 2, column "city": invalid UTF-8`) {
+		t.Errorf("head of invalid UTF-8: %+v", r)
+	}
+	if r := run(t, bin, nil, "head", "--invalid-utf8", "replace", bad); r.code != 0 || !strings.Contains(r.stdout, "M\uFFFDnchen") {
+		t.Errorf("head --invalid-utf8 replace: %+v", r)
+	}
+	if r := run(t, bin, nil, "schema", "--invalid-utf8", "binary", bad); r.code != 0 || r.stdout != "city: binary\n" {
+		t.Errorf("schema --invalid-utf8 binary: %+v", r)
+	}
 }
 
 func TestCommandErrors(t *testing.T) {

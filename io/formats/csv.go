@@ -79,6 +79,11 @@ type CSVOptions struct {
 	// LazyQuotes does. A quote inside an unquoted field (12'3") is always
 	// literal, as in most CSV readers (encoding/csv needs LazyQuotes).
 	LazyQuotes bool
+	// InvalidUTF8 says what to do with a header name or a value of a
+	// string column that is not valid UTF-8: fail (the default, naming the
+	// line and column), replace the bad bytes with U+FFFD, or infer such
+	// columns as binary. A bad value is a bad row for SkipBadRows.
+	InvalidUTF8 InvalidUTF8
 }
 
 // CSVFormat reads and writes CSV files. It implements Reader and Encoder.
@@ -95,7 +100,11 @@ type CSVOptions struct {
 // also takes 1/0/t/f, a timestamp may use a space for the 'T' and omit the
 // offset (then it is UTC), and a date reads as midnight UTC.
 //
-// Strings are not checked for valid UTF-8.
+// Strings must be valid UTF-8, as Arrow requires: see CSVOptions.InvalidUTF8.
+//
+// A file without a header line (empty, or only blank lines) has no
+// columns and no rows; a file with only a header line has its columns
+// (utf8, or the types Columns or the request schema give) and no rows.
 type CSVFormat struct {
 	o         CSVOptions
 	err       error
@@ -350,7 +359,7 @@ func (c *CSVFormat) header(p *csvParser, name string, count bool) (names []strin
 			return nil, false, &RowError{File: name, Line: se.line, Msg: se.msg}
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", name, err)
+			return nil, false, withFile(err, name)
 		}
 		break
 	}
@@ -364,7 +373,15 @@ func (c *CSVFormat) header(p *csvParser, name string, count bool) (names []strin
 	}
 	raw := make([]string, n)
 	for i := range raw {
-		raw[i] = string(p.field(i))
+		v := p.field(i)
+		if !utf8.Valid(v) {
+			if c.o.InvalidUTF8 == InvalidUTF8Error {
+				return nil, false, &RowError{File: name, Line: p.lines[i], Column: "column" + strconv.Itoa(i),
+					Msg: fmt.Sprintf("header name %s is not valid UTF-8 (set InvalidUTF8 to replace it)", quoteSnippet(v))}
+			}
+			v = appendValidUTF8(nil, v)
+		}
+		raw[i] = string(v)
 	}
 	return csvColumnNames(raw), false, nil
 }
@@ -429,7 +446,14 @@ func (c *CSVFormat) infer(ctx context.Context, p *csvParser, name string) (*arro
 		return nil, err
 	}
 	guesses := make([]csvGuess, len(names))
-	if !c.o.AllStrings && len(names) > 0 {
+	binary := c.o.InvalidUTF8 == InvalidUTF8Binary
+	if c.o.AllStrings {
+		// Only UTF-8 validity is left to sample for.
+		for i := range guesses {
+			guesses[i] = csvGuess{seen: true, notInt: true, notFloat: true, notBool: true, notDate: true, notTS: true}
+		}
+	}
+	if (!c.o.AllStrings || binary) && len(names) > 0 {
 		for rows := 0; c.inferRows < 0 || rows < c.inferRows; {
 			if !pending {
 				err := p.next()
@@ -443,7 +467,7 @@ func (c *CSVFormat) infer(ctx context.Context, p *csvParser, name string) (*arro
 					return nil, &RowError{File: name, Line: se.line, Msg: se.msg}
 				}
 				if err != nil {
-					return nil, fmt.Errorf("%s: %w", name, err)
+					return nil, withFile(err, name)
 				}
 			}
 			pending = false
@@ -455,7 +479,7 @@ func (c *CSVFormat) infer(ctx context.Context, p *csvParser, name string) (*arro
 			}
 			for i := range guesses {
 				if v := p.field(i); !c.typedNull(v) {
-					guesses[i].observe(v)
+					guesses[i].observe(v, binary)
 				}
 			}
 			rows++
@@ -478,6 +502,14 @@ func (c *CSVFormat) infer(ctx context.Context, p *csvParser, name string) (*arro
 		fields[i] = arrow.Field{Name: n, Type: t, Nullable: true}
 	}
 	return arrow.NewSchema(fields, nil), nil
+}
+
+// utf8Hint is what an invalid UTF-8 error suggests.
+func (c *CSVFormat) utf8Hint() string {
+	if c.o.InvalidUTF8 == InvalidUTF8Binary {
+		return fmt.Sprintf("the column holds only valid UTF-8 in the rows sampled for inference (%d): raise InferRows, or declare it binary in Columns", c.inferRows)
+	}
+	return utf8Hint
 }
 
 func (c *CSVFormat) widthError(p *csvParser, name string, want int) *RowError {
@@ -503,10 +535,15 @@ func (c *CSVFormat) isNullText(v []byte) bool {
 type csvGuess struct {
 	seen                                      bool
 	notInt, notFloat, notBool, notDate, notTS bool
+	notUTF8                                   bool // seen invalid UTF-8 (sampled with InvalidUTF8Binary)
 }
 
-func (g *csvGuess) observe(v []byte) {
+// observe narrows the guess by one value; checkUTF8 samples its validity.
+func (g *csvGuess) observe(v []byte, checkUTF8 bool) {
 	g.seen = true
+	if checkUTF8 && !g.notUTF8 && !utf8.Valid(v) {
+		g.notUTF8 = true
+	}
 	s := bytesView(v)
 	if !g.notInt && !looksInt(s) {
 		g.notInt = true
@@ -543,6 +580,8 @@ func (g *csvGuess) typ() arrow.DataType {
 		return arrow.FixedWidthTypes.Date32
 	case !g.notTS:
 		return timestampUTCus
+	case g.notUTF8:
+		return arrow.BinaryTypes.Binary
 	}
 	return arrow.BinaryTypes.String
 }
@@ -667,6 +706,7 @@ type csvCol struct {
 	field int
 	typ   arrow.DataType
 	str   bool // string-like: null only when unquoted and listed
+	utf8  bool // a string column: its values must be valid UTF-8
 	parse func(v []byte) bool
 	put   func()
 	null  func()
@@ -781,6 +821,7 @@ func newCSVCol(name string, field int, t arrow.DataType, b array.Builder) (*csvC
 		}
 	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW, arrow.BINARY, arrow.LARGE_BINARY:
 		col.str = true
+		col.utf8 = isArrowString(t)
 		var v []byte
 		col.parse = func(s []byte) bool { v = s; return true }
 		if b != nil {
@@ -889,6 +930,10 @@ func (c *CSVFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, re
 	}
 	b := newBatcher(ctx, req, arrow.NewSchema(fields, nil), emit)
 	defer b.release()
+	check := &utf8Check{file: name, mode: c.o.InvalidUTF8, hint: c.utf8Hint()}
+	b.checkUTF8(check)
+	// Skipping a bad row needs each value checked before the row is added.
+	checkEach := c.o.SkipBadRows && c.o.InvalidUTF8 != InvalidUTF8Replace
 	cols := make([]*csvCol, 0, len(names))
 	for k, i := range proj {
 		col, err := newCSVCol(names[i], i, fields[k].Type, b.builder(k))
@@ -940,7 +985,7 @@ rows:
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
+				return withFile(err, name)
 			}
 		}
 		pending = false
@@ -959,6 +1004,12 @@ rows:
 				}
 				continue rows
 			}
+			if checkEach && col.utf8 && !isNull[k] && !utf8.Valid(p.field(col.field)) {
+				if err := bad(check.rowError(p.lines[col.field], col.name, p.field(col.field))); err != nil {
+					return err
+				}
+				continue rows
+			}
 		}
 		for k, col := range cols[:out] {
 			if isNull[k] {
@@ -967,7 +1018,7 @@ rows:
 				col.put()
 			}
 		}
-		if err := b.added(); err != nil {
+		if err := b.addedAt(p.recLine); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -91,7 +92,7 @@ func csvStrings(t *testing.T, res tfResult) []map[string]string {
 func TestCSVSpectrum(t *testing.T) {
 	csvs, err := filepath.Glob(filepath.Join(csvSpectrumDir, "csvs", "*.csv"))
 	if err != nil || len(csvs) == 0 {
-		t.Skipf("csv-spectrum test data not found under %s", csvSpectrumDir)
+		skipWithoutTestdata(t, fmt.Sprintf("csv-spectrum test data not found under %s", csvSpectrumDir))
 	}
 	c := CSV(CSVOptions{AllStrings: true})
 	for _, path := range csvs {
@@ -605,11 +606,16 @@ func TestCSVRoundTrip(t *testing.T) {
 		t.Errorf("%d rows, want %d", len(res.rows), len(want))
 	}
 
-	// Without the schema, inference gets the natural types back.
-	res = tfMustRead(t, c, f, tfAll)
+	// Without the schema, inference gets the natural types back; the
+	// binary column (invalid UTF-8) only with InvalidUTF8Binary.
+	if _, err := tfRead(t, c, f, tfAll); err == nil || !strings.Contains(err.Error(), `column "bin": invalid UTF-8`) {
+		t.Errorf("binary column read as utf8: %v", err)
+	}
+	res = tfMustRead(t, CSV(CSVOptions{Comment: '#', InvalidUTF8: InvalidUTF8Binary}), f, tfAll)
 	for name, typ := range map[string]arrow.DataType{
 		"i64": arrow.PrimitiveTypes.Int64, "f64": arrow.PrimitiveTypes.Float64, "b": arrow.FixedWidthTypes.Boolean,
 		"d32": arrow.FixedWidthTypes.Date32, "ts_us_utc": timestampUTCus, "s": arrow.BinaryTypes.String,
+		"bin": arrow.BinaryTypes.Binary,
 	} {
 		fld, _ := res.meta.Schema.FieldsByName(name)
 		if len(fld) != 1 || !arrow.TypeEqual(fld[0].Type, typ) {

@@ -26,8 +26,10 @@ import (
 // encoding/json (a map per row, then a second conversion) nor arrow-go's
 // JSON reader (a schema up front, no line numbers) does that. The scanner
 // accepts exactly RFC 8259 JSON (FuzzJSONRead checks it against
-// encoding/json), replacing invalid UTF-8 in strings with U+FFFD as
-// encoding/json does.
+// encoding/json). Invalid UTF-8 in a string is an error unless
+// JSONOptions.InvalidUTF8 asks to replace it with U+FFFD, as encoding/json
+// does. (An escaped lone surrogate, "\ud800", is valid JSON and always
+// reads as U+FFFD.)
 
 // JSONOptions configure the JSON lines format.
 type JSONOptions struct {
@@ -45,6 +47,12 @@ type JSONOptions struct {
 	SkipBadRows bool
 	// BadRows, when set, counts the lines Read skips (Inspect counts none).
 	BadRows *atomic.Int64
+	// InvalidUTF8 says what to do with a string (a key or a value) that is
+	// not valid UTF-8: fail naming the line and key (the default), or
+	// replace the bad bytes with U+FFFD (InvalidUTF8Replace). A bad string
+	// is a bad line for SkipBadRows. InvalidUTF8Binary is not supported:
+	// binary JSON values are base64 strings.
+	InvalidUTF8 InvalidUTF8
 }
 
 // JSONFormat reads and writes JSON lines: one JSON object per line, blank
@@ -65,6 +73,8 @@ type JSONOptions struct {
 // error naming the file, line and key (or, with SkipBadRows, a skipped
 // line): silently dropping it would lose data, and InferRows or Columns
 // fix it. Nested objects follow the same rule. Duplicate keys are errors.
+// Lines of {} are rows without columns: a file of them has its row count
+// and an empty schema, as has a file without lines (and no rows).
 //
 // Decoding to a type given by the request schema or Columns: integers to
 // any integer type they fit, numbers to floats, strings to dates
@@ -73,6 +83,7 @@ type JSONOptions struct {
 // structs.
 type JSONFormat struct {
 	o         JSONOptions
+	err       error // invalid options
 	inferRows int
 	bufSize   int // read buffer size; 0: the default (tests make it tiny)
 }
@@ -86,13 +97,22 @@ func (j *JSONFormat) open(f storage.File, size int) *lineReader {
 	return &lineReader{r: r}
 }
 
-// JSON returns the JSON lines format with options o.
+// JSON returns the JSON lines format with options o. Invalid options make
+// every call fail with an error.
 func JSON(o JSONOptions) *JSONFormat {
 	f := &JSONFormat{o: o, inferRows: o.InferRows}
 	if f.inferRows == 0 {
 		f.inferRows = 1000
 	}
+	if o.InvalidUTF8 == InvalidUTF8Binary {
+		f.err = fmt.Errorf("json: InvalidUTF8 %s is not supported (binary JSON values are base64 strings): use error or replace", o.InvalidUTF8)
+	}
 	return f
+}
+
+// parser returns a scanner with the format's options.
+func (j *JSONFormat) parser() *jsonParser {
+	return &jsonParser{lossy: j.o.InvalidUTF8 == InvalidUTF8Replace}
 }
 
 // Format implements Reader.
@@ -114,6 +134,7 @@ type jsonParser struct {
 	depth   int
 	scratch []byte
 	dry     bool // check values without appending them
+	lossy   bool // replace invalid UTF-8 in strings instead of failing
 }
 
 func (p *jsonParser) reset(line []byte) {
@@ -290,6 +311,11 @@ func (p *jsonParser) str() ([]byte, error) {
 		default:
 			r, size := utf8.DecodeRune(d[i:])
 			if r == utf8.RuneError && size == 1 {
+				if !p.lossy {
+					p.scratch = buf
+					p.pos = i
+					return nil, &jsonValueError{msg: fmt.Sprintf("invalid UTF-8 at byte %d of the line (set InvalidUTF8 to replace it)", i+1)}
+				}
 				buf = append(buf, "\uFFFD"...)
 			} else {
 				buf = append(buf, d[i:i+size]...)
@@ -715,16 +741,19 @@ func (n *jsonNode) fields() []arrow.Field {
 func (j *JSONFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMeta, err error) {
 	name := f.Name()
 	defer recoverRead(name, &err)
+	if j.err != nil {
+		return nil, j.err
+	}
 	lr := j.open(f, 256<<10)
 	root := &jsonNode{kind: jkStruct, index: map[string]int{}}
-	p := &jsonParser{}
+	p := j.parser()
 	for rows := 0; j.inferRows < 0 || rows < j.inferRows; {
 		line, err := lr.next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, withFile(err, name)
 		}
 		p.reset(line)
 		p.ws()
@@ -991,21 +1020,6 @@ func (d *jsonStringDec) decode(p *jsonParser) error {
 		d.app(v)
 	}
 	return nil
-}
-
-// appendValidUTF8 appends b with each byte that is not part of valid UTF-8
-// replaced by U+FFFD, as encoding/json does.
-func appendValidUTF8(dst, b []byte) []byte {
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, "\uFFFD"...)
-		} else {
-			dst = append(dst, b[:size]...)
-		}
-		b = b[size:]
-	}
-	return dst
 }
 
 type jsonListDec struct {
@@ -1309,6 +1323,9 @@ func newJSONDec(t arrow.DataType, b array.Builder) (jsonDec, error) {
 func (j *JSONFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, req ReadRequest, emit func(arrow.RecordBatch) error) (err error) {
 	name := f.Name()
 	defer recoverRead(name, &err)
+	if j.err != nil {
+		return j.err
+	}
 	if req.Limit == 0 {
 		return nil
 	}
@@ -1363,7 +1380,7 @@ func (j *JSONFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 	}
 
 	lr := j.open(f, seqBufSize)
-	p := &jsonParser{}
+	p := j.parser()
 	line := func(dry bool) error {
 		p.pos, p.depth, p.dry = 0, 0, dry
 		p.ws()
@@ -1385,7 +1402,7 @@ func (j *JSONFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return withFile(err, name)
 		}
 		p.reset(data)
 		p.ws()

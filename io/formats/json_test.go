@@ -182,7 +182,13 @@ func TestJSONStrings(t *testing.T) {
 {"s": "bad utf8 ` + "\xff\xfe" + ` end"}
 {"s": "utf8 ü 𝄞"}
 `
-	res := tfMustRead(t, JSON(JSONOptions{}), tfFile(t, "x.jsonl", in), tfAll)
+	// Invalid UTF-8 is an error naming the line and key, unless replaced.
+	_, err := tfRead(t, JSON(JSONOptions{}), tfFile(t, "x.jsonl", in), tfAll)
+	if err == nil || !strings.Contains(err.Error(), `x.jsonl line 4, column "s": invalid UTF-8 at byte 17 of the line`) {
+		t.Errorf("invalid UTF-8: %v", err)
+	}
+	replace := JSONOptions{InvalidUTF8: InvalidUTF8Replace}
+	res := tfMustRead(t, JSON(replace), tfFile(t, "x.jsonl", in), tfAll)
 	tfEqual(t, "rows", res.rows, []blocks.Item{
 		{"s": "plain"},
 		{"s": "esc \" \\ / \b \f \n \r \t é 𝄞"},
@@ -192,10 +198,10 @@ func TestJSONStrings(t *testing.T) {
 	})
 	// A string column keeps other values as their JSON text, with invalid
 	// UTF-8 in it replaced too.
-	res3 := tfMustRead(t, JSON(JSONOptions{}), tfFile(t, "raw.jsonl", `{"s": "x"}`+"\n"+`{"s": {"k`+"\xff"+`": [1, "\u00e9"]}}`), tfAll)
+	res3 := tfMustRead(t, JSON(replace), tfFile(t, "raw.jsonl", `{"s": "x"}`+"\n"+`{"s": {"k`+"\xff"+`": [1, "\u00e9"]}}`), tfAll)
 	tfEqual(t, "raw text", res3.rows, []blocks.Item{{"s": "x"}, {"s": `{"k` + "\uFFFD" + `": [1, "\u00e9"]}`}})
 	// Tiny buffers: lines longer than the buffer.
-	j := JSON(JSONOptions{})
+	j := JSON(replace)
 	j.bufSize = 16
 	res2 := tfMustRead(t, j, tfFile(t, "x.jsonl", in), tfAll)
 	tfEqual(t, "tiny buffer", res2.rows, res.rows)

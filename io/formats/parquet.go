@@ -123,28 +123,41 @@ func recoverParquet(op, name string, err *error) {
 	}
 }
 
-// parquetMagicEncrypted is the magic of a file whose footer is encrypted.
-var parquetMagicEncrypted = []byte("PARE")
+// parquetMagic ends a Parquet file; parquetMagicEncrypted ends one whose
+// footer is encrypted.
+var (
+	parquetMagic          = []byte("PAR1")
+	parquetMagicEncrypted = []byte("PARE")
+)
 
-// openParquet opens the footer of f; mem allocates the reader's page and
+// openParquet opens the footer of f, which it reads through src (f itself,
+// or a pqChecksumReader over f); mem allocates the reader's page and
 // decompression buffers.
-func (p *ParquetFormat) openParquet(f storage.File, mem memory.Allocator) (*file.Reader, error) {
+func (p *ParquetFormat) openParquet(f storage.File, src io.ReaderAt, mem memory.Allocator) (*file.Reader, error) {
 	size := f.Size()
 	if size < 12 {
-		return nil, fmt.Errorf("parquet: %s: file of %d bytes is too small to be Parquet", f.Name(), size)
+		return nil, fmt.Errorf("parquet: %s: not a Parquet file, or truncated: %d bytes, too few for one", f.Name(), size)
 	}
-	var tail [4]byte
-	if _, err := f.ReadAt(tail[:], size-4); err != nil {
-		return nil, fmt.Errorf("parquet: %s: reading the footer: %w", f.Name(), err)
+	// The last 8 bytes are the footer's length and the magic: checking
+	// them here says what is wrong in words arrow-go does not use.
+	var tail [8]byte
+	if _, err := f.ReadAt(tail[:], size-8); err != nil && err != io.EOF {
+		return nil, withFile(fmt.Errorf("parquet: reading the footer: %w", err), f.Name())
 	}
-	if bytes.Equal(tail[:], parquetMagicEncrypted) {
+	switch magic := tail[4:]; {
+	case bytes.Equal(magic, parquetMagicEncrypted):
 		return nil, fmt.Errorf("parquet: %s: unsupported feature: encrypted footer (PARE)", f.Name())
+	case !bytes.Equal(magic, parquetMagic):
+		return nil, fmt.Errorf("parquet: %s: not a Parquet file, or truncated: its last 4 bytes (of %d) are %q, not the magic %q", f.Name(), size, magic, parquetMagic)
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
+		return nil, fmt.Errorf("parquet: %s: truncated, or not a Parquet file: the footer says its metadata takes %d bytes, more than the file's %d bytes hold", f.Name(), n, size)
 	}
 	props := parquet.NewReaderProperties(mem)
 	props.BufferedStreamEnabled = p.opts.BufferedStream
-	pr, err := file.NewParquetReader(io.NewSectionReader(f, 0, size), file.WithReadProps(props))
+	pr, err := file.NewParquetReader(io.NewSectionReader(src, 0, size), file.WithReadProps(props))
 	if err != nil {
-		return nil, fmt.Errorf("parquet: %s: reading the footer: %w", f.Name(), err)
+		return nil, fmt.Errorf("parquet: %s: corrupt footer (%d bytes): %w", f.Name(), size, err)
 	}
 	md := pr.MetaData()
 	if md == nil || md.Schema == nil {
@@ -191,10 +204,7 @@ func checkParquetMeta(md *metadata.FileMetaData, size int64) error {
 			// before it checks the read, on a goroutine of its own for a
 			// struct's children: a corrupt length would kill the process.
 			m := cc.MetaData
-			start, length := m.DataPageOffset, m.TotalCompressedSize
-			if m.DictionaryPageOffset != nil && *m.DictionaryPageOffset > 0 && *m.DictionaryPageOffset < start {
-				start = *m.DictionaryPageOffset
-			}
+			start, length := pqChunkStart(m.DataPageOffset, m.DictionaryPageOffset), m.TotalCompressedSize
 			if start < 0 || length < 0 || length > size || start > size-length {
 				return fmt.Errorf("row group %d, column %s: column chunk [%d, %d+%d) lies outside the file (%d bytes)", i, col, start, start, length, size)
 			}
@@ -204,6 +214,15 @@ func checkParquetMeta(md *metadata.FileMetaData, size int64) error {
 	// parquet-rs 0.3 wrote 0 there. The row groups are what Read decodes
 	// (and checks), so Inspect reports their sum.
 	return nil
+}
+
+// pqChunkStart is where arrow-go starts reading a column chunk: its
+// dictionary page when it has one before the data pages.
+func pqChunkStart(dataPageOffset int64, dictionaryPageOffset *int64) int64 {
+	if d := dictionaryPageOffset; d != nil && *d > 0 && *d < dataPageOffset {
+		return *d
+	}
+	return dataPageOffset
 }
 
 // parquetRows is the file's row count: the sum of its row groups.
@@ -223,7 +242,7 @@ func (p *ParquetFormat) Inspect(ctx context.Context, f storage.File) (meta *File
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	pr, err := p.openParquet(f, memory.DefaultAllocator)
+	pr, err := p.openParquet(f, f, memory.DefaultAllocator)
 	if err != nil {
 		return nil, err
 	}
@@ -520,16 +539,17 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 	}
 
 	var pr *file.Reader
+	src := newPQChecksumReader(f)
 	if md, ok := meta.footerFor(f); ok {
 		// The footer was read and checked by Inspect: skip reading it again
 		// (on S3, a round trip per task).
 		props := parquet.NewReaderProperties(mem)
 		props.BufferedStreamEnabled = p.opts.BufferedStream
-		pr, err = file.NewParquetReader(io.NewSectionReader(f, 0, f.Size()), file.WithReadProps(props), file.WithMetadata(md))
+		pr, err = file.NewParquetReader(io.NewSectionReader(src, 0, f.Size()), file.WithReadProps(props), file.WithMetadata(md))
 		if err != nil {
 			return fmt.Errorf("parquet: %s: %w", name, err)
 		}
-	} else if pr, err = p.openParquet(f, mem); err != nil {
+	} else if pr, err = p.openParquet(f, src, mem); err != nil {
 		return err
 	}
 	defer pr.Close()
@@ -550,6 +570,7 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 			return fmt.Errorf("parquet: %s: row group %d out of range (file has %d)", name, u, nrg)
 		}
 	}
+	src.track(pr.MetaData(), units)
 
 	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: int64(batch)}, mem)
 	if err != nil {
@@ -594,6 +615,10 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 			n, err = pqEmitEmptyRows(ctx, rows, remaining, int64(batch), emit)
 		} else {
 			n, err = pqReadRowGroup(ctx, fr, mem, rg, leaves, remaining, emit)
+		}
+		if cerr := src.failed(); cerr != nil {
+			// Whatever arrow-go made of the failed read, the cause is this.
+			return fmt.Errorf("parquet: %s: %w", name, cerr)
 		}
 		if err != nil {
 			var ee pqEmitError

@@ -32,9 +32,19 @@ func pqTestingPath(t *testing.T, sub string) string {
 	t.Helper()
 	d := filepath.Join(pqTestingDir, sub)
 	if st, err := os.Stat(d); err != nil || !st.IsDir() {
-		t.Skipf("parquet-testing files not found at %s (they belong in ../shared/testdata beside the checkout): %v", d, err)
+		skipWithoutTestdata(t, fmt.Sprintf("parquet-testing files not found at %s (they belong in ../shared/testdata beside the checkout): %v", d, err))
 	}
 	return d
+}
+
+// skipWithoutTestdata skips a test whose public test data is missing, and
+// fails it under CI, where a skip would hide that the test never ran.
+func skipWithoutTestdata(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg + ": CI must run with ../shared/testdata beside the checkout")
+	}
+	t.Skip("SKIPPED: " + msg)
 }
 
 func pqListParquet(t *testing.T, dir string) []string {
@@ -89,6 +99,13 @@ var pqUnsupported = map[string]struct{ want, why string }{
 		"unsupported feature: unknown logical type",
 		"a logical type newer than arrow-go knows; the spec would have it read as the physical type, arrow-go panics while parsing the footer",
 	},
+}
+
+// pqCorruptChecksum lists the files in data/ whose page CRCs do not match
+// their pages, with where the first mismatch is: each read must fail there.
+var pqCorruptChecksum = map[string]string{
+	"datapage_v1-corrupt-checksum.parquet":           "row group 0, column a, page 0 (data page at offset 4): page checksum mismatch",
+	"rle-dict-uncompressed-corrupt-checksum.parquet": "row group 0, column long_field, page 0 (dictionary page at offset 4): page checksum mismatch",
 }
 
 // pqFooterRowsWrong lists files whose footer num_rows disagrees with the
@@ -149,6 +166,11 @@ func TestParquetConformanceLists(t *testing.T) {
 			t.Errorf("pqFooterRowsWrong names %s, which is not in %s", n, dir)
 		}
 	}
+	for n := range pqCorruptChecksum {
+		if !have[n] {
+			t.Errorf("pqCorruptChecksum names %s, which is not in %s", n, dir)
+		}
+	}
 }
 
 // TestParquetConformance reads every file of parquet-testing/data: each
@@ -177,6 +199,10 @@ func TestParquetConformance(t *testing.T) {
 					t.Fatalf("error %q: want one naming the file and containing %q (%s)", err, u.want, u.why)
 				}
 				t.Logf("unsupported, as listed: %v", err)
+				return
+			}
+			if want, ok := pqCorruptChecksum[name]; ok {
+				pqCheckCorruptChecksum(t, f, meta, err, want)
 				return
 			}
 			if err != nil {
@@ -268,6 +294,29 @@ func TestParquetConformance(t *testing.T) {
 
 			pqCheckStatsAgainstData(t, p, f, meta, mem)
 		})
+	}
+}
+
+// pqCheckCorruptChecksum checks the error of a full read of a file with a
+// corrupt page, and that a buffered read and a read of that column alone
+// fail alike.
+func pqCheckCorruptChecksum(t *testing.T, f storage.File, meta *FileMeta, err error, want string) {
+	t.Helper()
+	var ce *ParquetChecksumError
+	if err == nil || !errors.As(err, &ce) {
+		t.Fatalf("read gave %v; want a page checksum error", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, f.Name()) || !strings.Contains(msg, want) {
+		t.Fatalf("error %q: want one naming the file and containing %q", msg, want)
+	}
+	for _, o := range []ParquetOptions{{BufferedStream: true}, {}} {
+		err := Parquet(o).Read(context.Background(), f, meta, ReadRequest{Columns: []string{ce.Column}, Limit: -1}, func(r arrow.RecordBatch) error {
+			r.Release()
+			return nil
+		})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v, column %s alone: error %v, want %q", o, ce.Column, err, want)
+		}
 	}
 }
 

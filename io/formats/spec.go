@@ -66,7 +66,7 @@ func encodeFormat(f any) (formatArgs, bool) {
 		columns, o.Columns = o.Columns, nil
 		a.Format, opts = "json", o
 	case *TextFormat:
-		a.Format = "text"
+		a.Format, opts = "text", r.o
 	case *BinaryFormat:
 		a.Format = "binary"
 	default:
@@ -362,7 +362,13 @@ func readerFor(a readArgs) (Reader, error) {
 		o.Columns = columns
 		return JSON(o), nil
 	case "text":
-		return Text(), nil
+		var o TextOptions
+		if len(a.Options) > 0 {
+			if err := json.Unmarshal(a.Options, &o); err != nil {
+				return nil, fmt.Errorf("text options: %w", err)
+			}
+		}
+		return TextWith(o), nil
 	case "binary":
 		return Binary(), nil
 	}

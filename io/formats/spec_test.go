@@ -112,7 +112,8 @@ func TestReadSpecsTextFormats(t *testing.T) {
 		fmt.Fprintf(&js, "{\"id\": %d, \"tags\": [\"a\", \"b%d\"], \"late\": %d}\n", i, i%4, i)
 		fmt.Fprintf(&txt, "line %d\n", i)
 	}
-	for name, body := range map[string]string{"a.csv": csv.String(), "b.jsonl": js.String(), "c.txt": txt.String()} {
+	bad := "ok\nnot \xffUTF-8\n"
+	for name, body := range map[string]string{"a.csv": csv.String(), "b.jsonl": js.String(), "c.txt": txt.String(), "d.txt": bad} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -130,6 +131,7 @@ func TestReadSpecsTextFormats(t *testing.T) {
 		{"json", SourceOptions{Paths: []string{filepath.Join(dir, "b.jsonl")}, Reader: JSON(JSONOptions{InferRows: 3,
 			Columns: map[string]arrow.DataType{"late": arrow.PrimitiveTypes.Float32}})}},
 		{"text", SourceOptions{Paths: []string{filepath.Join(dir, "c.txt")}, Reader: Text(), BatchRows: 50}},
+		{"text-replace", SourceOptions{Paths: []string{filepath.Join(dir, "d.txt")}, Reader: TextWith(TextOptions{InvalidUTF8: InvalidUTF8Replace})}},
 		{"binary", SourceOptions{Paths: []string{dir}, Reader: Binary()}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -163,27 +163,44 @@ func outputField(file arrow.Field, req *arrow.Schema) arrow.Field {
 type batcher struct {
 	ctx    context.Context
 	schema *arrow.Schema
+	mem    memory.Allocator
 	rb     *array.RecordBuilder // nil when schema has no fields
 	emit   func(arrow.RecordBatch) error
 	batch  int
 	limit  int64 // negative: none
 	rows   int   // rows in the open batch
 	total  int64 // rows emitted or open
+
+	// utf8, when set, checks the string columns of each block before it
+	// is emitted; lines holds the line each row of the open batch began on.
+	utf8  *utf8Check
+	lines []int
 }
 
 func newBatcher(ctx context.Context, req ReadRequest, schema *arrow.Schema, emit func(arrow.RecordBatch) error) *batcher {
-	b := &batcher{ctx: ctx, schema: schema, emit: emit, batch: req.BatchRows, limit: req.Limit}
+	b := &batcher{ctx: ctx, schema: schema, emit: emit, batch: req.BatchRows, limit: req.Limit, mem: req.Alloc}
 	if b.batch <= 0 {
 		b.batch = DefaultBatchRows
 	}
+	if b.mem == nil {
+		b.mem = memory.DefaultAllocator
+	}
 	if schema.NumFields() > 0 {
-		mem := req.Alloc
-		if mem == nil {
-			mem = memory.DefaultAllocator
-		}
-		b.rb = array.NewRecordBuilder(mem, schema)
+		b.rb = array.NewRecordBuilder(b.mem, schema)
 	}
 	return b
+}
+
+// checkUTF8 makes the batcher check the string columns of its blocks, when
+// it has any.
+func (b *batcher) checkUTF8(c *utf8Check) {
+	for _, f := range b.schema.Fields() {
+		if isArrowString(f.Type) {
+			b.utf8 = c
+			b.lines = make([]int, 0, min(b.batch, DefaultBatchRows))
+			return
+		}
+	}
 }
 
 // builder is the builder of output column i.
@@ -191,6 +208,15 @@ func (b *batcher) builder(i int) array.Builder { return b.rb.Field(i) }
 
 // full reports whether the limit has been reached.
 func (b *batcher) full() bool { return b.limit >= 0 && b.total >= b.limit }
+
+// addedAt counts one appended row that began on line and emits the batch
+// when it is complete.
+func (b *batcher) addedAt(line int) error {
+	if b.utf8 != nil {
+		b.lines = append(b.lines, line)
+	}
+	return b.added()
+}
 
 // added counts one appended row and emits the batch when it is complete.
 func (b *batcher) added() error {
@@ -218,6 +244,15 @@ func (b *batcher) flush() error {
 		rec.Release()
 		return err
 	}
+	if b.utf8 != nil {
+		out, err := b.utf8.apply(b.mem, rec, b.lines)
+		b.lines = b.lines[:0]
+		if err != nil {
+			rec.Release()
+			return err
+		}
+		rec = out
+	}
 	return b.emit(rec)
 }
 
@@ -231,26 +266,47 @@ func (b *batcher) release() {
 // Text
 // ---------------------------------------------------------------------------
 
+// TextOptions configure the text-lines format.
+type TextOptions struct {
+	// InvalidUTF8 says what to do with a line that is not valid UTF-8:
+	// fail naming the line (the default), replace the bad bytes with
+	// U+FFFD, or read the "text" column as binary (every line as it is).
+	InvalidUTF8 InvalidUTF8
+}
+
 // TextFormat reads text files as one row per line, in a single string
 // column "text". Line terminators ("\n" or "\r\n") are stripped; a final
-// line without a terminator is a row; an empty file has no rows. Bytes are
-// kept as they are (not validated as UTF-8).
+// line without a terminator is a row; an empty file has no rows.
 type TextFormat struct {
+	o       TextOptions
 	bufSize int // read buffer size; 0: the default (tests make it tiny)
 }
 
-// Text returns the text-lines format.
-func Text() *TextFormat { return &TextFormat{} }
+// Text returns the text-lines format with default options.
+func Text() *TextFormat { return TextWith(TextOptions{}) }
 
-var textSchema = arrow.NewSchema([]arrow.Field{{Name: "text", Type: arrow.BinaryTypes.String}}, nil)
+// TextWith returns the text-lines format with options o.
+func TextWith(o TextOptions) *TextFormat { return &TextFormat{o: o} }
+
+var (
+	textSchema       = arrow.NewSchema([]arrow.Field{{Name: "text", Type: arrow.BinaryTypes.String}}, nil)
+	textBinarySchema = arrow.NewSchema([]arrow.Field{{Name: "text", Type: arrow.BinaryTypes.Binary}}, nil)
+)
+
+func (t *TextFormat) schema() *arrow.Schema {
+	if t.o.InvalidUTF8 == InvalidUTF8Binary {
+		return textBinarySchema
+	}
+	return textSchema
+}
 
 // Format implements Reader.
 func (*TextFormat) Format() string { return "text" }
 
 // Inspect implements Reader. It reads nothing: the schema is fixed and the
 // row count unknown.
-func (*TextFormat) Inspect(ctx context.Context, f storage.File) (*FileMeta, error) {
-	return &FileMeta{Schema: textSchema, Rows: -1}, nil
+func (t *TextFormat) Inspect(ctx context.Context, f storage.File) (*FileMeta, error) {
+	return &FileMeta{Schema: t.schema(), Rows: -1}, nil
 }
 
 // Read implements Reader.
@@ -261,16 +317,17 @@ func (t *TextFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 	}
 	var fields []arrow.Field
 	if len(projectColumns([]string{"text"}, req.Columns)) > 0 {
-		fields = append(fields, outputField(textSchema.Field(0), req.Schema))
-		if fields[0].Type.ID() != arrow.STRING {
-			return fmt.Errorf("%s: text column must be utf8, the request asks for %s", f.Name(), fields[0].Type)
+		fields = append(fields, outputField(t.schema().Field(0), req.Schema))
+		if id := fields[0].Type.ID(); id != arrow.STRING && id != arrow.BINARY {
+			return fmt.Errorf("%s: text column must be utf8 or binary, the request asks for %s", f.Name(), fields[0].Type)
 		}
 	}
 	b := newBatcher(ctx, req, arrow.NewSchema(fields, nil), emit)
 	defer b.release()
-	var sb *array.StringBuilder
+	b.checkUTF8(&utf8Check{file: f.Name(), mode: t.o.InvalidUTF8, hint: utf8Hint})
+	var app func([]byte)
 	if len(fields) > 0 {
-		sb = b.builder(0).(*array.StringBuilder)
+		app = bytesAppender(b.builder(0))
 	}
 	size := seqBufSize
 	if t.bufSize > 0 {
@@ -283,12 +340,12 @@ func (t *TextFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", f.Name(), err)
+			return withFile(err, f.Name())
 		}
-		if sb != nil {
-			sb.BinaryBuilder.Append(trimEOL(line))
+		if app != nil {
+			app(trimEOL(line))
 		}
-		if err := b.added(); err != nil {
+		if err := b.addedAt(lr.line); err != nil {
 			return err
 		}
 	}
@@ -380,7 +437,7 @@ func readWholeBinary(mem memory.Allocator, f storage.File) (arrow.Array, error) 
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+		return nil, withFile(err, f.Name())
 	}
 	offsets := memory.NewResizableBuffer(mem)
 	defer offsets.Release()

@@ -17,12 +17,27 @@ var _ FileSystem = Local{}
 func (Local) Scheme() string             { return "file" }
 func (Local) URL(path string) string     { return path }
 func (Local) Join(elem ...string) string { return filepath.Join(elem...) }
+
+// localErr wraps an os error in a PathError. An os error names its path
+// itself: when that is path, only its cause is kept, so that the message
+// names the path once.
 func localErr(op, path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		err = pe.Err
+	}
 	if errors.Is(err, fs.ErrNotExist) {
-		err = errors.Join(ErrNotExist, err)
+		err = localNotExist{err}
 	}
 	return &PathError{Op: op, URL: path, Err: err}
 }
+
+// localNotExist is a missing local path: it matches ErrNotExist (and its
+// cause) and reads as its cause.
+type localNotExist struct{ error }
+
+func (e localNotExist) Is(target error) bool { return target == ErrNotExist }
+func (e localNotExist) Unwrap() error        { return e.error }
 
 type localFile struct {
 	*os.File
