@@ -4,7 +4,10 @@
 // own shipped binary, which run its tasks and actors and keep the blocks
 // they make), and, in the driver, a RemoteStore and a TaskRunner that
 // exec.Local uses to place blocks, tasks and actors on the nodes
-// (dataset.ConnectCluster puts them together). Everything is spoken over
+// (NewRuntime puts them together). Importing the package registers it as
+// the program's cluster support (exec.RegisterCluster), which dataset's
+// Init, JoinCluster, ConnectCluster and SHOAL_ADDRESS use: a program
+// without the import links none of it. Everything is spoken over
 // gRPC, optionally TLS; every call carries the cluster's shared token and
 // the caller's protocol version, and a wrong token or another version is
 // refused before any handler runs.

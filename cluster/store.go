@@ -24,7 +24,7 @@ import (
 // whose node or worker died is lost, and the runtime rebuilds it. With
 // exec.WithObjectStore(rs) alone a program's tasks run in its own process;
 // with exec.WithRemote(NewTaskRunner(rs)) too, they run on the nodes
-// (dataset.ConnectCluster).
+// (NewRuntime).
 type RemoteStore struct {
 	alloc  memory.Allocator
 	token  string
