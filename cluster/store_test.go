@@ -21,12 +21,19 @@ import (
 
 const token = "store-test-token"
 
+// testDeadAfter is how long the heads of these tests wait for a node's
+// heartbeat before declaring it dead. Their nodes die by Close, which
+// tells the head at once; a loaded test machine may delay the heartbeats
+// of healthy nodes for far more than the default 5 periods, and a driver
+// gives up a node the head declares dead.
+const testDeadAfter = 10 * time.Second
+
 // TestRemoteStoreRunsDatasets runs dataset operations on a local runtime
 // whose blocks live on two cluster nodes, and checks that they give what
 // the embedded runtime gives, that blocks were spread over both nodes, and
 // that none is left on them afterwards.
 func TestRemoteStoreRunsDatasets(t *testing.T) {
-	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 20 * time.Millisecond})
+	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 20 * time.Millisecond, DeadAfter: testDeadAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +159,7 @@ func first(xs []string) string {
 // whose blocks live on them.
 func lossCluster(t *testing.T, n int) (*exec.Local, []*cluster.Node) {
 	t.Helper()
-	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 20 * time.Millisecond})
+	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 20 * time.Millisecond, DeadAfter: testDeadAfter})
 	if err != nil {
 		t.Fatal(err)
 	}

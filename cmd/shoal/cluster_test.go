@@ -110,7 +110,7 @@ func TestClusterProcesses(t *testing.T) {
 	}
 	bin := shoalBinary(t)
 	env := []string{"SHOAL_TOKEN=process-test-token", "HOME=" + t.TempDir()}
-	head := startProc(t, bin, env, "start", "--head", "--port", "0", "--heartbeat", "100ms")
+	head := startProc(t, bin, env, "start", "--head", "--port", "0", "--heartbeat", "100ms", "--dead-after", "2s")
 	m := regexp.MustCompile(`^head at (\S+)$`).FindStringSubmatch(head.first)
 	if m == nil {
 		t.Fatalf("head printed %q", head.first)
@@ -132,7 +132,8 @@ func TestClusterProcesses(t *testing.T) {
 		}
 	}
 
-	// kill -9 a node: within the head's 5 missed heartbeats it is dead.
+	// kill -9 a node: once it has missed heartbeats for 2s (--dead-after)
+	// it is dead.
 	victim := strings.Fields(nodes[1].first)[1]
 	if err := nodes[1].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
