@@ -15,6 +15,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"golang.org/x/sys/unix"
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/cluster"
@@ -269,6 +270,7 @@ func chaosWorkloads() []chaosWorkload {
 // once the job is done).
 func runFaults(t *testing.T, bin string, sig syscall.Signal) {
 	ctx := context.Background()
+	name := unix.SignalName(sig)
 	for _, w := range chaosWorkloads() {
 		t.Run(w.name, func(t *testing.T) {
 			local := exec.NewLocal(exec.WithWorkers(2))
@@ -298,24 +300,24 @@ func runFaults(t *testing.T, bin string, sig syscall.Signal) {
 			select {
 			case res = <-done:
 			case <-time.After(120 * time.Second):
-				t.Fatalf("the run did not finish within 120s of the %v", sig)
+				t.Fatalf("the run did not finish within 120s of the %s", name)
 			}
 			took := time.Since(faulted)
 			if res.err != nil {
-				t.Fatalf("the run failed after the %v of a node: %v", sig, res.err)
+				t.Fatalf("the run failed after the %s of a node: %v", name, res.err)
 			}
 			if !slices.Equal(res.rows, want) {
-				t.Fatalf("after the %v of a node: %d rows (first %v), want %d (first %v)", sig, len(res.rows), firstRow(res.rows), len(want), firstRow(want))
+				t.Fatalf("after the %s of a node: %d rows (first %v), want %d (first %v)", name, len(res.rows), firstRow(res.rows), len(want), firstRow(want))
 			}
 			entries, reruns := rt.LineageStats()
 			if rt.RemoteTasks() == 0 {
 				t.Error("no task ran on the nodes")
 			}
 			if reruns == 0 {
-				t.Errorf("the victim held %d blocks that are read after its %v, yet nothing was run again to rebuild them", held, sig)
+				t.Errorf("the victim held %d blocks that are read after its %s, yet nothing was run again to rebuild them", held, name)
 			}
-			t.Logf("%s, %v: finished %v after the fault, %d rows equal to the embedded run; %d tasks ran on the nodes, %d tasks or calls run again to rebuild the %d blocks the victim held, %d lineage entries held",
-				w.name, sig, took.Round(time.Millisecond), len(want), rt.RemoteTasks(), reruns, held, entries)
+			t.Logf("%s, %s: finished %v after the fault, %d rows equal to the embedded run; %d tasks ran on the nodes, %d tasks or calls run again to rebuild the %d blocks the victim held, %d lineage entries held",
+				w.name, name, took.Round(time.Millisecond), len(want), rt.RemoteTasks(), reruns, held, entries)
 			if sig == syscall.SIGSTOP {
 				c.thawAndCheck(t, bin, victim, frozen)
 			}

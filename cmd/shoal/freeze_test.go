@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/shoal-data/shoal/cluster"
 	"github.com/shoal-data/shoal/dataset"
 )
@@ -146,45 +148,52 @@ func (c *testCluster) thawAndCheck(t *testing.T, bin string, i int, frozen []int
 	}
 }
 
-// TestClusterOnlyNodeFrozen: the only node of a cluster is frozen
-// (SIGSTOP, workers too) mid-map. The head declares it dead, and the job
-// ends with an error naming the node and why, not a hang (and not a
-// "%!w(<nil>)" of an empty list of reasons).
-func TestClusterOnlyNodeFrozen(t *testing.T) {
+// TestClusterOnlyNodeLost: the only node of a cluster is killed
+// (SIGKILL), or frozen (SIGSTOP, workers too), mid-map. The job ends, within
+// a bound, with an error saying no live node is left, naming the node and
+// why: not a hang, and not the "%!w(<nil>)" of an empty list of reasons.
+func TestClusterOnlyNodeLost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
 	bin := shoalBinary(t)
-	c := startCluster(t, bin, 1)
-	ctx := context.Background()
-	rt := c.connect(t)
-	done := make(chan chaosResult, 1)
-	go func() {
-		rows, err := materializedRows(ctx, dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(120)).MapBatches(gatedSquare))
-		done <- chaosResult{rows, err}
-	}()
-	c.waitForVictim(t, func(c *testCluster) int {
-		if c.objects(0) >= 2 {
-			return 0
-		}
-		return -1
-	}, done)
-	frozen := c.freeze(t, 0, true)
-	frozenAt := time.Now()
-	var res chaosResult
-	select {
-	case res = <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the job did not end within 60s of its only node's freeze")
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSTOP} {
+		t.Run(unix.SignalName(sig), func(t *testing.T) {
+			c := startCluster(t, bin, 1)
+			ctx := context.Background()
+			rt := c.connect(t)
+			done := make(chan chaosResult, 1)
+			go func() {
+				rows, err := materializedRows(ctx, dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(120)).MapBatches(gatedSquare))
+				done <- chaosResult{rows, err}
+			}()
+			c.waitForVictim(t, func(c *testCluster) int {
+				if c.objects(0) >= 2 {
+					return 0
+				}
+				return -1
+			}, done)
+			if sig == syscall.SIGSTOP {
+				c.freeze(t, 0, true)
+			} else if err := c.nodes[0].cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			lost := time.Now()
+			var res chaosResult
+			select {
+			case res = <-done:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("the job did not end within 60s of its only node's %s", unix.SignalName(sig))
+			}
+			id := strings.Fields(c.nodes[0].first)[1]
+			msg := fmt.Sprint(res.err)
+			if res.err == nil || !strings.Contains(msg, "no live node") || !strings.Contains(msg, id) || strings.Contains(msg, "%!") {
+				t.Fatalf("with its only node lost, the job ended with %v; want an error saying no live node is left, naming %s and why", res.err, id)
+			}
+			t.Logf("ended %v after the %s with: %v", time.Since(lost).Round(time.Millisecond), unix.SignalName(sig), res.err)
+			c.releaseGate(t)
+		})
 	}
-	id := strings.Fields(c.nodes[0].first)[1]
-	msg := fmt.Sprint(res.err)
-	if res.err == nil || !strings.Contains(msg, "no live node") || !strings.Contains(msg, id) || strings.Contains(msg, "%!") {
-		t.Fatalf("with its only node frozen, the job ended with %v; want an error saying no live node is left, naming %s and why", res.err, id)
-	}
-	t.Logf("ended %v after the freeze with: %v", time.Since(frozenAt).Round(time.Millisecond), res.err)
-	c.releaseGate(t)
-	thaw(frozen)
 }
 
 // TestClusterInterrupt: Ctrl-C (SIGINT) in a driver whose job runs a
