@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -197,21 +198,28 @@ func TestClusterOnlyNodeLost(t *testing.T) {
 }
 
 // TestClusterInterrupt: Ctrl-C (SIGINT) in a driver whose job runs a
-// map and an actor stage on the cluster stops it within seconds, with an
-// error saying it was cancelled, and its blocks on the nodes are freed.
+// map and an actor stage on the cluster, with a materialized dataset held
+// on the nodes, and with the node of one of its actors frozen (SIGSTOP,
+// workers too) just before: the driver stops within seconds, with an
+// error saying it was cancelled, and what it held on the nodes is freed
+// (on the frozen one once it is continued).
 func TestClusterInterrupt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
 	c := startCluster(t, shoalBinary(t), 3)
 	driver := c.startDriver(t, "SHOAL_TEST_INTERRUPT")
-	c.waitForVictim(t, func(c *testCluster) int { return c.markedNode("actor-output-on-") }, nil)
+	frozen := c.waitForVictim(t, func(c *testCluster) int { return c.markedNode("actor-output-on-") }, nil)
+	if c.objects(frozen) == 0 {
+		t.Fatal("the node to freeze holds no block of the driver's")
+	}
+	pids := c.freeze(t, frozen, true)
 	if err := driver.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	interrupted := time.Now()
 	c.releaseGate(t) // the gated tasks, deaf to cancellation, end
-	code := driver.wait(t, 30*time.Second)
+	code := driver.wait(t, 60*time.Second)
 	took := time.Since(interrupted)
 	stderr := driver.stderr.String()
 	if code != 3 || !strings.Contains(stderr, "context canceled") {
@@ -220,19 +228,37 @@ func TestClusterInterrupt(t *testing.T) {
 	if took > 10*time.Second {
 		t.Errorf("the driver took %v to stop after Ctrl-C; want a few seconds", took.Round(time.Millisecond))
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for c.objects(0)+c.objects(1)+c.objects(2) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the nodes still hold %d blocks 20s after the interrupted driver exited", c.objects(0)+c.objects(1)+c.objects(2))
+	held := func(nodes ...int) int {
+		n := 0
+		for _, i := range nodes {
+			n += c.objects(i)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return n
+	}
+	var live []int
+	for i := range c.nodes {
+		if i != frozen {
+			live = append(live, i)
+		}
+	}
+	for _, nodes := range [][]int{live, {frozen}} {
+		if nodes[0] == frozen {
+			thaw(pids)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for held(nodes...) != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("nodes %v still hold %d blocks 20s after the interrupted driver exited (or the node was continued)", nodes, held(nodes...))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	t.Logf("stopped %v after Ctrl-C with: %s", took.Round(time.Millisecond), strings.TrimSpace(stderr))
 }
 
-// runInterruptDriver makes this binary a driver that runs a map and an
-// actor stage on the cluster at addr until Ctrl-C, then prints the job's
-// error and exits 3.
+// runInterruptDriver makes this binary a driver that joins the cluster at
+// addr, says so, materializes a dataset there, then runs a map and an
+// actor stage until Ctrl-C, prints the stage's error and exits 3.
 func runInterruptDriver(addr string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -243,8 +269,14 @@ func runInterruptDriver(addr string) int {
 	}
 	defer rt.Close()
 	fmt.Println("ready")
+	held, err := dataset.Range(20000, dataset.WithRuntime(rt), dataset.WithParallelism(30)).MapBatches(slowSquare).Materialize(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	_, err = dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(120)).MapBatches(gatedSquare).
 		MapBatchesWithActors(newPassActor, dataset.Actors(2, 2), dataset.ActorCPUs(0), dataset.BatchSize(500)).Count(ctx)
 	fmt.Fprintln(os.Stderr, err)
+	runtime.KeepAlive(held) // its blocks stay on the nodes until Close
 	return 3
 }
