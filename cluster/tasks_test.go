@@ -388,6 +388,9 @@ func TestRunTask(t *testing.T) {
 		// fail at once, and the node, which hears the call end, cancels
 		// the task.
 		c := objDialToken(t, a.Addr(), testToken)
+		if err := c.EnsureBinary(ctx, path, hash); err != nil {
+			t.Fatal(err)
+		}
 		dir := t.TempDir()
 		errc := make(chan error, 1)
 		go func() {
