@@ -4,7 +4,10 @@
 // own shipped binary, which run its tasks and actors and keep the blocks
 // they make), and, in the driver, a RemoteStore and a TaskRunner that
 // exec.Local uses to place blocks, tasks and actors on the nodes
-// (dataset.ConnectCluster puts them together). Everything is spoken over
+// (NewRuntime puts them together). Importing the package registers it as
+// the program's cluster support (exec.RegisterCluster), which dataset's
+// Init, JoinCluster, ConnectCluster and SHOAL_ADDRESS use: a program
+// without the import links none of it. Everything is spoken over
 // gRPC, optionally TLS; every call carries the cluster's shared token and
 // the caller's protocol version, and a wrong token or another version is
 // refused before any handler runs.
@@ -16,11 +19,13 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -41,9 +46,23 @@ const (
 // without reaching a handler.
 const MaxMessageBytes = 256 << 20
 
+// Liveness of connections. A call may rightly last minutes (a task, an
+// actor's life), so it has no total deadline; instead each side pings the
+// other over an idle connection and drops it when a ping goes unanswered:
+// a peer that stopped (SIGSTOP, a frozen machine, a cut network) ends the
+// calls on it with codes.Unavailable within keepaliveTime+keepaliveTimeout,
+// while a peer that is busy but alive answers pings from gRPC's own
+// goroutines and keeps its calls. 10 s is the least gRPC lets a client
+// ping at; the head's verdict (5 missed heartbeats) is usually faster.
+const (
+	keepaliveTime    = 10 * time.Second
+	keepaliveTimeout = 5 * time.Second
+)
+
 // serverOptions are the gRPC options of every Shoal server: the message
-// bound, and interceptors that check the token and version and turn a
-// handler's panic into an Internal error instead of a crash.
+// bound, keepalive (pings to idle clients, and clients allowed to ping as
+// often as they do), and interceptors that check the token and version and
+// turn a handler's panic into an Internal error instead of a crash.
 func serverOptions(token, version string) []grpc.ServerOption {
 	check := func(ctx context.Context) error {
 		md, _ := metadata.FromIncomingContext(ctx)
@@ -84,6 +103,8 @@ func serverOptions(token, version string) []grpc.ServerOption {
 		return h(srv, ss)
 	}
 	return append(serverCreds(),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveTime / 2, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.ChainUnaryInterceptor(unary),
@@ -108,16 +129,18 @@ func (c callCreds) GetRequestMetadata(context.Context, ...string) (map[string]st
 // trusted network (see tls.go to turn it on).
 func (callCreds) RequireTransportSecurity() bool { return false }
 
-// dial connects to a Shoal server.
-func dial(addr, token, version string) (*grpc.ClientConn, error) {
+// dial connects to a Shoal server, pinging it while calls are open
+// (keepaliveTime); opts add to the options.
+func dial(addr, token, version string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	creds, err := clientCreds()
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(addr,
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithPerRPCCredentials(callCreds{token: token, version: version}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: dial %s: %w", addr, err)
 	}

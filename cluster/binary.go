@@ -158,6 +158,13 @@ func SelfBinary() (path, hash string, err error) {
 	return self.path, self.hash, self.err
 }
 
+// Deadlines of the binary's upload: the question whether the node has it,
+// and each chunk (binaryChunk bytes, so at least ~70 KB/s).
+const (
+	controlCallTimeout = 30 * time.Second
+	chunkTimeout       = 2 * time.Minute
+)
+
 // EnsureBinary makes sure the node has the binary at path, whose
 // BinaryHash is hash: it uploads it unless the node has it already. A
 // client remembers what its node has: calling again costs nothing. The
@@ -181,7 +188,10 @@ func (c *ObjectClient) EnsureBinary(ctx context.Context, path, hash string) erro
 		return nil
 	}
 	var reply binaryReply
-	if err := c.call(ctx, actionBinaryHas, binaryHasBody{Hash: hash}, &reply); err != nil {
+	hctx, cancel := context.WithTimeout(ctx, controlCallTimeout)
+	err := c.call(hctx, actionBinaryHas, binaryHasBody{Hash: hash}, &reply)
+	cancel()
+	if err != nil {
 		return c.errorf(err, "binary-has %s", shortHash(hash))
 	}
 	if !reply.Present {
@@ -219,7 +229,9 @@ func (c *ObjectClient) uploadBinary(ctx context.Context, path, hash string) erro
 		}
 		body.Data = buf[:n]
 		var reply binaryReply
-		res, err := c.action(ctx, actionBinaryPut, encodeBinaryPut(body))
+		cctx, cancel := context.WithTimeout(ctx, chunkTimeout)
+		res, err := c.action(cctx, actionBinaryPut, encodeBinaryPut(body))
+		cancel()
 		if err == nil && len(res) != 1 {
 			err = status.Errorf(codes.Internal, "shoal: %s: %d replies, want 1", actionBinaryPut, len(res))
 		}

@@ -46,6 +46,9 @@ type Head struct {
 	shuttingDown bool
 	jobs         []*JobStatus // oldest first
 	nextJob      int
+	// changed is closed, and replaced, whenever a node joins, dies or
+	// leaves: the job streams then tell their drivers.
+	changed chan struct{}
 
 	done    chan struct{}
 	stop    sync.Once
@@ -79,7 +82,7 @@ func StartHead(cfg HeadConfig) (*Head, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: head: %w", err)
 	}
-	h := &Head{cfg: cfg, lis: lis, started: time.Now(), nodes: map[string]*NodeStatus{}, done: make(chan struct{})}
+	h := &Head{cfg: cfg, lis: lis, started: time.Now(), nodes: map[string]*NodeStatus{}, done: make(chan struct{}), changed: make(chan struct{})}
 	h.srv = grpc.NewServer(serverOptions(cfg.Token, cfg.Version)...)
 	flight.RegisterFlightServiceServer(h.srv, h)
 	serveHealth(h.srv)
@@ -132,6 +135,7 @@ func (h *Head) monitor() {
 			for _, n := range h.nodes {
 				if n.Alive && now.Sub(n.LastSeen) > h.cfg.DeadAfter {
 					n.Alive, n.DeadSince = false, now
+					h.nodesChanged()
 					h.cfg.Logf("node %s (%s) missed heartbeats for %v: dead", n.ID, n.Info.Addr, h.cfg.DeadAfter)
 				}
 				if n.Alive {
@@ -179,11 +183,12 @@ func (h *Head) DoAction(a *flight.Action, stream flight.FlightService_DoActionSe
 		if err := decodeBody(a.Type, a.Body, &hb); err != nil {
 			return err
 		}
-		shutdown, err := h.heartbeat(hb)
+		r, err := h.heartbeat(hb)
 		if err != nil {
 			return err
 		}
-		return reply(HeartbeatReply{Shutdown: shutdown, EndedJobs: h.endedJobs()})
+		r.EndedJobs = h.endedJobs()
+		return reply(r)
 	case actionLeave:
 		var hb Heartbeat
 		if err := decodeBody(a.Type, a.Body, &hb); err != nil {
@@ -193,6 +198,7 @@ func (h *Head) DoAction(a *flight.Action, stream flight.FlightService_DoActionSe
 		n, ok := h.nodes[hb.ID]
 		if ok && n.Alive {
 			n.Alive, n.Left, n.DeadSince = false, true, time.Now()
+			h.nodesChanged()
 			h.cfg.Logf("node %s (%s) left", n.ID, n.Info.Addr)
 		}
 		h.mu.Unlock()
@@ -236,25 +242,33 @@ func (h *Head) register(info NodeInfo) string {
 	id := fmt.Sprintf("node-%d", h.nextID)
 	now := time.Now()
 	h.nodes[id] = &NodeStatus{ID: id, Info: info, Alive: true, Joined: now, LastSeen: now}
+	h.nodesChanged()
 	h.cfg.Logf("node %s joined from %s: %d CPUs, %d GPUs, %d MiB object store", id, info.Addr,
 		info.Resources.CPUs, info.Resources.GPUs, info.Resources.ObjectStoreMemory>>20)
 	return id
 }
 
-func (h *Head) heartbeat(hb Heartbeat) (bool, error) {
+// heartbeat records a node's report. A node declared dead is told so: its
+// tasks and blocks were given up, and it must join again as a new node.
+func (h *Head) heartbeat(hb Heartbeat) (HeartbeatReply, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n, ok := h.nodes[hb.ID]
 	if !ok {
-		return false, status.Errorf(codes.NotFound, "shoal: heartbeat from unknown node %q: register again", hb.ID)
+		return HeartbeatReply{}, status.Errorf(codes.NotFound, "shoal: heartbeat from unknown node %q: register again", hb.ID)
 	}
 	if !n.Alive {
-		// Declared dead: its tasks and blocks were given up; it must join
-		// again as a new node.
-		return false, status.Errorf(codes.NotFound, "shoal: node %s was declared dead at %s: register again", hb.ID, n.DeadSince.Format(time.RFC3339))
+		return HeartbeatReply{Shutdown: h.shuttingDown, DeadSince: n.DeadSince}, nil
 	}
 	n.LastSeen, n.Last = time.Now(), hb
-	return h.shuttingDown, nil
+	return HeartbeatReply{Shutdown: h.shuttingDown}, nil
+}
+
+// nodesChanged wakes the job streams: a node joined, died or left. h.mu
+// is held.
+func (h *Head) nodesChanged() {
+	close(h.changed)
+	h.changed = make(chan struct{})
 }
 
 // Status reports the cluster, nodes sorted by ID number.

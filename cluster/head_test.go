@@ -87,10 +87,117 @@ func TestHeadRegistryAndDeath(t *testing.T) {
 	if !st.Nodes[0].Alive || st.Nodes[0].Last.Objects != 3 || st.Nodes[1].DeadSince.IsZero() || st.Total().CPUs != 8 {
 		t.Errorf("after node 1 went silent: %+v", st.Nodes)
 	}
-	// A dead node's heartbeat is refused: it must join again.
-	err = c.action(ctx, actionHeartbeat, Heartbeat{ID: ids[1]}, &HeartbeatReply{})
-	if status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "declared dead") {
-		t.Errorf("heartbeat of a dead node: %v, want NotFound saying it was declared dead", err)
+	// A dead node's heartbeat is answered with when it was declared dead:
+	// it must drop what it held and join again.
+	var reply HeartbeatReply
+	if err := c.action(ctx, actionHeartbeat, Heartbeat{ID: ids[1]}, &reply); err != nil || !reply.DeadSince.Equal(st.Nodes[1].DeadSince) {
+		t.Errorf("heartbeat of a dead node: %+v, %v; want it told it was declared dead at %v", reply, err, st.Nodes[1].DeadSince)
+	}
+	if st, _ := c.Status(ctx); !st.Nodes[0].Alive || st.Nodes[1].Alive {
+		t.Errorf("a dead node's heartbeat brought it back: %+v", st.Nodes)
+	}
+}
+
+// TestHeadTellsJobsOfNodes: a job's stream names, once each, the nodes
+// that are live and those the head gives up: one gone before the job
+// attached, one that goes silent while it runs, one that leaves; and a
+// node that joins later.
+func TestHeadTellsJobsOfNodes(t *testing.T) {
+	h := startHead(t)
+	c := connectT(t, h.Addr(), testToken, ProtocolVersion)
+	ctx := context.Background()
+	register := func(port string) string {
+		var r RegisterReply
+		if err := c.action(ctx, actionRegister, NodeInfo{Addr: "127.0.0.1:" + port, Resources: Resources{CPUs: 1}}, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
+	}
+	early, silent, leaving := register("7001"), register("7002"), register("7003")
+	beat := func(id string) {
+		if err := c.action(ctx, actionHeartbeat, Heartbeat{ID: id}, &HeartbeatReply{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// early dies before the job attaches: only the others keep beating.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		beat(silent)
+		beat(leaving)
+		if st, _ := c.Status(ctx); !st.Nodes[0].Alive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a silent node was not declared dead within 5s")
+		}
+	}
+	news := make(chan jobEvent, 10)
+	var jobID string
+	job, err := attachJob(ctx, h.Addr(), testToken, func(id string, ev jobEvent) {
+		jobID = id
+		news <- ev
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close()
+	joined, gone := map[string]NodeJoined{}, map[string]NodeGone{}
+	// until wants the named nodes heard of, and no node named twice.
+	until := func(joins, goes []string) {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for {
+			done := true
+			for _, id := range joins {
+				_, ok := joined[id]
+				done = done && ok
+			}
+			for _, id := range goes {
+				_, ok := gone[id]
+				done = done && ok
+			}
+			if done {
+				return
+			}
+			select {
+			case ev := <-news:
+				for _, j := range ev.Joined {
+					if _, dup := joined[j.ID]; dup {
+						t.Errorf("%s named twice as joined", j.ID)
+					}
+					joined[j.ID] = j
+				}
+				for _, g := range ev.Gone {
+					if _, dup := gone[g.ID]; dup {
+						t.Errorf("%s named twice as gone", g.ID)
+					}
+					gone[g.ID] = g
+				}
+			case <-deadline:
+				t.Fatalf("within 5s the job heard of joined %v and gone %v, want %v and %v", joined, gone, joins, goes)
+			}
+		}
+	}
+	until([]string{silent, leaving}, []string{early})
+	if g := gone[early]; g.Left || g.Addr != "127.0.0.1:7001" || !strings.Contains(g.Reason(), "declared "+early+" (127.0.0.1:7001) dead") {
+		t.Errorf("verdict %+v (%s), want %s declared dead", g, g.Reason(), early)
+	}
+	if jobID != job.ID() || joined[silent].Info.Addr != "127.0.0.1:7002" {
+		t.Errorf("news for job %q (%s), nodes %+v", jobID, job.ID(), joined)
+	}
+	// leaving leaves, silent stops beating, a new node joins.
+	if err := c.action(ctx, actionLeave, Heartbeat{ID: leaving}, nil); err != nil {
+		t.Fatal(err)
+	}
+	late := register("7004")
+	until([]string{late}, []string{leaving, silent})
+	if g := gone[leaving]; !g.Left || !strings.Contains(g.Reason(), leaving+" (127.0.0.1:7003) left the cluster") {
+		t.Errorf("verdict %+v (%s), want %s left", g, g.Reason(), leaving)
+	}
+	if g := gone[silent]; g.Left {
+		t.Errorf("verdict %+v, want %s declared dead", g, silent)
+	}
+	if _, ok := joined[early]; ok {
+		t.Errorf("%s, dead when the job attached, was named as joined", early)
 	}
 }
 

@@ -18,7 +18,12 @@ import (
 // connected: its first message gives the job's ID, and its end (the
 // driver closes it, exits or dies) marks the job finished. So the table of
 // running jobs needs no heartbeats and cannot keep a dead driver's job.
-const actionJob = "job" // JobInfo → jobReply, then the end
+// The later messages are the head's news of its nodes: those that died
+// (missed heartbeats) or left, so that the driver gives them up at once
+// instead of waiting on calls a frozen node will never answer, and those
+// that joined (a node declared dead joins again as a new one), so that it
+// uses them.
+const actionJob = "job" // JobInfo → jobReply, then jobEvent..., then the end
 
 // maxFinishedJobs bounds the finished jobs the head remembers.
 const maxFinishedJobs = 50
@@ -32,6 +37,36 @@ type JobInfo struct {
 
 type jobReply struct {
 	ID string `json:"id"`
+}
+
+// jobEvent tells a driver of nodes that joined and nodes the head has
+// given up.
+type jobEvent struct {
+	Joined []NodeJoined `json:"joined,omitempty"`
+	Gone   []NodeGone   `json:"gone,omitempty"`
+}
+
+// NodeJoined is a live node, as it registered.
+type NodeJoined struct {
+	ID   string   `json:"id"`
+	Info NodeInfo `json:"info"`
+}
+
+// NodeGone is a node the head no longer counts: declared dead after missed
+// heartbeats, or left (stopped cleanly).
+type NodeGone struct {
+	ID    string    `json:"id"`
+	Addr  string    `json:"addr"`
+	Since time.Time `json:"since"`
+	Left  bool      `json:"left,omitempty"`
+}
+
+// Reason says why the node is gone, for errors.
+func (g NodeGone) Reason() string {
+	if g.Left {
+		return fmt.Sprintf("%s (%s) left the cluster at %s", g.ID, g.Addr, g.Since.Format("15:04:05.000"))
+	}
+	return fmt.Sprintf("the head declared %s (%s) dead at %s: it missed its heartbeats", g.ID, g.Addr, g.Since.Format("15:04:05.000"))
 }
 
 // JobStatus is one driver program attached to the cluster, or that was.
@@ -57,10 +92,7 @@ func (h *Head) serveJob(info JobInfo, stream flight.FlightService_DoActionServer
 	h.cfg.Logf("job %s started: %s (pid %d on %s)", j.ID, info.Name, info.PID, info.Host)
 	err := stream.Send(&flight.Result{Body: encodeBody(jobReply{ID: j.ID})})
 	if err == nil {
-		select {
-		case <-stream.Context().Done():
-		case <-h.done:
-		}
+		err = h.tellNodes(stream)
 	}
 	h.mu.Lock()
 	j.Running, j.Ended = false, time.Now()
@@ -68,6 +100,43 @@ func (h *Head) serveJob(info JobInfo, stream flight.FlightService_DoActionServer
 	h.mu.Unlock()
 	h.cfg.Logf("job %s ended after %v", j.ID, time.Since(j.Started).Round(time.Millisecond))
 	return err
+}
+
+// tellNodes sends a job's driver the live nodes and those gone, then each
+// node that joins or goes, until the driver or the head stops. A node is
+// named at most once as joined and once as gone.
+func (h *Head) tellNodes(stream flight.FlightService_DoActionServer) error {
+	joined, gone := map[string]bool{}, map[string]bool{}
+	for {
+		h.mu.Lock()
+		wake := h.changed
+		var ev jobEvent
+		for _, n := range h.nodes {
+			switch {
+			case !n.Alive && !gone[n.ID]:
+				gone[n.ID] = true
+				ev.Gone = append(ev.Gone, NodeGone{ID: n.ID, Addr: n.Info.Addr, Since: n.DeadSince, Left: n.Left})
+			case n.Alive && !joined[n.ID]:
+				joined[n.ID] = true
+				ev.Joined = append(ev.Joined, NodeJoined{ID: n.ID, Info: n.Info})
+			}
+		}
+		h.mu.Unlock()
+		if len(ev.Gone)+len(ev.Joined) > 0 {
+			slices.SortFunc(ev.Gone, func(a, b NodeGone) int { return compareNodeIDs(a.ID, b.ID) })
+			slices.SortFunc(ev.Joined, func(a, b NodeJoined) int { return compareNodeIDs(a.ID, b.ID) })
+			if err := stream.Send(&flight.Result{Body: encodeBody(ev)}); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-wake:
+		case <-stream.Context().Done():
+			return nil
+		case <-h.done:
+			return nil
+		}
+	}
 }
 
 // pruneJobs forgets the oldest finished jobs beyond maxFinishedJobs. h.mu
@@ -127,6 +196,13 @@ type Job struct {
 // AttachJob tells the head at addr that this program is running a job on
 // the cluster; the job ends with Close, or when this process exits.
 func AttachJob(ctx context.Context, addr, token string) (*Job, error) {
+	return attachJob(ctx, addr, token, nil)
+}
+
+// attachJob is AttachJob calling news, from the job's own goroutine, with
+// the job's ID and each message of the head's about its nodes (the live
+// and gone ones first, then each that joins or goes).
+func attachJob(ctx context.Context, addr, token string, news func(job string, ev jobEvent)) (*Job, error) {
 	c, err := Connect(addr, token)
 	if err != nil {
 		return nil, err
@@ -169,8 +245,13 @@ func AttachJob(ctx context.Context, addr, token string) (*Job, error) {
 	go func() {
 		defer close(j.done)
 		for {
-			if _, err := stream.Recv(); err != nil {
+			res, err := stream.Recv()
+			if err != nil {
 				return // the head stopped, or Close cancelled the stream
+			}
+			var ev jobEvent
+			if decodeBody(actionJob+" event", res.Body, &ev) == nil && news != nil {
+				news(j.id, ev)
 			}
 		}
 	}()

@@ -218,17 +218,19 @@ func (n *Node) heartbeats() {
 		err := n.head.action(ctx, actionHeartbeat, hb, &reply)
 		cancel()
 		switch {
-		case err == nil:
+		case err == nil && reply.Shutdown:
+			n.cfg.Logf("the cluster is shutting down")
+			go n.Close()
+			return
+		case err == nil && reply.DeadSince.IsZero():
 			lastOK = time.Now()
 			n.jobsEnded(reply.EndedJobs)
-			if reply.Shutdown {
-				n.cfg.Logf("the cluster is shutting down")
-				go n.Close()
-				return
+		case err == nil || status.Code(err) == codes.NotFound:
+			if err == nil {
+				n.forgetAll(reply.DeadSince)
+			} else {
+				n.cfg.Logf("head: %v", status.Convert(err).Message()) // it restarted: our blocks still count
 			}
-		case status.Code(err) == codes.NotFound:
-			// The head forgot us (restarted) or declared us dead: join again.
-			n.cfg.Logf("head: %v", status.Convert(err).Message())
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := n.register(ctx); err != nil {
 				n.cfg.Logf("%v", err)
@@ -245,7 +247,18 @@ func (n *Node) heartbeats() {
 	}
 }
 
-// ID is the ID the head gave the node.
+// forgetAll drops what the node runs and holds for drivers: the head
+// declared it dead (at since: it was frozen or cut off), so every driver
+// has given its tasks, actors and blocks up and is redoing them elsewhere.
+// Its workers are killed (their actors and blocks go with them) and its
+// store frees every job's blocks; it then joins again as a new node.
+func (n *Node) forgetAll(since time.Time) {
+	workers := n.tasks.haltAll()
+	freed := n.objects.ReleaseJob("")
+	n.cfg.Logf("the head declared this node (%s) dead at %s: killed %d workers, freed %d blocks; joining again as a new node",
+		n.ID(), since.Format(time.RFC3339), workers, freed)
+}
+
 // jobsEnded frees the blocks held for jobs that ended (their drivers are
 // gone and will release nothing), each job once.
 func (n *Node) jobsEnded(jobs []string) {
@@ -280,6 +293,7 @@ func (n *Node) jobsEnded(jobs []string) {
 	}
 }
 
+// ID is the ID the head gave the node.
 func (n *Node) ID() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -109,12 +109,13 @@ func (s *ObjectService) disown(id exec.ObjectID) {
 }
 
 // ReleaseJob frees every object made for job (its driver has gone, so no
-// one will release them) and reports how many.
+// one will release them) and reports how many. An empty job frees the
+// objects of every job (their drivers gave this store up).
 func (s *ObjectService) ReleaseJob(job string) int {
 	s.mu.Lock()
 	var ids []exec.ObjectID
 	for id, j := range s.owners {
-		if j == job {
+		if j == job || job == "" {
 			ids = append(ids, id)
 			delete(s.owners, id)
 		}
@@ -483,6 +484,9 @@ type ObjectClient struct {
 
 	// job owns the blocks this client puts (SetJob).
 	job string
+
+	// gate cuts every call once the server is given up (Abandon).
+	gate *abandonGate
 }
 
 // SetJob makes the blocks this client puts, and the tasks and actors it
@@ -493,12 +497,19 @@ func (c *ObjectClient) SetJob(job string) { c.job = job }
 // DialObjects connects to the object service at addr with the cluster's
 // token. The connection is made lazily, on the first call.
 func DialObjects(addr, token string) (*ObjectClient, error) {
-	conn, err := dial(addr, token, ProtocolVersion)
+	gate := newAbandonGate()
+	conn, err := dial(addr, token, ProtocolVersion, gate.dialOptions()...)
 	if err != nil {
 		return nil, err
 	}
-	return &ObjectClient{addr: addr, conn: conn, fc: flight.NewFlightServiceClient(conn), ensure: make(chan struct{}, 1)}, nil
+	return &ObjectClient{addr: addr, conn: conn, fc: flight.NewFlightServiceClient(conn), ensure: make(chan struct{}, 1), gate: gate}, nil
 }
+
+// Abandon gives the server up (its node was declared dead, or stopped
+// answering): every call in flight on this client ends now, and every
+// later one fails at once, with codes.Unavailable and why. Abandoning
+// twice keeps the first reason.
+func (c *ObjectClient) Abandon(why error) { c.gate.abandon(why) }
 
 // Put stores b on the node under producer and returns a reference counted
 // once there. b stays the caller's.

@@ -75,9 +75,14 @@ type Heartbeat struct {
 	GPUsHeld int `json:"gpus_held"`
 }
 
-// HeartbeatReply tells a node whether the cluster is shutting down.
+// HeartbeatReply tells a node whether the cluster is shutting down, or
+// whether it was declared dead.
 type HeartbeatReply struct {
 	Shutdown bool `json:"shutdown"`
+	// DeadSince is set when the head had declared the node dead (it missed
+	// heartbeats, say frozen): drivers gave its tasks, actors and blocks up,
+	// so the node drops them and joins again as a new node.
+	DeadSince time.Time `json:"dead_since,omitzero"`
 	// EndedJobs are jobs that ended lately: the node frees the blocks
 	// still held for them, in its store and its workers'.
 	EndedJobs []string `json:"ended_jobs,omitempty"`

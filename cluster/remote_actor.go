@@ -38,7 +38,7 @@ func (r *TaskRunner) startActor(ctx context.Context, spec exec.ActorSpec) (*remo
 	for _, n := range r.actorCandidates(spec) {
 		if err := r.ensureBinary(ctx, n); err != nil {
 			if status.Code(err) == codes.Unavailable || !r.reachable(n) {
-				r.rs.markDown(n)
+				r.rs.markDown(n, fmt.Errorf("%s (%s) could not be reached to start an actor: %w", n.id, n.addr, err))
 				continue
 			}
 			return nil, err
@@ -52,7 +52,7 @@ func (r *TaskRunner) startActor(ctx context.Context, spec exec.ActorSpec) (*remo
 			continue
 		case status.Code(err) == codes.Unavailable:
 			// Gone, or stopping: either way it takes no more actors.
-			r.rs.markDown(n)
+			r.rs.markDown(n, fmt.Errorf("%s (%s) could not start an actor: %w", n.id, n.addr, err))
 			continue
 		}
 		return nil, fmt.Errorf("%s: actor %d on %s: %w", spec.Operator, spec.Index, n.id, err)
@@ -260,14 +260,18 @@ func (a *remoteActor) run(c remoteCall) exec.TaskResult {
 	inputs, err := a.r.locate(c.call.Operator, c.call.Index, c.call.Inputs)
 	if err == nil {
 		var out RunTaskResult
-		out, err = a.h.Call(c.ctx, ActorCallRequest{Operator: c.call.Operator, Index: c.call.Index, Inputs: inputs,
+		wctx, inputsLost := a.r.rs.watchInputs(c.ctx, c.call.Inputs)
+		out, err = a.h.Call(wctx, ActorCallRequest{Operator: c.call.Operator, Index: c.call.Index, Inputs: inputs,
 			Offset: c.call.Offset, Length: c.call.Length, Job: a.r.rs.job.ID()})
+		if lost := inputsLost(); lost != nil && err != nil {
+			err = fmt.Errorf("%s call %d: %w", c.call.Operator, c.call.Index, lost)
+		}
 		if err == nil {
 			res.Outputs = a.r.rs.adopt(a.node, out.Addr, out.Outputs, c.call.Operator)
 			res.CPU = out.CPU
 		} else if IsTaskInfraError(err) {
 			if !a.r.reachable(a.node) {
-				a.r.rs.markDown(a.node)
+				a.r.rs.markDown(a.node, fmt.Errorf("%s (%s) stopped answering during a call of %s: %w", a.node.id, a.node.addr, a.h, err))
 			} else if lost := a.r.markLostInputs(a.node, c.call.Inputs); lost {
 				err = fmt.Errorf("%s call %d: an input's node is gone: %w", c.call.Operator, c.call.Index, exec.ErrBlockLost)
 			}

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -53,16 +52,22 @@ func (r *TaskRunner) CPUs() int {
 	return max(n, 1)
 }
 
-// RunRemote implements exec.RemoteRunner.
+// RunRemote implements exec.RemoteRunner. A task call has no total
+// deadline (a task may rightly run for minutes): it ends when the node
+// answers, when the connection's keepalive finds the node silent, or when
+// the head declares the node dead (or a node holding an input), which cuts
+// the call (RemoteStore.markDown). The task then runs on another node.
 func (r *TaskRunner) RunRemote(ctx context.Context, t exec.Task, attempt int) ([]exec.ObjectRef, time.Duration, error) {
-	var tried []error
 	for {
 		node, inputs, err := r.place(t)
 		if err != nil {
 			return nil, 0, err
 		}
 		if node == nil {
-			return nil, 0, fmt.Errorf("cluster: no live node can run %s task %d: %w", t.Operator, t.Index, errors.Join(tried...))
+			r.rs.mu.Lock()
+			why := r.rs.whyNoNode()
+			r.rs.mu.Unlock()
+			return nil, 0, fmt.Errorf("cluster: no live node can run %s task %d: %s", t.Operator, t.Index, why)
 		}
 		outs, cpu, err := r.runOn(ctx, node, t, attempt, inputs)
 		if err == nil {
@@ -73,8 +78,7 @@ func (r *TaskRunner) RunRemote(ctx context.Context, t exec.Task, attempt int) ([
 		}
 		// The node or a node holding an input is gone: find which.
 		if !r.reachable(node) {
-			r.rs.markDown(node)
-			tried = append(tried, fmt.Errorf("%s (%s): %w", node.id, node.addr, err))
+			r.rs.markDown(node, fmt.Errorf("%s (%s) stopped answering while running %s task %d: %w", node.id, node.addr, t.Operator, t.Index, err))
 			continue
 		}
 		if r.markLostInputs(node, t.Inputs) {
@@ -92,7 +96,7 @@ func (r *TaskRunner) markLostInputs(exclude *remoteNode, inputs []exec.ObjectRef
 	lost := false
 	for _, in := range inputs {
 		if n := r.rs.nodeOf(in); n != nil && n != exclude && !r.reachable(n) {
-			r.rs.markDown(n)
+			r.rs.markDown(n, fmt.Errorf("%s (%s) could not be reached for a task's input", n.id, n.addr))
 			lost = true
 		}
 	}
@@ -185,8 +189,12 @@ func (r *TaskRunner) runOn(ctx context.Context, n *remoteNode, t exec.Task, atte
 	if err := r.ensureBinary(ctx, n); err != nil {
 		return nil, 0, err
 	}
-	res, err := n.client.RunTask(ctx, RunTaskRequest{Binary: r.hash, Spec: *t.Spec, Operator: t.Operator, Index: t.Index,
+	wctx, inputsLost := r.rs.watchInputs(ctx, t.Inputs)
+	res, err := n.client.RunTask(wctx, RunTaskRequest{Binary: r.hash, Spec: *t.Spec, Operator: t.Operator, Index: t.Index,
 		Attempt: attempt, CPUs: t.CPUs, Inputs: inputs, Job: r.rs.job.ID()})
+	if lost := inputsLost(); lost != nil && err != nil {
+		return nil, 0, fmt.Errorf("cluster: %s task %d: %w", t.Operator, t.Index, lost)
+	}
 	if status.Code(err) == codes.FailedPrecondition {
 		// The node lost the binary (its work dir was cleaned); the client
 		// forgot it has it, so the next attempt uploads it again.

@@ -47,7 +47,7 @@ func newGPUActor(ac *dataset.ActorContext) (dataset.BatchFunc, error) {
 // gpuCluster starts a head, a node without GPUs and one with a GPU.
 func gpuCluster(t *testing.T) (string, []*cluster.Node) {
 	t.Helper()
-	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 20 * time.Millisecond})
+	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 20 * time.Millisecond, DeadAfter: testDeadAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,8 @@ func TestClusterRefusesUnregistered(t *testing.T) {
 }
 
 // TestClusterNoNodeLeft: when every node is gone the run ends with an
-// error saying so, within a bounded time, never a hang.
+// error saying so, naming each node and why it is gone (it left, or
+// stopped answering), within a bounded time, never a hang.
 func TestClusterNoNodeLeft(t *testing.T) {
 	ctx := context.Background()
 	addr, nodes := gpuCluster(t)
@@ -175,8 +176,13 @@ func TestClusterNoNodeLeft(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "no live node") {
+		if err == nil || !strings.Contains(err.Error(), "no live node") || strings.Contains(err.Error(), "%!") {
 			t.Fatalf("with no node left: %v, want an error saying no live node can run the tasks", err)
+		}
+		for _, n := range nodes {
+			if !strings.Contains(err.Error(), n.ID()+" ("+n.Addr()+")") {
+				t.Errorf("the error does not say why %s is gone: %v", n.ID(), err)
+			}
 		}
 		t.Logf("failed with: %v", err)
 	case <-time.After(60 * time.Second):

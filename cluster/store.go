@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +26,7 @@ import (
 // whose node or worker died is lost, and the runtime rebuilds it. With
 // exec.WithObjectStore(rs) alone a program's tasks run in its own process;
 // with exec.WithRemote(NewTaskRunner(rs)) too, they run on the nodes
-// (dataset.ConnectCluster).
+// (NewRuntime).
 type RemoteStore struct {
 	alloc  memory.Allocator
 	token  string
@@ -42,6 +44,9 @@ type RemoteStore struct {
 	objects   map[exec.ObjectID]*remoteObject
 	closed    bool
 	onFree    func(exec.ObjectID)
+	// readers are the calls (tasks, actor calls) reading blocks from each
+	// endpoint: giving the endpoint up cuts them (watchInputs).
+	readers map[*remoteNode]map[*inputWatch]struct{}
 }
 
 // remoteNode is a node, or the store of one of its worker processes
@@ -52,7 +57,8 @@ type remoteNode struct {
 	client *ObjectClient
 	owner  *remoteNode // the node a worker's store belongs to; nil for a node
 	placed int64       // bytes placed on the node (its workers' included) and not yet released
-	down   bool        // unreachable: no more blocks or tasks go here
+	down   bool        // given up: no more blocks or tasks go here, its blocks are lost
+	why    error       // why it was given up
 	index  int         // position in RemoteStore.endpoints: the top bits of its objects' IDs
 	// cpus the node declared and tasks this driver runs there now
 	// (TaskRunner).
@@ -62,6 +68,7 @@ type remoteNode struct {
 	gpus      int
 	memory    int64
 	labels    map[string]string
+	store     int64 // object store memory the node offers
 	actorCPUs float64
 	actorGPUs int
 }
@@ -79,11 +86,17 @@ const nodeBits = 48
 
 // NewRemoteStore connects to the head at addr and to every live node, and
 // attaches a job (listed by `shoal status` until Close). Blocks fetched
-// with Get are built with alloc (memory.DefaultAllocator if nil).
+// with Get are built with alloc (memory.DefaultAllocator if nil). The job's
+// stream brings the head's verdicts: a node it declares dead (or that
+// leaves) is given up at once, every call open there cut, as if it had
+// been killed.
 func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Allocator) (*RemoteStore, error) {
 	if alloc == nil {
 		alloc = memory.DefaultAllocator
 	}
+	// The questions to the head have a deadline even where ctx has none.
+	ctx, cancel := context.WithTimeout(ctx, controlCallTimeout)
+	defer cancel()
 	head, err := Connect(addr, token)
 	if err != nil {
 		return nil, err
@@ -93,35 +106,79 @@ func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Alloca
 	if err != nil {
 		return nil, fmt.Errorf("cluster: asking %s for its nodes: %w", addr, err)
 	}
-	rs := &RemoteStore{alloc: alloc, token: token, objects: map[exec.ObjectID]*remoteObject{}, byAddr: map[string]*remoteNode{}}
-	// The job first: every block and task this store makes belongs to it,
-	// so that the nodes free them if this process dies without releasing.
-	if rs.job, err = AttachJob(ctx, addr, token); err != nil {
-		return nil, err
-	}
+	rs := &RemoteStore{alloc: alloc, token: token, objects: map[exec.ObjectID]*remoteObject{}, byAddr: map[string]*remoteNode{},
+		readers: map[*remoteNode]map[*inputWatch]struct{}{}}
 	for _, n := range st.Nodes {
-		if !n.Alive {
-			continue
+		if n.Alive {
+			if err := rs.addNode(n.ID, n.Info, ""); err != nil {
+				rs.Close()
+				return nil, err
+			}
 		}
-		c, err := DialObjects(n.Info.Addr, token)
-		if err != nil {
-			rs.Close()
-			return nil, err
-		}
-		c.SetJob(rs.job.ID())
-		node := &remoteNode{id: n.ID, addr: n.Info.Addr, client: c, index: len(rs.endpoints),
-			cpus: n.Info.Resources.CPUs, gpus: n.Info.Resources.GPUs, memory: n.Info.Resources.Memory,
-			labels: n.Info.Resources.Labels}
-		rs.nodes = append(rs.nodes, node)
-		rs.endpoints = append(rs.endpoints, node)
-		rs.byAddr[node.addr] = node
-		rs.budget += n.Info.Resources.ObjectStoreMemory
 	}
 	if len(rs.nodes) == 0 {
 		rs.Close()
 		return nil, fmt.Errorf("cluster: %s has no live node", addr)
 	}
+	// The job before any block or task: every one this store makes belongs
+	// to it, so that the nodes free them if this process dies without
+	// releasing. Its stream brings the nodes that join or go from now on.
+	if rs.job, err = attachJob(ctx, addr, token, rs.nodeNews); err != nil {
+		rs.Close()
+		return nil, err
+	}
+	rs.mu.Lock()
+	for _, n := range rs.nodes {
+		n.client.SetJob(rs.job.ID())
+	}
+	rs.mu.Unlock()
 	return rs, nil
+}
+
+// addNode adds a live node, its blocks to belong to job. rs.mu is held,
+// or rs is not shared yet.
+func (rs *RemoteStore) addNode(id string, info NodeInfo, job string) error {
+	c, err := DialObjects(info.Addr, rs.token) // connects on first use
+	if err != nil {
+		return err
+	}
+	if job != "" {
+		c.SetJob(job)
+	}
+	n := &remoteNode{id: id, addr: info.Addr, client: c, index: len(rs.endpoints),
+		cpus: info.Resources.CPUs, gpus: info.Resources.GPUs, memory: info.Resources.Memory,
+		labels: info.Resources.Labels, store: info.Resources.ObjectStoreMemory}
+	rs.nodes = append(rs.nodes, n)
+	rs.endpoints = append(rs.endpoints, n)
+	rs.byAddr[n.addr] = n
+	rs.budget += info.Resources.ObjectStoreMemory
+	return nil
+}
+
+// nodeNews is the head's news of its nodes (the job's stream): a node that
+// joined is used, one declared dead or that left is given up.
+func (rs *RemoteStore) nodeNews(job string, ev jobEvent) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.closed {
+		return
+	}
+	known := map[string]*remoteNode{}
+	for _, n := range rs.nodes {
+		known[n.id] = n
+	}
+	for _, j := range ev.Joined {
+		if known[j.ID] == nil {
+			if err := rs.addNode(j.ID, j.Info, job); err == nil {
+				known[j.ID] = rs.nodes[len(rs.nodes)-1]
+			}
+		}
+	}
+	for _, g := range ev.Gone {
+		if n := known[g.ID]; n != nil {
+			rs.markDownLocked(n, errors.New(g.Reason()))
+		}
+	}
 }
 
 // Put implements exec.ObjectStore: the block goes to the live node with
@@ -130,7 +187,6 @@ func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Alloca
 // node takes it.
 func (rs *RemoteStore) Put(b blocks.Block, producer string) (exec.ObjectRef, error) {
 	size := blocks.Size(b)
-	var errs []error
 	for {
 		rs.mu.Lock()
 		if rs.closed {
@@ -145,7 +201,7 @@ func (rs *RemoteStore) Put(b blocks.Block, producer string) (exec.ObjectRef, err
 		}
 		if idx < 0 {
 			rs.mu.Unlock()
-			return exec.ObjectRef{}, fmt.Errorf("cluster: no node took the block: %w", errors.Join(errs...))
+			return exec.ObjectRef{}, fmt.Errorf("cluster: no node can take a block of %s: %s", producer, rs.whyNoNode())
 		}
 		n := rs.nodes[idx]
 		n.placed += size
@@ -157,9 +213,9 @@ func (rs *RemoteStore) Put(b blocks.Block, producer string) (exec.ObjectRef, err
 			rs.mu.Lock()
 			n.placed -= size
 			if status.Code(err) == codes.Unavailable {
-				n.down = true // try the next node
+				// Try the next node.
+				rs.markDownLocked(n, fmt.Errorf("%s (%s) could not be reached to put a block: %w", n.id, n.addr, err))
 				rs.mu.Unlock()
-				errs = append(errs, fmt.Errorf("%s (%s): %w", n.id, n.addr, err))
 				continue
 			}
 			rs.mu.Unlock()
@@ -195,10 +251,8 @@ func (rs *RemoteStore) Get(ctx context.Context, ref exec.ObjectRef) (blocks.Bloc
 		return nil, rs.lostError(ref, n, nil)
 	}
 	b, err := n.client.Get(ctx, local, rs.alloc)
-	if status.Code(err) == codes.Unavailable {
-		rs.mu.Lock()
-		n.down = true
-		rs.mu.Unlock()
+	if status.Code(err) == codes.Unavailable && ctx.Err() == nil {
+		rs.markDown(n, fmt.Errorf("%s (%s) could not be reached to get a block: %w", n.id, n.addr, err))
 		return nil, rs.lostError(ref, n, err)
 	}
 	if err != nil {
@@ -246,11 +300,96 @@ func (rs *RemoteStore) OnFree(fn func(exec.ObjectID)) {
 	rs.mu.Unlock()
 }
 
-// markDown takes n out of use: its blocks are lost.
-func (rs *RemoteStore) markDown(n *remoteNode) {
+// markDown gives endpoint n up (a node, or a worker's store), for why:
+// its blocks are lost, and no more blocks or tasks go there.
+func (rs *RemoteStore) markDown(n *remoteNode, why error) {
 	rs.mu.Lock()
-	n.down = true
+	defer rs.mu.Unlock()
+	rs.markDownLocked(n, why)
+}
+
+// markDownLocked is markDown with rs.mu held. Every call open to n (and,
+// for a node, to its workers' stores) is cut, as are the calls elsewhere
+// reading blocks from there; a node that is frozen would answer none of
+// them. The first reason stays.
+func (rs *RemoteStore) markDownLocked(n *remoteNode, why error) {
+	if n.down {
+		return
+	}
+	n.down, n.why = true, why
+	if n.owner == nil {
+		rs.budget -= n.store
+	}
+	for _, ep := range rs.endpoints {
+		if ep != n && ep.owner != n {
+			continue
+		}
+		if ep.client != nil {
+			ep.client.Abandon(why)
+		}
+		for w := range rs.readers[ep] {
+			w.cut(fmt.Errorf("an input lived on %s (%s), given up: %w: %v", ep.id, ep.addr, exec.ErrBlockLost, why))
+		}
+		delete(rs.readers, ep)
+	}
+}
+
+// whyNoNode says why no node can be used: each node and why it was given
+// up. rs.mu is held.
+func (rs *RemoteStore) whyNoNode() string {
+	var why []string
+	for _, n := range rs.nodes {
+		if n.down {
+			why = append(why, n.why.Error())
+		}
+	}
+	if len(why) == 0 {
+		return "none is live"
+	}
+	return strings.Join(why, "; ")
+}
+
+// inputWatch is a call reading blocks from endpoints (watchInputs).
+type inputWatch struct{ cut context.CancelCauseFunc }
+
+// watchInputs returns ctx cut once an endpoint holding one of refs is
+// given up, with a cause wrapping exec.ErrBlockLost: a call reading from
+// a frozen store would otherwise wait on it until keepalive gives up.
+// done ends the watch and returns that cause, or nil where the inputs
+// stayed.
+func (rs *RemoteStore) watchInputs(ctx context.Context, refs []exec.ObjectRef) (_ context.Context, done func() error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	w := &inputWatch{cut: cancel}
+	rs.mu.Lock()
+	var eps []*remoteNode
+	for _, in := range refs {
+		o, ok := rs.objects[in.ID]
+		if !ok || slices.Contains(eps, o.node) {
+			continue
+		}
+		eps = append(eps, o.node)
+		if rs.readers[o.node] == nil {
+			rs.readers[o.node] = map[*inputWatch]struct{}{}
+		}
+		rs.readers[o.node][w] = struct{}{}
+	}
 	rs.mu.Unlock()
+	return ctx, func() error {
+		rs.mu.Lock()
+		for _, ep := range eps {
+			delete(rs.readers[ep], w)
+			if len(rs.readers[ep]) == 0 {
+				delete(rs.readers, ep)
+			}
+		}
+		rs.mu.Unlock()
+		cause := context.Cause(ctx)
+		cancel(nil)
+		if errors.Is(cause, exec.ErrBlockLost) {
+			return cause
+		}
+		return nil
+	}
 }
 
 // nodeOf is the endpoint (a node's store or a worker's) holding ref's
@@ -293,7 +432,7 @@ func (rs *RemoteStore) endpoint(n *remoteNode, addr string) *remoteNode {
 	}
 	ep := &remoteNode{id: n.id + "/worker@" + addr, addr: addr, client: c, owner: n, index: len(rs.endpoints)}
 	if err != nil {
-		ep.down = true // DialObjects only fails on a malformed address
+		ep.down, ep.why = true, err // DialObjects only fails on a malformed address
 	}
 	rs.endpoints = append(rs.endpoints, ep)
 	rs.byAddr[addr] = ep
@@ -356,10 +495,8 @@ func (rs *RemoteStore) Release(ref exec.ObjectRef) {
 	// node can hold it.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if status.Code(o.node.client.Release(ctx, o.local)) == codes.Unavailable {
-		rs.mu.Lock()
-		o.node.down = true
-		rs.mu.Unlock()
+	if err := o.node.client.Release(ctx, o.local); err != nil && (status.Code(err) == codes.Unavailable || ctx.Err() != nil) {
+		rs.markDown(o.node, fmt.Errorf("%s (%s) could not be reached to release a block: %w", o.node.id, o.node.addr, err))
 	}
 }
 
@@ -371,22 +508,36 @@ func (rs *RemoteStore) Stats() exec.StoreStats {
 	for _, o := range rs.objects {
 		st.MemoryBytes += o.bytes
 	}
-	nodes := rs.nodes
+	var live []*remoteNode
+	for _, n := range rs.nodes {
+		if !n.down {
+			live = append(live, n)
+		}
+	}
 	closed := rs.closed
 	rs.mu.Unlock()
 	if closed {
 		return st
 	}
-	for _, n := range nodes {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		ns, err := n.client.Stats(ctx)
-		cancel()
-		if err == nil {
-			st.SpilledBytes += ns.SpilledBytes
-			st.SpilledTotal += ns.SpilledTotal
-			st.RestoredTotal += ns.RestoredTotal
-			st.PeakMemory += ns.PeakMemory
-		}
+	// Asked of every node at once, each within a second: stats are for
+	// reports, and a node that does not answer counts nothing.
+	got := make([]exec.StoreStats, len(live))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, n := range live {
+		wg.Go(func() {
+			if ns, err := n.client.Stats(ctx); err == nil {
+				got[i] = ns
+			}
+		})
+	}
+	wg.Wait()
+	for _, ns := range got {
+		st.SpilledBytes += ns.SpilledBytes
+		st.SpilledTotal += ns.SpilledTotal
+		st.RestoredTotal += ns.RestoredTotal
+		st.PeakMemory += ns.PeakMemory
 	}
 	return st
 }
@@ -404,11 +555,7 @@ func (rs *RemoteStore) Close() error {
 	rs.objects = nil
 	rs.mu.Unlock()
 	var errs []error
-	for _, o := range objects {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = o.node.client.Release(ctx, o.local)
-		cancel()
-	}
+	rs.releaseAll(objects)
 	rs.mu.Lock()
 	endpoints := rs.endpoints
 	rs.mu.Unlock()
@@ -427,5 +574,36 @@ func (rs *RemoteStore) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// releaseAll frees objects in their stores, each store's one after another
+// and the stores at once, within closeReleaseTimeout in all; stores given
+// up are skipped. What is left when the time is up is freed by the nodes
+// when the job ends, just after.
+func (rs *RemoteStore) releaseAll(objects map[exec.ObjectID]*remoteObject) {
+	byNode := map[*remoteNode][]exec.ObjectID{}
+	rs.mu.Lock()
+	for _, o := range objects {
+		if !o.node.gone() {
+			byNode[o.node] = append(byNode[o.node], o.local)
+		}
+	}
+	rs.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), closeReleaseTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for n, ids := range byNode {
+		wg.Go(func() {
+			for _, id := range ids {
+				if status.Code(n.client.Release(ctx, id)) == codes.Unavailable || ctx.Err() != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// closeReleaseTimeout bounds how long Close spends freeing blocks.
+const closeReleaseTimeout = 5 * time.Second
 
 var _ exec.LossyStore = (*RemoteStore)(nil)

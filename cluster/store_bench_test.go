@@ -29,7 +29,7 @@ func identityBatch(batch arrow.RecordBatch) (arrow.RecordBatch, error) {
 //
 //	go test -run X -bench ClusterWorkloads -benchtime 3x ./cluster
 func BenchmarkClusterWorkloads(b *testing.B) {
-	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 100 * time.Millisecond})
+	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 100 * time.Millisecond, DeadAfter: testDeadAfter})
 	if err != nil {
 		b.Fatal(err)
 	}

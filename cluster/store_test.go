@@ -21,12 +21,19 @@ import (
 
 const token = "store-test-token"
 
+// testDeadAfter is how long the heads of these tests wait for a node's
+// heartbeat before declaring it dead. Their nodes die by Close, which
+// tells the head at once; a loaded test machine may delay the heartbeats
+// of healthy nodes for far more than the default 5 periods, and a driver
+// gives up a node the head declares dead.
+const testDeadAfter = 10 * time.Second
+
 // TestRemoteStoreRunsDatasets runs dataset operations on a local runtime
 // whose blocks live on two cluster nodes, and checks that they give what
 // the embedded runtime gives, that blocks were spread over both nodes, and
 // that none is left on them afterwards.
 func TestRemoteStoreRunsDatasets(t *testing.T) {
-	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 20 * time.Millisecond})
+	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 20 * time.Millisecond, DeadAfter: testDeadAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +159,7 @@ func first(xs []string) string {
 // whose blocks live on them.
 func lossCluster(t *testing.T, n int) (*exec.Local, []*cluster.Node) {
 	t.Helper()
-	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 20 * time.Millisecond})
+	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: token, HeartbeatPeriod: 20 * time.Millisecond, DeadAfter: testDeadAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +188,10 @@ func lossCluster(t *testing.T, n int) (*exec.Local, []*cluster.Node) {
 // shuffle and an actor stage; the blocks that lived only there are
 // rebuilt from lineage (the tasks and actor calls that made them run
 // again) and each run gives exactly what a run without the loss gives.
+// The loss comes before the blocks are read, by construction: the node
+// dies once it holds blocks of the stage, and those are read only after
+// (the map's output is materialized first; a shuffle and the stage after
+// the actors wait for their whole input).
 func TestRemoteStoreRebuildsLostBlocks(t *testing.T) {
 	ctx := context.Background()
 	double := func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
@@ -188,25 +199,29 @@ func TestRemoteStoreRebuildsLostBlocks(t *testing.T) {
 		return b, nil
 	}
 	var actorCalls atomic.Int64
-	workloads := map[string]func(rt exec.Runtime, kill func(arrow.RecordBatch)) *dataset.Dataset{
-		// The node dies while the map runs; its outputs are read back after.
-		"map": func(rt exec.Runtime, kill func(arrow.RecordBatch)) *dataset.Dataset {
+	workloads := map[string]struct {
+		make func(rt exec.Runtime, kill func(arrow.RecordBatch)) *dataset.Dataset
+		// materialize: the whole output is made (the node dies meanwhile)
+		// before any of it is read.
+		materialize bool
+	}{
+		"map": {func(rt exec.Runtime, kill func(arrow.RecordBatch)) *dataset.Dataset {
 			return dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(60)).
 				MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) { kill(b); return double(b) }).
 				Map(func(r dataset.Row) (dataset.Item, error) {
 					return dataset.Item{"id": r.Int64("id"), "sq": r.Int64("id") * r.Int64("id")}, nil
 				})
-		},
-		// The node dies in the map of a shuffle: map parts on it are lost
-		// before or while the reduces read them.
-		"shuffle": func(rt exec.Runtime, kill func(arrow.RecordBatch)) *dataset.Dataset {
+		}, true},
+		// The node dies in the map of a shuffle: the map parts on it are
+		// lost before the reduces, which wait for every map, read them.
+		"shuffle": {func(rt exec.Runtime, kill func(arrow.RecordBatch)) *dataset.Dataset {
 			return dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(60)).
 				MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) { kill(b); return double(b) }).
 				RandomShuffle(7).GroupBy("id").Count().Sort(dataset.Asc("id"))
-		},
+		}, false},
 		// The node dies in an actor stage: lost actor outputs are made again
 		// on an actor.
-		"actors": func(rt exec.Runtime, kill func(arrow.RecordBatch)) *dataset.Dataset {
+		"actors": {func(rt exec.Runtime, kill func(arrow.RecordBatch)) *dataset.Dataset {
 			return dataset.Range(60000, dataset.WithRuntime(rt), dataset.WithParallelism(60)).
 				MapBatchesWithActors(func(*dataset.ActorContext) (dataset.BatchFunc, error) {
 					return func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
@@ -215,9 +230,17 @@ func TestRemoteStoreRebuildsLostBlocks(t *testing.T) {
 						return double(b)
 					}, nil
 				}, dataset.Actors(2, 2), dataset.ActorCPUs(0), dataset.BatchSize(1000)).RandomShuffle(3)
-		},
+		}, false},
 	}
-	render := func(d *dataset.Dataset) []string {
+	render := func(t *testing.T, d *dataset.Dataset, materialize bool) []string {
+		t.Helper()
+		if materialize {
+			m, err := d.Materialize(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d = m
+		}
 		rows, err := d.TakeAll(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -230,27 +253,33 @@ func TestRemoteStoreRebuildsLostBlocks(t *testing.T) {
 	}
 	for name, w := range workloads {
 		t.Run(name, func(t *testing.T) {
-			want := render(w(exec.NewLocal(exec.WithWorkers(2)), func(arrow.RecordBatch) {}))
+			want := render(t, w.make(exec.NewLocal(exec.WithWorkers(2)), func(arrow.RecordBatch) {}), w.materialize)
 			rt, nodes := lossCluster(t, 3)
 			actorCalls.Store(0)
 			var once sync.Once
-			killed := false
-			got := render(w(rt, func(b arrow.RecordBatch) {
+			held := -1 // the victim's blocks when it died
+			got := render(t, w.make(rt, func(b arrow.RecordBatch) {
 				if b.Column(0).(*array.Int64).Value(0) >= 30000 {
-					once.Do(func() { nodes[1].Close(); killed = true })
+					once.Do(func() {
+						held = nodes[1].Store().Stats().Objects
+						nodes[1].Close()
+					})
 				}
-			}))
-			if !killed {
+			}), w.materialize)
+			switch {
+			case held < 0:
 				t.Fatal("the node was never killed")
+			case held == 0:
+				t.Fatal("the node held no block when it was killed: nothing was lost")
 			}
 			if !slices.Equal(got, want) {
 				t.Fatalf("after a node died: %d rows (first %v), want %d (first %v)", len(got), first(got), len(want), first(want))
 			}
 			entries, reruns := rt.LineageStats()
 			if reruns == 0 {
-				t.Fatal("nothing was run again: no lost block was needed")
+				t.Fatalf("nothing was run again, though the node held %d blocks of the stage when it died", held)
 			}
-			t.Logf("%d tasks or calls run again; %d lineage entries left", reruns, entries)
+			t.Logf("the node held %d blocks; %d tasks or calls run again; %d lineage entries left", held, reruns, entries)
 			if name == "actors" && actorCalls.Load() <= 60 {
 				t.Errorf("the actors were called %d times for 60 batches: no lost actor output was made again on an actor", actorCalls.Load())
 			}

@@ -847,6 +847,17 @@ func (r *taskRunner) worker(ctx context.Context, hash string) (*workerProc, erro
 	return w, nil
 }
 
+// haltAll kills every worker (the node was declared dead: drivers gave
+// up what they run and hold) and says how many there were.
+func (r *taskRunner) haltAll() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.procs {
+		w.halt()
+	}
+	return len(r.procs)
+}
+
 // forget takes w out of the pool, if it is still there.
 func (r *taskRunner) forget(w *workerProc) {
 	r.mu.Lock()

@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -381,6 +382,41 @@ func TestRunTask(t *testing.T) {
 		}
 	})
 
+	t.Run("abandoned", func(t *testing.T) {
+		// A driver gives the node up (the head declared it dead): the task
+		// call it has open there ends at once, naming why, later calls
+		// fail at once, and the node, which hears the call end, cancels
+		// the task.
+		c := objDialToken(t, a.Addr(), testToken)
+		if err := c.EnsureBinary(ctx, path, hash); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.RunTask(ctx, RunTaskRequest{Binary: hash, Spec: sleepSpec(t, dir)})
+			errc <- err
+		}()
+		waitFile(t, filepath.Join(dir, "started"))
+		why := errors.New("the head declared node-9 dead")
+		c.Abandon(why)
+		select {
+		case err := <-errc:
+			if !IsTaskInfraError(err) || !strings.Contains(err.Error(), why.Error()) {
+				t.Errorf("a task call on an abandoned client: %v, want Unavailable saying why", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Abandon did not end the task call within 10s")
+		}
+		if _, err := c.Stats(ctx); !IsTaskInfraError(err) || !strings.Contains(err.Error(), why.Error()) {
+			t.Errorf("a call after Abandon: %v, want Unavailable saying why", err)
+		}
+		if stopped := waitFile(t, filepath.Join(dir, "stopped")); stopped != context.Canceled.Error() {
+			t.Errorf("the task stopped with %q, want its context cancelled", stopped)
+		}
+		double(t, a) // the node is fine: only that client gave it up
+	})
+
 	t.Run("node stop ends workers", func(t *testing.T) {
 		pid := a.tasks.workerPID(hash)
 		dir := t.TempDir()
@@ -564,17 +600,20 @@ func TestWorkerThatDoesNotStart(t *testing.T) {
 	}
 }
 
-// TestNodeKilledKillsWorkers: a node process killed with SIGKILL takes its
-// workers with it (parent-death signal, or their stdin's EOF), and the
-// task running there fails as an infrastructure failure.
-func TestNodeKilledKillsWorkers(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("checks processes through /proc")
-	}
-	h := startHead(t)
+// nodeProcess is this test binary run as a node process (runTestNode),
+// its work dir holding the test binary already (which spares an upload).
+type nodeProcess struct {
+	cmd        *osexec.Cmd
+	addr       string
+	path, hash string        // the test binary, which its workers run
+	done       chan struct{} // closed once it has exited
+}
+
+// startNodeProcess starts a node process joining head h; it is killed
+// when the test ends, if it has not exited.
+func startNodeProcess(t *testing.T, h *Head) *nodeProcess {
+	t.Helper()
 	dir := t.TempDir()
-	// A work dir given to a node keeps its binaries: this one has the test
-	// binary already, which spares an upload.
 	path, hash := testBinary(t)
 	if err := os.MkdirAll(filepath.Join(dir, "binaries"), 0o755); err != nil {
 		t.Fatal(err)
@@ -582,54 +621,67 @@ func TestNodeKilledKillsWorkers(t *testing.T) {
 	if err := osexec.Command("cp", path, filepath.Join(dir, "binaries", hash)).Run(); err != nil {
 		t.Fatal(err)
 	}
-	node := osexec.Command(path)
-	node.Env = append(os.Environ(), "SHOAL_TEST_NODE_HEAD="+h.Addr(), "SHOAL_TEST_NODE_DIR="+dir)
+	np := &nodeProcess{cmd: osexec.Command(path), path: path, hash: hash, done: make(chan struct{})}
+	np.cmd.Env = append(os.Environ(), "SHOAL_TEST_NODE_HEAD="+h.Addr(), "SHOAL_TEST_NODE_DIR="+dir)
 	stderr := &syncBuffer{}
-	node.Stderr = stderr
-	stdin, err := node.StdinPipe() // held open: the node serves until it closes
+	np.cmd.Stderr = stderr
+	stdin, err := np.cmd.StdinPipe() // held open: the node serves until it closes
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stdin.Close()
-	stdout, err := node.StdoutPipe()
+	t.Cleanup(func() { stdin.Close() })
+	stdout, err := np.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := node.Start(); err != nil {
+	if err := np.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waited := false
-	defer func() {
-		if !waited {
-			_ = node.Process.Kill()
-			_ = node.Wait()
-		}
-	}()
 	line, err := bufio.NewReader(stdout).ReadString('\n')
+	go func() {
+		_ = np.cmd.Wait()
+		close(np.done)
+	}()
+	t.Cleanup(func() {
+		_ = np.cmd.Process.Signal(syscall.SIGCONT) // a frozen one dies of SIGKILL too, but its workers wait
+		_ = np.cmd.Process.Kill()
+		<-np.done
+	})
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "node at ")
 	if err != nil || !ok {
 		t.Fatalf("the node process printed %q (%v); stderr:\n%s", line, err, stderr.String())
 	}
-	c := objDialToken(t, addr, testToken)
+	np.addr = addr
+	return np
+}
+
+// TestNodeKilledKillsWorkers: a node process killed with SIGKILL takes its
+// workers with it (parent-death signal, or their stdin's EOF), and the
+// task running there fails as an infrastructure failure.
+func TestNodeKilledKillsWorkers(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("checks processes through /proc")
+	}
+	np := startNodeProcess(t, startHead(t))
+	c := objDialToken(t, np.addr, testToken)
 	ctx := context.Background()
-	if err := c.EnsureBinary(ctx, path, hash); err != nil {
+	if err := c.EnsureBinary(ctx, np.path, np.hash); err != nil {
 		t.Fatal(err)
 	}
 	sleeping := t.TempDir()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.RunTask(ctx, RunTaskRequest{Binary: hash, Spec: sleepSpec(t, sleeping)})
+		_, err := c.RunTask(ctx, RunTaskRequest{Binary: np.hash, Spec: sleepSpec(t, sleeping)})
 		errc <- err
 	}()
 	var worker int
 	if _, err := fmt.Sscan(waitFile(t, filepath.Join(sleeping, "started")), &worker); err != nil {
 		t.Fatal(err)
 	}
-	if err := node.Process.Kill(); err != nil { // SIGKILL
+	if err := np.cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
-	_ = node.Wait()
-	waited = true
+	<-np.done
 	if err := <-errc; !IsTaskInfraError(err) {
 		t.Errorf("the task on a killed node: %v, want Unavailable", err)
 	}
@@ -644,6 +696,51 @@ func TestNodeKilledKillsWorkers(t *testing.T) {
 			t.Fatalf("worker %d still runs 10s after its node was killed: %s", worker, st)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFrozenNodeCallsEnd: a node process frozen with SIGSTOP keeps its
+// sockets, so nothing but liveness ends the calls open to it: a task call
+// (no total deadline: a task may run for minutes) and a block fetch end
+// with codes.Unavailable once keepalive pings go unanswered, here with no
+// head to declare the node dead.
+func TestFrozenNodeCallsEnd(t *testing.T) {
+	np := startNodeProcess(t, startHead(t))
+	c := objDialToken(t, np.addr, testToken)
+	ctx := context.Background()
+	if err := c.EnsureBinary(ctx, np.path, np.hash); err != nil {
+		t.Fatal(err)
+	}
+	id := putInts(t, c, 1, 2, 3)
+	sleeping := t.TempDir()
+	calls := make(chan error, 2)
+	go func() {
+		_, err := c.RunTask(ctx, RunTaskRequest{Binary: np.hash, Spec: sleepSpec(t, sleeping)})
+		calls <- fmt.Errorf("the task: %w", err)
+	}()
+	waitFile(t, filepath.Join(sleeping, "started"))
+	if err := np.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	go func() {
+		b, err := c.Get(ctx, id, memory.DefaultAllocator)
+		if err == nil {
+			b.Release()
+		}
+		calls <- fmt.Errorf("the fetch: %w", err)
+	}()
+	bound := keepaliveTime + keepaliveTimeout + 15*time.Second
+	for range 2 {
+		select {
+		case err := <-calls:
+			if !IsTaskInfraError(err) {
+				t.Errorf("%v; want Unavailable once keepalive gives up", err)
+			}
+			t.Logf("%v, %v after the freeze", err, time.Since(frozen).Round(time.Millisecond))
+		case <-time.After(time.Until(frozen.Add(bound))):
+			t.Fatalf("a call to a frozen node still waits %v after the freeze", bound)
+		}
 	}
 }
 

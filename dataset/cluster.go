@@ -8,16 +8,27 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/blocks"
-	"github.com/shoal-data/shoal/cluster"
 	"github.com/shoal-data/shoal/exec"
 )
 
+// clusterImport is the import that gives a program cluster support. A
+// program without it links none of package cluster, and SHOAL_ADDRESS,
+// JoinCluster and ConnectCluster tell it to add this line.
+const clusterImport = `import _ "github.com/shoal-data/shoal/cluster"`
+
 // Init must be the first statement of main in a program that runs on a
-// cluster (and of TestMain in its tests). The cluster's nodes start worker
-// processes from the program's own binary; in such a process Init serves
-// tasks and never returns. Elsewhere it applies opts and returns.
+// cluster (and of TestMain in its tests). Such a program imports cluster
+// support too:
+//
+//	import _ "github.com/shoal-data/shoal/cluster"
+//
+// The cluster's nodes start worker processes from the program's own
+// binary; in such a process Init serves tasks and never returns. Elsewhere
+// it applies opts and returns.
 func Init(opts ...InitOption) {
-	cluster.ServeWorkerIfAsked()
+	if c := exec.RegisteredCluster(); c != nil {
+		c.ServeWorkerIfAsked()
+	}
 	for _, o := range opts {
 		o()
 	}
@@ -30,7 +41,8 @@ type InitOption func()
 // as SHOAL_ADDRESS does (which it overrides); the token comes from
 // SHOAL_TOKEN or ~/.shoal/cluster-token. An empty addr keeps the embedded
 // runtime whatever SHOAL_ADDRESS says. It has no effect once
-// DefaultRuntime has been used.
+// DefaultRuntime has been used. The program needs cluster support (see
+// Init): without it every run fails with an error saying so.
 func JoinCluster(addr string) InitOption {
 	return func() {
 		defaultRuntime.mu.Lock()
@@ -40,40 +52,39 @@ func JoinCluster(addr string) InitOption {
 }
 
 // ConnectCluster joins the Shoal cluster whose head is at addr and returns
-// a runtime for WithRuntime. Its blocks live in the object stores of the
-// cluster's nodes, and its tasks run on the nodes, in worker processes that
-// run this program's binary (shipped to each node once): each on the node
-// holding most of its input, on a node with a CPU free. A task whose
-// function has no spec (a read of in-memory items, an actor stage, a
-// write's commit) runs in this process. A plan with a user function that
-// is not registered (see Register) is refused before any task runs.
-//
-// When a node dies, its tasks run again elsewhere and the blocks that lived
-// only there are rebuilt from lineage. Close the runtime when done: that
-// frees the blocks it still holds on the nodes.
+// a runtime for WithRuntime: cluster.NewRuntime (see there), reached
+// through the cluster support the program imports (see Init), so that its
+// code need not name package cluster. Without that import it fails, saying
+// so.
 func ConnectCluster(ctx context.Context, addr, token string, opts ...exec.LocalOption) (*exec.Local, error) {
-	rs, err := cluster.NewRemoteStore(ctx, addr, token, nil)
+	c, err := clusterSupport(fmt.Sprintf("ConnectCluster(%q)", addr))
 	if err != nil {
 		return nil, err
 	}
-	runner, err := cluster.NewTaskRunner(rs)
-	if err != nil {
-		rs.Close()
-		return nil, err
+	return c.Connect(ctx, addr, token, opts...)
+}
+
+// clusterSupport is the registered cluster support, or an error naming
+// what asked for it (a call, SHOAL_ADDRESS) and the import to add.
+func clusterSupport(what string) (exec.ClusterSupport, error) {
+	if c := exec.RegisteredCluster(); c != nil {
+		return c, nil
 	}
-	opts = append([]exec.LocalOption{exec.WithWorkers(runner.CPUs()), exec.WithTaskSlots(runner.TaskSlots())}, opts...)
-	return exec.NewLocal(append(opts, exec.WithObjectStore(rs), exec.WithRemote(runner))...), nil
+	return nil, fmt.Errorf("dataset: %s: this program has no cluster support: add %s to its main package", what, clusterImport)
 }
 
 // clusterFromEnv is DefaultRuntime's cluster when SHOAL_ADDRESS (or
-// JoinCluster, which source names) is set: the
-// token comes from SHOAL_TOKEN or the file a head on this machine keeps
+// JoinCluster, which source names) is set: the token comes from
+// SHOAL_TOKEN or the file a head on this machine keeps
 // (~/.shoal/cluster-token).
 func clusterFromEnv(addr, source string) exec.Runtime {
-	token := cluster.FindToken()
+	c, err := clusterSupport(source)
+	if err != nil {
+		return failedRuntime{err: err}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rt, err := ConnectCluster(ctx, addr, token)
+	rt, err := c.Connect(ctx, addr, c.Token())
 	if err != nil {
 		return failedRuntime{err: fmt.Errorf("dataset: %s: joining the cluster: %w", source, err)}
 	}

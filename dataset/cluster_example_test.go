@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	_ "github.com/shoal-data/shoal/cluster" // cluster support: SHOAL_ADDRESS, JoinCluster
 	"github.com/shoal-data/shoal/dataset"
 )
 
@@ -20,10 +20,12 @@ func keepBatch(b arrow.RecordBatch) (arrow.RecordBatch, error) {
 
 func init() { dataset.Register("example.keepBatch", keepBatch) }
 
-// A program that runs on a cluster starts main with Init (in a node's
-// worker process, running this same binary, Init serves tasks and never
-// returns) and names the cluster with JoinCluster or SHOAL_ADDRESS. Not
-// run here: it needs a cluster (shoal start --head; shoal start --address).
+// A program that runs on a cluster imports cluster support (a program
+// without that import links no gRPC, and SHOAL_ADDRESS makes its runs fail
+// saying what to add), starts main with Init (in a node's worker process,
+// running this same binary, Init serves tasks and never returns) and names
+// the cluster with JoinCluster or SHOAL_ADDRESS. Not run here: it needs a
+// cluster (shoal start --head; shoal start --address).
 func ExampleInit() {
 	dataset.Init(dataset.JoinCluster("head.example:6380"))
 	n, err := dataset.Range(1_000_000).MapBatches(keepBatch).Count(context.Background())
@@ -31,21 +33,4 @@ func ExampleInit() {
 		log.Fatal(err)
 	}
 	fmt.Println(n)
-}
-
-// ConnectCluster builds a cluster runtime to pass to WithRuntime, for a
-// program that uses the cluster for some datasets only. Not run here: it
-// needs a cluster.
-func ExampleConnectCluster() {
-	ctx := context.Background()
-	rt, err := dataset.ConnectCluster(ctx, "head.example:6380", os.Getenv("SHOAL_TOKEN"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer rt.Close() // frees the blocks it still holds on the nodes
-	sum, err := dataset.Range(1_000_000, dataset.WithRuntime(rt)).MapBatches(keepBatch).Sum(ctx, "id")
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(sum)
 }

@@ -147,8 +147,9 @@ var defaultRuntime struct {
 // store of 30% of memory), or, when SHOAL_ADDRESS names a cluster's head,
 // joined to that cluster (ConnectCluster; the token from SHOAL_TOKEN). It
 // is created on first use and lives as long as the process; if joining the
-// cluster fails, every run reports why. Init(JoinCluster(addr)) names the
-// cluster in the program instead.
+// cluster fails, or the program lacks cluster support (see Init), every run
+// reports why. Init(JoinCluster(addr)) names the cluster in the program
+// instead.
 func DefaultRuntime() exec.Runtime {
 	defaultRuntime.once.Do(func() {
 		addr := os.Getenv("SHOAL_ADDRESS")

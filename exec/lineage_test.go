@@ -216,3 +216,86 @@ func TestLineageNotMadeByATask(t *testing.T) {
 	}
 	rt.Release(ref)
 }
+
+// TestLineageRebindsEveryLostSibling: a task made three blocks and two of
+// them are lost. Rebuilding one puts both back (one rerun), whether the
+// rerun was asked for a lost output itself or, further down a chain, for
+// a sibling that had been freed; the block that was not lost keeps its
+// own.
+func TestLineageRebindsEveryLostSibling(t *testing.T) {
+	for _, via := range []string{"a lost output", "a freed sibling"} {
+		t.Run(via, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			store := newLossyStore(mem, t.TempDir())
+			rt := exec.NewLocal(exec.WithAllocator(mem), exec.WithObjectStore(store), exec.WithWorkers(2))
+			defer rt.Close()
+			var splitRuns atomic.Int64
+			outs := runTask(t, rt, exec.Task{Operator: "Split3", Run: func(tc *exec.TaskContext, _ []blocks.Block) ([]blocks.Block, error) {
+				splitRuns.Add(1)
+				return []blocks.Block{intBlock(tc.Alloc, 1), intBlock(tc.Alloc, 2), intBlock(tc.Alloc, 3)}, nil
+			}})
+			ctx := context.Background()
+			get := func(ref exec.ObjectRef) string {
+				t.Helper()
+				b, err := rt.Get(ctx, ref)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer b.Release()
+				return fmt.Sprint(intsOf(b))
+			}
+			wantRuns := int64(2)
+			switch via {
+			case "a lost output":
+				store.lose(outs[0])
+				store.lose(outs[2])
+				if got := get(outs[0]); got != "[1]" {
+					t.Fatalf("rebuilt output 0 is %s, want [1]", got)
+				}
+			case "a freed sibling":
+				// Output 1 feeds a step and is freed; the step's output and
+				// outputs 0 and 2 are lost. Rebuilding the step makes output
+				// 1 again, which reruns Split3 and puts 0 and 2 back.
+				step := runTask(t, rt, exec.Task{Operator: "Times10", Inputs: outs[1:2], Run: func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
+					return []blocks.Block{intBlock(tc.Alloc, 10*intsOf(in[0])[0])}, nil
+				}})
+				rt.Release(outs[1])
+				store.lose(outs[0])
+				store.lose(outs[2])
+				store.lose(step[0])
+				if got := get(step[0]); got != "[20]" {
+					t.Fatalf("rebuilt step output is %s, want [20]", got)
+				}
+				rt.Release(step[0])
+			}
+			for _, k := range []int{0, 2} {
+				if store.Lost(outs[k]) {
+					t.Errorf("output %d is still lost after its sibling was rebuilt", k)
+				}
+			}
+			if got := get(outs[2]); got != "[3]" {
+				t.Errorf("output 2 reads %s after the rebuild, want [3]", got)
+			}
+			if got := get(outs[0]); got != "[1]" {
+				t.Errorf("output 0 reads %s after the rebuild, want [1]", got)
+			}
+			if via == "a lost output" {
+				if got := get(outs[1]); got != "[2]" {
+					t.Errorf("output 1, never lost, reads %s, want [2]", got)
+				}
+			}
+			if n := splitRuns.Load(); n != wantRuns {
+				t.Errorf("Split3 ran %d times, want %d: one rerun must put back every lost sibling", n, wantRuns)
+			}
+			rt.Release(outs[0])
+			rt.Release(outs[2])
+			if via == "a lost output" {
+				rt.Release(outs[1])
+			}
+			if entries, _ := rt.LineageStats(); entries != 0 {
+				t.Errorf("%d lineage entries after every block was released, want 0", entries)
+			}
+		})
+	}
+}

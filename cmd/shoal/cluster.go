@@ -87,6 +87,7 @@ func startCommand() *cobra.Command {
 		spillDir    string
 		workDir     string
 		heartbeat   time.Duration
+		deadAfter   time.Duration
 		headLostAt  time.Duration
 	)
 	cmd := &cobra.Command{
@@ -111,7 +112,7 @@ it in ~/.shoal/cluster-token, which processes on the same machine read).`,
 				}
 				h, err := cluster.StartHead(cluster.HeadConfig{
 					Addr: net.JoinHostPort(host, strconv.Itoa(port)), Token: tok, Version: f.version,
-					HeartbeatPeriod: heartbeat, Logf: logger.Printf,
+					HeartbeatPeriod: heartbeat, DeadAfter: deadAfter, Logf: logger.Printf,
 				})
 				if err != nil {
 					return err
@@ -168,7 +169,9 @@ it in ~/.shoal/cluster-token, which processes on the same machine read).`,
 	cmd.Flags().StringVar(&workDir, "work-dir", "", "where the node keeps the binaries drivers ship for its task workers, kept across restarts (default a new temp directory, removed at stop)")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", time.Second, "how often nodes report to the head")
 	cmd.Flags().DurationVar(&headLostAt, "head-timeout", 30*time.Second, "a node stops when its head is unreachable this long")
+	cmd.Flags().DurationVar(&deadAfter, "dead-after", 0, "a head declares a node dead when it has not reported for this long (default 5 heartbeats)")
 	_ = cmd.Flags().MarkHidden("heartbeat")
+	_ = cmd.Flags().MarkHidden("dead-after")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		if head && !cmd.Flags().Changed("port") {
 			port = 6380

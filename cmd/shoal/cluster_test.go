@@ -110,7 +110,7 @@ func TestClusterProcesses(t *testing.T) {
 	}
 	bin := shoalBinary(t)
 	env := []string{"SHOAL_TOKEN=process-test-token", "HOME=" + t.TempDir()}
-	head := startProc(t, bin, env, "start", "--head", "--port", "0", "--heartbeat", "100ms")
+	head := startProc(t, bin, env, "start", "--head", "--port", "0", "--heartbeat", "100ms", "--dead-after", "2s")
 	m := regexp.MustCompile(`^head at (\S+)$`).FindStringSubmatch(head.first)
 	if m == nil {
 		t.Fatalf("head printed %q", head.first)
@@ -132,7 +132,8 @@ func TestClusterProcesses(t *testing.T) {
 		}
 	}
 
-	// kill -9 a node: within the head's 5 missed heartbeats it is dead.
+	// kill -9 a node: once it has missed heartbeats for 2s (--dead-after)
+	// it is dead.
 	victim := strings.Fields(nodes[1].first)[1]
 	if err := nodes[1].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -170,10 +171,11 @@ func TestClusterProcesses(t *testing.T) {
 		t.Errorf("a node of another version: %q", old)
 	}
 
-	// A program joins with SHOAL_ADDRESS: the quickstart example, its
-	// blocks on the two live nodes, prints what it prints embedded.
+	// A program joins with SHOAL_ADDRESS: the quickstart example built with
+	// cluster support (-tags shoalcluster), its blocks on the two live
+	// nodes, prints what it prints embedded.
 	qs := filepath.Join(t.TempDir(), "quickstart")
-	if out, err := exec.Command("go", "build", "-o", qs, "../../examples/quickstart").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", "shoalcluster", "-o", qs, "../../examples/quickstart").CombinedOutput(); err != nil {
 		t.Fatalf("go build quickstart: %v\n%s", err, out)
 	}
 	embedded := run(t, qs, nil)
@@ -189,6 +191,18 @@ func TestClusterProcesses(t *testing.T) {
 	lost := run(t, qs, append(env, "SHOAL_ADDRESS=127.0.0.1:1"))
 	if lost.code == 0 || !strings.Contains(lost.stdout+lost.stderr, "SHOAL_ADDRESS=127.0.0.1:1") {
 		t.Errorf("quickstart with a SHOAL_ADDRESS nobody serves: exit %d\n%s%s", lost.code, lost.stdout, lost.stderr)
+	}
+	// Built without cluster support, it does not run embedded as if
+	// SHOAL_ADDRESS were not there: it fails, naming the import to add.
+	light := filepath.Join(t.TempDir(), "quickstart")
+	if out, err := exec.Command("go", "build", "-o", light, "../../examples/quickstart").CombinedOutput(); err != nil {
+		t.Fatalf("go build quickstart: %v\n%s", err, out)
+	}
+	unsupported := run(t, light, append(env, "SHOAL_ADDRESS="+addr))
+	msg := unsupported.stdout + unsupported.stderr
+	if unsupported.code == 0 || !strings.Contains(msg, "SHOAL_ADDRESS="+addr) ||
+		!strings.Contains(msg, `import _ "github.com/shoal-data/shoal/cluster"`) {
+		t.Errorf("quickstart without cluster support, given SHOAL_ADDRESS: exit %d\n%s", unsupported.code, msg)
 	}
 
 	// stop: the live nodes and the head exit cleanly.

@@ -4,9 +4,14 @@
 //
 //	go run ./examples/quickstart
 //
-// The same program runs on a cluster with SHOAL_ADDRESS=head:6380: its
-// functions are registered by name, so the nodes' workers (this binary)
-// find them, and main starts with dataset.Init.
+// Built with the shoalcluster tag, the same program runs on a cluster:
+//
+//	SHOAL_ADDRESS=head:6380 go run -tags shoalcluster ./examples/quickstart
+//
+// The tag adds cluster.go, whose one import links cluster support (gRPC,
+// Arrow Flight): an embedded program does without it. Its functions are
+// registered by name, so the nodes' workers (this binary) find them, and
+// main starts with dataset.Init.
 package main
 
 import (

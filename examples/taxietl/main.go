@@ -64,6 +64,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	_ "github.com/shoal-data/shoal/cluster" // runs on a cluster with SHOAL_ADDRESS
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/io/formats"
 	"github.com/shoal-data/shoal/io/storage"
