@@ -150,6 +150,9 @@ type StoreStats struct {
 	SpilledTotal  int64 // bytes written to disk over the store's life
 	RestoredTotal int64 // bytes read back from disk over the store's life
 	Budget        int64
+	// HardLimit is the memory the store may hold while its spill directory
+	// is full; past it Put fails (see SpillError).
+	HardLimit     int64
 	SpillFailures int // spills that could not be written; those blocks stayed in memory
 	// SpilledByProducer splits SpilledTotal by the producer named at Put
 	// (the operator whose task made the block).
