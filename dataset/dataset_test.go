@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -24,7 +25,12 @@ import (
 
 // TestMain fails the package if any test leaves a goroutine behind: every
 // test (and example) runs on a runtime it closes, never on DefaultRuntime.
+// With cancelChildEnv set, the binary is a child process of a cancellation
+// test instead (see cancel_test.go).
 func TestMain(m *testing.M) {
+	if job := os.Getenv(cancelChildEnv); job != "" {
+		os.Exit(cancelChild(job))
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -278,11 +278,42 @@ func TestCancelStopsRunningTasks(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("got %v, want context.Canceled", err)
+		var ce *CanceledError
+		if !errors.Is(err, context.Canceled) || !errors.As(err, &ce) || err.Error() != "operator Test: context canceled" {
+			t.Fatalf("got %v, want a *CanceledError naming the running operator", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("cancelled pipeline did not stop")
+	}
+}
+
+// A run cancelled while it waits on its consumer, with no task in flight,
+// names its whole plan.
+func TestCancelWhileIdleNamesPlan(t *testing.T) {
+	rt := newRuntime(t)
+	var refs []exec.ObjectRef
+	for i := range int64(3) {
+		b := idBlock(rt.Allocator(), 10*i, 10*i+10)
+		ref, err := rt.Put(b, "src")
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+		defer rt.Release(ref)
+	}
+	root, err := Build(&ops.Refs{Refs: refs}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := Run(ctx, rt, root, Options{})
+	defer s.Close()
+	cancel()
+	s.Stats() // the run has ended: nobody took its bundles
+	_, err = s.Next(context.Background())
+	if !errors.Is(err, context.Canceled) || err.Error() != "pipeline Materialized(3 blocks) (no task running): context canceled" {
+		t.Fatalf("got %v, want the plan named as idle", err)
 	}
 }
 
