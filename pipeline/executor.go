@@ -452,8 +452,11 @@ func (e *executor) pick(free int64) Operator {
 			continue
 		}
 		// A bounded queue pushes back by count too: while the consumer's
-		// queue is full, more output could only pile up here.
-		if slot, ok := e.consumer[op]; ok && slot.op.InputFull(slot.input) {
+		// queue is full, or op still holds outputs the consumer had no room
+		// for when route ran, more output could only pile up here. (The
+		// queue alone is not enough: the consumer, dispatched first, takes
+		// one from it, and op would refill its look-ahead window each time.)
+		if slot, ok := e.consumer[op]; ok && (slot.op.InputFull(slot.input) || holdsOutputs(op)) {
 			continue
 		}
 		u := usage[i]
@@ -479,6 +482,13 @@ func (e *executor) pick(free int64) Operator {
 		bumpBackpressure(blocked)
 	}
 	return nil
+}
+
+// holdsOutputs reports that op has outputs in order waiting to move
+// downstream.
+func holdsOutputs(op Operator) bool {
+	t, ok := op.(interface{ base() *taskOp })
+	return ok && len(t.base().outQueue) > 0
 }
 
 func bumpBackpressure(op Operator) {
