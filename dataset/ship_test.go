@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/internal/ci"
 	"github.com/shoal-data/shoal/io/formats"
 )
 
@@ -471,7 +472,7 @@ func TestShippedTasksMatchLocal(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			if c.name == "parquet-testdata" {
 				if _, err := os.Stat(shipTestdata); err != nil {
-					t.Skip("no shared test data:", err)
+					ci.Missing(t, fmt.Sprintf("no shared test data (../shared/testdata beside the checkout): %v", err))
 				}
 			}
 			plain := setup(t)

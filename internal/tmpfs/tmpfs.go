@@ -4,25 +4,21 @@ package tmpfs
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/shoal-data/shoal/internal/ci"
 )
 
 // Mount mounts a tmpfs of the given size on a new directory and unmounts
 // it when the test ends. Mounting needs root (scripts/test runs as root):
-// where it fails, the test is skipped, or failed under CI (CI set), where
-// a skip would hide the missing prerequisite.
+// where it fails, the test is skipped, or failed under CI (ci.Missing).
 func Mount(t testing.TB, bytes int64) string {
 	t.Helper()
 	dir := t.TempDir()
 	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", bytes), "tmpfs", dir).CombinedOutput()
 	if err != nil {
-		msg := fmt.Sprintf("cannot mount a tmpfs on %s (needs root): %v: %s", dir, err, out)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + ": CI runs scripts/test as root")
-		}
-		t.Skip(msg)
+		ci.Missing(t, fmt.Sprintf("cannot mount a tmpfs on %s (needs root, as scripts/test runs): %v: %s", dir, err, out))
 	}
 	// Registered after TempDir's removal, so it runs before it.
 	t.Cleanup(func() {
