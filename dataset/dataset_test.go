@@ -1331,7 +1331,7 @@ func TestExecOptionsAndSpilling(t *testing.T) {
 		rt.Close()
 		mem.AssertSize(t, 0)
 	})
-	e := &testEnv{rt: rt, mem: mem, ctx: context.Background()}
+	e := &testEnv{rt: rt, mem: mem, ctx: watchdog.Context(t, context.Background(), hangLimit)}
 	var running, peak atomic.Int64
 	opts := []dataset.Option{
 		dataset.WithRuntime(rt), dataset.WithParallelism(20),
