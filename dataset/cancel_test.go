@@ -34,9 +34,9 @@ func cancelChild(job string) int {
 		rt := announceRuntime{Runtime: dataset.DefaultRuntime(), operator: "Range("}
 		d := dataset.Range(1<<32, dataset.WithRuntime(rt), dataset.WithParallelism(1<<16)).Map(doubleID)
 		_, err = d.Sum(ctx, "x")
-	case "sort": // a sort of 512 MiB, interrupted as it partitions and sorts
+	case "sort": // a sort of 256 MiB, interrupted as it partitions and sorts
 		rt := announceRuntime{Runtime: dataset.DefaultRuntime(), operator: "Sort(id desc).map"}
-		_, err = dataset.Range(1<<26, dataset.WithRuntime(rt), dataset.WithParallelism(256)).Sort(dataset.Desc("id")).Sum(ctx, "id")
+		_, err = dataset.Range(1<<25, dataset.WithRuntime(rt), dataset.WithParallelism(128)).Sort(dataset.Desc("id")).Sum(ctx, "id")
 	default:
 		err = fmt.Errorf("unknown job %q", job)
 	}
