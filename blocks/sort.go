@@ -198,6 +198,25 @@ func floatCmp[T float32 | float64](l, r []T, sign int) rowCmp {
 	return func(i, j int) int { return sign * compareFloat(l[i], r[j]) }
 }
 
+// MinFloat is the smaller of a and b in the order Sort uses, NaN above
+// every other value (+Inf included) as in DuckDB, Spark and PostgreSQL: a
+// minimum skips NaN unless every value is NaN. NaN is its identity.
+func MinFloat(a, b float64) float64 {
+	if b < a || a != a {
+		return b
+	}
+	return a
+}
+
+// MaxFloat is the larger of a and b in the order Sort uses: a maximum is
+// NaN as soon as one value is. -Inf is its identity.
+func MaxFloat(a, b float64) float64 {
+	if b > a || b != b {
+		return b
+	}
+	return a
+}
+
 // compareFloat orders floats with -0 == +0 and NaN above everything else.
 func compareFloat[T float32 | float64](a, b T) int {
 	switch {

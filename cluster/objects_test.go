@@ -445,7 +445,8 @@ func TestObjectSpilled(t *testing.T) {
 	}
 }
 
-// A failed spill's error reaches the client as its message.
+// A failed spill's error reaches the client: the put that needed the
+// spill fails with it, and stats report it as its message.
 func TestObjectStatsSpillError(t *testing.T) {
 	mem := objCheckLeaks(t)
 	n := objStartNode(t, mem, 1, "/nonexistent/shoal/spill")
@@ -457,20 +458,17 @@ func TestObjectStatsSpillError(t *testing.T) {
 			x.Release()
 		}
 	}()
-	ref, err := c.Put(ctx, b["ints"], "a")
-	if err != nil {
-		t.Fatal(err)
+	_, err := c.Put(ctx, b["ints"], "a")
+	if err == nil || !strings.Contains(err.Error(), "spill directory /nonexistent/shoal/spill cannot be used") {
+		t.Fatalf("put over budget: got %v, want the spill directory's error", err)
 	}
 	st, err := c.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := n.store.Stats()
-	if st.SpillFailures != 1 || st.LastSpillError == nil || st.LastSpillError.Error() != want.LastSpillError.Error() {
+	if st.SpillFailures != 1 || st.Objects != 0 || st.LastSpillError == nil || st.LastSpillError.Error() != want.LastSpillError.Error() {
 		t.Fatalf("stats: %+v, store has %+v", st, want)
-	}
-	if err := c.Release(ctx, ref.ID); err != nil {
-		t.Fatal(err)
 	}
 }
 

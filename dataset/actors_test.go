@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/internal/watchdog"
 )
 
 // setupWith is setup with extra runtime options (GPUs, workers).
@@ -32,7 +33,7 @@ func setupWith(t *testing.T, opts ...exec.LocalOption) *testEnv {
 		rt.Close()
 		mem.AssertSize(t, 0)
 	})
-	return &testEnv{rt: rt, mem: mem, ctx: context.Background()}
+	return &testEnv{rt: rt, mem: mem, ctx: watchdog.Context(t, context.Background(), hangLimit)}
 }
 
 // poolProbe counts what a test's actors do.

@@ -82,8 +82,10 @@ const (
 	needVar
 )
 
+// newMoments is the state of no values: each extreme at its identity (NaN
+// for the float minimum: blocks.MinFloat orders NaN above +Inf).
 func newMoments() moments {
-	return moments{imin: math.MaxInt64, imax: math.MinInt64, fmin: math.Inf(1), fmax: math.Inf(-1)}
+	return moments{imin: math.MaxInt64, imax: math.MinInt64, fmin: math.NaN(), fmax: math.Inf(-1)}
 }
 
 func (m *moments) count() int64 { return m.ints + m.floats }
@@ -106,12 +108,23 @@ func (m *moments) sum() float64 {
 
 func (m *moments) mean() float64 { return m.sum() / float64(m.count()) }
 
-func (m *moments) min() float64 {
-	return math.Min(float64(m.imin), m.fmin)
-}
+// min is the smallest value, integers and floats together, with NaN above
+// every number (blocks.MinFloat): NaN only when every value was NaN.
+func (m *moments) min() float64 { return m.extreme(m.imin, m.fmin, blocks.MinFloat) }
 
-func (m *moments) max() float64 {
-	return math.Max(float64(m.imax), m.fmax)
+// max is the largest value: NaN as soon as one value was NaN.
+func (m *moments) max() float64 { return m.extreme(m.imax, m.fmax, blocks.MaxFloat) }
+
+// extreme combines the integer and float extremes i and f with pick,
+// taking only the kinds of value that were seen.
+func (m *moments) extreme(i int64, f float64, pick func(a, b float64) float64) float64 {
+	switch {
+	case m.floats == 0:
+		return float64(i)
+	case m.ints == 0:
+		return f
+	}
+	return pick(float64(i), f)
 }
 
 // momentsOf aggregates one numeric column. The type switch happens once per
@@ -237,7 +250,7 @@ func floatMoments[T float32 | float64](m *moments, vals []T, arr arrow.Array, n 
 	if n&needMinMax != 0 {
 		fmin, fmax := m.fmin, m.fmax
 		for _, v := range vals {
-			fmin, fmax = math.Min(fmin, float64(v)), math.Max(fmax, float64(v))
+			fmin, fmax = blocks.MinFloat(fmin, float64(v)), blocks.MaxFloat(fmax, float64(v))
 		}
 		m.fmin, m.fmax = fmin, fmax
 	}
@@ -270,7 +283,7 @@ func (m *moments) merge(o moments) {
 	m.floats += o.floats
 	m.fsum += o.fsum
 	m.imin, m.imax = min(m.imin, o.imin), max(m.imax, o.imax)
-	m.fmin, m.fmax = math.Min(m.fmin, o.fmin), math.Max(m.fmax, o.fmax)
+	m.fmin, m.fmax = blocks.MinFloat(m.fmin, o.fmin), blocks.MaxFloat(m.fmax, o.fmax)
 }
 
 var momentsSchema = func() *arrow.Schema {
@@ -395,14 +408,17 @@ func (d *Dataset) Sum(ctx context.Context, col string) (Number, error) {
 }
 
 // Min returns the smallest value of a numeric column, skipping nulls; null
-// when there is none.
+// when there is none. NaN orders above every other float, as in Sort (and
+// DuckDB, Spark, PostgreSQL): Min is NaN only when every value is NaN.
 func (d *Dataset) Min(ctx context.Context, col string) (Number, error) {
 	m, err := d.aggregate(ctx, "Min", col, needMinMax)
 	return extreme(m, err, intColumn(d.planSchema(), col), m.imin, m.min())
 }
 
 // Max returns the largest value of a numeric column, skipping nulls; null
-// when there is none.
+// when there is none. Max is NaN as soon as one value is NaN, since NaN
+// orders above every other float (as in DuckDB; Polars' max skips NaN, its
+// nan_max does this).
 func (d *Dataset) Max(ctx context.Context, col string) (Number, error) {
 	m, err := d.aggregate(ctx, "Max", col, needMinMax)
 	return extreme(m, err, intColumn(d.planSchema(), col), m.imax, m.max())

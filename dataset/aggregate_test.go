@@ -1,6 +1,7 @@
 package dataset_test
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -436,4 +437,69 @@ func TestNumber(t *testing.T) {
 	if !zero.IsNull() || zero.String() != "null" {
 		t.Errorf("zero Number %v", zero)
 	}
+}
+
+// Min and Max order NaN above every other float, as Sort does and as
+// DuckDB, Spark and PostgreSQL do: Min skips NaN unless every value is NaN,
+// Max is NaN as soon as one value is; nulls are skipped. Partial states
+// merge across blocks (NaN in some blocks, blocks of NaN only, NaN beside
+// nulls), and the global methods, the global Aggregate and GroupBy agree.
+func TestMinMaxNaN(t *testing.T) {
+	e := setup(t)
+	nan := math.NaN()
+	cases := []struct {
+		name     string
+		vals     []any // float64 or nil
+		min, max float64
+	}{
+		{"NaN among values", []any{1.0, nan, 3.0, -2.0}, -2, nan},
+		{"a block of NaN only", []any{nan, nan, 5.0, 4.0}, 4, nan},
+		{"NaN beside nulls", []any{nil, nan, nil, 2.0}, 2, nan},
+		{"NaN and nulls only", []any{nan, nil, nan, nil}, nan, nan},
+		{"NaN last", []any{-1.0, 7.0, 0.0, nan}, -1, nan},
+		{"no NaN", []any{nil, 1.5, -0.5, nil}, -0.5, 1.5},
+	}
+	var all []dataset.Item // every case as a group of one dataset
+	for g, c := range cases {
+		var items []dataset.Item
+		for _, v := range c.vals {
+			items = append(items, dataset.Item{"g": int64(g), "f": v})
+		}
+		all = append(all, items...)
+		for _, blocks := range []int{1, 2, 4} {
+			what := func(method string) string { return fmt.Sprintf("%s, %d blocks: %s", c.name, blocks, method) }
+			ds := dataset.FromItems(items, e.par(blocks)...)
+			wantFloat(t, what("Min"), must(ds.Min(e.ctx, "f"))(t), c.min)
+			wantFloat(t, what("Max"), must(ds.Max(e.ctx, "f"))(t), c.max)
+			for _, grouping := range []string{"Aggregate", "GroupBy"} {
+				agg := ds.Aggregate(dataset.MinOf("f"), dataset.MaxOf("f"))
+				if grouping == "GroupBy" {
+					agg = ds.GroupBy("g").Aggregate(dataset.MinOf("f"), dataset.MaxOf("f"))
+				}
+				rows := must(agg.TakeAll(e.ctx))(t)
+				if len(rows) != 1 {
+					t.Fatalf("%s: %d rows", what(grouping), len(rows))
+				}
+				if mn, mx := rows[0]["min(f)"], rows[0]["max(f)"]; !sameFloat(mn, c.min) || !sameFloat(mx, c.max) {
+					t.Errorf("%s: min, max = %v, %v; want %v, %v", what(grouping), mn, mx, c.min, c.max)
+				}
+			}
+		}
+	}
+	// All cases at once, as groups whose rows spread over blocks.
+	for _, blocks := range []int{3, 7} {
+		rows := must(dataset.FromItems(all, e.par(blocks)...).GroupBy("g").Aggregate(dataset.MinOf("f"), dataset.MaxOf("f")).TakeAll(e.ctx))(t)
+		for _, r := range rows {
+			c := cases[r["g"].(int64)]
+			if !sameFloat(r["min(f)"], c.min) || !sameFloat(r["max(f)"], c.max) {
+				t.Errorf("%s, one group of %d blocks: min, max = %v, %v; want %v, %v", c.name, blocks, r["min(f)"], r["max(f)"], c.min, c.max)
+			}
+		}
+	}
+}
+
+// sameFloat reports whether v is the float64 want, NaN matching NaN.
+func sameFloat(v any, want float64) bool {
+	f, ok := v.(float64)
+	return ok && (f == want || math.IsNaN(f) && math.IsNaN(want))
 }

@@ -318,6 +318,9 @@ func (d *Dataset) forEachBundle(ctx context.Context, plan ops.Node, fn func(pipe
 			d.cfg.rt.Release(r)
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				err = s.Canceled(err) // name what the cancellation stopped
+			}
 			return err
 		}
 	}

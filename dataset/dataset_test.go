@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -19,12 +20,18 @@ import (
 
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/internal/watchdog"
 	"github.com/shoal-data/shoal/pipeline"
 )
 
 // TestMain fails the package if any test leaves a goroutine behind: every
 // test (and example) runs on a runtime it closes, never on DefaultRuntime.
+// With cancelChildEnv set, the binary is a child process of a cancellation
+// test instead (see cancel_test.go).
 func TestMain(m *testing.M) {
+	if job := os.Getenv(cancelChildEnv); job != "" {
+		os.Exit(cancelChild(job))
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -32,8 +39,14 @@ func TestMain(m *testing.M) {
 // Helpers shared by every test file of the package.
 // ---------------------------------------------------------------------------
 
+// hangLimit is how long a test may run its datasets under testEnv.ctx:
+// far above what any takes, far below go test's timeout, so a hang fails
+// its test with every goroutine's stack.
+const hangLimit = 2 * time.Minute
+
 // testEnv is a runtime with a checked allocator, closed (and checked for
-// leaked Arrow memory) when the test ends.
+// leaked Arrow memory) when the test ends, and a context limited to
+// hangLimit.
 type testEnv struct {
 	rt  *exec.Local
 	mem *memory.CheckedAllocator
@@ -62,7 +75,7 @@ func setup(t *testing.T) *testEnv {
 		rt.Close()
 		mem.AssertSize(t, 0)
 	})
-	return &testEnv{rt: rt, mem: mem, ctx: context.Background()}
+	return &testEnv{rt: rt, mem: mem, ctx: watchdog.Context(t, context.Background(), hangLimit)}
 }
 
 // setupGC is setup for tests that use FromRecords: the records a dataset
@@ -79,7 +92,7 @@ func setupGC(t *testing.T) *testEnv {
 		waitFreed(mem)
 		mem.AssertSize(t, 0)
 	})
-	return &testEnv{rt: rt, mem: mem, ctx: context.Background()}
+	return &testEnv{rt: rt, mem: mem, ctx: watchdog.Context(t, context.Background(), hangLimit)}
 }
 
 // waitFreed runs garbage collections until mem holds nothing or 5 s pass.
@@ -1318,7 +1331,7 @@ func TestExecOptionsAndSpilling(t *testing.T) {
 		rt.Close()
 		mem.AssertSize(t, 0)
 	})
-	e := &testEnv{rt: rt, mem: mem, ctx: context.Background()}
+	e := &testEnv{rt: rt, mem: mem, ctx: watchdog.Context(t, context.Background(), hangLimit)}
 	var running, peak atomic.Int64
 	opts := []dataset.Option{
 		dataset.WithRuntime(rt), dataset.WithParallelism(20),

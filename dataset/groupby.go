@@ -25,10 +25,12 @@ func CountRows() Agg { return shuffle.CountRows() }
 // overflow; float64 otherwise). A group with no values sums to null.
 func SumOf(col string) Agg { return shuffle.SumOf(col) }
 
-// MinOf is the smallest value of a numeric column.
+// MinOf is the smallest value of a numeric column, NaN only when every
+// value is NaN (NaN orders above every other float, as in Sort and Min).
 func MinOf(col string) Agg { return shuffle.MinOf(col) }
 
-// MaxOf is the largest value of a numeric column.
+// MaxOf is the largest value of a numeric column, NaN as soon as one value
+// is NaN (as Max).
 func MaxOf(col string) Agg { return shuffle.MaxOf(col) }
 
 // MeanOf is the mean of a numeric column's non-null values.

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/dataset"
+	"github.com/shoal-data/shoal/internal/watchdog"
 )
 
 type refGroup struct {
@@ -242,7 +243,7 @@ func TestGroupByLargerThanTheStore(t *testing.T) {
 	rt := smallStore(t)
 	const n = 1 << 20 // 8 MiB of distinct keys: 4x the store, no reduction on the map side
 	d := dataset.Range(n, dataset.WithRuntime(rt), dataset.WithParallelism(32)).GroupBy("id").Count()
-	ctx := context.Background()
+	ctx := watchdog.Context(t, context.Background(), hangLimit)
 	groups, err := d.Count(ctx)
 	if err != nil || groups != n {
 		t.Fatalf("groups %d, %v", groups, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/internal/watchdog"
 )
 
 func joinItems(rng *rand.Rand, n int, valName string, keyRange int) []dataset.Item {
@@ -186,7 +187,7 @@ func TestJoinLargerThanTheStore(t *testing.T) {
 	opts := []dataset.Option{dataset.WithRuntime(rt), dataset.WithParallelism(16)}
 	left := dataset.Range(n, opts...)
 	right := dataset.Range(n, opts...).Where(dataset.Col("id").Lt(n / 2))
-	ctx := context.Background()
+	ctx := watchdog.Context(t, context.Background(), hangLimit)
 	joined := left.Join(right, []string{"id"}, dataset.LeftJoin)
 	rows, err := joined.Count(ctx)
 	if err != nil || rows != n {

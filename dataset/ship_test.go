@@ -21,6 +21,8 @@ import (
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/internal/ci"
+	"github.com/shoal-data/shoal/internal/watchdog"
 	"github.com/shoal-data/shoal/io/formats"
 )
 
@@ -248,7 +250,7 @@ func shipFiles(t *testing.T, dir string) {
 	t.Helper()
 	rt := exec.NewLocal(exec.WithWorkers(2))
 	defer rt.Close()
-	ctx := context.Background()
+	ctx := watchdog.Context(t, context.Background(), hangLimit)
 	src := dataset.Range(300, dataset.WithRuntime(rt), dataset.WithParallelism(6)).MapBatches(shipAddKey)
 	if err := src.WriteParquet(ctx, filepath.Join(dir, "pq"), dataset.ParquetOptions(formats.ParquetOptions{RowGroupRows: 20})); err != nil {
 		t.Fatal(err)
@@ -466,12 +468,12 @@ func shipCases(dir string) []shipCase {
 func TestShippedTasksMatchLocal(t *testing.T) {
 	dir := t.TempDir()
 	shipFiles(t, dir)
-	ctx := context.Background()
+	ctx := watchdog.Context(t, context.Background(), hangLimit)
 	for _, c := range shipCases(dir) {
 		t.Run(c.name, func(t *testing.T) {
 			if c.name == "parquet-testdata" {
 				if _, err := os.Stat(shipTestdata); err != nil {
-					t.Skip("no shared test data:", err)
+					ci.Missing(t, fmt.Sprintf("no shared test data (../shared/testdata beside the checkout): %v", err))
 				}
 			}
 			plain := setup(t)
@@ -534,7 +536,7 @@ func sortItems(items []dataset.Item) {
 // constructor, or one a factory made, are started from their specs and
 // give what the local run gives; an unregistered constructor is named.
 func TestShippedActors(t *testing.T) {
-	ctx := context.Background()
+	ctx := watchdog.Context(t, context.Background(), hangLimit)
 	build := func(opt dataset.Option) *dataset.Dataset {
 		return dataset.Range(5000, opt, dataset.WithParallelism(10)).
 			MapBatchesWithActors(newShipActor, dataset.Actors(2, 2), dataset.ActorCPUs(0.5), dataset.BatchSize(300)).
@@ -739,7 +741,7 @@ func TestRegisterPanics(t *testing.T) {
 // data; Start and Commit stay in the driver), and what they write, rebuilt
 // from the spec, is what a local write writes.
 func TestShippedWrite(t *testing.T) {
-	ctx := context.Background()
+	ctx := watchdog.Context(t, context.Background(), hangLimit)
 	env := setup(t)
 	rt := newShipRuntime(env.rt)
 	dir := t.TempDir()

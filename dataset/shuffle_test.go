@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/internal/watchdog"
 )
 
 func ids(t *testing.T, e *testEnv, d *dataset.Dataset) []int64 {
@@ -113,7 +114,7 @@ func TestRandomShuffleLargerThanTheStore(t *testing.T) {
 	rt := smallStore(t)
 	const n = 1 << 20 // 8 MiB of int64: 4x the store
 	d := dataset.Range(n, dataset.WithRuntime(rt), dataset.WithParallelism(32)).RandomShuffle(11)
-	sum, err := d.Sum(context.Background(), "id")
+	sum, err := d.Sum(watchdog.Context(t, context.Background(), hangLimit), "id")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/shoal-data/shoal/dataset"
+	"github.com/shoal-data/shoal/internal/watchdog"
 )
 
 // refCompare orders two values of a column as Sort promises: nulls last
@@ -161,7 +162,7 @@ func TestSortLargerThanTheStore(t *testing.T) {
 	const n = 1 << 20 // 8 MiB of int64: 4x the store
 	d := dataset.Range(n, dataset.WithRuntime(rt), dataset.WithParallelism(32)).RandomShuffle(3).Sort(dataset.Desc("id"))
 	next := int64(n - 1)
-	for r, err := range d.IterRows(context.Background()) {
+	for r, err := range d.IterRows(watchdog.Context(t, context.Background(), hangLimit)) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,6 +37,7 @@ type LocalOption func(*localConfig)
 type localConfig struct {
 	workers    int
 	budget     int64
+	hardLimit  int64
 	spillDir   string
 	alloc      memory.Allocator
 	maxRetries int
@@ -57,7 +58,18 @@ func WithObjectStoreMemory(bytes int64) LocalOption {
 	return func(c *localConfig) { c.budget = bytes }
 }
 
-// WithSpillDir sets where blocks spill (default: os.TempDir()).
+// WithMemoryHardLimit sets the memory in bytes the object store may hold
+// while its spill directory is full (default: DefaultHardLimit of the
+// budget, twice the budget at most). Past it, the task whose output does
+// not fit fails with a *SpillError naming the directory and the space
+// needed.
+func WithMemoryHardLimit(bytes int64) LocalOption {
+	return func(c *localConfig) { c.hardLimit = bytes }
+}
+
+// WithSpillDir sets where blocks spill (default: os.TempDir()). A directory
+// that cannot be created or written fails the first task that needs to
+// spill, with a *SpillError naming it.
 func WithSpillDir(dir string) LocalOption { return func(c *localConfig) { c.spillDir = dir } }
 
 // WithAllocator sets the allocator for blocks the runtime builds (default:
@@ -102,7 +114,7 @@ type ObjectStore interface {
 var _ ObjectStore = (*Store)(nil)
 
 // WithObjectStore keeps the runtime's blocks in s instead of an in-process
-// store (WithObjectStoreMemory and WithSpillDir then do not apply; the
+// store (WithObjectStoreMemory, WithMemoryHardLimit and WithSpillDir then do not apply; the
 // budget the executor uses is s.Stats().Budget).
 func WithObjectStore(s ObjectStore) LocalOption { return func(c *localConfig) { c.store = s } }
 
@@ -202,7 +214,7 @@ func NewLocal(opts ...LocalOption) *Local {
 	}
 	store := cfg.store
 	if store == nil {
-		store = NewStore(cfg.alloc, cfg.budget, cfg.spillDir)
+		store = NewStore(cfg.alloc, cfg.budget, cfg.spillDir, StoreHardLimit(cfg.hardLimit))
 	} else if b := store.Stats().Budget; b > 0 {
 		cfg.budget = b
 	}

@@ -114,7 +114,9 @@ type TaskResult struct {
 // Runtime is what the executor needs from the machine.
 type Runtime interface {
 	// Put stores b and returns a reference counted once. The store takes its
-	// own reference to b; the caller keeps (and must release) its own.
+	// own reference to b; the caller keeps (and must release) its own. It
+	// fails (a *SpillError for the local store) when the store is over its
+	// budget and cannot spill.
 	Put(b blocks.Block, producer string) (ObjectRef, error)
 	// Get returns the block ref names, restored from disk if it was spilled.
 	// The caller owns one reference to the result and must Release it.
@@ -150,6 +152,9 @@ type StoreStats struct {
 	SpilledTotal  int64 // bytes written to disk over the store's life
 	RestoredTotal int64 // bytes read back from disk over the store's life
 	Budget        int64
+	// HardLimit is the memory the store may hold while its spill directory
+	// is full; past it Put fails (see SpillError).
+	HardLimit     int64
 	SpillFailures int // spills that could not be written; those blocks stayed in memory
 	// SpilledByProducer splits SpilledTotal by the producer named at Put
 	// (the operator whose task made the block).

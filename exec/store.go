@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
 	"sync"
+	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/blocks"
@@ -26,9 +25,10 @@ var ErrClosed = errors.New("shoal: runtime closed")
 // Disk I/O runs outside the store's lock: a block being spilled stays
 // readable from memory until its file is complete.
 type Store struct {
-	alloc    memory.Allocator
-	budget   int64
-	spillDir string // parent for the store's own directory, made on first spill
+	alloc     memory.Allocator
+	budget    int64
+	hardLimit int64  // memory the store may hold while it cannot spill to a full disk
+	spillDir  string // parent for the store's own directory, made on first spill
 
 	mu      sync.Mutex
 	nextID  ObjectID
@@ -42,6 +42,8 @@ type Store struct {
 	// spills counts victims being written outside the lock; Close waits for
 	// them before removing the directory they write into.
 	spills sync.WaitGroup
+	// health pauses spilling after a failure (see store_spill.go).
+	health spillHealth
 }
 
 type object struct {
@@ -55,23 +57,52 @@ type object struct {
 	elem     *list.Element
 }
 
+// StoreOption configures a Store.
+type StoreOption func(*Store)
+
+// StoreHardLimit sets the memory in bytes the store may hold while its
+// spill directory is full (default DefaultHardLimit(budget)). Below it, a
+// full disk only slows the store down; above it, Put fails with a
+// *SpillError naming the directory and the space needed.
+func StoreHardLimit(bytes int64) StoreOption { return func(s *Store) { s.hardLimit = bytes } }
+
+// DefaultHardLimit is the hard limit of a store with the given budget:
+// twice the budget, but never more than half the memory the budget leaves
+// (SystemMemory less the budget) above it, so that a full disk cannot push
+// the process into the kernel's out-of-memory killer. With the default
+// budget (30% of memory) that is 60% of memory, leaving 40% to tasks.
+func DefaultHardLimit(budget int64) int64 {
+	return budget + min(budget, max(SystemMemory()-budget, 0)/2)
+}
+
 // NewStore returns a store with the given memory budget in bytes, spilling
 // under spillDir (os.TempDir() when empty).
-func NewStore(alloc memory.Allocator, budget int64, spillDir string) *Store {
+func NewStore(alloc memory.Allocator, budget int64, spillDir string, opts ...StoreOption) *Store {
 	if spillDir == "" {
 		spillDir = os.TempDir()
 	}
-	return &Store{
+	s := &Store{
 		alloc:    alloc,
 		budget:   budget,
 		spillDir: spillDir,
 		objects:  make(map[ObjectID]*object),
 		lru:      list.New(),
-		stats:    StoreStats{Budget: budget},
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.hardLimit <= 0 {
+		s.hardLimit = DefaultHardLimit(budget)
+	}
+	s.hardLimit = max(s.hardLimit, budget)
+	s.stats = StoreStats{Budget: budget, HardLimit: s.hardLimit}
+	return s
 }
 
-// Put stores b (taking its own reference) and returns a reference counted once.
+// Put stores b (taking its own reference) and returns a reference counted
+// once. It fails with a *SpillError when the store is over its budget and
+// cannot spill: at once when the spill directory cannot be created or
+// written, and past the hard limit when its filesystem is full.
 func (s *Store) Put(b blocks.Block, producer string) (ObjectRef, error) {
 	blocks.Share(b) // tasks may read it concurrently from now on
 	meta := blocks.MetaOf(b)
@@ -91,6 +122,17 @@ func (s *Store) Put(b blocks.Block, producer string) (ObjectRef, error) {
 	s.mu.Unlock()
 
 	s.spill(victims)
+	s.mu.Lock()
+	err := s.refusal()
+	if err != nil {
+		// The block cannot stay: the caller's task fails, not the store.
+		o.refs--
+		s.freeIfUnused(o)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return ObjectRef{}, err
+	}
 	return ObjectRef{ID: o.id, Meta: meta, Producer: producer}, nil
 }
 
@@ -192,6 +234,7 @@ func (s *Store) freeIfUnused(o *object) {
 	}
 	if o.path != "" {
 		os.Remove(o.path)
+		s.health.freed(o.bytes)
 	}
 }
 
@@ -201,16 +244,23 @@ func (s *Store) addMemory(n int64) {
 }
 
 // pickVictims chooses the least recently used blocks to spill until memory is
-// back under budget, and marks them. Called with s.mu held.
+// back under budget, and marks them. While spilling is paused after a
+// failure, only blocks whose file is still on disk (restored, not changed)
+// are chosen: dropping them writes nothing. Called with s.mu held.
 func (s *Store) pickVictims() []*object {
 	if s.closed {
 		return nil
 	}
 	over := s.stats.MemoryBytes - s.spillingBytes - s.budget
+	onlyWritten := s.health.paused(time.Now())
 	var victims []*object
 	for e := s.lru.Front(); e != nil && over > 0; {
 		o := e.Value.(*object)
 		next := e.Next()
+		if onlyWritten && o.path == "" {
+			e = next
+			continue
+		}
 		s.lru.Remove(e)
 		o.elem = nil
 		o.spilling = true
@@ -224,14 +274,20 @@ func (s *Store) pickVictims() []*object {
 }
 
 // spill writes victims to disk outside the lock, then drops their memory. A
-// victim that cannot be written stays in memory: the budget is a target for
-// the executor's backpressure, not a wall that fails tasks.
+// victim that cannot be written stays in memory, and so do the victims after
+// it: the failure pauses spilling (see spillHealth) and Put decides whether
+// the store may still take blocks.
 func (s *Store) spill(victims []*object) {
+	failed := false
 	for _, o := range victims {
 		path, err := o.path, error(nil)
 		fresh := path == ""
-		if fresh {
+		switch {
+		case fresh && failed:
+			err = errSpillSkipped
+		case fresh:
 			path, err = s.writeSpillFile(o)
+			failed = err != nil
 		}
 		s.mu.Lock()
 		o.spilling = false
@@ -245,8 +301,10 @@ func (s *Store) spill(victims []*object) {
 				os.Remove(path)
 			}
 		case err != nil:
-			s.stats.SpillFailures++
-			s.stats.LastSpillError = err
+			if err != errSpillSkipped {
+				s.stats.SpillFailures++
+				s.stats.LastSpillError = s.health.failed(s.spillError(err), o.bytes, time.Now())
+			}
 			o.elem = s.lru.PushBack(o)
 			s.freeIfUnused(o)
 		default:
@@ -256,6 +314,7 @@ func (s *Store) spill(victims []*object) {
 			s.stats.MemoryBytes -= o.bytes
 			s.stats.SpilledBytes += o.bytes
 			if fresh {
+				s.health.succeeded()
 				s.stats.SpilledTotal += o.bytes
 				if s.stats.SpilledByProducer == nil {
 					s.stats.SpilledByProducer = make(map[string]int64)
@@ -267,57 +326,6 @@ func (s *Store) spill(victims []*object) {
 		s.mu.Unlock()
 		s.spills.Done()
 	}
-}
-
-func (s *Store) writeSpillFile(o *object) (string, error) {
-	s.mu.Lock()
-	dir := s.dir
-	if dir == "" && !s.closed {
-		d, err := os.MkdirTemp(s.spillDir, "shoal-spill-")
-		if err != nil {
-			s.mu.Unlock()
-			return "", fmt.Errorf("shoal: spill directory: %w", err)
-		}
-		s.dir, dir = d, d
-	}
-	s.mu.Unlock()
-	if dir == "" {
-		return "", ErrClosed
-	}
-	path := filepath.Join(dir, fmt.Sprintf("%d.arrow", o.id))
-	f, err := os.Create(path)
-	if err != nil {
-		return "", err
-	}
-	w, err := ipc.NewFileWriter(f, ipc.WithSchema(o.block.Schema()), ipc.WithAllocator(s.alloc))
-	if err == nil {
-		err = w.Write(o.block)
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return "", fmt.Errorf("shoal: spill object %d: %w", o.id, err)
-	}
-	return path, nil
-}
-
-func readSpillFile(path string, alloc memory.Allocator) (blocks.Block, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r, err := ipc.NewFileReader(f, ipc.WithAllocator(alloc))
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.RecordBatchAt(0)
 }
 
 // Stats reports the store's counters.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/internal/tmpfs"
 )
 
 // TestMain fails the package if any test, benchmark or example leaves a
@@ -543,50 +545,140 @@ func TestStoreGetCancelledContext(t *testing.T) {
 	}
 }
 
-func TestStoreSpillFailureKeepsBlocksInMemory(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	// A spill "directory" that is a file: the spill directory cannot be made.
-	notDir := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := exec.NewStore(mem, 1, notDir)
-
-	var refs []exec.ObjectRef
-	var total int64
-	for i := range 3 {
-		b := makeBlock(mem, i*10, 10)
-		ref, err := s.Put(b, "p")
-		b.Release()
-		if err != nil {
-			t.Fatalf("put must not fail when spilling does: %v", err)
-		}
-		refs = append(refs, ref)
-		total += ref.Bytes
-	}
-	st := s.Stats()
-	if st.SpillFailures == 0 || st.MemoryBytes != total || st.SpilledBytes != 0 || st.SpilledTotal != 0 {
-		t.Errorf("stats %+v: want spill failures counted and all %d bytes in memory", st, total)
-	}
-	if st.LastSpillError == nil || !strings.Contains(st.LastSpillError.Error(), "spill") {
-		t.Errorf("LastSpillError = %v, want why the spill failed", st.LastSpillError)
-	}
-	for i, ref := range refs {
-		b, err := s.Get(context.Background(), ref)
+// releaseCopies checks that each of refs holds makeBlock(0, rows) and
+// releases it.
+func releaseCopies(t *testing.T, s *exec.Store, mem memory.Allocator, refs []exec.ObjectRef, rows int) {
+	t.Helper()
+	for _, ref := range refs {
+		got, err := s.Get(context.Background(), ref)
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertEqualBlock(t, mem, b, i*10, 10)
-		b.Release()
+		assertEqualBlock(t, mem, got, 0, rows)
+		got.Release()
 		s.Release(ref)
 	}
-	if st := s.Stats(); st.Objects != 0 || st.MemoryBytes != 0 {
-		t.Errorf("after releasing all: %+v", st)
+}
+
+// A spill directory that cannot be made (a path under a regular file) fails
+// the first Put that needs to spill, naming the directory and the system's
+// reason; later Puts over budget fail at once, without trying the disk again
+// each time, and blocks already stored stay readable.
+func TestStoreUnusableSpillDirFailsPut(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
+	b := makeBlock(mem, 0, 10)
+	defer b.Release()
+	s := exec.NewStore(mem, 2*blocks.Size(b), file) // two blocks fit
+
+	var refs []exec.ObjectRef
+	for range 2 {
+		ref, err := s.Put(b, "p")
+		if err != nil {
+			t.Fatalf("put under budget: %v", err)
+		}
+		refs = append(refs, ref)
+	}
+	_, err := s.Put(b, "p")
+	var se *exec.SpillError
+	if !errors.As(err, &se) || se.Full || !errors.Is(err, syscall.ENOTDIR) {
+		t.Fatalf("put over budget: got %v, want a *SpillError wrapping ENOTDIR", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "spill directory "+file+" cannot be used") ||
+		!strings.Contains(msg, "mkdir") || !strings.Contains(msg, "not a directory") || strings.Count(msg, file) != 1 {
+		t.Errorf("message %q does not name the directory once, the call and the reason", msg)
+	}
+	for range 5 {
+		if _, err := s.Put(b, "p"); !errors.As(err, &se) {
+			t.Fatalf("put after the failure: got %v, want the spill error", err)
+		}
+	}
+	st := s.Stats()
+	if st.SpillFailures != 1 {
+		t.Errorf("%d spill attempts failed: a broken directory is retried on every Put", st.SpillFailures)
+	}
+	if st.Objects != 2 || st.MemoryBytes != 2*blocks.Size(b) || !errors.Is(st.LastSpillError, syscall.ENOTDIR) {
+		t.Errorf("stats %+v: want the two blocks put before, in memory, and the error", st)
+	}
+	releaseCopies(t, s, mem, refs, 10)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// On a real full filesystem (a small tmpfs) the store stops writing, holds
+// blocks in memory past its budget up to its hard limit, then refuses the
+// block that would cross it with an error naming the directory and the
+// space needed. Once spill files are removed, spilling resumes.
+func TestStoreFullDiskHoldsToHardLimit(t *testing.T) {
+	const diskBytes = 1 << 20
+	dir := tmpfs.Mount(t, diskBytes)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b := makeBlock(mem, 0, 2000)
+	defer b.Release()
+	size := blocks.Size(b)
+	budget, hard := 4*size, 12*size
+	s := exec.NewStore(mem, budget, dir, exec.StoreHardLimit(hard))
+	defer s.Close()
+
+	var refs []exec.ObjectRef
+	var err error
+	for len(refs) < 200 {
+		var ref exec.ObjectRef
+		if ref, err = s.Put(b, "p"); err != nil {
+			break
+		}
+		refs = append(refs, ref)
+	}
+	var se *exec.SpillError
+	if !errors.As(err, &se) || !se.Full || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("after %d puts: got %v, want a full-disk *SpillError", len(refs), err)
+	}
+	st := s.Stats()
+	if st.SpilledBytes == 0 || st.SpilledBytes > diskBytes {
+		t.Errorf("%d bytes on a disk of %d", st.SpilledBytes, diskBytes)
+	}
+	if st.MemoryBytes > hard || st.PeakMemory > hard+size || st.MemoryBytes <= budget {
+		t.Errorf("memory %d (peak %d): want past the budget %d, within the hard limit %d", st.MemoryBytes, st.PeakMemory, budget, hard)
+	}
+	if se.Need() <= 0 || se.HardLimit != hard || se.Budget != budget {
+		t.Errorf("error reports need %d, limit %d, budget %d", se.Need(), se.HardLimit, se.Budget)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "spill directory "+dir+" is full") || !strings.Contains(msg, "no space left on device") ||
+		!strings.Contains(msg, exec.FormatBytes(se.Need())+" more free space needed") {
+		t.Errorf("message %q does not name the directory, the reason and the space needed", msg)
+	}
+	// One failed write per backoff, not one per Put and block over budget.
+	if st.SpillFailures > 3 {
+		t.Errorf("%d failed spill writes for %d puts: the full disk is retried on every Put", st.SpillFailures, len(refs)+1)
+	}
+
+	// Free the spilled blocks: the next Put spills again.
+	var kept []exec.ObjectRef
+	for _, ref := range refs {
+		if st := s.Stats(); st.SpilledBytes > 0 {
+			s.Release(ref) // the oldest first: those are on disk
+			continue
+		}
+		kept = append(kept, ref)
+	}
+	before := s.Stats().SpilledTotal
+	for range 4 {
+		ref, err := s.Put(b, "p")
+		if err != nil {
+			t.Fatalf("put after the disk was freed: %v", err)
+		}
+		kept = append(kept, ref)
+	}
+	if st := s.Stats(); st.SpilledTotal == before || st.MemoryBytes > budget+size {
+		t.Errorf("after freeing the disk: %+v, want spilling back under the budget", st)
+	}
+	releaseCopies(t, s, mem, kept, 2000)
 }
 
 // Many goroutines put, get, retain and release with a budget of about two

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"io"
 	"slices"
 	"testing"
@@ -60,10 +59,11 @@ func TestExchangeMergesPartsEarly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := Run(context.Background(), rt, root, Options{})
+		ctx := testContext(t)
+		s := Run(ctx, rt, root, Options{})
 		var got []int64
 		for {
-			b, err := s.Next(context.Background())
+			b, err := s.Next(ctx)
 			if err == io.EOF {
 				break
 			}
@@ -71,7 +71,7 @@ func TestExchangeMergesPartsEarly(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, ref := range b.Refs {
-				blk, err := rt.Get(context.Background(), ref)
+				blk, err := rt.Get(ctx, ref)
 				if err != nil {
 					t.Fatal(err)
 				}

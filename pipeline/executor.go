@@ -55,10 +55,15 @@ type Stream struct {
 	err      error // set before out is closed
 	ops      []Operator
 	stats    *RunStats // set before out is closed
+
+	runningMu sync.Mutex
+	running   []string // operators with tasks in flight, upstream first
 }
 
 // Next returns the next bundle, io.EOF after the last, or the pipeline's
-// error. The caller owns the bundle's references.
+// error. The caller owns the bundle's references. When ctx (or the run's
+// context) ends, the error is a *CanceledError naming the operators that
+// were running.
 func (s *Stream) Next(ctx context.Context) (Bundle, error) {
 	select {
 	case b, ok := <-s.out:
@@ -70,7 +75,7 @@ func (s *Stream) Next(ctx context.Context) (Bundle, error) {
 		}
 		return b, nil
 	case <-ctx.Done():
-		return Bundle{}, ctx.Err()
+		return Bundle{}, s.Canceled(ctx.Err())
 	}
 }
 
@@ -121,13 +126,17 @@ type executor struct {
 	index    map[Operator]int // position in ops
 	doneSent map[Operator]bool
 	stopped  map[Operator]bool
-	events   chan func()
-	active   int   // outstanding events: tasks, actor calls and actor starts
-	cpus     int64 // milli-CPUs running tasks hold
-	actors   []exec.Actor
-	ready    []Bundle
-	err      error
-	reserve  int64 // per-operator share of the budget that is its own
+	running  map[Operator]int // tasks and actor calls in flight, by operator
+	// runningChanged: an operator started or stopped having tasks in
+	// flight since publishRunning last ran.
+	runningChanged bool
+	events         chan func()
+	active         int   // outstanding events: tasks, actor calls and actor starts
+	cpus           int64 // milli-CPUs running tasks hold
+	actors         []exec.Actor
+	ready          []Bundle
+	err            error
+	reserve        int64 // per-operator share of the budget that is its own
 
 	// For RunStats and the trace.
 	start  time.Time
@@ -167,6 +176,7 @@ func Run(ctx context.Context, rt exec.Runtime, root Operator, opts Options) *Str
 		consumer: make(map[Operator]consumerSlot),
 		doneSent: make(map[Operator]bool),
 		stopped:  make(map[Operator]bool),
+		running:  make(map[Operator]int),
 		events:   make(chan func(), 64),
 		timing:   make(map[Operator]*opTiming),
 		start:    time.Now(),
@@ -204,6 +214,7 @@ func (e *executor) walk(op Operator) {
 
 func (e *executor) submit(op Operator, t exec.Task, done func(exec.TaskResult)) {
 	e.active++
+	e.inFlight(op, 1)
 	need := milliCPUs(t.CPUs)
 	e.cpus += need
 	e.rt.Submit(e.ctx, t, func(res exec.TaskResult) {
@@ -211,7 +222,8 @@ func (e *executor) submit(op Operator, t exec.Task, done func(exec.TaskResult)) 
 		e.events <- func() {
 			e.cpus -= need
 			e.record(op, t.Index, res, end, "")
-			done(res)
+			done(res) // may fail the run: op still counts as running
+			e.inFlight(op, -1)
 		}
 	})
 }
@@ -219,11 +231,13 @@ func (e *executor) submit(op Operator, t exec.Task, done func(exec.TaskResult)) 
 // call runs c on actor a; track names the actor in the trace.
 func (e *executor) call(op Operator, a exec.Actor, track string, c exec.ActorCall, done func(exec.TaskResult)) {
 	e.active++
+	e.inFlight(op, 1)
 	a.Call(e.ctx, c, func(res exec.TaskResult) {
 		end := time.Now()
 		e.events <- func() {
 			e.record(op, c.Index, res, end, track)
 			done(res)
+			e.inFlight(op, -1)
 		}
 	})
 }
@@ -242,8 +256,13 @@ func (e *executor) startActor(op Operator, spec exec.ActorSpec, done func(exec.A
 	})
 }
 
+// fail ends the run with err, the first error; once the run's context has
+// ended, a context error names the operators that were running.
 func (e *executor) fail(err error) {
 	if e.err == nil {
+		if e.ctx.Err() != nil {
+			err = e.stream.Canceled(err)
+		}
 		e.err = err
 	}
 }
@@ -280,6 +299,7 @@ func (e *executor) loop() {
 		if e.err != nil || e.root.Finished() && len(e.ready) == 0 {
 			break
 		}
+		e.publishRunning() // operators whose tasks ended since the last wait
 		var out chan Bundle
 		var first Bundle
 		if len(e.ready) > 0 {
@@ -432,8 +452,11 @@ func (e *executor) pick(free int64) Operator {
 			continue
 		}
 		// A bounded queue pushes back by count too: while the consumer's
-		// queue is full, more output could only pile up here.
-		if slot, ok := e.consumer[op]; ok && slot.op.InputFull(slot.input) {
+		// queue is full, or op still holds outputs the consumer had no room
+		// for when route ran, more output could only pile up here. (The
+		// queue alone is not enough: the consumer, dispatched first, takes
+		// one from it, and op would refill its look-ahead window each time.)
+		if slot, ok := e.consumer[op]; ok && (slot.op.InputFull(slot.input) || holdsOutputs(op)) {
 			continue
 		}
 		u := usage[i]
@@ -459,6 +482,13 @@ func (e *executor) pick(free int64) Operator {
 		bumpBackpressure(blocked)
 	}
 	return nil
+}
+
+// holdsOutputs reports that op has outputs in order waiting to move
+// downstream.
+func holdsOutputs(op Operator) bool {
+	t, ok := op.(interface{ base() *taskOp })
+	return ok && len(t.base().outQueue) > 0
 }
 
 func bumpBackpressure(op Operator) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/internal/watchdog"
 	"github.com/shoal-data/shoal/ops"
 )
 
@@ -89,9 +90,21 @@ func identity(label string, delay time.Duration) *ops.OneToOne {
 	}}
 }
 
-// collect runs plan and returns the ids it produced, in order.
+// hangLimit is how long a test's pipeline may run: far above what any
+// takes, far below go test's timeout. A broken liveness or backpressure
+// rule then fails its test with every goroutine's stack in seconds.
+const hangLimit = 30 * time.Second
+
+// testContext is the context tests run pipelines under: see hangLimit.
+func testContext(t *testing.T) context.Context {
+	return watchdog.Context(t, context.Background(), hangLimit)
+}
+
+// collect runs plan and returns the ids it produced, in order, under ctx
+// limited to hangLimit.
 func collect(t *testing.T, ctx context.Context, rt exec.Runtime, plan ops.Node, opts Options, each func()) ([]int64, error) {
 	t.Helper()
+	ctx = watchdog.Context(t, ctx, hangLimit)
 	root, err := Build(ops.Optimize(plan), 4)
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +192,51 @@ func TestBackpressureBoundsBytesInFlight(t *testing.T) {
 	if peak > limit || rt.Stats().PeakMemory > limit {
 		t.Errorf("store held %d MiB (peak %d MiB), want at most %d MiB", peak>>20, rt.Stats().PeakMemory>>20, limit>>20)
 	}
+}
+
+// A consumer's full input queue stops its producer's tasks even when memory
+// would allow them: a fast read feeding a slow stage (one task at a time)
+// stays within a few blocks of what the stage has taken, instead of running
+// its whole look-ahead window ahead. Two CPUs: one for the stage, one for
+// the read, so reads finish in order.
+func TestConsumerQueueFullStopsProducer(t *testing.T) {
+	rt := newRuntime(t, exec.WithWorkers(2))
+	src := &testSource{n: 60, rows: 10}
+	var taken atomic.Int64 // blocks the slow stage has started on
+	plan := &ops.OneToOne{Input: &ops.Read{Source: src}, Label: "Slow", MaxConcurrency: 1, Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+		taken.Add(1)
+		time.Sleep(2 * time.Millisecond)
+		in.Retain()
+		return in, nil
+	}}
+	const queue = 4 // the map operator's input queue
+	root, err := Build(ops.Optimize(plan), queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	s := Run(ctx, rt, root, Options{MemoryBudget: 1 << 30})
+	defer s.Close()
+	var lead int64
+	for {
+		lead = max(lead, src.reads.Load()-taken.Load())
+		b, err := s.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.release(rt)
+	}
+	// Reads ahead of the stage: its full queue, the read in flight on the
+	// other CPU, the stage's next block (dispatched, not started) and one
+	// read dispatched in the pass where the stage took from its queue.
+	// Without the rule the look-ahead window lets the read run 13 ahead.
+	if limit := int64(queue + 3); lead > limit {
+		t.Errorf("the read ran %d blocks ahead of the slow stage, want at most %d", lead, limit)
+	}
+	t.Logf("the read ran at most %d blocks ahead", lead)
 }
 
 // Even with a budget smaller than one block, the pipeline completes: the
@@ -278,11 +336,42 @@ func TestCancelStopsRunningTasks(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("got %v, want context.Canceled", err)
+		var ce *CanceledError
+		if !errors.Is(err, context.Canceled) || !errors.As(err, &ce) || err.Error() != "operator Test: context canceled" {
+			t.Fatalf("got %v, want a *CanceledError naming the running operator", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("cancelled pipeline did not stop")
+	}
+}
+
+// A run cancelled while it waits on its consumer, with no task in flight,
+// names its whole plan.
+func TestCancelWhileIdleNamesPlan(t *testing.T) {
+	rt := newRuntime(t)
+	var refs []exec.ObjectRef
+	for i := range int64(3) {
+		b := idBlock(rt.Allocator(), 10*i, 10*i+10)
+		ref, err := rt.Put(b, "src")
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+		defer rt.Release(ref)
+	}
+	root, err := Build(&ops.Refs{Refs: refs}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testContext(t))
+	s := Run(ctx, rt, root, Options{})
+	defer s.Close()
+	cancel()
+	s.Stats() // the run has ended: nobody took its bundles
+	_, err = s.Next(testContext(t))
+	if !errors.Is(err, context.Canceled) || err.Error() != "pipeline Materialized(3 blocks) (no task running): context canceled" {
+		t.Fatalf("got %v, want the plan named as idle", err)
 	}
 }
 
@@ -293,8 +382,9 @@ func TestCloseEarlyReleasesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := Run(context.Background(), rt, root, Options{})
-	b, err := s.Next(context.Background())
+	ctx := testContext(t)
+	s := Run(ctx, rt, root, Options{})
+	b, err := s.Next(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/shoal-data/shoal/exec"
 )
 
 // progressInterval is how often the loop redraws Options.Progress.
@@ -67,7 +69,7 @@ func (e *executor) renderProgress(final bool) {
 		} else {
 			fmt.Fprintf(&b, "  %d tasks  %d blocks", m.TasksDone, m.BlocksOut)
 		}
-		fmt.Fprintf(&b, "  %s", formatBytes(m.BytesOut))
+		fmt.Fprintf(&b, "  %s", exec.FormatBytes(m.BytesOut))
 		if onActors(op) {
 			fmt.Fprintf(&b, "  %d actors", m.Actors)
 			if m.ActorRestarts > 0 {

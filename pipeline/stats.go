@@ -87,12 +87,12 @@ func (s *RunStats) String() string {
 	fmt.Fprintln(w, "Tasks\tRetries\tWall\tTask wall\tCPU\tRows in\tRows out\tBytes in\tBytes out\tBlocks out\tSpilled\tBackpressured\t  Operator")
 	for _, o := range s.Operators {
 		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\t%d\t  %s\n", o.Tasks, o.Retries,
-			round(o.Wall), round(o.TaskWall), round(o.CPU), o.RowsIn, o.RowsOut, formatBytes(o.BytesIn), formatBytes(o.BytesOut),
-			o.BlocksOut, formatBytes(o.Spilled), o.Backpressured, o.Name)
+			round(o.Wall), round(o.TaskWall), round(o.CPU), o.RowsIn, o.RowsOut, exec.FormatBytes(o.BytesIn), exec.FormatBytes(o.BytesOut),
+			o.BlocksOut, exec.FormatBytes(o.Spilled), o.Backpressured, o.Name)
 	}
 	w.Flush()
 	fmt.Fprintf(&b, "Total: wall %s, CPU %s (process), %d tasks (%d retries), task wall %s, spilled %s, restored %s, store peak %s\n",
-		round(s.Wall), round(s.CPU), s.Tasks, s.Retries, round(s.TaskWall), formatBytes(s.SpilledBytes), formatBytes(s.RestoredBytes), formatBytes(s.PeakMemory))
+		round(s.Wall), round(s.CPU), s.Tasks, s.Retries, round(s.TaskWall), exec.FormatBytes(s.SpilledBytes), exec.FormatBytes(s.RestoredBytes), exec.FormatBytes(s.PeakMemory))
 	if s.Err != nil {
 		fmt.Fprintf(&b, "Error: %v\n", s.Err)
 	}
@@ -107,19 +107,6 @@ func round(d time.Duration) time.Duration {
 		return d.Round(10 * time.Microsecond)
 	}
 	return d.Round(time.Microsecond)
-}
-
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }
 
 // opTiming is what the executor records of an operator's tasks.

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -23,7 +22,7 @@ func drain(t *testing.T, rt exec.Runtime, plan ops.Node, opts Options) (*Stream,
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx := testContext(t)
 	s := Run(ctx, rt, root, opts)
 	defer s.Close()
 	var rows int64
@@ -91,7 +90,7 @@ func TestRunStatsCountSpills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := Run(context.Background(), rt, root, Options{MemoryBudget: 64 << 20})
+	s := Run(testContext(t), rt, root, Options{MemoryBudget: 64 << 20})
 	// Take nothing: the reads ahead of the consumer overflow the store.
 	for deadline := time.Now().Add(5 * time.Second); rt.Stats().SpilledTotal == 0 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)

@@ -163,8 +163,13 @@ func (t *taskOp) cancelTasks() {
 // runStages passes b through a fused chain of one-to-one operators. It takes
 // over the caller's reference to b. A panic in a stage becomes an error
 // naming that stage, so errors point at the user's function, not the chain.
+// A cancelled task stops before the next stage.
 func runStages(tc *exec.TaskContext, stages []*ops.OneToOne, b blocks.Block) (blocks.Block, error) {
 	for _, st := range stages {
+		if err := tc.Err(); err != nil {
+			b.Release()
+			return nil, err
+		}
 		out, err := callStage(tc, st, b)
 		b.Release()
 		if err != nil {

@@ -265,10 +265,12 @@ func initInt(k aggKind) int64 {
 	return 0
 }
 
+// initFloat is the identity of a float aggregation: NaN for a minimum,
+// since NaN orders above +Inf (blocks.MinFloat).
 func initFloat(k aggKind) float64 {
 	switch k {
 	case aggMin:
-		return math.Inf(1)
+		return math.NaN()
 	case aggMax:
 		return math.Inf(-1)
 	}
@@ -515,13 +517,9 @@ func addFloats[T float32 | float64](s *aggStates, k int, vals []T, col arrow.Arr
 		x := float64(v)
 		switch kind {
 		case aggMin:
-			if x < f[g] || math.IsNaN(x) {
-				f[g] = x
-			}
+			f[g] = blocks.MinFloat(f[g], x)
 		case aggMax:
-			if x > f[g] || math.IsNaN(x) {
-				f[g] = x
-			}
+			f[g] = blocks.MaxFloat(f[g], x)
 		case aggStd:
 			welford(&f[g], &m2[g], n[g], x)
 		default:
@@ -600,13 +598,9 @@ func (s *aggStates) mergeState(k int, b blocks.Block, gids []int32) error {
 		case s.ints[k] && kind == aggMax:
 			acc[g] = max(acc[g], iv[r])
 		case kind == aggMin:
-			if fv[r] < f[g] || math.IsNaN(fv[r]) {
-				f[g] = fv[r]
-			}
+			f[g] = blocks.MinFloat(f[g], fv[r])
 		case kind == aggMax:
-			if fv[r] > f[g] || math.IsNaN(fv[r]) {
-				f[g] = fv[r]
-			}
+			f[g] = blocks.MaxFloat(f[g], fv[r])
 		default:
 			f[g] += fv[r]
 		}

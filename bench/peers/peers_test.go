@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoal-data/shoal/bench/peers"
+	"github.com/shoal-data/shoal/internal/ci"
 )
 
 // workloads are SPEC.md's workloads with an answer (pipeline is Shoal's
@@ -48,7 +49,7 @@ func TestPeers(t *testing.T) {
 			if os.Getenv("SHOAL_PEERS_REQUIRED") != "" {
 				t.Fatalf("SHOAL_PEERS_REQUIRED is set (scripts/test found node and npm) but: %v", err)
 			}
-			t.Skipf("peer engines not installed (run scripts/bench-peers-install): %v", err)
+			ci.Missing(t, fmt.Sprintf("peer engines not installed (run scripts/bench-peers-install): %v", err))
 		}
 	}
 	d := genTestData(rows(t), 1)
