@@ -1,4 +1,4 @@
-package storage
+package s3
 
 import (
 	"bytes"
@@ -25,44 +25,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-)
 
-// S3Options configures the S3 filesystem. The zero value uses the AWS
-// default credential chain and region.
-//
-// S3Options is comparable: Resolve keeps one *S3 per distinct value.
-type S3Options struct {
-	// Endpoint overrides the S3 endpoint for S3-compatible stores
-	// ("http://127.0.0.1:7070"). AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL
-	// are honoured when empty (the AWS SDK reads them).
-	Endpoint string
-	// Region defaults to AWS_REGION (or the shared config's profile),
-	// then "us-east-1".
-	Region string
-	// PathStyle addresses buckets as endpoint/bucket/key; on by default
-	// when an endpoint is set, here or through the environment.
-	PathStyle bool
-	// AccessKeyID and SecretAccessKey, when set, replace the credential
-	// chain. They are never written to JSON: credentials do not travel in
-	// task specs.
-	AccessKeyID, SecretAccessKey string `json:"-"`
-	// MaxAttempts bounds attempts per request on throttling, 5xx and
-	// network errors (default 5; 1 means no retries).
-	MaxAttempts int
-	// MaxBackoff caps the jittered exponential delay between attempts
-	// (default 20s, the SDK's).
-	MaxBackoff time.Duration
-	// PartSize is the multipart upload part size (default 16 MiB, at
-	// least 5 MiB, S3's minimum). A writer buffers up to 4 parts in flight
-	// plus the one it is filling, and an object has at most 10,000 parts.
-	PartSize int64
-	// ListPageSize is the number of keys asked for per ListObjectsV2 page
-	// (default 1000, S3's maximum).
-	ListPageSize int
-	// HTTPClient, when set, sends every request (proxies, custom TLS). It
-	// does not survive JSON (a task spec): options with one do not ship.
-	HTTPClient *http.Client `json:"-"`
-}
+	"github.com/shoal-data/shoal/io/storage"
+)
 
 const (
 	defaultS3Attempts  = 5
@@ -86,7 +51,7 @@ const (
 	errMsgWriterClosed = "write after Close or Abort"
 )
 
-// S3 is a FileSystem over one S3 endpoint. Paths are "bucket/key"; a
+// S3 is a storage.FileSystem over one S3 endpoint. Paths are "bucket/key"; a
 // "directory" is a key prefix ending in "/". It is safe for concurrent use
 // and shares one client (and its connection pool) between all files.
 type S3 struct {
@@ -99,12 +64,12 @@ type S3 struct {
 	copyLimit, copyPart int64
 }
 
-var _ FileSystem = (*S3)(nil)
+var _ storage.FileSystem = (*S3)(nil)
 
 // NewS3 builds an S3 filesystem. It checks the options and loads the AWS
 // configuration, but sends no request: a wrong endpoint or credentials
 // show up on first use.
-func NewS3(ctx context.Context, o S3Options) (*S3, error) {
+func NewS3(ctx context.Context, o storage.S3Options) (*S3, error) {
 	attempts := o.MaxAttempts
 	switch {
 	case attempts == 0:
@@ -190,7 +155,7 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	}, nil
 }
 
-// Client is the underlying AWS SDK client, for what FileSystem does not
+// Client is the underlying AWS SDK client, for what storage.FileSystem does not
 // cover (creating buckets, say).
 func (s *S3) Client() *s3.Client { return s.client }
 
@@ -204,9 +169,9 @@ func (s *S3) split(op, p string, needKey bool) (bucket, key string, err error) {
 	bucket, key, _ = strings.Cut(p, "/")
 	switch {
 	case bucket == "":
-		return "", "", &PathError{Op: op, URL: s.URL(p), Err: errors.New(errMsgNeedsBucket)}
+		return "", "", &storage.PathError{Op: op, URL: s.URL(p), Err: errors.New(errMsgNeedsBucket)}
 	case needKey && (key == "" || strings.HasSuffix(key, "/")):
-		return "", "", &PathError{Op: op, URL: s.URL(p), Err: errors.New(errMsgNeedsKey)}
+		return "", "", &storage.PathError{Op: op, URL: s.URL(p), Err: errors.New(errMsgNeedsKey)}
 	}
 	return bucket, key, nil
 }
@@ -221,11 +186,11 @@ type s3Error struct {
 
 func (e *s3Error) Error() string        { return e.msg }
 func (e *s3Error) Unwrap() error        { return e.err }
-func (e *s3Error) Is(target error) bool { return e.notExist && target == ErrNotExist }
+func (e *s3Error) Is(target error) bool { return e.notExist && target == storage.ErrNotExist }
 
 // pathErr wraps an SDK error for op on path p in bucket.
 func (s *S3) pathErr(op, p, bucket string, err error) error {
-	return &PathError{Op: op, URL: s.URL(p), Err: explain(bucket, err)}
+	return &storage.PathError{Op: op, URL: s.URL(p), Err: explain(bucket, err)}
 }
 
 // credentialCodes are the error codes of requests refused for who sent
@@ -238,7 +203,7 @@ var credentialCodes = map[string]bool{
 }
 
 // explain turns an SDK error into one that says in words what went wrong:
-// a missing bucket or key (matching ErrNotExist), refused credentials,
+// a missing bucket or key (matching storage.ErrNotExist), refused credentials,
 // retries given up on. Other errors are returned as they are.
 func explain(bucket string, err error) error {
 	var se *s3Error
@@ -292,24 +257,24 @@ func explain(bucket string, err error) error {
 }
 
 // Stat heads the object. A key that is only a prefix of other keys (a
-// "directory"), or a bare bucket, gives an error matching errIsDir, so
-// Expand lists it; a missing key gives ErrNotExist.
-func (s *S3) Stat(ctx context.Context, p string) (FileInfo, error) {
+// "directory"), or a bare bucket, gives an error matching storage.ErrIsDir, so
+// storage.Expand lists it; a missing key gives storage.ErrNotExist.
+func (s *S3) Stat(ctx context.Context, p string) (storage.FileInfo, error) {
 	bucket, key, err := s.split("stat", p, false)
 	if err != nil {
-		return FileInfo{}, err
+		return storage.FileInfo{}, err
 	}
 	if key == "" || strings.HasSuffix(key, "/") {
-		return FileInfo{}, s.notFile(ctx, "stat", p, bucket, key)
+		return storage.FileInfo{}, s.notFile(ctx, "stat", p, bucket, key)
 	}
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
 	if err == nil {
-		return FileInfo{Path: p, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified), Version: aws.ToString(out.ETag)}, nil
+		return storage.FileInfo{Path: p, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified), Version: aws.ToString(out.ETag)}, nil
 	}
-	if !errors.Is(explain(bucket, err), ErrNotExist) {
-		return FileInfo{}, s.pathErr("stat", p, bucket, err)
+	if !errors.Is(explain(bucket, err), storage.ErrNotExist) {
+		return storage.FileInfo{}, s.pathErr("stat", p, bucket, err)
 	}
-	return FileInfo{}, s.notFile(ctx, "stat", p, bucket, key)
+	return storage.FileInfo{}, s.notFile(ctx, "stat", p, bucket, key)
 }
 
 // notFile explains why p is not an object: its bucket is missing, it is a
@@ -328,16 +293,16 @@ func (s *S3) notFile(ctx context.Context, op, p, bucket, key string) error {
 	case err != nil:
 		return s.pathErr(op, p, bucket, err)
 	case key == "" || len(out.Contents) > 0:
-		return &PathError{Op: op, URL: s.URL(p), Err: errIsDir}
+		return &storage.PathError{Op: op, URL: s.URL(p), Err: storage.ErrIsDir}
 	}
-	return &PathError{Op: op, URL: s.URL(p), Err: &s3Error{msg: "no such key", notExist: true}}
+	return &storage.PathError{Op: op, URL: s.URL(p), Err: &s3Error{msg: "no such key", notExist: true}}
 }
 
 // List returns every object under the prefix dir+"/" (the whole bucket for
 // "bucket" or "bucket/"), sorted; keys ending in "/" (directory markers)
-// are left out. A missing bucket is an error matching ErrNotExist; a
+// are left out. A missing bucket is an error matching storage.ErrNotExist; a
 // missing prefix gives an empty list.
-func (s *S3) List(ctx context.Context, dir string) ([]FileInfo, error) {
+func (s *S3) List(ctx context.Context, dir string) ([]storage.FileInfo, error) {
 	bucket, key, err := s.split("list", dir, false)
 	if err != nil {
 		return nil, err
@@ -346,11 +311,11 @@ func (s *S3) List(ctx context.Context, dir string) ([]FileInfo, error) {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	var out []FileInfo
+	var out []storage.FileInfo
 	err = s.walk(ctx, bucket, prefix, func(o types.Object) error {
 		k := aws.ToString(o.Key)
 		if !strings.HasSuffix(k, "/") {
-			out = append(out, FileInfo{Path: bucket + "/" + k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified), Version: aws.ToString(o.ETag)})
+			out = append(out, storage.FileInfo{Path: bucket + "/" + k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified), Version: aws.ToString(o.ETag)})
 		}
 		return nil
 	})
@@ -383,14 +348,14 @@ func (s *S3) walk(ctx context.Context, bucket, prefix string, fn func(types.Obje
 // Open heads the object for its size and ETag; reads are ranged GETs
 // pinned to that ETag (If-Match), so an object replaced while open fails
 // the read instead of mixing two versions.
-func (s *S3) Open(ctx context.Context, p string) (File, error) {
+func (s *S3) Open(ctx context.Context, p string) (storage.File, error) {
 	bucket, key, err := s.split("open", p, true)
 	if err != nil {
 		return nil, err
 	}
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
-		if errors.Is(explain(bucket, err), ErrNotExist) {
+		if errors.Is(explain(bucket, err), storage.ErrNotExist) {
 			return nil, s.notFile(ctx, "open", p, bucket, key)
 		}
 		return nil, s.pathErr("open", p, bucket, err)
@@ -406,7 +371,7 @@ func (s *S3) Open(ctx context.Context, p string) (File, error) {
 // OpenInfo opens a file that Stat or List described without asking S3
 // for its size and ETag again: a read task saves a round trip. Reads are
 // pinned to the listed ETag, so an object replaced since fails clearly.
-func (s *S3) OpenInfo(ctx context.Context, info FileInfo) (File, error) {
+func (s *S3) OpenInfo(ctx context.Context, info storage.FileInfo) (storage.File, error) {
 	if info.Version == "" || info.Size < 0 {
 		return s.Open(ctx, info.Path)
 	}
@@ -476,7 +441,7 @@ func (f *s3File) Close() error {
 // returns io.EOF with the bytes it got.
 func (f *s3File) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, &PathError{Op: "read", URL: f.Name(), Err: fmt.Errorf("negative offset %d", off)}
+		return 0, &storage.PathError{Op: "read", URL: f.Name(), Err: fmt.Errorf("negative offset %d", off)}
 	}
 	if off >= f.size {
 		if len(p) == 0 {
@@ -493,7 +458,7 @@ func (f *s3File) ReadAt(p []byte, off int64) (int, error) {
 		closed := f.closed
 		f.mu.Unlock()
 		if closed {
-			return 0, &PathError{Op: "read", URL: f.Name(), Err: os.ErrClosed}
+			return 0, &storage.PathError{Op: "read", URL: f.Name(), Err: os.ErrClosed}
 		}
 		if err := f.get(p, off); err != nil {
 			return 0, err
@@ -518,7 +483,7 @@ func (f *s3File) spanAt(pos int64) (*span, error) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		return nil, &PathError{Op: "read", URL: f.Name(), Err: os.ErrClosed}
+		return nil, &storage.PathError{Op: "read", URL: f.Name(), Err: os.ErrClosed}
 	}
 	var sp *span
 	var end int64
@@ -554,7 +519,7 @@ func (f *s3File) spanAt(pos int64) (*span, error) {
 		select {
 		case <-sp.ready:
 		case <-f.ctx.Done():
-			return nil, &PathError{Op: "read", URL: f.Name(), Err: f.ctx.Err()}
+			return nil, &storage.PathError{Op: "read", URL: f.Name(), Err: f.ctx.Err()}
 		}
 	}
 	return sp, sp.err
@@ -620,7 +585,7 @@ func (f *s3File) get(p []byte, off int64) error {
 		}
 		p, off = p[n:], off+int64(n)
 	}
-	return &PathError{Op: "read", URL: f.Name(), Err: fmt.Errorf("reading bytes from %d: %w", off, err)}
+	return &storage.PathError{Op: "read", URL: f.Name(), Err: fmt.Errorf("reading bytes from %d: %w", off, err)}
 }
 
 // Create returns a writer that buffers PartSize bytes. An object that fits
@@ -628,7 +593,7 @@ func (f *s3File) get(p []byte, off int64) error {
 // multipart upload, each part sent as it fills (at most 4 at once, each
 // holding its buffer), completed on Close. Abort, a failed part or a
 // failed Close aborts the upload, so no partial object is ever visible.
-func (s *S3) Create(ctx context.Context, p string) (Writer, error) {
+func (s *S3) Create(ctx context.Context, p string) (storage.Writer, error) {
 	bucket, key, err := s.split("create", p, true)
 	if err != nil {
 		return nil, err
@@ -661,7 +626,7 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 		if w.result != nil {
 			return 0, w.result
 		}
-		return 0, &PathError{Op: "write", URL: w.s.URL(w.path), Err: errors.New(errMsgWriterClosed)}
+		return 0, &storage.PathError{Op: "write", URL: w.s.URL(w.path), Err: errors.New(errMsgWriterClosed)}
 	}
 	n := 0
 	for len(p) > 0 {
@@ -698,7 +663,7 @@ func (w *s3Writer) flush() error {
 		w.sem = make(chan struct{}, partsInFlight)
 	}
 	if w.nextPart == maxParts {
-		return &PathError{Op: "write", URL: w.s.URL(w.path), Err: fmt.Errorf(
+		return &storage.PathError{Op: "write", URL: w.s.URL(w.path), Err: fmt.Errorf(
 			"object exceeds %d parts of %d bytes; raise S3Options.PartSize", maxParts, w.s.partSize)}
 	}
 	w.nextPart++
@@ -717,7 +682,7 @@ func (w *s3Writer) flush() error {
 		defer w.mu.Unlock()
 		if err != nil {
 			if w.err == nil {
-				w.err = &PathError{Op: "write", URL: w.s.URL(w.path), Err: fmt.Errorf("part %d: %w", num, explain(w.bucket, err))}
+				w.err = &storage.PathError{Op: "write", URL: w.s.URL(w.path), Err: fmt.Errorf("part %d: %w", num, explain(w.bucket, err))}
 			}
 			return
 		}
@@ -790,7 +755,7 @@ func (w *s3Writer) Abort() error {
 		return nil
 	}
 	w.done = true
-	w.result = &PathError{Op: "write", URL: w.s.URL(w.path), Err: errWriterAborted}
+	w.result = &storage.PathError{Op: "write", URL: w.s.URL(w.path), Err: errWriterAborted}
 	return w.abortUpload()
 }
 
@@ -834,7 +799,7 @@ func (s *S3) Rename(ctx context.Context, src, dst string) error {
 	}
 	info, err := s.Stat(ctx, src)
 	if err != nil {
-		return &PathError{Op: "rename", URL: s.URL(src), Err: errors.Unwrap(err)}
+		return &storage.PathError{Op: "rename", URL: s.URL(src), Err: errors.Unwrap(err)}
 	}
 	source := copySource(sb, sk)
 	if info.Size <= s.copyLimit {
@@ -952,7 +917,7 @@ func (s *S3) RemoveAll(ctx context.Context, p string) error {
 		err = flush()
 	}
 	if err != nil {
-		if e := explain(bucket, err); errors.Is(e, ErrNotExist) {
+		if e := explain(bucket, err); errors.Is(e, storage.ErrNotExist) {
 			return nil
 		}
 		return s.pathErr("remove", p, bucket, err)

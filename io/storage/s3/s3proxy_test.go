@@ -1,4 +1,4 @@
-package storage
+package s3
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/shoal-data/shoal/io/storage"
 )
 
 // faultProxy is a reverse proxy in front of the test S3 server that
@@ -83,7 +85,7 @@ func (p *faultProxy) counts(method string) (seen, faults int) {
 }
 
 // proxiedS3 returns a filesystem that reaches bucket through a fault proxy.
-func proxiedS3(t *testing.T, p *faultProxy, mod func(*S3Options)) *S3 {
+func proxiedS3(t *testing.T, p *faultProxy, mod func(*storage.S3Options)) *S3 {
 	t.Helper()
 	o := testS3Options(t)
 	o.Endpoint = p.URL
@@ -107,7 +109,7 @@ func TestS3ProxyHostHeader(t *testing.T) {
 		t.Fatalf("read %q", got)
 	}
 	// Rewriting Host breaks the signature.
-	fs = proxiedS3(t, newFaultProxy(t, upstream, false, nil), func(o *S3Options) { o.MaxAttempts = 1 })
+	fs = proxiedS3(t, newFaultProxy(t, upstream, false, nil), func(o *storage.S3Options) { o.MaxAttempts = 1 })
 	_, err := fs.Stat(t.Context(), bucket+"/k")
 	if err == nil || !strings.Contains(err.Error(), "access denied or invalid credentials") {
 		t.Fatalf("with Host rewritten: %v; want the server to refuse the signature", err)
@@ -129,7 +131,7 @@ func TestS3Retry503(t *testing.T) {
 		}
 		return false
 	})
-	fs := proxiedS3(t, proxy, func(o *S3Options) { o.PartSize = 5 << 20; o.MaxAttempts = 3 })
+	fs := proxiedS3(t, proxy, func(o *storage.S3Options) { o.PartSize = 5 << 20; o.MaxAttempts = 3 })
 
 	// A multipart write (CreateMultipartUpload and the first UploadPart
 	// are refused once) and a small one.
@@ -176,7 +178,7 @@ func TestS3RetriesExhausted(t *testing.T) {
 	proxy := newFaultProxy(t, testS3Options(t).Endpoint, true, func(r *http.Request, n int) bool {
 		return r.Method == http.MethodGet
 	})
-	fs := proxiedS3(t, proxy, func(o *S3Options) { o.MaxAttempts = 3 })
+	fs := proxiedS3(t, proxy, func(o *storage.S3Options) { o.MaxAttempts = 3 })
 	f, err := fs.Open(t.Context(), bucket+"/k") // HEAD goes through
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +193,7 @@ func TestS3RetriesExhausted(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	if errors.Is(err, ErrNotExist) {
+	if errors.Is(err, storage.ErrNotExist) {
 		t.Error("a throttled read matches ErrNotExist")
 	}
 	if seen, _ := proxy.counts(http.MethodGet); seen != 3 {
@@ -203,7 +205,7 @@ func TestS3RetriesExhausted(t *testing.T) {
 	proxy.setFault(func(r *http.Request, n int) bool {
 		return r.Method == http.MethodPut && r.URL.Query().Has("partNumber") && n >= 2
 	})
-	fs = proxiedS3(t, proxy, func(o *S3Options) { o.MaxAttempts = 2; o.PartSize = 5 << 20 })
+	fs = proxiedS3(t, proxy, func(o *storage.S3Options) { o.MaxAttempts = 2; o.PartSize = 5 << 20 })
 	w, err := fs.Create(t.Context(), bucket+"/failed")
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +227,7 @@ func TestS3RetriesExhausted(t *testing.T) {
 	if err := w.Close(); err == nil {
 		t.Fatal("Close after a failed part succeeded")
 	}
-	if _, err := direct.Stat(t.Context(), bucket+"/failed"); !errors.Is(err, ErrNotExist) {
+	if _, err := direct.Stat(t.Context(), bucket+"/failed"); !errors.Is(err, storage.ErrNotExist) {
 		t.Fatalf("stat after a failed upload: %v, want ErrNotExist", err)
 	}
 	assertNoUploads(t, direct, bucket)
