@@ -508,7 +508,7 @@ func TestReadErrors(t *testing.T) {
 
 // s3Config points at the S3 server scripts/test starts, creating a bucket
 // that is removed when the test ends.
-func s3Config(t *testing.T) (storage.Config, string, *s3.S3) {
+func s3Config(t *testing.T) (storage.Config, string, *s3.FileSystem) {
 	t.Helper()
 	endpoint := os.Getenv("SHOAL_TEST_S3_ENDPOINT")
 	if endpoint == "" {
@@ -518,7 +518,7 @@ func s3Config(t *testing.T) (storage.Config, string, *s3.S3) {
 		t.Skip("!!! SHOAL_TEST_S3_ENDPOINT is unset: run scripts/test to test against a real S3 server")
 	}
 	opts := storage.S3Options{Endpoint: endpoint, AccessKeyID: os.Getenv("SHOAL_TEST_S3_ACCESS_KEY"), SecretAccessKey: os.Getenv("SHOAL_TEST_S3_SECRET_KEY")}
-	fs, err := s3.NewS3(t.Context(), opts)
+	fs, err := s3.New(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func TestCommandsOnS3(t *testing.T) {
 		t.Skip("!!! SHOAL_TEST_S3_ENDPOINT is unset: run scripts/test to test against a real S3 server")
 	}
 	access, secret := os.Getenv("SHOAL_TEST_S3_ACCESS_KEY"), os.Getenv("SHOAL_TEST_S3_SECRET_KEY")
-	fs, err := s3.NewS3(t.Context(), storage.S3Options{Endpoint: endpoint, AccessKeyID: access, SecretAccessKey: secret})
+	fs, err := s3.New(t.Context(), storage.S3Options{Endpoint: endpoint, AccessKeyID: access, SecretAccessKey: secret})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ func init() { storage.RegisterScheme(s3Scheme, resolve) }
 
 // clients caches one S3 filesystem per distinct options, so that a job
 // with thousands of files builds one client and its connection pool.
-var clients sync.Map // storage.S3Options -> *S3
+var clients sync.Map // storage.S3Options -> *FileSystem
 
 // resolve turns "s3://bucket/prefix" into the filesystem for cfg.S3 and
 // "bucket/prefix".
@@ -24,12 +24,12 @@ func resolve(ctx context.Context, url string, cfg storage.Config) (storage.FileS
 		return nil, "", fmt.Errorf("%s: an S3 URL needs a bucket: s3://bucket/prefix", url)
 	}
 	if fs, ok := clients.Load(cfg.S3); ok {
-		return fs.(*S3), p, nil
+		return fs.(*FileSystem), p, nil
 	}
-	fs, err := NewS3(ctx, cfg.S3)
+	fs, err := New(ctx, cfg.S3)
 	if err != nil {
 		return nil, "", err
 	}
 	actual, _ := clients.LoadOrStore(cfg.S3, fs)
-	return actual.(*S3), p, nil
+	return actual.(*FileSystem), p, nil
 }

@@ -1,3 +1,10 @@
+// Package s3 is the storage.FileSystem for S3 and S3-compatible stores,
+// on aws-sdk-go-v2. Importing it registers the s3:// scheme with
+// storage.Resolve:
+//
+//	import _ "github.com/shoal-data/shoal/io/storage/s3"
+//
+// Programs that never touch S3 leave it out and do not link the AWS SDK.
 package s3
 
 import (
@@ -21,7 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -51,11 +58,12 @@ const (
 	errMsgWriterClosed = "write after Close or Abort"
 )
 
-// S3 is a storage.FileSystem over one S3 endpoint. Paths are "bucket/key"; a
-// "directory" is a key prefix ending in "/". It is safe for concurrent use
-// and shares one client (and its connection pool) between all files.
-type S3 struct {
-	client   *s3.Client
+// FileSystem is a storage.FileSystem over one S3 endpoint. Paths are
+// "bucket/key"; a "directory" is a key prefix ending in "/". It is safe
+// for concurrent use and shares one client (and its connection pool)
+// between all files.
+type FileSystem struct {
+	client   *s3api.Client
 	attempts int
 	partSize int64
 	pageSize int32
@@ -64,12 +72,12 @@ type S3 struct {
 	copyLimit, copyPart int64
 }
 
-var _ storage.FileSystem = (*S3)(nil)
+var _ storage.FileSystem = (*FileSystem)(nil)
 
-// NewS3 builds an S3 filesystem. It checks the options and loads the AWS
+// New builds an S3 filesystem. It checks the options and loads the AWS
 // configuration, but sends no request: a wrong endpoint or credentials
 // show up on first use.
-func NewS3(ctx context.Context, o storage.S3Options) (*S3, error) {
+func New(ctx context.Context, o storage.S3Options) (*FileSystem, error) {
 	attempts := o.MaxAttempts
 	switch {
 	case attempts == 0:
@@ -131,7 +139,7 @@ func NewS3(ctx context.Context, o storage.S3Options) (*S3, error) {
 	if cfg.Region == "" {
 		cfg.Region = defaultS3Region
 	}
-	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
+	client := s3api.NewFromConfig(cfg, func(so *s3api.Options) {
 		// Runs after the SDK resolved BaseEndpoint from AWS_ENDPOINT_URL_S3,
 		// AWS_ENDPOINT_URL or the shared config, so an endpoint from any of
 		// those turns on path-style addressing too.
@@ -145,7 +153,7 @@ func NewS3(ctx context.Context, o storage.S3Options) (*S3, error) {
 		// that to stderr on every read.
 		so.DisableLogOutputChecksumValidationSkipped = true
 	})
-	return &S3{
+	return &FileSystem{
 		client:    client,
 		attempts:  attempts,
 		partSize:  partSize,
@@ -157,14 +165,14 @@ func NewS3(ctx context.Context, o storage.S3Options) (*S3, error) {
 
 // Client is the underlying AWS SDK client, for what storage.FileSystem does not
 // cover (creating buckets, say).
-func (s *S3) Client() *s3.Client { return s.client }
+func (s *FileSystem) Client() *s3api.Client { return s.client }
 
-func (s *S3) Scheme() string             { return s3Scheme }
-func (s *S3) URL(p string) string        { return "s3://" + p }
-func (s *S3) Join(elem ...string) string { return path.Join(elem...) }
+func (s *FileSystem) Scheme() string             { return s3Scheme }
+func (s *FileSystem) URL(p string) string        { return "s3://" + p }
+func (s *FileSystem) Join(elem ...string) string { return path.Join(elem...) }
 
 // split turns "bucket/key" into its parts. A leading "s3://" is tolerated.
-func (s *S3) split(op, p string, needKey bool) (bucket, key string, err error) {
+func (s *FileSystem) split(op, p string, needKey bool) (bucket, key string, err error) {
 	p = strings.TrimPrefix(p, "s3://")
 	bucket, key, _ = strings.Cut(p, "/")
 	switch {
@@ -189,7 +197,7 @@ func (e *s3Error) Unwrap() error        { return e.err }
 func (e *s3Error) Is(target error) bool { return e.notExist && target == storage.ErrNotExist }
 
 // pathErr wraps an SDK error for op on path p in bucket.
-func (s *S3) pathErr(op, p, bucket string, err error) error {
+func (s *FileSystem) pathErr(op, p, bucket string, err error) error {
 	return &storage.PathError{Op: op, URL: s.URL(p), Err: explain(bucket, err)}
 }
 
@@ -259,7 +267,7 @@ func explain(bucket string, err error) error {
 // Stat heads the object. A key that is only a prefix of other keys (a
 // "directory"), or a bare bucket, gives an error matching storage.ErrIsDir, so
 // storage.Expand lists it; a missing key gives storage.ErrNotExist.
-func (s *S3) Stat(ctx context.Context, p string) (storage.FileInfo, error) {
+func (s *FileSystem) Stat(ctx context.Context, p string) (storage.FileInfo, error) {
 	bucket, key, err := s.split("stat", p, false)
 	if err != nil {
 		return storage.FileInfo{}, err
@@ -267,7 +275,7 @@ func (s *S3) Stat(ctx context.Context, p string) (storage.FileInfo, error) {
 	if key == "" || strings.HasSuffix(key, "/") {
 		return storage.FileInfo{}, s.notFile(ctx, "stat", p, bucket, key)
 	}
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	out, err := s.client.HeadObject(ctx, &s3api.HeadObjectInput{Bucket: &bucket, Key: &key})
 	if err == nil {
 		return storage.FileInfo{Path: p, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified), Version: aws.ToString(out.ETag)}, nil
 	}
@@ -281,12 +289,12 @@ func (s *S3) Stat(ctx context.Context, p string) (storage.FileInfo, error) {
 // directory (the bucket itself, or a prefix of other keys), or nothing is
 // there. HeadObject's 404 carries no body, so it cannot tell a missing
 // bucket from a missing key; one ListObjectsV2 can.
-func (s *S3) notFile(ctx context.Context, op, p, bucket, key string) error {
+func (s *FileSystem) notFile(ctx context.Context, op, p, bucket, key string) error {
 	prefix := key
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	out, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+	out, err := s.client.ListObjectsV2(ctx, &s3api.ListObjectsV2Input{
 		Bucket: &bucket, Prefix: &prefix, MaxKeys: aws.Int32(1),
 	})
 	switch {
@@ -302,7 +310,7 @@ func (s *S3) notFile(ctx context.Context, op, p, bucket, key string) error {
 // "bucket" or "bucket/"), sorted; keys ending in "/" (directory markers)
 // are left out. A missing bucket is an error matching storage.ErrNotExist; a
 // missing prefix gives an empty list.
-func (s *S3) List(ctx context.Context, dir string) ([]storage.FileInfo, error) {
+func (s *FileSystem) List(ctx context.Context, dir string) ([]storage.FileInfo, error) {
 	bucket, key, err := s.split("list", dir, false)
 	if err != nil {
 		return nil, err
@@ -327,8 +335,8 @@ func (s *S3) List(ctx context.Context, dir string) ([]storage.FileInfo, error) {
 }
 
 // walk calls fn for each object under prefix, a page at a time.
-func (s *S3) walk(ctx context.Context, bucket, prefix string, fn func(types.Object) error) error {
-	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+func (s *FileSystem) walk(ctx context.Context, bucket, prefix string, fn func(types.Object) error) error {
+	pages := s3api.NewListObjectsV2Paginator(s.client, &s3api.ListObjectsV2Input{
 		Bucket: &bucket, Prefix: &prefix, MaxKeys: aws.Int32(s.pageSize),
 	})
 	for pages.HasMorePages() {
@@ -348,12 +356,12 @@ func (s *S3) walk(ctx context.Context, bucket, prefix string, fn func(types.Obje
 // Open heads the object for its size and ETag; reads are ranged GETs
 // pinned to that ETag (If-Match), so an object replaced while open fails
 // the read instead of mixing two versions.
-func (s *S3) Open(ctx context.Context, p string) (storage.File, error) {
+func (s *FileSystem) Open(ctx context.Context, p string) (storage.File, error) {
 	bucket, key, err := s.split("open", p, true)
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	out, err := s.client.HeadObject(ctx, &s3api.HeadObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
 		if errors.Is(explain(bucket, err), storage.ErrNotExist) {
 			return nil, s.notFile(ctx, "open", p, bucket, key)
@@ -371,7 +379,7 @@ func (s *S3) Open(ctx context.Context, p string) (storage.File, error) {
 // OpenInfo opens a file that Stat or List described without asking S3
 // for its size and ETag again: a read task saves a round trip. Reads are
 // pinned to the listed ETag, so an object replaced since fails clearly.
-func (s *S3) OpenInfo(ctx context.Context, info storage.FileInfo) (storage.File, error) {
+func (s *FileSystem) OpenInfo(ctx context.Context, info storage.FileInfo) (storage.File, error) {
 	if info.Version == "" || info.Size < 0 {
 		return s.Open(ctx, info.Path)
 	}
@@ -404,7 +412,7 @@ func (s *S3) OpenInfo(ctx context.Context, info storage.FileInfo) (storage.File,
 // Concurrent reads of the same span wait for one GET instead of each
 // sending their own. The cache holds at most 4 MiB + 64 KiB per file.
 type s3File struct {
-	s                 *S3
+	s                 *FileSystem
 	ctx               context.Context
 	bucket, key, path string
 	size              int64
@@ -565,7 +573,7 @@ func (f *s3File) get(p []byte, off int64) error {
 	var err error
 	for attempt := 0; attempt < f.s.attempts && len(p) > 0; attempt++ {
 		rng := fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1)
-		in := &s3.GetObjectInput{Bucket: &f.bucket, Key: &f.key, Range: &rng}
+		in := &s3api.GetObjectInput{Bucket: &f.bucket, Key: &f.key, Range: &rng}
 		if f.etag != "" {
 			in.IfMatch = &f.etag
 		}
@@ -593,7 +601,7 @@ func (f *s3File) get(p []byte, off int64) error {
 // multipart upload, each part sent as it fills (at most 4 at once, each
 // holding its buffer), completed on Close. Abort, a failed part or a
 // failed Close aborts the upload, so no partial object is ever visible.
-func (s *S3) Create(ctx context.Context, p string) (storage.Writer, error) {
+func (s *FileSystem) Create(ctx context.Context, p string) (storage.Writer, error) {
 	bucket, key, err := s.split("create", p, true)
 	if err != nil {
 		return nil, err
@@ -602,7 +610,7 @@ func (s *S3) Create(ctx context.Context, p string) (storage.Writer, error) {
 }
 
 type s3Writer struct {
-	s                 *S3
+	s                 *FileSystem
 	ctx               context.Context
 	bucket, key, path string
 	buf               []byte
@@ -650,7 +658,7 @@ func (w *s3Writer) flush() error {
 		return err
 	}
 	if w.uploadID == "" {
-		out, err := w.s.client.CreateMultipartUpload(w.ctx, &s3.CreateMultipartUploadInput{
+		out, err := w.s.client.CreateMultipartUpload(w.ctx, &s3api.CreateMultipartUploadInput{
 			Bucket: &w.bucket, Key: &w.key, ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 		})
 		if err != nil {
@@ -673,7 +681,7 @@ func (w *s3Writer) flush() error {
 	w.wg.Add(1)
 	go func() {
 		defer func() { <-w.sem; w.wg.Done() }()
-		out, err := w.s.client.UploadPart(w.ctx, &s3.UploadPartInput{
+		out, err := w.s.client.UploadPart(w.ctx, &s3api.UploadPartInput{
 			Bucket: &w.bucket, Key: &w.key, UploadId: &w.uploadID, PartNumber: &num,
 			Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
 			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
@@ -717,7 +725,7 @@ func (w *s3Writer) Close() error {
 	}
 	if w.uploadID == "" {
 		w.done = true
-		_, err := w.s.client.PutObject(w.ctx, &s3.PutObjectInput{
+		_, err := w.s.client.PutObject(w.ctx, &s3api.PutObjectInput{
 			Bucket: &w.bucket, Key: &w.key,
 			Body: bytes.NewReader(w.buf), ContentLength: aws.Int64(int64(len(w.buf))),
 		})
@@ -737,7 +745,7 @@ func (w *s3Writer) Close() error {
 		return w.fail(err)
 	}
 	sort.Slice(w.parts, func(i, j int) bool { return *w.parts[i].PartNumber < *w.parts[j].PartNumber })
-	_, err := w.s.client.CompleteMultipartUpload(w.ctx, &s3.CompleteMultipartUploadInput{
+	_, err := w.s.client.CompleteMultipartUpload(w.ctx, &s3api.CompleteMultipartUploadInput{
 		Bucket: &w.bucket, Key: &w.key, UploadId: &w.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: w.parts},
 	})
@@ -769,7 +777,7 @@ func (w *s3Writer) abortUpload() error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), cleanupTimeout)
 	defer cancel()
-	_, err := w.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+	_, err := w.s.client.AbortMultipartUpload(ctx, &s3api.AbortMultipartUploadInput{
 		Bucket: &w.bucket, Key: &w.key, UploadId: &w.uploadID,
 	})
 	w.uploadID = ""
@@ -785,7 +793,7 @@ func (w *s3Writer) abortUpload() error {
 // object's content type or user metadata). Renaming is not atomic: a
 // reader may see both objects for a moment, and a failed delete leaves
 // both.
-func (s *S3) Rename(ctx context.Context, src, dst string) error {
+func (s *FileSystem) Rename(ctx context.Context, src, dst string) error {
 	sb, sk, err := s.split("rename", src, true)
 	if err != nil {
 		return err
@@ -803,14 +811,14 @@ func (s *S3) Rename(ctx context.Context, src, dst string) error {
 	}
 	source := copySource(sb, sk)
 	if info.Size <= s.copyLimit {
-		_, err = s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &db, Key: &dk, CopySource: &source})
+		_, err = s.client.CopyObject(ctx, &s3api.CopyObjectInput{Bucket: &db, Key: &dk, CopySource: &source})
 		if err != nil {
 			return s.pathErr("rename", dst, db, err)
 		}
 	} else if err := s.copyParts(ctx, source, info.Size, db, dk, dst); err != nil {
 		return err
 	}
-	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &sb, Key: &sk}); err != nil {
+	if _, err := s.client.DeleteObject(ctx, &s3api.DeleteObjectInput{Bucket: &sb, Key: &sk}); err != nil {
 		return s.pathErr("rename", src, sb, err)
 	}
 	return nil
@@ -818,8 +826,8 @@ func (s *S3) Rename(ctx context.Context, src, dst string) error {
 
 // copyParts copies an object too large for CopyObject as a multipart
 // upload of UploadPartCopy ranges.
-func (s *S3) copyParts(ctx context.Context, source string, size int64, bucket, key, dst string) error {
-	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
+func (s *FileSystem) copyParts(ctx context.Context, source string, size int64, bucket, key, dst string) error {
+	out, err := s.client.CreateMultipartUpload(ctx, &s3api.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
 	if err != nil {
 		return s.pathErr("rename", dst, bucket, err)
 	}
@@ -833,7 +841,7 @@ func (s *S3) copyParts(ctx context.Context, source string, size int64, bucket, k
 			num++
 			n := num
 			rng := fmt.Sprintf("bytes=%d-%d", off, min(off+partSize, size)-1)
-			po, err := s.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+			po, err := s.client.UploadPartCopy(ctx, &s3api.UploadPartCopyInput{
 				Bucket: &bucket, Key: &key, UploadId: id, PartNumber: &n,
 				CopySource: &source, CopySourceRange: &rng,
 			})
@@ -848,7 +856,7 @@ func (s *S3) copyParts(ctx context.Context, source string, size int64, bucket, k
 			// algorithm, and versitygw (like S3) rejects them then.
 			parts = append(parts, types.CompletedPart{PartNumber: &n, ETag: r.ETag})
 		}
-		_, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		_, err := s.client.CompleteMultipartUpload(ctx, &s3api.CompleteMultipartUploadInput{
 			Bucket: &bucket, Key: &key, UploadId: id,
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 		})
@@ -857,7 +865,7 @@ func (s *S3) copyParts(ctx context.Context, source string, size int64, bucket, k
 	if err != nil {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: id})
+		s.client.AbortMultipartUpload(actx, &s3api.AbortMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: id})
 		return s.pathErr("rename", dst, bucket, err)
 	}
 	return nil
@@ -877,7 +885,7 @@ func copySource(bucket, key string) string {
 // with DeleteObjects in batches of 1000 as it lists. "bucket" alone
 // empties the bucket (the bucket stays). Like os.RemoveAll, nothing to
 // remove, even a missing bucket, is not an error.
-func (s *S3) RemoveAll(ctx context.Context, p string) error {
+func (s *FileSystem) RemoveAll(ctx context.Context, p string) error {
 	bucket, key, err := s.split("remove", p, false)
 	if err != nil {
 		return err
@@ -887,7 +895,7 @@ func (s *S3) RemoveAll(ctx context.Context, p string) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+		out, err := s.client.DeleteObjects(ctx, &s3api.DeleteObjectsInput{
 			Bucket: &bucket, Delete: &types.Delete{Objects: batch, Quiet: aws.Bool(true)},
 		})
 		batch = batch[:0]

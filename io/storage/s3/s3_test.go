@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shoal-data/shoal/io/storage"
@@ -59,18 +59,18 @@ func testS3Options(t *testing.T) storage.S3Options {
 
 // newTestS3 builds an S3 filesystem on the test server (with opts changed
 // by mod) and a fresh bucket that is emptied and removed after the test.
-func newTestS3(t *testing.T, mod func(*storage.S3Options)) (*S3, string) {
+func newTestS3(t *testing.T, mod func(*storage.S3Options)) (*FileSystem, string) {
 	t.Helper()
 	o := testS3Options(t)
 	if mod != nil {
 		mod(&o)
 	}
-	fs, err := NewS3(t.Context(), o)
+	fs, err := New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bucket := testBucketName(t)
-	if _, err := fs.Client().CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+	if _, err := fs.Client().CreateBucket(t.Context(), &s3api.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatalf("create bucket %s: %v", bucket, err)
 	}
 	t.Cleanup(func() { removeTestBucket(t, fs, bucket) })
@@ -97,18 +97,18 @@ func testBucketName(t *testing.T) string {
 
 // removeTestBucket empties and deletes a test bucket, aborting uploads
 // that a failed test left behind.
-func removeTestBucket(t *testing.T, fs *S3, bucket string) {
+func removeTestBucket(t *testing.T, fs *FileSystem, bucket string) {
 	ctx := context.Background() // t.Context is already cancelled here
 	if err := fs.RemoveAll(ctx, bucket); err != nil {
 		t.Errorf("cleanup: %v", err)
 	}
-	ups, err := fs.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket})
+	ups, err := fs.Client().ListMultipartUploads(ctx, &s3api.ListMultipartUploadsInput{Bucket: &bucket})
 	if err == nil {
 		for _, u := range ups.Uploads {
-			fs.Client().AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId})
+			fs.Client().AbortMultipartUpload(ctx, &s3api.AbortMultipartUploadInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId})
 		}
 	}
-	if _, err := fs.Client().DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); err != nil {
+	if _, err := fs.Client().DeleteBucket(ctx, &s3api.DeleteBucketInput{Bucket: &bucket}); err != nil {
 		t.Errorf("cleanup: delete bucket %s: %v", bucket, err)
 	}
 }
@@ -160,18 +160,18 @@ func readAll(t *testing.T, fs storage.FileSystem, p string) []byte {
 	return buf[:n]
 }
 
-func headETag(t *testing.T, fs *S3, bucket, key string) string {
+func headETag(t *testing.T, fs *FileSystem, bucket, key string) string {
 	t.Helper()
-	out, err := fs.Client().HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	out, err := fs.Client().HeadObject(t.Context(), &s3api.HeadObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return aws.ToString(out.ETag)
 }
 
-func assertNoUploads(t *testing.T, fs *S3, bucket string) {
+func assertNoUploads(t *testing.T, fs *FileSystem, bucket string) {
 	t.Helper()
-	ups, err := fs.Client().ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: &bucket})
+	ups, err := fs.Client().ListMultipartUploads(t.Context(), &s3api.ListMultipartUploadsInput{Bucket: &bucket})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,11 +191,11 @@ func TestS3Options(t *testing.T) {
 		{MaxBackoff: -time.Second},
 		{AccessKeyID: "only-the-id"},
 	} {
-		if _, err := NewS3(ctx, o); err == nil {
-			t.Errorf("NewS3(%+v) succeeded, want an error", o)
+		if _, err := New(ctx, o); err == nil {
+			t.Errorf("New(%+v) succeeded, want an error", o)
 		}
 	}
-	fs, err := NewS3(ctx, storage.S3Options{Endpoint: "http://127.0.0.1:1", AccessKeyID: "a", SecretAccessKey: "b"})
+	fs, err := New(ctx, storage.S3Options{Endpoint: "http://127.0.0.1:1", AccessKeyID: "a", SecretAccessKey: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestS3Options(t *testing.T) {
 	// path-style addressing too.
 	t.Setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:2")
 	t.Setenv("AWS_REGION", "eu-west-3")
-	fs, err = NewS3(ctx, storage.S3Options{AccessKeyID: "a", SecretAccessKey: "b"})
+	fs, err = New(ctx, storage.S3Options{AccessKeyID: "a", SecretAccessKey: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -591,7 +591,7 @@ func TestS3RemoveAll(t *testing.T) {
 	for i := range deleteBatch + 5 {
 		g.Go(func() error {
 			k := fmt.Sprintf("out/part-%04d", i)
-			_, err := fs.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &k, Body: strings.NewReader(k)})
+			_, err := fs.Client().PutObject(ctx, &s3api.PutObjectInput{Bucket: &bucket, Key: &k, Body: strings.NewReader(k)})
 			return err
 		})
 	}
@@ -625,7 +625,7 @@ func TestS3RemoveAll(t *testing.T) {
 
 func TestS3MissingBucket(t *testing.T) {
 	o := testS3Options(t)
-	fs, err := NewS3(t.Context(), o)
+	fs, err := New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -697,7 +697,7 @@ func TestS3WrongCredentials(t *testing.T) {
 	} {
 		o := testS3Options(t)
 		mod(&o)
-		fs, err := NewS3(ctx, o)
+		fs, err := New(ctx, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -778,7 +778,7 @@ func TestS3Resolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := fs.(*S3); !ok || p != bucket+"/x" || fs.Scheme() != "s3" {
+	if _, ok := fs.(*FileSystem); !ok || p != bucket+"/x" || fs.Scheme() != "s3" {
 		t.Fatalf("Resolve = %T, %q", fs, p)
 	}
 	again, _, err := storage.Resolve(ctx, "s3://"+bucket+"/other", storage.Config{S3: o})
@@ -797,7 +797,7 @@ func TestS3Resolve(t *testing.T) {
 	}
 }
 
-// TestResolveS3 needs no server: NewS3 sends no request.
+// TestResolveS3 needs no server: New sends no request.
 func TestResolveS3(t *testing.T) {
 	ctx := t.Context()
 	for _, u := range []string{"s3://", "s3:///key"} {
@@ -836,7 +836,7 @@ func TestS3NoCredentials(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	fs, err := NewS3(t.Context(), storage.S3Options{Endpoint: "http://127.0.0.1:1", MaxAttempts: 1})
+	fs, err := New(t.Context(), storage.S3Options{Endpoint: "http://127.0.0.1:1", MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

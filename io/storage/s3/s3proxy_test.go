@@ -85,14 +85,14 @@ func (p *faultProxy) counts(method string) (seen, faults int) {
 }
 
 // proxiedS3 returns a filesystem that reaches bucket through a fault proxy.
-func proxiedS3(t *testing.T, p *faultProxy, mod func(*storage.S3Options)) *S3 {
+func proxiedS3(t *testing.T, p *faultProxy, mod func(*storage.S3Options)) *FileSystem {
 	t.Helper()
 	o := testS3Options(t)
 	o.Endpoint = p.URL
 	if mod != nil {
 		mod(&o)
 	}
-	fs, err := NewS3(t.Context(), o)
+	fs, err := New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
