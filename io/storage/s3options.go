@@ -41,5 +41,31 @@ type S3Options struct {
 	ListPageSize int
 	// HTTPClient, when set, sends every request (proxies, custom TLS). It
 	// does not survive JSON (a task spec): options with one do not ship.
+	// ConnectTimeout does not apply to it; the other deadlines do.
 	HTTPClient *http.Client `json:"-"`
+
+	// Deadlines. Each attempt of a request that runs into one fails with
+	// an error naming it and its value, and is retried with backoff up to
+	// MaxAttempts; a context cancelled (Ctrl-C) stops a request at once.
+	// A frozen server therefore fails a request after about
+	// MaxAttempts × (IdleTimeout or AttemptTimeout) plus backoff.
+
+	// ConnectTimeout bounds opening a connection: the TCP dial, then the
+	// TLS handshake (default 10s).
+	ConnectTimeout time.Duration
+	// IdleTimeout fails an attempt once none of its bytes has moved for
+	// this long: the server takes no more of the request body, sends no
+	// response, or its response body stops (default 30s). A transfer that
+	// is slow but moving is never cut, so a large object needs no total
+	// timeout.
+	IdleTimeout time.Duration
+	// AttemptTimeout bounds each attempt of a request that moves no object
+	// data: HEAD, LIST, DELETE, starting or aborting a multipart upload
+	// (default 60s). Reads, writes and copies have only IdleTimeout.
+	AttemptTimeout time.Duration
+	// CleanupTimeout bounds the cleanup after a failed or cancelled write
+	// or copy (aborting its multipart upload), which runs under a fresh
+	// context so that it happens even after Ctrl-C (default 10s). A
+	// cleanup that fails is reported with the write's error.
+	CleanupTimeout time.Duration
 }

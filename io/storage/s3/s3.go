@@ -9,10 +9,12 @@ package s3
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -47,7 +49,10 @@ const (
 	deleteBatch        = 1000
 	maxCopyObjectSize  = 5 << 30 // CopyObject's limit; larger objects are copied in parts
 	defaultCopyPart    = 512 << 20
-	cleanupTimeout     = time.Minute
+	defaultConnect     = 10 * time.Second
+	defaultIdle        = 30 * time.Second
+	defaultAttempt     = 60 * time.Second
+	defaultCleanup     = 10 * time.Second
 	footerCacheSize    = 64 << 10
 	readSpanSize       = 1 << 20
 	readSpansCached    = 4
@@ -64,9 +69,11 @@ const (
 // between all files.
 type FileSystem struct {
 	client   *s3api.Client
+	retryer  aws.Retryer // also paces resuming a response body cut short
 	attempts int
 	partSize int64
 	pageSize int32
+	cleanup  time.Duration
 	// Objects over copyLimit bytes are renamed with UploadPartCopy in parts
 	// of copyPart bytes; tests lower both.
 	copyLimit, copyPart int64
@@ -105,22 +112,37 @@ func New(ctx context.Context, o storage.S3Options) (*FileSystem, error) {
 	if (o.AccessKeyID == "") != (o.SecretAccessKey == "") {
 		return nil, errors.New("s3: set both AccessKeyID and SecretAccessKey, or neither to use the AWS credential chain")
 	}
+	var connect, idle, attempt, cleanup time.Duration
+	for _, d := range []struct {
+		name     string
+		set, def time.Duration
+		to       *time.Duration
+	}{
+		{"ConnectTimeout", o.ConnectTimeout, defaultConnect, &connect},
+		{"IdleTimeout", o.IdleTimeout, defaultIdle, &idle},
+		{"AttemptTimeout", o.AttemptTimeout, defaultAttempt, &attempt},
+		{"CleanupTimeout", o.CleanupTimeout, defaultCleanup, &cleanup},
+	} {
+		if d.set < 0 {
+			return nil, fmt.Errorf("s3: %s is %v; it must not be negative (0 means %v)", d.name, d.set, d.def)
+		}
+		*d.to = cmp.Or(d.set, d.def)
+	}
 
+	// The standard retryer retries throttling errors (SlowDown, 429),
+	// 500/502/503/504, network errors and missed deadlines with jittered
+	// exponential backoff. Its client-side retry quota is off: a long data
+	// job facing a throttling bucket should keep backing off, bounded by
+	// MaxAttempts per request, rather than fail on a shared budget.
+	retryer := retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = attempts
+		if o.MaxBackoff > 0 {
+			so.MaxBackoff = o.MaxBackoff
+		}
+		so.RateLimiter = ratelimit.None
+	})
 	loads := []func(*config.LoadOptions) error{
-		// The standard retryer retries throttling errors (SlowDown, 429),
-		// 500/502/503/504 and network errors with jittered exponential
-		// backoff. Its client-side retry quota is off: a long data job
-		// facing a throttling bucket should keep backing off, bounded by
-		// MaxAttempts per request, rather than fail on a shared budget.
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(so *retry.StandardOptions) {
-				so.MaxAttempts = attempts
-				if o.MaxBackoff > 0 {
-					so.MaxBackoff = o.MaxBackoff
-				}
-				so.RateLimiter = ratelimit.None
-			})
-		}),
+		config.WithRetryer(func() aws.Retryer { return retryer }),
 	}
 	if o.Region != "" {
 		loads = append(loads, config.WithRegion(o.Region))
@@ -139,6 +161,12 @@ func New(ctx context.Context, o storage.S3Options) (*FileSystem, error) {
 	if cfg.Region == "" {
 		cfg.Region = defaultS3Region
 	}
+	var transport s3api.HTTPClient = o.HTTPClient
+	if o.HTTPClient == nil {
+		// The SDK's client, as the configuration built it (with the CA
+		// bundle of AWS_CA_BUNDLE, say), with our connect deadline.
+		transport = newHTTPClient(cfg.HTTPClient, connect)
+	}
 	client := s3api.NewFromConfig(cfg, func(so *s3api.Options) {
 		// Runs after the SDK resolved BaseEndpoint from AWS_ENDPOINT_URL_S3,
 		// AWS_ENDPOINT_URL or the shared config, so an endpoint from any of
@@ -152,12 +180,15 @@ func New(ctx context.Context, o storage.S3Options) (*FileSystem, error) {
 		// Ranged GETs carry no checksum to validate; the SDK would log
 		// that to stderr on every read.
 		so.DisableLogOutputChecksumValidationSkipped = true
+		so.HTTPClient = &deadlineClient{next: transport, idle: idle, attempt: attempt}
 	})
 	return &FileSystem{
 		client:    client,
+		retryer:   retryer,
 		attempts:  attempts,
 		partSize:  partSize,
 		pageSize:  int32(pageSize),
+		cleanup:   cleanup,
 		copyLimit: maxCopyObjectSize,
 		copyPart:  defaultCopyPart,
 	}, nil
@@ -215,8 +246,13 @@ var credentialCodes = map[string]bool{
 // retries given up on. Other errors are returned as they are.
 func explain(bucket string, err error) error {
 	var se *s3Error
-	if errors.As(err, &se) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &se) {
 		return err
+	}
+	for _, c := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, c) {
+			return &s3Error{msg: c.Error(), err: err}
+		}
 	}
 	var code, detail string
 	var ae smithy.APIError
@@ -231,10 +267,21 @@ func explain(bucket string, err error) error {
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) {
 		status = re.HTTPStatusCode()
+	}
+	var de *deadlineError
+	switch {
+	case errors.As(err, &de):
+		// A deadline cut the attempt, maybe after a response began.
+		detail = de.Error()
+	case status > 0:
 		if detail == "" {
 			detail = http.StatusText(status)
 		}
 		detail += fmt.Sprintf(" (HTTP %d)", status)
+	case detail == "":
+		// No response (the SDK reports status 0): what went wrong is
+		// below HTTP.
+		detail = networkCause(err)
 	}
 	switch {
 	case status == http.StatusForbidden || credentialCodes[code]:
@@ -259,9 +306,31 @@ func explain(bucket string, err error) error {
 		if detail == "" && me.Err != nil {
 			detail = me.Err.Error()
 		}
-		return &s3Error{msg: fmt.Sprintf("gave up after %d attempts: %s", me.Attempt, detail), err: err}
+		return &s3Error{msg: fmt.Sprintf("gave up after %s: %s", attempts(me.Attempt), detail), err: err}
+	}
+	if code == "" && status == 0 && detail != "" {
+		return &s3Error{msg: detail, err: err}
 	}
 	return err
+}
+
+// networkCause says what went wrong for a request that got no response: a
+// missed deadline, or the network error (a refused dial, a reset
+// connection) without the SDK's and net/http's wrapping around it.
+func networkCause(err error) string {
+	var de *deadlineError
+	if errors.As(err, &de) {
+		return de.Error()
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe.Error()
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return ""
 }
 
 // Stat heads the object. A key that is only a prefix of other keys (a
@@ -568,10 +637,13 @@ func (f *s3File) forget(sp *span) {
 }
 
 // get fills p from the object at off with ranged GETs. The SDK retries
-// failed requests; a body cut short is resumed from where it stopped.
+// failed requests; a body cut short (a reset, the idle deadline) is
+// resumed from where it stopped after the retryer's backoff, up to
+// MaxAttempts GETs.
 func (f *s3File) get(p []byte, off int64) error {
 	var err error
-	for attempt := 0; attempt < f.s.attempts && len(p) > 0; attempt++ {
+	attempt := 1
+	for ; ; attempt++ {
 		rng := fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1)
 		in := &s3api.GetObjectInput{Bucket: &f.bucket, Key: &f.key, Range: &rng}
 		if f.etag != "" {
@@ -588,12 +660,41 @@ func (f *s3File) get(p []byte, off int64) error {
 		if err == nil {
 			return nil
 		}
+		p, off = p[n:], off+int64(n)
 		if f.ctx.Err() != nil {
+			return &storage.PathError{Op: "read", URL: f.Name(), Err: fmt.Errorf("reading bytes from %d: %w", off, f.ctx.Err())}
+		}
+		if attempt == f.s.attempts || f.s.backoff(f.ctx, attempt, err) != nil {
 			break
 		}
-		p, off = p[n:], off+int64(n)
 	}
-	return &storage.PathError{Op: "read", URL: f.Name(), Err: fmt.Errorf("reading bytes from %d: %w", off, err)}
+	return &storage.PathError{Op: "read", URL: f.Name(), Err: fmt.Errorf(
+		"gave up after %s reading bytes from %d: %w", attempts(attempt), off, err)}
+}
+
+// backoff waits the retryer's delay before retrying after attempt failed
+// with err, or until ctx ends.
+func (s *FileSystem) backoff(ctx context.Context, attempt int, err error) error {
+	d, err := s.retryer.RetryDelay(attempt, err)
+	if err != nil {
+		return err
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// attempts is "1 attempt", "2 attempts"...
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
 }
 
 // Create returns a writer that buffers PartSize bytes. An object that fits
@@ -606,12 +707,14 @@ func (s *FileSystem) Create(ctx context.Context, p string) (storage.Writer, erro
 	if err != nil {
 		return nil, err
 	}
-	return &s3Writer{s: s, ctx: ctx, bucket: bucket, key: key, path: p}, nil
+	ctx, cancel := context.WithCancel(ctx)
+	return &s3Writer{s: s, ctx: ctx, stop: cancel, bucket: bucket, key: key, path: p}, nil
 }
 
 type s3Writer struct {
 	s                 *FileSystem
 	ctx               context.Context
+	stop              context.CancelFunc // cancels parts in flight; called once done
 	bucket, key, path string
 	buf               []byte
 	uploadID          string
@@ -674,10 +777,14 @@ func (w *s3Writer) flush() error {
 		return &storage.PathError{Op: "write", URL: w.s.URL(w.path), Err: fmt.Errorf(
 			"object exceeds %d parts of %d bytes; raise S3Options.PartSize", maxParts, w.s.partSize)}
 	}
+	select {
+	case w.sem <- struct{}{}:
+	case <-w.ctx.Done():
+		return &storage.PathError{Op: "write", URL: w.s.URL(w.path), Err: w.ctx.Err()}
+	}
 	w.nextPart++
 	num, data := w.nextPart, w.buf
 	w.buf = make([]byte, 0, w.s.partSize)
-	w.sem <- struct{}{}
 	w.wg.Add(1)
 	go func() {
 		defer func() { <-w.sem; w.wg.Done() }()
@@ -709,12 +816,20 @@ func (w *s3Writer) partErr() error {
 	return w.err
 }
 
-// fail aborts the upload after err and makes the writer return err from
-// now on.
+// fail aborts the upload after err and makes the writer return err (and
+// the abort's failure, if it fails too) from now on.
 func (w *s3Writer) fail(err error) error {
-	w.done, w.result = true, err
-	w.abortUpload() // err says what went wrong; a failed abort would only add noise
-	return err
+	w.done = true
+	w.result = withCleanup(err, w.abortUpload())
+	return w.result
+}
+
+// withCleanup adds to err the failure of the cleanup after it, if any.
+func withCleanup(err, cleanup error) error {
+	if cleanup == nil {
+		return err
+	}
+	return fmt.Errorf("%w; cleaning up also failed: %w", err, cleanup)
 }
 
 // Close sends what is buffered and makes the object visible. Once done,
@@ -725,6 +840,7 @@ func (w *s3Writer) Close() error {
 	}
 	if w.uploadID == "" {
 		w.done = true
+		defer w.stop()
 		_, err := w.s.client.PutObject(w.ctx, &s3api.PutObjectInput{
 			Bucket: &w.bucket, Key: &w.key,
 			Body: bytes.NewReader(w.buf), ContentLength: aws.Int64(int64(len(w.buf))),
@@ -753,6 +869,7 @@ func (w *s3Writer) Close() error {
 		return w.fail(w.s.pathErr("write", w.path, w.bucket, err))
 	}
 	w.done, w.uploadID, w.buf = true, "", nil
+	w.stop()
 	return nil
 }
 
@@ -767,22 +884,36 @@ func (w *s3Writer) Abort() error {
 	return w.abortUpload()
 }
 
-// abortUpload waits for parts in flight, then aborts the multipart upload,
-// if one was started, even when the writer's context is cancelled.
+// abortUpload cancels the parts in flight, waits for them, then aborts
+// the multipart upload, if one was started.
 func (w *s3Writer) abortUpload() error {
+	w.stop()
 	w.wg.Wait()
 	w.buf = nil
 	if w.uploadID == "" {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), cleanupTimeout)
-	defer cancel()
-	_, err := w.s.client.AbortMultipartUpload(ctx, &s3api.AbortMultipartUploadInput{
-		Bucket: &w.bucket, Key: &w.key, UploadId: &w.uploadID,
-	})
+	id := w.uploadID
 	w.uploadID = ""
+	return w.s.abortMultipart(w.ctx, w.bucket, w.key, id, w.path)
+}
+
+// abortMultipart aborts a multipart upload under a fresh context bounded
+// by CleanupTimeout: it runs after a failure or a cancellation (Ctrl-C),
+// and must end even if the server does not answer.
+func (s *FileSystem) abortMultipart(ctx context.Context, bucket, key, uploadID, p string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cleanup)
+	defer cancel()
+	_, err := s.client.AbortMultipartUpload(ctx, &s3api.AbortMultipartUploadInput{
+		Bucket: &bucket, Key: &key, UploadId: &uploadID,
+	})
 	if err != nil {
-		return w.s.pathErr("abort", w.path, w.bucket, err)
+		err = explain(bucket, err)
+		if ctx.Err() != nil {
+			err = fmt.Errorf("no answer within %v (S3Options.CleanupTimeout): %w", s.cleanup, ctx.Err())
+		}
+		return &storage.PathError{Op: "abort upload of", URL: s.URL(p), Err: fmt.Errorf(
+			"%w (its parts may stay in the bucket until aborted or expired by a lifecycle rule)", err)}
 	}
 	return nil
 }
@@ -863,10 +994,7 @@ func (s *FileSystem) copyParts(ctx context.Context, source string, size int64, b
 		return err
 	}()
 	if err != nil {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		s.client.AbortMultipartUpload(actx, &s3api.AbortMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: id})
-		return s.pathErr("rename", dst, bucket, err)
+		return withCleanup(s.pathErr("rename", dst, bucket, err), s.abortMultipart(ctx, bucket, key, *id, dst))
 	}
 	return nil
 }

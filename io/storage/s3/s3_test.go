@@ -171,12 +171,18 @@ func headETag(t *testing.T, fs *FileSystem, bucket, key string) string {
 
 func assertNoUploads(t *testing.T, fs *FileSystem, bucket string) {
 	t.Helper()
+	assertUploads(t, fs, bucket, 0)
+}
+
+// assertUploads checks that bucket has n multipart uploads in progress.
+func assertUploads(t *testing.T, fs *FileSystem, bucket string, n int) {
+	t.Helper()
 	ups, err := fs.Client().ListMultipartUploads(t.Context(), &s3api.ListMultipartUploadsInput{Bucket: &bucket})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ups.Uploads) != 0 {
-		t.Fatalf("%d multipart uploads left in progress, want none", len(ups.Uploads))
+	if len(ups.Uploads) != n {
+		t.Errorf("%d multipart uploads in progress, want %d", len(ups.Uploads), n)
 	}
 }
 
@@ -190,17 +196,27 @@ func TestS3Options(t *testing.T) {
 		{ListPageSize: -1},
 		{MaxBackoff: -time.Second},
 		{AccessKeyID: "only-the-id"},
+		{ConnectTimeout: -1},
+		{AttemptTimeout: -1},
+		{CleanupTimeout: -1},
 	} {
 		if _, err := New(ctx, o); err == nil {
 			t.Errorf("New(%+v) succeeded, want an error", o)
 		}
 	}
+	_, err := New(ctx, storage.S3Options{IdleTimeout: -time.Second})
+	if want := "s3: IdleTimeout is -1s; it must not be negative (0 means 30s)"; err == nil || err.Error() != want {
+		t.Errorf("negative IdleTimeout: %v, want %s", err, want)
+	}
 	fs, err := New(ctx, storage.S3Options{Endpoint: "http://127.0.0.1:1", AccessKeyID: "a", SecretAccessKey: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fs.partSize != defaultPartSize || fs.attempts != defaultS3Attempts || fs.pageSize != maxListPage {
-		t.Errorf("defaults: part %d attempts %d page %d", fs.partSize, fs.attempts, fs.pageSize)
+	if fs.partSize != defaultPartSize || fs.attempts != defaultS3Attempts || fs.pageSize != maxListPage || fs.cleanup != defaultCleanup {
+		t.Errorf("defaults: part %d attempts %d page %d cleanup %v", fs.partSize, fs.attempts, fs.pageSize, fs.cleanup)
+	}
+	if dc, ok := fs.Client().Options().HTTPClient.(*deadlineClient); !ok || dc.idle != defaultIdle || dc.attempt != defaultAttempt {
+		t.Errorf("HTTP client %T %+v: want the deadlines' defaults", fs.Client().Options().HTTPClient, dc)
 	}
 	if o := fs.Client().Options(); !o.UsePathStyle || aws.ToString(o.BaseEndpoint) != "http://127.0.0.1:1" || o.Region != "us-east-1" {
 		t.Errorf("client options: path style %v, endpoint %q, region %q", o.UsePathStyle, aws.ToString(o.BaseEndpoint), o.Region)

@@ -11,12 +11,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shoal-data/shoal/io/storage"
 )
 
 // faultProxy is a reverse proxy in front of the test S3 server that
-// answers some requests with 503 SlowDown, as S3 does under load.
+// answers some requests with 503 SlowDown, as S3 does under load, and can
+// pace the bodies it passes on, as a slow network does.
 //
 // SigV4 signs the Host header, so the client is pointed at the proxy and
 // signs the proxy's host; the proxy rewrites only the URL it dials and
@@ -32,6 +34,9 @@ type faultProxy struct {
 	mu     sync.Mutex
 	seen   map[string]int // requests by method, faulted or not
 	faults map[string]int // 503s sent, by method
+	// Bodies move paceBytes at a time, every paceEvery; 0: unpaced.
+	paceBytes int
+	paceEvery time.Duration
 }
 
 const slowDownXML = `<?xml version="1.0" encoding="UTF-8"?>
@@ -49,7 +54,11 @@ func newFaultProxy(t *testing.T, upstream string, keepHost bool, fault func(r *h
 		if keepHost {
 			r.Out.Host = r.In.Host
 		}
-	}}
+		r.Out.Body = p.paced(r.Out.Body)
+	}, ModifyResponse: func(r *http.Response) error {
+		r.Body = p.paced(r.Body)
+		return nil
+	}, FlushInterval: -1}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.seen[r.Method]++
@@ -76,6 +85,39 @@ func (p *faultProxy) setFault(fault func(r *http.Request, n int) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.fault, p.seen, p.faults = fault, map[string]int{}, map[string]int{}
+}
+
+// setPace makes bodies in both directions move n bytes every d.
+func (p *faultProxy) setPace(n int, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paceBytes, p.paceEvery = n, d
+}
+
+func (p *faultProxy) paced(body io.ReadCloser) io.ReadCloser {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if body == nil || body == http.NoBody || p.paceBytes == 0 {
+		return body
+	}
+	return &pacedBody{ReadCloser: body, n: p.paceBytes, every: p.paceEvery}
+}
+
+// pacedBody passes on n bytes, then waits every before the next n.
+type pacedBody struct {
+	io.ReadCloser
+	n, sent int
+	every   time.Duration
+}
+
+func (b *pacedBody) Read(p []byte) (int, error) {
+	if b.sent == b.n {
+		time.Sleep(b.every)
+		b.sent = 0
+	}
+	k, err := b.ReadCloser.Read(p[:min(len(p), b.n-b.sent)])
+	b.sent += k
+	return k, err
 }
 
 func (p *faultProxy) counts(method string) (seen, faults int) {
