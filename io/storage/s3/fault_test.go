@@ -97,7 +97,9 @@ func (b *tapBody) Read(p []byte) (int, error) {
 func tappedS3(t *testing.T, srv *s3test.Server, mod func(*storage.S3Options)) (*FileSystem, *tap) {
 	t.Helper()
 	noCABundle(t)
-	tp := &tap{next: http.DefaultTransport.(*http.Transport).Clone(), tries: map[string]int64{}}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(transport.CloseIdleConnections)
+	tp := &tap{next: transport, tries: map[string]int64{}}
 	o := srv.Options()
 	o.HTTPClient = &http.Client{Transport: tp}
 	if mod != nil {
