@@ -108,7 +108,9 @@ func (w *attemptWatch) enter(phase int32) {
 
 // checkIdle runs when the idle timer fires. While a connection holds
 // request bytes the server has not acknowledged, it polls the socket's
-// queue four times per IdleTimeout: a change is progress.
+// queue four times per IdleTimeout: a queue that shrank is progress (one
+// that grew holds our own writes, which count when the transport takes
+// them).
 func (w *attemptWatch) checkIdle() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -116,10 +118,10 @@ func (w *attemptWatch) checkIdle() {
 		return
 	}
 	queued, known := unackedBytes(w.conn)
-	if known && queued != w.unacked {
-		w.unacked = queued
+	if known && queued < w.unacked {
 		w.progress()
 	}
+	w.unacked = queued
 	left := time.Until(time.Unix(0, w.last.Load()).Add(w.idle))
 	if left <= 0 {
 		w.cancel(missed("IdleTimeout", fmt.Sprintf(idleMessages[w.phase.Load()], w.idle)))
