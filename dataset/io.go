@@ -382,7 +382,7 @@ func (d *Dataset) write(ctx context.Context, sink ops.Datasink, minRows int64) e
 }
 
 // writeAbortTimeout bounds the cleanup after a failed or cancelled write.
-const writeAbortTimeout = 10 * time.Second
+const writeAbortTimeout = 5 * time.Second
 
 // abortWrite aborts a write under a deadline of its own: it runs after
 // Ctrl-C too, and must end even when the store does not answer. A cleanup

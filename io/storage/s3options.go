@@ -65,7 +65,7 @@ type S3Options struct {
 	AttemptTimeout time.Duration
 	// CleanupTimeout bounds the cleanup after a failed or cancelled write
 	// or copy (aborting its multipart upload), which runs under a fresh
-	// context so that it happens even after Ctrl-C (default 10s). A
+	// context so that it happens even after Ctrl-C (default 5s). A
 	// cleanup that fails is reported with the write's error.
 	CleanupTimeout time.Duration
 }

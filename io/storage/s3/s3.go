@@ -52,7 +52,7 @@ const (
 	defaultConnect     = 10 * time.Second
 	defaultIdle        = 30 * time.Second
 	defaultAttempt     = 60 * time.Second
-	defaultCleanup     = 10 * time.Second
+	defaultCleanup     = 5 * time.Second
 	footerCacheSize    = 64 << 10
 	readSpanSize       = 1 << 20
 	readSpansCached    = 4
