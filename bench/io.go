@@ -40,6 +40,7 @@ import (
 	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/io/formats"
 	"github.com/shoal-data/shoal/io/storage"
+	"github.com/shoal-data/shoal/io/storage/s3"
 )
 
 // IOSize is one size of the I/O data set.
@@ -747,8 +748,8 @@ func S3FromEnv() (o storage.S3Options, ok bool) {
 // S3Upload makes bucket (if it does not exist) and uploads the local file
 // to bucket/key with the storage layer's multipart writer. It returns the
 // filesystem and a cleanup that deletes the bucket.
-func S3Upload(ctx context.Context, o storage.S3Options, bucket, key, local string) (*storage.S3, func(), error) {
-	fs, err := storage.NewS3(ctx, o)
+func S3Upload(ctx context.Context, o storage.S3Options, bucket, key, local string) (*s3.FileSystem, func(), error) {
+	fs, err := s3.New(ctx, o)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -375,15 +376,31 @@ func (d *Dataset) write(ctx context.Context, sink ops.Datasink, minRows int64) e
 	d.setStats(w.Stats()) // the write's run is this dataset's latest
 	cleanup := context.WithoutCancel(ctx)
 	if err != nil {
-		if aerr := sink.Abort(cleanup, results); aerr != nil {
+		if aerr := abortWrite(cleanup, sink, results); aerr != nil {
 			return errors.Join(err, fmt.Errorf("cleaning up the failed write: %w", aerr))
 		}
 		return err
 	}
 	if err := sink.Commit(cleanup, results); err != nil {
-		return errors.Join(err, sink.Abort(cleanup, results))
+		return errors.Join(err, abortWrite(cleanup, sink, results))
 	}
 	return nil
+}
+
+// writeAbortTimeout bounds the cleanup after a failed or cancelled write.
+const writeAbortTimeout = 5 * time.Second
+
+// abortWrite aborts a write under a deadline of its own: it runs after
+// Ctrl-C too, and must end even when the store does not answer. A cleanup
+// cut short leaves the staging area, which readers skip.
+func abortWrite(ctx context.Context, sink ops.Datasink, results []ops.WriteResult) error {
+	ctx, cancel := context.WithTimeout(ctx, writeAbortTimeout)
+	defer cancel()
+	err := sink.Abort(ctx, results)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("%w (the cleanup stopped after %v)", err, writeAbortTimeout)
+	}
+	return err
 }
 
 // writeStage is the function of a write's tasks: write the block, report

@@ -15,11 +15,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/io/formats"
 	"github.com/shoal-data/shoal/io/storage"
+	"github.com/shoal-data/shoal/io/storage/s3"
 )
 
 // countingFS is the local filesystem, counting bytes read and files opened,
@@ -507,7 +508,7 @@ func TestReadErrors(t *testing.T) {
 
 // s3Config points at the S3 server scripts/test starts, creating a bucket
 // that is removed when the test ends.
-func s3Config(t *testing.T) (storage.Config, string, *storage.S3) {
+func s3Config(t *testing.T) (storage.Config, string, *s3.FileSystem) {
 	t.Helper()
 	endpoint := os.Getenv("SHOAL_TEST_S3_ENDPOINT")
 	if endpoint == "" {
@@ -517,7 +518,7 @@ func s3Config(t *testing.T) (storage.Config, string, *storage.S3) {
 		t.Skip("!!! SHOAL_TEST_S3_ENDPOINT is unset: run scripts/test to test against a real S3 server")
 	}
 	opts := storage.S3Options{Endpoint: endpoint, AccessKeyID: os.Getenv("SHOAL_TEST_S3_ACCESS_KEY"), SecretAccessKey: os.Getenv("SHOAL_TEST_S3_SECRET_KEY")}
-	fs, err := storage.NewS3(t.Context(), opts)
+	fs, err := s3.New(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,12 +526,12 @@ func s3Config(t *testing.T) (storage.Config, string, *storage.S3) {
 	if len(bucket) > 60 {
 		bucket = bucket[:60]
 	}
-	if _, err := fs.Client().CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+	if _, err := fs.Client().CreateBucket(t.Context(), &s3api.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = fs.RemoveAll(context.Background(), bucket)
-		_, _ = fs.Client().DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: &bucket})
+		_, _ = fs.Client().DeleteBucket(context.Background(), &s3api.DeleteBucketInput{Bucket: &bucket})
 	})
 	return storage.Config{S3: opts}, bucket, fs
 }

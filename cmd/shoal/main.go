@@ -23,6 +23,10 @@ import (
 	"os/signal"
 
 	"github.com/spf13/cobra"
+
+	// shoal reads and writes s3:// paths (and so do its cluster's workers,
+	// which run this binary).
+	_ "github.com/shoal-data/shoal/io/storage/s3"
 )
 
 func main() {

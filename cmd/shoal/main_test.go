@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/shoal-data/shoal/io/storage"
+	"github.com/shoal-data/shoal/io/storage/s3"
 )
 
 // shoalBinary builds the command once per test run; the tests run it as a
@@ -163,17 +164,17 @@ func TestCommandsOnS3(t *testing.T) {
 		t.Skip("!!! SHOAL_TEST_S3_ENDPOINT is unset: run scripts/test to test against a real S3 server")
 	}
 	access, secret := os.Getenv("SHOAL_TEST_S3_ACCESS_KEY"), os.Getenv("SHOAL_TEST_S3_SECRET_KEY")
-	fs, err := storage.NewS3(t.Context(), storage.S3Options{Endpoint: endpoint, AccessKeyID: access, SecretAccessKey: secret})
+	fs, err := s3.New(t.Context(), storage.S3Options{Endpoint: endpoint, AccessKeyID: access, SecretAccessKey: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	bucket := fmt.Sprintf("shoal-cli-%d", time.Now().UnixNano())
-	if _, err := fs.Client().CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+	if _, err := fs.Client().CreateBucket(t.Context(), &s3api.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = fs.RemoveAll(context.Background(), bucket)
-		_, _ = fs.Client().DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: &bucket})
+		_, _ = fs.Client().DeleteBucket(context.Background(), &s3api.DeleteBucketInput{Bucket: &bucket})
 	})
 	env := []string{"AWS_ENDPOINT_URL=" + endpoint, "AWS_ACCESS_KEY_ID=" + access, "AWS_SECRET_ACCESS_KEY=" + secret, "AWS_REGION=us-east-1"}
 

@@ -78,6 +78,7 @@ import (
 	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/io/formats"
 	"github.com/shoal-data/shoal/io/storage"
+	_ "github.com/shoal-data/shoal/io/storage/s3" // -in and -out may be s3:// URLs
 	"github.com/shoal-data/shoal/pipeline"
 	"github.com/shoal-data/shoal/preprocess"
 )

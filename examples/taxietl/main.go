@@ -68,6 +68,7 @@ import (
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/io/formats"
 	"github.com/shoal-data/shoal/io/storage"
+	_ "github.com/shoal-data/shoal/io/storage/s3" // -in and -out may be s3:// URLs
 )
 
 // config is what the flags set.

@@ -218,13 +218,13 @@ func (enc *specEncoder) file(f *sourceFile, s3OK bool) (fileArgs, bool) {
 			return fa, false
 		}
 		fa.URL, fa.Info.Path = "file://"+abs, abs
-	case *storage.S3:
-		if !s3OK {
+	default:
+		// Filesystems from storage.Resolve only: a custom one stops the
+		// source from shipping before this.
+		if fs.Scheme() != "s3" || !s3OK {
 			return fa, false
 		}
 		fa.URL = fs.URL(f.info.Path)
-	default:
-		return fa, false
 	}
 	schema, ok := enc.schemas[f]
 	if !ok {

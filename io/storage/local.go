@@ -124,12 +124,10 @@ func (Local) Stat(_ context.Context, path string) (FileInfo, error) {
 		return FileInfo{}, localErr("stat", path, err)
 	}
 	if st.IsDir() {
-		return FileInfo{}, &PathError{Op: "stat", URL: path, Err: errIsDir}
+		return FileInfo{}, &PathError{Op: "stat", URL: path, Err: ErrIsDir}
 	}
 	return FileInfo{Path: path, Size: st.Size(), ModTime: st.ModTime()}, nil
 }
-
-var errIsDir = errors.New("is a directory")
 
 func (Local) List(_ context.Context, dir string) ([]FileInfo, error) {
 	var out []FileInfo

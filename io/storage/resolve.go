@@ -19,38 +19,67 @@ type Config struct {
 	S3 S3Options
 }
 
-// s3Clients caches one S3 filesystem per distinct options, so that a job
-// with thousands of files builds one client and its connection pool.
-var s3Clients sync.Map // S3Options -> *S3
+// Resolver serves the URLs of one scheme: it returns the filesystem for
+// url under cfg and the path within it. It is called for every URL, so
+// it should reuse filesystems (and their connection pools) between calls.
+type Resolver func(ctx context.Context, url string, cfg Config) (FileSystem, string, error)
+
+var (
+	schemesMu sync.RWMutex
+	schemes   = map[string]Resolver{}
+)
+
+// schemeImports names the package that registers each scheme Shoal ships
+// outside this package, for the error a program without it gets.
+var schemeImports = map[string]string{
+	"s3": "github.com/shoal-data/shoal/io/storage/s3",
+}
+
+// RegisterScheme makes Resolve serve scheme:// URLs with resolve. A
+// package that implements a store calls it from init, as database/sql
+// drivers do, so a program pays for a store (the AWS SDK, for S3) only
+// when it imports that package. It panics if the scheme is registered
+// twice or is "file".
+func RegisterScheme(scheme string, resolve Resolver) {
+	schemesMu.Lock()
+	defer schemesMu.Unlock()
+	if resolve == nil {
+		panic("storage: RegisterScheme of " + scheme + " with a nil Resolver")
+	}
+	if _, dup := schemes[scheme]; dup || scheme == "file" {
+		panic("storage: RegisterScheme called twice for " + scheme)
+	}
+	schemes[scheme] = resolve
+}
 
 // Resolve splits a URL into the filesystem that serves it and the path
-// within it: "s3://bucket/a/b" gives an S3 filesystem and "bucket/a/b";
-// anything without a scheme (or with file://) is a local path.
+// within it: "s3://bucket/a/b" gives an S3 filesystem and "bucket/a/b"
+// (once package io/storage/s3 is imported); anything without a scheme
+// (or with file://) is a local path.
 func Resolve(ctx context.Context, url string, cfg Config) (FileSystem, string, error) {
+	scheme, rest, found := strings.Cut(url, "://")
 	if cfg.FileSystem != nil {
-		return cfg.FileSystem, strings.TrimPrefix(strings.TrimPrefix(url, "s3://"), "file://"), nil
+		if found {
+			return cfg.FileSystem, rest, nil
+		}
+		return cfg.FileSystem, url, nil
 	}
 	switch {
-	case strings.HasPrefix(url, "s3://"):
-		p := strings.TrimPrefix(url, "s3://")
-		if p == "" || strings.HasPrefix(p, "/") {
-			return nil, "", fmt.Errorf("%s: an S3 URL needs a bucket: s3://bucket/prefix", url)
-		}
-		if fs, ok := s3Clients.Load(cfg.S3); ok {
-			return fs.(*S3), p, nil
-		}
-		fs, err := NewS3(ctx, cfg.S3)
-		if err != nil {
-			return nil, "", err
-		}
-		actual, _ := s3Clients.LoadOrStore(cfg.S3, fs)
-		return actual.(*S3), p, nil
-	case strings.HasPrefix(url, "file://"):
-		return Local{}, strings.TrimPrefix(url, "file://"), nil
-	case strings.Contains(url, "://"):
-		return nil, "", fmt.Errorf("%s: unsupported scheme (use a local path or s3://)", url)
+	case !found:
+		return Local{}, url, nil
+	case scheme == "file":
+		return Local{}, rest, nil
 	}
-	return Local{}, url, nil
+	schemesMu.RLock()
+	resolve := schemes[scheme]
+	schemesMu.RUnlock()
+	if resolve != nil {
+		return resolve(ctx, url, cfg)
+	}
+	if pkg, ok := schemeImports[scheme]; ok {
+		return nil, "", fmt.Errorf("%s: this program does not include the %s:// filesystem; add import _ %q", url, scheme, pkg)
+	}
+	return nil, "", fmt.Errorf("%s: unsupported scheme (use a local path or s3://)", url)
 }
 
 // ErrNoFiles is returned by Expand when a directory or glob matches nothing.
@@ -94,7 +123,7 @@ func expandOne(ctx context.Context, fs FileSystem, p string) ([]FileInfo, error)
 	if err == nil {
 		return []FileInfo{info}, nil
 	}
-	if !errors.Is(err, ErrNotExist) && !errors.Is(err, errIsDir) {
+	if !errors.Is(err, ErrNotExist) && !errors.Is(err, ErrIsDir) {
 		return nil, err
 	}
 	all, lerr := fs.List(ctx, p)

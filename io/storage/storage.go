@@ -87,6 +87,10 @@ type FileSystem interface {
 // ErrNotExist is matched by errors for missing files, directories and buckets.
 var ErrNotExist = errors.New("no such file")
 
+// ErrIsDir is matched by Stat's error for a directory (on S3: a bucket, or
+// a key prefix of other objects), which Expand then lists.
+var ErrIsDir = errors.New("is a directory")
+
 // PathError names the operation and the file that failed.
 type PathError struct {
 	Op  string

@@ -295,7 +295,7 @@ func measureS3(ctx context.Context, reps int, workers []int, rts map[int]*exec.L
 	defer cleanup()
 	up := time.Since(t0)
 	url := "s3://" + bucket + "/data.parquet"
-	note := fmt.Sprintf("s3: endpoint %s, uploaded %s in %.1fs (%.2f GB/s) with storage.S3's multipart writer",
+	note := fmt.Sprintf("s3: endpoint %s, uploaded %s in %.1fs (%.2f GB/s) with s3.FileSystem's multipart writer",
 		o.Endpoint, measure.MB(data.ParquetBytes), up.Seconds(), float64(data.ParquetBytes)/up.Seconds()/1e9)
 	fmt.Fprintln(os.Stderr, note)
 	cfg := dataset.Storage(storage.Config{S3: o})

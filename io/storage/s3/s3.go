@@ -1,11 +1,20 @@
-package storage
+// Package s3 is the storage.FileSystem for S3 and S3-compatible stores,
+// on aws-sdk-go-v2. Importing it registers the s3:// scheme with
+// storage.Resolve:
+//
+//	import _ "github.com/shoal-data/shoal/io/storage/s3"
+//
+// Programs that never touch S3 leave it out and do not link the AWS SDK.
+package s3
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,48 +30,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-)
 
-// S3Options configures the S3 filesystem. The zero value uses the AWS
-// default credential chain and region.
-//
-// S3Options is comparable: Resolve keeps one *S3 per distinct value.
-type S3Options struct {
-	// Endpoint overrides the S3 endpoint for S3-compatible stores
-	// ("http://127.0.0.1:7070"). AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL
-	// are honoured when empty (the AWS SDK reads them).
-	Endpoint string
-	// Region defaults to AWS_REGION (or the shared config's profile),
-	// then "us-east-1".
-	Region string
-	// PathStyle addresses buckets as endpoint/bucket/key; on by default
-	// when an endpoint is set, here or through the environment.
-	PathStyle bool
-	// AccessKeyID and SecretAccessKey, when set, replace the credential
-	// chain. They are never written to JSON: credentials do not travel in
-	// task specs.
-	AccessKeyID, SecretAccessKey string `json:"-"`
-	// MaxAttempts bounds attempts per request on throttling, 5xx and
-	// network errors (default 5; 1 means no retries).
-	MaxAttempts int
-	// MaxBackoff caps the jittered exponential delay between attempts
-	// (default 20s, the SDK's).
-	MaxBackoff time.Duration
-	// PartSize is the multipart upload part size (default 16 MiB, at
-	// least 5 MiB, S3's minimum). A writer buffers up to 4 parts in flight
-	// plus the one it is filling, and an object has at most 10,000 parts.
-	PartSize int64
-	// ListPageSize is the number of keys asked for per ListObjectsV2 page
-	// (default 1000, S3's maximum).
-	ListPageSize int
-	// HTTPClient, when set, sends every request (proxies, custom TLS). It
-	// does not survive JSON (a task spec): options with one do not ship.
-	HTTPClient *http.Client `json:"-"`
-}
+	"github.com/shoal-data/shoal/io/storage"
+)
 
 const (
 	defaultS3Attempts  = 5
@@ -75,7 +49,10 @@ const (
 	deleteBatch        = 1000
 	maxCopyObjectSize  = 5 << 30 // CopyObject's limit; larger objects are copied in parts
 	defaultCopyPart    = 512 << 20
-	cleanupTimeout     = time.Minute
+	defaultConnect     = 10 * time.Second
+	defaultIdle        = 30 * time.Second
+	defaultAttempt     = 60 * time.Second
+	defaultCleanup     = 5 * time.Second
 	footerCacheSize    = 64 << 10
 	readSpanSize       = 1 << 20
 	readSpansCached    = 4
@@ -86,25 +63,28 @@ const (
 	errMsgWriterClosed = "write after Close or Abort"
 )
 
-// S3 is a FileSystem over one S3 endpoint. Paths are "bucket/key"; a
-// "directory" is a key prefix ending in "/". It is safe for concurrent use
-// and shares one client (and its connection pool) between all files.
-type S3 struct {
-	client   *s3.Client
+// FileSystem is a storage.FileSystem over one S3 endpoint. Paths are
+// "bucket/key"; a "directory" is a key prefix ending in "/". It is safe
+// for concurrent use and shares one client (and its connection pool)
+// between all files.
+type FileSystem struct {
+	client   *s3api.Client
+	retryer  aws.Retryer // also paces resuming a response body cut short
 	attempts int
 	partSize int64
 	pageSize int32
+	cleanup  time.Duration
 	// Objects over copyLimit bytes are renamed with UploadPartCopy in parts
 	// of copyPart bytes; tests lower both.
 	copyLimit, copyPart int64
 }
 
-var _ FileSystem = (*S3)(nil)
+var _ storage.FileSystem = (*FileSystem)(nil)
 
-// NewS3 builds an S3 filesystem. It checks the options and loads the AWS
+// New builds an S3 filesystem. It checks the options and loads the AWS
 // configuration, but sends no request: a wrong endpoint or credentials
 // show up on first use.
-func NewS3(ctx context.Context, o S3Options) (*S3, error) {
+func New(ctx context.Context, o storage.S3Options) (*FileSystem, error) {
 	attempts := o.MaxAttempts
 	switch {
 	case attempts == 0:
@@ -132,22 +112,37 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	if (o.AccessKeyID == "") != (o.SecretAccessKey == "") {
 		return nil, errors.New("s3: set both AccessKeyID and SecretAccessKey, or neither to use the AWS credential chain")
 	}
+	var connect, idle, attempt, cleanup time.Duration
+	for _, d := range []struct {
+		name     string
+		set, def time.Duration
+		to       *time.Duration
+	}{
+		{"ConnectTimeout", o.ConnectTimeout, defaultConnect, &connect},
+		{"IdleTimeout", o.IdleTimeout, defaultIdle, &idle},
+		{"AttemptTimeout", o.AttemptTimeout, defaultAttempt, &attempt},
+		{"CleanupTimeout", o.CleanupTimeout, defaultCleanup, &cleanup},
+	} {
+		if d.set < 0 {
+			return nil, fmt.Errorf("s3: %s is %v; it must not be negative (0 means %v)", d.name, d.set, d.def)
+		}
+		*d.to = cmp.Or(d.set, d.def)
+	}
 
+	// The standard retryer retries throttling errors (SlowDown, 429),
+	// 500/502/503/504, network errors and missed deadlines with jittered
+	// exponential backoff. Its client-side retry quota is off: a long data
+	// job facing a throttling bucket should keep backing off, bounded by
+	// MaxAttempts per request, rather than fail on a shared budget.
+	retryer := retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = attempts
+		if o.MaxBackoff > 0 {
+			so.MaxBackoff = o.MaxBackoff
+		}
+		so.RateLimiter = ratelimit.None
+	})
 	loads := []func(*config.LoadOptions) error{
-		// The standard retryer retries throttling errors (SlowDown, 429),
-		// 500/502/503/504 and network errors with jittered exponential
-		// backoff. Its client-side retry quota is off: a long data job
-		// facing a throttling bucket should keep backing off, bounded by
-		// MaxAttempts per request, rather than fail on a shared budget.
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(so *retry.StandardOptions) {
-				so.MaxAttempts = attempts
-				if o.MaxBackoff > 0 {
-					so.MaxBackoff = o.MaxBackoff
-				}
-				so.RateLimiter = ratelimit.None
-			})
-		}),
+		config.WithRetryer(func() aws.Retryer { return retryer }),
 	}
 	if o.Region != "" {
 		loads = append(loads, config.WithRegion(o.Region))
@@ -166,7 +161,13 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	if cfg.Region == "" {
 		cfg.Region = defaultS3Region
 	}
-	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
+	var transport s3api.HTTPClient = o.HTTPClient
+	if o.HTTPClient == nil {
+		// The SDK's client, as the configuration built it (with the CA
+		// bundle of AWS_CA_BUNDLE, say), with our connect deadline.
+		transport = newHTTPClient(cfg.HTTPClient, connect)
+	}
+	client := s3api.NewFromConfig(cfg, func(so *s3api.Options) {
 		// Runs after the SDK resolved BaseEndpoint from AWS_ENDPOINT_URL_S3,
 		// AWS_ENDPOINT_URL or the shared config, so an endpoint from any of
 		// those turns on path-style addressing too.
@@ -179,34 +180,37 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 		// Ranged GETs carry no checksum to validate; the SDK would log
 		// that to stderr on every read.
 		so.DisableLogOutputChecksumValidationSkipped = true
+		so.HTTPClient = &deadlineClient{next: transport, idle: idle, attempt: attempt}
 	})
-	return &S3{
+	return &FileSystem{
 		client:    client,
+		retryer:   retryer,
 		attempts:  attempts,
 		partSize:  partSize,
 		pageSize:  int32(pageSize),
+		cleanup:   cleanup,
 		copyLimit: maxCopyObjectSize,
 		copyPart:  defaultCopyPart,
 	}, nil
 }
 
-// Client is the underlying AWS SDK client, for what FileSystem does not
+// Client is the underlying AWS SDK client, for what storage.FileSystem does not
 // cover (creating buckets, say).
-func (s *S3) Client() *s3.Client { return s.client }
+func (s *FileSystem) Client() *s3api.Client { return s.client }
 
-func (s *S3) Scheme() string             { return s3Scheme }
-func (s *S3) URL(p string) string        { return "s3://" + p }
-func (s *S3) Join(elem ...string) string { return path.Join(elem...) }
+func (s *FileSystem) Scheme() string             { return s3Scheme }
+func (s *FileSystem) URL(p string) string        { return "s3://" + p }
+func (s *FileSystem) Join(elem ...string) string { return path.Join(elem...) }
 
 // split turns "bucket/key" into its parts. A leading "s3://" is tolerated.
-func (s *S3) split(op, p string, needKey bool) (bucket, key string, err error) {
+func (s *FileSystem) split(op, p string, needKey bool) (bucket, key string, err error) {
 	p = strings.TrimPrefix(p, "s3://")
 	bucket, key, _ = strings.Cut(p, "/")
 	switch {
 	case bucket == "":
-		return "", "", &PathError{Op: op, URL: s.URL(p), Err: errors.New(errMsgNeedsBucket)}
+		return "", "", &storage.PathError{Op: op, URL: s.URL(p), Err: errors.New(errMsgNeedsBucket)}
 	case needKey && (key == "" || strings.HasSuffix(key, "/")):
-		return "", "", &PathError{Op: op, URL: s.URL(p), Err: errors.New(errMsgNeedsKey)}
+		return "", "", &storage.PathError{Op: op, URL: s.URL(p), Err: errors.New(errMsgNeedsKey)}
 	}
 	return bucket, key, nil
 }
@@ -221,11 +225,11 @@ type s3Error struct {
 
 func (e *s3Error) Error() string        { return e.msg }
 func (e *s3Error) Unwrap() error        { return e.err }
-func (e *s3Error) Is(target error) bool { return e.notExist && target == ErrNotExist }
+func (e *s3Error) Is(target error) bool { return e.notExist && target == storage.ErrNotExist }
 
 // pathErr wraps an SDK error for op on path p in bucket.
-func (s *S3) pathErr(op, p, bucket string, err error) error {
-	return &PathError{Op: op, URL: s.URL(p), Err: explain(bucket, err)}
+func (s *FileSystem) pathErr(op, p, bucket string, err error) error {
+	return &storage.PathError{Op: op, URL: s.URL(p), Err: explain(bucket, err)}
 }
 
 // credentialCodes are the error codes of requests refused for who sent
@@ -238,12 +242,17 @@ var credentialCodes = map[string]bool{
 }
 
 // explain turns an SDK error into one that says in words what went wrong:
-// a missing bucket or key (matching ErrNotExist), refused credentials,
+// a missing bucket or key (matching storage.ErrNotExist), refused credentials,
 // retries given up on. Other errors are returned as they are.
 func explain(bucket string, err error) error {
 	var se *s3Error
-	if errors.As(err, &se) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &se) {
 		return err
+	}
+	for _, c := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, c) {
+			return &s3Error{msg: c.Error(), err: err}
+		}
 	}
 	var code, detail string
 	var ae smithy.APIError
@@ -258,10 +267,21 @@ func explain(bucket string, err error) error {
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) {
 		status = re.HTTPStatusCode()
+	}
+	var de *deadlineError
+	switch {
+	case errors.As(err, &de):
+		// A deadline cut the attempt, maybe after a response began.
+		detail = de.Error()
+	case status > 0:
 		if detail == "" {
 			detail = http.StatusText(status)
 		}
 		detail += fmt.Sprintf(" (HTTP %d)", status)
+	case detail == "":
+		// No response (the SDK reports status 0): what went wrong is
+		// below HTTP.
+		detail = networkCause(err)
 	}
 	switch {
 	case status == http.StatusForbidden || credentialCodes[code]:
@@ -286,58 +306,80 @@ func explain(bucket string, err error) error {
 		if detail == "" && me.Err != nil {
 			detail = me.Err.Error()
 		}
-		return &s3Error{msg: fmt.Sprintf("gave up after %d attempts: %s", me.Attempt, detail), err: err}
+		return &s3Error{msg: fmt.Sprintf("gave up after %s: %s", attempts(me.Attempt), detail), err: err}
+	}
+	if code == "" && status == 0 && detail != "" {
+		return &s3Error{msg: detail, err: err}
 	}
 	return err
 }
 
+// networkCause says what went wrong for a request that got no response: a
+// missed deadline, or the network error (a refused dial, a reset
+// connection) without the SDK's and net/http's wrapping around it.
+func networkCause(err error) string {
+	var de *deadlineError
+	if errors.As(err, &de) {
+		return de.Error()
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe.Error()
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return ""
+}
+
 // Stat heads the object. A key that is only a prefix of other keys (a
-// "directory"), or a bare bucket, gives an error matching errIsDir, so
-// Expand lists it; a missing key gives ErrNotExist.
-func (s *S3) Stat(ctx context.Context, p string) (FileInfo, error) {
+// "directory"), or a bare bucket, gives an error matching storage.ErrIsDir, so
+// storage.Expand lists it; a missing key gives storage.ErrNotExist.
+func (s *FileSystem) Stat(ctx context.Context, p string) (storage.FileInfo, error) {
 	bucket, key, err := s.split("stat", p, false)
 	if err != nil {
-		return FileInfo{}, err
+		return storage.FileInfo{}, err
 	}
 	if key == "" || strings.HasSuffix(key, "/") {
-		return FileInfo{}, s.notFile(ctx, "stat", p, bucket, key)
+		return storage.FileInfo{}, s.notFile(ctx, "stat", p, bucket, key)
 	}
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	out, err := s.client.HeadObject(ctx, &s3api.HeadObjectInput{Bucket: &bucket, Key: &key})
 	if err == nil {
-		return FileInfo{Path: p, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified), Version: aws.ToString(out.ETag)}, nil
+		return storage.FileInfo{Path: p, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified), Version: aws.ToString(out.ETag)}, nil
 	}
-	if !errors.Is(explain(bucket, err), ErrNotExist) {
-		return FileInfo{}, s.pathErr("stat", p, bucket, err)
+	if !errors.Is(explain(bucket, err), storage.ErrNotExist) {
+		return storage.FileInfo{}, s.pathErr("stat", p, bucket, err)
 	}
-	return FileInfo{}, s.notFile(ctx, "stat", p, bucket, key)
+	return storage.FileInfo{}, s.notFile(ctx, "stat", p, bucket, key)
 }
 
 // notFile explains why p is not an object: its bucket is missing, it is a
 // directory (the bucket itself, or a prefix of other keys), or nothing is
 // there. HeadObject's 404 carries no body, so it cannot tell a missing
 // bucket from a missing key; one ListObjectsV2 can.
-func (s *S3) notFile(ctx context.Context, op, p, bucket, key string) error {
+func (s *FileSystem) notFile(ctx context.Context, op, p, bucket, key string) error {
 	prefix := key
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	out, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+	out, err := s.client.ListObjectsV2(ctx, &s3api.ListObjectsV2Input{
 		Bucket: &bucket, Prefix: &prefix, MaxKeys: aws.Int32(1),
 	})
 	switch {
 	case err != nil:
 		return s.pathErr(op, p, bucket, err)
 	case key == "" || len(out.Contents) > 0:
-		return &PathError{Op: op, URL: s.URL(p), Err: errIsDir}
+		return &storage.PathError{Op: op, URL: s.URL(p), Err: storage.ErrIsDir}
 	}
-	return &PathError{Op: op, URL: s.URL(p), Err: &s3Error{msg: "no such key", notExist: true}}
+	return &storage.PathError{Op: op, URL: s.URL(p), Err: &s3Error{msg: "no such key", notExist: true}}
 }
 
 // List returns every object under the prefix dir+"/" (the whole bucket for
 // "bucket" or "bucket/"), sorted; keys ending in "/" (directory markers)
-// are left out. A missing bucket is an error matching ErrNotExist; a
+// are left out. A missing bucket is an error matching storage.ErrNotExist; a
 // missing prefix gives an empty list.
-func (s *S3) List(ctx context.Context, dir string) ([]FileInfo, error) {
+func (s *FileSystem) List(ctx context.Context, dir string) ([]storage.FileInfo, error) {
 	bucket, key, err := s.split("list", dir, false)
 	if err != nil {
 		return nil, err
@@ -346,11 +388,11 @@ func (s *S3) List(ctx context.Context, dir string) ([]FileInfo, error) {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	var out []FileInfo
+	var out []storage.FileInfo
 	err = s.walk(ctx, bucket, prefix, func(o types.Object) error {
 		k := aws.ToString(o.Key)
 		if !strings.HasSuffix(k, "/") {
-			out = append(out, FileInfo{Path: bucket + "/" + k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified), Version: aws.ToString(o.ETag)})
+			out = append(out, storage.FileInfo{Path: bucket + "/" + k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified), Version: aws.ToString(o.ETag)})
 		}
 		return nil
 	})
@@ -362,8 +404,8 @@ func (s *S3) List(ctx context.Context, dir string) ([]FileInfo, error) {
 }
 
 // walk calls fn for each object under prefix, a page at a time.
-func (s *S3) walk(ctx context.Context, bucket, prefix string, fn func(types.Object) error) error {
-	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+func (s *FileSystem) walk(ctx context.Context, bucket, prefix string, fn func(types.Object) error) error {
+	pages := s3api.NewListObjectsV2Paginator(s.client, &s3api.ListObjectsV2Input{
 		Bucket: &bucket, Prefix: &prefix, MaxKeys: aws.Int32(s.pageSize),
 	})
 	for pages.HasMorePages() {
@@ -383,14 +425,14 @@ func (s *S3) walk(ctx context.Context, bucket, prefix string, fn func(types.Obje
 // Open heads the object for its size and ETag; reads are ranged GETs
 // pinned to that ETag (If-Match), so an object replaced while open fails
 // the read instead of mixing two versions.
-func (s *S3) Open(ctx context.Context, p string) (File, error) {
+func (s *FileSystem) Open(ctx context.Context, p string) (storage.File, error) {
 	bucket, key, err := s.split("open", p, true)
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	out, err := s.client.HeadObject(ctx, &s3api.HeadObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
-		if errors.Is(explain(bucket, err), ErrNotExist) {
+		if errors.Is(explain(bucket, err), storage.ErrNotExist) {
 			return nil, s.notFile(ctx, "open", p, bucket, key)
 		}
 		return nil, s.pathErr("open", p, bucket, err)
@@ -406,7 +448,7 @@ func (s *S3) Open(ctx context.Context, p string) (File, error) {
 // OpenInfo opens a file that Stat or List described without asking S3
 // for its size and ETag again: a read task saves a round trip. Reads are
 // pinned to the listed ETag, so an object replaced since fails clearly.
-func (s *S3) OpenInfo(ctx context.Context, info FileInfo) (File, error) {
+func (s *FileSystem) OpenInfo(ctx context.Context, info storage.FileInfo) (storage.File, error) {
 	if info.Version == "" || info.Size < 0 {
 		return s.Open(ctx, info.Path)
 	}
@@ -439,7 +481,7 @@ func (s *S3) OpenInfo(ctx context.Context, info FileInfo) (File, error) {
 // Concurrent reads of the same span wait for one GET instead of each
 // sending their own. The cache holds at most 4 MiB + 64 KiB per file.
 type s3File struct {
-	s                 *S3
+	s                 *FileSystem
 	ctx               context.Context
 	bucket, key, path string
 	size              int64
@@ -476,7 +518,7 @@ func (f *s3File) Close() error {
 // returns io.EOF with the bytes it got.
 func (f *s3File) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, &PathError{Op: "read", URL: f.Name(), Err: fmt.Errorf("negative offset %d", off)}
+		return 0, &storage.PathError{Op: "read", URL: f.Name(), Err: fmt.Errorf("negative offset %d", off)}
 	}
 	if off >= f.size {
 		if len(p) == 0 {
@@ -493,7 +535,7 @@ func (f *s3File) ReadAt(p []byte, off int64) (int, error) {
 		closed := f.closed
 		f.mu.Unlock()
 		if closed {
-			return 0, &PathError{Op: "read", URL: f.Name(), Err: os.ErrClosed}
+			return 0, &storage.PathError{Op: "read", URL: f.Name(), Err: os.ErrClosed}
 		}
 		if err := f.get(p, off); err != nil {
 			return 0, err
@@ -518,7 +560,7 @@ func (f *s3File) spanAt(pos int64) (*span, error) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		return nil, &PathError{Op: "read", URL: f.Name(), Err: os.ErrClosed}
+		return nil, &storage.PathError{Op: "read", URL: f.Name(), Err: os.ErrClosed}
 	}
 	var sp *span
 	var end int64
@@ -554,7 +596,7 @@ func (f *s3File) spanAt(pos int64) (*span, error) {
 		select {
 		case <-sp.ready:
 		case <-f.ctx.Done():
-			return nil, &PathError{Op: "read", URL: f.Name(), Err: f.ctx.Err()}
+			return nil, &storage.PathError{Op: "read", URL: f.Name(), Err: f.ctx.Err()}
 		}
 	}
 	return sp, sp.err
@@ -595,12 +637,15 @@ func (f *s3File) forget(sp *span) {
 }
 
 // get fills p from the object at off with ranged GETs. The SDK retries
-// failed requests; a body cut short is resumed from where it stopped.
+// failed requests; a body cut short (a reset, the idle deadline) is
+// resumed from where it stopped after the retryer's backoff, up to
+// MaxAttempts GETs.
 func (f *s3File) get(p []byte, off int64) error {
 	var err error
-	for attempt := 0; attempt < f.s.attempts && len(p) > 0; attempt++ {
+	attempt := 1
+	for ; ; attempt++ {
 		rng := fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1)
-		in := &s3.GetObjectInput{Bucket: &f.bucket, Key: &f.key, Range: &rng}
+		in := &s3api.GetObjectInput{Bucket: &f.bucket, Key: &f.key, Range: &rng}
 		if f.etag != "" {
 			in.IfMatch = &f.etag
 		}
@@ -615,12 +660,41 @@ func (f *s3File) get(p []byte, off int64) error {
 		if err == nil {
 			return nil
 		}
+		p, off = p[n:], off+int64(n)
 		if f.ctx.Err() != nil {
+			return &storage.PathError{Op: "read", URL: f.Name(), Err: fmt.Errorf("reading bytes from %d: %w", off, f.ctx.Err())}
+		}
+		if attempt == f.s.attempts || f.s.backoff(f.ctx, attempt, err) != nil {
 			break
 		}
-		p, off = p[n:], off+int64(n)
 	}
-	return &PathError{Op: "read", URL: f.Name(), Err: fmt.Errorf("reading bytes from %d: %w", off, err)}
+	return &storage.PathError{Op: "read", URL: f.Name(), Err: fmt.Errorf(
+		"gave up after %s reading bytes from %d: %w", attempts(attempt), off, err)}
+}
+
+// backoff waits the retryer's delay before retrying after attempt failed
+// with err, or until ctx ends.
+func (s *FileSystem) backoff(ctx context.Context, attempt int, err error) error {
+	d, err := s.retryer.RetryDelay(attempt, err)
+	if err != nil {
+		return err
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// attempts is "1 attempt", "2 attempts"...
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
 }
 
 // Create returns a writer that buffers PartSize bytes. An object that fits
@@ -628,17 +702,19 @@ func (f *s3File) get(p []byte, off int64) error {
 // multipart upload, each part sent as it fills (at most 4 at once, each
 // holding its buffer), completed on Close. Abort, a failed part or a
 // failed Close aborts the upload, so no partial object is ever visible.
-func (s *S3) Create(ctx context.Context, p string) (Writer, error) {
+func (s *FileSystem) Create(ctx context.Context, p string) (storage.Writer, error) {
 	bucket, key, err := s.split("create", p, true)
 	if err != nil {
 		return nil, err
 	}
-	return &s3Writer{s: s, ctx: ctx, bucket: bucket, key: key, path: p}, nil
+	ctx, cancel := context.WithCancel(ctx)
+	return &s3Writer{s: s, ctx: ctx, stop: cancel, bucket: bucket, key: key, path: p}, nil
 }
 
 type s3Writer struct {
-	s                 *S3
+	s                 *FileSystem
 	ctx               context.Context
+	stop              context.CancelFunc // cancels parts in flight; called once done
 	bucket, key, path string
 	buf               []byte
 	uploadID          string
@@ -661,7 +737,7 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 		if w.result != nil {
 			return 0, w.result
 		}
-		return 0, &PathError{Op: "write", URL: w.s.URL(w.path), Err: errors.New(errMsgWriterClosed)}
+		return 0, &storage.PathError{Op: "write", URL: w.s.URL(w.path), Err: errors.New(errMsgWriterClosed)}
 	}
 	n := 0
 	for len(p) > 0 {
@@ -685,7 +761,7 @@ func (w *s3Writer) flush() error {
 		return err
 	}
 	if w.uploadID == "" {
-		out, err := w.s.client.CreateMultipartUpload(w.ctx, &s3.CreateMultipartUploadInput{
+		out, err := w.s.client.CreateMultipartUpload(w.ctx, &s3api.CreateMultipartUploadInput{
 			Bucket: &w.bucket, Key: &w.key, ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 		})
 		if err != nil {
@@ -698,17 +774,21 @@ func (w *s3Writer) flush() error {
 		w.sem = make(chan struct{}, partsInFlight)
 	}
 	if w.nextPart == maxParts {
-		return &PathError{Op: "write", URL: w.s.URL(w.path), Err: fmt.Errorf(
+		return &storage.PathError{Op: "write", URL: w.s.URL(w.path), Err: fmt.Errorf(
 			"object exceeds %d parts of %d bytes; raise S3Options.PartSize", maxParts, w.s.partSize)}
+	}
+	select {
+	case w.sem <- struct{}{}:
+	case <-w.ctx.Done():
+		return &storage.PathError{Op: "write", URL: w.s.URL(w.path), Err: w.ctx.Err()}
 	}
 	w.nextPart++
 	num, data := w.nextPart, w.buf
 	w.buf = make([]byte, 0, w.s.partSize)
-	w.sem <- struct{}{}
 	w.wg.Add(1)
 	go func() {
 		defer func() { <-w.sem; w.wg.Done() }()
-		out, err := w.s.client.UploadPart(w.ctx, &s3.UploadPartInput{
+		out, err := w.s.client.UploadPart(w.ctx, &s3api.UploadPartInput{
 			Bucket: &w.bucket, Key: &w.key, UploadId: &w.uploadID, PartNumber: &num,
 			Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
 			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
@@ -717,7 +797,7 @@ func (w *s3Writer) flush() error {
 		defer w.mu.Unlock()
 		if err != nil {
 			if w.err == nil {
-				w.err = &PathError{Op: "write", URL: w.s.URL(w.path), Err: fmt.Errorf("part %d: %w", num, explain(w.bucket, err))}
+				w.err = &storage.PathError{Op: "write", URL: w.s.URL(w.path), Err: fmt.Errorf("part %d: %w", num, explain(w.bucket, err))}
 			}
 			return
 		}
@@ -736,12 +816,20 @@ func (w *s3Writer) partErr() error {
 	return w.err
 }
 
-// fail aborts the upload after err and makes the writer return err from
-// now on.
+// fail aborts the upload after err and makes the writer return err (and
+// the abort's failure, if it fails too) from now on.
 func (w *s3Writer) fail(err error) error {
-	w.done, w.result = true, err
-	w.abortUpload() // err says what went wrong; a failed abort would only add noise
-	return err
+	w.done = true
+	w.result = withCleanup(err, w.abortUpload())
+	return w.result
+}
+
+// withCleanup adds to err the failure of the cleanup after it, if any.
+func withCleanup(err, cleanup error) error {
+	if cleanup == nil {
+		return err
+	}
+	return fmt.Errorf("%w; cleaning up also failed: %w", err, cleanup)
 }
 
 // Close sends what is buffered and makes the object visible. Once done,
@@ -752,7 +840,8 @@ func (w *s3Writer) Close() error {
 	}
 	if w.uploadID == "" {
 		w.done = true
-		_, err := w.s.client.PutObject(w.ctx, &s3.PutObjectInput{
+		defer w.stop()
+		_, err := w.s.client.PutObject(w.ctx, &s3api.PutObjectInput{
 			Bucket: &w.bucket, Key: &w.key,
 			Body: bytes.NewReader(w.buf), ContentLength: aws.Int64(int64(len(w.buf))),
 		})
@@ -772,7 +861,7 @@ func (w *s3Writer) Close() error {
 		return w.fail(err)
 	}
 	sort.Slice(w.parts, func(i, j int) bool { return *w.parts[i].PartNumber < *w.parts[j].PartNumber })
-	_, err := w.s.client.CompleteMultipartUpload(w.ctx, &s3.CompleteMultipartUploadInput{
+	_, err := w.s.client.CompleteMultipartUpload(w.ctx, &s3api.CompleteMultipartUploadInput{
 		Bucket: &w.bucket, Key: &w.key, UploadId: &w.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: w.parts},
 	})
@@ -780,6 +869,7 @@ func (w *s3Writer) Close() error {
 		return w.fail(w.s.pathErr("write", w.path, w.bucket, err))
 	}
 	w.done, w.uploadID, w.buf = true, "", nil
+	w.stop()
 	return nil
 }
 
@@ -790,26 +880,40 @@ func (w *s3Writer) Abort() error {
 		return nil
 	}
 	w.done = true
-	w.result = &PathError{Op: "write", URL: w.s.URL(w.path), Err: errWriterAborted}
+	w.result = &storage.PathError{Op: "write", URL: w.s.URL(w.path), Err: errWriterAborted}
 	return w.abortUpload()
 }
 
-// abortUpload waits for parts in flight, then aborts the multipart upload,
-// if one was started, even when the writer's context is cancelled.
+// abortUpload cancels the parts in flight, waits for them, then aborts
+// the multipart upload, if one was started.
 func (w *s3Writer) abortUpload() error {
+	w.stop()
 	w.wg.Wait()
 	w.buf = nil
 	if w.uploadID == "" {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), cleanupTimeout)
-	defer cancel()
-	_, err := w.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket: &w.bucket, Key: &w.key, UploadId: &w.uploadID,
-	})
+	id := w.uploadID
 	w.uploadID = ""
+	return w.s.abortMultipart(w.ctx, w.bucket, w.key, id, w.path)
+}
+
+// abortMultipart aborts a multipart upload under a fresh context bounded
+// by CleanupTimeout: it runs after a failure or a cancellation (Ctrl-C),
+// and must end even if the server does not answer.
+func (s *FileSystem) abortMultipart(ctx context.Context, bucket, key, uploadID, p string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cleanup)
+	defer cancel()
+	_, err := s.client.AbortMultipartUpload(ctx, &s3api.AbortMultipartUploadInput{
+		Bucket: &bucket, Key: &key, UploadId: &uploadID,
+	})
 	if err != nil {
-		return w.s.pathErr("abort", w.path, w.bucket, err)
+		err = explain(bucket, err)
+		if ctx.Err() != nil {
+			err = fmt.Errorf("no answer within %v (S3Options.CleanupTimeout): %w", s.cleanup, ctx.Err())
+		}
+		return &storage.PathError{Op: "abort upload of", URL: s.URL(p), Err: fmt.Errorf(
+			"%w (its parts may stay in the bucket until aborted or expired by a lifecycle rule)", err)}
 	}
 	return nil
 }
@@ -820,7 +924,7 @@ func (w *s3Writer) abortUpload() error {
 // object's content type or user metadata). Renaming is not atomic: a
 // reader may see both objects for a moment, and a failed delete leaves
 // both.
-func (s *S3) Rename(ctx context.Context, src, dst string) error {
+func (s *FileSystem) Rename(ctx context.Context, src, dst string) error {
 	sb, sk, err := s.split("rename", src, true)
 	if err != nil {
 		return err
@@ -834,18 +938,18 @@ func (s *S3) Rename(ctx context.Context, src, dst string) error {
 	}
 	info, err := s.Stat(ctx, src)
 	if err != nil {
-		return &PathError{Op: "rename", URL: s.URL(src), Err: errors.Unwrap(err)}
+		return &storage.PathError{Op: "rename", URL: s.URL(src), Err: errors.Unwrap(err)}
 	}
 	source := copySource(sb, sk)
 	if info.Size <= s.copyLimit {
-		_, err = s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &db, Key: &dk, CopySource: &source})
+		_, err = s.client.CopyObject(ctx, &s3api.CopyObjectInput{Bucket: &db, Key: &dk, CopySource: &source})
 		if err != nil {
 			return s.pathErr("rename", dst, db, err)
 		}
 	} else if err := s.copyParts(ctx, source, info.Size, db, dk, dst); err != nil {
 		return err
 	}
-	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &sb, Key: &sk}); err != nil {
+	if _, err := s.client.DeleteObject(ctx, &s3api.DeleteObjectInput{Bucket: &sb, Key: &sk}); err != nil {
 		return s.pathErr("rename", src, sb, err)
 	}
 	return nil
@@ -853,8 +957,8 @@ func (s *S3) Rename(ctx context.Context, src, dst string) error {
 
 // copyParts copies an object too large for CopyObject as a multipart
 // upload of UploadPartCopy ranges.
-func (s *S3) copyParts(ctx context.Context, source string, size int64, bucket, key, dst string) error {
-	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
+func (s *FileSystem) copyParts(ctx context.Context, source string, size int64, bucket, key, dst string) error {
+	out, err := s.client.CreateMultipartUpload(ctx, &s3api.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
 	if err != nil {
 		return s.pathErr("rename", dst, bucket, err)
 	}
@@ -868,7 +972,7 @@ func (s *S3) copyParts(ctx context.Context, source string, size int64, bucket, k
 			num++
 			n := num
 			rng := fmt.Sprintf("bytes=%d-%d", off, min(off+partSize, size)-1)
-			po, err := s.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+			po, err := s.client.UploadPartCopy(ctx, &s3api.UploadPartCopyInput{
 				Bucket: &bucket, Key: &key, UploadId: id, PartNumber: &n,
 				CopySource: &source, CopySourceRange: &rng,
 			})
@@ -883,17 +987,14 @@ func (s *S3) copyParts(ctx context.Context, source string, size int64, bucket, k
 			// algorithm, and versitygw (like S3) rejects them then.
 			parts = append(parts, types.CompletedPart{PartNumber: &n, ETag: r.ETag})
 		}
-		_, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		_, err := s.client.CompleteMultipartUpload(ctx, &s3api.CompleteMultipartUploadInput{
 			Bucket: &bucket, Key: &key, UploadId: id,
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 		})
 		return err
 	}()
 	if err != nil {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: id})
-		return s.pathErr("rename", dst, bucket, err)
+		return withCleanup(s.pathErr("rename", dst, bucket, err), s.abortMultipart(ctx, bucket, key, *id, dst))
 	}
 	return nil
 }
@@ -912,7 +1013,7 @@ func copySource(bucket, key string) string {
 // with DeleteObjects in batches of 1000 as it lists. "bucket" alone
 // empties the bucket (the bucket stays). Like os.RemoveAll, nothing to
 // remove, even a missing bucket, is not an error.
-func (s *S3) RemoveAll(ctx context.Context, p string) error {
+func (s *FileSystem) RemoveAll(ctx context.Context, p string) error {
 	bucket, key, err := s.split("remove", p, false)
 	if err != nil {
 		return err
@@ -922,7 +1023,7 @@ func (s *S3) RemoveAll(ctx context.Context, p string) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+		out, err := s.client.DeleteObjects(ctx, &s3api.DeleteObjectsInput{
 			Bucket: &bucket, Delete: &types.Delete{Objects: batch, Quiet: aws.Bool(true)},
 		})
 		batch = batch[:0]
@@ -952,7 +1053,7 @@ func (s *S3) RemoveAll(ctx context.Context, p string) error {
 		err = flush()
 	}
 	if err != nil {
-		if e := explain(bucket, err); errors.Is(e, ErrNotExist) {
+		if e := explain(bucket, err); errors.Is(e, storage.ErrNotExist) {
 			return nil
 		}
 		return s.pathErr("remove", p, bucket, err)

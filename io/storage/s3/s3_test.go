@@ -1,4 +1,4 @@
-package storage
+package s3
 
 import (
 	"bytes"
@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/shoal-data/shoal/io/storage"
 )
 
 // The S3 tests run against a real S3 server: scripts/test starts versitygw
@@ -33,7 +35,7 @@ var skipNotice sync.Once
 
 // testS3Options returns options that reach the test server, or skips the
 // test (fails it under CI) when there is none.
-func testS3Options(t *testing.T) S3Options {
+func testS3Options(t *testing.T) storage.S3Options {
 	t.Helper()
 	ep := os.Getenv(envS3Endpoint)
 	if ep == "" {
@@ -46,7 +48,7 @@ func testS3Options(t *testing.T) S3Options {
 		})
 		t.Skip("SKIPPED: " + msg + "; run scripts/test")
 	}
-	return S3Options{
+	return storage.S3Options{
 		Endpoint:        ep,
 		Region:          "us-east-1",
 		AccessKeyID:     os.Getenv(envS3AccessKey),
@@ -57,18 +59,18 @@ func testS3Options(t *testing.T) S3Options {
 
 // newTestS3 builds an S3 filesystem on the test server (with opts changed
 // by mod) and a fresh bucket that is emptied and removed after the test.
-func newTestS3(t *testing.T, mod func(*S3Options)) (*S3, string) {
+func newTestS3(t *testing.T, mod func(*storage.S3Options)) (*FileSystem, string) {
 	t.Helper()
 	o := testS3Options(t)
 	if mod != nil {
 		mod(&o)
 	}
-	fs, err := NewS3(t.Context(), o)
+	fs, err := New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bucket := testBucketName(t)
-	if _, err := fs.Client().CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+	if _, err := fs.Client().CreateBucket(t.Context(), &s3api.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatalf("create bucket %s: %v", bucket, err)
 	}
 	t.Cleanup(func() { removeTestBucket(t, fs, bucket) })
@@ -95,18 +97,18 @@ func testBucketName(t *testing.T) string {
 
 // removeTestBucket empties and deletes a test bucket, aborting uploads
 // that a failed test left behind.
-func removeTestBucket(t *testing.T, fs *S3, bucket string) {
+func removeTestBucket(t *testing.T, fs *FileSystem, bucket string) {
 	ctx := context.Background() // t.Context is already cancelled here
 	if err := fs.RemoveAll(ctx, bucket); err != nil {
 		t.Errorf("cleanup: %v", err)
 	}
-	ups, err := fs.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket})
+	ups, err := fs.Client().ListMultipartUploads(ctx, &s3api.ListMultipartUploadsInput{Bucket: &bucket})
 	if err == nil {
 		for _, u := range ups.Uploads {
-			fs.Client().AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId})
+			fs.Client().AbortMultipartUpload(ctx, &s3api.AbortMultipartUploadInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId})
 		}
 	}
-	if _, err := fs.Client().DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); err != nil {
+	if _, err := fs.Client().DeleteBucket(ctx, &s3api.DeleteBucketInput{Bucket: &bucket}); err != nil {
 		t.Errorf("cleanup: delete bucket %s: %v", bucket, err)
 	}
 }
@@ -124,7 +126,7 @@ func randomBytes(n int, seed uint64) []byte {
 }
 
 // writeS3 writes data to p in chunks of chunk bytes and closes the writer.
-func writeS3(t *testing.T, fs FileSystem, p string, data []byte, chunk int) {
+func writeS3(t *testing.T, fs storage.FileSystem, p string, data []byte, chunk int) {
 	t.Helper()
 	w, err := fs.Create(t.Context(), p)
 	if err != nil {
@@ -143,7 +145,7 @@ func writeS3(t *testing.T, fs FileSystem, p string, data []byte, chunk int) {
 }
 
 // readAll reads a whole file with one ReadAt.
-func readAll(t *testing.T, fs FileSystem, p string) []byte {
+func readAll(t *testing.T, fs storage.FileSystem, p string) []byte {
 	t.Helper()
 	f, err := fs.Open(t.Context(), p)
 	if err != nil {
@@ -158,29 +160,35 @@ func readAll(t *testing.T, fs FileSystem, p string) []byte {
 	return buf[:n]
 }
 
-func headETag(t *testing.T, fs *S3, bucket, key string) string {
+func headETag(t *testing.T, fs *FileSystem, bucket, key string) string {
 	t.Helper()
-	out, err := fs.Client().HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	out, err := fs.Client().HeadObject(t.Context(), &s3api.HeadObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return aws.ToString(out.ETag)
 }
 
-func assertNoUploads(t *testing.T, fs *S3, bucket string) {
+func assertNoUploads(t *testing.T, fs *FileSystem, bucket string) {
 	t.Helper()
-	ups, err := fs.Client().ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: &bucket})
+	assertUploads(t, fs, bucket, 0)
+}
+
+// assertUploads checks that bucket has n multipart uploads in progress.
+func assertUploads(t *testing.T, fs *FileSystem, bucket string, n int) {
+	t.Helper()
+	ups, err := fs.Client().ListMultipartUploads(t.Context(), &s3api.ListMultipartUploadsInput{Bucket: &bucket})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ups.Uploads) != 0 {
-		t.Fatalf("%d multipart uploads left in progress, want none", len(ups.Uploads))
+	if len(ups.Uploads) != n {
+		t.Errorf("%d multipart uploads in progress, want %d", len(ups.Uploads), n)
 	}
 }
 
 func TestS3Options(t *testing.T) {
 	ctx := t.Context()
-	for _, o := range []S3Options{
+	for _, o := range []storage.S3Options{
 		{PartSize: 1 << 20},
 		{PartSize: 6 << 30},
 		{MaxAttempts: -1},
@@ -188,17 +196,27 @@ func TestS3Options(t *testing.T) {
 		{ListPageSize: -1},
 		{MaxBackoff: -time.Second},
 		{AccessKeyID: "only-the-id"},
+		{ConnectTimeout: -1},
+		{AttemptTimeout: -1},
+		{CleanupTimeout: -1},
 	} {
-		if _, err := NewS3(ctx, o); err == nil {
-			t.Errorf("NewS3(%+v) succeeded, want an error", o)
+		if _, err := New(ctx, o); err == nil {
+			t.Errorf("New(%+v) succeeded, want an error", o)
 		}
 	}
-	fs, err := NewS3(ctx, S3Options{Endpoint: "http://127.0.0.1:1", AccessKeyID: "a", SecretAccessKey: "b"})
+	_, err := New(ctx, storage.S3Options{IdleTimeout: -time.Second})
+	if want := "s3: IdleTimeout is -1s; it must not be negative (0 means 30s)"; err == nil || err.Error() != want {
+		t.Errorf("negative IdleTimeout: %v, want %s", err, want)
+	}
+	fs, err := New(ctx, storage.S3Options{Endpoint: "http://127.0.0.1:1", AccessKeyID: "a", SecretAccessKey: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fs.partSize != defaultPartSize || fs.attempts != defaultS3Attempts || fs.pageSize != maxListPage {
-		t.Errorf("defaults: part %d attempts %d page %d", fs.partSize, fs.attempts, fs.pageSize)
+	if fs.partSize != defaultPartSize || fs.attempts != defaultS3Attempts || fs.pageSize != maxListPage || fs.cleanup != defaultCleanup {
+		t.Errorf("defaults: part %d attempts %d page %d cleanup %v", fs.partSize, fs.attempts, fs.pageSize, fs.cleanup)
+	}
+	if dc, ok := fs.Client().Options().HTTPClient.(*deadlineClient); !ok || dc.idle != defaultIdle || dc.attempt != defaultAttempt {
+		t.Errorf("HTTP client %T %+v: want the deadlines' defaults", fs.Client().Options().HTTPClient, dc)
 	}
 	if o := fs.Client().Options(); !o.UsePathStyle || aws.ToString(o.BaseEndpoint) != "http://127.0.0.1:1" || o.Region != "us-east-1" {
 		t.Errorf("client options: path style %v, endpoint %q, region %q", o.UsePathStyle, aws.ToString(o.BaseEndpoint), o.Region)
@@ -220,7 +238,7 @@ func TestS3Options(t *testing.T) {
 	// path-style addressing too.
 	t.Setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:2")
 	t.Setenv("AWS_REGION", "eu-west-3")
-	fs, err = NewS3(ctx, S3Options{AccessKeyID: "a", SecretAccessKey: "b"})
+	fs, err = New(ctx, storage.S3Options{AccessKeyID: "a", SecretAccessKey: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +282,7 @@ func TestS3WriteReadSmall(t *testing.T) {
 }
 
 func TestS3WriteReadMultipart(t *testing.T) {
-	fs, bucket := newTestS3(t, func(o *S3Options) { o.PartSize = 5 << 20 })
+	fs, bucket := newTestS3(t, func(o *storage.S3Options) { o.PartSize = 5 << 20 })
 	data := randomBytes(12<<20+12345, 1)
 	p := bucket + "/big.bin"
 	writeS3(t, fs, p, data, 777_777)
@@ -297,7 +315,7 @@ func TestS3WriteReadMultipart(t *testing.T) {
 }
 
 func TestS3AbortLeavesNothing(t *testing.T) {
-	fs, bucket := newTestS3(t, func(o *S3Options) { o.PartSize = 5 << 20 })
+	fs, bucket := newTestS3(t, func(o *storage.S3Options) { o.PartSize = 5 << 20 })
 	ctx := t.Context()
 	for _, size := range []int{100, 11 << 20} {
 		p := fmt.Sprintf("%s/aborted-%d", bucket, size)
@@ -320,7 +338,7 @@ func TestS3AbortLeavesNothing(t *testing.T) {
 		if _, err := w.Write([]byte("x")); err == nil {
 			t.Fatal("Write after Abort succeeded")
 		}
-		if _, err := fs.Stat(ctx, p); !errors.Is(err, ErrNotExist) {
+		if _, err := fs.Stat(ctx, p); !errors.Is(err, storage.ErrNotExist) {
 			t.Fatalf("stat after abort: %v, want ErrNotExist", err)
 		}
 	}
@@ -355,7 +373,7 @@ func TestS3AbortLeavesNothing(t *testing.T) {
 }
 
 func TestS3ListPages(t *testing.T) {
-	fs, bucket := newTestS3(t, func(o *S3Options) { o.ListPageSize = 2 })
+	fs, bucket := newTestS3(t, func(o *storage.S3Options) { o.ListPageSize = 2 })
 	ctx := t.Context()
 	var want []string
 	for _, k := range []string{"d/e.csv", "d/a.csv", "d/sub/z.csv", "d/b.csv", "d/sub/deeper/y", "d/c.csv", "d/_SUCCESS"} {
@@ -397,7 +415,7 @@ func TestS3ListPages(t *testing.T) {
 	}
 }
 
-func paths(files []FileInfo) []string {
+func paths(files []storage.FileInfo) []string {
 	var out []string
 	for _, f := range files {
 		out = append(out, f.Path)
@@ -540,14 +558,14 @@ func TestS3ReadCoalescing(t *testing.T) {
 }
 
 func TestS3Rename(t *testing.T) {
-	fs, bucket := newTestS3(t, func(o *S3Options) { o.PartSize = 5 << 20 })
+	fs, bucket := newTestS3(t, func(o *storage.S3Options) { o.PartSize = 5 << 20 })
 	ctx := t.Context()
 	src, dst := bucket+"/a/src.csv", bucket+"/b/dst file+plus.csv"
 	writeS3(t, fs, src, []byte("renamed"), 100)
 	if err := fs.Rename(ctx, src, dst); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fs.Stat(ctx, src); !errors.Is(err, ErrNotExist) {
+	if _, err := fs.Stat(ctx, src); !errors.Is(err, storage.ErrNotExist) {
 		t.Fatalf("source after rename: %v, want ErrNotExist", err)
 	}
 	if got := readAll(t, fs, dst); string(got) != "renamed" {
@@ -557,7 +575,7 @@ func TestS3Rename(t *testing.T) {
 		t.Fatalf("rename onto itself: %v", err)
 	}
 	err := fs.Rename(ctx, bucket+"/missing", bucket+"/x")
-	if !errors.Is(err, ErrNotExist) || !strings.Contains(err.Error(), "s3://"+bucket+"/missing") {
+	if !errors.Is(err, storage.ErrNotExist) || !strings.Contains(err.Error(), "s3://"+bucket+"/missing") {
 		t.Fatalf("rename of a missing file: %v", err)
 	}
 
@@ -574,14 +592,14 @@ func TestS3Rename(t *testing.T) {
 	if etag := headETag(t, fs, bucket, "moved/big"); !strings.HasSuffix(strings.Trim(etag, `"`), "-3") {
 		t.Errorf("ETag %s: want a 3-part copy", etag)
 	}
-	if _, err := fs.Stat(ctx, bucket+"/big"); !errors.Is(err, ErrNotExist) {
+	if _, err := fs.Stat(ctx, bucket+"/big"); !errors.Is(err, storage.ErrNotExist) {
 		t.Fatalf("source after rename: %v", err)
 	}
 	assertNoUploads(t, fs, bucket)
 }
 
 func TestS3RemoveAll(t *testing.T) {
-	fs, bucket := newTestS3(t, func(o *S3Options) { o.ListPageSize = 300 })
+	fs, bucket := newTestS3(t, func(o *storage.S3Options) { o.ListPageSize = 300 })
 	ctx := t.Context()
 	// More than one DeleteObjects batch of 1000 keys.
 	var g errgroup.Group
@@ -589,7 +607,7 @@ func TestS3RemoveAll(t *testing.T) {
 	for i := range deleteBatch + 5 {
 		g.Go(func() error {
 			k := fmt.Sprintf("out/part-%04d", i)
-			_, err := fs.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &k, Body: strings.NewReader(k)})
+			_, err := fs.Client().PutObject(ctx, &s3api.PutObjectInput{Bucket: &bucket, Key: &k, Body: strings.NewReader(k)})
 			return err
 		})
 	}
@@ -623,7 +641,7 @@ func TestS3RemoveAll(t *testing.T) {
 
 func TestS3MissingBucket(t *testing.T) {
 	o := testS3Options(t)
-	fs, err := NewS3(t.Context(), o)
+	fs, err := New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -632,10 +650,10 @@ func TestS3MissingBucket(t *testing.T) {
 	want := fmt.Sprintf("bucket %q does not exist", bucket)
 	check := func(op string, err error) {
 		t.Helper()
-		if !errors.Is(err, ErrNotExist) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "s3://"+bucket) {
+		if !errors.Is(err, storage.ErrNotExist) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "s3://"+bucket) {
 			t.Errorf("%s: %v; want ErrNotExist saying %s", op, err, want)
 		}
-		var pe *PathError
+		var pe *storage.PathError
 		if !errors.As(err, &pe) {
 			t.Errorf("%s: %T is not a *PathError", op, err)
 		}
@@ -648,7 +666,7 @@ func TestS3MissingBucket(t *testing.T) {
 	check("stat bucket", err)
 	_, err = fs.Open(ctx, bucket+"/key")
 	check("open", err)
-	_, err = Expand(ctx, fs, []string{bucket + "/dir"})
+	_, err = storage.Expand(ctx, fs, []string{bucket + "/dir"})
 	check("expand", err)
 	w, err := fs.Create(ctx, bucket+"/key")
 	if err != nil {
@@ -666,22 +684,22 @@ func TestS3MissingKey(t *testing.T) {
 	writeS3(t, fs, bucket+"/dir/file", []byte("x"), 10)
 	for _, p := range []string{bucket + "/nope", bucket + "/dir/nope", bucket + "/di"} {
 		_, err := fs.Stat(ctx, p)
-		if !errors.Is(err, ErrNotExist) || !strings.Contains(err.Error(), "s3://"+p) || errors.Is(err, errIsDir) {
+		if !errors.Is(err, storage.ErrNotExist) || !strings.Contains(err.Error(), "s3://"+p) || errors.Is(err, storage.ErrIsDir) {
 			t.Errorf("stat %s: %v; want ErrNotExist naming the URL", p, err)
 		}
 		_, err = fs.Open(ctx, p)
-		if !errors.Is(err, ErrNotExist) || !strings.Contains(err.Error(), "s3://"+p) {
+		if !errors.Is(err, storage.ErrNotExist) || !strings.Contains(err.Error(), "s3://"+p) {
 			t.Errorf("open %s: %v; want ErrNotExist naming the URL", p, err)
 		}
 	}
 	// A prefix of other keys is a directory, as is the bucket itself.
 	for _, p := range []string{bucket + "/dir", bucket + "/dir/", bucket, bucket + "/"} {
-		if _, err := fs.Stat(ctx, p); !errors.Is(err, errIsDir) || errors.Is(err, ErrNotExist) {
-			t.Errorf("stat %s: %v; want errIsDir", p, err)
+		if _, err := fs.Stat(ctx, p); !errors.Is(err, storage.ErrIsDir) || errors.Is(err, storage.ErrNotExist) {
+			t.Errorf("stat %s: %v; want ErrIsDir", p, err)
 		}
 	}
-	if _, err := fs.Open(ctx, bucket+"/dir"); !errors.Is(err, errIsDir) {
-		t.Errorf("open of a directory: %v; want errIsDir", err)
+	if _, err := fs.Open(ctx, bucket+"/dir"); !errors.Is(err, storage.ErrIsDir) {
+		t.Errorf("open of a directory: %v; want ErrIsDir", err)
 	}
 }
 
@@ -689,19 +707,19 @@ func TestS3WrongCredentials(t *testing.T) {
 	fs0, bucket := newTestS3(t, nil)
 	writeS3(t, fs0, bucket+"/k", []byte("x"), 10)
 	ctx := t.Context()
-	for name, mod := range map[string]func(*S3Options){
-		"secret": func(o *S3Options) { o.SecretAccessKey += "-wrong" },
-		"key id": func(o *S3Options) { o.AccessKeyID = "NOSUCHKEYID" },
+	for name, mod := range map[string]func(*storage.S3Options){
+		"secret": func(o *storage.S3Options) { o.SecretAccessKey += "-wrong" },
+		"key id": func(o *storage.S3Options) { o.AccessKeyID = "NOSUCHKEYID" },
 	} {
 		o := testS3Options(t)
 		mod(&o)
-		fs, err := NewS3(ctx, o)
+		fs, err := New(ctx, o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		check := func(op, p string, err error) {
 			t.Helper()
-			if err == nil || errors.Is(err, ErrNotExist) ||
+			if err == nil || errors.Is(err, storage.ErrNotExist) ||
 				!strings.Contains(err.Error(), "access denied or invalid credentials") ||
 				!strings.Contains(err.Error(), "s3://"+p) {
 				t.Errorf("wrong %s, %s: %v; want an access error naming s3://%s", name, op, err, p)
@@ -713,7 +731,7 @@ func TestS3WrongCredentials(t *testing.T) {
 		check("stat", bucket+"/k", err)
 		_, err = fs.Open(ctx, bucket+"/k")
 		check("open", bucket+"/k", err)
-		_, err = Expand(ctx, fs, []string{bucket + "/k"})
+		_, err = storage.Expand(ctx, fs, []string{bucket + "/k"})
 		check("expand", bucket+"/k", err)
 		t.Logf("wrong %s: %v", name, err)
 	}
@@ -743,7 +761,7 @@ func TestS3Expand(t *testing.T) {
 		{[]string{bucket}, []string{"data/a.csv", "data/b.csv", "data/c.json", "data/sub/d.csv"}},
 	}
 	for _, c := range cases {
-		files, err := Expand(ctx, fs, c.in)
+		files, err := storage.Expand(ctx, fs, c.in)
 		if err != nil {
 			t.Fatalf("Expand(%v): %v", c.in, err)
 		}
@@ -755,13 +773,13 @@ func TestS3Expand(t *testing.T) {
 			t.Errorf("Expand(%v) = %v, want %v", c.in, got, want)
 		}
 	}
-	if _, err := Expand(ctx, fs, []string{b + "missing"}); !errors.Is(err, ErrNotExist) {
+	if _, err := storage.Expand(ctx, fs, []string{b + "missing"}); !errors.Is(err, storage.ErrNotExist) {
 		t.Errorf("missing: %v, want ErrNotExist", err)
 	}
-	if _, err := Expand(ctx, fs, []string{b + "only-hidden"}); !errors.Is(err, ErrNoFiles) {
+	if _, err := storage.Expand(ctx, fs, []string{b + "only-hidden"}); !errors.Is(err, storage.ErrNoFiles) {
 		t.Errorf("only hidden files: %v, want ErrNoFiles", err)
 	}
-	if _, err := Expand(ctx, fs, []string{b + "data/*.parquet"}); !errors.Is(err, ErrNoFiles) {
+	if _, err := storage.Expand(ctx, fs, []string{b + "data/*.parquet"}); !errors.Is(err, storage.ErrNoFiles) {
 		t.Errorf("glob matching nothing: %v, want ErrNoFiles", err)
 	}
 }
@@ -772,18 +790,18 @@ func TestS3Resolve(t *testing.T) {
 	writeS3(t, fs0, bucket+"/x/y.txt", []byte("resolved"), 10)
 
 	ctx := t.Context()
-	fs, p, err := Resolve(ctx, "s3://"+bucket+"/x", Config{S3: o})
+	fs, p, err := storage.Resolve(ctx, "s3://"+bucket+"/x", storage.Config{S3: o})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := fs.(*S3); !ok || p != bucket+"/x" || fs.Scheme() != "s3" {
+	if _, ok := fs.(*FileSystem); !ok || p != bucket+"/x" || fs.Scheme() != "s3" {
 		t.Fatalf("Resolve = %T, %q", fs, p)
 	}
-	again, _, err := Resolve(ctx, "s3://"+bucket+"/other", Config{S3: o})
+	again, _, err := storage.Resolve(ctx, "s3://"+bucket+"/other", storage.Config{S3: o})
 	if err != nil || again != fs {
 		t.Fatalf("second Resolve with the same options built a new filesystem (%v)", err)
 	}
-	files, err := Expand(ctx, fs, []string{p})
+	files, err := storage.Expand(ctx, fs, []string{p})
 	if err != nil || len(files) != 1 || files[0].Path != bucket+"/x/y.txt" {
 		t.Fatalf("Expand = %v, %v", files, err)
 	}
@@ -792,6 +810,35 @@ func TestS3Resolve(t *testing.T) {
 	}
 	if fs.URL(files[0].Path) != "s3://"+bucket+"/x/y.txt" {
 		t.Fatalf("URL = %s", fs.URL(files[0].Path))
+	}
+}
+
+// TestResolveS3 needs no server: New sends no request.
+func TestResolveS3(t *testing.T) {
+	ctx := t.Context()
+	for _, u := range []string{"s3://", "s3:///key"} {
+		_, _, err := storage.Resolve(ctx, u, storage.Config{})
+		if want := u + ": an S3 URL needs a bucket: s3://bucket/prefix"; err == nil || err.Error() != want {
+			t.Errorf("Resolve(%s) = %v, want %s", u, err, want)
+		}
+	}
+	// One S3 filesystem per distinct options.
+	o := storage.S3Options{Endpoint: "http://127.0.0.1:1", AccessKeyID: "id", SecretAccessKey: "secret", ListPageSize: 7}
+	fs1, p, err := storage.Resolve(ctx, "s3://bucket/dir/x.parquet", storage.Config{S3: o})
+	if err != nil || p != "bucket/dir/x.parquet" || fs1.Scheme() != "s3" {
+		t.Fatalf("Resolve(s3://...) = %v, %q, %v", fs1, p, err)
+	}
+	fs2, _, _ := storage.Resolve(ctx, "s3://other/y", storage.Config{S3: o})
+	if fs1 != fs2 {
+		t.Error("the same options built two S3 filesystems")
+	}
+	o.ListPageSize = 8
+	if fs3, _, _ := storage.Resolve(ctx, "s3://bucket/x", storage.Config{S3: o}); fs3 == fs1 {
+		t.Error("different options shared one S3 filesystem")
+	}
+	o.PartSize = 1
+	if _, _, err := storage.Resolve(ctx, "s3://bucket/x", storage.Config{S3: o}); err == nil {
+		t.Error("invalid S3 options accepted")
 	}
 }
 
@@ -805,7 +852,7 @@ func TestS3NoCredentials(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	fs, err := NewS3(t.Context(), S3Options{Endpoint: "http://127.0.0.1:1", MaxAttempts: 1})
+	fs, err := New(t.Context(), storage.S3Options{Endpoint: "http://127.0.0.1:1", MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -824,7 +871,7 @@ func TestS3OpenInfo(t *testing.T) {
 	if err != nil || len(infos) != 1 || infos[0].Version == "" {
 		t.Fatalf("List = %+v, %v; want one file with its ETag", infos, err)
 	}
-	f, err := OpenInfo(t.Context(), fs, infos[0])
+	f, err := storage.OpenInfo(t.Context(), fs, infos[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -836,7 +883,7 @@ func TestS3OpenInfo(t *testing.T) {
 
 	// Replaced since it was listed: the read fails instead of mixing versions.
 	writeS3(t, fs, p, []byte("something else entirely"), 5)
-	f, err = OpenInfo(t.Context(), fs, infos[0])
+	f, err = storage.OpenInfo(t.Context(), fs, infos[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package storage
+package s3
 
 import (
 	"fmt"
@@ -12,11 +12,13 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/shoal-data/shoal/io/storage"
 )
 
 // countingFile counts the ReadAt calls a Parquet reader makes.
 type countingFile struct {
-	File
+	storage.File
 	reads atomic.Int64
 }
 

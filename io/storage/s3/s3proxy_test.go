@@ -1,4 +1,4 @@
-package storage
+package s3
 
 import (
 	"bytes"
@@ -11,10 +11,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/shoal-data/shoal/io/storage"
 )
 
 // faultProxy is a reverse proxy in front of the test S3 server that
-// answers some requests with 503 SlowDown, as S3 does under load.
+// answers some requests with 503 SlowDown, as S3 does under load, and can
+// pace the bodies it passes on, as a slow network does.
 //
 // SigV4 signs the Host header, so the client is pointed at the proxy and
 // signs the proxy's host; the proxy rewrites only the URL it dials and
@@ -30,6 +34,9 @@ type faultProxy struct {
 	mu     sync.Mutex
 	seen   map[string]int // requests by method, faulted or not
 	faults map[string]int // 503s sent, by method
+	// Bodies move paceBytes at a time, every paceEvery; 0: unpaced.
+	paceBytes int
+	paceEvery time.Duration
 }
 
 const slowDownXML = `<?xml version="1.0" encoding="UTF-8"?>
@@ -47,7 +54,11 @@ func newFaultProxy(t *testing.T, upstream string, keepHost bool, fault func(r *h
 		if keepHost {
 			r.Out.Host = r.In.Host
 		}
-	}}
+		r.Out.Body = p.paced(r.Out.Body)
+	}, ModifyResponse: func(r *http.Response) error {
+		r.Body = p.paced(r.Body)
+		return nil
+	}, FlushInterval: -1}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.seen[r.Method]++
@@ -76,6 +87,39 @@ func (p *faultProxy) setFault(fault func(r *http.Request, n int) bool) {
 	p.fault, p.seen, p.faults = fault, map[string]int{}, map[string]int{}
 }
 
+// setPace makes bodies in both directions move n bytes every d.
+func (p *faultProxy) setPace(n int, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paceBytes, p.paceEvery = n, d
+}
+
+func (p *faultProxy) paced(body io.ReadCloser) io.ReadCloser {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if body == nil || body == http.NoBody || p.paceBytes == 0 {
+		return body
+	}
+	return &pacedBody{ReadCloser: body, n: p.paceBytes, every: p.paceEvery}
+}
+
+// pacedBody passes on n bytes, then waits every before the next n.
+type pacedBody struct {
+	io.ReadCloser
+	n, sent int
+	every   time.Duration
+}
+
+func (b *pacedBody) Read(p []byte) (int, error) {
+	if b.sent == b.n {
+		time.Sleep(b.every)
+		b.sent = 0
+	}
+	k, err := b.ReadCloser.Read(p[:min(len(p), b.n-b.sent)])
+	b.sent += k
+	return k, err
+}
+
 func (p *faultProxy) counts(method string) (seen, faults int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -83,14 +127,14 @@ func (p *faultProxy) counts(method string) (seen, faults int) {
 }
 
 // proxiedS3 returns a filesystem that reaches bucket through a fault proxy.
-func proxiedS3(t *testing.T, p *faultProxy, mod func(*S3Options)) *S3 {
+func proxiedS3(t *testing.T, p *faultProxy, mod func(*storage.S3Options)) *FileSystem {
 	t.Helper()
 	o := testS3Options(t)
 	o.Endpoint = p.URL
 	if mod != nil {
 		mod(&o)
 	}
-	fs, err := NewS3(t.Context(), o)
+	fs, err := New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +151,7 @@ func TestS3ProxyHostHeader(t *testing.T) {
 		t.Fatalf("read %q", got)
 	}
 	// Rewriting Host breaks the signature.
-	fs = proxiedS3(t, newFaultProxy(t, upstream, false, nil), func(o *S3Options) { o.MaxAttempts = 1 })
+	fs = proxiedS3(t, newFaultProxy(t, upstream, false, nil), func(o *storage.S3Options) { o.MaxAttempts = 1 })
 	_, err := fs.Stat(t.Context(), bucket+"/k")
 	if err == nil || !strings.Contains(err.Error(), "access denied or invalid credentials") {
 		t.Fatalf("with Host rewritten: %v; want the server to refuse the signature", err)
@@ -129,7 +173,7 @@ func TestS3Retry503(t *testing.T) {
 		}
 		return false
 	})
-	fs := proxiedS3(t, proxy, func(o *S3Options) { o.PartSize = 5 << 20; o.MaxAttempts = 3 })
+	fs := proxiedS3(t, proxy, func(o *storage.S3Options) { o.PartSize = 5 << 20; o.MaxAttempts = 3 })
 
 	// A multipart write (CreateMultipartUpload and the first UploadPart
 	// are refused once) and a small one.
@@ -176,7 +220,7 @@ func TestS3RetriesExhausted(t *testing.T) {
 	proxy := newFaultProxy(t, testS3Options(t).Endpoint, true, func(r *http.Request, n int) bool {
 		return r.Method == http.MethodGet
 	})
-	fs := proxiedS3(t, proxy, func(o *S3Options) { o.MaxAttempts = 3 })
+	fs := proxiedS3(t, proxy, func(o *storage.S3Options) { o.MaxAttempts = 3 })
 	f, err := fs.Open(t.Context(), bucket+"/k") // HEAD goes through
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +235,7 @@ func TestS3RetriesExhausted(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	if errors.Is(err, ErrNotExist) {
+	if errors.Is(err, storage.ErrNotExist) {
 		t.Error("a throttled read matches ErrNotExist")
 	}
 	if seen, _ := proxy.counts(http.MethodGet); seen != 3 {
@@ -203,7 +247,7 @@ func TestS3RetriesExhausted(t *testing.T) {
 	proxy.setFault(func(r *http.Request, n int) bool {
 		return r.Method == http.MethodPut && r.URL.Query().Has("partNumber") && n >= 2
 	})
-	fs = proxiedS3(t, proxy, func(o *S3Options) { o.MaxAttempts = 2; o.PartSize = 5 << 20 })
+	fs = proxiedS3(t, proxy, func(o *storage.S3Options) { o.MaxAttempts = 2; o.PartSize = 5 << 20 })
 	w, err := fs.Create(t.Context(), bucket+"/failed")
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +269,7 @@ func TestS3RetriesExhausted(t *testing.T) {
 	if err := w.Close(); err == nil {
 		t.Fatal("Close after a failed part succeeded")
 	}
-	if _, err := direct.Stat(t.Context(), bucket+"/failed"); !errors.Is(err, ErrNotExist) {
+	if _, err := direct.Stat(t.Context(), bucket+"/failed"); !errors.Is(err, storage.ErrNotExist) {
 		t.Fatalf("stat after a failed upload: %v, want ErrNotExist", err)
 	}
 	assertNoUploads(t, direct, bucket)
