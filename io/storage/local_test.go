@@ -2,10 +2,12 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -288,5 +290,60 @@ func TestResolve(t *testing.T) {
 	o.PartSize = 1
 	if _, _, err := Resolve(ctx, "s3://bucket/x", Config{S3: o}); err == nil {
 		t.Error("invalid S3 options accepted")
+	}
+}
+
+// putRace has n goroutines put different data at one path at once and
+// returns which succeeded; the others must fail with ErrExist.
+func putRace(t *testing.T, fs FileSystem, p string, n int) (winner int) {
+	t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = fs.PutIfAbsent(t.Context(), p, []byte(fmt.Sprintf("writer %d", i)))
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner = -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("writers %d and %d both created %s", winner, i, p)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, ErrExist) || !strings.Contains(err.Error(), fs.URL(p)):
+			t.Fatalf("writer %d: %v, want ErrExist naming %s", i, err, fs.URL(p))
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no writer created %s: %v", p, errs)
+	}
+	return winner
+}
+
+func TestLocalPutIfAbsent(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "log", "v1.json")
+	for round := range 20 {
+		os.RemoveAll(filepath.Dir(p))
+		w := putRace(t, Local{}, p, 8)
+		if got, _ := os.ReadFile(p); string(got) != fmt.Sprintf("writer %d", w) {
+			t.Fatalf("round %d: %s holds %q, the winner was %d", round, p, got, w)
+		}
+		if es := dirEntries(t, filepath.Dir(p)); len(es) != 1 {
+			t.Fatalf("round %d: temp files left: %v", round, es)
+		}
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, %v", fi.Mode(), err)
+	}
+	// Under a regular file: a clear error, not ErrExist.
+	err := Local{}.PutIfAbsent(t.Context(), filepath.Join(p, "x"), nil)
+	if err == nil || errors.Is(err, ErrExist) || !strings.Contains(err.Error(), p) {
+		t.Errorf("put under a file: %v", err)
 	}
 }
