@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 )
 
 // Local is the local filesystem. Its zero value is ready to use.
@@ -120,7 +121,9 @@ func (Local) List(_ context.Context, dir string) ([]FileInfo, error) {
 	var out []FileInfo
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p == dir {
+			// Nothing there, or a file where a directory would be: as on
+			// S3, no files under it.
+			if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && p == dir {
 				return fs.SkipAll
 			}
 			return err

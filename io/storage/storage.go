@@ -93,6 +93,10 @@ type FileSystem interface {
 // ErrNotExist is matched by errors for missing files, directories and buckets.
 var ErrNotExist = errors.New("no such file")
 
+// ErrIsDir is matched by Stat's error for a directory (on S3, a prefix of
+// other keys).
+var ErrIsDir = errIsDir
+
 // ErrExist is matched by PutIfAbsent's error when the file is already there.
 var ErrExist = errors.New("file already exists")
 
