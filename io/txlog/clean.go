@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -139,6 +140,7 @@ func Clean(ctx context.Context, fs storage.FileSystem, dir string, o CleanOption
 			committed[fs.Join(dir, f.Path)] = true
 		}
 	}
+	liveID := func(id string) bool { return id == o.Keep || slices.Contains(live, id) }
 	inFlight := func(base string) bool {
 		if o.Keep != "" && ownedBy(base, o.Keep) {
 			return true
@@ -168,7 +170,7 @@ func Clean(ctx context.Context, fs storage.FileSystem, dir string, o CleanOption
 		}
 	}
 	for _, f := range l.logTemps {
-		if o.AssumeDead || now.Sub(f.ModTime) > o.StaleAfter {
+		if o.AssumeDead || now.Sub(f.ModTime) > o.StaleAfter || l.tempDone(baseName(f.Path), liveID) {
 			garbage = append(garbage, f.Path)
 		}
 	}
@@ -240,6 +242,20 @@ func list(ctx context.Context, fs storage.FileSystem, dir string) (*listing, err
 		}
 	}
 	return l, nil
+}
+
+// tempDone reports whether a temp file in the log is past use: a
+// marker's of a write not in flight, or a manifest's whose version exists
+// (its committer linked it, or lost that version and will try the next:
+// removing it cannot hurt either). A temp file lives for as long as one
+// small write and sync takes.
+func (l *listing) tempDone(base string, inFlight func(id string) bool) bool {
+	name, _, _ := strings.Cut(strings.TrimPrefix(base, "."), ".tmp-")
+	if v, ok := manifestVersion(name); ok {
+		return len(l.manifests) > 0 && v <= l.manifests[len(l.manifests)-1]
+	}
+	id, ok := writeIDOfMarker(name)
+	return ok && !inFlight(id)
 }
 
 // Unlogged lists the visible files under dir that are not Shoal data

@@ -65,6 +65,9 @@ func TestClean(t *testing.T) {
 			"_SUCCESS":                                         "another tool's marker",
 			"_shoal_staging_20240101-ab/x_000000.csv":          "old protocol staging",
 			"_shoal/.manifest-00000000000000000009.json.tmp-1": "a committer's temp file",
+			"_shoal/.manifest-00000000000000000002.json.tmp-5": "a dead committer's, for a version taken",
+			"_shoal/writes/.dead.json.tmp-7":                   "a dead write's marker's temp file",
+			"_shoal/writes/.live.json.tmp-8":                   "a live write's marker's temp file",
 		}
 		for f := range files {
 			put(t, fs, fs.Join(dir, f), files[f])
@@ -91,8 +94,9 @@ func TestClean(t *testing.T) {
 			gone = append(gone, strings.ReplaceAll(relPath(fs, dir, strings.TrimPrefix(u, "s3://")), separator(fs), "/"))
 		}
 		want := []string{
-			".part-dead-000002.parquet.tmp-123", "_shoal/manifest-00000000000000000000.json", "_shoal/manifest-00000000000000000001.json",
-			"_shoal/writes/dead.json", "_shoal/writes/stale.json", "city=Oslo/part-dead-000000.parquet",
+			".part-dead-000002.parquet.tmp-123", "_shoal/.manifest-00000000000000000002.json.tmp-5",
+			"_shoal/manifest-00000000000000000000.json", "_shoal/manifest-00000000000000000001.json",
+			"_shoal/writes/.dead.json.tmp-7", "_shoal/writes/dead.json", "_shoal/writes/stale.json", "city=Oslo/part-dead-000000.parquet",
 			"part-dead-000001.parquet", "part-nomarker-000000.parquet", "part-stale-000000.parquet",
 			"part-v0-000000.parquet", "part-v1-000000.parquet", "part-v2-000000.parquet",
 		}

@@ -193,7 +193,7 @@ func Commit(ctx context.Context, fs storage.FileSystem, dir string, next func(pr
 		switch {
 		case rerr == nil && got.WriteID == m.WriteID:
 			return got, nil
-		case rerr == nil && errors.Is(err, storage.ErrExist):
+		case rerr == nil:
 			lastErr = err // another writer's version: rebase and retry
 			continue
 		case errors.Is(err, storage.ErrExist) && errors.Is(rerr, storage.ErrNotExist):
