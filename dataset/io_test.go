@@ -410,6 +410,9 @@ func TestFailedWriteLeavesNothing(t *testing.T) {
 	if files := visibleFiles(t, dir); len(files) != 0 {
 		t.Errorf("a failed write left %v", files)
 	}
+	if m := inFlightMarkers(t, dir); len(m) != 0 {
+		t.Errorf("a failed write left its marker: %v", m)
+	}
 
 	// Overwrite keeps the old files when the new write fails.
 	if err := dataset.Range(10, e.opt()).WriteCSV(e.ctx, dir); err != nil {
@@ -436,11 +439,14 @@ func TestCancelledWriteLeavesNothing(t *testing.T) {
 		return r.Item(), nil
 	})
 	err := d.WriteJSON(ctx, dir)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "write json "+dir+": cancelled: ") {
+		t.Fatalf("err = %v, want context.Canceled, saying which write", err)
 	}
 	if files := visibleFiles(t, dir); len(files) != 0 {
 		t.Errorf("a cancelled write left %v", files)
+	}
+	if m := inFlightMarkers(t, dir); len(m) != 0 {
+		t.Errorf("a cancelled write left its marker: %v", m)
 	}
 }
 

@@ -120,7 +120,7 @@ func Clean(ctx context.Context, fs storage.FileSystem, dir string, o CleanOption
 			live = append(live, id) // unreadable yet: judge it by its age
 			rep.Live = append(rep.Live, fmt.Sprintf("write %s (marker unreadable: %v)", id, err))
 			continue
-		case err == nil && !o.AssumeDead && m.deadReason(here, now, o.StaleAfter) == "":
+		case err == nil && !o.AssumeDead && m.deadReason(fs.URL(f.Path), here, now, o.StaleAfter) == "":
 			live = append(live, id)
 			rep.Live = append(rep.Live, m.String())
 			continue
@@ -245,7 +245,7 @@ func list(ctx context.Context, fs storage.FileSystem, dir string) (*listing, err
 }
 
 // tempDone reports whether a temp file in the log is past use: a
-// marker's of a write not in flight, or a manifest's whose version exists
+// marker's of a dead write, or a manifest's whose version exists
 // (its committer linked it, or lost that version and will try the next:
 // removing it cannot hurt either). A temp file lives for as long as one
 // small write and sync takes.
@@ -254,8 +254,9 @@ func (l *listing) tempDone(base string, inFlight func(id string) bool) bool {
 	if v, ok := manifestVersion(name); ok {
 		return len(l.manifests) > 0 && v <= l.manifests[len(l.manifests)-1]
 	}
+	// A marker's temp file without the marker may be a Begin under way.
 	id, ok := writeIDOfMarker(name)
-	return ok && !inFlight(id)
+	return ok && !inFlight(id) && slices.ContainsFunc(l.markers, func(f storage.FileInfo) bool { return baseName(f.Path) == name })
 }
 
 // Unlogged lists the visible files under dir that are not Shoal data

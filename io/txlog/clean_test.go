@@ -74,7 +74,14 @@ func TestClean(t *testing.T) {
 		}
 		putMarker(t, fs, dir, marker{WriteID: "dead", process: process{Host: here.Host, BootID: here.BootID, PID: exitedPID(t), Start: 1}, Heartbeat: now})
 		putMarker(t, fs, dir, marker{WriteID: "stale", process: process{Host: "elsewhere", PID: 1}, Heartbeat: now.Add(-time.Hour)})
-		putMarker(t, fs, dir, marker{WriteID: "live", process: here, Heartbeat: now})
+		live, err := Begin(ctx, fs, dir, "live", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer live.End(ctx)
+		// A marker of this process whose write is not running here.
+		putMarker(t, fs, dir, marker{WriteID: "ended", process: here, Heartbeat: now})
+		put(t, fs, fs.Join(dir, "part-ended-000000.parquet"), "x")
 		putMarker(t, fs, dir, marker{WriteID: "away", process: process{Host: "elsewhere", PID: 1}, Heartbeat: now})
 
 		dry, err := Clean(ctx, fs, dir, CleanOptions{DryRun: true})
@@ -96,8 +103,9 @@ func TestClean(t *testing.T) {
 		want := []string{
 			".part-dead-000002.parquet.tmp-123", "_shoal/.manifest-00000000000000000002.json.tmp-5",
 			"_shoal/manifest-00000000000000000000.json", "_shoal/manifest-00000000000000000001.json",
-			"_shoal/writes/.dead.json.tmp-7", "_shoal/writes/dead.json", "_shoal/writes/stale.json", "city=Oslo/part-dead-000000.parquet",
-			"part-dead-000001.parquet", "part-nomarker-000000.parquet", "part-stale-000000.parquet",
+			"_shoal/writes/.dead.json.tmp-7", "_shoal/writes/dead.json", "_shoal/writes/ended.json", "_shoal/writes/stale.json",
+			"city=Oslo/part-dead-000000.parquet", "part-dead-000001.parquet", "part-ended-000000.parquet",
+			"part-nomarker-000000.parquet", "part-stale-000000.parquet",
 			"part-v0-000000.parquet", "part-v1-000000.parquet", "part-v2-000000.parquet",
 		}
 		if fmt.Sprint(gone) != fmt.Sprint(want) {
@@ -174,7 +182,8 @@ func TestInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, err := readMarker(ctx, fs, markerPath(fs, dir, "w1"))
-	if err != nil || first.PID != os.Getpid() || first.Host == "" || first.deadReason(self(), time.Now(), time.Minute) != "" {
+	url := fs.URL(markerPath(fs, dir, "w1"))
+	if err != nil || first.PID != os.Getpid() || first.Host == "" || first.deadReason(url, self(), time.Now(), time.Minute) != "" {
 		t.Fatalf("marker %+v, %v", first, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -191,14 +200,21 @@ func TestInFlight(t *testing.T) {
 	if err := w.Alive(ctx); err != nil {
 		t.Errorf("Alive: %v", err)
 	}
-	if _, err := Begin(ctx, fs, dir, "w1", time.Minute); err == nil || !strings.Contains(err.Error(), `"w1" is already in use`) || !strings.Contains(err.Error(), fmt.Sprint("pid ", os.Getpid())) {
+	if _, err := Begin(ctx, fs, dir, "w1", time.Minute); err == nil || !strings.Contains(err.Error(), `"w1" is already in use there by this process`) {
 		t.Errorf("a second write with the same ID: %v", err)
+	}
+	putMarker(t, fs, dir, marker{WriteID: "w0", process: process{Host: "elsewhere", PID: 4242}, Heartbeat: time.Now()})
+	if _, err := Begin(ctx, fs, dir, "w0", time.Minute); err == nil || !strings.Contains(err.Error(), `"w0" is already in use`) || !strings.Contains(err.Error(), "host elsewhere, pid 4242") {
+		t.Errorf("a write with the ID of another process's write: %v", err)
 	}
 	if err := w.End(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fs.Stat(ctx, markerPath(fs, dir, "w1")); !errors.Is(err, storage.ErrNotExist) {
 		t.Errorf("the marker outlived End: %v", err)
+	}
+	if why := first.deadReason(url, self(), time.Now(), time.Minute); why != "its write ended in this process" {
+		t.Errorf("a marker of this process's ended write: %q", why)
 	}
 
 	w, err = Begin(ctx, fs, dir, "w2", 100*time.Millisecond)

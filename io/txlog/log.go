@@ -289,7 +289,8 @@ func Open(ctx context.Context, fs storage.FileSystem, p string) (*Snapshot, erro
 			s := snapshot(fs, dir, m, match)
 			if len(s.Files) == 0 {
 				// Files there may be an unfinished or replaced write's.
-				return nil, &storage.PathError{Op: "read", URL: fs.URL(p), Err: fmt.Errorf("%w: %s the latest version (%d) of the dataset at %s",
+				return nil, &storage.PathError{Op: "read", URL: fs.URL(p), Err: fmt.Errorf(
+					"%w: %s the latest version (%d) of the dataset at %s (files no version names are an unfinished or replaced write's)",
 					storage.ErrNoFiles, what, m.Version, fs.URL(dir))}
 			}
 			return s, nil

@@ -34,8 +34,20 @@ func markerPath(fs storage.FileSystem, dir, writeID string) string {
 	return fs.Join(dir, LogDir, writesDir, writeID+".json")
 }
 
-// deadReason says why the write m marks is dead; "" when it may live.
-func (m *marker) deadReason(here process, now time.Time, staleAfter time.Duration) string {
+// running holds the URLs of the markers of the writes in flight in this
+// process: Begin adds one, End removes it (even when removing the marker
+// itself fails), so this process knows its own writes' fate exactly.
+var running sync.Map
+
+// deadReason says why the write m (whose marker is at url) marks is dead;
+// "" when it may live.
+func (m *marker) deadReason(url string, here process, now time.Time, staleAfter time.Duration) string {
+	if m.process == here {
+		if _, ok := running.Load(url); !ok {
+			return "its write ended in this process"
+		}
+		return ""
+	}
 	if why := m.gone(here); why != "" {
 		return why
 	}
@@ -85,7 +97,14 @@ func Begin(ctx context.Context, fs storage.FileSystem, dir, writeID string, stal
 		lastOK:   now,
 	}
 	data, _ := json.MarshalIndent(w.marker, "", "  ")
+	// Registered before the marker exists: a cleanup in this process must
+	// never see the marker without the registration.
+	url := fs.URL(w.path)
+	if _, dup := running.LoadOrStore(url, true); dup {
+		return nil, fmt.Errorf("write %s: the write ID %q is already in use there by this process; choose another ID", fs.URL(dir), writeID)
+	}
 	if err := fs.PutIfAbsent(ctx, w.path, data); err != nil {
+		running.Delete(url)
 		if errors.Is(err, storage.ErrExist) {
 			other := "another write"
 			if m, rerr := readMarker(ctx, fs, w.path); rerr == nil {
@@ -199,6 +218,7 @@ func (w *InFlight) End(ctx context.Context) error {
 		close(w.stop)
 	}
 	<-w.done
+	running.Delete(w.fs.URL(w.path))
 	if err := w.fs.RemoveAll(ctx, w.path); err != nil {
 		return fmt.Errorf("removing the write's marker: %w", err)
 	}
