@@ -256,20 +256,25 @@ func PartitionBy(cols ...string) WriteOption {
 	return writeOptionFunc(func(w *writeConfig) { w.sink.PartitionBy = cols })
 }
 
-// Mode says what happens to files already in the output directory:
+// Mode says what happens to the dataset already in the output directory:
 // formats.Append (the default), formats.Overwrite or formats.ErrorIfExists.
 func Mode(m formats.WriteMode) WriteOption {
 	return writeOptionFunc(func(w *writeConfig) { w.sink.Mode = m })
 }
 
-// WriteID fixes the ID in the written files' names ("<id>_000003.parquet").
+// WriteID fixes the ID in the written files' names
+// ("part-<id>-000003.parquet"). A write refuses an ID that names files of
+// the dataset already.
 func WriteID(id string) WriteOption {
 	return writeOptionFunc(func(w *writeConfig) { w.sink.WriteID = id })
 }
 
 // WriteParquet writes the dataset as Parquet files, one per block, into a
 // directory (local or s3://). Repartition(1) first gives one file. The
-// files appear only when the whole write succeeds.
+// write commits as a whole: Shoal's readers see the dataset as it was or
+// as the write left it, never part of it, even if the process dies at any
+// instant (see formats.Sink). A write of no rows still writes one file and
+// records the schema.
 func (d *Dataset) WriteParquet(ctx context.Context, path string, opts ...WriteOption) error {
 	return d.writeFiles(ctx, path, opts, func(w *writeConfig) formats.Encoder { return formats.Parquet(w.parquet) })
 }
