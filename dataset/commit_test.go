@@ -160,10 +160,11 @@ func TestAppendAdoptsFilesAlreadyThere(t *testing.T) {
 	e := setup(t)
 	dir := t.TempDir()
 	for name, content := range map[string]string{
-		"old.csv":          "id\n100\n101\n102\n",
-		"x=1/old_0001.csv": "id\n200\n",
-		"README.md":        "not data",
-		"_SUCCESS":         "",
+		"old.csv":                "id\n100\n101\n102\n",
+		"part-copied-000001.csv": "id\n1000\n", // named like Shoal's, but no write of this directory's
+		"x=1/old_0001.csv":       "id\n200\n",
+		"README.md":              "not data",
+		"_SUCCESS":               "",
 	} {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -177,10 +178,10 @@ func TestAppendAdoptsFilesAlreadyThere(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := dataset.ReadCSV(e.ctx, dir, e.opt())
-	if sum, err := d.Sum(e.ctx, "id"); err != nil || sum.Int64() != 100+101+102+200+10 {
+	if sum, err := d.Sum(e.ctx, "id"); err != nil || sum.Int64() != 100+101+102+200+1000+10 {
 		t.Errorf("sum of ids %v, %v: the files already there and the new ones", sum, err)
 	}
-	if n, err := d.Count(e.ctx); err != nil || n != 9 {
+	if n, err := d.Count(e.ctx); err != nil || n != 10 {
 		t.Errorf("count %d, %v", n, err)
 	}
 	if err := dataset.Range(2, e.opt()).WriteCSV(e.ctx, dir, dataset.Mode(formats.Overwrite), dataset.WriteID("new")); err != nil {

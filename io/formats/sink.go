@@ -172,7 +172,8 @@ func (s *Sink) clean(ctx context.Context, unlogged bool) {
 }
 
 // Start cleans up after dead writes to the directory, checks the write
-// mode against what it holds, and records the write in flight.
+// mode against what it holds, and records the write in flight (a marker
+// and its heartbeat goroutine): Commit or Abort must follow.
 func (s *Sink) Start(ctx context.Context) error {
 	s.clean(ctx, false)
 	latest, err := txlog.Latest(ctx, s.fs, s.dir)

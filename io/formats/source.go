@@ -95,7 +95,10 @@ type deferredInspect struct {
 
 // NewSource lists the files, inspects each (footers, headers) and unifies
 // their schemas. Files whose schemas cannot be unified give an error that
-// names both files, the column and both types.
+// names both files, the column and both types. A dataset Shoal wrote is
+// read as its latest manifest's files (package txlog), whose schema and
+// row counts come from the manifest: its Parquet footers are read later,
+// under ctx too, when the read is first planned into tasks.
 func NewSource(ctx context.Context, o SourceOptions) (*Source, error) {
 	if o.Reader == nil {
 		return nil, errors.New("formats: source without a reader")

@@ -153,7 +153,10 @@ func Clean(ctx context.Context, fs storage.FileSystem, dir string, o CleanOption
 		return false
 	}
 	for _, f := range l.data {
-		if !committed[f.Path] && !inFlight(baseName(f.Path)) {
+		// Without a log, only a marked write's files are known to be
+		// Shoal's: others (copied in, say) are data the first Append
+		// adopts.
+		if !committed[f.Path] && !inFlight(baseName(f.Path)) && (latest != nil || l.marked(baseName(f.Path))) {
 			garbage = append(garbage, f.Path)
 		}
 	}
@@ -259,24 +262,37 @@ func (l *listing) tempDone(base string, inFlight func(id string) bool) bool {
 	return ok && !inFlight(id) && slices.ContainsFunc(l.markers, func(f storage.FileInfo) bool { return baseName(f.Path) == name })
 }
 
-// Unlogged lists the visible files under dir that are not Shoal data
-// files (another tool's, or Shoal's from before the log), paths relative
-// to dir and rows unknown (-1). The first logged Append adopts them;
-// ErrorIfExists refuses to write beside them.
+// Unlogged lists the visible files under dir that no write in flight (or
+// dead, with its marker still there) owns: another tool's, or Shoal's from
+// before the log or copied in; paths relative to dir, rows unknown (-1).
+// The first logged Append adopts them; ErrorIfExists refuses to write
+// beside them.
 func Unlogged(ctx context.Context, fs storage.FileSystem, dir string) ([]File, error) {
 	l, err := list(ctx, fs, dir)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]File, len(l.unlogged))
-	for i, f := range l.unlogged {
+	var out []File
+	for _, f := range append(l.unlogged, l.data...) {
+		if l.marked(baseName(f.Path)) {
+			continue // a write in flight's, or a dead one's
+		}
 		rel := relPath(fs, dir, f.Path)
 		if sep := separator(fs); sep != "/" {
 			rel = strings.ReplaceAll(rel, sep, "/")
 		}
-		out[i] = File{Path: rel, Rows: -1, Bytes: f.Size}
+		out = append(out, File{Path: rel, Rows: -1, Bytes: f.Size})
 	}
+	slices.SortFunc(out, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
+}
+
+// marked reports whether a data file belongs to a write with a marker.
+func (l *listing) marked(base string) bool {
+	return slices.ContainsFunc(l.markers, func(m storage.FileInfo) bool {
+		id, _ := writeIDOfMarker(baseName(m.Path))
+		return ownedBy(base, id)
+	})
 }
 
 // relPath is full, a path List gave under dir, relative to dir.

@@ -132,6 +132,27 @@ func TestClean(t *testing.T) {
 	})
 }
 
+// TestCleanWithoutLog: in a directory no write committed to yet, a dead
+// write's files go, but files named like Shoal's that no marker claims
+// (copied in from another dataset, say) are data: kept, and listed by
+// Unlogged for the first Append to adopt.
+func TestCleanWithoutLog(t *testing.T) {
+	fs, dir := storage.Local{}, t.TempDir()
+	for _, f := range []string{"part-dead-000000.parquet", "part-copied-000000.parquet", "x.parquet"} {
+		put(t, fs, fs.Join(dir, f), f)
+	}
+	putMarker(t, fs, dir, marker{WriteID: "dead", process: process{Host: "elsewhere"}, Heartbeat: time.Now().Add(-time.Hour)})
+	if files, err := Unlogged(t.Context(), fs, dir); err != nil || fmt.Sprint(files) != "[{part-copied-000000.parquet -1 26} {x.parquet -1 9}]" {
+		t.Errorf("unlogged: %v, %v", files, err)
+	}
+	if _, err := Clean(t.Context(), fs, dir, CleanOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if left := listRel(t, fs, dir); fmt.Sprint(left) != "[part-copied-000000.parquet x.parquet]" {
+		t.Errorf("left %v", left)
+	}
+}
+
 // TestCleanAgesOldStaging: an old-protocol staging directory untouched
 // for StaleAfter is removed; a fresh one may belong to a running writer.
 func TestCleanAgesOldStaging(t *testing.T) {
