@@ -120,7 +120,7 @@ func Clean(ctx context.Context, fs storage.FileSystem, dir string, o CleanOption
 			live = append(live, id) // unreadable yet: judge it by its age
 			rep.Live = append(rep.Live, fmt.Sprintf("write %s (marker unreadable: %v)", id, err))
 			continue
-		case err == nil && !o.AssumeDead && m.deadReason(fs.URL(f.Path), here, now, o.StaleAfter) == "":
+		case err == nil && !o.AssumeDead && m.deadReason(here, now, o.StaleAfter) == "":
 			live = append(live, id)
 			rep.Live = append(rep.Live, m.String())
 			continue

@@ -34,16 +34,34 @@ func markerPath(fs storage.FileSystem, dir, writeID string) string {
 	return fs.Join(dir, LogDir, writesDir, writeID+".json")
 }
 
-// running holds the URLs of the markers of the writes in flight in this
-// process: Begin adds one, End removes it (even when removing the marker
-// itself fails), so this process knows its own writes' fate exactly.
-var running sync.Map
+// running counts the writes in flight in this process by write ID: Begin
+// adds one, End takes it away (even when removing the marker fails), so
+// this process knows its own writes' fate exactly. By ID alone, a write
+// with the ID of one running here, in any directory, counts as live: when
+// unsure, keep.
+var running = struct {
+	sync.Mutex
+	ids map[string]int
+}{ids: map[string]int{}}
 
-// deadReason says why the write m (whose marker is at url) marks is dead;
-// "" when it may live.
-func (m *marker) deadReason(url string, here process, now time.Time, staleAfter time.Duration) string {
+func setRunning(id string, delta int) {
+	running.Lock()
+	defer running.Unlock()
+	if running.ids[id] += delta; running.ids[id] <= 0 {
+		delete(running.ids, id)
+	}
+}
+
+func isRunning(id string) bool {
+	running.Lock()
+	defer running.Unlock()
+	return running.ids[id] > 0
+}
+
+// deadReason says why the write m marks is dead; "" when it may live.
+func (m *marker) deadReason(here process, now time.Time, staleAfter time.Duration) string {
 	if m.process == here {
-		if _, ok := running.Load(url); !ok {
+		if !isRunning(m.WriteID) {
 			return "its write ended in this process"
 		}
 		return ""
@@ -97,14 +115,11 @@ func Begin(ctx context.Context, fs storage.FileSystem, dir, writeID string, stal
 		lastOK:   now,
 	}
 	data, _ := json.MarshalIndent(w.marker, "", "  ")
-	// Registered before the marker exists: a cleanup in this process must
-	// never see the marker without the registration.
-	url := fs.URL(w.path)
-	if _, dup := running.LoadOrStore(url, true); dup {
-		return nil, fmt.Errorf("write %s: the write ID %q is already in use there by this process; choose another ID", fs.URL(dir), writeID)
-	}
+	// Counted before the marker exists: a cleanup in this process must
+	// never see the marker without the count.
+	setRunning(writeID, 1)
 	if err := fs.PutIfAbsent(ctx, w.path, data); err != nil {
-		running.Delete(url)
+		setRunning(writeID, -1)
 		if errors.Is(err, storage.ErrExist) {
 			other := "another write"
 			if m, rerr := readMarker(ctx, fs, w.path); rerr == nil {
@@ -218,7 +233,7 @@ func (w *InFlight) End(ctx context.Context) error {
 		close(w.stop)
 	}
 	<-w.done
-	running.Delete(w.fs.URL(w.path))
+	setRunning(w.marker.WriteID, -1)
 	if err := w.fs.RemoveAll(ctx, w.path); err != nil {
 		return fmt.Errorf("removing the write's marker: %w", err)
 	}
