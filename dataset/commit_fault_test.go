@@ -30,12 +30,20 @@ import (
 // leave nothing of the killed one behind.
 
 // killRounds is how many kill instants each combination of store, mode
-// and phase gets; SHOAL_KILL_ROUNDS raises it for a longer campaign.
+// and phase gets; SHOAL_KILL_ROUNDS raises it for a longer campaign
+// (SHOAL_KILL_ROUNDS=10 SHOAL_KILL_SEED=100 go test -v -run TestKill).
 func killRounds() int {
 	if n, err := strconv.Atoi(os.Getenv("SHOAL_KILL_ROUNDS")); err == nil && n > 0 {
 		return n
 	}
 	return 3
+}
+
+// killSeed shifts the seeds of the kill instants: SHOAL_KILL_SEED=n
+// draws other instants.
+func killSeed() uint64 {
+	n, _ := strconv.ParseUint(os.Getenv("SHOAL_KILL_SEED"), 10, 64)
+	return n
 }
 
 // The child writes files of about killRows rows each.
@@ -160,7 +168,7 @@ func readState(t *testing.T, e *testEnv, out string, st dataset.ReadWriteOption)
 // reader sees after each, and then that one more write leaves only its
 // own files and the log behind. It returns the outcome of each kill.
 func killCampaign(t *testing.T, e *testEnv, seed uint64, files int, bin, out string, env []string, st dataset.ReadWriteOption, list func() []string) {
-	rng := rand.New(rand.NewPCG(seed, 13))
+	rng := rand.New(rand.NewPCG(seed+killSeed(), 13))
 	// The dataset before: 3 files of 1000 rows.
 	c := startChild(t, bin, env, "-out", out, "-files", "3", "-rows", "1000")
 	if last, err := c.wait(t, ""); err != nil || last != "committed" {
@@ -406,7 +414,7 @@ func TestKillS3ServerDuringCommit(t *testing.T) {
 		t.Fatalf("the first write: %v (last phase %s)\n%s", err, last, c.stderr)
 	}
 	cur := readState(t, e, out, st)
-	rng := rand.New(rand.NewPCG(7, 7))
+	rng := rand.New(rand.NewPCG(7+killSeed(), 7))
 	counts := map[string]int{}
 	rounds := killRounds()
 	for round := range rounds {
