@@ -82,6 +82,12 @@ type loggedDataset struct {
 	m   *txlog.Manifest
 }
 
+var (
+	_ ops.LimitedDatasource     = (*Source)(nil)
+	_ ops.ProjectableDatasource = (*Source)(nil)
+	_ ops.FilterableDatasource  = (*Source)(nil)
+)
+
 // deferredInspect holds what inspecting logged Parquet files learned (row
 // groups and their statistics). A file is inspected when a read is first
 // planned into tasks that need it, not before: Schema and NumRows need
