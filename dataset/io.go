@@ -262,20 +262,25 @@ func PartitionBy(cols ...string) WriteOption {
 	return writeOptionFunc(func(w *writeConfig) { w.sink.PartitionBy = cols })
 }
 
-// Mode says what happens to files already in the output directory:
+// Mode says what happens to the dataset already in the output directory:
 // formats.Append (the default), formats.Overwrite or formats.ErrorIfExists.
 func Mode(m formats.WriteMode) WriteOption {
 	return writeOptionFunc(func(w *writeConfig) { w.sink.Mode = m })
 }
 
-// WriteID fixes the ID in the written files' names ("<id>_000003.parquet").
+// WriteID fixes the ID in the written files' names
+// ("part-<id>-000003.parquet"). A write refuses an ID that names files of
+// the dataset already.
 func WriteID(id string) WriteOption {
 	return writeOptionFunc(func(w *writeConfig) { w.sink.WriteID = id })
 }
 
 // WriteParquet writes the dataset as Parquet files, one per block, into a
 // directory (local or s3://). Repartition(1) first gives one file. The
-// files appear only when the whole write succeeds.
+// write commits as a whole: Shoal's readers see the dataset as it was or
+// as the write left it, never part of it, even if the process dies at any
+// instant (see formats.Sink). A write of no rows still writes one file and
+// records the schema.
 func (d *Dataset) WriteParquet(ctx context.Context, path string, opts ...WriteOption) error {
 	return d.writeFiles(ctx, path, opts, func(w *writeConfig) formats.Encoder { return formats.Parquet(w.parquet) })
 }
@@ -302,6 +307,7 @@ func (d *Dataset) writeFiles(ctx context.Context, path string, opts []WriteOptio
 		}
 	}
 	wc.sink.Encoder = enc(wc)
+	wc.sink.Schema = d.plan.Schema()
 	if s := d.plan.Schema(); s != nil {
 		for _, c := range wc.sink.PartitionBy {
 			if len(s.FieldIndices(c)) == 0 {
@@ -316,11 +322,32 @@ func (d *Dataset) writeFiles(ctx context.Context, path string, opts []WriteOptio
 	return d.write(ctx, sink, wc.minRows)
 }
 
+// writeResultSchema is the block a write task returns: its WriteResult,
+// as JSON, so that it travels from a cluster node like any block.
 var writeResultSchema = arrow.NewSchema([]arrow.Field{
-	{Name: "rows", Type: arrow.PrimitiveTypes.Int64},
-	{Name: "bytes", Type: arrow.PrimitiveTypes.Int64},
-	{Name: "files", Type: arrow.BinaryTypes.String},
+	{Name: "result", Type: arrow.BinaryTypes.Binary},
 }, nil)
+
+// wireWriteResult is ops.WriteResult as JSON.
+type wireWriteResult struct {
+	Rows      int64    `json:"rows"`
+	Bytes     int64    `json:"bytes"`
+	Files     []string `json:"files,omitempty"`
+	FileRows  []int64  `json:"file_rows,omitempty"`
+	FileBytes []int64  `json:"file_bytes,omitempty"`
+	Schema    []byte   `json:"schema,omitempty"`
+}
+
+const (
+	// commitTimeout bounds a write's commit, which goes on when ctx is
+	// cancelled once it started: a commit cut short may or may not have
+	// landed, and finding out costs more than finishing.
+	commitTimeout = time.Minute
+	// writeAbortTimeout bounds the cleanup after a failed or cancelled
+	// write: it runs after Ctrl-C too, and must end even when the store
+	// does not answer.
+	writeAbortTimeout = 5 * time.Second
+)
 
 // Write writes the dataset to a Datasink: each block in a task of its own,
 // then Commit once all succeeded, or Abort if any failed or ctx was
@@ -338,7 +365,7 @@ func (d *Dataset) write(ctx context.Context, sink ops.Datasink, minRows int64) e
 		return errors.New("dataset.Write: nil sink")
 	}
 	if err := sink.Start(ctx); err != nil {
-		return err
+		return writeErr(sink, err)
 	}
 	// BatchRows 1 gives every block its own task, numbered in order, so a
 	// block's index (and the file name built from it) is stable; a larger
@@ -361,38 +388,57 @@ func (d *Dataset) write(ctx context.Context, sink ops.Datasink, minRows int64) e
 	})
 	var results []ops.WriteResult
 	err := w.forEachBlock(ctx, func(b blocks.Block) error {
-		rows := b.Column(0).(*array.Int64)
-		bytes := b.Column(1).(*array.Int64)
-		files := b.Column(2).(*array.String)
-		for i := range int(b.NumRows()) {
-			r := ops.WriteResult{Rows: rows.Value(i), Bytes: bytes.Value(i)}
-			if f := files.Value(i); f != "" {
-				r.Files = strings.Split(f, "\n")
+		col := b.Column(0).(*array.Binary)
+		for i := range col.Len() {
+			r, err := decodeWriteResult(col.Value(i))
+			if err != nil {
+				return err
 			}
 			results = append(results, r)
 		}
 		return nil
 	})
 	d.setStats(w.Stats()) // the write's run is this dataset's latest
-	cleanup := context.WithoutCancel(ctx)
-	if err != nil {
-		if aerr := abortWrite(cleanup, sink, results); aerr != nil {
-			return errors.Join(err, fmt.Errorf("cleaning up the failed write: %w", aerr))
-		}
-		return err
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx) // cancelled after the last block: do not commit
 	}
-	if err := sink.Commit(cleanup, results); err != nil {
-		return errors.Join(err, abortWrite(cleanup, sink, results))
+	if err == nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+		err = sink.Commit(cctx, results)
+		cancel()
 	}
-	return nil
+	if err == nil {
+		return nil
+	}
+	// The rollback runs with its own deadline, whatever became of ctx, and
+	// its failure is reported beside the cause.
+	err = writeErr(sink, err)
+	if aerr := abortWrite(context.WithoutCancel(ctx), sink, results); aerr != nil {
+		return errors.Join(err, fmt.Errorf("cleaning up the failed write: %w", aerr))
+	}
+	return err
 }
 
-// writeAbortTimeout bounds the cleanup after a failed or cancelled write.
-const writeAbortTimeout = 5 * time.Second
+// writeErr says which write failed: "write parquet out/: ...", and
+// "cancelled" when ctx was. A file sink's errors that name its directory
+// already stay as they are.
+func writeErr(sink ops.Datasink, err error) error {
+	op, url := sink.Name(), ""
+	if fs, ok := sink.(*formats.Sink); ok {
+		op, url = fs.Operation(), fs.URL()
+	}
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: cancelled: %w", op, err)
+	case url == "" || strings.Contains(err.Error(), url):
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
 
-// abortWrite aborts a write under a deadline of its own: it runs after
-// Ctrl-C too, and must end even when the store does not answer. A cleanup
-// cut short leaves the staging area, which readers skip.
+// abortWrite aborts a write under a deadline of its own. A cleanup cut
+// short leaves files no manifest lists: readers skip them and the next
+// write to the directory (or shoal clean) removes them.
 func abortWrite(ctx context.Context, sink ops.Datasink, results []ops.WriteResult) error {
 	ctx, cancel := context.WithTimeout(ctx, writeAbortTimeout)
 	defer cancel()
@@ -411,7 +457,7 @@ func writeStage(sink ops.Datasink) ops.BlockFn {
 		if err != nil {
 			return nil, err
 		}
-		return writeResultBlock(tc, res), nil
+		return writeResultBlock(tc, res)
 	}
 }
 
@@ -428,21 +474,32 @@ func init() {
 	})
 }
 
-func writeResultBlock(tc *exec.TaskContext, r ops.WriteResult) blocks.Block {
-	rows := array.NewInt64Builder(tc.Alloc)
-	defer rows.Release()
-	bytes := array.NewInt64Builder(tc.Alloc)
-	defer bytes.Release()
-	files := array.NewStringBuilder(tc.Alloc)
-	defer files.Release()
-	rows.Append(r.Rows)
-	bytes.Append(r.Bytes)
-	files.Append(strings.Join(r.Files, "\n"))
-	cols := []arrow.Array{rows.NewArray(), bytes.NewArray(), files.NewArray()}
-	defer func() {
-		for _, c := range cols {
-			c.Release()
-		}
-	}()
-	return array.NewRecordBatch(writeResultSchema, cols, 1)
+func writeResultBlock(tc *exec.TaskContext, r ops.WriteResult) (blocks.Block, error) {
+	w := wireWriteResult{Rows: r.Rows, Bytes: r.Bytes, Files: r.Files, FileRows: r.FileRows, FileBytes: r.FileBytes}
+	var err error
+	if w.Schema, err = ops.MarshalSchema(r.Schema); err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(w)
+	if err != nil {
+		return nil, fmt.Errorf("encoding a write's result: %w", err)
+	}
+	b := array.NewBinaryBuilder(tc.Alloc, arrow.BinaryTypes.Binary)
+	defer b.Release()
+	b.Append(data)
+	col := b.NewArray()
+	defer col.Release()
+	return array.NewRecordBatch(writeResultSchema, []arrow.Array{col}, 1), nil
+}
+
+func decodeWriteResult(data []byte) (ops.WriteResult, error) {
+	var w wireWriteResult
+	if err := json.Unmarshal(data, &w); err != nil {
+		return ops.WriteResult{}, fmt.Errorf("decoding a write's result: %w", err)
+	}
+	schema, err := ops.UnmarshalSchema(w.Schema)
+	if err != nil {
+		return ops.WriteResult{}, err
+	}
+	return ops.WriteResult{Rows: w.Rows, Bytes: w.Bytes, Files: w.Files, FileRows: w.FileRows, FileBytes: w.FileBytes, Schema: schema}, nil
 }

@@ -141,7 +141,8 @@ func ExampleDataset_WriteCSV() {
 	dir, _ := os.MkdirTemp("", "range")
 	defer os.RemoveAll(dir)
 
-	// Repartition(1) gives one file; WriteID fixes its name.
+	// Repartition(1) gives one file; WriteID fixes its name. _shoal holds
+	// the commit log: the manifest that names the file.
 	err := dataset.Range(10000, dataset.WithRuntime(rt)).Repartition(1).WriteCSV(ctx, dir, dataset.WriteID("ids"))
 	if err != nil {
 		log.Fatal(err)
@@ -158,5 +159,5 @@ func ExampleDataset_WriteCSV() {
 	}
 	fmt.Println(names, n)
 	// Output:
-	// [ids_000000.csv] 10000
+	// [_shoal part-ids-000000.csv] 10000
 }

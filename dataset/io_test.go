@@ -66,13 +66,20 @@ func (f *countingFile) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// visibleFiles lists the files a reader would see under dir, relative to it.
+// visibleFiles lists the files under dir, relative to it, but for hidden
+// ones (the commit log, _shoal/): the data files, and any other tool sees.
 func visibleFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if p != dir && (strings.HasPrefix(d.Name(), "_") || strings.HasPrefix(d.Name(), ".")) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		if !d.IsDir() {
 			rel, _ := filepath.Rel(dir, p)
@@ -114,7 +121,7 @@ func TestRepartitionOneWritesOneFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := visibleFiles(t, dir)
-	if len(files) != 1 || files[0] != "job1_000000.parquet" {
+	if len(files) != 1 || files[0] != "part-job1-000000.parquet" {
 		t.Fatalf("files %v, want one named from the write ID", files)
 	}
 	n, err := dataset.ReadParquet(e.ctx, filepath.Join(dir, files[0]), e.opt()).Count(e.ctx)
@@ -323,18 +330,51 @@ func TestSchemaUnificationAcrossFiles(t *testing.T) {
 		t.Errorf("rows %v, want %v", rows, want)
 	}
 
+	// A write whose column a is text cannot join the dataset: the append
+	// fails, naming the column and both types, and the dataset stays.
 	three := dataset.FromItems([]dataset.Item{{"a": "text"}}, e.opt())
-	if err := three.WriteParquet(e.ctx, dir, dataset.WriteID("three")); err != nil {
+	err = three.WriteParquet(e.ctx, dir, dataset.WriteID("three"))
+	for _, part := range []string{`column "a"`, "int64", "utf8", dir} {
+		if err == nil || !strings.Contains(err.Error(), part) {
+			t.Errorf("append of a clashing type: error %v does not name %s", err, part)
+		}
+	}
+	if rows, err := dataset.ReadParquet(e.ctx, dir, e.opt()).TakeAll(e.ctx); err != nil || fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Errorf("after the refused append: rows %v, %v", rows, err)
+	}
+
+	// Files that no log joins clash at read time: the error names both
+	// files; datasets read together, both datasets.
+	other := t.TempDir()
+	if err := three.WriteParquet(e.ctx, other, dataset.WriteID("three")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = dataset.ReadParquet(e.ctx, dir, e.opt()).Count(e.ctx)
-	var conflict *formats.SchemaConflictError
-	if !errors.As(err, &conflict) {
-		t.Fatalf("err = %v, want a schema conflict", err)
+	plain := t.TempDir()
+	for _, f := range []string{filepath.Join(dir, "part-one-000000.parquet"), filepath.Join(other, "part-three-000000.parquet")} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(plain, filepath.Base(f)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for _, part := range []string{`column "a"`, "one_000000.parquet", "three_000000.parquet", "int", "utf8"} {
-		if !strings.Contains(err.Error(), part) {
-			t.Errorf("error %q does not name %s", err, part)
+	for _, c := range []struct {
+		d     *dataset.Dataset
+		names []string
+	}{
+		{dataset.ReadParquet(e.ctx, plain, e.opt()), []string{"part-one-000000.parquet", "part-three-000000.parquet", "int32"}},
+		{dataset.ReadParquet(e.ctx, dir, e.opt(), dataset.Paths(other)), []string{dir, other, "int64"}},
+	} {
+		_, err = c.d.Count(e.ctx)
+		var conflict *formats.SchemaConflictError
+		if !errors.As(err, &conflict) {
+			t.Fatalf("err = %v, want a schema conflict", err)
+		}
+		for _, part := range append(c.names, `column "a"`, "utf8") {
+			if !strings.Contains(err.Error(), part) {
+				t.Errorf("error %q does not name %s", err, part)
+			}
 		}
 	}
 }
@@ -371,6 +411,9 @@ func TestFailedWriteLeavesNothing(t *testing.T) {
 	if files := visibleFiles(t, dir); len(files) != 0 {
 		t.Errorf("a failed write left %v", files)
 	}
+	if m := inFlightMarkers(t, dir); len(m) != 0 {
+		t.Errorf("a failed write left its marker: %v", m)
+	}
 
 	// Overwrite keeps the old files when the new write fails.
 	if err := dataset.Range(10, e.opt()).WriteCSV(e.ctx, dir); err != nil {
@@ -397,11 +440,14 @@ func TestCancelledWriteLeavesNothing(t *testing.T) {
 		return r.Item(), nil
 	})
 	err := d.WriteJSON(ctx, dir)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "write json "+dir+": cancelled: ") {
+		t.Fatalf("err = %v, want context.Canceled, saying which write", err)
 	}
 	if files := visibleFiles(t, dir); len(files) != 0 {
 		t.Errorf("a cancelled write left %v", files)
+	}
+	if m := inFlightMarkers(t, dir); len(m) != 0 {
+		t.Errorf("a cancelled write left its marker: %v", m)
 	}
 }
 
@@ -552,9 +598,10 @@ func TestS3WriteRead(t *testing.T) {
 	for _, o := range objs {
 		names = append(names, o.Path)
 	}
-	want := []string{bucket + "/ids/w_000000.parquet", bucket + "/ids/w_000001.parquet", bucket + "/ids/w_000002.parquet", bucket + "/ids/w_000003.parquet"}
+	want := []string{bucket + "/ids/_shoal/manifest-00000000000000000000.json", bucket + "/ids/part-w-000000.parquet",
+		bucket + "/ids/part-w-000001.parquet", bucket + "/ids/part-w-000002.parquet", bucket + "/ids/part-w-000003.parquet"}
 	if fmt.Sprint(names) != fmt.Sprint(want) {
-		t.Errorf("objects %v, want %v (no staging left)", names, want)
+		t.Errorf("objects %v, want %v (the data files and the manifest, no marker left)", names, want)
 	}
 	d := dataset.ReadParquet(e.ctx, out, st, e.opt()).Where(dataset.Col("id").Lt(100))
 	sum, err := d.Sum(e.ctx, "id")
@@ -575,6 +622,10 @@ func TestS3WriteRead(t *testing.T) {
 	left, err := fs.List(e.ctx, bucket+"/failed")
 	if err != nil || len(left) != 0 {
 		t.Errorf("a failed write left %v (%v)", left, err)
+	}
+	left, err = fs.List(e.ctx, bucket+"/ids/_shoal/writes")
+	if err != nil || len(left) != 0 {
+		t.Errorf("a committed write left its marker: %v (%v)", left, err)
 	}
 }
 

@@ -3,6 +3,8 @@ package ops
 import (
 	"context"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
 )
@@ -37,4 +39,10 @@ type WriteResult struct {
 	Bytes int64
 	// Files lists what the block was written to, as the sink names them.
 	Files []string
+	// FileRows and FileBytes, when set, are each file's rows and bytes, by
+	// index in Files.
+	FileRows, FileBytes []int64
+	// Schema is the block's schema, when the sink records it (a write of
+	// no rows still knows its columns).
+	Schema *arrow.Schema
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/io/formats"
 	"github.com/shoal-data/shoal/io/storage"
+	"github.com/shoal-data/shoal/io/txlog"
 )
 
 // readFlags are the flags every reading command takes.
@@ -44,6 +45,14 @@ func detectFormat(ctx context.Context, p string) (string, error) {
 	fs, local, err := storage.Resolve(ctx, p, storage.Config{})
 	if err != nil {
 		return "", err
+	}
+	// A dataset Shoal wrote says its format in its log.
+	snap, err := txlog.Open(ctx, fs, local)
+	if err != nil {
+		return "", err
+	}
+	if snap != nil {
+		return snap.Manifest.Format, nil
 	}
 	files, err := storage.Expand(ctx, fs, []string{local})
 	if err != nil {

@@ -5,6 +5,8 @@
 //	shoal head -n 5 PATH       print the first rows
 //	shoal count PATH           print the row count
 //	shoal convert SRC DST      rewrite data in another format
+//	shoal files PATH           print a dataset's committed files
+//	shoal clean DIR            remove what crashed or replaced writes left
 //	shoal start --head         run a cluster's head
 //	shoal start --address H:P  run a node that joins it
 //	shoal status               list the cluster's nodes
@@ -49,6 +51,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(schemaCommand(), headCommand(), countCommand(), convertCommand(),
-		startCommand(), statusCommand(), stopCommand())
+		filesCommand(), cleanCommand(), startCommand(), statusCommand(), stopCommand())
 	return root
 }

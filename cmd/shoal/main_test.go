@@ -188,6 +188,12 @@ func TestCommandsOnS3(t *testing.T) {
 	if r := run(t, bin, env, "count", dst); r.code != 0 || r.stdout != "500\n" {
 		t.Errorf("count on S3: %+v", r)
 	}
+	if r := run(t, bin, env, "files", dst); r.code != 0 || !strings.HasPrefix(r.stdout, dst+"/part-") || strings.Count(r.stdout, "\n") < 1 {
+		t.Errorf("files on S3: %+v", r)
+	}
+	if r := run(t, bin, env, "clean", "--dry-run", dst); r.code != 0 || r.stdout != "" {
+		t.Errorf("clean of a clean dataset on S3: %+v", r)
+	}
 	if r := run(t, bin, env, "schema", dst+"/"); r.code != 0 || !strings.Contains(r.stdout, "city: utf8") {
 		t.Errorf("schema on S3: %+v", r)
 	}

@@ -7,33 +7,47 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"sort"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/io/storage"
+	"github.com/shoal-data/shoal/io/txlog"
 	"github.com/shoal-data/shoal/ops"
 )
 
-// WriteMode says what a write does with files already in its directory.
+// WriteMode says what a write does with the dataset already in its
+// directory.
 type WriteMode int
 
 const (
-	// Append adds the new files beside any there (names never collide:
+	// Append adds the new files to the dataset's (names never collide:
 	// each write has its own ID). This is the zero value.
 	Append WriteMode = iota
-	// Overwrite replaces the directory's files once the new ones are all
-	// written; a failed write leaves the old files in place.
+	// Overwrite replaces the dataset with the new files, in one commit; a
+	// failed write leaves the old dataset as it was.
 	Overwrite
-	// ErrorIfExists refuses to write into a directory that holds files.
+	// ErrorIfExists refuses to write into a directory that holds a dataset
+	// or other files.
 	ErrorIfExists
 )
+
+func (m WriteMode) String() string {
+	switch m {
+	case Append:
+		return "append"
+	case Overwrite:
+		return "overwrite"
+	case ErrorIfExists:
+		return "error-if-exists"
+	}
+	return fmt.Sprintf("WriteMode(%d)", int(m))
+}
 
 // SinkOptions configures a file Sink.
 type SinkOptions struct {
@@ -45,23 +59,44 @@ type SinkOptions struct {
 	// columns, which are left out of the files, as hive partitioning does.
 	PartitionBy []string
 	Mode        WriteMode
-	// WriteID names this write's files "<WriteID>_<block>.<ext>"; by
-	// default a time stamp and random suffix.
+	// WriteID names this write's files "part-<WriteID>-<block>.<ext>"; by
+	// default a time stamp and random suffix. A write refuses an ID that
+	// names files of the dataset already.
 	WriteID string
+	// Schema is the dataset's schema when it is known before writing: what
+	// a write of no blocks records (its blocks' schema wins otherwise).
+	Schema *arrow.Schema
+	// StaleAfter is how long a write's heartbeat may stay silent before a
+	// cleanup takes the write for dead (default txlog.DefaultStaleAfter,
+	// five minutes). Only writes on another host, or with no /proc to ask
+	// about their process, are judged by it.
+	StaleAfter time.Duration
 }
 
-// Sink writes each block as a file of one format. Files are written to a
-// hidden staging directory beside the output and moved into place only
-// when every block has been written, so readers never see part of a
-// write; a failed or cancelled write removes the staging directory.
+// Sink writes each block as a file of one format, in place, and commits
+// the write with a new manifest in the directory's log (package txlog):
+// readers that honour the log (Source) see the whole write or none of it,
+// whenever the writer dies. Start cleans what dead writes left and marks
+// the write in flight; a failed or cancelled write removes its files.
 type Sink struct {
-	opts    SinkOptions
-	fs      storage.FileSystem
-	dir     string
-	staging string
+	opts   SinkOptions
+	fs     storage.FileSystem
+	dir    string
+	format string
+
+	// Driver side: set by Start, ended by Commit or Abort.
+	inFlight *txlog.InFlight
+	// keepFiles is set when the commit's outcome is unknown: the files
+	// may be committed, so Abort leaves them to a later cleanup.
+	keepFiles bool
+	mu        sync.Mutex
+	warnings  []error
 }
 
 var _ ops.Datasink = (*Sink)(nil)
+
+// cleanupTimeout bounds the cleanup before a write and after an Overwrite.
+const cleanupTimeout = 30 * time.Second
 
 // NewSink resolves the output path; nothing is written before Start.
 func NewSink(ctx context.Context, o SinkOptions) (*Sink, error) {
@@ -72,81 +107,142 @@ func NewSink(ctx context.Context, o SinkOptions) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir = strings.TrimRight(dir, "/")
+	dir = strings.TrimRight(dir, `/\`)
+	if dir == "" {
+		dir = "."
+	}
 	if o.WriteID == "" {
-		var rnd [3]byte
+		var rnd [4]byte
 		_, _ = rand.Read(rnd[:])
 		o.WriteID = time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(rnd[:])
 	}
-	if strings.ContainsAny(o.WriteID, `/\`) {
-		return nil, fmt.Errorf("formats: write ID %q must not contain a path separator", o.WriteID)
+	if strings.ContainsAny(o.WriteID, `/\`) || strings.HasPrefix(o.WriteID, ".") {
+		return nil, fmt.Errorf("formats: write ID %q must not contain a path separator or start with a dot", o.WriteID)
 	}
-	return &Sink{opts: o, fs: fs, dir: dir, staging: fs.Join(dir, "_shoal_staging_"+o.WriteID)}, nil
+	format := strings.TrimPrefix(o.Encoder.Ext(), ".")
+	if r, ok := o.Encoder.(Reader); ok {
+		format = r.Format()
+	}
+	return &Sink{opts: o, fs: fs, dir: dir, format: format}, nil
 }
 
-// Name labels the write in plans.
+// Name labels the write in plans: "WriteParquet(out/)".
 func (s *Sink) Name() string {
-	return fmt.Sprintf("Write%s(%s)", strings.ToUpper(strings.TrimPrefix(s.opts.Encoder.Ext(), ".")[:1])+strings.TrimPrefix(s.opts.Encoder.Ext(), ".")[1:], s.fs.URL(s.dir))
+	return fmt.Sprintf("Write%s(%s)", titleCase(s.format), s.fs.URL(s.dir))
 }
+
+// Operation names the write in errors: "write parquet out/".
+func (s *Sink) Operation() string {
+	return fmt.Sprintf("write %s %s", s.format, s.fs.URL(s.dir))
+}
+
+// URL is the output directory's URL.
+func (s *Sink) URL() string { return s.fs.URL(s.dir) }
 
 // WriteID is the ID in this write's file names.
 func (s *Sink) WriteID() string { return s.opts.WriteID }
 
-// Start checks the write mode against what the directory holds.
-func (s *Sink) Start(ctx context.Context) error {
-	if s.opts.Mode != ErrorIfExists {
-		return nil
+// Warnings are the failures that did not fail the write: a cleanup of
+// what other writes left, or of what an Overwrite replaced.
+func (s *Sink) Warnings() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]error(nil), s.warnings...)
+}
+
+func (s *Sink) warn(err error) {
+	slog.Warn("shoal: "+s.Operation()+": cleanup failed; the write itself is fine", "err", err)
+	s.mu.Lock()
+	s.warnings = append(s.warnings, err)
+	s.mu.Unlock()
+}
+
+// clean removes what dead writes and replaced snapshots left; a failure is
+// a warning.
+func (s *Sink) clean(ctx context.Context, unlogged bool) {
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	rep, err := txlog.Clean(ctx, s.fs, s.dir, txlog.CleanOptions{StaleAfter: s.opts.StaleAfter, Keep: s.opts.WriteID, Unlogged: unlogged})
+	if err == nil {
+		err = rep.Err()
 	}
-	existing, err := s.visibleFiles(ctx)
+	if err != nil {
+		s.warn(err)
+	}
+}
+
+// Start cleans up after dead writes to the directory, checks the write
+// mode against what it holds, and records the write in flight (a marker
+// and its heartbeat goroutine): Commit or Abort must follow.
+func (s *Sink) Start(ctx context.Context) error {
+	s.clean(ctx, false)
+	latest, err := txlog.Latest(ctx, s.fs, s.dir)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Operation(), err)
+	}
+	if latest != nil {
+		prefix := "part-" + s.opts.WriteID + "-"
+		for _, f := range latest.Files {
+			if strings.HasPrefix(f.Path[strings.LastIndex(f.Path, "/")+1:], prefix) {
+				return fmt.Errorf("%s: the write ID %q already names files of the dataset (%s); choose another ID",
+					s.Operation(), s.opts.WriteID, f.Path)
+			}
+		}
+	}
+	if s.opts.Mode == ErrorIfExists {
+		if err := s.refuseExisting(ctx, latest); err != nil {
+			return err
+		}
+	}
+	w, err := txlog.Begin(ctx, s.fs, s.dir, s.opts.WriteID, s.opts.StaleAfter)
 	if err != nil {
 		return err
 	}
+	s.inFlight = w
+	return nil
+}
+
+// refuseExisting is ErrorIfExists's check: no committed files, and no
+// other visible files.
+func (s *Sink) refuseExisting(ctx context.Context, latest *txlog.Manifest) error {
+	var existing []string
+	if latest != nil {
+		for _, f := range latest.Files {
+			existing = append(existing, s.fs.URL(s.fs.Join(s.dir, f.Path)))
+		}
+	} else {
+		files, err := txlog.Unlogged(ctx, s.fs, s.dir)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Operation(), err)
+		}
+		for _, f := range files {
+			existing = append(existing, s.fs.URL(s.fs.Join(s.dir, f.Path)))
+		}
+	}
 	if len(existing) > 0 {
 		return fmt.Errorf("write %s: the directory already holds %d files (first %s); choose Overwrite or Append",
-			s.fs.URL(s.dir), len(existing), s.fs.URL(existing[0]))
+			s.fs.URL(s.dir), len(existing), existing[0])
 	}
 	return nil
 }
 
-func (s *Sink) visibleFiles(ctx context.Context) ([]string, error) {
-	all, err := s.fs.List(ctx, s.dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, f := range all {
-		rel := strings.TrimPrefix(strings.TrimPrefix(f.Path, s.dir), "/")
-		if !hiddenPath(rel) {
-			out = append(out, f.Path)
-		}
-	}
-	return out, nil
-}
-
-func hiddenPath(rel string) bool {
-	for _, el := range strings.FieldsFunc(rel, func(r rune) bool { return r == '/' || r == '\\' }) {
-		if strings.HasPrefix(el, ".") || strings.HasPrefix(el, "_") {
-			return true
-		}
-	}
-	return false
-}
-
-// Write encodes one block into the staging directory: one file, or one per
-// partition value when PartitionBy is set. Files are named from the write
-// ID and the block index, so a retried task overwrites its own attempt.
+// Write encodes one block in place: one file, or one per partition value
+// when PartitionBy is set. Files are named from the write ID and the block
+// index, so a retried task replaces its own attempt. A block of no rows
+// writes nothing (Commit writes one empty file if the whole write has no
+// rows).
 func (s *Sink) Write(tc *exec.TaskContext, index int, b blocks.Block) (ops.WriteResult, error) {
-	res := ops.WriteResult{Rows: b.NumRows()}
+	res := ops.WriteResult{Rows: b.NumRows(), Schema: b.Schema()}
 	if b.NumRows() == 0 {
 		return res, nil
 	}
-	name := fmt.Sprintf("%s_%06d%s", s.opts.WriteID, index, s.opts.Encoder.Ext())
+	name := txlog.DataFileName(s.opts.WriteID, index, s.opts.Encoder.Ext())
 	if len(s.opts.PartitionBy) == 0 {
 		n, err := s.writeFile(tc, name, b)
 		if err != nil {
 			return res, err
 		}
-		res.Files, res.Bytes = []string{name}, n
+		res.Files, res.FileRows, res.FileBytes, res.Bytes = []string{name}, []int64{b.NumRows()}, []int64{n}, n
 		return res, nil
 	}
 	groups, err := partitionRows(b, s.opts.PartitionBy)
@@ -176,6 +272,8 @@ func (s *Sink) Write(tc *exec.TaskContext, index int, b blocks.Block) (ops.Write
 			return res, err
 		}
 		res.Files = append(res.Files, rel)
+		res.FileRows = append(res.FileRows, int64(len(g.rows)))
+		res.FileBytes = append(res.FileBytes, n)
 		res.Bytes += n
 	}
 	return res, nil
@@ -202,20 +300,26 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 func (s *Sink) writeFile(ctx context.Context, rel string, b arrow.RecordBatch) (int64, error) {
-	path := s.fs.Join(s.staging, rel)
+	return s.encodeFile(ctx, rel, b.Schema(), []arrow.RecordBatch{b})
+}
+
+// encodeFile encodes recs (all of schema) as the file rel under the output
+// directory, visible only once complete.
+func (s *Sink) encodeFile(ctx context.Context, rel string, schema *arrow.Schema, recs []arrow.RecordBatch) (int64, error) {
+	path := s.fs.Join(s.dir, rel)
 	w, err := s.fs.Create(ctx, path)
 	if err != nil {
 		return 0, err
 	}
 	cw := &countingWriter{w: w}
 	buf := bufio.NewWriterSize(cw, 1<<20)
-	err = s.opts.Encoder.Encode(ctx, buf, b.Schema(), []arrow.RecordBatch{b})
+	err = s.opts.Encoder.Encode(ctx, buf, schema, recs)
 	if err == nil {
 		err = buf.Flush()
 	}
 	if err != nil {
 		_ = w.Abort()
-		return 0, fmt.Errorf("write %s: %w", s.fs.URL(s.fs.Join(s.dir, rel)), err)
+		return 0, fmt.Errorf("write %s: %w", s.fs.URL(path), err)
 	}
 	if err := w.Close(); err != nil {
 		return 0, err
@@ -223,142 +327,21 @@ func (s *Sink) writeFile(ctx context.Context, rel string, b arrow.RecordBatch) (
 	return cw.n, nil
 }
 
-// Commit moves the staged files into the output directory. In Overwrite
-// mode the files that were there are removed only after every new file is
-// in place. If a move fails, the files already moved are removed again.
-func (s *Sink) Commit(ctx context.Context, results []ops.WriteResult) error {
-	var old []string
-	if s.opts.Mode == Overwrite {
-		var err error
-		if old, err = s.visibleFiles(ctx); err != nil {
-			return err
-		}
-	}
-	var moved []string
-	for _, r := range results {
-		for _, rel := range r.Files {
-			dst := s.fs.Join(s.dir, rel)
-			if err := s.fs.Rename(ctx, s.fs.Join(s.staging, rel), dst); err != nil {
-				for _, m := range moved {
-					_ = s.fs.RemoveAll(ctx, m)
-				}
-				return fmt.Errorf("commit %s: %w", s.fs.URL(s.dir), err)
-			}
-			moved = append(moved, dst)
-		}
-	}
-	newSet := map[string]bool{}
-	for _, m := range moved {
-		newSet[m] = true
-	}
-	for _, o := range old {
-		if !newSet[o] {
-			if err := s.fs.RemoveAll(ctx, o); err != nil {
-				return fmt.Errorf("overwrite %s: %w", s.fs.URL(s.dir), err)
-			}
-		}
-	}
-	return s.fs.RemoveAll(ctx, s.staging)
-}
-
-// Abort removes the staging directory and everything in it.
+// Abort removes every file of the write (those reported in results and
+// any a failed task left) and its in-flight marker. The rollback's error
+// names the directory; a file that cannot be removed is garbage that the
+// next write's cleanup, or shoal clean, removes. After a commit whose
+// outcome is unknown the files stay: they may be committed.
 func (s *Sink) Abort(ctx context.Context, _ []ops.WriteResult) error {
-	return s.fs.RemoveAll(ctx, s.staging)
-}
-
-type partitionGroup struct {
-	dir  string // "a=1/b=x"
-	rows []int64
-}
-
-// partitionRows groups a block's rows by the values of the partition
-// columns, groups sorted by directory name. The Grouper finds the groups
-// without a string per row; key types it does not hash fall back to
-// rendering each row's directory.
-func partitionRows(b arrow.RecordBatch, by []string) ([]partitionGroup, error) {
-	cols := make([]arrow.Array, len(by))
-	for i, name := range by {
-		idx := b.Schema().FieldIndices(name)
-		if len(idx) == 0 {
-			return nil, &blocks.UnknownColumnError{Column: name, Schema: b.Schema()}
+	var err error
+	if !s.keepFiles {
+		err = txlog.RemoveWrite(ctx, s.fs, s.dir, s.opts.WriteID)
+	}
+	if s.inFlight != nil {
+		if eerr := s.inFlight.End(ctx); eerr != nil {
+			err = errors.Join(err, fmt.Errorf("%s: %w", s.Operation(), eerr))
 		}
-		cols[i] = b.Column(idx[0])
-		switch cols[i].DataType().ID() {
-		case arrow.LIST, arrow.LARGE_LIST, arrow.STRUCT, arrow.MAP, arrow.FIXED_SIZE_LIST:
-			return nil, fmt.Errorf("partition column %q is %s; partition by a scalar column", name, cols[i].DataType())
-		}
+		s.inFlight = nil
 	}
-	groups, ok := partitionByGrouper(b, by)
-	if !ok {
-		groups = partitionByRow(b, by, cols)
-	}
-	sort.SliceStable(groups, func(i, j int) bool { return groups[i].dir < groups[j].dir })
-	return groups, nil
-}
-
-// partitionByGrouper groups rows with a blocks.Grouper and renders one
-// directory per group; false when the key types are not groupable.
-func partitionByGrouper(b arrow.RecordBatch, by []string) ([]partitionGroup, bool) {
-	keys, err := blocks.Select(b, by)
-	if err != nil {
-		return nil, false
-	}
-	defer keys.Release()
-	g, err := blocks.NewGrouper(keys.Schema())
-	if err != nil {
-		return nil, false
-	}
-	gids, err := g.Add(keys, by)
-	if err != nil {
-		return nil, false
-	}
-	distinct, err := g.Keys(memory.DefaultAllocator)
-	if err != nil {
-		return nil, false
-	}
-	defer distinct.Release()
-	groups := make([]partitionGroup, g.NumGroups())
-	for id := range groups {
-		groups[id].dir = partitionDir(by, distinct.Columns(), id)
-	}
-	for r, id := range gids {
-		groups[id].rows = append(groups[id].rows, int64(r))
-	}
-	return groups, true
-}
-
-// partitionByRow renders every row's directory and groups by it.
-func partitionByRow(b arrow.RecordBatch, by []string, cols []arrow.Array) []partitionGroup {
-	index := map[string]int{}
-	var groups []partitionGroup
-	for r := range int(b.NumRows()) {
-		k := partitionDir(by, cols, r)
-		g, ok := index[k]
-		if !ok {
-			g = len(groups)
-			index[k] = g
-			groups = append(groups, partitionGroup{dir: k})
-		}
-		groups[g].rows = append(groups[g].rows, int64(r))
-	}
-	return groups
-}
-
-// partitionDir is row r's directory: "a=1/b=x", values path-escaped and
-// nulls written as Hive's default partition.
-func partitionDir(by []string, cols []arrow.Array, r int) string {
-	var key strings.Builder
-	for i, c := range cols {
-		if i > 0 {
-			key.WriteByte('/')
-		}
-		key.WriteString(by[i])
-		key.WriteByte('=')
-		if c.IsNull(r) {
-			key.WriteString("__HIVE_DEFAULT_PARTITION__")
-		} else {
-			key.WriteString(url.PathEscape(c.ValueStr(r)))
-		}
-	}
-	return key.String()
+	return err
 }

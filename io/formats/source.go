@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -17,6 +18,7 @@ import (
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/io/storage"
+	"github.com/shoal-data/shoal/io/txlog"
 	"github.com/shoal-data/shoal/ops"
 )
 
@@ -50,8 +52,10 @@ type SourceOptions struct {
 type Source struct {
 	opts      SourceOptions
 	files     []*sourceFile
-	fileTypes *arrow.Schema // unified schema of the files' own columns
-	full      *arrow.Schema // fileTypes plus the partition columns
+	logs      []loggedDataset  // the logged datasets read
+	deferred  *deferredInspect // shared by copies (WithLimit...)
+	fileTypes *arrow.Schema    // unified schema of the files' own columns
+	full      *arrow.Schema    // fileTypes plus the partition columns
 	partCols  map[string]bool
 	columns   []string // projection; nil reads all
 	out       *arrow.Schema
@@ -66,6 +70,16 @@ type sourceFile struct {
 	info  storage.FileInfo
 	meta  *FileMeta
 	parts map[string]any // partition values: int64, string or nil
+	// logged: meta comes from a dataset's manifest (schema and exact
+	// rows), not from inspecting the file.
+	logged bool
+}
+
+// loggedDataset is a logged dataset a Source reads: its URL, for errors,
+// and latest manifest.
+type loggedDataset struct {
+	url string
+	m   *txlog.Manifest
 }
 
 var (
@@ -74,9 +88,23 @@ var (
 	_ ops.FilterableDatasource  = (*Source)(nil)
 )
 
+// deferredInspect holds what inspecting logged Parquet files learned (row
+// groups and their statistics). A file is inspected when a read is first
+// planned into tasks that need it, not before: Schema and NumRows need
+// only the manifest, and files that a Where or a limit rules out by the
+// manifest alone are never opened.
+type deferredInspect struct {
+	ctx   context.Context // NewSource's
+	mu    sync.Mutex
+	metas map[*sourceFile]*FileMeta
+}
+
 // NewSource lists the files, inspects each (footers, headers) and unifies
 // their schemas. Files whose schemas cannot be unified give an error that
-// names both files, the column and both types.
+// names both files, the column and both types. A dataset Shoal wrote is
+// read as its latest manifest's files (package txlog), whose schema and
+// row counts come from the manifest: its Parquet footers are read later,
+// under ctx too, when the read is first planned into tasks.
 func NewSource(ctx context.Context, o SourceOptions) (*Source, error) {
 	if o.Reader == nil {
 		return nil, errors.New("formats: source without a reader")
@@ -90,11 +118,21 @@ func NewSource(ctx context.Context, o SourceOptions) (*Source, error) {
 	if o.MinTaskBytes <= 0 {
 		o.MinTaskBytes = 4 << 20
 	}
-	s := &Source{opts: o, limit: -1}
+	s := &Source{opts: o, limit: -1, deferred: &deferredInspect{ctx: ctx, metas: map[*sourceFile]*FileMeta{}}}
 	for _, p := range o.Paths {
 		fs, path, err := storage.Resolve(ctx, p, o.Storage)
 		if err != nil {
 			return nil, err
+		}
+		snap, err := txlog.Open(ctx, fs, path)
+		if err != nil {
+			return nil, err
+		}
+		if snap != nil {
+			if err := s.addSnapshot(fs, snap); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		infos, err := storage.Expand(ctx, fs, []string{path})
 		if err != nil {
@@ -118,10 +156,106 @@ func NewSource(ctx context.Context, o SourceOptions) (*Source, error) {
 	return s, nil
 }
 
+// addSnapshot adds the committed files of a logged dataset. When the
+// reader reads the dataset's format, the manifest gives each file's schema
+// and row count, so nothing is inspected now; text and binary readers read
+// the files as they read any.
+func (s *Source) addSnapshot(fs storage.FileSystem, snap *txlog.Snapshot) error {
+	m := snap.Manifest
+	own := s.opts.Reader.Format() == m.Format
+	switch s.opts.Reader.Format() {
+	case "parquet", "csv", "json":
+		if !own {
+			return fmt.Errorf("%s is a %s dataset (says its log, version %d); read it as %s",
+				fs.URL(snap.Root), m.Format, m.Version, m.Format)
+		}
+	}
+	if own {
+		s.logs = append(s.logs, loggedDataset{fs.URL(snap.Root), m})
+	}
+	fileSchema := m.FileSchema()
+	for i, info := range snap.Files {
+		f := &sourceFile{fs: fs, info: info}
+		if own {
+			f.meta, f.logged = &FileMeta{Schema: fileSchema, Rows: snap.Rows[i]}, true
+		}
+		s.files = append(s.files, f)
+		s.bytes += info.Size
+	}
+	return nil
+}
+
+// meta is what is known of f: its inspection's result, deferred or not.
+func (s *Source) meta(f *sourceFile) *FileMeta {
+	if f.logged && s.deferred != nil {
+		s.deferred.mu.Lock()
+		defer s.deferred.mu.Unlock()
+		if m := s.deferred.metas[f]; m != nil {
+			return m
+		}
+	}
+	return f.meta
+}
+
+// inspectDeferred inspects the logged Parquet files this read may need
+// and that are not inspected yet: those the filter does not rule out by
+// partition values, up to the limit's rows.
+func (s *Source) inspectDeferred() error {
+	if _, ok := s.opts.Reader.(*ParquetFormat); !ok {
+		return nil
+	}
+	var todo []*sourceFile
+	var rows int64
+	for _, f := range s.files {
+		if s.limit >= 0 && rows >= s.limit {
+			break
+		}
+		if s.filter != nil && !s.filter.MayMatch(s.fileStats(f, nil)) {
+			continue
+		}
+		meta := s.meta(f)
+		rows += max(meta.Rows, 0)
+		// A file of no columns keeps its row count in the manifest only
+		// (Parquet writers record none): its manifest entry stands.
+		if f.logged && meta == f.meta && f.meta.Schema.NumFields() > 0 {
+			todo = append(todo, f)
+		}
+	}
+	metas := make([]*FileMeta, len(todo))
+	if err := s.inspectFiles(s.deferred.ctx, todo, metas); err != nil {
+		return err
+	}
+	s.deferred.mu.Lock()
+	defer s.deferred.mu.Unlock()
+	for i, f := range todo {
+		s.deferred.metas[f] = metas[i]
+	}
+	return nil
+}
+
+// inspect inspects the files that no manifest describes.
 func (s *Source) inspect(ctx context.Context) error {
+	var todo []*sourceFile
+	for _, f := range s.files {
+		if f.meta == nil {
+			todo = append(todo, f)
+		}
+	}
+	metas := make([]*FileMeta, len(todo))
+	if err := s.inspectFiles(ctx, todo, metas); err != nil {
+		return err
+	}
+	for i, f := range todo {
+		f.meta = metas[i]
+	}
+	return nil
+}
+
+// inspectFiles inspects files into metas, InspectConcurrency at a time.
+func (s *Source) inspectFiles(ctx context.Context, files []*sourceFile, metas []*FileMeta) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.opts.InspectConcurrency)
-	for _, f := range s.files {
+	for i, f := range files {
 		g.Go(func() error {
 			file, err := f.fs.Open(gctx, f.info.Path)
 			if err != nil {
@@ -132,7 +266,7 @@ func (s *Source) inspect(ctx context.Context) error {
 			if err != nil {
 				return withFile(err, f.fs.URL(f.info.Path))
 			}
-			f.meta = meta
+			metas[i] = meta
 			return nil
 		})
 	}
@@ -163,28 +297,46 @@ func (s *Source) unify() error {
 	if s.opts.Schema != nil {
 		s.fileTypes = s.opts.Schema
 	} else {
+		// A logged dataset's schema is its manifest's; other files' are
+		// their own, as inspected.
+		type origin struct {
+			url    string
+			schema *arrow.Schema
+		}
+		var origins []origin
+		for _, l := range s.logs {
+			origins = append(origins, origin{l.url, l.m.FileSchema()})
+		}
+		for _, f := range s.files {
+			if !f.logged {
+				origins = append(origins, origin{f.fs.URL(f.info.Path), f.meta.Schema})
+			}
+		}
 		var cur *arrow.Schema
 		firstWith := map[string]string{} // column -> first file that has it
-		for _, f := range s.files {
-			url := f.fs.URL(f.info.Path)
-			if cur == nil {
-				cur = f.meta.Schema
-			} else {
-				next, err := blocks.UnifySchemas(cur, f.meta.Schema)
+		for _, o := range origins {
+			switch {
+			case cur == nil:
+				cur = o.schema
+			case !cur.Equal(o.schema):
+				next, err := blocks.UnifySchemas(cur, o.schema)
 				var conflict *blocks.SchemaConflictError
 				if errors.As(err, &conflict) {
-					return &SchemaConflictError{Column: conflict.Column, FileA: firstWith[conflict.Column], TypeA: conflict.A, FileB: url, TypeB: conflict.B}
+					return &SchemaConflictError{Column: conflict.Column, FileA: firstWith[conflict.Column], TypeA: conflict.A, FileB: o.url, TypeB: conflict.B}
 				}
 				if err != nil {
 					return err
 				}
 				cur = next
 			}
-			for _, fld := range f.meta.Schema.Fields() {
+			for _, fld := range o.schema.Fields() {
 				if _, ok := firstWith[fld.Name]; !ok {
-					firstWith[fld.Name] = url
+					firstWith[fld.Name] = o.url
 				}
 			}
+		}
+		if cur == nil {
+			cur = arrow.NewSchema(nil, nil)
 		}
 		s.fileTypes = cur
 	}
@@ -194,6 +346,11 @@ func (s *Source) unify() error {
 		if err != nil {
 			return err
 		}
+		seen := map[string]bool{}
+		for _, pf := range partFields {
+			seen[pf.Name] = true
+		}
+		partFields = append(partFields, s.loggedPartitions(seen)...)
 		s.partCols = map[string]bool{}
 		for _, pf := range partFields {
 			if len(s.fileTypes.FieldIndices(pf.Name)) > 0 {
@@ -205,6 +362,27 @@ func (s *Source) unify() error {
 	}
 	s.full = arrow.NewSchema(fields, nil)
 	return nil
+}
+
+// loggedPartitions are the partition columns that logged datasets declare
+// and no file's path shows (a dataset of no rows has no partition
+// directories): typed as a path would type them, int64 for integers.
+func (s *Source) loggedPartitions(seen map[string]bool) []arrow.Field {
+	var out []arrow.Field
+	for _, l := range s.logs {
+		for _, c := range l.m.PartitionBy {
+			if seen[c] {
+				continue
+			}
+			seen[c] = true
+			typ := arrow.DataType(arrow.BinaryTypes.String)
+			if idx := l.m.Schema.FieldIndices(c); len(idx) > 0 && arrow.IsInteger(l.m.Schema.Field(idx[0]).Type.ID()) {
+				typ = arrow.PrimitiveTypes.Int64
+			}
+			out = append(out, arrow.Field{Name: c, Type: typ, Nullable: true})
+		}
+	}
+	return out
 }
 
 // parsePartitions reads hive-style "key=value" directories from each
@@ -395,11 +573,12 @@ func (s *Source) units() []readUnit {
 			continue
 		}
 		var us []readUnit
-		if len(f.meta.Units) == 0 {
-			us = []readUnit{{file: f, index: -1, rows: f.meta.Rows, bytes: f.info.Size}}
+		meta := s.meta(f)
+		if len(meta.Units) == 0 {
+			us = []readUnit{{file: f, index: -1, rows: meta.Rows, bytes: f.info.Size}}
 		} else {
-			for i, u := range f.meta.Units {
-				if s.filter != nil && !s.filter.MayMatch(s.fileStats(f, &f.meta.Units[i])) {
+			for i, u := range meta.Units {
+				if s.filter != nil && !s.filter.MayMatch(s.fileStats(f, &meta.Units[i])) {
 					continue
 				}
 				us = append(us, readUnit{file: f, index: i, rows: u.Rows, bytes: u.Bytes})
@@ -423,16 +602,17 @@ func (s *Source) units() []readUnit {
 // fileStats answers what is known of a column in a file (or one unit):
 // partition values are exact, columns the file lacks are all null.
 func (s *Source) fileStats(f *sourceFile, u *Unit) ops.StatsFunc {
+	meta := s.meta(f)
 	return func(col string) (any, any, int64, bool) {
 		if s.partCols[col] {
 			v := f.parts[col]
 			if v == nil {
-				return nil, nil, max(f.meta.Rows, 1), true
+				return nil, nil, max(meta.Rows, 1), true
 			}
 			return v, v, 0, true
 		}
-		if len(f.meta.Schema.FieldIndices(col)) == 0 && f.meta.Rows >= 0 {
-			return nil, nil, f.meta.Rows, true
+		if len(meta.Schema.FieldIndices(col)) == 0 && meta.Rows >= 0 {
+			return nil, nil, meta.Rows, true
 		}
 		if u == nil {
 			return nil, nil, -1, false
@@ -451,6 +631,9 @@ func (s *Source) fileStats(f *sourceFile, u *Unit) ops.StatsFunc {
 // ReadTasks groups units into about parallelism tasks of similar size; a
 // large file is split at unit (row group) boundaries, small files share a task.
 func (s *Source) ReadTasks(parallelism int) ([]ops.ReadTask, error) {
+	if err := s.inspectDeferred(); err != nil {
+		return nil, err
+	}
 	units := s.units()
 	var total int64
 	for _, u := range units {
@@ -535,21 +718,27 @@ func (s *Source) read(tc *exec.TaskContext, units []readUnit) (out []blocks.Bloc
 
 func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limit int64) ([]blocks.Block, error) {
 	url := f.fs.URL(f.info.Path)
+	meta := s.meta(f)
+	var cols []string
+	for _, fld := range s.out.Fields() {
+		if !s.partCols[fld.Name] && len(meta.Schema.FieldIndices(fld.Name)) > 0 {
+			cols = append(cols, fld.Name)
+		}
+	}
+	if len(cols) == 0 && f.logged && len(units) == 0 && meta.Rows >= 0 {
+		// No column of the file is wanted and the manifest knows its rows
+		// (a file of no columns keeps its count only there): no read.
+		return s.countedBlocks(tc, f, meta.Rows, limit)
+	}
 	file, err := storage.OpenInfo(tc, f.fs, f.info)
 	if err != nil {
 		return nil, err
 	}
 	defer file.Close()
-	var cols []string
-	for _, fld := range s.out.Fields() {
-		if !s.partCols[fld.Name] && len(f.meta.Schema.FieldIndices(fld.Name)) > 0 {
-			cols = append(cols, fld.Name)
-		}
-	}
-	if len(cols) == 0 && s.out.NumFields() > 0 && f.meta.Schema.NumFields() > 0 {
+	if len(cols) == 0 && s.out.NumFields() > 0 && meta.Schema.NumFields() > 0 {
 		// Only partition columns (or columns this file lacks) are wanted;
 		// still read one column to learn the row count.
-		cols = []string{f.meta.Schema.Field(0).Name}
+		cols = []string{meta.Schema.Field(0).Name}
 	}
 	req := ReadRequest{
 		Alloc:     tc.Alloc,
@@ -560,7 +749,7 @@ func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limi
 		Limit:     limit,
 	}
 	var out []blocks.Block
-	err = s.opts.Reader.Read(tc, file, f.meta, req, func(b arrow.RecordBatch) error {
+	err = s.opts.Reader.Read(tc, file, meta, req, func(b arrow.RecordBatch) error {
 		defer b.Release()
 		c, err := s.conform(tc.Alloc, f, b)
 		if err != nil {
@@ -574,6 +763,34 @@ func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limi
 			b.Release()
 		}
 		return nil, withFile(err, url)
+	}
+	return out, nil
+}
+
+// countedBlocks makes the blocks of rows rows (at most limit, unless
+// negative) of a file none of whose columns are wanted: partition values
+// and nulls only.
+func (s *Source) countedBlocks(tc *exec.TaskContext, f *sourceFile, rows, limit int64) ([]blocks.Block, error) {
+	if limit >= 0 {
+		rows = min(rows, limit)
+	}
+	batch := int64(s.opts.BatchRows)
+	if batch <= 0 {
+		batch = DefaultBatchRows
+	}
+	none := arrow.NewSchema(nil, nil)
+	var out []blocks.Block
+	for done := int64(0); done < rows; done += batch {
+		empty := array.NewRecordBatch(none, nil, min(batch, rows-done))
+		b, err := s.conform(tc.Alloc, f, empty)
+		empty.Release()
+		if err != nil {
+			for _, b := range out {
+				b.Release()
+			}
+			return nil, err
+		}
+		out = append(out, b)
 	}
 	return out, nil
 }

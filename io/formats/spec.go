@@ -129,6 +129,9 @@ type fileArgs struct {
 	Units  int              `json:"units,omitempty"`
 	// Parts are the file's partition values; a nil value is null.
 	Parts map[string]*partValue `json:"parts,omitempty"`
+	// Logged says Rows comes from a dataset's manifest: exact, even for a
+	// file whose format cannot record it.
+	Logged bool `json:"logged,omitempty"`
 }
 
 // partValue keeps a partition value's type (int64 or string), which a JSON
@@ -142,12 +145,13 @@ type partValue struct {
 type specEncoder struct {
 	base    *readArgs // nil: the source's tasks do not ship
 	schemas map[*sourceFile][]byte
+	meta    func(*sourceFile) *FileMeta
 }
 
 // newSpecEncoder describes the source as far as its tasks share it, or
 // returns an encoder that gives no specs when the source cannot ship.
 func (s *Source) newSpecEncoder() *specEncoder {
-	enc := &specEncoder{schemas: map[*sourceFile][]byte{}}
+	enc := &specEncoder{schemas: map[*sourceFile][]byte{}, meta: s.meta}
 	a, ok := s.baseArgs()
 	if ok {
 		enc.base = a
@@ -208,7 +212,8 @@ func (enc *specEncoder) spec(units []readUnit) *ops.Spec {
 }
 
 func (enc *specEncoder) file(f *sourceFile, s3OK bool) (fileArgs, bool) {
-	fa := fileArgs{Info: f.info, Rows: f.meta.Rows, Units: len(f.meta.Units)}
+	meta := enc.meta(f)
+	fa := fileArgs{Info: f.info, Rows: meta.Rows, Units: len(meta.Units), Logged: f.logged}
 	switch fs := f.fs.(type) {
 	case storage.Local:
 		// An absolute path means the same file whatever the worker's
@@ -229,7 +234,7 @@ func (enc *specEncoder) file(f *sourceFile, s3OK bool) (fileArgs, bool) {
 	schema, ok := enc.schemas[f]
 	if !ok {
 		var err error
-		if schema, err = ops.MarshalSchema(f.meta.Schema); err != nil {
+		if schema, err = ops.MarshalSchema(meta.Schema); err != nil {
 			return fa, false
 		}
 		enc.schemas[f] = schema
@@ -285,7 +290,7 @@ func buildRead(data json.RawMessage) (ops.ReadFunc, error) {
 	}
 	files := make([]*sourceFile, len(a.Files))
 	for i, fa := range a.Files {
-		f := &sourceFile{info: fa.Info, meta: &FileMeta{Rows: fa.Rows}}
+		f := &sourceFile{info: fa.Info, meta: &FileMeta{Rows: fa.Rows}, logged: fa.Logged}
 		if f.meta.Schema, err = ops.UnmarshalSchema(fa.Schema); err != nil {
 			return nil, err
 		}

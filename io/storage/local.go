@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 )
 
 // Local is the local filesystem. Its zero value is ready to use.
@@ -133,7 +134,9 @@ func (Local) List(_ context.Context, dir string) ([]FileInfo, error) {
 	var out []FileInfo
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p == dir {
+			// Nothing there, or a file where a directory would be: as on
+			// S3, no files under it.
+			if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && p == dir {
 				return fs.SkipAll
 			}
 			return err
@@ -161,6 +164,48 @@ func (Local) Rename(_ context.Context, src, dst string) error {
 	}
 	if err := os.Rename(src, dst); err != nil {
 		return localErr("rename", src, err)
+	}
+	return nil
+}
+
+// PutIfAbsent writes data to a hidden temporary file, syncs it, and links
+// it to path: link(2) fails if path exists, and the file it makes visible
+// is already complete.
+func (Local) PutIfAbsent(_ context.Context, path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return localErr("create", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return localErr("create", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return localErr("write", path, err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return &PathError{Op: "create", URL: path, Err: ErrExist}
+		}
+		return localErr("create", path, err)
+	}
+	// The directory entry is what makes the file exist after a crash of
+	// the machine; a process crash needs no sync.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
 	}
 	return nil
 }

@@ -102,8 +102,8 @@ func Expand(ctx context.Context, fs FileSystem, paths []string) ([]FileInfo, err
 }
 
 func expandOne(ctx context.Context, fs FileSystem, p string) ([]FileInfo, error) {
-	if hasGlob(p) {
-		root := globRoot(p)
+	if HasGlob(p) {
+		root := GlobRoot(p)
 		all, err := fs.List(ctx, root)
 		if err != nil {
 			return nil, err
@@ -145,16 +145,24 @@ func expandOne(ctx context.Context, fs FileSystem, p string) ([]FileInfo, error)
 	return out, nil
 }
 
-func hasGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
+// HasGlob reports whether p holds glob characters (*, ?, [).
+func HasGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
 
-// globRoot is the directory above the first path element with a glob.
-func globRoot(p string) string {
+// GlobRoot is the directory above the first path element with a glob.
+func GlobRoot(p string) string {
 	i := strings.IndexAny(p, "*?[")
 	j := strings.LastIndexAny(p[:i], `/\`)
 	if j < 0 {
 		return "."
 	}
 	return p[:j]
+}
+
+// MatchGlob reports whether name matches the glob pattern, with the
+// store's path rules.
+func MatchGlob(fs FileSystem, pattern, name string) bool {
+	ok, _ := matchGlob(fs, pattern, name)
+	return ok
 }
 
 func matchGlob(fs FileSystem, pattern, name string) (bool, error) {

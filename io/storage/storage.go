@@ -80,6 +80,12 @@ type FileSystem interface {
 	Rename(ctx context.Context, src, dst string) error
 	// RemoveAll removes a file or everything under a directory prefix.
 	RemoveAll(ctx context.Context, path string) error
+	// PutIfAbsent writes data as a new file at path only if none is there,
+	// atomically even against other processes: readers see no file or the
+	// whole of it. A file already at path is left as it is and gives an
+	// error matching ErrExist. Commit logs build on it (one writer wins
+	// each version).
+	PutIfAbsent(ctx context.Context, path string, data []byte) error
 	// Join joins path elements with the store's separator.
 	Join(elem ...string) string
 }
@@ -90,6 +96,9 @@ var ErrNotExist = errors.New("no such file")
 // ErrIsDir is matched by Stat's error for a directory (on S3: a bucket, or
 // a key prefix of other objects), which Expand then lists.
 var ErrIsDir = errors.New("is a directory")
+
+// ErrExist is matched by PutIfAbsent's error when the file is already there.
+var ErrExist = errors.New("file already exists")
 
 // PathError names the operation and the file that failed.
 type PathError struct {

@@ -1060,3 +1060,29 @@ func (s *FileSystem) RemoveAll(ctx context.Context, p string) error {
 	}
 	return nil
 }
+
+// PutIfAbsent sends data with one PutObject carrying If-None-Match: *, so
+// S3 stores it only if no object has the key: 412 Precondition Failed
+// means another writer got there first, and 409 ConditionalRequestConflict
+// that one is racing this one; both give an error matching ErrExist (the
+// caller re-reads what is there). A put whose reply was lost and that the
+// SDK sent again finds its own object: 412 too, so a caller that must know
+// reads the object back.
+func (s *FileSystem) PutIfAbsent(ctx context.Context, p string, data []byte) error {
+	bucket, key, err := s.split("create", p, true)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.PutObject(ctx, &s3api.PutObjectInput{
+		Bucket: &bucket, Key: &key, IfNoneMatch: aws.String("*"),
+		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+	})
+	if err == nil {
+		return nil
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && (re.HTTPStatusCode() == http.StatusPreconditionFailed || re.HTTPStatusCode() == http.StatusConflict) {
+		return &storage.PathError{Op: "create", URL: s.URL(p), Err: fmt.Errorf("%w (HTTP %d)", storage.ErrExist, re.HTTPStatusCode())}
+	}
+	return s.pathErr("create", p, bucket, err)
+}

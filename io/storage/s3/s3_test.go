@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shoal-data/shoal/io/storage"
+	"github.com/shoal-data/shoal/io/storage/storagetest"
 )
 
 // The S3 tests run against a real S3 server: scripts/test starts versitygw
@@ -890,5 +891,28 @@ func TestS3OpenInfo(t *testing.T) {
 	defer f.Close()
 	if _, err := f.ReadAt(buf, 0); err == nil {
 		t.Fatalf("read of a replaced object succeeded: %q", buf)
+	}
+}
+
+// TestS3PutIfAbsent: versitygw honours If-None-Match: * on PutObject, so
+// of writers racing for one key exactly one wins and the key keeps its
+// data; a later put fails too.
+func TestS3PutIfAbsent(t *testing.T) {
+	fs, bucket := newTestS3(t, nil)
+	for round := range 5 {
+		p := fmt.Sprintf("%s/_shoal/manifest-%d.json", bucket, round)
+		w := storagetest.PutRace(t, fs, p, 6)
+		if got := readAll(t, fs, p); string(got) != fmt.Sprintf("writer %d", w) {
+			t.Fatalf("round %d: %s holds %q, the winner was %d", round, p, got, w)
+		}
+		if err := fs.PutIfAbsent(t.Context(), p, []byte("late")); !errors.Is(err, storage.ErrExist) {
+			t.Fatalf("a put over an existing key: %v", err)
+		}
+		if got := readAll(t, fs, p); string(got) != fmt.Sprintf("writer %d", w) {
+			t.Fatalf("a refused put changed %s to %q", p, got)
+		}
+	}
+	if err := fs.PutIfAbsent(t.Context(), "shoal-no-such-bucket-0000/x", nil); err == nil || errors.Is(err, storage.ErrExist) {
+		t.Errorf("put into a missing bucket: %v", err)
 	}
 }

@@ -1,0 +1,100 @@
+package txlog
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/shoal-data/shoal/io/storage"
+	_ "github.com/shoal-data/shoal/io/storage/s3" // s3:// in Resolve
+)
+
+// stores runs fn on the local filesystem and on the test S3 server
+// (skipped without one, failed under CI), each with a fresh directory.
+func stores(t *testing.T, fn func(t *testing.T, fs storage.FileSystem, dir string)) {
+	t.Run("local", func(t *testing.T) { fn(t, storage.Local{}, t.TempDir()) })
+	t.Run("s3", func(t *testing.T) {
+		fs, bucket := testS3(t)
+		fn(t, fs, bucket+"/data")
+	})
+}
+
+// testS3 reaches the S3 server scripts/test starts and makes a bucket
+// that is removed after the test.
+func testS3(t *testing.T) (storage.FileSystem, string) {
+	t.Helper()
+	ep := os.Getenv("SHOAL_TEST_S3_ENDPOINT")
+	if ep == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("SHOAL_TEST_S3_ENDPOINT is unset under CI: scripts/test starts the S3 server")
+		}
+		t.Skip("SHOAL_TEST_S3_ENDPOINT is unset: run scripts/test to test against a real S3 server")
+	}
+	cfg := storage.Config{S3: storage.S3Options{Endpoint: ep,
+		AccessKeyID: os.Getenv("SHOAL_TEST_S3_ACCESS_KEY"), SecretAccessKey: os.Getenv("SHOAL_TEST_S3_SECRET_KEY")}}
+	fs, _, err := storage.Resolve(t.Context(), "s3://x", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := fs.(interface{ Client() *s3.Client }).Client()
+	bucket := strings.ToLower(fmt.Sprintf("txlog-%s-%d", strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()), os.Getpid()))
+	if len(bucket) > 60 {
+		bucket = bucket[:60]
+	}
+	bucket = strings.TrimRight(bucket, "-")
+	if _, err := client.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = fs.RemoveAll(context.Background(), bucket)
+		_, _ = client.DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: &bucket})
+	})
+	return fs, bucket
+}
+
+// put writes a file with the given content.
+func put(t *testing.T, fs storage.FileSystem, p, content string) {
+	t.Helper()
+	w, err := fs.Create(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(content)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listRel lists every file under dir, relative to it, "/"-separated.
+func listRel(t *testing.T, fs storage.FileSystem, dir string) []string {
+	t.Helper()
+	files, err := fs.List(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = strings.ReplaceAll(relPath(fs, dir, f.Path), separator(fs), "/")
+	}
+	return out
+}
+
+var idSchema = arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+
+// appendFiles is a commit's next function for an Append of files.
+func appendFiles(writeID string, files ...File) func(prev *Manifest) (*Manifest, error) {
+	return func(prev *Manifest) (*Manifest, error) {
+		m := &Manifest{Format: "parquet", Schema: idSchema, WriteID: writeID, Mode: "append", Files: files}
+		if prev != nil {
+			m.Files = append(append([]File(nil), prev.Files...), files...)
+		}
+		return m, nil
+	}
+}
