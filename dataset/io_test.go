@@ -15,12 +15,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/io/formats"
 	"github.com/shoal-data/shoal/io/storage"
 	"github.com/shoal-data/shoal/io/storage/s3"
+	"github.com/shoal-data/shoal/io/storage/s3/s3test"
 )
 
 // countingFS is the local filesystem, counting bytes read and files opened,
@@ -556,30 +556,12 @@ func TestReadErrors(t *testing.T) {
 // that is removed when the test ends.
 func s3Config(t *testing.T) (storage.Config, string, *s3.FileSystem) {
 	t.Helper()
-	endpoint := os.Getenv("SHOAL_TEST_S3_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SHOAL_TEST_S3_ENDPOINT is unset under CI: scripts/test starts the S3 server")
-		}
-		t.Skip("!!! SHOAL_TEST_S3_ENDPOINT is unset: run scripts/test to test against a real S3 server")
-	}
-	opts := storage.S3Options{Endpoint: endpoint, AccessKeyID: os.Getenv("SHOAL_TEST_S3_ACCESS_KEY"), SecretAccessKey: os.Getenv("SHOAL_TEST_S3_SECRET_KEY")}
+	opts := s3test.SharedOptions(t)
 	fs, err := s3.New(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bucket := strings.ToLower(fmt.Sprintf("shoal-ds-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), os.Getpid()))
-	if len(bucket) > 60 {
-		bucket = bucket[:60]
-	}
-	if _, err := fs.Client().CreateBucket(t.Context(), &s3api.CreateBucketInput{Bucket: &bucket}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = fs.RemoveAll(context.Background(), bucket)
-		_, _ = fs.Client().DeleteBucket(context.Background(), &s3api.DeleteBucketInput{Bucket: &bucket})
-	})
-	return storage.Config{S3: opts}, bucket, fs
+	return storage.Config{S3: opts}, s3test.NewBucket(t, fs), fs
 }
 
 func TestS3WriteRead(t *testing.T) {

@@ -112,9 +112,9 @@ func TestS3FrozenServerEndsJobs(t *testing.T) {
 	}
 
 	// Ctrl-C. A read is cancelled while its first request waits on the
-	// frozen server; a write once its first file is being written, to a
-	// server that froze then, so that its cleanup meets the frozen server
-	// too.
+	// frozen server; a write once its first data file is being written
+	// (after its in-flight marker), to a server that froze then, so that
+	// its cleanup meets the frozen server too.
 	srv.Thaw()
 	patientSt := dataset.Storage(storage.Config{S3: patient})
 	for _, job := range []struct {
@@ -123,7 +123,9 @@ func TestS3FrozenServerEndsJobs(t *testing.T) {
 		freeze func(*http.Request) bool
 	}{
 		{"a cancelled read", read(patientSt), func(*http.Request) bool { return true }},
-		{"a cancelled write", write("cancelled", patientSt), func(r *http.Request) bool { return r.Method == http.MethodPut }},
+		{"a cancelled write", write("cancelled", patientSt), func(r *http.Request) bool {
+			return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/part-")
+		}},
 	} {
 		ctx, cancel := context.WithCancel(e.ctx)
 		var once sync.Once
@@ -138,7 +140,7 @@ func TestS3FrozenServerEndsJobs(t *testing.T) {
 			t.Errorf("%s: %v; want context.Canceled", job.what, err)
 		}
 		if job.what == "a cancelled write" && (err == nil || !regexp.MustCompile(
-			`cleaning up the failed write: .*s3://`+bucket+`/cancelled/`).MatchString(err.Error())) {
+			`cleaning up the failed write: .*s3://`+bucket+`/cancelled\b`).MatchString(err.Error())) {
 			t.Errorf("%s: %v; want it to say that the cleanup failed, and where", job.what, err)
 		}
 		hook.hook.Store(nil)

@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/shoal-data/shoal/io/storage"
 	"github.com/shoal-data/shoal/io/storage/s3"
+	"github.com/shoal-data/shoal/io/storage/s3/s3test"
 )
 
 // shoalBinary builds the command once per test run; the tests run it as a
@@ -156,26 +155,13 @@ func TestCommandErrors(t *testing.T) {
 }
 
 func TestCommandsOnS3(t *testing.T) {
-	endpoint := os.Getenv("SHOAL_TEST_S3_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SHOAL_TEST_S3_ENDPOINT is unset under CI: scripts/test starts the S3 server")
-		}
-		t.Skip("!!! SHOAL_TEST_S3_ENDPOINT is unset: run scripts/test to test against a real S3 server")
-	}
-	access, secret := os.Getenv("SHOAL_TEST_S3_ACCESS_KEY"), os.Getenv("SHOAL_TEST_S3_SECRET_KEY")
-	fs, err := s3.New(t.Context(), storage.S3Options{Endpoint: endpoint, AccessKeyID: access, SecretAccessKey: secret})
+	opts := s3test.SharedOptions(t)
+	fs, err := s3.New(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bucket := fmt.Sprintf("shoal-cli-%d", time.Now().UnixNano())
-	if _, err := fs.Client().CreateBucket(t.Context(), &s3api.CreateBucketInput{Bucket: &bucket}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = fs.RemoveAll(context.Background(), bucket)
-		_, _ = fs.Client().DeleteBucket(context.Background(), &s3api.DeleteBucketInput{Bucket: &bucket})
-	})
+	bucket := s3test.NewBucket(t, fs)
+	endpoint, access, secret := opts.Endpoint, opts.AccessKeyID, opts.SecretAccessKey
 	env := []string{"AWS_ENDPOINT_URL=" + endpoint, "AWS_ACCESS_KEY_ID=" + access, "AWS_SECRET_ACCESS_KEY=" + secret, "AWS_REGION=us-east-1"}
 
 	bin := shoalBinary(t)

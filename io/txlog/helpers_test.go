@@ -1,17 +1,14 @@
 package txlog
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/shoal-data/shoal/io/storage"
-	_ "github.com/shoal-data/shoal/io/storage/s3" // s3:// in Resolve
+	"github.com/shoal-data/shoal/io/storage/s3"
+	"github.com/shoal-data/shoal/io/storage/s3/s3test"
 )
 
 // stores runs fn on the local filesystem and on the test S3 server
@@ -28,33 +25,11 @@ func stores(t *testing.T, fn func(t *testing.T, fs storage.FileSystem, dir strin
 // that is removed after the test.
 func testS3(t *testing.T) (storage.FileSystem, string) {
 	t.Helper()
-	ep := os.Getenv("SHOAL_TEST_S3_ENDPOINT")
-	if ep == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SHOAL_TEST_S3_ENDPOINT is unset under CI: scripts/test starts the S3 server")
-		}
-		t.Skip("SHOAL_TEST_S3_ENDPOINT is unset: run scripts/test to test against a real S3 server")
-	}
-	cfg := storage.Config{S3: storage.S3Options{Endpoint: ep,
-		AccessKeyID: os.Getenv("SHOAL_TEST_S3_ACCESS_KEY"), SecretAccessKey: os.Getenv("SHOAL_TEST_S3_SECRET_KEY")}}
-	fs, _, err := storage.Resolve(t.Context(), "s3://x", cfg)
+	fs, err := s3.New(t.Context(), s3test.SharedOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := fs.(interface{ Client() *s3.Client }).Client()
-	bucket := strings.ToLower(fmt.Sprintf("txlog-%s-%d", strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()), os.Getpid()))
-	if len(bucket) > 60 {
-		bucket = bucket[:60]
-	}
-	bucket = strings.TrimRight(bucket, "-")
-	if _, err := client.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = fs.RemoveAll(context.Background(), bucket)
-		_, _ = client.DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: &bucket})
-	})
-	return fs, bucket
+	return fs, s3test.NewBucket(t, fs)
 }
 
 // put writes a file with the given content.

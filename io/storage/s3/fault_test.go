@@ -121,7 +121,7 @@ func noCABundle(t *testing.T) {
 // newFaultBucket makes a bucket on srv; the server goes with the test.
 func newFaultBucket(t *testing.T, fs *FileSystem) string {
 	t.Helper()
-	bucket := testBucketName(t)
+	bucket := s3test.BucketName(t)
 	if _, err := fs.Client().CreateBucket(t.Context(), &s3api.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatalf("create bucket %s: %v", bucket, err)
 	}

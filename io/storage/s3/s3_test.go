@@ -2,9 +2,6 @@ package s3
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,42 +17,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shoal-data/shoal/io/storage"
+	"github.com/shoal-data/shoal/io/storage/s3/s3test"
 	"github.com/shoal-data/shoal/io/storage/storagetest"
 )
 
-// The S3 tests run against a real S3 server: scripts/test starts versitygw
-// and exports these variables.
-const (
-	envS3Endpoint  = "SHOAL_TEST_S3_ENDPOINT"
-	envS3AccessKey = "SHOAL_TEST_S3_ACCESS_KEY"
-	envS3SecretKey = "SHOAL_TEST_S3_SECRET_KEY"
-)
-
-var skipNotice sync.Once
-
-// testS3Options returns options that reach the test server, or skips the
-// test (fails it under CI) when there is none.
-func testS3Options(t *testing.T) storage.S3Options {
-	t.Helper()
-	ep := os.Getenv(envS3Endpoint)
-	if ep == "" {
-		msg := envS3Endpoint + " is not set, so the S3 tests cannot reach an S3 server"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + ": CI must run scripts/test, which starts versitygw")
-		}
-		skipNotice.Do(func() {
-			fmt.Fprintf(os.Stderr, "\n!!! SKIPPING ALL S3 TESTS: %s.\n!!! Run scripts/test (it starts a local versitygw) to run them.\n\n", msg)
-		})
-		t.Skip("SKIPPED: " + msg + "; run scripts/test")
-	}
-	return storage.S3Options{
-		Endpoint:        ep,
-		Region:          "us-east-1",
-		AccessKeyID:     os.Getenv(envS3AccessKey),
-		SecretAccessKey: os.Getenv(envS3SecretKey),
-		MaxBackoff:      20 * time.Millisecond,
-	}
-}
+// testS3Options reach the S3 server scripts/test starts, or skip the test
+// (fail it under CI) when there is none.
+func testS3Options(t *testing.T) storage.S3Options { return s3test.SharedOptions(t) }
 
 // newTestS3 builds an S3 filesystem on the test server (with opts changed
 // by mod) and a fresh bucket that is emptied and removed after the test.
@@ -70,48 +37,7 @@ func newTestS3(t *testing.T, mod func(*storage.S3Options)) (*FileSystem, string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bucket := testBucketName(t)
-	if _, err := fs.Client().CreateBucket(t.Context(), &s3api.CreateBucketInput{Bucket: &bucket}); err != nil {
-		t.Fatalf("create bucket %s: %v", bucket, err)
-	}
-	t.Cleanup(func() { removeTestBucket(t, fs, bucket) })
-	return fs, bucket
-}
-
-func testBucketName(t *testing.T) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(strings.TrimPrefix(t.Name(), "TestS3")) {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			b.WriteRune(r)
-		} else if b.Len() > 0 && !strings.HasSuffix(b.String(), "-") {
-			b.WriteByte('-')
-		}
-	}
-	name := strings.Trim(b.String(), "-")
-	if len(name) > 30 {
-		name = name[:30]
-	}
-	var suffix [4]byte
-	rand.Read(suffix[:])
-	return strings.Trim("shoal-"+name, "-") + "-" + hex.EncodeToString(suffix[:])
-}
-
-// removeTestBucket empties and deletes a test bucket, aborting uploads
-// that a failed test left behind.
-func removeTestBucket(t *testing.T, fs *FileSystem, bucket string) {
-	ctx := context.Background() // t.Context is already cancelled here
-	if err := fs.RemoveAll(ctx, bucket); err != nil {
-		t.Errorf("cleanup: %v", err)
-	}
-	ups, err := fs.Client().ListMultipartUploads(ctx, &s3api.ListMultipartUploadsInput{Bucket: &bucket})
-	if err == nil {
-		for _, u := range ups.Uploads {
-			fs.Client().AbortMultipartUpload(ctx, &s3api.AbortMultipartUploadInput{Bucket: &bucket, Key: u.Key, UploadId: u.UploadId})
-		}
-	}
-	if _, err := fs.Client().DeleteBucket(ctx, &s3api.DeleteBucketInput{Bucket: &bucket}); err != nil {
-		t.Errorf("cleanup: delete bucket %s: %v", bucket, err)
-	}
+	return fs, s3test.NewBucket(t, fs)
 }
 
 func randomBytes(n int, seed uint64) []byte {
@@ -647,7 +573,7 @@ func TestS3MissingBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	bucket := testBucketName(t)
+	bucket := s3test.BucketName(t)
 	want := fmt.Sprintf("bucket %q does not exist", bucket)
 	check := func(op string, err error) {
 		t.Helper()

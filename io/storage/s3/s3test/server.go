@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-data/shoal/internal/ci"
 	"github.com/shoal-data/shoal/io/storage"
 )
 
@@ -58,11 +59,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := findBinary()
 	if bin == "" {
-		msg := "versitygw not found (set " + EnvBinary + ", or run scripts/test, which installs it)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPED: " + msg)
+		ci.Missing(t, "versitygw not found (set "+EnvBinary+", or run scripts/test, which installs it)")
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
 	for _, d := range []string{"root", "sidecar"} {
