@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -75,29 +74,11 @@ type sourceFile struct {
 	logged bool
 }
 
-// loggedDataset is a logged dataset a Source reads: its URL, for errors,
-// and latest manifest.
-type loggedDataset struct {
-	url string
-	m   *txlog.Manifest
-}
-
 var (
 	_ ops.LimitedDatasource     = (*Source)(nil)
 	_ ops.ProjectableDatasource = (*Source)(nil)
 	_ ops.FilterableDatasource  = (*Source)(nil)
 )
-
-// deferredInspect holds what inspecting logged Parquet files learned (row
-// groups and their statistics). A file is inspected when a read is first
-// planned into tasks that need it, not before: Schema and NumRows need
-// only the manifest, and files that a Where or a limit rules out by the
-// manifest alone are never opened.
-type deferredInspect struct {
-	ctx   context.Context // NewSource's
-	mu    sync.Mutex
-	metas map[*sourceFile]*FileMeta
-}
 
 // NewSource lists the files, inspects each (footers, headers) and unifies
 // their schemas. Files whose schemas cannot be unified give an error that
@@ -154,83 +135,6 @@ func NewSource(ctx context.Context, o SourceOptions) (*Source, error) {
 	}
 	s.setOut(s.full)
 	return s, nil
-}
-
-// addSnapshot adds the committed files of a logged dataset. When the
-// reader reads the dataset's format, the manifest gives each file's schema
-// and row count, so nothing is inspected now; text and binary readers read
-// the files as they read any.
-func (s *Source) addSnapshot(fs storage.FileSystem, snap *txlog.Snapshot) error {
-	m := snap.Manifest
-	own := s.opts.Reader.Format() == m.Format
-	switch s.opts.Reader.Format() {
-	case "parquet", "csv", "json":
-		if !own {
-			return fmt.Errorf("%s is a %s dataset (says its log, version %d); read it as %s",
-				fs.URL(snap.Root), m.Format, m.Version, m.Format)
-		}
-	}
-	if own {
-		s.logs = append(s.logs, loggedDataset{fs.URL(snap.Root), m})
-	}
-	fileSchema := m.FileSchema()
-	for i, info := range snap.Files {
-		f := &sourceFile{fs: fs, info: info}
-		if own {
-			f.meta, f.logged = &FileMeta{Schema: fileSchema, Rows: snap.Rows[i]}, true
-		}
-		s.files = append(s.files, f)
-		s.bytes += info.Size
-	}
-	return nil
-}
-
-// meta is what is known of f: its inspection's result, deferred or not.
-func (s *Source) meta(f *sourceFile) *FileMeta {
-	if f.logged && s.deferred != nil {
-		s.deferred.mu.Lock()
-		defer s.deferred.mu.Unlock()
-		if m := s.deferred.metas[f]; m != nil {
-			return m
-		}
-	}
-	return f.meta
-}
-
-// inspectDeferred inspects the logged Parquet files this read may need
-// and that are not inspected yet: those the filter does not rule out by
-// partition values, up to the limit's rows.
-func (s *Source) inspectDeferred() error {
-	if _, ok := s.opts.Reader.(*ParquetFormat); !ok {
-		return nil
-	}
-	var todo []*sourceFile
-	var rows int64
-	for _, f := range s.files {
-		if s.limit >= 0 && rows >= s.limit {
-			break
-		}
-		if s.filter != nil && !s.filter.MayMatch(s.fileStats(f, nil)) {
-			continue
-		}
-		meta := s.meta(f)
-		rows += max(meta.Rows, 0)
-		// A file of no columns keeps its row count in the manifest only
-		// (Parquet writers record none): its manifest entry stands.
-		if f.logged && meta == f.meta && f.meta.Schema.NumFields() > 0 {
-			todo = append(todo, f)
-		}
-	}
-	metas := make([]*FileMeta, len(todo))
-	if err := s.inspectFiles(s.deferred.ctx, todo, metas); err != nil {
-		return err
-	}
-	s.deferred.mu.Lock()
-	defer s.deferred.mu.Unlock()
-	for i, f := range todo {
-		s.deferred.metas[f] = metas[i]
-	}
-	return nil
 }
 
 // inspect inspects the files that no manifest describes.
@@ -362,27 +266,6 @@ func (s *Source) unify() error {
 	}
 	s.full = arrow.NewSchema(fields, nil)
 	return nil
-}
-
-// loggedPartitions are the partition columns that logged datasets declare
-// and no file's path shows (a dataset of no rows has no partition
-// directories): typed as a path would type them, int64 for integers.
-func (s *Source) loggedPartitions(seen map[string]bool) []arrow.Field {
-	var out []arrow.Field
-	for _, l := range s.logs {
-		for _, c := range l.m.PartitionBy {
-			if seen[c] {
-				continue
-			}
-			seen[c] = true
-			typ := arrow.DataType(arrow.BinaryTypes.String)
-			if idx := l.m.Schema.FieldIndices(c); len(idx) > 0 && arrow.IsInteger(l.m.Schema.Field(idx[0]).Type.ID()) {
-				typ = arrow.PrimitiveTypes.Int64
-			}
-			out = append(out, arrow.Field{Name: c, Type: typ, Nullable: true})
-		}
-	}
-	return out
 }
 
 // parsePartitions reads hive-style "key=value" directories from each
