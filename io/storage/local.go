@@ -139,12 +139,22 @@ func (Local) List(_ context.Context, dir string) ([]FileInfo, error) {
 			if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && p == dir {
 				return fs.SkipAll
 			}
+			// A directory removed while the walk went on: like a file
+			// removed, it is simply not in the listing.
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
 			return err
 		}
 		if d.IsDir() {
 			return nil
 		}
 		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			// Removed between reading its directory and asking its size
+			// (a concurrent writer's temp file, say): not listed.
+			return nil
+		}
 		if err != nil {
 			return err
 		}

@@ -35,3 +35,35 @@ func TestLocalPutIfAbsent(t *testing.T) {
 	}
 }
 
+
+// TestLocalListWhileFilesComeAndGo: files and directories created and
+// removed during a listing (temp files of concurrent puts) are listed or
+// not, never an error.
+func TestLocalListWhileFilesComeAndGo(t *testing.T) {
+	dir := t.TempDir()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sub := filepath.Join(dir, fmt.Sprintf("d%d", i%4))
+			p := filepath.Join(sub, fmt.Sprintf(".tmp-%d", i))
+			if err := os.MkdirAll(sub, 0o755); err == nil {
+				_ = os.WriteFile(p, nil, 0o644)
+				_ = os.Remove(p)
+				_ = os.Remove(sub)
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for range 3000 {
+		if _, err := (storage.Local{}).List(t.Context(), dir); err != nil {
+			t.Fatalf("a listing failed while files came and went: %v", err)
+		}
+	}
+}
