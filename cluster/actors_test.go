@@ -42,7 +42,7 @@ func init() {
 			}
 			index := ac.Index
 			ac.Cleanup(func() {
-				_ = os.WriteFile(filepath.Join(a.Dir, fmt.Sprintf("cleanup-%d", index)), []byte("cleaned"), 0o644)
+				_ = writeMarker(filepath.Join(a.Dir, fmt.Sprintf("cleanup-%d", index)), []byte("cleaned"))
 			})
 			var seen int64
 			return func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
@@ -60,7 +60,7 @@ func init() {
 						case -2:
 							return nil, exec.ActorFailed(errors.New("device lost"))
 						case -3:
-							_ = os.WriteFile(filepath.Join(a.Dir, fmt.Sprintf("sleeping-%d", index)), nil, 0o644)
+							_ = writeMarker(filepath.Join(a.Dir, fmt.Sprintf("sleeping-%d", index)), nil)
 							select {
 							case <-tc.Done():
 							case <-time.After(time.Minute):
@@ -92,7 +92,7 @@ func init() {
 		return func(ac *exec.ActorContext) (exec.ActorFunc, error) {
 			index := ac.Index
 			ac.Cleanup(func() {
-				_ = os.WriteFile(filepath.Join(a.Dir, fmt.Sprintf("panic-cleanup-%d", index)), nil, 0o644)
+				_ = writeMarker(filepath.Join(a.Dir, fmt.Sprintf("panic-cleanup-%d", index)), nil)
 			})
 			return func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
 				for _, b := range in {
@@ -119,7 +119,7 @@ func init() {
 			return nil, err
 		}
 		return func(ac *exec.ActorContext) (exec.ActorFunc, error) {
-			ac.Cleanup(func() { _ = os.WriteFile(filepath.Join(a.Dir, "ctor-cleanup"), nil, 0o644) })
+			ac.Cleanup(func() { _ = writeMarker(filepath.Join(a.Dir, "ctor-cleanup"), nil) })
 			if a.Panic {
 				panic("ctor boom")
 			}
@@ -135,8 +135,8 @@ func init() {
 			return nil, err
 		}
 		return func(ac *exec.ActorContext) (exec.ActorFunc, error) {
-			ac.Cleanup(func() { _ = os.WriteFile(filepath.Join(a.Dir, "slow-cleanup"), nil, 0o644) })
-			_ = os.WriteFile(filepath.Join(a.Dir, "constructing"), nil, 0o644)
+			ac.Cleanup(func() { _ = writeMarker(filepath.Join(a.Dir, "slow-cleanup"), nil) })
+			_ = writeMarker(filepath.Join(a.Dir, "constructing"), nil)
 			select {
 			case <-ac.Done():
 				return nil, ac.Err()

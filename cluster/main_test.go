@@ -99,14 +99,14 @@ func init() {
 			return nil, err
 		}
 		return func(tc *exec.TaskContext, _ []blocks.Block) ([]blocks.Block, error) {
-			if err := os.WriteFile(filepath.Join(a.Dir, "started"), []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+			if err := writeMarker(filepath.Join(a.Dir, "started"), []byte(fmt.Sprint(os.Getpid()))); err != nil {
 				return nil, err
 			}
 			select {
 			case <-tc.Done():
 			case <-time.After(time.Minute):
 			}
-			_ = os.WriteFile(filepath.Join(a.Dir, "stopped"), []byte(fmt.Sprint(tc.Err())), 0o644)
+			_ = writeMarker(filepath.Join(a.Dir, "stopped"), []byte(fmt.Sprint(tc.Err())))
 			return nil, tc.Err()
 		}, nil
 	})
@@ -120,7 +120,7 @@ func init() {
 			return nil, err
 		}
 		return func(tc *exec.TaskContext, _ []blocks.Block) ([]blocks.Block, error) {
-			if err := os.WriteFile(filepath.Join(a.Dir, "started"), nil, 0o644); err != nil {
+			if err := writeMarker(filepath.Join(a.Dir, "started"), nil); err != nil {
 				return nil, err
 			}
 			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
@@ -135,7 +135,7 @@ func init() {
 			case <-tc.Done():
 			case <-time.After(10 * time.Second):
 			}
-			_ = os.WriteFile(filepath.Join(a.Dir, "returning"), nil, 0o644)
+			_ = writeMarker(filepath.Join(a.Dir, "returning"), nil)
 			return []blocks.Block{int64Block(tc.Alloc, 1, 2, 3)}, nil
 		}, nil
 	})
@@ -147,4 +147,15 @@ func init() {
 			return nil, nil
 		}, nil
 	})
+}
+
+// writeMarker writes a file the test process polls for (waitFile) whole:
+// to a temporary name first, then renamed, so that a reader never sees it
+// created but still empty.
+func writeMarker(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
