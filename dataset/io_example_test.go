@@ -16,6 +16,7 @@ import (
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/io/formats"
 	"github.com/shoal-data/shoal/ops"
 )
 
@@ -160,4 +161,28 @@ func ExampleDataset_WriteCSV() {
 	fmt.Println(names, n)
 	// Output:
 	// [_shoal part-ids-000000.csv] 10000
+}
+
+// Arrow strings must be valid UTF-8, so a CSV value that is not is an
+// error naming the file, line and column; formats.InvalidUTF8Replace reads
+// it with U+FFFD in place of each bad byte instead (InvalidUTF8Binary
+// reads the column as binary).
+func ExampleReadCSV_invalidUTF8() {
+	rt := exec.NewLocal(exec.WithWorkers(2))
+	defer rt.Close()
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "latin1")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "cities.csv")
+	_ = os.WriteFile(path, []byte("id,city\n1,Oslo\n2,Malm\xf6\n"), 0o644) // Latin-1 ö
+
+	_, err := dataset.ReadCSV(ctx, path, dataset.WithRuntime(rt)).TakeAll(ctx)
+	fmt.Println(strings.Replace(err.Error(), path, "cities.csv", 1))
+
+	rows, _ := dataset.ReadCSV(ctx, path, dataset.WithRuntime(rt),
+		dataset.CSVOptions(formats.CSVOptions{InvalidUTF8: formats.InvalidUTF8Replace})).TakeAll(ctx)
+	fmt.Println(rows[1]["city"])
+	// Output:
+	// operator ReadCSV[1 files, 23 B], block 0: cities.csv line 3, column "city": invalid UTF-8 at byte 5 of "Malm\xf6": set InvalidUTF8 to replace the bad bytes or read the column as binary
+	// Malm�
 }

@@ -2,10 +2,15 @@ package exec_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
@@ -77,4 +82,33 @@ func ExampleNewLocal() {
 	// task made 3 rows as double after 1 attempt(s)
 	// [2 4 6]
 	// objects in store: 2
+}
+
+// A spill directory that cannot be used is an error at the first block
+// that needs a spill, naming the directory and the system's reason: here
+// the directory lies under a regular file.
+func ExampleSpillError() {
+	dir, _ := os.MkdirTemp("", "spill-example")
+	defer os.RemoveAll(dir)
+	notADir := filepath.Join(dir, "file")
+	_ = os.WriteFile(notADir, nil, 0o644)
+
+	store := exec.NewStore(memory.DefaultAllocator, 1<<10, filepath.Join(notADir, "spill")) // a 1 KiB budget
+	defer store.Close()
+	for i := range 4 {
+		col := blocks.NumericArray(make([]int64, 256)) // 2 KiB each
+		b := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "x", Type: col.DataType()}}, nil), []arrow.Array{col}, 256)
+		ref, err := store.Put(b, "example")
+		b.Release()
+		col.Release()
+		var se *exec.SpillError
+		if errors.As(err, &se) {
+			fmt.Printf("block %d: spill directory %s: not a directory: %v\n",
+				i, filepath.Base(filepath.Dir(se.Dir)), errors.Is(err, syscall.ENOTDIR))
+			return
+		}
+		defer store.Release(ref)
+	}
+	// Output:
+	// block 0: spill directory file: not a directory: true
 }
