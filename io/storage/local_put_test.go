@@ -35,7 +35,6 @@ func TestLocalPutIfAbsent(t *testing.T) {
 	}
 }
 
-
 // TestLocalListWhileFilesComeAndGo: files and directories created and
 // removed during a listing (temp files of concurrent puts) are listed or
 // not, never an error.
