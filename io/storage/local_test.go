@@ -280,6 +280,11 @@ func TestResolve(t *testing.T) {
 }
 
 func TestRegisterScheme(t *testing.T) {
+	t.Cleanup(func() { // so that -count=2 registers it anew
+		schemesMu.Lock()
+		delete(schemes, "shoaltest")
+		schemesMu.Unlock()
+	})
 	var got string
 	RegisterScheme("shoaltest", func(_ context.Context, url string, _ Config) (FileSystem, string, error) {
 		got = url
