@@ -181,7 +181,7 @@ func TestS3FrozenServerRead(t *testing.T) {
 	patient, tap3 := tappedS3(t, srv, func(o *storage.S3Options) { o.IdleTimeout, o.AttemptTimeout = time.Minute, time.Minute })
 	bucket := newFaultBucket(t, fs2)
 	p := bucket + "/big"
-	data := randomBytes(32<<20, 7)
+	data := randomBytes(48<<20, 7) // more than loopback's socket buffers hold (32 MiB in, 4 MiB out)
 	writeS3(t, fs2, p, data, 1<<20)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -467,7 +467,7 @@ func TestS3Unreachable(t *testing.T) {
 		},
 	}}
 
-	data := randomBytes(32<<20, 11) // more than the socket buffers hold
+	data := randomBytes(48<<20, 11) // more than the socket buffers hold (32 MiB in, 4 MiB out)
 	for _, c := range []struct {
 		name     string
 		endpoint string
