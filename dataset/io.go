@@ -10,7 +10,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
@@ -19,17 +18,27 @@ import (
 	"github.com/shoal-data/shoal/ops"
 )
 
-// Expr is a predicate Shoal can see into; see Col and Where.
+// Expr is an expression Shoal can see into: columns, constants,
+// arithmetic, comparisons, boolean logic, casts and functions, evaluated a
+// column at a time. Build one with Col and Lit; see ops.Expr for the
+// semantics (SQL's: null in, null out).
 type Expr = ops.Expr
 
-// Col starts a predicate on a column: Col("fare").Gt(10).
-func Col(name string) ops.ColumnRef { return ops.Col(name) }
+// Col is the column called name: Col("fare").Gt(10).
+func Col(name string) Expr { return ops.Col(name) }
+
+// Lit is a constant: a Go integer, float, string, bool, time.Time, or nil
+// for null: Lit(1).Sub(Col("discount")).
+func Lit(v any) Expr { return ops.Lit(v) }
 
 // And is true where every predicate is.
 func And(terms ...Expr) Expr { return ops.And(terms...) }
 
 // Or is true where any predicate is.
 func Or(terms ...Expr) Expr { return ops.Or(terms...) }
+
+// Not is true where e is false.
+func Not(e Expr) Expr { return e.Not() }
 
 // Where keeps the rows for which the predicate is true (null counts as
 // false). Unlike Filter, which runs a Go function on each row, Where runs
@@ -40,24 +49,18 @@ func (d *Dataset) Where(e Expr) *Dataset {
 	if d.err != nil {
 		return d
 	}
-	if e == nil {
-		return d.withErr(errors.New("dataset.Where: nil predicate"))
+	if e.IsZero() {
+		return d.withErr(errors.New("dataset.Where: no predicate (the zero Expr)"))
 	}
 	if s := d.plan.Schema(); s != nil {
-		for _, c := range e.Columns() {
-			if len(s.FieldIndices(c)) == 0 {
-				return d.withErr(fmt.Errorf("dataset.Where(%s): %w", e, &blocks.UnknownColumnError{Column: c, Schema: s}))
-			}
-		}
-		// Evaluating on no rows type-checks the predicate against the
-		// schema now, not when the first block arrives.
-		empty := blocks.Empty(memory.DefaultAllocator, s)
-		res, err := e.Eval(context.Background(), memory.DefaultAllocator, empty)
-		empty.Release()
+		// Type-check now, not when the first block arrives.
+		t, err := e.DataType(s)
 		if err != nil {
-			return d.withErr(fmt.Errorf("dataset.Where: %w", err))
+			return d.withErr(fmt.Errorf("dataset.Where(%s): %w", e, err))
 		}
-		res.Release()
+		if t.ID() != arrow.BOOL && t.ID() != arrow.NULL {
+			return d.withErr(fmt.Errorf("dataset.Where(%s): the expression is %s, not boolean", e, t))
+		}
 	}
 	var spec *ops.Spec
 	if enc, err := ops.MarshalExpr(e); err == nil {
@@ -204,7 +207,7 @@ func readFiles(ctx context.Context, method, path string, opts []ReadOption, read
 		return errDataset(fmt.Errorf("dataset.%s: %w", method, err), rc.opts)
 	}
 	d := ReadDatasource(src, rc.opts...)
-	if rc.filter != nil {
+	if !rc.filter.IsZero() {
 		d = d.Where(rc.filter)
 	}
 	if rc.columns != nil {

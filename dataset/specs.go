@@ -164,7 +164,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		if e == nil {
+		if e.IsZero() {
 			return nil, fmt.Errorf("no predicate")
 		}
 		return whereFn(e), nil

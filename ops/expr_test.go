@@ -169,7 +169,7 @@ func TestExprMayMatch(t *testing.T) {
 
 func TestExprString(t *testing.T) {
 	e := And(Col("a").Gt(1), Or(Col("b").Eq("x"), Col("c").IsNull()))
-	if got, want := e.String(), `a > 1 AND (b = "x" OR c IS NULL)`; got != want {
+	if got, want := e.String(), `a > 1 AND (b = 'x' OR c IS NULL)`; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
 	if got := e.Columns(); strings.Join(got, ",") != "a,b,c" {

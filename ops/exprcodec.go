@@ -6,20 +6,34 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
 )
 
 // exprJSON is the JSON form of an Expr node: Op says which fields apply.
 //
+//	{"op":"col","col":"fare"}   {"op":"lit","value":{"type":"int","v":"1"}} (no value: NULL)
 //	{"op":"cmp","col":"fare","cmp":">","value":{"type":"float64","v":"10"}}
-//	{"op":"null","col":"tip","null":true}
+//	{"op":"compare","cmp":">","args":[l,r]}   {"op":"arith","arith":"*","args":[l,r]}
+//	{"op":"neg","args":[x]}   {"op":"not","args":[x]}   {"op":"null","null":true,"args":[x]}
 //	{"op":"and","terms":[...]}   {"op":"or","terms":[...]}
+//	{"op":"cast","type":"<Arrow IPC schema, base64>","args":[x]}
+//	{"op":"alias","name":"revenue","args":[x]}   {"op":"call","fn":"year","args":[x]}
+//
+// {"op":"null","col":"tip"} (IS NULL of a column, as earlier versions
+// wrote it) still decodes.
 type exprJSON struct {
 	Op    string            `json:"op"`
 	Col   string            `json:"col,omitempty"`
 	Cmp   string            `json:"cmp,omitempty"`
+	Arith string            `json:"arith,omitempty"`
 	Value *literalJSON      `json:"value,omitempty"`
 	Null  bool              `json:"null,omitempty"`
 	Terms []json.RawMessage `json:"terms,omitempty"`
+	Args  []json.RawMessage `json:"args,omitempty"`
+	Type  []byte            `json:"type,omitempty"`
+	Name  string            `json:"name,omitempty"`
+	Fn    string            `json:"fn,omitempty"`
 }
 
 // literalJSON is a constant with its Go type, so it decodes to the very
@@ -34,13 +48,12 @@ type literalJSON struct {
 	Loc string `json:"loc,omitempty"`
 }
 
-// MarshalExpr encodes a predicate as JSON: every node type of this package
-// (Cmp, NullCheck, Logical) with constants of every type Cmp accepts (Go
-// integers, floats, strings, bools and time.Time). An Expr implemented
-// elsewhere, or a constant of another type, is an error. A nil Expr is
-// "null".
+// MarshalExpr encodes an expression as JSON: every node type of this
+// package with constants of every type Lit accepts (Go integers, floats,
+// strings, bools, time.Time and nil). A constant of another type is an
+// error. The zero Expr is "null".
 func MarshalExpr(e Expr) ([]byte, error) {
-	if e == nil {
+	if e.IsZero() {
 		return []byte("null"), nil
 	}
 	j, err := exprToJSON(e)
@@ -60,82 +73,208 @@ func MarshalExpr(e Expr) ([]byte, error) {
 // UnmarshalExpr decodes what MarshalExpr encoded.
 func UnmarshalExpr(data []byte) (Expr, error) {
 	if string(data) == "null" || len(data) == 0 {
-		return nil, nil
+		return Expr{}, nil
 	}
 	var j exprJSON
 	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, fmt.Errorf("ops: decoding a predicate: %w", err)
+		return Expr{}, fmt.Errorf("ops: decoding an expression: %w", err)
 	}
 	return exprFromJSON(j)
 }
 
+func marshalArgs(args ...Expr) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, len(args))
+	for i, a := range args {
+		if a.IsZero() {
+			return nil, errNoExpr
+		}
+		data, err := MarshalExpr(a)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = data
+	}
+	return out, nil
+}
+
 func exprToJSON(e Expr) (exprJSON, error) {
-	switch x := e.(type) {
+	var j exprJSON
+	var args []Expr
+	switch x := e.n.(type) {
+	case *colRef:
+		return exprJSON{Op: "col", Col: x.name}, nil
+	case *literalNode:
+		if x.err != nil {
+			return j, fmt.Errorf("ops: expression %s: %w", e, x.err)
+		}
+		j.Op = "lit"
+		if x.orig != nil {
+			lit, err := marshalLiteral(x.orig)
+			if err != nil {
+				return j, fmt.Errorf("ops: expression %s: %w", e, err)
+			}
+			j.Value = lit
+		}
+		return j, nil
 	case *Cmp:
 		if x.Op < Eq || x.Op > Ge {
-			return exprJSON{}, fmt.Errorf("ops: predicate on %q: unknown comparison %d", x.Column, x.Op)
+			return j, fmt.Errorf("ops: predicate on %q: unknown comparison %d", x.Column, x.Op)
 		}
 		lit, err := marshalLiteral(x.Value)
 		if err != nil {
-			return exprJSON{}, fmt.Errorf("ops: predicate %s: %w", x, err)
+			return j, fmt.Errorf("ops: predicate %s: %w", x, err)
 		}
 		return exprJSON{Op: "cmp", Col: x.Column, Cmp: cmpNames[x.Op], Value: lit}, nil
+	case *comparison:
+		j.Op, j.Cmp, args = "compare", cmpNames[x.op], []Expr{x.l, x.r}
+	case *arithNode:
+		j.Op, j.Arith, args = "arith", arithNames[x.op], []Expr{x.l, x.r}
+	case *negate:
+		j.Op, args = "neg", []Expr{x.x}
+	case *not:
+		j.Op, args = "not", []Expr{x.x}
 	case *NullCheck:
-		return exprJSON{Op: "null", Col: x.Column, Null: x.Null}, nil
+		if c, ok := x.x.n.(*colRef); ok {
+			return exprJSON{Op: "null", Col: c.name, Null: x.Null}, nil
+		}
+		j.Op, j.Null, args = "null", x.Null, []Expr{x.x}
+	case *cast:
+		t, err := MarshalSchema(arrow.NewSchema([]arrow.Field{{Name: "t", Type: x.to, Nullable: true}}, nil))
+		if err != nil {
+			return j, fmt.Errorf("ops: expression %s: %w", e, err)
+		}
+		j.Op, j.Type, args = "cast", t, []Expr{x.x}
+	case *alias:
+		j.Op, j.Name, args = "alias", x.name, []Expr{x.x}
+	case *call:
+		j.Op, j.Fn, args = "call", x.name, x.args
 	case *Logical:
-		j := exprJSON{Op: "or", Terms: []json.RawMessage{}}
+		j := exprJSON{Op: "or"}
 		if x.And {
 			j.Op = "and"
 		}
-		for _, t := range x.Terms {
-			data, err := MarshalExpr(t)
-			if err != nil {
-				return exprJSON{}, err
-			}
-			j.Terms = append(j.Terms, data)
+		terms, err := marshalArgs(x.Terms...)
+		if err != nil {
+			return j, err
+		}
+		j.Terms = terms
+		if j.Terms == nil {
+			j.Terms = []json.RawMessage{}
 		}
 		return j, nil
+	default:
+		return j, fmt.Errorf("ops: cannot encode an expression node of type %T", e.n)
 	}
-	return exprJSON{}, fmt.Errorf("ops: cannot encode a predicate of type %T", e)
+	var err error
+	j.Args, err = marshalArgs(args...)
+	return j, err
 }
 
 func exprFromJSON(j exprJSON) (Expr, error) {
+	args := make([]Expr, len(j.Args))
+	for i, a := range j.Args {
+		e, err := UnmarshalExpr(a)
+		if err != nil {
+			return Expr{}, err
+		}
+		if e.IsZero() {
+			return Expr{}, fmt.Errorf("ops: decoding an expression: null argument of %q", j.Op)
+		}
+		args[i] = e
+	}
+	need := func(n int) error {
+		if len(args) != n {
+			return fmt.Errorf("ops: decoding an expression: %q takes %d arguments, not %d", j.Op, n, len(args))
+		}
+		return nil
+	}
+	op := -1
+	for i, n := range cmpNames {
+		if n == j.Cmp {
+			op = i
+		}
+	}
 	switch j.Op {
-	case "cmp":
-		op := -1
-		for i, n := range cmpNames {
-			if n == j.Cmp {
-				op = i
-			}
-		}
-		if op < 0 {
-			return nil, fmt.Errorf("ops: decoding a predicate on %q: unknown comparison %q", j.Col, j.Cmp)
-		}
+	case "col":
+		return Col(j.Col), nil
+	case "lit":
 		if j.Value == nil {
-			return nil, fmt.Errorf("ops: decoding a predicate on %q: no constant", j.Col)
+			return Lit(nil), nil
 		}
 		v, err := unmarshalLiteral(*j.Value)
 		if err != nil {
-			return nil, fmt.Errorf("ops: decoding a predicate on %q: %w", j.Col, err)
+			return Expr{}, fmt.Errorf("ops: decoding a constant: %w", err)
 		}
-		return &Cmp{Column: j.Col, Op: CmpOp(op), Value: v}, nil
-	case "null":
-		return &NullCheck{Column: j.Col, Null: j.Null}, nil
+		return Lit(v), nil
+	case "cmp":
+		if op < 0 {
+			return Expr{}, fmt.Errorf("ops: decoding a predicate on %q: unknown comparison %q", j.Col, j.Cmp)
+		}
+		if j.Value == nil {
+			return Expr{}, fmt.Errorf("ops: decoding a predicate on %q: no constant", j.Col)
+		}
+		v, err := unmarshalLiteral(*j.Value)
+		if err != nil {
+			return Expr{}, fmt.Errorf("ops: decoding a predicate on %q: %w", j.Col, err)
+		}
+		return Expr{&Cmp{Column: j.Col, Op: CmpOp(op), Value: v}}, nil
+	case "compare":
+		if op < 0 {
+			return Expr{}, fmt.Errorf("ops: decoding an expression: unknown comparison %q", j.Cmp)
+		}
+		if err := need(2); err != nil {
+			return Expr{}, err
+		}
+		return Expr{&comparison{op: CmpOp(op), l: args[0], r: args[1]}}, nil
+	case "arith":
+		for i, n := range arithNames {
+			if n == j.Arith {
+				if err := need(2); err != nil {
+					return Expr{}, err
+				}
+				return arith(arithOp(i), args[0], args[1]), nil
+			}
+		}
+		return Expr{}, fmt.Errorf("ops: decoding an expression: unknown operator %q", j.Arith)
+	case "neg", "not", "null", "cast", "alias":
+		if j.Op == "null" && j.Col != "" && len(args) == 0 {
+			args = []Expr{Col(j.Col)}
+		}
+		if err := need(1); err != nil {
+			return Expr{}, err
+		}
+		switch j.Op {
+		case "neg":
+			return args[0].Neg(), nil
+		case "not":
+			return args[0].Not(), nil
+		case "null":
+			return Expr{&NullCheck{x: args[0], Null: j.Null}}, nil
+		case "alias":
+			return args[0].Alias(j.Name), nil
+		}
+		s, err := UnmarshalSchema(j.Type)
+		if err != nil || s == nil || s.NumFields() != 1 {
+			return Expr{}, fmt.Errorf("ops: decoding a cast: bad type (%v)", err)
+		}
+		return args[0].Cast(s.Field(0).Type), nil
+	case "call":
+		return Expr{&call{name: j.Fn, args: args}}, nil
 	case "and", "or":
 		l := &Logical{And: j.Op == "and"}
 		for _, t := range j.Terms {
 			e, err := UnmarshalExpr(t)
 			if err != nil {
-				return nil, err
+				return Expr{}, err
 			}
-			if e == nil {
-				return nil, fmt.Errorf("ops: decoding a predicate: null term in %s", j.Op)
+			if e.IsZero() {
+				return Expr{}, fmt.Errorf("ops: decoding a predicate: null term in %s", j.Op)
 			}
 			l.Terms = append(l.Terms, e)
 		}
-		return l, nil
+		return Expr{l}, nil
 	}
-	return nil, fmt.Errorf("ops: decoding a predicate: unknown node %q", j.Op)
+	return Expr{}, fmt.Errorf("ops: decoding an expression: unknown node %q", j.Op)
 }
 
 func marshalLiteral(v any) (*literalJSON, error) {

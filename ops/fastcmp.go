@@ -199,7 +199,7 @@ func fastAnd(mem memory.Allocator, terms []Expr, b arrow.RecordBatch) (arrow.Arr
 	}
 	var nums, strs []term
 	for _, t := range terms {
-		c, ok := t.(*Cmp)
+		c, ok := t.n.(*Cmp)
 		if !ok {
 			return nil, false
 		}

@@ -72,7 +72,7 @@ func FuseOneToOne(n Node) Node {
 		if f, ok := o.Input.(*Fused); ok && o.BatchRows == 0 && o.Actors == nil && !f.HasActors() &&
 			TaskCPUs(o.CPUs) == f.TaskCPUs() && o.MaxConcurrency == 0 && f.MaxConcurrency() == 0 {
 			stages := append([]*OneToOne(nil), f.Stages...)
-			if last := stages[len(stages)-1]; o.Project != nil && last.Predicate != nil && last.Project == nil {
+			if last := stages[len(stages)-1]; o.Project != nil && !last.Predicate.IsZero() && last.Project == nil {
 				// Where then Select: gather only the selected columns.
 				stages[len(stages)-1] = filterThenProject(last, o)
 				return &Fused{Input: f.Input, Stages: stages}
@@ -90,7 +90,7 @@ func FuseOneToOne(n Node) Node {
 // filter node itself stays, which keeps results exact.
 func PushDownPredicate(n Node) Node {
 	f, ok := n.(*OneToOne)
-	if !ok || f.Predicate == nil {
+	if !ok || f.Predicate.IsZero() {
 		return n
 	}
 	switch in := f.Input.(type) {
@@ -100,7 +100,7 @@ func PushDownPredicate(n Node) Node {
 			// only selected columns.
 			return in.WithChildren([]Node{PushDownPredicate(f.WithChildren([]Node{in.Input}))})
 		}
-		if in.Predicate != nil {
+		if !in.Predicate.IsZero() {
 			// Below another filter: hand the predicate to the source under
 			// it too, keeping the filters' order.
 			if pushed := filterSourceBelow(in, f.Predicate); pushed != nil {
@@ -120,7 +120,7 @@ func PushDownPredicate(n Node) Node {
 func filterSourceBelow(n Node, e Expr) Node {
 	switch x := n.(type) {
 	case *OneToOne:
-		if x.Predicate == nil {
+		if x.Predicate.IsZero() {
 			return nil
 		}
 		if in := filterSourceBelow(x.Input, e); in != nil {
@@ -147,7 +147,7 @@ func PushDownProjection(n Node) Node {
 	cur := p.Input
 	for {
 		f, ok := cur.(*OneToOne)
-		if !ok || f.Predicate == nil {
+		if !ok || f.Predicate.IsZero() {
 			break
 		}
 		for _, c := range f.Predicate.Columns() {

@@ -26,7 +26,7 @@ func (s *scanSource) Name() string {
 	if s.cols != nil {
 		out += fmt.Sprintf("%v", s.cols)
 	}
-	if s.filter != nil {
+	if !s.filter.IsZero() {
 		out += "{" + s.filter.String() + "}"
 	}
 	return out
@@ -81,7 +81,7 @@ func TestPushDownPredicateAndProjection(t *testing.T) {
 			"Select[a]\n  Where(d < 0.5)\n    Scan[a d]{d < 0.5}\n"},
 		{"two filters both reach the source",
 			chain(&Read{Source: &scanSource{}}, where(Col("a").Gt(1)), where(Col("c").Eq("x"))),
-			"Where(c = \"x\")\n  Where(a > 1)\n    Scan{a > 1 AND c = \"x\"}\n"},
+			"Where(c = 'x')\n  Where(a > 1)\n    Scan{a > 1 AND c = 'x'}\n"},
 		{"nothing passes an opaque map",
 			chain(&Read{Source: &scanSource{}}, stage("Map", true, 0), where(Col("a").Gt(1)), project("a")),
 			"Select[a]\n  Where(a > 1)\n    Map\n      Scan\n"},

@@ -331,7 +331,7 @@ func (s *Source) Name() string {
 	if s.columns != nil {
 		fmt.Fprintf(&b, "; columns=%v", s.columns)
 	}
-	if s.filter != nil {
+	if !s.filter.IsZero() {
 		fmt.Fprintf(&b, "; filter=%s", s.filter)
 	}
 	if s.limit >= 0 {
@@ -452,7 +452,7 @@ func (s *Source) units() []readUnit {
 	var out []readUnit
 	var rows int64
 	for _, f := range s.files {
-		if s.filter != nil && !s.filter.MayMatch(s.fileStats(f, nil)) {
+		if !s.filter.IsZero() && !s.filter.MayMatch(s.fileStats(f, nil)) {
 			continue
 		}
 		var us []readUnit
@@ -461,7 +461,7 @@ func (s *Source) units() []readUnit {
 			us = []readUnit{{file: f, index: -1, rows: meta.Rows, bytes: f.info.Size}}
 		} else {
 			for i, u := range meta.Units {
-				if s.filter != nil && !s.filter.MayMatch(s.fileStats(f, &meta.Units[i])) {
+				if !s.filter.IsZero() && !s.filter.MayMatch(s.fileStats(f, &meta.Units[i])) {
 					continue
 				}
 				us = append(us, readUnit{file: f, index: i, rows: u.Rows, bytes: u.Bytes})

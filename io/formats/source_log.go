@@ -88,7 +88,7 @@ func (s *Source) inspectDeferred() error {
 		if s.limit >= 0 && rows >= s.limit {
 			break
 		}
-		if s.filter != nil && !s.filter.MayMatch(s.fileStats(f, nil)) {
+		if !s.filter.IsZero() && !s.filter.MayMatch(s.fileStats(f, nil)) {
 			continue
 		}
 		meta := s.meta(f)
