@@ -23,7 +23,6 @@ const (
 	filterKind     = "dataset.filter"
 	mapBatchesKind = "dataset.map-batches"
 	addColumnKind  = "dataset.add-column"
-	whereKind      = "dataset.where"
 	selectKind     = "dataset.select"
 	dropKind       = "dataset.drop"
 	renameKind     = "dataset.rename"
@@ -48,10 +47,6 @@ type fnArgs struct {
 	Fn        funcRef `json:"fn"`
 	BatchSize int64   `json:"batch_size,omitempty"` // MapBatches
 	Column    string  `json:"column,omitempty"`     // AddColumn
-}
-
-type whereArgs struct {
-	Predicate json.RawMessage `json:"predicate"`
 }
 
 type columnsArgs struct {
@@ -155,20 +150,6 @@ func init() {
 	ops.RegisterStage(addColumnKind, userStageBuilder(func(fn func(arrow.RecordBatch) (arrow.Array, error), a fnArgs) ops.BlockFn {
 		return addColumnFn(a.Column, fn)
 	}))
-	ops.RegisterStage(whereKind, func(data json.RawMessage) (ops.BlockFn, error) {
-		a, err := decodeArgs[whereArgs](data)
-		if err != nil {
-			return nil, err
-		}
-		e, err := ops.UnmarshalExpr(a.Predicate)
-		if err != nil {
-			return nil, err
-		}
-		if e.IsZero() {
-			return nil, fmt.Errorf("no predicate")
-		}
-		return whereFn(e), nil
-	})
 	ops.RegisterStage(selectKind, columnStage(func(a columnsArgs) ops.BlockFn { _, fn := selectStage(a.Names); return fn }))
 	ops.RegisterStage(dropKind, columnStage(func(a columnsArgs) ops.BlockFn { _, fn := dropStage(a.Names); return fn }))
 	ops.RegisterStage(renameKind, columnStage(func(a columnsArgs) ops.BlockFn { _, fn := renameStage(a.Renames); return fn }))

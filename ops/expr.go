@@ -68,7 +68,7 @@ func Col(name string) Expr { return Expr{&colRef{name: name}} }
 // for a null. An Expr passed to Lit is returned as it is.
 func Lit(v any) Expr {
 	if e, ok := v.(Expr); ok {
-		return e
+		return fix(e)
 	}
 	return Expr{newLiteral(v)}
 }
@@ -159,7 +159,7 @@ func (e Expr) Name() string {
 }
 
 // Alias names the expression's result column (in Select and aggregations).
-func (e Expr) Alias(name string) Expr { return Expr{&alias{x: e, name: name}} }
+func (e Expr) Alias(name string) Expr { return Expr{&alias{x: fix(e), name: name}} }
 
 // unalias is the expression under any aliases.
 func unalias(e Expr) Expr {
@@ -170,6 +170,15 @@ func unalias(e Expr) Expr {
 		}
 		e = a.x
 	}
+}
+
+// fix is e, or for the zero Expr a node that reports it, so that an
+// expression built from one prints and fails cleanly.
+func fix(e Expr) Expr {
+	if e.n == nil {
+		return Expr{&noExpr{}}
+	}
+	return e
 }
 
 // operand turns a method's argument (an Expr or a Go constant) into an Expr.
@@ -195,7 +204,7 @@ func (e Expr) Div(v any) Expr { return arith(opDiv, e, operand(v)) }
 func (e Expr) Mod(v any) Expr { return arith(opMod, e, operand(v)) }
 
 // Neg is -e.
-func (e Expr) Neg() Expr { return Expr{&negate{x: e}} }
+func (e Expr) Neg() Expr { return Expr{&negate{x: fix(e)}} }
 
 // Comparisons. The operand is an Expr or a Go constant; the result is
 // null where either side is null.
@@ -238,10 +247,10 @@ func (e Expr) IsIn(vs ...any) Expr {
 func (e Expr) In(vs ...any) Expr { return e.IsIn(vs...) }
 
 // IsNull is true where e is null (never null itself).
-func (e Expr) IsNull() Expr { return Expr{&NullCheck{x: e, Null: true}} }
+func (e Expr) IsNull() Expr { return Expr{&NullCheck{x: fix(e), Null: true}} }
 
 // IsNotNull is true where e is not null.
-func (e Expr) IsNotNull() Expr { return Expr{&NullCheck{x: e}} }
+func (e Expr) IsNotNull() Expr { return Expr{&NullCheck{x: fix(e)}} }
 
 // Boolean logic, with SQL's three values: false AND null is false, true OR
 // null is true.
@@ -253,14 +262,25 @@ func (e Expr) And(others ...Expr) Expr { return And(append([]Expr{e}, others...)
 func (e Expr) Or(others ...Expr) Expr { return Or(append([]Expr{e}, others...)...) }
 
 // Not is NOT e (null stays null).
-func (e Expr) Not() Expr { return Expr{&not{x: e}} }
+func (e Expr) Not() Expr { return Expr{&not{x: fix(e)}} }
 
 // Cast converts e to type t as arrow's safe cast does: a value that does
 // not fit (300 to int8, "x" to a number) is an error naming the row.
-func (e Expr) Cast(t arrow.DataType) Expr { return Expr{&cast{x: e, to: t}} }
+func (e Expr) Cast(t arrow.DataType) Expr { return Expr{&cast{x: fix(e), to: t}} }
 
 // And is true where every term is true.
 func And(terms ...Expr) Expr { return Expr{&Logical{And: true, Terms: flatten(true, terms)}} }
+
+// noExpr stands for a zero Expr used as an operand.
+type noExpr struct{ _ byte }
+
+func (noExpr) String() string                                  { return "<no expression>" }
+func (noExpr) columns(func(string))                            {}
+func (noExpr) dataType(*arrow.Schema) (arrow.DataType, error)  { return nil, errNoExpr }
+func (noExpr) eval(*evalCtx, arrow.RecordBatch) (datum, error) { return datum{}, errNoExpr }
+func (noExpr) mayMatch(StatsFunc) bool                         { return true }
+func (noExpr) children() []Expr                                { return nil }
+func (n *noExpr) withChildren([]Expr) exprNode                 { return n }
 
 // Or is true where any term is true.
 func Or(terms ...Expr) Expr { return Expr{&Logical{Terms: flatten(false, terms)}} }
@@ -274,7 +294,7 @@ func flatten(and bool, terms []Expr) []Expr {
 			out = append(out, l.Terms...)
 			continue
 		}
-		out = append(out, t)
+		out = append(out, fix(t))
 	}
 	return out
 }

@@ -29,7 +29,7 @@ type arithNode struct {
 	l, r Expr
 }
 
-func arith(op arithOp, l, r Expr) Expr { return Expr{&arithNode{op: op, l: l, r: r}} }
+func arith(op arithOp, l, r Expr) Expr { return Expr{&arithNode{op: op, l: fix(l), r: fix(r)}} }
 
 func (a *arithNode) String() string {
 	return paren(a.l) + " " + arithNames[a.op] + " " + paren(a.r)

@@ -235,6 +235,7 @@ func (op CmpOp) flip() CmpOp {
 // constant (the form sources prune files and row groups with, and that has
 // typed fast paths), a comparison otherwise.
 func compare(op CmpOp, l, r Expr) Expr {
+	l, r = fix(l), fix(r)
 	lc, lIsCol := l.n.(*colRef)
 	rc, rIsCol := r.n.(*colRef)
 	ll, lIsLit := l.n.(*literalNode)

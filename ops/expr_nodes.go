@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -149,7 +148,13 @@ type cast struct {
 	to arrow.DataType
 }
 
-func (c *cast) String() string           { return "CAST(" + c.x.String() + " AS " + c.to.String() + ")" }
+func (c *cast) String() string {
+	to := "<no type>"
+	if c.to != nil {
+		to = c.to.String()
+	}
+	return "CAST(" + c.x.String() + " AS " + to + ")"
+}
 func (c *cast) columns(add func(string)) { c.x.n.columns(add) }
 func (c *cast) dataType(s *arrow.Schema) (arrow.DataType, error) {
 	if c.to == nil {
@@ -165,6 +170,9 @@ func (c *cast) dataType(s *arrow.Schema) (arrow.DataType, error) {
 	return c.to, nil
 }
 func (c *cast) eval(ec *evalCtx, b arrow.RecordBatch) (datum, error) {
+	if c.to == nil {
+		return datum{}, fmt.Errorf("expression %s: no type to cast to", c)
+	}
 	d, err := c.x.n.eval(ec, b)
 	if err != nil {
 		return datum{}, err

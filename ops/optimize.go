@@ -6,7 +6,7 @@ import "github.com/apache/arrow-go/v18/arrow"
 type Rule func(Node) Node
 
 // DefaultRules are the optimizer's rules in the order they run.
-var DefaultRules = []Rule{PushDownPredicate, PushDownProjection, PushDownLimit, FuseOneToOne}
+var DefaultRules = []Rule{FoldConstants, PushDownPredicate, PushDownProjection, PushDownLimit, MergeExprStages, FuseOneToOne}
 
 // Optimize applies rules to the plan, each bottom-up over the whole tree.
 func Optimize(n Node, rules ...Rule) Node {
@@ -134,29 +134,33 @@ func filterSourceBelow(n Node, e Expr) Node {
 	return nil
 }
 
-// PushDownProjection hands a column selection to the source, through any
-// expression filters between them (the source then also reads the columns
-// those filters need), so only the columns used are decoded.
+// PushDownProjection hands the source the columns a chain of one-to-one
+// stages reads (a column selection, a Select, the columns WithColumn and
+// Where expressions use), through the other stages of the chain that say
+// what they read, so only those columns are decoded.
 func PushDownProjection(n Node) Node {
-	p, ok := n.(*OneToOne)
-	if !ok || p.Project == nil {
+	top, ok := n.(*OneToOne)
+	if !ok {
 		return n
 	}
-	need := append([]string(nil), p.Project...)
-	var filters []*OneToOne
-	cur := p.Input
+	need, ok := stageNeeds(top, nil)
+	if !ok || len(need) == 0 {
+		return n
+	}
+	var chain []*OneToOne
+	cur := top.Input
 	for {
-		f, ok := cur.(*OneToOne)
-		if !ok || f.Predicate.IsZero() {
+		o, ok := cur.(*OneToOne)
+		if !ok {
 			break
 		}
-		for _, c := range f.Predicate.Columns() {
-			if !containsAll(need, []string{c}) {
-				need = append(need, c)
-			}
+		below, ok := stageNeeds(o, need)
+		if !ok {
+			return n
 		}
-		filters = append(filters, f)
-		cur = f.Input
+		chain = append(chain, o)
+		need = below
+		cur = o.Input
 	}
 	r, ok := cur.(*Read)
 	if !ok {
@@ -171,13 +175,29 @@ func PushDownProjection(n Node) Node {
 	}
 	narrowed, err := src.WithColumns(need)
 	if err != nil {
-		return n // leave it to the Project stage to report the unknown column
+		return n // leave it to the stages to report the unknown column
 	}
 	var out Node = r.withSource(narrowed)
-	for i := len(filters) - 1; i >= 0; i-- {
-		out = filters[i].WithChildren([]Node{out})
+	for i := len(chain) - 1; i >= 0; i-- {
+		out = chain[i].WithChildren([]Node{out})
 	}
-	return p.WithChildren([]Node{out})
+	return top.WithChildren([]Node{out})
+}
+
+// stageNeeds is the input columns stage o reads when the columns out of
+// its output are needed (nil: all), and false when it cannot say (a Go
+// function may read anything) or needs them all.
+func stageNeeds(o *OneToOne, out []string) ([]string, bool) {
+	switch {
+	case o.Program != nil:
+		need := o.Program.Needs(out)
+		return need, need != nil
+	case o.Project != nil:
+		return o.Project, true
+	case !o.Predicate.IsZero() && out != nil:
+		return union(out, o.Predicate.Columns()), true
+	}
+	return nil, false
 }
 
 func containsAll(set, items []string) bool {

@@ -153,6 +153,10 @@ type OneToOne struct {
 	// Predicate, when set, says the stage keeps exactly the rows where it
 	// is true (Fn does that); the optimizer may push it into a source.
 	Predicate Expr
+	// Program, when set, says the stage computes this expression program
+	// (Fn runs it); the optimizer folds its constants, merges it with the
+	// programs next to it and reads only the columns it needs.
+	Program Program
 	// Project, when set, says the stage keeps exactly these columns in this
 	// order (Fn does that); the optimizer may push it into a source.
 	Project []string
