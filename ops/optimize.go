@@ -6,7 +6,7 @@ import "github.com/apache/arrow-go/v18/arrow"
 type Rule func(Node) Node
 
 // DefaultRules are the optimizer's rules in the order they run.
-var DefaultRules = []Rule{PushDownPredicate, PushDownProjection, PushDownLimit, FuseOneToOne}
+var DefaultRules = []Rule{PushDownPredicate, PushDownProjection, PushDownLimit, SortLimitToTopK, FuseOneToOne}
 
 // Optimize applies rules to the plan, each bottom-up over the whole tree.
 func Optimize(n Node, rules ...Rule) Node {

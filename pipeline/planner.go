@@ -97,6 +97,12 @@ func Build(n ops.Node, queue int) (Operator, error) {
 			return nil, err
 		}
 		return &limitOp{name: n.Name(), input: in, remaining: n.N}, nil
+	case *ops.TopK:
+		in, err := Build(n.Input, queue)
+		if err != nil {
+			return nil, err
+		}
+		return newAllToAllOp(n.Name(), in, TopKMergePlan(n.K, n.Keys)), nil
 	case *ops.Union:
 		ins := make([]Operator, len(n.Inputs))
 		for i, c := range n.Inputs {
