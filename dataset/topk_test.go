@@ -18,17 +18,6 @@ import (
 	"github.com/shoal-data/shoal/ops"
 )
 
-// rulesWithout is ops.DefaultRules less one rule.
-func rulesWithout(skip ops.Rule) []ops.Rule {
-	var out []ops.Rule
-	for _, r := range ops.DefaultRules {
-		if fmt.Sprintf("%p", r) != fmt.Sprintf("%p", skip) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 func rowsOf(items []dataset.Item) []int64 {
 	out := make([]int64, len(items))
 	for i, it := range items {
@@ -44,7 +33,7 @@ func rowsOf(items []dataset.Item) []int64 {
 // first k rows of a stable sort, and without it (a full sort) the same.
 func TestTopKMatchesSortLimit(t *testing.T) {
 	e := setup(t)
-	off := dataset.WithOptimizerRules(rulesWithout(ops.SortLimitToTopK)...)
+	off := dataset.WithOptimizerRules(ops.DefaultRulesWithout(ops.SortLimitToTopK)...)
 	for seed := range uint64(40) {
 		rng := rand.New(rand.NewPCG(seed, 14))
 		n := rng.IntN(300)

@@ -74,3 +74,14 @@ func TestTopKPartialSpecBuilds(t *testing.T) {
 		t.Fatalf("building the partial stage from its spec: %v", err)
 	}
 }
+
+func TestDefaultRulesWithout(t *testing.T) {
+	rules := DefaultRulesWithout(SortLimitToTopK)
+	if len(rules) != len(DefaultRules)-1 {
+		t.Fatalf("%d rules, want %d", len(rules), len(DefaultRules)-1)
+	}
+	plan := &Limit{Input: &sortNode{Input: &Read{Source: &fakeSource{rows: 100}}, keys: []blocks.SortKey{{Column: "x"}}}, N: 3}
+	if _, ok := Optimize(plan, rules...).(*TopK); ok {
+		t.Error("the rule left out still ran")
+	}
+}
