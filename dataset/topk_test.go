@@ -1,11 +1,14 @@
 package dataset_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -78,6 +81,47 @@ func TestTopKMatchesSortLimit(t *testing.T) {
 	}
 }
 
+// TestTopKMergesAsCandidatesArrive: over many blocks the TopK merges the
+// candidates into a running top k in several tasks while the blocks are
+// still being read, not in one task at the end, ties across merges still
+// in input order; its stats count what came from its input and the k rows
+// it gave, not the running result it merged again.
+func TestTopKMergesAsCandidatesArrive(t *testing.T) {
+	e := setup(t)
+	const n, nblocks, k = 3000, 60, 40
+	items := make([]dataset.Item, n)
+	for i := range items {
+		items[i] = dataset.Item{"row": int64(i), "k": int64(i % 3), "f": float64(i%7) / 2}
+	}
+	keys := []dataset.SortKey{dataset.Asc("k"), dataset.Desc("f")}
+	d := dataset.FromItems(items, e.par(nblocks)...).Sort(keys...).Limit(k)
+	got, err := d.TakeAll(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows, want := rowsOf(got), rowsOf(refSortItems(items, keys)[:k]); !slices.Equal(rows, want) {
+		t.Fatalf("rows %v, want %v", rows, want)
+	}
+	found := false
+	for _, o := range d.Stats().Operators {
+		if strings.HasPrefix(o.Name, "TopK[") {
+			found = true
+			if o.Tasks < 2 {
+				t.Errorf("%d merge tasks over %d blocks, want a merge per batch of candidates", o.Tasks, nblocks)
+			}
+			if o.RowsOut != k || o.BlocksOut != 1 {
+				t.Errorf("TopK gave %d rows in %d blocks, want %d in 1", o.RowsOut, o.BlocksOut, k)
+			}
+			if o.RowsIn > nblocks*k || o.RowsIn < k {
+				t.Errorf("TopK took %d rows in, want at most %d candidates (%d per block)", o.RowsIn, nblocks*k, k)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no TopK operator in the run:\n%v", d.Stats())
+	}
+}
+
 // TestTopKThroughRowPreservingStage: a column selection between the sort
 // and the limit still gives a top-k, with the selection's columns.
 func TestTopKThroughRowPreservingStage(t *testing.T) {
@@ -114,10 +158,15 @@ func TestTopKThroughRowPreservingStage(t *testing.T) {
 }
 
 // countingSource is tasks read tasks of rows rows each, numbered by "id"
-// across tasks; reads counts the tasks that ran.
+// across tasks; reads counts the tasks that ran. With stall set, the read
+// tasks from stallFrom on close stall (once) and wait for their context's
+// end instead of reading.
 type countingSource struct {
 	tasks, rows int
 	reads       atomic.Int64
+	stallFrom   int
+	stall       chan struct{}
+	stallOnce   sync.Once
 }
 
 var countingSchema = arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
@@ -130,6 +179,11 @@ func (s *countingSource) ReadTasks(int) ([]ops.ReadTask, error) {
 	for i := range out {
 		out[i] = ops.ReadTask{Rows: int64(s.rows), Bytes: int64(8 * s.rows), Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
 			s.reads.Add(1)
+			if s.stall != nil && i >= s.stallFrom {
+				s.stallOnce.Do(func() { close(s.stall) })
+				<-tc.Done()
+				return nil, tc.Err()
+			}
 			b := array.NewInt64Builder(tc.Alloc)
 			defer b.Release()
 			for r := range s.rows {
@@ -159,5 +213,29 @@ func TestLimitAfterWhereStopsReading(t *testing.T) {
 	// fewer than the source's 2000.
 	if n := src.reads.Load(); n > 100 {
 		t.Errorf("%d of 2000 read tasks ran for 25 rows", n)
+	}
+}
+
+// TestTopKCancelled: a top-k cancelled while it holds a running top k and
+// candidates not merged yet ends with the context's error and releases
+// every block it held: the store holds none once the run has returned.
+func TestTopKCancelled(t *testing.T) {
+	e := setup(t)
+	src := &countingSource{tasks: 200, rows: 100, stallFrom: 40, stall: make(chan struct{})}
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-src.stall:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	_, err := dataset.ReadDatasource(src, e.opt()).Sort(dataset.Desc("id")).Limit(5).TakeAll(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	if st := e.rt.Stats(); st.Objects != 0 {
+		t.Errorf("the store still holds %d blocks after the cancelled run: %v", st.Objects, st)
 	}
 }

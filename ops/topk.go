@@ -19,9 +19,10 @@ type Sorter interface {
 	SortedBy() []blocks.SortKey
 }
 
-// TopKMaxRows is the largest limit SortLimitToTopK turns into a TopK. Its
-// merge gathers every task's candidates in one task, up to K rows per input
-// block; above this a Sort, whose range-partitioned parts spill, stays.
+// TopKMaxRows is the largest limit SortLimitToTopK turns into a TopK. Each
+// of its merge tasks holds the running K rows and up to K candidates per
+// block that came since in memory; above this a Sort, whose
+// range-partitioned parts spill, stays.
 const TopKMaxRows = 100_000
 
 // TopK is the first K rows of its input ordered by Keys, ties in input

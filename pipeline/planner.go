@@ -102,7 +102,7 @@ func Build(n ops.Node, queue int) (Operator, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newAllToAllOp(n.Name(), in, TopKMergePlan(n.K, n.Keys)), nil
+		return newTopKOp(n, in), nil
 	case *ops.Union:
 		ins := make([]Operator, len(n.Inputs))
 		for i, c := range n.Inputs {
@@ -175,6 +175,8 @@ func Format(op Operator) string {
 			kind = "Exchange"
 		case *limitOp:
 			kind = "Limit"
+		case *topKOp:
+			kind = "TopK"
 		case *unionOp:
 			kind = "Union"
 		case *refsOp:

@@ -29,7 +29,7 @@ const (
 	RepartitionTaskKind = "shoal.repartition"
 	// PassThroughTaskKind returns its one input as is.
 	PassThroughTaskKind = "shoal.pass-through"
-	// TopKMergeTaskKind is the task of TopKMergePlan.
+	// TopKMergeTaskKind is a merge task of an ops.TopK.
 	TopKMergeTaskKind = "shoal.topk-merge"
 )
 
