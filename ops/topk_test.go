@@ -1,9 +1,9 @@
 package ops
 
 import (
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/shoal-data/shoal/blocks"
 )
