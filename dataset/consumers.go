@@ -25,7 +25,7 @@ func (d *Dataset) Count(ctx context.Context) (int64, error) {
 	if d.err != nil {
 		return 0, d.err
 	}
-	if n := ops.Optimize(d.plan).Rows(); n >= 0 {
+	if n := d.optimize(d.plan).Rows(); n >= 0 {
 		return n, nil
 	}
 	var n int64

@@ -48,6 +48,7 @@ type config struct {
 	progressSet     bool // WithProgress was given, perhaps with nil
 	readCPUs        float64
 	readConcurrency int
+	rules           []ops.Rule // nil: ops.DefaultRules
 }
 
 // Option configures a Dataset's source.
@@ -85,6 +86,17 @@ func cpusField(n float64) float64 {
 	}
 	return n
 }
+
+// WithOptimizerRules makes the optimizer run rules, in order, instead of
+// ops.DefaultRules on the plans of the dataset and those derived from it:
+// to compare a plan with and without a rule (ops.SortLimitToTopK, say), or
+// to turn one off. No rules at all still runs the defaults.
+func WithOptimizerRules(rules ...ops.Rule) Option {
+	return func(c *config) { c.rules = append([]ops.Rule(nil), rules...) }
+}
+
+// optimize is plan after the dataset's optimizer rules.
+func (d *Dataset) optimize(plan ops.Node) ops.Node { return ops.Optimize(plan, d.cfg.rules...) }
 
 // WithExecOptions tunes the streaming executor (memory budget, concurrency).
 func WithExecOptions(o pipeline.Options) Option { return func(c *config) { c.exec = o } }
@@ -216,7 +228,7 @@ func (d *Dataset) Explain() string {
 	if d.err != nil {
 		return "error: " + d.err.Error()
 	}
-	opt := ops.Optimize(d.plan)
+	opt := d.optimize(d.plan)
 	s := "-- logical plan --\n" + ops.Format(d.plan) + "-- optimized plan --\n" + ops.Format(opt)
 	if phys, err := pipeline.Build(opt, 1); err == nil {
 		s += "-- physical plan --\n" + pipeline.Format(phys)
@@ -255,7 +267,7 @@ func (d *Dataset) stream(ctx context.Context, plan ops.Node) (*pipeline.Stream, 
 			return nil, err
 		}
 	}
-	opt := ops.Optimize(plan)
+	opt := d.optimize(plan)
 	res := d.cfg.rt.Resources()
 	if err := pipeline.CheckResources(opt, res); err != nil {
 		return nil, err

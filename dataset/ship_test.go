@@ -411,6 +411,19 @@ func shipCases(dir string) []shipCase {
 		{name: "sort", build: func(_ context.Context, o ...dataset.Option) *dataset.Dataset {
 			return rng(3000, 10, o).MapBatches(shipAddKey).Sort(dataset.Asc("k"), dataset.Desc("id"))
 		}},
+		{name: "top-k", build: func(_ context.Context, o ...dataset.Option) *dataset.Dataset {
+			// The TopKPartial stage fuses into the map tasks; the merge is a task of its own.
+			return rng(3000, 10, o).MapBatches(shipAddKey).Sort(dataset.Desc("k"), dataset.Asc("v")).Limit(25)
+		}, specs: func(t *testing.T, specs []exec.TaskSpec) {
+			partial, merge := false, false
+			for _, s := range specs {
+				partial = partial || s.Kind == "shoal.fused" && strings.Contains(string(s.Args), "ops.topk-partial")
+				merge = merge || s.Kind == "shoal.topk-merge"
+			}
+			if !partial || !merge {
+				t.Errorf("top-k partial stage shipped: %v, merge shipped: %v; want both", partial, merge)
+			}
+		}},
 		{name: "groupby", build: func(_ context.Context, o ...dataset.Option) *dataset.Dataset {
 			return rng(3000, 10, o).MapBatches(shipAddKey).GroupBy("k").Aggregate(
 				dataset.CountRows(), dataset.SumOf("id"), dataset.MinOf("v"), dataset.MaxOf("id"),

@@ -141,6 +141,7 @@ func (d *Dataset) Sort(keys ...SortKey) *Dataset {
 		Input:         d.plan,
 		Label:         "Sort(" + joinKeys(keys) + ")",
 		KeepsRows:     true,
+		SortKeys:      keys,
 		PartitionsFor: d.reducePartitions,
 		Sample:        f.Sample,
 		Prepare:       f.Prepare,

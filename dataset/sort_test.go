@@ -80,6 +80,32 @@ func randomSortItems(rng *rand.Rand, n int, skew bool) []dataset.Item {
 	return items
 }
 
+// randomSortKeys picks one to three of randomSortItems' key columns, each
+// ascending or descending at random.
+func randomSortKeys(rng *rand.Rand) []dataset.SortKey {
+	cols := []string{"k", "f", "s"}
+	rng.Shuffle(len(cols), func(i, j int) { cols[i], cols[j] = cols[j], cols[i] })
+	keys := make([]dataset.SortKey, 1+rng.IntN(3))
+	for i := range keys {
+		keys[i] = dataset.SortKey{Column: cols[i], Descending: rng.IntN(2) == 0}
+	}
+	return keys
+}
+
+// refSortItems is items sorted stably by keys, as Sort orders them.
+func refSortItems(items []dataset.Item, keys []dataset.SortKey) []dataset.Item {
+	out := slices.Clone(items)
+	slices.SortStableFunc(out, func(a, b dataset.Item) int {
+		for _, k := range keys {
+			if c := refCompare(a[k.Column], b[k.Column], k.Descending); c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+	return out
+}
+
 // TestSortMatchesReference sorts random data over many seeds and compares
 // with a stable in-memory sort of the same rows: for equal keys only the
 // multiset of rows is checked, since a distributed sort is not stable.
@@ -89,22 +115,8 @@ func TestSortMatchesReference(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		n := rng.IntN(400)
 		items := randomSortItems(rng, n, seed%5 == 0)
-		nkeys := 1 + rng.IntN(3)
-		cols := []string{"k", "f", "s"}
-		rng.Shuffle(len(cols), func(i, j int) { cols[i], cols[j] = cols[j], cols[i] })
-		keys := make([]dataset.SortKey, nkeys)
-		for i := range keys {
-			keys[i] = dataset.SortKey{Column: cols[i], Descending: rng.IntN(2) == 0}
-		}
-		want := slices.Clone(items)
-		slices.SortStableFunc(want, func(a, b dataset.Item) int {
-			for _, k := range keys {
-				if c := refCompare(a[k.Column], b[k.Column], k.Descending); c != 0 {
-					return c
-				}
-			}
-			return 0
-		})
+		keys := randomSortKeys(rng)
+		want := refSortItems(items, keys)
 		blocksN := 1 + rng.IntN(12)
 		// Filtering some rows out first leaves uneven and empty blocks.
 		d := dataset.FromItems(items, e.par(blocksN)...).Sort(keys...)

@@ -1,12 +1,33 @@
 package ops
 
-import "github.com/apache/arrow-go/v18/arrow"
+import (
+	"reflect"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
 
 // Rule rewrites a plan. It returns the node unchanged when it does not apply.
 type Rule func(Node) Node
 
 // DefaultRules are the optimizer's rules in the order they run.
-var DefaultRules = []Rule{FoldConstants, PushDownPredicate, PushDownProjection, PushDownLimit, MergeExprStages, FuseOneToOne}
+var DefaultRules = []Rule{FoldConstants, PushDownPredicate, PushDownProjection, PushDownLimit, SortLimitToTopK, MergeExprStages, FuseOneToOne}
+
+// DefaultRulesWithout is DefaultRules less the rules in skip, in order: to
+// compare a plan with and without a rule, or to turn one off.
+func DefaultRulesWithout(skip ...Rule) []Rule {
+	var out []Rule
+	for _, r := range DefaultRules {
+		kept := true
+		for _, s := range skip {
+			// Functions compare only by their code pointer.
+			kept = kept && reflect.ValueOf(r).Pointer() != reflect.ValueOf(s).Pointer()
+		}
+		if kept {
+			out = append(out, r)
+		}
+	}
+	return out
+}
 
 // Optimize applies rules to the plan, each bottom-up over the whole tree.
 func Optimize(n Node, rules ...Rule) Node {

@@ -50,6 +50,10 @@ type Exchange struct {
 	// KeepsRows says the output has exactly the input's rows (a shuffle or a
 	// sort), so the row count is known when the input's is.
 	KeepsRows bool
+	// SortKeys, when set, says the exchange is a sort: its output is its
+	// input's rows ordered by these keys, ties in input order, so the
+	// optimizer may turn a Limit over it into an ops.TopK.
+	SortKeys []blocks.SortKey
 
 	// Spec, when set, describes Sample, Prepare, Map and Reduce (or MapSide
 	// and ReduceSides) as data: BuildExchange(*Spec()) makes the same
@@ -72,6 +76,9 @@ type Exchange struct {
 	// last; a map task's spec lists them.
 	stages []*ops.OneToOne
 }
+
+// SortedBy implements ops.Sorter.
+func (x *Exchange) SortedBy() []blocks.SortKey { return x.SortKeys }
 
 // SpecError implements ops.SpecErrorer.
 func (x *Exchange) SpecError() error { return x.SpecErr }

@@ -97,6 +97,12 @@ func Build(n ops.Node, queue int) (Operator, error) {
 			return nil, err
 		}
 		return &limitOp{name: n.Name(), input: in, remaining: n.N}, nil
+	case *ops.TopK:
+		in, err := Build(n.Input, queue)
+		if err != nil {
+			return nil, err
+		}
+		return newTopKOp(n, in), nil
 	case *ops.Union:
 		ins := make([]Operator, len(n.Inputs))
 		for i, c := range n.Inputs {
@@ -169,6 +175,8 @@ func Format(op Operator) string {
 			kind = "Exchange"
 		case *limitOp:
 			kind = "Limit"
+		case *topKOp:
+			kind = "TopK"
 		case *unionOp:
 			kind = "Union"
 		case *refsOp:

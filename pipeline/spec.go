@@ -29,6 +29,8 @@ const (
 	RepartitionTaskKind = "shoal.repartition"
 	// PassThroughTaskKind returns its one input as is.
 	PassThroughTaskKind = "shoal.pass-through"
+	// TopKMergeTaskKind is a merge task of an ops.TopK.
+	TopKMergeTaskKind = "shoal.topk-merge"
 )
 
 // ExchangeFuncs are the functions of an Exchange that its Spec describes;
