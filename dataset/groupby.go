@@ -3,6 +3,7 @@ package dataset
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -14,32 +15,93 @@ import (
 )
 
 // Agg is an aggregation for GroupBy(...).Aggregate and Dataset.Aggregate:
-// CountRows, SumOf, MinOf, MaxOf, MeanOf, StdOf. Its field As names the
-// output column; by default "count()", "sum(x)", and so on.
-type Agg = shuffle.Agg
+// CountRows, SumOf, MinOf, MaxOf, MeanOf and StdOf over a column, their
+// ...Expr forms over any numeric expression (SumOfExpr(Col("price").Mul(Lit(1).Sub(Col("disc"))))),
+// and CountOf. The expression is computed in the same pass as the filter
+// and the partial aggregation, never as a column of its own.
+type Agg struct {
+	// As names the output column; by default the expression's alias, or
+	// "count()", "sum(x)", "sum(price * (1 - disc))", and so on.
+	As string
+
+	agg  shuffle.Agg
+	expr Expr // the aggregated expression; zero for CountRows
+}
+
+// Alias is a with the output column called name.
+func (a Agg) Alias(name string) Agg { a.As = name; return a }
+
+// Name is the output column's name.
+func (a Agg) Name() string {
+	switch {
+	case a.As != "":
+		return a.As
+	case a.expr.IsZero():
+		return a.agg.Name()
+	}
+	kind := strings.TrimSuffix(a.agg.OnColumn("").Name(), "()")
+	if c, ok := ops.ColumnName(a.expr); ok && a.expr.Name() == c {
+		return kind + "(" + c + ")"
+	}
+	if alias := a.expr.Name(); alias != a.expr.String() {
+		return alias
+	}
+	return kind + "(" + a.expr.String() + ")"
+}
+
+func colAgg(make func(string) shuffle.Agg, col string) Agg {
+	return Agg{agg: make(col), expr: Col(col)}
+}
+
+func exprAgg(make func(string) shuffle.Agg, e Expr) Agg { return Agg{agg: make(""), expr: e} }
 
 // CountRows counts the rows of each group.
-func CountRows() Agg { return shuffle.CountRows() }
+func CountRows() Agg { return Agg{agg: shuffle.CountRows()} }
+
+// CountOf counts the rows of each group where e is not null.
+func CountOf(e Expr) Agg {
+	a := exprAgg(shuffle.SumOf, e.IsNotNull().Cast(arrow.PrimitiveTypes.Int64))
+	a.As = "count(" + e.String() + ")"
+	if _, isCol := ops.ColumnName(e); !isCol && e.Name() != e.String() {
+		a.As = e.Name()
+	}
+	return a
+}
 
 // SumOf sums a numeric column (int64 for integer columns, checked for
 // overflow; float64 otherwise). A group with no values sums to null.
-func SumOf(col string) Agg { return shuffle.SumOf(col) }
+func SumOf(col string) Agg { return colAgg(shuffle.SumOf, col) }
+
+// SumOfExpr sums a numeric expression, as SumOf sums a column.
+func SumOfExpr(e Expr) Agg { return exprAgg(shuffle.SumOf, e) }
 
 // MinOf is the smallest value of a numeric column, NaN only when every
 // value is NaN (NaN orders above every other float, as in Sort and Min).
-func MinOf(col string) Agg { return shuffle.MinOf(col) }
+func MinOf(col string) Agg { return colAgg(shuffle.MinOf, col) }
+
+// MinOfExpr is the smallest value of a numeric expression.
+func MinOfExpr(e Expr) Agg { return exprAgg(shuffle.MinOf, e) }
 
 // MaxOf is the largest value of a numeric column, NaN as soon as one value
 // is NaN (as Max).
-func MaxOf(col string) Agg { return shuffle.MaxOf(col) }
+func MaxOf(col string) Agg { return colAgg(shuffle.MaxOf, col) }
+
+// MaxOfExpr is the largest value of a numeric expression.
+func MaxOfExpr(e Expr) Agg { return exprAgg(shuffle.MaxOf, e) }
 
 // MeanOf is the mean of a numeric column's non-null values.
-func MeanOf(col string) Agg { return shuffle.MeanOf(col) }
+func MeanOf(col string) Agg { return colAgg(shuffle.MeanOf, col) }
+
+// MeanOfExpr is the mean of a numeric expression's non-null values.
+func MeanOfExpr(e Expr) Agg { return exprAgg(shuffle.MeanOf, e) }
 
 // StdOf is the sample standard deviation (ddof=1) of a numeric column,
 // computed with Welford's update per block and Chan's merge across blocks,
 // so it stays accurate for large means; null below two values.
-func StdOf(col string) Agg { return shuffle.StdOf(col) }
+func StdOf(col string) Agg { return colAgg(shuffle.StdOf, col) }
+
+// StdOfExpr is the sample standard deviation of a numeric expression.
+func StdOfExpr(e Expr) Agg { return exprAgg(shuffle.StdOf, e) }
 
 // Grouped is a dataset grouped by key columns; its methods aggregate each group.
 type Grouped struct {
@@ -93,11 +155,11 @@ func (g *Grouped) Aggregate(aggs ...Agg) *Dataset {
 // Aggregate computes aggregations over the whole dataset: one row.
 func (d *Dataset) Aggregate(aggs ...Agg) *Dataset { return d.aggregateBy(nil, aggs) }
 
-func (d *Dataset) aggregateBy(keys []string, aggs []Agg) *Dataset {
+func (d *Dataset) aggregateBy(keys []string, userAggs []Agg) *Dataset {
 	if d.err != nil {
 		return d
 	}
-	if len(aggs) == 0 {
+	if len(userAggs) == 0 {
 		return d.withErr(errors.New("dataset.Aggregate: no aggregations"))
 	}
 	if s := d.plan.Schema(); s != nil {
@@ -106,20 +168,50 @@ func (d *Dataset) aggregateBy(keys []string, aggs []Agg) *Dataset {
 				return d.withErr(fmt.Errorf("dataset.GroupBy: key %w", &blocks.UnknownColumnError{Column: c, Schema: s}))
 			}
 		}
-		for _, a := range aggs {
+	}
+	// An aggregated expression that is not just a column is computed into
+	// a hidden column by one expression stage, which merges with the
+	// stages before it and runs in the aggregation's map task.
+	aggs := make([]shuffle.Agg, len(userAggs))
+	var steps ops.Program
+	for i, a := range userAggs {
+		sa := a.agg
+		if c, isCol := ops.ColumnName(a.expr); isCol {
+			sa = sa.OnColumn(c)
+		} else if !a.expr.IsZero() {
+			hidden := fmt.Sprintf("__shoal_agg%d", i)
+			steps = append(steps, ops.Step{Kind: ops.StepWith, Name: hidden, Expr: a.expr})
+			sa = sa.OnColumn(hidden)
+		}
+		sa.As = a.Name()
+		aggs[i] = sa
+	}
+	if len(steps) > 0 {
+		if s := d.plan.Schema(); s != nil {
+			if _, err := steps.Schema(s); err != nil {
+				return d.withErr(fmt.Errorf("dataset.Aggregate: %w", err))
+			}
+		}
+		d = d.oneToOne(ops.NewExprStage(steps))
+	}
+	if s := d.plan.Schema(); s != nil {
+		for i, a := range aggs {
 			if a.IsCount() {
 				continue
+			}
+			what := fmt.Sprintf("column %q", a.Column())
+			if !userAggs[i].expr.IsZero() {
+				what = "expression " + userAggs[i].expr.String()
 			}
 			idx := s.FieldIndices(a.Column())
 			if len(idx) == 0 {
 				return d.withErr(fmt.Errorf("dataset.Aggregate(%s): %w", a.Name(), &blocks.UnknownColumnError{Column: a.Column(), Schema: s}))
 			}
 			if !shuffle.IsNumericType(s.Field(idx[0]).Type) {
-				return d.withErr(fmt.Errorf("dataset.Aggregate(%s): column %q is %s, not numeric", a.Name(), a.Column(), s.Field(idx[0]).Type))
+				return d.withErr(fmt.Errorf("dataset.Aggregate(%s): %s is %s, not numeric", a.Name(), what, s.Field(idx[0]).Type))
 			}
 		}
 	}
-	aggs = append([]Agg(nil), aggs...)
 	// Read only the keys and the aggregated columns: the selection is pushed
 	// into the source, which then decodes nothing else.
 	if s := d.plan.Schema(); s != nil {
@@ -183,9 +275,9 @@ func (d *Dataset) aggregateBy(keys []string, aggs []Agg) *Dataset {
 // aggregateArgs describe GroupBy(keys).Aggregate(aggs) (no keys: a global
 // aggregate). Skip is the adaptive decision to stop pre-aggregating.
 type aggregateArgs struct {
-	Keys []string `json:"keys,omitempty"`
-	Aggs []Agg    `json:"aggs"`
-	Skip bool     `json:"skip,omitempty"`
+	Keys []string      `json:"keys,omitempty"`
+	Aggs []shuffle.Agg `json:"aggs"`
+	Skip bool          `json:"skip,omitempty"`
 }
 
 func (a aggregateArgs) funcs(adapt *shuffle.Adaptive) pipeline.ExchangeFuncs {
@@ -222,7 +314,7 @@ func (d *Dataset) reducePartitions(inputs int, bytes int64) int {
 	return max(1, min(n, inputs))
 }
 
-func aggLabels(aggs []Agg) []string {
+func aggLabels(aggs []shuffle.Agg) []string {
 	out := make([]string, len(aggs))
 	for i, a := range aggs {
 		out[i] = a.Name()

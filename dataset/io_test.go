@@ -637,7 +637,7 @@ func TestWhereThenSelectGathersOnlySelected(t *testing.T) {
 	e := setup(t)
 	items := []dataset.Item{{"x": 1.0, "name": "a"}, {"x": nil, "name": "b"}, {"x": 3.0, "name": "c"}, {"x": 5.0, "name": "d"}}
 	ds := dataset.FromItems(items, e.opt()).Where(dataset.Col("x").Gt(2.0)).SelectColumns("name")
-	if plan := ds.Explain(); !strings.Contains(plan, "Where(x > 2)->SelectColumns") {
+	if plan := ds.Explain(); !strings.Contains(plan, "Where(x > 2.0)->Select(name)") {
 		t.Errorf("Where and SelectColumns are not one stage:\n%s", plan)
 	}
 	got := must(ds.TakeAll(e.ctx))(t)

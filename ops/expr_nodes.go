@@ -101,7 +101,11 @@ func formatLiteral(v any) string {
 	case string:
 		return "'" + strings.ReplaceAll(x, "'", "''") + "'"
 	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64)
+		s := strconv.FormatFloat(x, 'g', -1, 64)
+		if !strings.ContainsAny(s, ".eIN") {
+			s += ".0" // 100.0, not 100: the type shows
+		}
+		return s
 	case time.Time:
 		return "TIMESTAMP '" + x.Format(time.RFC3339Nano) + "'"
 	}
@@ -279,13 +283,16 @@ func (n *not) eval(ec *evalCtx, b arrow.RecordBatch) (datum, error) {
 		}
 		return scalarDatum(nil, arrow.FixedWidthTypes.Boolean), nil
 	}
-	cd, _ := d.computeDatum()
-	defer cd.Release()
-	out, err := compute.CallFunction(compute.WithAllocator(ec.ctx, ec.mem), "invert", nil, cd)
-	if err != nil {
-		return datum{}, fmt.Errorf("expression %s: %w", n, err)
+	// Flip the value bits; the validity stays as it is.
+	rows := d.arr.Len()
+	data := d.arr.Data()
+	vals := memory.NewResizableBuffer(ec.mem)
+	vals.Resize(int(bitutil.BytesForBits(int64(rows))))
+	bitutil.CopyBitmap(data.Buffers()[1].Bytes(), data.Offset(), rows, vals.Bytes(), 0)
+	for i, b := range vals.Bytes() {
+		vals.Bytes()[i] = ^b
 	}
-	return fromCompute(out)
+	return arrayDatum(makeFixed(arrow.FixedWidthTypes.Boolean, rows, vals, andValidity(ec.mem, rows, validityOf(d.arr)))), nil
 }
 
 // mayMatch of NOT: only NOT of a constant is known here.

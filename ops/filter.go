@@ -1,7 +1,6 @@
 package ops
 
 import (
-	"encoding/json"
 	"math/bits"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -9,7 +8,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/blocks"
-	"github.com/shoal-data/shoal/exec"
 )
 
 // applyMask keeps the rows of b where mask is true (null drops the row, as
@@ -68,89 +66,4 @@ func maskIndices(m *array.Boolean) []int64 {
 		}
 	}
 	return idx
-}
-
-// filterThenProject is a Where stage followed by a column selection in one
-// stage: the predicate is computed on the input, the selection made, and
-// only the selected columns are gathered, not the ones only the predicate
-// read.
-func filterThenProject(where, project *OneToOne) *OneToOne {
-	st := &OneToOne{
-		Label:          where.Label + "->" + project.Label,
-		PreservesRows:  false,
-		OutSchema:      chainSchemas(where.OutSchema, project.OutSchema),
-		Project:        project.Project,
-		CPUs:           where.CPUs,
-		MaxConcurrency: where.MaxConcurrency,
-		Fn:             filterProjectFn(where.Predicate, project.Fn),
-	}
-	if project.Spec != nil {
-		// The stage runs the predicate and the selection's own function:
-		// it ships when both do.
-		if pred, err := MarshalExpr(where.Predicate); err == nil {
-			st.Spec, _ = NewSpec(whereSelectKind, whereSelectArgs{Predicate: pred, Project: *project.Spec})
-		}
-	}
-	return st
-}
-
-// whereSelectKind is the stage kind of a Where fused with a selection.
-const whereSelectKind = "ops.where-select"
-
-type whereSelectArgs struct {
-	Predicate json.RawMessage `json:"predicate"`
-	Project   Spec            `json:"project"`
-}
-
-func init() {
-	RegisterStage(whereSelectKind, func(args json.RawMessage) (BlockFn, error) {
-		var a whereSelectArgs
-		if err := json.Unmarshal(args, &a); err != nil {
-			return nil, err
-		}
-		pred, err := UnmarshalExpr(a.Predicate)
-		if err != nil {
-			return nil, err
-		}
-		sel, err := BuildStage(a.Project)
-		if err != nil {
-			return nil, err
-		}
-		return filterProjectFn(pred, sel), nil
-	})
-}
-
-// filterProjectFn computes pred on a block, selects with sel and gathers
-// the selected columns of the rows where pred holds.
-func filterProjectFn(pred Expr, sel BlockFn) BlockFn {
-	return func(tc *exec.TaskContext, in arrow.RecordBatch) (arrow.RecordBatch, error) {
-		if in.NumCols() == 0 {
-			in.Retain()
-			return in, nil
-		}
-		mask, err := pred.Eval(tc, tc.Alloc, in)
-		if err != nil {
-			return nil, err
-		}
-		defer mask.Release()
-		projected, err := sel(tc, in)
-		if err != nil {
-			return nil, err
-		}
-		defer projected.Release()
-		return applyMask(tc.Alloc, mask.(*array.Boolean), projected)
-	}
-}
-
-func chainSchemas(a, b func(*arrow.Schema) (*arrow.Schema, error)) func(*arrow.Schema) (*arrow.Schema, error) {
-	if a == nil || b == nil {
-		return nil
-	}
-	return func(in *arrow.Schema) (*arrow.Schema, error) {
-		mid, err := a(in)
-		if err != nil {
-			return nil, err
-		}
-		return b(mid)
-	}
 }

@@ -10,7 +10,7 @@ import (
 type Rule func(Node) Node
 
 // DefaultRules are the optimizer's rules in the order they run.
-var DefaultRules = []Rule{FoldConstants, PushDownPredicate, PushDownProjection, PushDownLimit, SortLimitToTopK, MergeExprStages, FuseOneToOne}
+var DefaultRules = []Rule{FoldConstants, PushDownPredicate, PushDownProjection, PushDownLimit, SortLimitToTopK, MergeExprStages, MergeSelection, FuseOneToOne}
 
 // DefaultRulesWithout is DefaultRules less the rules in skip, in order: to
 // compare a plan with and without a rule, or to turn one off.
@@ -93,11 +93,6 @@ func FuseOneToOne(n Node) Node {
 		if f, ok := o.Input.(*Fused); ok && o.BatchRows == 0 && o.Actors == nil && !f.HasActors() &&
 			TaskCPUs(o.CPUs) == f.TaskCPUs() && o.MaxConcurrency == 0 && f.MaxConcurrency() == 0 {
 			stages := append([]*OneToOne(nil), f.Stages...)
-			if last := stages[len(stages)-1]; o.Project != nil && !last.Predicate.IsZero() && last.Project == nil {
-				// Where then Select: gather only the selected columns.
-				stages[len(stages)-1] = filterThenProject(last, o)
-				return &Fused{Input: f.Input, Stages: stages}
-			}
 			return &Fused{Input: f.Input, Stages: append(stages, o)}
 		}
 		return &Fused{Input: o.Input, Stages: []*OneToOne{o}}

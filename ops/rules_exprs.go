@@ -139,5 +139,25 @@ func MergeExprStages(n Node) Node {
 	return low.withProgram(merged)
 }
 
+// MergeSelection makes a column selection (SelectColumns, and the one an
+// aggregation puts before itself) over an expression stage the program's
+// last step, so the program knows which columns it must keep: a filter
+// then gathers only those.
+func MergeSelection(n Node) Node {
+	up, ok := n.(*OneToOne)
+	if !ok || up.Project == nil || up.Program != nil || !plainStage(up) || up.BatchRows != 0 {
+		return n
+	}
+	low, ok := up.Input.(*OneToOne)
+	if !ok || low.Program == nil || !plainStage(low) || TaskCPUs(low.CPUs) != TaskCPUs(up.CPUs) {
+		return n
+	}
+	sel := Step{Kind: StepSelect}
+	for _, c := range up.Project {
+		sel.Exprs = append(sel.Exprs, Col(c))
+	}
+	return low.withProgram(append(append(Program{}, low.Program...), sel))
+}
+
 // plainStage is a stage that runs as a task with no cap of its own.
 func plainStage(o *OneToOne) bool { return o.Actors == nil && o.MaxConcurrency == 0 }

@@ -36,7 +36,7 @@ func TestSpecRegistries(t *testing.T) {
 	if _, err := BuildStage(Spec{Kind: "ops-test.noop"}); err == nil || !strings.Contains(err.Error(), "bad args") {
 		t.Fatalf("builder error: %v", err)
 	}
-	if !slices.Contains(StageKinds(), "ops-test.noop") || !slices.Contains(StageKinds(), whereSelectKind) {
+	if !slices.Contains(StageKinds(), "ops-test.noop") || !slices.Contains(StageKinds(), exprsKind) {
 		t.Fatalf("kinds %v", StageKinds())
 	}
 	if _, err := BuildRead(Spec{Kind: "ops-test.none"}); err == nil || !strings.Contains(err.Error(), "no read kind") {

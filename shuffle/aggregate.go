@@ -67,6 +67,9 @@ func (a Agg) Name() string {
 	return aggNames[a.kind] + "(" + a.col + ")"
 }
 
+// OnColumn is a reading column col instead.
+func (a Agg) OnColumn(col string) Agg { a.col = col; return a }
+
 // Column is the input column the aggregation reads; "" for CountRows.
 func (a Agg) Column() string { return a.col }
 
