@@ -204,11 +204,6 @@ func makeFixed(t arrow.DataType, n int, vals, valid *memory.Buffer) arrow.Array 
 	return array.MakeFromData(data)
 }
 
-// allNull is an array of n nulls of type t.
-func allNull(mem memory.Allocator, t arrow.DataType, n int) (arrow.Array, error) {
-	return scalar.MakeArrayFromScalar(scalar.MakeNullScalar(t), n, mem)
-}
-
 // numClass sorts types for arithmetic: 0 not a number, 1 integer, 2 float
 // (decimals compute as float64).
 func numClass(t arrow.DataType) int {

@@ -13,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
 )
 
@@ -273,10 +272,6 @@ func TestProgramStageSpec(t *testing.T) {
 	if _, err := BuildStage(Spec{Kind: "ops-test.none"}); err == nil || !strings.Contains(err.Error(), "no stage kind") {
 		t.Fatalf("unknown kind: %v", err)
 	}
-}
-
-func selectS(_ *exec.TaskContext, in arrow.RecordBatch) (arrow.RecordBatch, error) {
-	return blocks.Select(in, []string{"s"})
 }
 
 func testTaskContext(mem memory.Allocator) *exec.TaskContext {
