@@ -27,11 +27,16 @@ var arithNames = [...]string{"+", "-", "*", "/", "%"}
 type arithNode struct {
 	op   arithOp
 	l, r Expr
+	// label, when set, is how the node prints (the negation it computes).
+	label string
 }
 
 func arith(op arithOp, l, r Expr) Expr { return Expr{&arithNode{op: op, l: fix(l), r: fix(r)}} }
 
 func (a *arithNode) String() string {
+	if a.label != "" {
+		return a.label
+	}
 	return paren(a.l) + " " + arithNames[a.op] + " " + paren(a.r)
 }
 func (a *arithNode) columns(add func(string)) { a.l.n.columns(add); a.r.n.columns(add) }

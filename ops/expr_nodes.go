@@ -234,7 +234,8 @@ func (n *negate) dataType(s *arrow.Schema) (arrow.DataType, error) {
 	return nil, typeError(n, "cannot negate", []Expr{n.x}, []arrow.DataType{t})
 }
 func (n *negate) eval(ec *evalCtx, b arrow.RecordBatch) (datum, error) {
-	return arith(opSub, Lit(int64(0)), n.x).n.eval(ec, b)
+	sub := &arithNode{op: opSub, l: Lit(int64(0)), r: n.x, label: n.String()}
+	return sub.eval(ec, b)
 }
 func (n *negate) mayMatch(StatsFunc) bool        { return true }
 func (n *negate) children() []Expr               { return []Expr{n.x} }

@@ -1,0 +1,216 @@
+package dataset_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/shoal-data/shoal/dataset"
+	"github.com/shoal-data/shoal/ops"
+)
+
+// tripsFile writes n random trip rows (with nulls) as Parquet in several
+// files and returns the directory and the rows.
+func tripsFile(t *testing.T, e *testEnv, n int) (string, []dataset.Item) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(7, uint64(n)))
+	payments := []string{"card", "cash", "dispute", ""}
+	items := make([]dataset.Item, n)
+	for i := range items {
+		it := dataset.Item{
+			"id":       int64(i),
+			"distance": math.Round(rng.Float64()*300) / 10,
+			"fare":     math.Round(rng.Float64()*1000) / 10,
+			"tip":      math.Round(rng.Float64()*100) / 10,
+			"payment":  payments[rng.IntN(len(payments))],
+			"pax":      int64(rng.IntN(6) + 1),
+			"pad":      strings.Repeat("x", rng.IntN(20)),
+		}
+		if rng.IntN(10) == 0 {
+			it["tip"] = nil
+		}
+		if rng.IntN(15) == 0 {
+			it["pax"] = nil
+		}
+		items[i] = it
+	}
+	dir := t.TempDir()
+	if err := dataset.FromItems(items, e.par(8)...).WriteParquet(e.ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir, items
+}
+
+// TestExpressionPipelineAgainstReference runs Where, WithColumn and Select
+// over Parquet, checks every row against the same computation written in
+// Go, and checks that the optimized plan (constants folded, the three
+// stages one program, only the used columns read) gives the same rows as
+// the plan run as written.
+func TestExpressionPipelineAgainstReference(t *testing.T) {
+	e := setup(t)
+	dir, items := tripsFile(t, e, 5000)
+	build := func(opts ...dataset.Option) *dataset.Dataset {
+		return dataset.ReadParquet(e.ctx, dir, readOpts(append([]dataset.Option{e.opt()}, opts...))...).
+			Where(dataset.Col("distance").Gt(dataset.Lit(2).Add(3)).And(dataset.Col("payment").Eq("card"))).
+			WithColumn("total", dataset.Col("fare").Add(dataset.Col("tip"))).
+			WithColumn("per_mile", dataset.Col("total").Div(dataset.Col("distance"))).
+			Where(dataset.Col("per_mile").Lt(dataset.Col("pax").Mul(4))).
+			Select(dataset.Col("id"), dataset.Col("per_mile").Alias("ppm"), dataset.Col("pax").Mul(2).Alias("seats"))
+	}
+	ds := build()
+	plan := ds.Explain()
+	opt := plan[strings.Index(plan, "-- optimized plan --"):]
+	for _, want := range []string{
+		"Where(distance > 5 AND payment = 'card')->WithColumn(total, fare + tip)->WithColumn(per_mile, total / distance)->Where(per_mile < (pax * 4))->Select(id, per_mile AS ppm, pax * 2 AS seats)",
+	} {
+		if !strings.Contains(opt, want) {
+			t.Errorf("optimized plan lacks %s:\n%s", want, plan)
+		}
+	}
+	if strings.Contains(opt, "pad") {
+		t.Errorf("the optimized plan reads column pad, which nothing uses:\n%s", plan)
+	}
+	got := must(ds.TakeAll(e.ctx))(t)
+	var want []dataset.Item
+	for _, it := range items {
+		if !(it["distance"].(float64) > 5 && it["payment"] == "card") || it["tip"] == nil || it["pax"] == nil {
+			continue // a null tip makes total null, a null pax the filter null
+		}
+		perMile := (it["fare"].(float64) + it["tip"].(float64)) / it["distance"].(float64)
+		if !(perMile < float64(it["pax"].(int64)*4)) {
+			continue
+		}
+		want = append(want, dataset.Item{"id": it["id"], "ppm": perMile, "seats": it["pax"].(int64) * 2})
+	}
+	sortByID(got)
+	if len(got) != len(want) || len(want) < 50 {
+		t.Fatalf("%d rows, want %d (and more than 50 for the test to mean something)", len(got), len(want))
+	}
+	for i := range want {
+		if fmt.Sprint(got[i]) != fmt.Sprint(want[i]) {
+			t.Fatalf("row %d: got %v, want %v", i, got[i], want[i])
+		}
+	}
+	// The same rows with the expression rules off.
+	off := build(dataset.WithOptimizerRules(ops.DefaultRulesWithout(ops.FoldConstants, ops.MergeExprStages, ops.MergeSelection, ops.PushDownProjection)...))
+	if p := off.Explain(); !strings.Contains(p[strings.Index(p, "-- optimized plan --"):], "filter=distance > (2 + 3)") || !strings.Contains(p[strings.Index(p, "-- optimized plan --"):], "pad: utf8") {
+		t.Errorf("with the rules off the plan is still folded or pruned:\n%s", p)
+	}
+	plain := must(off.TakeAll(e.ctx))(t)
+	sortByID(plain)
+	if fmt.Sprint(plain) != fmt.Sprint(got) {
+		t.Errorf("rules off give other rows")
+	}
+}
+
+func sortByID(items []dataset.Item) {
+	sort.Slice(items, func(i, j int) bool { return items[i]["id"].(int64) < items[j]["id"].(int64) })
+}
+
+// TestAggregateExpressions checks SumOfExpr, MeanOfExpr, MinOfExpr,
+// MaxOfExpr, CountOf and their names against Go, per group and globally.
+func TestAggregateExpressions(t *testing.T) {
+	e := setup(t)
+	dir, items := tripsFile(t, e, 4000)
+	net := dataset.Col("fare").Mul(dataset.Lit(1).Sub(dataset.Col("tip").Div(100)))
+	ds := dataset.ReadParquet(e.ctx, dir, e.opt()).
+		Where(dataset.Col("payment").Ne("")).
+		GroupBy("payment").Aggregate(
+			dataset.SumOfExpr(net).Alias("revenue"),
+			dataset.MeanOfExpr(dataset.Col("fare").Div(dataset.Col("distance").Add(1))),
+			dataset.MinOfExpr(dataset.Col("pax").Mul(10)),
+			dataset.MaxOfExpr(dataset.Col("tip").Alias("best_tip")),
+			dataset.CountOf(dataset.Col("tip")),
+			dataset.CountRows(),
+		).Sort(dataset.Asc("payment"))
+	if err := ds.Err(); err != nil {
+		t.Fatal(err)
+	}
+	schema := must(ds.Schema(e.ctx))(t)
+	var names []string
+	for _, f := range schema.Fields() {
+		names = append(names, f.Name)
+	}
+	if got, want := strings.Join(names, "|"), "payment|revenue|mean(fare / (distance + 1))|min(pax * 10)|best_tip|count(tip)|count()"; got != want {
+		t.Errorf("columns %s, want %s", got, want)
+	}
+	type acc struct {
+		revenue, meanSum float64
+		meanN, count     int64
+		minPax           int64
+		maxTip           float64
+		tips             int64
+	}
+	ref := map[string]*acc{}
+	for _, it := range items {
+		p := it["payment"].(string)
+		if p == "" {
+			continue
+		}
+		a := ref[p]
+		if a == nil {
+			a = &acc{minPax: math.MaxInt64, maxTip: math.Inf(-1)}
+			ref[p] = a
+		}
+		a.count++
+		a.meanSum += it["fare"].(float64) / (it["distance"].(float64) + 1)
+		a.meanN++
+		if tip, ok := it["tip"].(float64); ok {
+			a.revenue += it["fare"].(float64) * (1 - tip/100)
+			a.tips++
+			a.maxTip = max(a.maxTip, tip)
+		}
+		if pax, ok := it["pax"].(int64); ok {
+			a.minPax = min(a.minPax, pax*10)
+		}
+	}
+	rows := must(ds.TakeAll(e.ctx))(t)
+	if len(rows) != len(ref) {
+		t.Fatalf("%d groups, want %d", len(rows), len(ref))
+	}
+	close := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+	for _, r := range rows {
+		a := ref[r["payment"].(string)]
+		if !close(r["revenue"].(float64), a.revenue) || !close(r["mean(fare / (distance + 1))"].(float64), a.meanSum/float64(a.meanN)) ||
+			r["min(pax * 10)"] != a.minPax || r["best_tip"] != a.maxTip || r["count(tip)"] != a.tips || r["count()"] != a.count {
+			t.Errorf("group %v: got %v, want %+v", r["payment"], r, *a)
+		}
+	}
+}
+
+// TestExpressionErrors checks the errors a user meets: a type mismatch or
+// an unknown column when the plan is built, naming the expression, column
+// and types; an overflow when it runs, naming the expression and row.
+func TestExpressionErrors(t *testing.T) {
+	e := setup(t)
+	base := dataset.Range(100, e.opt()).WithColumn("name", dataset.Lit("x"))
+	for _, c := range []struct {
+		ds   *dataset.Dataset
+		want []string
+	}{
+		{base.WithColumn("y", dataset.Col("name").Add(1)), []string{"WithColumn(y, name + 1)", "column name is utf8", "int64"}},
+		{base.Where(dataset.Col("idd").Gt(3)), []string{`unknown column "idd"`, "id, name"}},
+		{base.Where(dataset.Col("id").Add(1)), []string{"int64, not boolean"}},
+		{base.Select(dataset.Col("id"), dataset.Col("id")), []string{`two columns named "id"`}},
+		{base.GroupBy("name").Aggregate(dataset.SumOfExpr(dataset.Col("name").Gt("a"))), []string{"name > 'a'", "bool, not numeric"}},
+		{base.Where(dataset.Expr{}), []string{"no predicate"}},
+	} {
+		err := c.ds.Err()
+		if err == nil {
+			t.Errorf("no plan-time error, want %q", c.want)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q lacks %q", err, w)
+			}
+		}
+	}
+	_, err := dataset.Range(100, e.opt()).WithColumn("y", dataset.Col("id").Add(int64(math.MaxInt64-50))).TakeAll(e.ctx)
+	if err == nil || !strings.Contains(err.Error(), "id + 9223372036854775757") || !strings.Contains(err.Error(), "overflow") || !strings.Contains(err.Error(), "row ") {
+		t.Errorf("overflow: %v", err)
+	}
+}
