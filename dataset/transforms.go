@@ -81,14 +81,42 @@ func mapFn(fn func(Row) (Item, error)) ops.BlockFn {
 			if err := checkCancel(tc, i); err != nil {
 				return nil, err
 			}
-			item, err := fn(blocks.NewRow(in, i))
+			item, err := callRow(fn, in, i)
 			if err != nil {
-				return nil, fmt.Errorf("row %d: %w", i, err)
+				return nil, err
 			}
 			items[i] = item
 		}
 		return itemsBlock(tc, items, &hint)
 	}
+}
+
+// callRow calls fn on row i of in; its errors, and a getter's panic over a
+// missing or mistyped column (see recoverAccess), name the row.
+func callRow[T any](fn func(Row) (T, error), in blocks.Block, i int) (out T, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("row %d: %w", i, err)
+		}
+	}()
+	defer recoverAccess(&err)
+	return fn(blocks.NewRow(in, i))
+}
+
+// recoverAccess, deferred around a user's function, turns a getter's panic
+// over a missing or mistyped column (a *blocks.AccessError) into *err, so
+// the task fails with it, naming operator and block; any other panic goes
+// on to the runtime's recovery.
+func recoverAccess(err *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	var access *blocks.AccessError
+	if e, ok := v.(error); !ok || !errors.As(e, &access) {
+		panic(v)
+	}
+	*err = access
 }
 
 // itemsBlock builds a block of UDF results; an empty result keeps no
@@ -134,9 +162,9 @@ func flatMapFn(fn func(Row) ([]Item, error)) ops.BlockFn {
 			if err := checkCancel(tc, i); err != nil {
 				return nil, err
 			}
-			out, err := fn(blocks.NewRow(in, i))
+			out, err := callRow(fn, in, i)
 			if err != nil {
-				return nil, fmt.Errorf("row %d: %w", i, err)
+				return nil, err
 			}
 			items = append(items, out...)
 		}
@@ -165,9 +193,9 @@ func filterFn(fn func(Row) (bool, error)) ops.BlockFn {
 			if err := checkCancel(tc, i); err != nil {
 				return nil, err
 			}
-			ok, err := fn(blocks.NewRow(in, i))
+			ok, err := callRow(fn, in, i)
 			if err != nil {
-				return nil, fmt.Errorf("row %d: %w", i, err)
+				return nil, err
 			}
 			if ok {
 				keep = append(keep, int64(i))
