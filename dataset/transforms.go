@@ -274,30 +274,39 @@ func (d *Dataset) MapBatches(fn BatchFunc, opts ...MapBatchesOption) *Dataset {
 	if fn == nil {
 		return d.withErr(nilFunc("MapBatches"))
 	}
+	return d.batchStage("MapBatches", mapBatchesKind, fn, fn, opts)
+}
+
+// batchStage appends the stage of method (MapBatches, MapColumns) over the
+// user's function userFn, which the spec names, run as batch.
+func (d *Dataset) batchStage(method, kind string, userFn any, batch BatchFunc, opts []MapBatchesOption) *Dataset {
+	if d.err != nil {
+		return d
+	}
 	var cfg mapBatchesConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if cfg.batchSize < 0 {
-		return d.withErr(fmt.Errorf("dataset.MapBatches: negative batch size %d", cfg.batchSize))
+		return d.withErr(fmt.Errorf("dataset.%s: negative batch size %d", method, cfg.batchSize))
 	}
 	if len(cfg.actorOpts) > 0 {
-		return d.withErr(fmt.Errorf("dataset.MapBatches: %s configure actors; use MapBatchesWithActors", strings.Join(cfg.actorOpts, ", ")))
+		return d.withErr(fmt.Errorf("dataset.%s: %s configure actors; use MapBatchesWithActors", method, strings.Join(cfg.actorOpts, ", ")))
 	}
 	name := cfg.label
 	if name == "" {
-		name = funcLabel(fn)
+		name = funcLabel(userFn)
 	}
 	// Of the options, only the batch size changes the function; the label
 	// travels with the task, CPUs and concurrency are the scheduler's.
-	label := "MapBatches(" + name + ")"
-	spec, specErr := userStage(mapBatchesKind, label, fn, fnArgs{BatchSize: cfg.batchSize})
+	label := method + "(" + name + ")"
+	spec, specErr := userStage(kind, label, userFn, fnArgs{BatchSize: cfg.batchSize})
 	return d.oneToOne(&ops.OneToOne{
 		Label:          label,
 		BatchRows:      cfg.batchSize,
 		CPUs:           cfg.taskCPUs,
 		MaxConcurrency: cfg.concurrency,
-		Fn:             batchesFn(fn, cfg.batchSize),
+		Fn:             batchesFn(batch, cfg.batchSize),
 		Spec:           spec,
 		SpecErr:        specErr,
 	})
