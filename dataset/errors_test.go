@@ -147,6 +147,7 @@ func TestFirstPlanErrorWins(t *testing.T) {
 		"Filter(nil)":     bad.Filter(nil),
 		"FlatMap(nil)":    bad.FlatMap(nil),
 		"MapBatches(nil)": bad.MapBatches(nil),
+		"MapColumns(nil)": bad.MapColumns(nil),
 		"AddColumn(nil)":  bad.AddColumn("x", nil),
 		"BatchSize(-1)":   bad.MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) { return b, nil }, dataset.BatchSize(-1)),
 		"Limit(-1)":       bad.Limit(-1),

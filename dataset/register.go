@@ -160,7 +160,8 @@ type Factory[A, F any] struct {
 // F must be a function type a transform takes: func(Row) (Item, error)
 // (Map), func(Row) ([]Item, error) (FlatMap), func(Row) (bool, error)
 // (Filter), BatchFunc or its underlying type (MapBatches, MapGroups), or
-// func(arrow.RecordBatch) (arrow.Array, error) (AddColumn), or
+// func(arrow.RecordBatch) (arrow.Array, error) (AddColumn), ColumnSetFunc
+// (MapColumns), or
 // ActorConstructor (MapBatchesWithActors). A must survive
 // encoding/json: exported fields, no functions or channels. It panics as
 // Register does, and if F is not one of those types.
@@ -275,6 +276,11 @@ func wrapFunc(fn any) (any, bool) {
 			return f, true
 		}
 		return func(b arrow.RecordBatch) (arrow.RecordBatch, error) { return f(b) }, true
+	case func(ColumnSet) (ColumnSet, error):
+		if f == nil {
+			return f, true
+		}
+		return func(c ColumnSet) (ColumnSet, error) { return f(c) }, true
 	case func(arrow.RecordBatch) (arrow.Array, error):
 		if f == nil {
 			return f, true

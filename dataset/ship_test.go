@@ -159,6 +159,17 @@ func shipTwice(r dataset.Row) ([]dataset.Item, error) {
 	return []dataset.Item{{"id": x}, {"id": -x}}, nil
 }
 
+// shipHalf adds "half" = id / 2, null for odd ids.
+func shipHalf(in dataset.ColumnSet) (dataset.ColumnSet, error) {
+	ids := in.Int64("id")
+	half, valid := make([]float64, len(ids)), make([]bool, len(ids))
+	for i, id := range ids {
+		half[i], valid[i] = float64(id)/2, id%2 == 0
+	}
+	in.SetNullable("half", half, valid)
+	return in, nil
+}
+
 // shipAddKey adds "k" = id % 5 and "v" = id * 1.5 to each batch.
 func shipAddKey(b arrow.RecordBatch) (arrow.RecordBatch, error) {
 	ids, err := blocks.Column(b, "id")
@@ -243,6 +254,7 @@ func init() {
 	dataset.Register("ship-test.group-size", shipGroupSize)
 	dataset.Register("ship-test.wide", shipWide)
 	dataset.Register("ship-test.actor", newShipActor)
+	dataset.Register("ship-test.half", shipHalf)
 }
 
 // shipFiles writes the inputs of the file reads into dir.
@@ -457,6 +469,15 @@ func shipCases(dir string) []shipCase {
 			right := rng(50, 3, o).Map(shipSquare)
 			return left.Join(right, []string{"id"}, dataset.LeftJoin)
 		}, sorted: true},
+		{name: "join-on", build: func(_ context.Context, o ...dataset.Option) *dataset.Dataset {
+			// Keys named differently per side; a full join coalesces them.
+			left := rng(300, 4, o).MapBatches(shipAddKey)
+			right := rng(50, 3, o).Map(shipSquare).RenameColumns(map[string]string{"id": "key"})
+			return left.JoinOn(right, []string{"k"}, []string{"key"}, dataset.FullJoin)
+		}, sorted: true},
+		{name: "map-columns", build: func(_ context.Context, o ...dataset.Option) *dataset.Dataset {
+			return rng(500, 5, o).MapColumns(shipHalf, dataset.BatchSize(64))
+		}},
 		{name: "zip", build: func(_ context.Context, o ...dataset.Option) *dataset.Dataset {
 			return rng(500, 5, o).Zip(rng(500, 3, o).AddColumn("neg", shipNegID))
 		}},

@@ -19,6 +19,11 @@ type Item = blocks.Item
 // Row is a read-only view of one row, valid during the call it is passed to.
 type Row = blocks.Row
 
+// AccessError is what a Row or Columns getter panics with (and its Get
+// variants return) for a column that is missing or of another type; the
+// engine turns the panic into the task's error, which wraps it.
+type AccessError = blocks.AccessError
+
 // Range is a dataset of the int64 column "id" holding 0, 1, ..., n-1.
 func Range(n int64, opts ...Option) *Dataset {
 	if n < 0 {

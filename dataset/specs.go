@@ -22,6 +22,7 @@ const (
 	flatMapKind    = "dataset.flat-map"
 	filterKind     = "dataset.filter"
 	mapBatchesKind = "dataset.map-batches"
+	mapColumnsKind = "dataset.map-columns"
 	addColumnKind  = "dataset.add-column"
 	selectKind     = "dataset.select"
 	dropKind       = "dataset.drop"
@@ -45,7 +46,7 @@ type rangeArgs struct {
 // fnArgs describe a stage over a user's function.
 type fnArgs struct {
 	Fn        funcRef `json:"fn"`
-	BatchSize int64   `json:"batch_size,omitempty"` // MapBatches
+	BatchSize int64   `json:"batch_size,omitempty"` // MapBatches, MapColumns
 	Column    string  `json:"column,omitempty"`     // AddColumn
 }
 
@@ -147,6 +148,7 @@ func init() {
 	ops.RegisterStage(mapBatchesKind, userStageBuilder(func(fn BatchFunc, a fnArgs) ops.BlockFn {
 		return batchesFn(fn, a.BatchSize)
 	}))
+	ops.RegisterStage(mapColumnsKind, userStageBuilder(columnsStage))
 	ops.RegisterStage(addColumnKind, userStageBuilder(func(fn func(arrow.RecordBatch) (arrow.Array, error), a fnArgs) ops.BlockFn {
 		return addColumnFn(a.Column, fn)
 	}))

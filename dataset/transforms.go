@@ -81,14 +81,42 @@ func mapFn(fn func(Row) (Item, error)) ops.BlockFn {
 			if err := checkCancel(tc, i); err != nil {
 				return nil, err
 			}
-			item, err := fn(blocks.NewRow(in, i))
+			item, err := callRow(fn, in, i)
 			if err != nil {
-				return nil, fmt.Errorf("row %d: %w", i, err)
+				return nil, err
 			}
 			items[i] = item
 		}
 		return itemsBlock(tc, items, &hint)
 	}
+}
+
+// callRow calls fn on row i of in; its errors, and a getter's panic over a
+// missing or mistyped column (see recoverAccess), name the row.
+func callRow[T any](fn func(Row) (T, error), in blocks.Block, i int) (out T, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("row %d: %w", i, err)
+		}
+	}()
+	defer recoverAccess(&err)
+	return fn(blocks.NewRow(in, i))
+}
+
+// recoverAccess, deferred around a user's function, turns a getter's panic
+// over a missing or mistyped column (a *blocks.AccessError) into *err, so
+// the task fails with it, naming operator and block; any other panic goes
+// on to the runtime's recovery.
+func recoverAccess(err *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	var access *blocks.AccessError
+	if e, ok := v.(error); !ok || !errors.As(e, &access) {
+		panic(v)
+	}
+	*err = access
 }
 
 // itemsBlock builds a block of UDF results; an empty result keeps no
@@ -134,9 +162,9 @@ func flatMapFn(fn func(Row) ([]Item, error)) ops.BlockFn {
 			if err := checkCancel(tc, i); err != nil {
 				return nil, err
 			}
-			out, err := fn(blocks.NewRow(in, i))
+			out, err := callRow(fn, in, i)
 			if err != nil {
-				return nil, fmt.Errorf("row %d: %w", i, err)
+				return nil, err
 			}
 			items = append(items, out...)
 		}
@@ -165,9 +193,9 @@ func filterFn(fn func(Row) (bool, error)) ops.BlockFn {
 			if err := checkCancel(tc, i); err != nil {
 				return nil, err
 			}
-			ok, err := fn(blocks.NewRow(in, i))
+			ok, err := callRow(fn, in, i)
 			if err != nil {
-				return nil, fmt.Errorf("row %d: %w", i, err)
+				return nil, err
 			}
 			if ok {
 				keep = append(keep, int64(i))
@@ -246,30 +274,39 @@ func (d *Dataset) MapBatches(fn BatchFunc, opts ...MapBatchesOption) *Dataset {
 	if fn == nil {
 		return d.withErr(nilFunc("MapBatches"))
 	}
+	return d.batchStage("MapBatches", mapBatchesKind, fn, fn, opts)
+}
+
+// batchStage appends the stage of method (MapBatches, MapColumns) over the
+// user's function userFn, which the spec names, run as batch.
+func (d *Dataset) batchStage(method, kind string, userFn any, batch BatchFunc, opts []MapBatchesOption) *Dataset {
+	if d.err != nil {
+		return d
+	}
 	var cfg mapBatchesConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if cfg.batchSize < 0 {
-		return d.withErr(fmt.Errorf("dataset.MapBatches: negative batch size %d", cfg.batchSize))
+		return d.withErr(fmt.Errorf("dataset.%s: negative batch size %d", method, cfg.batchSize))
 	}
 	if len(cfg.actorOpts) > 0 {
-		return d.withErr(fmt.Errorf("dataset.MapBatches: %s configure actors; use MapBatchesWithActors", strings.Join(cfg.actorOpts, ", ")))
+		return d.withErr(fmt.Errorf("dataset.%s: %s configure actors; use MapBatchesWithActors", method, strings.Join(cfg.actorOpts, ", ")))
 	}
 	name := cfg.label
 	if name == "" {
-		name = funcLabel(fn)
+		name = funcLabel(userFn)
 	}
 	// Of the options, only the batch size changes the function; the label
 	// travels with the task, CPUs and concurrency are the scheduler's.
-	label := "MapBatches(" + name + ")"
-	spec, specErr := userStage(mapBatchesKind, label, fn, fnArgs{BatchSize: cfg.batchSize})
+	label := method + "(" + name + ")"
+	spec, specErr := userStage(kind, label, userFn, fnArgs{BatchSize: cfg.batchSize})
 	return d.oneToOne(&ops.OneToOne{
 		Label:          label,
 		BatchRows:      cfg.batchSize,
 		CPUs:           cfg.taskCPUs,
 		MaxConcurrency: cfg.concurrency,
-		Fn:             batchesFn(fn, cfg.batchSize),
+		Fn:             batchesFn(batch, cfg.batchSize),
 		Spec:           spec,
 		SpecErr:        specErr,
 	})
