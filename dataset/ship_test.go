@@ -362,6 +362,19 @@ func shipCases(dir string) []shipCase {
 				dataset.Col("id").Lt(uint8(5)),
 			))
 		}},
+		{name: "expression-program", build: func(_ context.Context, o ...dataset.Option) *dataset.Dataset {
+			d := rng(400, 4, o).MapBatches(shipAddKey).Map(shipWide)
+			return d.Where(dataset.Col("v").Gt(dataset.Lit(10).Mul(2))).
+				WithColumn("w", dataset.Col("v").Cast(arrow.PrimitiveTypes.Float64).Mul(dataset.Col("k").Add(1)).Neg()).
+				WithColumn("late", dataset.Col("t").Ge(at.Add(50*time.Hour)).Not()).
+				Where(dataset.Col("s").IsNull().Or(dataset.Col("s").Ne("s4"))).
+				Select(dataset.Col("id"), dataset.Col("w").Div(dataset.Col("k")).Alias("ratio"), dataset.Col("late"), dataset.Col("id").Mod(7).Alias("m"))
+		}},
+		{name: "aggregate-expressions", build: func(_ context.Context, o ...dataset.Option) *dataset.Dataset {
+			return rng(3000, 10, o).MapBatches(shipAddKey).GroupBy("k").Aggregate(
+				dataset.SumOfExpr(dataset.Col("id").Mul(dataset.Col("v"))).Alias("iv"), dataset.CountOf(dataset.Col("v")),
+				dataset.MaxOfExpr(dataset.Col("id").Sub(dataset.Col("k"))))
+		}, sorted: true},
 		{name: "columns", build: func(_ context.Context, o ...dataset.Option) *dataset.Dataset {
 			return rng(300, 3, o).MapBatches(shipAddKey).RenameColumns(map[string]string{"v": "value"}).
 				DropColumns("k").SelectColumns("value", "id")
