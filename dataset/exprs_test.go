@@ -214,3 +214,79 @@ func TestExpressionErrors(t *testing.T) {
 		t.Errorf("overflow: %v", err)
 	}
 }
+
+// TestPushdownThroughSortsJoinsAndUnions checks where filters and column
+// selections land: below a sort, into the join side whose rows the join
+// keeps unchanged (and not into the side a left join null-extends), into
+// every input of a union, and through a sort into the Parquet read; each
+// plan gives the rows it gives with the rules off.
+func TestPushdownThroughSortsJoinsAndUnions(t *testing.T) {
+	e := setup(t)
+	dir, _ := tripsFile(t, e, 3000)
+	read := func(o ...dataset.Option) *dataset.Dataset {
+		return dataset.ReadParquet(e.ctx, dir, readOpts(append([]dataset.Option{e.opt()}, o...))...)
+	}
+	zones := func(o ...dataset.Option) *dataset.Dataset {
+		items := make([]dataset.Item, 6)
+		for i := range items {
+			items[i] = dataset.Item{"zone_pax": int64(i + 1), "label": fmt.Sprint("z", i%3)}
+		}
+		return dataset.FromItems(items, append([]dataset.Option{e.opt()}, o...)...)
+	}
+	cases := []struct {
+		name  string
+		build func(o ...dataset.Option) *dataset.Dataset
+		want  []string // in the optimized plan, top to bottom
+	}{
+		{"filter below sort", func(o ...dataset.Option) *dataset.Dataset {
+			return read(o...).Sort(dataset.Desc("fare")).Where(dataset.Col("payment").Eq("cash"))
+		}, []string{"Sort(fare desc)", "Where(payment = 'cash')", "filter=payment = 'cash'"}},
+		{"selection through sort into the read", func(o ...dataset.Option) *dataset.Dataset {
+			return read(o...).Sort(dataset.Asc("id")).Select(dataset.Col("id"), dataset.Col("tip").Mul(2).Alias("t2"))
+		}, []string{"Select(id, tip * 2 AS t2)", "Sort(id)", "columns=[id tip]] [id: int64, tip: float64]"}},
+		{"inner join: each side's filter goes to its side", func(o ...dataset.Option) *dataset.Dataset {
+			return read(o...).JoinOn(zones(o...), []string{"pax"}, []string{"zone_pax"}, dataset.InnerJoin).
+				Where(dataset.Col("fare").Gt(50.0)).Where(dataset.Col("label").Eq("z1"))
+		}, []string{"Join(", "Where(fare > 50.0)", "filter=fare > 50.0", "Where(label = 'z1')"}},
+		{"left join: a right column's filter stays above", func(o ...dataset.Option) *dataset.Dataset {
+			return read(o...).JoinOn(zones(o...), []string{"pax"}, []string{"zone_pax"}, dataset.LeftJoin).
+				Where(dataset.Col("label").IsNull())
+		}, []string{"Where(label IS NULL)", "Join("}},
+		{"union: the filter goes to every input", func(o ...dataset.Option) *dataset.Dataset {
+			return read(o...).Union(read(o...)).Where(dataset.Col("tip").Lt(1.0))
+		}, []string{"Union(2)", "Where(tip < 1.0)", "filter=tip < 1.0", "Where(tip < 1.0)", "filter=tip < 1.0"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ds := c.build()
+			plan := ds.Explain()
+			opt := plan[strings.Index(plan, "-- optimized plan --"):strings.Index(plan, "-- physical plan --")]
+			at := 0
+			for _, w := range c.want {
+				i := strings.Index(opt[at:], w)
+				if i < 0 {
+					t.Fatalf("optimized plan lacks %q after offset %d:\n%s", w, at, plan)
+				}
+				at += i + len(w)
+			}
+			got := must(ds.TakeAll(e.ctx))(t)
+			off := must(c.build(dataset.WithOptimizerRules(ops.DefaultRulesWithout(ops.PushDownPredicate, ops.PushDownProjection)...)).TakeAll(e.ctx))(t)
+			if len(got) == 0 || len(got) != len(off) {
+				t.Fatalf("%d rows, %d with the rules off", len(got), len(off))
+			}
+			key := func(items []dataset.Item) []string {
+				out := make([]string, len(items))
+				for i, it := range items {
+					out[i] = fmt.Sprint(it)
+				}
+				if !strings.Contains(c.name, "sort") {
+					sort.Strings(out)
+				}
+				return out
+			}
+			if fmt.Sprint(key(got)) != fmt.Sprint(key(off)) {
+				t.Errorf("rows differ with the rules off")
+			}
+		})
+	}
+}

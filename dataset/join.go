@@ -103,10 +103,37 @@ func (d *Dataset) join(method string, other *Dataset, on shuffle.JoinKeys, kind 
 		Label:         fmt.Sprintf("Join(%s, on=%s)", kind, on),
 		PartitionsFor: d.reducePartitions,
 		OutSchema:     outSchema,
+		FilterInputs:  joinFilterSides(ls, rs, on, kind),
 		MapSide:       f.MapSide,
 		ReduceSides:   f.ReduceSides,
 		Spec:          spec,
 	})
+}
+
+// joinFilterSides says where a filter above a join may go: to the left
+// input when it reads only left columns and the join keeps left rows as
+// they are (inner, left, semi, anti); to the right input when it reads
+// only right columns that keep their names in the output (not the keys,
+// not renamed) and the join keeps right rows as they are (inner, right).
+func joinFilterSides(ls, rs *arrow.Schema, on shuffle.JoinKeys, kind JoinKind) func([]string) []int {
+	if ls == nil || rs == nil {
+		return nil
+	}
+	has := func(s *arrow.Schema, c string) bool { return len(s.FieldIndices(c)) > 0 }
+	return func(cols []string) []int {
+		left, right := len(cols) > 0, len(cols) > 0
+		for _, c := range cols {
+			left = left && has(ls, c)
+			right = right && has(rs, c) && !has(ls, c) && !slices.Contains(on.Right, c)
+		}
+		switch {
+		case left && (kind == InnerJoin || kind == LeftJoin || kind == SemiJoin || kind == AntiJoin):
+			return []int{0}
+		case right && (kind == InnerJoin || kind == RightJoin):
+			return []int{1}
+		}
+		return nil
+	}
 }
 
 // joinArgs describe a Join; the sides' schemas are Arrow IPC (absent when

@@ -3,6 +3,7 @@ package dataset
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/shoal-data/shoal/blocks"
@@ -28,6 +29,7 @@ func (d *Dataset) RandomShuffle(seed uint64) *Dataset {
 		Input:         d.plan,
 		Label:         fmt.Sprintf("RandomShuffle(seed=%d)", seed),
 		KeepsRows:     true,
+		ReadsColumns:  func(out []string) []string { return out },
 		PartitionsFor: d.reducePartitions,
 		Map:           f.Map,
 		Reduce:        f.Reduce,
@@ -65,13 +67,14 @@ func (d *Dataset) shuffleInto(n int, seed uint64) *Dataset {
 	a := shuffleArgs{Seed: seed, Balanced: true}
 	f := a.funcs()
 	return d.with(&pipeline.Exchange{
-		Input:      d.plan,
-		Label:      fmt.Sprintf("Repartition(%d, shuffle, seed=%d)", n, seed),
-		Partitions: n,
-		KeepsRows:  true,
-		Map:        f.Map,
-		Reduce:     f.Reduce,
-		Spec:       pipeline.ConstSpec(ops.MustSpec(shuffleKind, a)),
+		Input:        d.plan,
+		Label:        fmt.Sprintf("Repartition(%d, shuffle, seed=%d)", n, seed),
+		Partitions:   n,
+		KeepsRows:    true,
+		ReadsColumns: func(out []string) []string { return out },
+		Map:          f.Map,
+		Reduce:       f.Reduce,
+		Spec:         pipeline.ConstSpec(ops.MustSpec(shuffleKind, a)),
 	})
 }
 
@@ -138,10 +141,14 @@ func (d *Dataset) Sort(keys ...SortKey) *Dataset {
 	a := sortArgs{Keys: keys}
 	f := a.funcs()
 	return d.with(&pipeline.Exchange{
-		Input:         d.plan,
-		Label:         "Sort(" + joinKeys(keys) + ")",
-		KeepsRows:     true,
-		SortKeys:      keys,
+		Input:     d.plan,
+		Label:     "Sort(" + joinKeys(keys) + ")",
+		KeepsRows: true,
+		SortKeys:  keys,
+		// A filter or a column selection after a sort may run before it:
+		// fewer rows and columns to move, the same rows in the same order.
+		FilterInputs:  func([]string) []int { return []int{0} },
+		ReadsColumns:  func(out []string) []string { return withColumns(out, cols) },
 		PartitionsFor: d.reducePartitions,
 		Sample:        f.Sample,
 		Prepare:       f.Prepare,
@@ -149,6 +156,21 @@ func (d *Dataset) Sort(keys ...SortKey) *Dataset {
 		Reduce:        f.Reduce,
 		Spec:          pipeline.ConstSpec(ops.MustSpec(sortKind, a)),
 	})
+}
+
+// withColumns is out plus the columns of more it lacks; nil (every column)
+// stays nil.
+func withColumns(out, more []string) []string {
+	if out == nil {
+		return nil
+	}
+	need := slices.Clone(out)
+	for _, c := range more {
+		if !slices.Contains(need, c) {
+			need = append(need, c)
+		}
+	}
+	return need
 }
 
 // sortArgs describe a Sort. The range boundaries are not among them: the

@@ -100,6 +100,22 @@ func FuseOneToOne(n Node) Node {
 	return n
 }
 
+// FilterRouter is a node with inputs a filter above it may move below
+// (a sort's, a join side's): FilterSides gives their indices among the
+// node's children for a filter reading cols, none when it must stay.
+type FilterRouter interface {
+	Node
+	FilterSides(cols []string) []int
+}
+
+// ColumnPruner is a one-input node that can say which input columns it
+// reads when only the columns out of its output are needed (nil: all),
+// false when it cannot.
+type ColumnPruner interface {
+	Node
+	InputColumns(out []string) ([]string, bool)
+}
+
 // PushDownPredicate hands an expression filter to the source below it, so
 // the source can skip files and row groups the predicate rules out. The
 // filter moves below column selections that keep its columns first. The
@@ -127,6 +143,26 @@ func PushDownPredicate(n Node) Node {
 		if src, ok := in.Source.(FilterableDatasource); ok {
 			return f.WithChildren([]Node{in.withSource(src.WithFilter(f.Predicate))})
 		}
+	case *Union:
+		// A filter of a union is the union of the inputs filtered.
+		kids := make([]Node, len(in.Inputs))
+		for i, c := range in.Inputs {
+			kids[i] = PushDownPredicate(f.WithChildren([]Node{c}))
+		}
+		return in.WithChildren(kids)
+	case FilterRouter:
+		if !plainStage(f) {
+			return n
+		}
+		sides := in.FilterSides(f.Predicate.Columns())
+		if len(sides) == 0 {
+			return n
+		}
+		kids := append([]Node(nil), in.Children()...)
+		for _, i := range sides {
+			kids[i] = PushDownPredicate(f.WithChildren([]Node{kids[i]}))
+		}
+		return in.WithChildren(kids)
 	}
 	return n
 }
@@ -163,20 +199,29 @@ func PushDownProjection(n Node) Node {
 	if !ok || len(need) == 0 {
 		return n
 	}
-	var chain []*OneToOne
+	// Walk down through the stages, limits, sorts and shuffles under top,
+	// each turning what is needed of its output into what it reads.
+	var chain []Node
 	cur := top.Input
 	for {
-		o, ok := cur.(*OneToOne)
-		if !ok {
+		var below []string
+		ok := true
+		switch o := cur.(type) {
+		case *OneToOne:
+			below, ok = stageNeeds(o, need)
+		case *Limit:
+			below = need
+		case ColumnPruner:
+			below, ok = o.InputColumns(need)
+		default:
+			ok = false
+		}
+		if !ok || len(cur.Children()) != 1 {
 			break
 		}
-		below, ok := stageNeeds(o, need)
-		if !ok {
-			return n
-		}
-		chain = append(chain, o)
+		chain = append(chain, cur)
 		need = below
-		cur = o.Input
+		cur = cur.Children()[0]
 	}
 	r, ok := cur.(*Read)
 	if !ok {

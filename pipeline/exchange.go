@@ -72,9 +72,36 @@ type Exchange struct {
 	// from tasks that ran in another process. Not called when one-to-one
 	// stages run inside the map (their input is not the map's).
 	ObserveMap func(inRows, outRows int64)
+	// FilterInputs, when set, says which inputs (0 Input, k More[k-1]) a
+	// filter above the exchange that reads cols may move below, giving
+	// the same result (ops.FilterRouter): a sort's input, a join side
+	// whose rows the join keeps as they are.
+	FilterInputs func(cols []string) []int
+	// ReadsColumns, when set, says which of Input's columns the exchange
+	// needs when only the columns out of its output are (nil: all): the
+	// output's plus its keys (ops.ColumnPruner).
+	ReadsColumns func(out []string) []string
+
 	// stages are one-to-one stages fused into Map by the planner, first to
 	// last; a map task's spec lists them.
 	stages []*ops.OneToOne
+}
+
+// FilterSides implements ops.FilterRouter.
+func (x *Exchange) FilterSides(cols []string) []int {
+	if x.FilterInputs == nil {
+		return nil
+	}
+	return x.FilterInputs(cols)
+}
+
+// InputColumns implements ops.ColumnPruner.
+func (x *Exchange) InputColumns(out []string) ([]string, bool) {
+	if x.ReadsColumns == nil || len(x.More) > 0 || x.OutSchema != nil {
+		return nil, false
+	}
+	need := x.ReadsColumns(out)
+	return need, need != nil
 }
 
 // SortedBy implements ops.Sorter.
