@@ -119,13 +119,13 @@ func TestAggregateExpressions(t *testing.T) {
 	ds := dataset.ReadParquet(e.ctx, dir, e.opt()).
 		Where(dataset.Col("payment").Ne("")).
 		GroupBy("payment").Aggregate(
-			dataset.SumOfExpr(net).Alias("revenue"),
-			dataset.MeanOfExpr(dataset.Col("fare").Div(dataset.Col("distance").Add(1))),
-			dataset.MinOfExpr(dataset.Col("pax").Mul(10)),
-			dataset.MaxOfExpr(dataset.Col("tip").Alias("best_tip")),
-			dataset.CountOf(dataset.Col("tip")),
-			dataset.CountRows(),
-		).Sort(dataset.Asc("payment"))
+		dataset.SumOfExpr(net).Alias("revenue"),
+		dataset.MeanOfExpr(dataset.Col("fare").Div(dataset.Col("distance").Add(1))),
+		dataset.MinOfExpr(dataset.Col("pax").Mul(10)),
+		dataset.MaxOfExpr(dataset.Col("tip").Alias("best_tip")),
+		dataset.CountOf(dataset.Col("tip")),
+		dataset.CountRows(),
+	).Sort(dataset.Asc("payment"))
 	if err := ds.Err(); err != nil {
 		t.Fatal(err)
 	}
