@@ -2,11 +2,13 @@ package ops
 
 import (
 	"cmp"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
 )
 
 // fastCompare evaluates column op literal with a typed loop for the common
@@ -34,6 +36,27 @@ func fastCompareSel(mem memory.Allocator, col arrow.Array, op CmpOp, lit any, se
 }
 
 func fastCompareAll(mem memory.Allocator, col arrow.Array, op CmpOp, lit any, sel []byte) (arrow.Array, bool) {
+	if t, ok := lit.(time.Time); ok {
+		// A time against a timestamp or date column: the constant in the
+		// column's unit (as the compute path converts it), then integers.
+		s, err := timeScalar(t, col.DataType())
+		if err != nil {
+			return nil, false
+		}
+		data := col.Data()
+		switch x := s.(type) {
+		case *scalar.Timestamp:
+			vals := arrow.Int64Traits.CastFromBytes(data.Buffers()[1].Bytes())[data.Offset() : data.Offset()+col.Len()]
+			return compareNumbers(mem, col, vals, op, int64(x.Value)), true
+		case *scalar.Date64:
+			vals := arrow.Int64Traits.CastFromBytes(data.Buffers()[1].Bytes())[data.Offset() : data.Offset()+col.Len()]
+			return compareNumbers(mem, col, vals, op, int64(x.Value)), true
+		case *scalar.Date32:
+			vals := arrow.Int32Traits.CastFromBytes(data.Buffers()[1].Bytes())[data.Offset() : data.Offset()+col.Len()]
+			return compareNumbers(mem, col, vals, op, int32(x.Value)), true
+		}
+		return nil, false
+	}
 	switch a := col.(type) {
 	case *array.Int64:
 		v, ok := lit.(int64)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -25,6 +26,9 @@ func TestFastCompareMatchesCompute(t *testing.T) {
 		n := 1 + r.IntN(100)
 		cols := map[string]arrow.Array{}
 		ib, fb, f32, i32, sb := array.NewInt64Builder(mem), array.NewFloat64Builder(mem), array.NewFloat32Builder(mem), array.NewInt32Builder(mem), array.NewStringBuilder(mem)
+		tsb := array.NewTimestampBuilder(mem, &arrow.TimestampType{Unit: arrow.Microsecond})
+		db := array.NewDate32Builder(mem)
+		day0 := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
 		specials := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0, math.Copysign(0, -1)}
 		for range n {
 			if r.IntN(5) == 0 {
@@ -33,8 +37,12 @@ func TestFastCompareMatchesCompute(t *testing.T) {
 				f32.AppendNull()
 				i32.AppendNull()
 				sb.AppendNull()
+				tsb.AppendNull()
+				db.AppendNull()
 				continue
 			}
+			tsb.Append(arrow.Timestamp(day0.Add(time.Duration(r.IntN(10)-5) * time.Hour).UnixMicro()))
+			db.Append(arrow.Date32FromTime(day0.AddDate(0, 0, r.IntN(10)-5)))
 			ib.Append(int64(r.IntN(10) - 5))
 			i32.Append(int32(r.IntN(10) - 5))
 			f := float64(r.IntN(10)-5) / 2
@@ -46,10 +54,12 @@ func TestFastCompareMatchesCompute(t *testing.T) {
 			sb.Append(string(rune('a' + r.IntN(5))))
 		}
 		cols["i64"], cols["f64"], cols["f32"], cols["i32"], cols["str"] = ib.NewArray(), fb.NewArray(), f32.NewArray(), i32.NewArray(), sb.NewArray()
-		for _, b := range []interface{ Release() }{ib, fb, f32, i32, sb} {
+		cols["ts"], cols["date"] = tsb.NewArray(), db.NewArray()
+		for _, b := range []interface{ Release() }{ib, fb, f32, i32, sb, tsb, db} {
 			b.Release()
 		}
-		lits := map[string]any{"i64": int64(r.IntN(10) - 5), "i32": int64(r.IntN(10) - 5), "f64": float64(r.IntN(10)-5) / 2, "f32": float64(r.IntN(10)-5) / 2, "str": string(rune('a' + r.IntN(5)))}
+		lits := map[string]any{"i64": int64(r.IntN(10) - 5), "i32": int64(r.IntN(10) - 5), "f64": float64(r.IntN(10)-5) / 2, "f32": float64(r.IntN(10)-5) / 2, "str": string(rune('a' + r.IntN(5))),
+			"ts": day0.Add(time.Duration(r.IntN(10)-5) * time.Hour), "date": day0.AddDate(0, 0, r.IntN(10)-5)}
 		for name, whole := range cols {
 			lo := r.IntN(whole.Len())
 			col := array.NewSlice(whole, int64(lo), int64(whole.Len())) // offsets too
@@ -58,7 +68,13 @@ func TestFastCompareMatchesCompute(t *testing.T) {
 				if !ok {
 					t.Fatalf("%s: no fast path", name)
 				}
-				s, err := scalar.MakeScalar(lits[name]).CastTo(col.DataType())
+				var s scalar.Scalar
+				var err error
+				if tm, isTime := lits[name].(time.Time); isTime {
+					s, err = timeScalar(tm, col.DataType())
+				} else {
+					s, err = scalar.MakeScalar(lits[name]).CastTo(col.DataType())
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
