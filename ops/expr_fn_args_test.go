@@ -256,5 +256,3 @@ func checkTypeError(t *testing.T, e Expr, want string) {
 		t.Fatalf("%s: DataType error %v, want one saying %q", e, err, want)
 	}
 }
-
-
