@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -106,7 +107,7 @@ func fnBlock(t *testing.T, mem memory.Allocator, seed uint64) arrow.RecordBatch 
 // bool, time.Time (UTC, or the column's zone), or nil for null.
 func rowValue(t *testing.T, a arrow.Array, i int) any {
 	t.Helper()
-	if a.IsNull(i) {
+	if _, ok := a.(*array.Null); ok || a.IsNull(i) {
 		return nil
 	}
 	switch x := a.(type) {
@@ -135,6 +136,8 @@ func rowValue(t *testing.T, a arrow.Array, i int) any {
 			tm = tm.In(loc)
 		}
 		return tm
+	case *array.Duration:
+		return int64(x.Value(i))
 	case *array.Date32:
 		return x.Value(i).ToTime()
 	case *array.Date64:
@@ -151,6 +154,10 @@ func sameValue(a, b any) bool {
 	fb, okB := b.(float64)
 	if okA && okB {
 		return math.Float64bits(fa) == math.Float64bits(fb) || math.IsNaN(fa) && math.IsNaN(fb) || fa == fb
+	}
+	if ta, ok := a.(time.Time); ok {
+		tb, ok := b.(time.Time)
+		return ok && ta.Equal(tb)
 	}
 	return a == b
 }

@@ -192,6 +192,7 @@ func TestMathErrors(t *testing.T) {
 		{Call("abs", Col("x").Sub(2).Sub(Lit(math.MaxInt64))), "row 0: integer overflow (abs(-9223372036854775808) does not fit int64)"},
 		{Call("round", Col("x"), -1), "row 3: integer overflow (round(9223372036854775807, -1)"},
 		{Call("log", Col("f")), "row 2: cannot take the logarithm of zero"},
+		{Call("log", Col("f").Mul(0)), "row 0: cannot take the logarithm of zero"},
 		{Call("sqrt", Col("f").Sub(1.5)), "row 0: cannot take the square root of a negative number (-0.5)"},
 		{Call("log", Lit(-1.0)), "cannot take the logarithm of a negative number (-1)"},
 		{Call("abs", Lit(int64(math.MinInt64))), "integer overflow"},
