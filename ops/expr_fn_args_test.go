@@ -30,7 +30,7 @@ var (
 
 // fnBlock is a random block of the types the functions take; one row in
 // about eight of each column is null.
-func fnBlock(t *testing.T, mem memory.Allocator, seed uint64) arrow.RecordBatch {
+func fnBlock(t testing.TB, mem memory.Allocator, seed uint64) arrow.RecordBatch {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	fields := []arrow.Field{

@@ -178,9 +178,9 @@ func roundKernel(ec *evalCtx, args []fnArg, out arrow.DataType, n int) (arrow.Ar
 	buf, vals := newFixed[float64](ec.mem, n)
 	if dArg.stride == 0 {
 		// One scale for every row: the common round(x, 2).
-		d := digits[0]
+		m := roundScale(digits[0])
 		for i := range vals {
-			vals[i] = roundFloat(in[x.at(i)], d)
+			vals[i] = roundScaled(in[x.at(i)], m)
 		}
 	} else {
 		for i := range vals {
@@ -192,25 +192,40 @@ func roundKernel(ec *evalCtx, args []fnArg, out arrow.DataType, n int) (arrow.Ar
 
 // roundFloat is DuckDB's rounding of a double to d digits: half away from
 // zero; where scaling overflows, x itself (0 for negative d).
-func roundFloat(x float64, d int64) float64 {
-	if d == 0 {
-		return math.Round(x)
-	}
+func roundFloat(x float64, d int64) float64 { return roundScaled(x, roundScale(d)) }
+
+// roundScale is the factor rounding to d digits scales by: 10^d, or
+// -10^-d for negative d (the sign says to divide).
+func roundScale(d int64) float64 {
 	if d < 0 {
-		m := math.Pow(10, float64(-d))
-		r := math.Round(x/m) * m
+		return -math.Pow(10, float64(-d))
+	}
+	return math.Pow(10, float64(d))
+}
+
+func roundScaled(x, m float64) float64 {
+	if m < 0 {
+		r := math.Round(x/-m) * -m
 		if math.IsInf(r, 0) || math.IsNaN(r) {
 			return 0
 		}
 		return r
 	}
-	m := math.Pow(10, float64(d))
 	r := math.Round(x*m) / m
 	if math.IsInf(r, 0) || math.IsNaN(r) {
 		return x
 	}
 	return r
 }
+
+// pow10 is 10^i for the exponents an int64 holds.
+var pow10 = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
 
 // roundInt rounds an integer to a multiple of 10^-d, half away from zero;
 // false on overflow.
@@ -221,10 +236,7 @@ func roundInt(x, d int64) (int64, bool) {
 	if d < -18 { // 10^19 exceeds int64: every int64 rounds to 0
 		return 0, true
 	}
-	m := int64(1)
-	for range -d {
-		m *= 10
-	}
+	m := pow10[-d]
 	q, r := x/m, x%m
 	switch {
 	case r >= 0 && r >= m-r: // x > 0: round up when the rest is at least half

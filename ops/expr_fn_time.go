@@ -2,7 +2,10 @@ package ops
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -40,6 +43,11 @@ func timeResult(out arrow.DataType) func([]arrow.DataType) (arrow.DataType, erro
 			if t.ID() != arrow.NULL && !isTimeType(t) {
 				return nil, errNeed("a timestamp or date")
 			}
+			if tt, ok := t.(*arrow.TimestampType); ok && tt.TimeZone != "" {
+				if _, err := zone(tt.TimeZone); err != nil {
+					return nil, err
+				}
+			}
 		}
 		return out, nil
 	}
@@ -61,12 +69,41 @@ func floorDiv(a, b int64) int64 {
 func instants(a fnArg) (secs, nanos []int64) {
 	n := a.arr.Len()
 	secs, nanos = make([]int64, n), make([]int64, n)
+	seconds(a, secs, nanos)
+	return secs, nanos
+}
+
+// seconds fills secs (and nanos, unless nil) with a time argument's
+// instants.
+func seconds(a fnArg, secs, nanos []int64) {
 	switch x := a.arr.(type) {
 	case *array.Timestamp:
 		per := perSecond[x.DataType().(*arrow.TimestampType).Unit]
-		for i, v := range x.TimestampValues() {
-			s := floorDiv(int64(v), per)
-			secs[i], nanos[i] = s, (int64(v)-s*per)*(1e9/per)
+		vals := x.TimestampValues()
+		// A constant divisor per unit: the compiler turns each division
+		// into a multiplication.
+		switch per {
+		case 1:
+			for i, v := range vals {
+				secs[i] = int64(v)
+			}
+		case 1e3:
+			for i, v := range vals {
+				secs[i] = floorDiv(int64(v), 1e3)
+			}
+		case 1e6:
+			for i, v := range vals {
+				secs[i] = floorDiv(int64(v), 1e6)
+			}
+		default:
+			for i, v := range vals {
+				secs[i] = floorDiv(int64(v), 1e9)
+			}
+		}
+		if nanos != nil {
+			for i, v := range vals {
+				nanos[i] = (int64(v) - secs[i]*per) * (1e9 / per)
+			}
 		}
 	case *array.Date32:
 		for i, v := range x.Date32Values() {
@@ -74,17 +111,19 @@ func instants(a fnArg) (secs, nanos []int64) {
 		}
 	case *array.Date64:
 		for i, v := range x.Date64Values() {
-			s := floorDiv(int64(v), 1000)
-			secs[i], nanos[i] = s, (int64(v)-s*1000)*1e6
+			secs[i] = floorDiv(int64(v), 1000)
+			if nanos != nil {
+				nanos[i] = (int64(v) - secs[i]*1000) * 1e6
+			}
 		}
 	}
-	return secs, nanos
 }
 
 // localDays is a time argument's values as days since the epoch and
 // seconds into the day, on the wall clock of the timestamp's zone.
 func localDays(a fnArg) (days, secOfDay []int64, err error) {
-	secs, _ := instants(a)
+	secs := make([]int64, a.arr.Len())
+	seconds(a, secs, nil)
 	if ts, ok := a.arr.DataType().(*arrow.TimestampType); ok && ts.TimeZone != "" {
 		loc, err := zone(ts.TimeZone)
 		if err != nil {
@@ -100,9 +139,24 @@ func localDays(a fnArg) (days, secOfDay []int64, err error) {
 	return days, secs, nil
 }
 
+// zones caches loaded time zones: a zone is checked at plan time and for
+// every block, and loading one reads the zone database.
+var zones sync.Map // name -> *time.Location
+
 // zone is an arrow time zone: a name from the zone database or a fixed
 // offset "+05:30".
 func zone(name string) (*time.Location, error) {
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := loadZone(name)
+	if err == nil {
+		zones.Store(name, loc)
+	}
+	return loc, err
+}
+
+func loadZone(name string) (*time.Location, error) {
 	if len(name) == 6 && (name[0] == '+' || name[0] == '-') && name[3] == ':' {
 		h, errH := strconv.Atoi(name[1:3])
 		m, errM := strconv.Atoi(name[4:])
@@ -121,27 +175,84 @@ func zone(name string) (*time.Location, error) {
 	return loc, nil
 }
 
-// shiftToZone adds loc's UTC offset to each instant (seconds), looking the
-// offset up again only when an instant leaves the stretch it held for.
+// shiftToZone adds loc's UTC offset to each instant (seconds). Instants
+// in the years the zone's offset table covers find their offset by binary
+// search; others look it up once per run of instants in one stretch.
 func shiftToZone(secs []int64, loc *time.Location) {
-	var lo, hi int64 = 1, 0 // empty: the first instant looks up
+	tab := offsetTable(loc)
+	var from, to int64 = 1, 0 // empty: the first instant outside looks up
 	var off int64
 	for i, s := range secs {
-		if s < lo || s >= hi {
-			t := time.Unix(s, 0).In(loc)
-			_, o := t.Zone()
-			off = int64(o)
-			start, end := t.ZoneBounds()
-			lo, hi = -1<<63, 1<<63-1
-			if !start.IsZero() {
-				lo = start.Unix()
+		if s >= tab.starts[0] && s < tab.end {
+			j, found := slices.BinarySearch(tab.starts, s)
+			if !found {
+				j--
 			}
-			if !end.IsZero() {
-				hi = end.Unix()
-			}
+			secs[i] = s + tab.offs[j]
+			continue
+		}
+		if s < from || s >= to {
+			off, from, to = zoneAt(s, loc)
 		}
 		secs[i] = s + off
 	}
+}
+
+// zoneTable is a zone's UTC offsets over [starts[0], end): offs[j] holds
+// from starts[j] to starts[j+1].
+type zoneTable struct {
+	starts, offs []int64
+	end          int64
+}
+
+// tableSpan is the instants offset tables cover: 1800 to 2200. Building one
+// takes a few milliseconds (the rules past the zone database's last
+// transition are parsed on each lookup), once per zone and process.
+var tableSpan = [2]int64{-5364662400, 7258118400}
+
+var zoneTables sync.Map // *time.Location -> *zoneTable
+
+func offsetTable(loc *time.Location) *zoneTable {
+	if t, ok := zoneTables.Load(loc); ok {
+		return t.(*zoneTable)
+	}
+	t := &zoneTable{end: tableSpan[0]}
+	for t.end < tableSpan[1] {
+		off, _, end := zoneAt(t.end, loc)
+		if end <= t.end {
+			// Past the zone database's last transition Go's ZoneBounds can
+			// answer an empty stretch at a year's end; the offset a day
+			// later, if the same, tells where the stretch ends.
+			next, _, end2 := zoneAt(t.end+86400, loc)
+			if next != off || end2 <= t.end+86400 {
+				break // leave the rest to lookups
+			}
+			end = end2
+		}
+		t.starts, t.offs = append(t.starts, t.end), append(t.offs, off)
+		t.end = end
+	}
+	if len(t.starts) == 0 {
+		t.starts = []int64{math.MaxInt64}
+	}
+	zoneTables.Store(loc, t)
+	return t
+}
+
+// zoneAt is loc's offset at instant s (seconds) and the stretch [from, to)
+// it holds for.
+func zoneAt(s int64, loc *time.Location) (off, from, to int64) {
+	t := time.Unix(s, 0).In(loc)
+	_, o := t.Zone()
+	start, end := t.ZoneBounds()
+	from, to = math.MinInt64, math.MaxInt64
+	if !start.IsZero() {
+		from = start.Unix()
+	}
+	if !end.IsZero() {
+		to = end.Unix()
+	}
+	return int64(o), from, to
 }
 
 // civil is the proleptic Gregorian date of a day number (days since
@@ -149,16 +260,16 @@ func shiftToZone(secs []int64, loc *time.Location) {
 func civil(z int64) (y, m, d int64) {
 	z += 719468
 	era := floorDiv(z, 146097)
-	doe := z - era*146097
+	doe := uint64(z - era*146097) // in [0, 146096]: unsigned divisions are cheaper
 	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
 	doy := doe - (365*yoe + yoe/4 - yoe/100)
 	mp := (5*doy + 2) / 153
-	d = doy - (153*mp+2)/5 + 1
-	m = mp + 3
+	d = int64(doy - (153*mp+2)/5 + 1)
+	m = int64(mp) + 3
 	if mp >= 10 {
-		m = mp - 9
+		m = int64(mp) - 9
 	}
-	y = yoe + era*400
+	y = int64(yoe) + era*400
 	if m <= 2 {
 		y++
 	}
