@@ -162,6 +162,11 @@ func stringsOf(a fnArg) strArg {
 	if b := a.arr.Data().Buffers()[2]; b != nil {
 		s.data = b.Bytes()
 	}
+	if a.arr.Len() == 0 {
+		// No rows: the offsets buffer may be missing altogether.
+		s.offs64 = []int64{0}
+		return s
+	}
 	switch x := a.arr.(type) {
 	case *array.String:
 		s.offs32 = x.ValueOffsets()

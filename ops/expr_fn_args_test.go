@@ -210,14 +210,21 @@ func checkConst(t *testing.T, e Expr, want any) {
 	checkFn(t, mem, b, e, func(map[string]any) any { return want })
 }
 
-// withFnBlock runs fn over a fresh random block, checking that nothing
-// leaks.
+// withFnBlock runs fn over fresh random blocks and slices of them,
+// checking that nothing leaks.
 func withFnBlock(t *testing.T, fn func(mem memory.Allocator, b arrow.RecordBatch)) {
 	t.Helper()
 	for seed := range uint64(3) {
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		b := fnBlock(t, mem, seed)
 		fn(mem, b)
+		// A slice, whose arrays start at an offset into their buffers, and
+		// no rows at all.
+		for _, r := range [][2]int64{{7, 300}, {0, 0}, {fnRows, fnRows}} {
+			part := b.NewSlice(r[0], r[1])
+			fn(mem, part)
+			part.Release()
+		}
 		b.Release()
 		mem.AssertSize(t, 0)
 	}

@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"context"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -133,4 +135,29 @@ func fnSchema(t *testing.T) *arrow.Schema {
 func TestStringRoundTrip(t *testing.T) {
 	checkRoundTrip(t, Call("concat", Call("upper", Col("s")), "/", Call("substr", Col("ls"), -3, 2)))
 	checkRoundTrip(t, And(Call("contains", Col("s"), "ab"), Call("starts_with", Col("s"), Col("sub")).Eq(false), Call("length", Col("s")).Gt(2)))
+}
+
+// TestStringEmptyBuffers evaluates the string functions over a column of
+// no rows whose offsets buffer is missing, as some writers produce.
+func TestStringEmptyBuffers(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	data := array.NewData(arrow.BinaryTypes.String, 0, []*memory.Buffer{nil, nil, nil}, nil, 0, 0)
+	col := array.MakeFromData(data)
+	data.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}}, nil)
+	b := array.NewRecordBatch(schema, []arrow.Array{col}, 0)
+	col.Release()
+	defer b.Release()
+	for _, e := range []Expr{Call("lower", Col("s")), Call("length", Col("s")), Call("contains", Col("s"), "a"),
+		Call("substr", Col("s"), 2), Call("concat", Col("s"), Col("s")), Call("coalesce", Col("s"), "x"), Call("if", Col("s").Eq("a"), Col("s"), "b")} {
+		got, err := e.Eval(context.Background(), mem, b)
+		if err != nil {
+			t.Fatalf("%s: %v", e, err)
+		}
+		if got.Len() != 0 {
+			t.Errorf("%s: %d rows", e, got.Len())
+		}
+		got.Release()
+	}
 }
