@@ -16,8 +16,8 @@ import (
 // with one typed loop per result type.
 
 func init() {
-	registerFunc(&ScalarFunc{Name: "coalesce", MinArgs: 1, MaxArgs: -1, Type: commonType, Eval: columnwise(commonType, false, coalesceKernel)})
-	registerFunc(&ScalarFunc{Name: "if", MinArgs: 3, MaxArgs: 3, Type: ifType, Eval: columnwise(ifType, false, ifKernel)})
+	registerFunc(&ScalarFunc{Name: "coalesce", MinArgs: 1, MaxArgs: -1, Type: dictAware(commonType), Eval: columnwise(commonType, nullable, coalesceKernel)})
+	registerFunc(&ScalarFunc{Name: "if", MinArgs: 3, MaxArgs: 3, Type: dictAware(ifType), Eval: columnwise(ifType, nullable, ifKernel)})
 }
 
 // commonType is the type values of these types share: numbers as

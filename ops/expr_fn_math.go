@@ -19,14 +19,14 @@ func init() {
 	}{{"abs", true}, {"floor", true}, {"ceil", true}, {"sqrt", false}, {"log", false}, {"exp", false}} {
 		typ := numericResult(op.keepInt)
 		name := op.name
-		registerFunc(&ScalarFunc{Name: name, MinArgs: 1, MaxArgs: 1, Type: typ,
-			Eval: columnwise(typ, true, func(ec *evalCtx, args []fnArg, out arrow.DataType, n int) (arrow.Array, error) {
+		registerFunc(&ScalarFunc{Name: name, MinArgs: 1, MaxArgs: 1, Type: dictAware(typ),
+			Eval: columnwise(typ, strict, func(ec *evalCtx, args []fnArg, out arrow.DataType, n int) (arrow.Array, error) {
 				return mathUnary(ec, name, args[0], out, n)
 			})})
 	}
-	registerFunc(&ScalarFunc{Name: "round", MinArgs: 1, MaxArgs: 2, Type: roundType, Eval: columnwise(roundType, true, roundKernel)})
+	registerFunc(&ScalarFunc{Name: "round", MinArgs: 1, MaxArgs: 2, Type: dictAware(roundType), Eval: columnwise(roundType, strict, roundKernel)})
 	powType := numericResult(false)
-	registerFunc(&ScalarFunc{Name: "pow", MinArgs: 2, MaxArgs: 2, Type: powType, Eval: columnwise(powType, true, powKernel)})
+	registerFunc(&ScalarFunc{Name: "pow", MinArgs: 2, MaxArgs: 2, Type: dictAware(powType), Eval: columnwise(powType, strict, powKernel)})
 }
 
 // mathUnary computes the one-argument function name over a number column.

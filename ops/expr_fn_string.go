@@ -21,23 +21,23 @@ func init() {
 	sameString := stringResult(nil)
 	for _, name := range []string{"lower", "upper"} {
 		upper := name == "upper"
-		registerFunc(&ScalarFunc{Name: name, MinArgs: 1, MaxArgs: 1, Type: sameString,
-			Eval: columnwise(sameString, true, func(ec *evalCtx, args []fnArg, out arrow.DataType, n int) (arrow.Array, error) {
+		registerFunc(&ScalarFunc{Name: name, MinArgs: 1, MaxArgs: 1, Type: dictAware(sameString),
+			Eval: columnwise(sameString, strictTotal, func(ec *evalCtx, args []fnArg, out arrow.DataType, n int) (arrow.Array, error) {
 				return changeCase(ec, stringsOf(args[0]), upper, out, n)
 			})})
 	}
 	lenType := stringResult(arrow.PrimitiveTypes.Int64)
-	registerFunc(&ScalarFunc{Name: "length", MinArgs: 1, MaxArgs: 1, Type: lenType, Eval: columnwise(lenType, true, lengthKernel)})
+	registerFunc(&ScalarFunc{Name: "length", MinArgs: 1, MaxArgs: 1, Type: dictAware(lenType), Eval: columnwise(lenType, strictTotal, lengthKernel)})
 	matchType := stringResult(arrow.FixedWidthTypes.Boolean)
 	for _, name := range []string{"contains", "starts_with", "ends_with"} {
 		match := map[string]func(s, sub []byte) bool{"contains": bytes.Contains, "starts_with": bytes.HasPrefix, "ends_with": bytes.HasSuffix}[name]
-		registerFunc(&ScalarFunc{Name: name, MinArgs: 2, MaxArgs: 2, Type: matchType,
-			Eval: columnwise(matchType, true, func(ec *evalCtx, args []fnArg, out arrow.DataType, n int) (arrow.Array, error) {
+		registerFunc(&ScalarFunc{Name: name, MinArgs: 2, MaxArgs: 2, Type: dictAware(matchType),
+			Eval: columnwise(matchType, strictTotal, func(ec *evalCtx, args []fnArg, out arrow.DataType, n int) (arrow.Array, error) {
 				return matchKernel(ec, stringsOf(args[0]), stringsOf(args[1]), match, n)
 			})})
 	}
-	registerFunc(&ScalarFunc{Name: "substr", MinArgs: 2, MaxArgs: 3, Type: substrType, Eval: columnwise(substrType, true, substrKernel)})
-	registerFunc(&ScalarFunc{Name: "concat", MinArgs: 1, MaxArgs: -1, Type: sameString, Eval: columnwise(sameString, true, concatKernel)})
+	registerFunc(&ScalarFunc{Name: "substr", MinArgs: 2, MaxArgs: 3, Type: dictAware(substrType), Eval: columnwise(substrType, strictTotal, substrKernel)})
+	registerFunc(&ScalarFunc{Name: "concat", MinArgs: 1, MaxArgs: -1, Type: dictAware(sameString), Eval: columnwise(sameString, strictTotal, concatKernel)})
 }
 
 // changeCase lowers (or uppers) every value: ASCII values byte by byte,

@@ -25,15 +25,15 @@ func init() {
 	partType := timeResult(arrow.PrimitiveTypes.Int64)
 	for _, name := range timeParts {
 		part := name
-		registerFunc(&ScalarFunc{Name: part, MinArgs: 1, MaxArgs: 1, Type: partType,
-			Eval: columnwise(partType, true, func(ec *evalCtx, args []fnArg, out arrow.DataType, n int) (arrow.Array, error) {
+		registerFunc(&ScalarFunc{Name: part, MinArgs: 1, MaxArgs: 1, Type: dictAware(partType),
+			Eval: columnwise(partType, strictTotal, func(ec *evalCtx, args []fnArg, out arrow.DataType, n int) (arrow.Array, error) {
 				return partKernel(ec, part, args[0], out, n)
 			})})
 	}
 	secType := timeResult(arrow.PrimitiveTypes.Float64)
-	registerFunc(&ScalarFunc{Name: "diff_seconds", MinArgs: 2, MaxArgs: 2, Type: secType, Eval: columnwise(secType, true, diffSecondsKernel)})
+	registerFunc(&ScalarFunc{Name: "diff_seconds", MinArgs: 2, MaxArgs: 2, Type: dictAware(secType), Eval: columnwise(secType, strictTotal, diffSecondsKernel)})
 	dayType := timeResult(arrow.PrimitiveTypes.Int64)
-	registerFunc(&ScalarFunc{Name: "diff_days", MinArgs: 2, MaxArgs: 2, Type: dayType, Eval: columnwise(dayType, true, diffDaysKernel)})
+	registerFunc(&ScalarFunc{Name: "diff_days", MinArgs: 2, MaxArgs: 2, Type: dictAware(dayType), Eval: columnwise(dayType, strictTotal, diffDaysKernel)})
 }
 
 // timeResult checks that every argument is a timestamp or a date.
