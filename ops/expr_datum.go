@@ -333,3 +333,8 @@ func dayNumber(v any) int64 {
 	t, _ := v.(time.Time)
 	return int64(arrow.Date32FromTime(t))
 }
+
+// allNull is an array of n nulls of type t.
+func allNull(mem memory.Allocator, t arrow.DataType, n int) (arrow.Array, error) {
+	return scalar.MakeArrayFromScalar(scalar.MakeNullScalar(t), n, mem)
+}

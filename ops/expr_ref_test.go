@@ -126,15 +126,6 @@ func gotValues(a arrow.Array) []any {
 	return out
 }
 
-func sameValue(a, b any) bool {
-	fa, aok := a.(float64)
-	fb, bok := b.(float64)
-	if aok && bok {
-		return fa == fb || math.IsNaN(fa) && math.IsNaN(fb) || math.Abs(fa-fb) <= 1e-12*math.Abs(fb)
-	}
-	return a == b
-}
-
 // TestArithmeticAgainstReference computes +, -, *, / and % over random
 // columns (and constants on either side) and checks each row against the
 // SQL rules written out row by row: null in, null out; two integers give
