@@ -7,9 +7,11 @@
 //     "2024-01-05 13:22:10" datetimes become timestamps);
 //   - cleaning with vectorized expression filters (Where(Col(...)...)),
 //     which the optimizer can hand to the source;
-//   - a vectorized MapBatches that computes features on whole Arrow arrays
-//     (trip_minutes, speed_mph, hour_of_day, day_of_week, tip_pct,
-//     fare_per_mile), followed by a second Where on those features;
+//   - features derived with expressions (WithColumn: trip_minutes from
+//     DiffSeconds, speed_mph, hour_of_day and day_of_week from Hour and
+//     DayOfWeek, tip_pct, fare_per_mile, null where undefined with If),
+//     followed by a second Where on those features; the optimizer runs the
+//     filters and the derived columns as one pass over each block;
 //   - WriteParquet with PartitionBy and Mode(formats.Overwrite), so a rerun
 //     into the same directory replaces the previous output;
 //   - ReadParquet on the output (the "payment_type=card/" directories come
@@ -61,8 +63,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	_ "github.com/shoal-data/shoal/cluster" // runs on a cluster with SHOAL_ADDRESS
 	"github.com/shoal-data/shoal/dataset"
@@ -113,10 +113,6 @@ type group struct {
 	MeanTipPct  float64
 	MeanSpeed   float64
 }
-
-// addFeatures is registered so the ETL runs on a cluster too
-// (SHOAL_ADDRESS=head:6380): the nodes' workers find it by name.
-func init() { dataset.Register("taxietl.addFeatures", addFeatures) }
 
 func main() {
 	dataset.Init() // in a cluster's worker process, serves tasks instead
@@ -213,7 +209,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (summary, error) {
 	// ...compute the features on whole batches, then drop what needs them:
 	// a trip_minutes of null or <= 0 (dropoff not after pickup) and
 	// impossible speeds (a null speed_mph is never <= 100).
-	etl := clean.MapBatches(addFeatures).Where(dataset.And(
+	etl := withFeatures(clean).Where(dataset.And(
 		dataset.Col("trip_minutes").Gt(0),
 		dataset.Col("speed_mph").Le(100),
 	))
@@ -306,127 +302,19 @@ func report(w io.Writer, sum summary, etlTime time.Duration) {
 // Features
 // ---------------------------------------------------------------------------
 
-// addFeatures appends the derived columns to a batch, computed over its
-// Arrow arrays. A feature is null where an input it needs is null or out of
-// its domain (a duration <= 0 has no speed, a fare <= 0 no tip percentage, a
-// distance <= 0 no fare per mile).
-func addFeatures(b arrow.RecordBatch) (arrow.RecordBatch, error) {
-	col := func(name string) (arrow.Array, error) {
-		idx := b.Schema().FieldIndices(name)
-		if len(idx) == 0 {
-			return nil, fmt.Errorf("addFeatures: no column %q", name)
-		}
-		return b.Column(idx[0]), nil
-	}
-	var pickup, dropoff *array.Timestamp
-	var dist, fare, tip *array.Float64
-	for _, c := range []struct {
-		name string
-		dst  any
-	}{
-		{"pickup_datetime", &pickup}, {"dropoff_datetime", &dropoff},
-		{"trip_distance", &dist}, {"fare_amount", &fare}, {"tip_amount", &tip},
-	} {
-		a, err := col(c.name)
-		if err != nil {
-			return nil, err
-		}
-		ok := false
-		switch dst := c.dst.(type) {
-		case **array.Timestamp:
-			*dst, ok = a.(*array.Timestamp)
-		case **array.Float64:
-			*dst, ok = a.(*array.Float64)
-		}
-		if !ok {
-			return nil, fmt.Errorf("addFeatures: column %q is %s", c.name, a.DataType())
-		}
-	}
-
-	n := int(b.NumRows())
-	unit := pickup.DataType().(*arrow.TimestampType).Unit
-	if u := dropoff.DataType().(*arrow.TimestampType).Unit; u != unit {
-		return nil, fmt.Errorf("addFeatures: pickup_datetime is in %s, dropoff_datetime in %s", unit, u)
-	}
-	perSec := int64(time.Second / unit.Multiplier()) // timestamp units per second
-	pu, do := pickup.TimestampValues(), dropoff.TimestampValues()
-	d, f, t := dist.Float64Values(), fare.Float64Values(), tip.Float64Values()
-
-	minutes, minutesOK := make([]float64, n), make([]bool, n)
-	speed, speedOK := make([]float64, n), make([]bool, n)
-	hour, dow, timeOK := make([]int32, n), make([]int32, n), make([]bool, n)
-	tipPct, tipOK := make([]float64, n), make([]bool, n)
-	perMile, perMileOK := make([]float64, n), make([]bool, n)
-	for i := range n {
-		puOK, doOK := pickup.IsValid(i), dropoff.IsValid(i)
-		distOK, fareOK := dist.IsValid(i), fare.IsValid(i)
-		if puOK {
-			secs, _ := floorDiv(int64(pu[i]), perSec)
-			day, sec := floorDiv(secs, 86400)
-			hour[i] = int32(sec / 3600)
-			_, weekday := floorDiv(day+4, 7) // 1970-01-01 was a Thursday (4)
-			dow[i] = int32(weekday)
-			timeOK[i] = true
-		}
-		if puOK && doOK {
-			minutes[i], minutesOK[i] = float64(do[i]-pu[i])/float64(perSec)/60, true
-			if minutes[i] > 0 && distOK {
-				speed[i], speedOK[i] = d[i]/(minutes[i]/60), true
-			}
-		}
-		if fareOK && f[i] > 0 && tip.IsValid(i) {
-			tipPct[i], tipOK[i] = 100*t[i]/f[i], true
-		}
-		if fareOK && distOK && d[i] > 0 {
-			perMile[i], perMileOK[i] = f[i]/d[i], true
-		}
-	}
-
-	names := []string{"trip_minutes", "speed_mph", "hour_of_day", "day_of_week", "tip_pct", "fare_per_mile"}
-	cols := []arrow.Array{
-		float64Array(minutes, minutesOK),
-		float64Array(speed, speedOK),
-		int32Array(hour, timeOK),
-		int32Array(dow, timeOK),
-		float64Array(tipPct, tipOK),
-		float64Array(perMile, perMileOK),
-	}
-	defer func() {
-		for _, c := range cols {
-			c.Release()
-		}
-	}()
-	fields := append([]arrow.Field(nil), b.Schema().Fields()...)
-	all := append([]arrow.Array(nil), b.Columns()...)
-	for i, name := range names {
-		fields = append(fields, arrow.Field{Name: name, Type: cols[i].DataType(), Nullable: true})
-		all = append(all, cols[i])
-	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), all, b.NumRows()), nil
-}
-
-// floorDiv is a = q*b + r with 0 <= r < b (b > 0).
-func floorDiv(a, b int64) (q, r int64) {
-	q, r = a/b, a%b
-	if r < 0 {
-		q, r = q-1, r+b
-	}
-	return q, r
-}
-
-// float64Array and int32Array build arrays from values and a validity mask.
-func float64Array(vals []float64, valid []bool) arrow.Array {
-	bld := array.NewFloat64Builder(memory.DefaultAllocator)
-	defer bld.Release()
-	bld.AppendValues(vals, valid)
-	return bld.NewArray()
-}
-
-func int32Array(vals []int32, valid []bool) arrow.Array {
-	bld := array.NewInt32Builder(memory.DefaultAllocator)
-	defer bld.Release()
-	bld.AppendValues(vals, valid)
-	return bld.NewArray()
+// withFeatures adds the trip features as expressions, each null where it
+// is undefined: no speed for a trip that does not move forward in time, no
+// tip percentage of a zero fare, no fare per mile of no distance.
+func withFeatures(trips *dataset.Dataset) *dataset.Dataset {
+	col, lit := dataset.Col, dataset.Lit
+	minutes := dataset.DiffSeconds(col("dropoff_datetime"), col("pickup_datetime")).Div(60.0)
+	return trips.
+		WithColumn("trip_minutes", minutes).
+		WithColumn("speed_mph", dataset.If(col("trip_minutes").Gt(0), col("trip_distance").Div(col("trip_minutes").Div(60.0)), lit(nil))).
+		WithColumn("hour_of_day", dataset.Hour(col("pickup_datetime")).Cast(arrow.PrimitiveTypes.Int32)).
+		WithColumn("day_of_week", dataset.DayOfWeek(col("pickup_datetime")).Cast(arrow.PrimitiveTypes.Int32)).
+		WithColumn("tip_pct", dataset.If(col("fare_amount").Gt(0), lit(100.0).Mul(col("tip_amount")).Div(col("fare_amount")), lit(nil))).
+		WithColumn("fare_per_mile", dataset.If(col("trip_distance").Gt(0), col("fare_amount").Div(col("trip_distance")), lit(nil)))
 }
 
 // countFiles counts the Parquet files under each partition directory of out.

@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/dataset"
+	"github.com/shoal-data/shoal/exec"
 )
 
 // trip is one CSV row as the test parses it, on its own, with encoding/csv.
@@ -324,7 +325,7 @@ func checkPartitions(t *testing.T, out string, keptBy map[string]int64, files ma
 
 // The features of three rows worked out by hand, from timestamps in
 // milliseconds (the CSV read gives seconds; both must work).
-func TestAddFeatures(t *testing.T) {
+func TestFeatures(t *testing.T) {
 	mem := memory.DefaultAllocator
 	ms := &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
 	stamp := func(s string) arrow.Timestamp {
@@ -366,10 +367,16 @@ func TestAddFeatures(t *testing.T) {
 		c.Release()
 	}
 	defer in.Release()
-	out, err := addFeatures(in)
+	rt := exec.NewLocal(exec.WithWorkers(1))
+	defer rt.Close()
+	recs, err := withFeatures(dataset.FromRecords([]arrow.RecordBatch{in}, dataset.WithRuntime(rt))).ToRecords(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	out := recs[0]
 	defer out.Release()
 
 	null := math.NaN() // stands for a null here
