@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -403,4 +404,61 @@ func boolString(a arrow.Array) string {
 		}
 	}
 	return sb.String()
+}
+
+// TestTimeColumns compares and subtracts timestamp columns of different
+// units and date columns: col against col, against a time constant, a
+// duration of two timestamps, days between two dates.
+func TestTimeColumns(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	sec := &arrow.TimestampType{Unit: arrow.Second, TimeZone: "UTC"}
+	ms := &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "pickup", Type: sec, Nullable: true}, {Name: "dropoff", Type: ms, Nullable: true},
+		{Name: "d1", Type: arrow.FixedWidthTypes.Date32, Nullable: true}, {Name: "d2", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+	}, nil)
+	t0 := time.Date(2024, 1, 5, 13, 0, 0, 0, time.UTC)
+	bld := array.NewRecordBuilder(mem, schema)
+	defer bld.Release()
+	pu := bld.Field(0).(*array.TimestampBuilder)
+	do := bld.Field(1).(*array.TimestampBuilder)
+	d1 := bld.Field(2).(*array.Date32Builder)
+	d2 := bld.Field(3).(*array.Date32Builder)
+	for i, mins := range []int{30, -5, 0, 90} {
+		p := t0.Add(time.Duration(i) * time.Hour)
+		pu.Append(arrow.Timestamp(p.Unix()))
+		if i == 2 {
+			do.AppendNull()
+		} else {
+			do.Append(arrow.Timestamp(p.Add(time.Duration(mins) * time.Minute).UnixMilli()))
+		}
+		d1.Append(arrow.Date32FromTime(p.AddDate(0, 0, i)))
+		d2.Append(arrow.Date32FromTime(t0))
+	}
+	b := bld.NewRecordBatch()
+	defer b.Release()
+	check := func(e Expr, want string) {
+		t.Helper()
+		got, err := e.Eval(context.Background(), mem, b)
+		if err != nil {
+			t.Fatalf("%s: %v", e, err)
+		}
+		defer got.Release()
+		s := got.String()
+		if _, isBool := got.(*array.Boolean); isBool {
+			s = boolString(got)
+		}
+		if s != want {
+			t.Errorf("%s = %s, want %s", e, s, want)
+		}
+	}
+	check(Col("dropoff").Gt(Col("pickup")), "10n1")
+	check(Col("pickup").Ge(t0.Add(time.Hour)), "0111")
+	check(Col("dropoff").Sub(Col("pickup")), "[1800000 -300000 (null) 5400000]")
+	check(Col("d1").Sub(Col("d2")), "[0 1 2 3]")
+	check(Col("d1").Gt(Col("d2")), "0111")
+	if typ, err := Col("dropoff").Sub(Col("pickup")).DataType(schema); err != nil || typ.String() != "duration[ms]" {
+		t.Errorf("timestamp - timestamp is %v (%v), want duration[ms]", typ, err)
+	}
 }
