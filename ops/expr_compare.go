@@ -58,11 +58,14 @@ func (c *Cmp) evalArray(ctx context.Context, mem memory.Allocator, b arrow.Recor
 	colType := col.DataType()
 	var owned arrow.Array
 	switch {
-	case isNumeric(colType) && isNumericValue(lit):
+	case numClass(colType) > 0 && isNumericValue(lit):
 		// Compare an integer column with 2.5 as floats rather than truncate
-		// the constant, and with a constant too large for it as int64.
+		// the constant, and with a constant too large for it as int64;
+		// decimals compare as float64, as they compute.
 		var wider arrow.DataType
-		if _, isFloat := lit.(float64); isFloat && !isFloatType(colType) {
+		if !isNumeric(colType) {
+			wider = arrow.PrimitiveTypes.Float64
+		} else if _, isFloat := lit.(float64); isFloat && !isFloatType(colType) {
 			wider = arrow.PrimitiveTypes.Float64
 		} else if !fitsInteger(lit, colType) {
 			wider = arrow.PrimitiveTypes.Float64

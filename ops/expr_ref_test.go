@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -460,5 +461,54 @@ func TestTimeColumns(t *testing.T) {
 	check(Col("d1").Gt(Col("d2")), "0111")
 	if typ, err := Col("dropoff").Sub(Col("pickup")).DataType(schema); err != nil || typ.String() != "duration[ms]" {
 		t.Errorf("timestamp - timestamp is %v (%v), want duration[ms]", typ, err)
+	}
+}
+
+// TestDecimalColumns computes and compares a decimal column (as TPC-H
+// files from other engines have) as float64.
+func TestDecimalColumns(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dt := &arrow.Decimal128Type{Precision: 15, Scale: 2}
+	bld := array.NewDecimal128Builder(mem, dt)
+	for _, v := range []int64{1050, 2399, -1} { // 10.50, 23.99, -0.01
+		bld.Append(decimal128.FromI64(v))
+	}
+	bld.AppendNull()
+	col := bld.NewArray()
+	bld.Release()
+	b := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "price", Type: dt, Nullable: true}}, nil), []arrow.Array{col}, 4)
+	col.Release()
+	defer b.Release()
+	for _, c := range []struct {
+		e    Expr
+		want string
+	}{
+		{Col("price").Gt(10.5), "010n"},
+		{Col("price").Le(10), "001n"},
+		{Col("price").Mul(2).Gt(Col("price").Add(20)), "010n"},
+	} {
+		got, err := c.e.Eval(context.Background(), mem, b)
+		if err != nil {
+			t.Fatalf("%s: %v", c.e, err)
+		}
+		if s := boolString(got); s != c.want {
+			t.Errorf("%s = %s, want %s", c.e, s, c.want)
+		}
+		got.Release()
+	}
+	got, err := Col("price").Mul(Lit(1).Sub(0.75)).Eval(context.Background(), mem, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release()
+	vals := got.(*array.Float64).Float64Values()
+	for i, w := range []float64{2.625, 5.9975, -0.0025} {
+		if math.Abs(vals[i]-w) > 1e-12 || got.IsNull(i) {
+			t.Errorf("price * (1 - 0.75) = %s, want %v at %d", got, w, i)
+		}
+	}
+	if !got.IsNull(3) {
+		t.Errorf("null price gave %s", got)
 	}
 }
