@@ -290,3 +290,40 @@ func TestPushdownThroughSortsJoinsAndUnions(t *testing.T) {
 		})
 	}
 }
+
+// TestExpressionEdgeCases: a filter of NULL or false keeps nothing, of
+// true everything (folded away); a Select of constants repeats them per
+// row; an aggregate over no rows counts 0 and sums null; expressions over
+// an empty dataset give nothing and no error.
+func TestExpressionEdgeCases(t *testing.T) {
+	e := setup(t)
+	col, lit := dataset.Col, dataset.Lit
+	r := dataset.Range(10, e.opt())
+	count := func(ds *dataset.Dataset) int {
+		t.Helper()
+		return len(must(ds.TakeAll(e.ctx))(t))
+	}
+	if n := count(r.Where(lit(nil))); n != 0 {
+		t.Errorf("WHERE NULL kept %d rows", n)
+	}
+	if n := count(r.Where(lit(false))); n != 0 {
+		t.Errorf("WHERE false kept %d rows", n)
+	}
+	if n := count(r.Where(lit(1).Add(1).Eq(2))); n != 10 {
+		t.Errorf("WHERE 1 + 1 = 2 kept %d rows", n)
+	}
+	if p := r.Where(lit(1).Add(1).Eq(2)).Explain(); strings.Contains(p[strings.Index(p, "-- optimized plan --"):], "Where") {
+		t.Errorf("a filter that folds to true stays:\n%s", p)
+	}
+	lits := must(r.Select(lit(7).Alias("seven"), lit(nil).Alias("nothing")).TakeAll(e.ctx))(t)
+	if len(lits) != 10 || lits[9]["seven"] != int64(7) || lits[9]["nothing"] != nil {
+		t.Errorf("constants: %v", lits)
+	}
+	agg := must(r.Where(lit(false)).Aggregate(dataset.SumOfExpr(col("id").Mul(2)), dataset.CountOf(col("id")), dataset.CountRows()).TakeAll(e.ctx))(t)
+	if len(agg) != 1 || agg[0]["sum(id * 2)"] != nil || agg[0]["count(id)"] != int64(0) || agg[0]["count()"] != int64(0) {
+		t.Errorf("aggregate of no rows: %v, want sum null and counts 0", agg)
+	}
+	if n := count(dataset.Range(0, e.opt()).WithColumn("x", col("id").Add(1)).Where(col("x").Gt(0))); n != 0 {
+		t.Errorf("empty input gave %d rows", n)
+	}
+}

@@ -60,7 +60,7 @@ func CountRows() Agg { return Agg{agg: shuffle.CountRows()} }
 
 // CountOf counts the rows of each group where e is not null.
 func CountOf(e Expr) Agg {
-	a := exprAgg(shuffle.SumOf, e.IsNotNull().Cast(arrow.PrimitiveTypes.Int64))
+	a := exprAgg(shuffle.CountOf, e.IsNotNull().Cast(arrow.PrimitiveTypes.Int64))
 	a.As = "count(" + e.String() + ")"
 	if _, isCol := ops.ColumnName(e); !isCol && e.Name() != e.String() {
 		a.As = e.Name()

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/shoal-data/shoal/blocks"
 )
 
 // Expr is a computation over a block's columns that Shoal can see into,
@@ -318,6 +319,9 @@ func FilterBlock(ctx context.Context, mem memory.Allocator, e Expr, b arrow.Reco
 		return nil, err
 	}
 	defer mask.Release()
+	if mask.DataType().ID() == arrow.NULL {
+		return blocks.Take(mem, b, nil) // WHERE NULL keeps no row
+	}
 	m, ok := mask.(*array.Boolean)
 	if !ok {
 		return nil, fmt.Errorf("filter %s: the expression is %s, not boolean", e, mask.DataType())

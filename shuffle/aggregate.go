@@ -20,6 +20,8 @@ import (
 type Agg struct {
 	kind aggKind
 	col  string
+	// zero makes a sum 0, not null, for a group with no value (CountOf).
+	zero bool
 	// As names the output column; by default "count()", "sum(x)", and so on.
 	As string
 }
@@ -43,6 +45,10 @@ func CountRows() Agg { return Agg{kind: aggCount} }
 // SumOf sums a numeric column (int64 for integer columns, checked for
 // overflow; float64 otherwise). A group with no values sums to null.
 func SumOf(col string) Agg { return Agg{kind: aggSum, col: col} }
+
+// CountOf counts the values of a column of 0s and 1s (1 where the counted
+// value is not null) by summing them: 0, not null, for a group with none.
+func CountOf(flags string) Agg { return Agg{kind: aggSum, col: flags, zero: true} }
 
 // MinOf is the smallest value of a numeric column.
 func MinOf(col string) Agg { return Agg{kind: aggMin, col: col} }
@@ -656,7 +662,7 @@ func (s *aggStates) finish(mem memory.Allocator, keys blocks.Block) (blocks.Bloc
 		n := s.n[k]
 		valid := make([]bool, s.nGrps)
 		for g := range valid {
-			valid[g] = n[g] > 0 || a.kind == aggCount
+			valid[g] = n[g] > 0 || a.kind == aggCount || a.zero
 		}
 		name := a.Name()
 		switch {

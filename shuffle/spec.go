@@ -10,6 +10,7 @@ type aggJSON struct {
 	Kind string `json:"kind"`
 	Col  string `json:"col,omitempty"`
 	As   string `json:"as,omitempty"`
+	Zero bool   `json:"zero,omitempty"`
 }
 
 // MarshalJSON encodes the aggregation, so that it can travel in a task's
@@ -18,7 +19,7 @@ func (a Agg) MarshalJSON() ([]byte, error) {
 	if a.kind < aggCount || int(a.kind) >= len(aggNames) {
 		return nil, fmt.Errorf("shuffle: unknown aggregation kind %d", a.kind)
 	}
-	return json.Marshal(aggJSON{Kind: aggNames[a.kind], Col: a.col, As: a.As})
+	return json.Marshal(aggJSON{Kind: aggNames[a.kind], Col: a.col, As: a.As, Zero: a.zero})
 }
 
 // UnmarshalJSON decodes what MarshalJSON encoded.
@@ -29,7 +30,7 @@ func (a *Agg) UnmarshalJSON(data []byte) error {
 	}
 	for k, name := range aggNames {
 		if name == j.Kind {
-			*a = Agg{kind: aggKind(k), col: j.Col, As: j.As}
+			*a = Agg{kind: aggKind(k), col: j.Col, As: j.As, zero: j.Zero}
 			return nil
 		}
 	}
