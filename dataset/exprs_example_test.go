@@ -85,10 +85,10 @@ func ExampleSumOfExpr() {
 	col, lit := dataset.Col, dataset.Lit
 	summary := exampleTrips(rt).
 		GroupBy("payment").Aggregate(
-			dataset.SumOfExpr(col("fare").Mul(lit(1).Sub(col("tip").Div(100)))).Alias("net"),
-			dataset.MaxOfExpr(col("fare").Add(col("tip"))),
-			dataset.CountOf(col("tip")),
-		).
+		dataset.SumOfExpr(col("fare").Mul(lit(1).Sub(col("tip").Div(100)))).Alias("net"),
+		dataset.MaxOfExpr(col("fare").Add(col("tip"))),
+		dataset.CountOf(col("tip")),
+	).
 		Sort(dataset.Asc("payment"))
 	if err := summary.Show(ctx, 5); err != nil {
 		log.Fatal(err)
