@@ -220,7 +220,7 @@ func TestExpressionErrors(t *testing.T) {
 // keeps unchanged (and not into the side a left join null-extends), into
 // every input of a union, and through a sort into the Parquet read; each
 // plan gives the rows it gives with the rules off.
-func TestPushdownThroughSortsJoinsAndUnions(t *testing.T) {
+func TestPushdownThroughSortsJoinsAggregatesAndUnions(t *testing.T) {
 	e := setup(t)
 	dir, _ := tripsFile(t, e, 3000)
 	read := func(o ...dataset.Option) *dataset.Dataset {
@@ -252,6 +252,13 @@ func TestPushdownThroughSortsJoinsAndUnions(t *testing.T) {
 			return read(o...).JoinOn(zones(o...), []string{"pax"}, []string{"zone_pax"}, dataset.LeftJoin).
 				Where(dataset.Col("label").IsNull())
 		}, []string{"Where(label IS NULL)", "Join("}},
+		{"a filter on group keys runs before the aggregation", func(o ...dataset.Option) *dataset.Dataset {
+			return read(o...).GroupBy("payment", "pax").Aggregate(dataset.SumOf("fare")).
+				Where(dataset.Col("payment").Ne("dispute").And(dataset.Col("pax").Lt(4)))
+		}, []string{"GroupBy[payment pax]", "Where(payment != 'dispute' AND pax < 4)", "filter=payment != 'dispute' AND pax < 4"}},
+		{"a filter on an aggregate stays after it", func(o ...dataset.Option) *dataset.Dataset {
+			return read(o...).GroupBy("payment").Aggregate(dataset.SumOf("fare")).Where(dataset.Col("sum(fare)").Gt(10.0))
+		}, []string{"Where(\"sum(fare)\" > 10.0)", "GroupBy[payment]"}},
 		{"union: the filter goes to every input", func(o ...dataset.Option) *dataset.Dataset {
 			return read(o...).Union(read(o...)).Where(dataset.Col("tip").Lt(1.0))
 		}, []string{"Union(2)", "Where(tip < 1.0)", "filter=tip < 1.0", "Where(tip < 1.0)", "filter=tip < 1.0"}},

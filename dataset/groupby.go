@@ -3,6 +3,7 @@ package dataset
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -260,6 +261,19 @@ func (d *Dataset) aggregateBy(keys []string, userAggs []Agg) *Dataset {
 		Map:           f.Map,
 		Reduce:        f.Reduce,
 		ObserveMap:    adapt.Observe,
+		// A filter on the keys alone (SQL's HAVING on a key) keeps or drops
+		// whole groups: it may run before the aggregation, on fewer rows.
+		FilterInputs: func(cols []string) []int {
+			if len(keys) == 0 || len(cols) == 0 {
+				return nil
+			}
+			for _, c := range cols {
+				if !slices.Contains(keys, c) {
+					return nil
+				}
+			}
+			return []int{0}
+		},
 		Spec: func() *ops.Spec {
 			now := a
 			now.Skip = adapt.Skipping()

@@ -147,6 +147,22 @@ func (a *arithNode) eval(ec *evalCtx, b arrow.RecordBatch) (datum, error) {
 		y, _ := asFloat(r.v)
 		return scalarDatum(floatOp(a.op, x, y), t), nil
 	}
+	if l.isScalar() || r.isScalar() {
+		// Column op constant: one loop over the column, no column of the
+		// constant.
+		colSide, constSide := l, r
+		if l.isScalar() {
+			colSide, constSide = r, l
+		}
+		vals, vd, err := float64Operand(ec, colSide, n)
+		if err != nil {
+			return datum{}, fmt.Errorf("expression %s: %w", a, err)
+		}
+		c, _ := asFloat(constSide.v)
+		buf, out := newFixed[float64](ec.mem, n)
+		floatConstKernel(a.op, out, vals[:n], c, l.isScalar())
+		return arrayDatum(makeFixed(t, n, buf, andValidity(ec.mem, n, vd))), nil
+	}
 	lv, lvd, err := float64Operand(ec, l, n)
 	if err != nil {
 		return datum{}, fmt.Errorf("expression %s: %w", a, err)
@@ -158,6 +174,46 @@ func (a *arithNode) eval(ec *evalCtx, b arrow.RecordBatch) (datum, error) {
 	buf, out := newFixed[float64](ec.mem, n)
 	floatKernel(a.op, out, lv[:n], rv[:n])
 	return arrayDatum(makeFixed(t, n, buf, andValidity(ec.mem, n, lvd, rvd))), nil
+}
+
+// floatConstKernel fills out with x op c (or c op x when constLeft), one
+// tight loop per operator.
+func floatConstKernel(op arithOp, out, x []float64, c float64, constLeft bool) {
+	out = out[:len(x)]
+	switch {
+	case op == opAdd:
+		for i, v := range x {
+			out[i] = v + c
+		}
+	case op == opMul:
+		for i, v := range x {
+			out[i] = v * c
+		}
+	case op == opSub && !constLeft:
+		for i, v := range x {
+			out[i] = v - c
+		}
+	case op == opSub:
+		for i, v := range x {
+			out[i] = c - v
+		}
+	case op == opDiv && !constLeft:
+		for i, v := range x {
+			out[i] = v / c
+		}
+	case op == opDiv:
+		for i, v := range x {
+			out[i] = c / v
+		}
+	default:
+		for i, v := range x {
+			if constLeft {
+				out[i] = math.Mod(c, v)
+			} else {
+				out[i] = math.Mod(v, c)
+			}
+		}
+	}
 }
 
 func asInt64(v any) int64 {
