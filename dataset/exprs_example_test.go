@@ -85,7 +85,7 @@ func ExampleSumOfExpr() {
 	col, lit := dataset.Col, dataset.Lit
 	summary := exampleTrips(rt).
 		GroupBy("payment").Aggregate(
-		dataset.SumOfExpr(col("fare").Mul(lit(1).Sub(col("tip").Div(100)))).Alias("net"),
+		dataset.SumOfExpr(col("fare").Mul(lit(1).Sub(col("tip").Div(100)))).As("net"),
 		dataset.MaxOfExpr(col("fare").Add(col("tip"))),
 		dataset.CountOf(col("tip")),
 	).

@@ -20,23 +20,28 @@ import (
 // ...Expr forms over any numeric expression (SumOfExpr(Col("price").Mul(Lit(1).Sub(Col("disc"))))),
 // and CountOf. The expression is computed in the same pass as the filter
 // and the partial aggregation, never as a column of its own.
+//
+// The output column is named by As (or Alias), by default by the
+// expression's alias, or "count()", "sum(x)", "sum(price * (1 - disc))",
+// and so on.
 type Agg struct {
-	// As names the output column; by default the expression's alias, or
-	// "count()", "sum(x)", "sum(price * (1 - disc))", and so on.
-	As string
-
+	as   string
 	agg  shuffle.Agg
 	expr Expr // the aggregated expression; zero for CountRows
 }
 
-// Alias is a with the output column called name.
-func (a Agg) Alias(name string) Agg { a.As = name; return a }
+// As is a with the output column called name:
+// SumOfExpr(Col("price").Mul(Col("qty"))).As("revenue").
+func (a Agg) As(name string) Agg { a.as = name; return a }
+
+// Alias is As, named as Expr.Alias is.
+func (a Agg) Alias(name string) Agg { return a.As(name) }
 
 // Name is the output column's name.
 func (a Agg) Name() string {
 	switch {
-	case a.As != "":
-		return a.As
+	case a.as != "":
+		return a.as
 	case a.expr.IsZero():
 		return a.agg.Name()
 	}
@@ -62,9 +67,9 @@ func CountRows() Agg { return Agg{agg: shuffle.CountRows()} }
 // CountOf counts the rows of each group where e is not null.
 func CountOf(e Expr) Agg {
 	a := exprAgg(shuffle.CountOf, e.IsNotNull().Cast(arrow.PrimitiveTypes.Int64))
-	a.As = "count(" + e.String() + ")"
+	a.as = "count(" + e.String() + ")"
 	if _, isCol := ops.ColumnName(e); !isCol && e.Name() != e.String() {
-		a.As = e.Name()
+		a.as = e.Name()
 	}
 	return a
 }

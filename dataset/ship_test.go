@@ -328,8 +328,7 @@ func readOpts(o []dataset.Option, more ...dataset.ReadOption) []dataset.ReadOpti
 }
 
 func named(a dataset.Agg, as string) dataset.Agg {
-	a.As = as
-	return a
+	return a.As(as)
 }
 
 func shipCases(dir string) []shipCase {
