@@ -3,6 +3,13 @@
 // return a new Dataset at once; consumers (Count, Take, IterBatches, ...) run
 // the plan on the streaming executor and take a context that cancels it.
 //
+// Derived columns, filters and aggregations are best written as
+// expressions, which the optimizer can see into (a Go function it cannot):
+//
+//	trips.Where(dataset.Col("fare").Gt(10).And(dataset.Col("city").Eq("Oslo"))).
+//		WithColumn("total", dataset.Col("fare").Add(dataset.Col("tip"))).
+//		GroupBy("city").Aggregate(dataset.SumOfExpr(dataset.Col("total")).As("revenue"))
+//
 // Datasets run on the embedded local runtime unless WithRuntime names
 // another. Errors found while building the plan (a nil function, an unknown
 // column) are kept in the Dataset and returned by the first consumer, before
