@@ -1,8 +1,8 @@
 package dataset
 
 import (
-	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -32,55 +32,64 @@ const (
 )
 
 // Join joins the dataset (left) with other (right) on equal values of the
-// key columns, which both sides must have with the same types. Null keys
-// match nothing, as in SQL. The output has the key columns, the left
-// columns, then the right columns; a right column whose name the left side
-// already uses gets the suffix "_right". Both sides are hash-partitioned by
-// key through the object store (and spill); each partition is joined by
-// building a hash table on its right rows and probing it with its left rows.
+// key columns, which both sides must have with the same types: it is
+// JoinOn(other, on, on, kind).
 func (d *Dataset) Join(other *Dataset, on []string, kind JoinKind) *Dataset {
+	return d.join("dataset.Join", other, shuffle.SameKeys(on), kind)
+}
+
+// JoinOn joins the dataset (left) with other (right) where leftOn[i] on the
+// left equals rightOn[i] on the right, for every i: keys named differently
+// on each side, as SQL's "ON l.a = r.b" (Polars' left_on/right_on). Each
+// pair of key columns must have the same type; a missing key or a type
+// mismatch is an error when the plan is built, naming both columns and
+// types. Null keys match nothing, as in SQL.
+//
+// The output has one column per key pair, named and typed as the left key,
+// then the left side's other columns, then the right side's other columns;
+// the right key columns are dropped, since they equal the left ones on
+// matched rows. For right and full joins, a right row without a match
+// gives its key values to the left key column (a coalesce, as SQL's USING),
+// so no key is lost. A right column whose name the output already uses gets
+// the suffix "_right". Semi and anti joins keep only the left columns.
+//
+// Both sides are hash-partitioned by key through the object store (and
+// spill); each partition is joined by building a hash table on its right
+// rows and probing it with its left rows.
+func (d *Dataset) JoinOn(other *Dataset, leftOn, rightOn []string, kind JoinKind) *Dataset {
+	return d.join("dataset.JoinOn", other, shuffle.JoinKeys{Left: leftOn, Right: rightOn}, kind)
+}
+
+func (d *Dataset) join(method string, other *Dataset, on shuffle.JoinKeys, kind JoinKind) *Dataset {
 	if d.err != nil {
 		return d
 	}
 	if other == nil {
-		return d.withErr(errors.New("dataset.Join: nil dataset"))
+		return d.withErr(fmt.Errorf("%s: nil dataset", method))
 	}
 	if other.err != nil {
 		return d.withErr(other.err)
 	}
 	if other.cfg.rt != d.cfg.rt {
-		return d.withErr(errors.New("dataset.Join: the datasets run on different runtimes"))
-	}
-	if len(on) == 0 {
-		return d.withErr(errors.New("dataset.Join: no key columns"))
+		return d.withErr(fmt.Errorf("%s: the datasets run on different runtimes", method))
 	}
 	if kind < InnerJoin || kind > AntiJoin {
-		return d.withErr(fmt.Errorf("dataset.Join: unknown join kind %d", kind))
+		return d.withErr(fmt.Errorf("%s: unknown join kind %d", method, kind))
 	}
-	on = append([]string(nil), on...)
-	var outSchema *arrow.Schema
+	on = shuffle.JoinKeys{Left: slices.Clone(on.Left), Right: slices.Clone(on.Right)}
 	ls, rs := d.plan.Schema(), other.plan.Schema()
-	for side, s := range []*arrow.Schema{ls, rs} {
-		if s == nil {
-			continue
-		}
-		for _, k := range on {
-			if len(s.FieldIndices(k)) == 0 {
-				return d.withErr(fmt.Errorf("dataset.Join: %s side: %w", [...]string{"left", "right"}[side], &blocks.UnknownColumnError{Column: k, Schema: s}))
-			}
-		}
+	if err := shuffle.CheckJoinKeys(ls, rs, on); err != nil {
+		return d.withErr(fmt.Errorf("%s: %w", method, err))
 	}
+	var outSchema *arrow.Schema
 	if ls != nil && rs != nil {
-		for _, k := range on {
-			lt, rt := ls.Field(ls.FieldIndices(k)[0]).Type, rs.Field(rs.FieldIndices(k)[0]).Type
-			if !arrow.TypeEqual(lt, rt) {
-				return d.withErr(fmt.Errorf("dataset.Join: key %q is %s on the left but %s on the right", k, lt, rt))
-			}
-		}
 		outSchema = shuffle.JoinSchema(ls, rs, on, kind)
 	}
 	var spec func() *ops.Spec
-	a := joinArgs{On: on, Kind: kind}
+	a := joinArgs{On: on.Left, Kind: kind}
+	if !slices.Equal(on.Left, on.Right) {
+		a.RightOn = on.Right
+	}
 	var err1, err2 error
 	a.Left, err1 = ops.MarshalSchema(ls)
 	a.Right, err2 = ops.MarshalSchema(rs)
@@ -91,7 +100,7 @@ func (d *Dataset) Join(other *Dataset, on []string, kind JoinKind) *Dataset {
 	return d.with(&pipeline.Exchange{
 		Input:         d.plan,
 		More:          []ops.Node{other.plan},
-		Label:         fmt.Sprintf("Join(%s, on=%v)", kind, on),
+		Label:         fmt.Sprintf("Join(%s, on=%s)", kind, on),
 		PartitionsFor: d.reducePartitions,
 		OutSchema:     outSchema,
 		MapSide:       f.MapSide,
@@ -102,18 +111,25 @@ func (d *Dataset) Join(other *Dataset, on []string, kind JoinKind) *Dataset {
 
 // joinArgs describe a Join; the sides' schemas are Arrow IPC (absent when
 // unknown before running).
+// RightOn is absent when the right keys are named as the left ones (On).
 type joinArgs struct {
-	On    []string `json:"on"`
-	Kind  JoinKind `json:"kind"`
-	Left  []byte   `json:"left,omitempty"`
-	Right []byte   `json:"right,omitempty"`
+	On      []string `json:"on"`
+	RightOn []string `json:"right_on,omitempty"`
+	Kind    JoinKind `json:"kind"`
+	Left    []byte   `json:"left,omitempty"`
+	Right   []byte   `json:"right,omitempty"`
 }
 
 func (a joinArgs) funcs(ls, rs *arrow.Schema) pipeline.ExchangeFuncs {
-	on, kind := a.On, a.Kind
+	on, kind := shuffle.SameKeys(a.On), a.Kind
+	if a.RightOn != nil {
+		on.Right = a.RightOn
+	}
 	return pipeline.ExchangeFuncs{
-		MapSide: func(tc *exec.TaskContext, _, _ int, b blocks.Block, n int) ([]blocks.Block, error) {
-			return shuffle.HashParts(tc, b, on, n)
+		MapSide: func(tc *exec.TaskContext, side, _ int, b blocks.Block, n int) ([]blocks.Block, error) {
+			// Equal values hash alike whatever their column's name, so
+			// both sides' matching rows meet in the same partition.
+			return shuffle.HashParts(tc, b, [][]string{on.Left, on.Right}[side], n)
 		},
 		ReduceSides: func(tc *exec.TaskContext, _ int, parts [][]blocks.Block) ([]blocks.Block, error) {
 			return shuffle.JoinReduce(tc, parts, [2]*arrow.Schema{ls, rs}, on, kind)

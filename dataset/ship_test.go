@@ -457,6 +457,12 @@ func shipCases(dir string) []shipCase {
 			right := rng(50, 3, o).Map(shipSquare)
 			return left.Join(right, []string{"id"}, dataset.LeftJoin)
 		}, sorted: true},
+		{name: "join-on", build: func(_ context.Context, o ...dataset.Option) *dataset.Dataset {
+			// Keys named differently per side; a full join coalesces them.
+			left := rng(300, 4, o).MapBatches(shipAddKey)
+			right := rng(50, 3, o).Map(shipSquare).RenameColumns(map[string]string{"id": "key"})
+			return left.JoinOn(right, []string{"k"}, []string{"key"}, dataset.FullJoin)
+		}, sorted: true},
 		{name: "zip", build: func(_ context.Context, o ...dataset.Option) *dataset.Dataset {
 			return rng(500, 5, o).Zip(rng(500, 3, o).AddColumn("neg", shipNegID))
 		}},

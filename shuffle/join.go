@@ -2,7 +2,9 @@ package shuffle
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -41,11 +43,76 @@ func (k JoinKind) String() string {
 	return fmt.Sprintf("JoinKind(%d)", int(k))
 }
 
+// JoinKeys are the key columns of a join, by side: Left[i] is compared with
+// Right[i]. The output keeps one column per pair, named Left[i].
+type JoinKeys struct {
+	Left, Right []string
+}
+
+// SameKeys are keys named the same on both sides.
+func SameKeys(on []string) JoinKeys { return JoinKeys{Left: on, Right: on} }
+
+// String shows the keys as "[a b]", or "[a b]=[c d]" when the sides' names
+// differ.
+func (k JoinKeys) String() string {
+	if slices.Equal(k.Left, k.Right) {
+		return fmt.Sprint(k.Left)
+	}
+	return fmt.Sprintf("%v=%v", k.Left, k.Right)
+}
+
+var sideNames = [...]string{"left", "right"}
+
+// CheckJoinKeys checks that both sides have their key columns and that each
+// pair has the same type (Grouper compares keys of one type). ls or rs may be
+// nil (unknown): only the other side is checked.
+func CheckJoinKeys(ls, rs *arrow.Schema, keys JoinKeys) error {
+	if len(keys.Left) == 0 {
+		return errors.New("no key columns")
+	}
+	if len(keys.Left) != len(keys.Right) {
+		return fmt.Errorf("%d left key columns %v but %d right ones %v", len(keys.Left), keys.Left, len(keys.Right), keys.Right)
+	}
+	for side, names := range [][]string{keys.Left, keys.Right} {
+		seen := map[string]bool{}
+		for _, k := range names {
+			if seen[k] {
+				return fmt.Errorf("%s key %q is given twice", sideNames[side], k)
+			}
+			seen[k] = true
+		}
+	}
+	for side, s := range []*arrow.Schema{ls, rs} {
+		if s == nil {
+			continue
+		}
+		for _, k := range [][]string{keys.Left, keys.Right}[side] {
+			if len(s.FieldIndices(k)) == 0 {
+				return fmt.Errorf("%s side: %w", sideNames[side], &blocks.UnknownColumnError{Column: k, Schema: s})
+			}
+		}
+	}
+	if ls == nil || rs == nil {
+		return nil
+	}
+	for i, l := range keys.Left {
+		r := keys.Right[i]
+		lt, rt := ls.Field(ls.FieldIndices(l)[0]).Type, rs.Field(rs.FieldIndices(r)[0]).Type
+		if !arrow.TypeEqual(lt, rt) {
+			if l == r {
+				return fmt.Errorf("key %q is %s on the left but %s on the right", l, lt, rt)
+			}
+			return fmt.Errorf("left key %q is %s but right key %q is %s: keys must have the same type (cast one side first)", l, lt, r, rt)
+		}
+	}
+	return nil
+}
+
 // JoinReduce is the reduce side of a join: it concatenates each side's
 // parts (parts[0] left, parts[1] right) and joins them with JoinPartition.
 // schemas are the sides' schemas where the plan knows them; a side with a
 // non-void part takes that part's schema instead.
-func JoinReduce(tc *exec.TaskContext, parts [][]blocks.Block, schemas [2]*arrow.Schema, on []string, kind JoinKind) ([]blocks.Block, error) {
+func JoinReduce(tc *exec.TaskContext, parts [][]blocks.Block, schemas [2]*arrow.Schema, on JoinKeys, kind JoinKind) ([]blocks.Block, error) {
 	for side := range parts {
 		for _, p := range parts[side] {
 			if !blocks.IsVoid(p) {
@@ -75,12 +142,14 @@ func JoinReduce(tc *exec.TaskContext, parts [][]blocks.Block, schemas [2]*arrow.
 	return []blocks.Block{out}, nil
 }
 
-// JoinSchema is the output schema of a join.
-func JoinSchema(ls, rs *arrow.Schema, on []string, kind JoinKind) *arrow.Schema {
-	isKey := map[string]bool{}
+// JoinSchema is the output schema of a join: the key columns (one per
+// pair, named and typed as on the left), the left side's other columns, then
+// the right side's other columns, those whose name is already used getting
+// the suffix "_right". Semi and anti joins have no right columns.
+func JoinSchema(ls, rs *arrow.Schema, on JoinKeys, kind JoinKind) *arrow.Schema {
+	isLeftKey := keySet(on.Left)
 	var fields []arrow.Field
-	for _, k := range on {
-		isKey[k] = true
+	for _, k := range on.Left {
 		f := ls.Field(ls.FieldIndices(k)[0])
 		f.Nullable = f.Nullable || kind == RightJoin || kind == FullJoin
 		fields = append(fields, f)
@@ -90,7 +159,7 @@ func JoinSchema(ls, rs *arrow.Schema, on []string, kind JoinKind) *arrow.Schema 
 		used[f.Name] = true
 	}
 	for _, f := range ls.Fields() {
-		if isKey[f.Name] {
+		if isLeftKey[f.Name] {
 			continue
 		}
 		f.Nullable = f.Nullable || kind == RightJoin || kind == FullJoin
@@ -100,8 +169,9 @@ func JoinSchema(ls, rs *arrow.Schema, on []string, kind JoinKind) *arrow.Schema 
 	if kind == SemiJoin || kind == AntiJoin {
 		return arrow.NewSchema(fields, nil)
 	}
+	isRightKey := keySet(on.Right)
 	for _, f := range rs.Fields() {
-		if isKey[f.Name] {
+		if isRightKey[f.Name] {
 			continue
 		}
 		if used[f.Name] {
@@ -115,7 +185,7 @@ func JoinSchema(ls, rs *arrow.Schema, on []string, kind JoinKind) *arrow.Schema 
 
 // JoinPartition joins the rows of one partition. left or right may be nil
 // (no rows).
-func JoinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*arrow.Schema, on []string, kind JoinKind) (blocks.Block, error) {
+func JoinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*arrow.Schema, on JoinKeys, kind JoinKind) (blocks.Block, error) {
 	if left == nil && (right == nil || kind == InnerJoin || kind == LeftJoin || kind == SemiJoin || kind == AntiJoin) {
 		return nil, nil
 	}
@@ -124,24 +194,17 @@ func JoinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*a
 			continue
 		}
 		if schemas[side] == nil {
-			return nil, fmt.Errorf("join: the %s side has no rows and no known schema", [...]string{"left", "right"}[side])
+			return nil, fmt.Errorf("join: the %s side has no rows and no known schema", sideNames[side])
 		}
 		*b = blocks.Empty(tc.Alloc, schemas[side])
 		defer (*b).Release()
 	}
-	for _, k := range on {
-		lc, _ := blocks.Column(left, k)
-		rc, err := blocks.Column(right, k)
-		if err != nil {
-			return nil, err
-		}
-		if !arrow.TypeEqual(lc.DataType(), rc.DataType()) {
-			return nil, fmt.Errorf("join key %q is %s on the left but %s on the right", k, lc.DataType(), rc.DataType())
-		}
+	if err := CheckJoinKeys(left.Schema(), right.Schema(), on); err != nil {
+		return nil, fmt.Errorf("join: %w", err)
 	}
 	// Build on the right: group ids of right keys, and for each group the
 	// right rows in order (a linked list through next, threaded from the back).
-	rkeys, err := blocks.Select(right, on)
+	rkeys, err := blocks.Select(right, on.Right)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +213,7 @@ func JoinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*a
 	if err != nil {
 		return nil, err
 	}
-	rids, err := g.Add(rkeys, on)
+	rids, err := g.Add(rkeys, on.Right)
 	if err != nil {
 		return nil, err
 	}
@@ -168,12 +231,12 @@ func JoinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*a
 		next[r] = head[rids[r]]
 		head[rids[r]] = int32(r)
 	}
-	lkeys, err := blocks.Select(left, on)
+	lkeys, err := blocks.Select(left, on.Left)
 	if err != nil {
 		return nil, err
 	}
 	defer lkeys.Release()
-	lids, err := g.Add(lkeys, on)
+	lids, err := g.Add(lkeys, on.Left)
 	if err != nil {
 		return nil, fmt.Errorf("join keys: %w", err)
 	}
@@ -241,7 +304,7 @@ func nullKeys(keys blocks.Block) []bool {
 }
 
 // assembleJoin gathers the output columns for the row pairs (li, ri).
-func assembleJoin(tc *exec.TaskContext, left, right blocks.Block, on []string, kind JoinKind, li, ri []int64) (blocks.Block, error) {
+func assembleJoin(tc *exec.TaskContext, left, right blocks.Block, on JoinKeys, kind JoinKind, li, ri []int64) (blocks.Block, error) {
 	schema := JoinSchema(left.Schema(), right.Schema(), on, kind)
 	var cols []arrow.Array
 	release := func() {
@@ -249,15 +312,13 @@ func assembleJoin(tc *exec.TaskContext, left, right blocks.Block, on []string, k
 			c.Release()
 		}
 	}
-	isKey := map[string]bool{}
 	nLeft := left.NumRows()
-	for _, k := range on {
-		isKey[k] = true
+	for i, k := range on.Left {
 		lc, _ := blocks.Column(left, k)
 		if kind == RightJoin || kind == FullJoin {
 			// A key comes from the left row, or from the right one where
 			// there is no left row.
-			rc, _ := blocks.Column(right, k)
+			rc, _ := blocks.Column(right, on.Right[i])
 			both, err := array.Concatenate([]arrow.Array{lc, rc}, tc.Alloc)
 			if err != nil {
 				release()
@@ -286,8 +347,9 @@ func assembleJoin(tc *exec.TaskContext, left, right blocks.Block, on []string, k
 		}
 		cols = append(cols, c)
 	}
+	isLeftKey, isRightKey := keySet(on.Left), keySet(on.Right)
 	for i, f := range left.Schema().Fields() {
-		if isKey[f.Name] {
+		if isLeftKey[f.Name] {
 			continue
 		}
 		c, err := takeNullable(tc, tc.Alloc, left.Column(i), li)
@@ -299,7 +361,7 @@ func assembleJoin(tc *exec.TaskContext, left, right blocks.Block, on []string, k
 	}
 	if kind != SemiJoin && kind != AntiJoin {
 		for i, f := range right.Schema().Fields() {
-			if isKey[f.Name] {
+			if isRightKey[f.Name] {
 				continue
 			}
 			c, err := takeNullable(tc, tc.Alloc, right.Column(i), ri)
@@ -313,6 +375,14 @@ func assembleJoin(tc *exec.TaskContext, left, right blocks.Block, on []string, k
 	out := array.NewRecordBatch(schema, cols, int64(len(li)))
 	release()
 	return out, nil
+}
+
+func keySet(keys []string) map[string]bool {
+	set := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		set[k] = true
+	}
+	return set
 }
 
 // takeNullable gathers rows of col; index -1 gives a null.
