@@ -11,7 +11,43 @@ import { performance } from 'node:perf_hooks';
 export const WORKLOADS = [
   'scan_filter_sum', 'map_arith', 'groupby_100', 'groupby_1m', 'sort_int',
   'sort_str', 'shuffle', 'join', 'csv_etl', 'ingest', 'pipeline',
+  'tpch_q1', 'tpch_q6', 'topk_10', 'join_groupby',
 ];
+
+// TPC-H's dates of the expression workloads (SPEC.md), as ISO days.
+export const Q1_SHIP_BEFORE = '1998-09-02'; // inclusive
+export const Q6_SHIP_FROM = '1994-01-01'; // inclusive
+export const Q6_SHIP_TO = '1995-01-01'; // exclusive
+
+// The rows topk_10 keeps.
+export const TOP_K = 10;
+
+// The tpch_q1 aggregates, in the answer's names: each is summed over the
+// groups.
+export const Q1_KEYS = [
+  'sum_qty', 'sum_base_price', 'sum_disc_price', 'sum_charge',
+  'sum_avg_qty', 'sum_avg_price', 'sum_avg_disc', 'sum_count',
+];
+
+// groupSums builds a grouped answer: the group count and, for each name,
+// the sum over the groups of valuesOf(name) (one value per group).
+export function groupSums(groups, names, valuesOf) {
+  const a = { groups };
+  for (const n of names) a[n] = valuesOf(n).reduce((s, v) => s + num(v), 0);
+  return a;
+}
+
+// topkAnswer is topk_10's answer from the scores in output order and the
+// column count.
+export function topkAnswer(scores, columns) {
+  const a = { rows: scores.length, columns, sum_score: 0, first: 0, last: 0 };
+  for (let i = 0; i < scores.length; i++) {
+    if (i > 0 && scores[i] > scores[i - 1]) throw new Error(`top-k out of order at row ${i}`);
+    a.sum_score += num(scores[i]);
+  }
+  if (scores.length > 0) { a.first = num(scores[0]); a.last = num(scores[scores.length - 1]); }
+  return a;
+}
 
 // The rows of one ingest batch.
 export const BATCH_ROWS = 1024;
