@@ -142,6 +142,18 @@ export function tripsCSVColumns(dir) {
   }
 }
 
+// peakRSS is this process's peak resident set (VmHWM) in bytes, 0 where
+// /proc is missing. Not rusage's maxrss: that starts from the parent's
+// peak, as the child was forked from it before node was exec'd.
+function peakRSS() {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 // reply prints the one-line JSON reply and exits.
 function reply(obj, code) {
   process.stdout.write(JSON.stringify(obj) + '\n', () => process.exit(code));
@@ -162,13 +174,14 @@ export async function main(engine, setup, workloads) {
     }
     if (w.unsupported) throw new Unsupported(w.unsupported);
     const ctx = await setup(req);
+    const rssBefore = process.memoryUsage.rss(); // the peak's baseline
     const { ms, answer } = await w(ctx, req);
     for (const [k, v] of Object.entries(answer)) {
       if (typeof v !== 'number' || !Number.isFinite(v)) {
         throw new Error(`answer ${k} = ${String(v)} is not a finite number`);
       }
     }
-    reply({ engine, workload: req.workload, ms, answer }, 0);
+    reply({ engine, workload: req.workload, ms, answer, rss_before: rssBefore, rss_peak: peakRSS() }, 0);
   } catch (e) {
     const unsupported = e instanceof Unsupported;
     if (!unsupported && e?.stack) process.stderr.write(`${e.stack}\n`);

@@ -117,6 +117,7 @@ func Markdown(r *Report, chart string) string {
 		p(" %s |\n", answersCell(r, w))
 	}
 	p("\n")
+	memoryTable(p, r)
 
 	if pr := r.Pipeline; pr != nil && len(pr.Streaming) > 0 {
 		c := pr.Config
@@ -317,4 +318,58 @@ func UpdateDoc(path, size, block string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// memoryTable writes each workload's peak memory per engine and the load
+// other processes put on the machine meanwhile.
+func memoryTable(p func(string, ...any), r *Report) {
+	var engines []string
+	for _, e := range r.Engines {
+		if e != RawEngine {
+			engines = append(engines, e)
+		}
+	}
+	p("Peak memory: the most a run grew the resident set of the process it ran in above where it stood just before the workload "+
+		"(Shoal: the harness's process, its earlier heap handed back to the OS and VmHWM reset first; a peer: its node process, "+
+		"rusage maxrss less the RSS after the engine's setup), max over the repetitions, in MB. "+
+		"Others' CPU: the share of the machine's %d CPUs that other processes kept busy during the workload's runs (/proc/stat less this process and its children).\n\n", r.Machine.Cores)
+	p("| workload |")
+	for _, e := range engines {
+		p(" %s peak MB |", e)
+		if e != ShoalEngine {
+			p(" shoal/%s |", e)
+		}
+	}
+	p(" others' CPU |\n|---|")
+	for _, e := range engines {
+		p("--:|")
+		if e != ShoalEngine {
+			p("--:|")
+		}
+	}
+	p("--:|\n")
+	for _, w := range r.Workloads {
+		if w.Name == PipelineW {
+			continue
+		}
+		s := w.Engines[ShoalEngine].MaxRSS()
+		p("| %s |", w.Name)
+		for _, e := range engines {
+			m := w.Engines[e].MaxRSS()
+			p(" %s |", fmtMB(m))
+			if e != ShoalEngine {
+				if s >= 0 && m > 0 {
+					p(" %.2f |", float64(s)/float64(m))
+				} else {
+					p("  |")
+				}
+			}
+		}
+		if share := w.Load.Share(); !math.IsNaN(share) {
+			p(" %.0f%% |\n", 100*share)
+		} else {
+			p(" – |\n")
+		}
+	}
+	p("\n")
 }

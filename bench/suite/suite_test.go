@@ -59,6 +59,9 @@ func TestShoalbenchSmall(t *testing.T) {
 			t.Errorf("%s on Shoal: status %s (%s), %d runs, answer %v", w, s.Status, s.Note, len(s.Runs), s.Answer)
 			continue
 		}
+		if w != PipelineW && (len(s.RSS) != 1 || s.RSS[0] < 0) {
+			t.Errorf("%s on Shoal: peak memory not measured: %v", w, s.RSS)
+		}
 		want, ok := Expected(rep.Data, w)
 		if !ok {
 			continue
@@ -72,6 +75,9 @@ func TestShoalbenchSmall(t *testing.T) {
 			case er.Answer != nil:
 				for _, diff := range Compare(w, want, er.Answer) {
 					t.Errorf("%s: %s's answer against the generator: %s", w, e, diff)
+				}
+				if e != RawEngine && (len(er.RSS) != 1 || er.RSS[0] < 0) {
+					t.Errorf("%s on %s: peak memory not measured: %v", w, e, er.RSS)
 				}
 			case er.Status == StatusUnsupported || er.Status == StatusError:
 				t.Logf("%s on %s: %s: %s", w, e, er.Status, er.Note)
@@ -131,12 +137,12 @@ func TestShoalbenchSmall(t *testing.T) {
 	b, _ = os.ReadFile(doc)
 	got := string(b)
 	for _, want := range []string{before, after, "| workload | input rows | shoal ms |", "| scan_filter_sum | 200,000 |",
-		"| groupby_100 |", "| pipeline |", "![shoalbench size S", "### Size M: placeholder", "memory copy 256 MiB"} {
+		"| groupby_100 |", "| pipeline |", "| workload | shoal peak MB |", "| tpch_q1 |", "![shoalbench size S", "### Size M: placeholder", "memory copy 256 MiB"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("document lacks %q", want)
 		}
 	}
-	for _, once := range []string{DocBegin, DocEnd, sizeBegin("S"), sizeBegin("M"), "| scan_filter_sum |"} {
+	for _, once := range []string{DocBegin, DocEnd, sizeBegin("S"), sizeBegin("M"), "| scan_filter_sum | 200,000 |"} {
 		if n := strings.Count(got, once); n != 1 {
 			t.Errorf("document has %q %d times, want once", once, n)
 		}
