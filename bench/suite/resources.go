@@ -101,15 +101,20 @@ func (l Load) Share() float64 {
 // shoalRSS measures a Shoal run's peak memory: how far the process's
 // resident set grows above where it stood before the run, with the heap
 // of earlier runs handed back to the OS first.
-type shoalRSS struct{ before int64 }
+// heapLive is the Go heap live at the start, which the run's GC goal
+// grows from.
+type shoalRSS struct{ before, heapLive int64 }
 
 func startShoalRSS() shoalRSS {
 	runtime.GC()
 	debug.FreeOSMemory()
-	if bench.ResetPeakRSS() != nil {
-		return shoalRSS{before: -1}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s := shoalRSS{before: -1, heapLive: int64(ms.HeapAlloc)}
+	if bench.ResetPeakRSS() == nil {
+		s.before = bench.RSS()
 	}
-	return shoalRSS{before: bench.RSS()}
+	return s
 }
 
 // growth is the peak's growth in bytes (-1 where it cannot be measured).

@@ -101,6 +101,11 @@ func TestShoalbenchSmall(t *testing.T) {
 	if p := rep.Pipeline; p == nil || len(p.Streaming) != 1 || p.StageMax <= 0 {
 		t.Errorf("pipeline report incomplete: %+v", p)
 	}
+	// The harness's own heap does not inflate Shoal's GC goal (and so its
+	// peak memory): the memory-copy buffers are not held across the runs.
+	if rep.HarnessHeap <= 0 || rep.HarnessHeap > 64<<20 {
+		t.Errorf("the harness held %d MB of live heap when a Shoal run started, want 0 < x <= 64 MB", rep.HarnessHeap>>20)
+	}
 	if len(rep.Limits) != 3 {
 		t.Errorf("%d limits, want 3 (memory copy on 1 and 2 threads, pqarrow decode)", len(rep.Limits))
 	}
