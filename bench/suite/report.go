@@ -356,7 +356,7 @@ func memoryTable(p func(string, ...any), r *Report) {
 	p("Peak memory: the most a run grew the resident set of the process it ran in above where it stood just before the workload "+
 		"(Shoal: the harness's process, its earlier heap handed back to the OS and VmHWM reset first; a peer: its node process, "+
 		"VmHWM less its RSS after the engine's setup), max over the repetitions, in MB. "+
-		"The harness itself held at most %.0f MB of live heap when a Shoal run started. " +
+		"The harness itself held at most %.0f MB of live heap when a Shoal run started. "+
 		"Others' CPU: the share of the machine's %d CPUs that other processes kept busy during the workload's runs (/proc/stat less this process and its children).\n\n",
 		float64(r.HarnessHeap)/1e6, r.Machine.Cores)
 	p("| workload |")
