@@ -121,7 +121,21 @@ func sumColumn(ctx context.Context, ds *dataset.Dataset) (int64, float64, error)
 
 // PeakRSS returns the process's peak resident set size (VmHWM) in bytes, or
 // 0 where /proc is not available.
-func PeakRSS() int64 {
+func PeakRSS() int64 { return procStatusBytes("VmHWM:") }
+
+// RSS returns the process's resident set size now (VmRSS) in bytes, or 0
+// where /proc is not available.
+func RSS() int64 { return procStatusBytes("VmRSS:") }
+
+// ResetPeakRSS sets the process's peak resident set size (VmHWM) back to
+// its resident set size now (Linux's clear_refs "5"), so that a later
+// PeakRSS measures what follows.
+func ResetPeakRSS() error {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// procStatusBytes reads a "kB" field of /proc/self/status in bytes.
+func procStatusBytes(field string) int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0
@@ -129,7 +143,7 @@ func PeakRSS() int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb << 10
 		}

@@ -11,7 +11,43 @@ import { performance } from 'node:perf_hooks';
 export const WORKLOADS = [
   'scan_filter_sum', 'map_arith', 'groupby_100', 'groupby_1m', 'sort_int',
   'sort_str', 'shuffle', 'join', 'csv_etl', 'ingest', 'pipeline',
+  'tpch_q1', 'tpch_q6', 'topk_10', 'join_groupby',
 ];
+
+// TPC-H's dates of the expression workloads (SPEC.md), as ISO days.
+export const Q1_SHIP_BEFORE = '1998-09-02'; // inclusive
+export const Q6_SHIP_FROM = '1994-01-01'; // inclusive
+export const Q6_SHIP_TO = '1995-01-01'; // exclusive
+
+// The rows topk_10 keeps.
+export const TOP_K = 10;
+
+// The tpch_q1 aggregates, in the answer's names: each is summed over the
+// groups.
+export const Q1_KEYS = [
+  'sum_qty', 'sum_base_price', 'sum_disc_price', 'sum_charge',
+  'sum_avg_qty', 'sum_avg_price', 'sum_avg_disc', 'sum_count',
+];
+
+// groupSums builds a grouped answer: the group count and, for each name,
+// the sum over the groups of valuesOf(name) (one value per group).
+export function groupSums(groups, names, valuesOf) {
+  const a = { groups };
+  for (const n of names) a[n] = valuesOf(n).reduce((s, v) => s + num(v), 0);
+  return a;
+}
+
+// topkAnswer is topk_10's answer from the scores in output order and the
+// column count.
+export function topkAnswer(scores, columns) {
+  const a = { rows: scores.length, columns, sum_score: 0, first: 0, last: 0 };
+  for (let i = 0; i < scores.length; i++) {
+    if (i > 0 && scores[i] > scores[i - 1]) throw new Error(`top-k out of order at row ${i}`);
+    a.sum_score += num(scores[i]);
+  }
+  if (scores.length > 0) { a.first = num(scores[0]); a.last = num(scores[scores.length - 1]); }
+  return a;
+}
 
 // The rows of one ingest batch.
 export const BATCH_ROWS = 1024;
@@ -106,6 +142,18 @@ export function tripsCSVColumns(dir) {
   }
 }
 
+// peakRSS is this process's peak resident set (VmHWM) in bytes, 0 where
+// /proc is missing. Not rusage's maxrss: that starts from the parent's
+// peak, as the child was forked from it before node was exec'd.
+function peakRSS() {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 // reply prints the one-line JSON reply and exits.
 function reply(obj, code) {
   process.stdout.write(JSON.stringify(obj) + '\n', () => process.exit(code));
@@ -126,13 +174,14 @@ export async function main(engine, setup, workloads) {
     }
     if (w.unsupported) throw new Unsupported(w.unsupported);
     const ctx = await setup(req);
+    const rssBefore = process.memoryUsage.rss(); // the peak's baseline
     const { ms, answer } = await w(ctx, req);
     for (const [k, v] of Object.entries(answer)) {
       if (typeof v !== 'number' || !Number.isFinite(v)) {
         throw new Error(`answer ${k} = ${String(v)} is not a finite number`);
       }
     }
-    reply({ engine, workload: req.workload, ms, answer }, 0);
+    reply({ engine, workload: req.workload, ms, answer, rss_before: rssBefore, rss_peak: peakRSS() }, 0);
   } catch (e) {
     const unsupported = e instanceof Unsupported;
     if (!unsupported && e?.stack) process.stderr.write(`${e.stack}\n`);

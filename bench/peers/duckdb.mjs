@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import {
-  BATCH_ROWS, TRIPS_COLUMNS, freshDir, key64, main, num, quote, sortAnswer, timed,
+  BATCH_ROWS, Q1_KEYS, Q1_SHIP_BEFORE, Q6_SHIP_FROM, Q6_SHIP_TO, TOP_K, TRIPS_COLUMNS,
+  freshDir, groupSums, key64, main, num, quote, sortAnswer, timed, topkAnswer,
   tripsCSVColumns,
 } from './common.mjs';
 
@@ -172,6 +173,55 @@ const workloads = {
 
   pipeline: {
     unsupported: 'the pipeline workload (I/O-latency read → CPU map → GPU-latency actor, streaming) is Shoal only; DuckDB cannot express it',
+  },
+
+  // tpch_q1 is TPC-H's query 1 (without its ORDER BY, which Shoal's
+  // GroupBy has no need of): the four groups are read inside the timer.
+  async tpch_q1({ con, ...ctx }) {
+    const [r, ms] = await timed(() => con.runAndReadAll(
+      `SELECT l_returnflag, l_linestatus,
+         sum(l_quantity) AS sum_qty,
+         sum(l_extendedprice) AS sum_base_price,
+         sum(l_extendedprice * (1 - l_discount)) AS sum_disc_price,
+         sum(l_extendedprice * (1 - l_discount) * (1 + l_tax)) AS sum_charge,
+         avg(l_quantity) AS sum_avg_qty,
+         avg(l_extendedprice) AS sum_avg_price,
+         avg(l_discount) AS sum_avg_disc,
+         count(*) AS sum_count
+       FROM ${src(ctx, 'lineitem/*.parquet')}
+       WHERE l_shipdate <= DATE '${Q1_SHIP_BEFORE}'
+       GROUP BY l_returnflag, l_linestatus`));
+    const rows = r.getRows();
+    const names = r.columnNames();
+    const answer = groupSums(rows.length, Q1_KEYS, (k) => rows.map((row) => row[names.indexOf(k)]));
+    return { ms, answer };
+  },
+
+  async tpch_q6({ con, ...ctx }) {
+    const [row, ms] = await timed(() => one(con,
+      `SELECT count(*), sum(l_extendedprice * l_discount)
+       FROM ${src(ctx, 'lineitem/*.parquet')}
+       WHERE l_shipdate >= DATE '${Q6_SHIP_FROM}' AND l_shipdate < DATE '${Q6_SHIP_TO}'
+         AND l_discount BETWEEN 0.05 AND 0.07 AND l_quantity < 24`));
+    return { ms, answer: { rows: num(row[0]), revenue: num(row[1]) } };
+  },
+
+  async topk_10({ con, ...ctx }) {
+    const [r, ms] = await timed(() => con.runAndReadAll(
+      `SELECT * FROM ${src(ctx, 'topk.parquet')} ORDER BY score DESC LIMIT ${TOP_K}`));
+    const at = r.columnNames().indexOf('score');
+    return { ms, answer: topkAnswer(r.getRows().map((row) => row[at]), r.columnCount) };
+  },
+
+  async join_groupby({ con, ...ctx }) {
+    const [r, ms] = await timed(() => con.runAndReadAll(
+      `SELECT z.borough, count(*) AS rows, sum(t.fare) AS sum_fare
+       FROM ${trips(ctx)} t JOIN ${src(ctx, 'zones.parquet')} z ON t.zone = z.zone_id
+       GROUP BY z.borough`));
+    const rows = r.getRows();
+    const names = r.columnNames();
+    const answer = groupSums(rows.length, ['rows', 'sum_fare'], (k) => rows.map((row) => row[names.indexOf(k)]));
+    return { ms, answer };
   },
 };
 

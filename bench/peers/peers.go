@@ -38,6 +38,20 @@ type Result struct {
 	Answer      map[string]float64 `json:"answer"`
 	Error       string             `json:"error,omitempty"`
 	Unsupported bool               `json:"unsupported,omitempty"`
+	// RSSBefore is the node process's resident set just before the
+	// workload (the engine loaded and set up), in bytes.
+	RSSBefore int64 `json:"rss_before,omitempty"`
+	// PeakRSS is the node process's peak resident set (VmHWM), in bytes.
+	PeakRSS int64 `json:"rss_peak,omitempty"`
+}
+
+// RSSGrowth is how far the workload grew the process's resident set
+// above where it stood before the workload (-1 where either is unknown).
+func (r Result) RSSGrowth() int64 {
+	if r.RSSBefore <= 0 || r.PeakRSS <= 0 {
+		return -1
+	}
+	return max(r.PeakRSS-r.RSSBefore, 0)
 }
 
 // Wall is the timed part of the run.

@@ -21,6 +21,7 @@ import (
 var workloads = []string{
 	"scan_filter_sum", "map_arith", "groupby_100", "groupby_1m",
 	"sort_int", "sort_str", "shuffle", "join", "csv_etl", "ingest",
+	"tpch_q1", "tpch_q6", "topk_10", "join_groupby",
 }
 
 // testRows is the size of the generated dataset: a multiple of 80, 5

@@ -8,7 +8,8 @@
 import path from 'node:path';
 import pl from 'nodejs-polars';
 import {
-  BATCH_ROWS, TRIPS_COLUMNS, freshDir, key64, main, num, sortAnswer, timed,
+  BATCH_ROWS, Q1_KEYS, Q1_SHIP_BEFORE, Q6_SHIP_FROM, Q6_SHIP_TO, TOP_K, TRIPS_COLUMNS,
+  freshDir, groupSums, key64, main, num, sortAnswer, timed, topkAnswer,
   tripsCSVColumns,
 } from './common.mjs';
 
@@ -25,6 +26,10 @@ function setup(req) {
 
 const file = (ctx, rel) => path.join(ctx.dir, rel);
 const trips = (ctx) => pl.scanParquet(file(ctx, 'trips/*.parquet'));
+const lineitem = (ctx) => pl.scanParquet(file(ctx, 'lineitem/*.parquet'));
+
+// day is an ISO day as a Polars Date literal.
+const day = (iso) => lit(new Date(`${iso}T00:00:00Z`)).cast(pl.Date);
 
 // sum is the sum of a collected column as a JSON number.
 const sum = (df, name) => num(df.getColumn(name).sum());
@@ -148,6 +153,53 @@ const workloads = {
 
   pipeline: {
     unsupported: 'the pipeline workload (I/O-latency read → CPU map → GPU-latency actor, streaming) is Shoal only; Polars cannot express it',
+  },
+
+  async tpch_q1(ctx) {
+    const discPrice = col('l_extendedprice').mul(lit(1).sub(col('l_discount')));
+    const [df, ms] = await timed(() => lineitem(ctx)
+      .filter(col('l_shipdate').ltEq(day(Q1_SHIP_BEFORE)))
+      .groupBy(['l_returnflag', 'l_linestatus'])
+      .agg(
+        col('l_quantity').sum().alias('sum_qty'),
+        col('l_extendedprice').sum().alias('sum_base_price'),
+        discPrice.sum().alias('sum_disc_price'),
+        discPrice.mul(lit(1).add(col('l_tax'))).sum().alias('sum_charge'),
+        col('l_quantity').mean().alias('sum_avg_qty'),
+        col('l_extendedprice').mean().alias('sum_avg_price'),
+        col('l_discount').mean().alias('sum_avg_disc'),
+        pl.len().alias('sum_count'),
+      )
+      .collect());
+    return { ms, answer: groupSums(df.height, Q1_KEYS, (k) => [sum(df, k)]) };
+  },
+
+  async tpch_q6(ctx) {
+    const [df, ms] = await timed(() => lineitem(ctx)
+      .filter(col('l_shipdate').gtEq(day(Q6_SHIP_FROM))
+        .and(col('l_shipdate').lt(day(Q6_SHIP_TO)))
+        .and(col('l_discount').gtEq(0.05)).and(col('l_discount').ltEq(0.07))
+        .and(col('l_quantity').lt(24)))
+      .select(pl.len().alias('rows'), col('l_extendedprice').mul(col('l_discount')).sum().alias('revenue'))
+      .collect());
+    return { ms, answer: { rows: sum(df, 'rows'), revenue: sum(df, 'revenue') } };
+  },
+
+  async topk_10(ctx) {
+    const [df, ms] = await timed(() => pl.scanParquet(file(ctx, 'topk.parquet'))
+      .sort('score', true)
+      .limit(TOP_K)
+      .collect());
+    return { ms, answer: topkAnswer([...df.getColumn('score')], df.width) };
+  },
+
+  async join_groupby(ctx) {
+    const [df, ms] = await timed(() => trips(ctx)
+      .join(pl.scanParquet(file(ctx, 'zones.parquet')), { leftOn: 'zone', rightOn: 'zone_id', how: 'inner' })
+      .groupBy('borough')
+      .agg(pl.len().alias('rows'), col('fare').sum().alias('sum_fare'))
+      .collect());
+    return { ms, answer: groupSums(df.height, ['rows', 'sum_fare'], (k) => [sum(df, k)]) };
   },
 };
 

@@ -51,6 +51,7 @@ type testData struct {
 	shuffleX         []float64
 	tripsFiles       int // files of trips/ and of trips_csv/
 	tripsRowGroupLen int
+	expr             *exprData
 }
 
 var tripsSchema = arrow.NewSchema([]arrow.Field{
@@ -151,6 +152,7 @@ func genTestData(n int, seed uint64) *testData {
 		d.shuffleID = append(d.shuffleID, int64(i))
 		d.shuffleX = append(d.shuffleX, r.Float64())
 	}
+	d.expr = genExprData(n, r)
 	return d
 }
 
@@ -196,7 +198,7 @@ func (d *testData) write(dir string) error {
 			return err
 		}
 	}
-	return nil
+	return d.expr.write(dir)
 }
 
 func mapSlice[T, U any](s []T, f func(T) U) []U {
@@ -420,6 +422,7 @@ func (d *testData) answers() map[string]map[string]float64 {
 		}
 	}
 	a["csv_etl"] = map[string]float64{"rows": crows, "sum_fare_per_mile": cfpm}
+	d.expr.answers(a, d.trips)
 	return a
 }
 
@@ -429,11 +432,12 @@ func (d *testData) answers() map[string]map[string]float64 {
 func tolerance(workload, key string) float64 {
 	switch {
 	case key == "rows" || key == "groups" || key == "sum_count" || key == "batches" ||
-		key == "sum_id" || key == "moved":
+		key == "sum_id" || key == "moved" || key == "columns":
 		return 0
 	case workload == "sort_int":
 		return 0 // integer keys: first, last and probe are exact
-	case key == "sum_mean" || key == "sum_y":
+	case key == "sum_mean" || key == "sum_y" || strings.HasPrefix(key, "sum_avg_") ||
+		key == "sum_disc_price" || key == "sum_charge" || key == "revenue":
 		return 1e-6
 	}
 	return 1e-9

@@ -13,9 +13,10 @@ import (
 // 1e-9 relative for other float sums.
 func Tolerance(workload, key string) float64 {
 	switch key {
-	case "rows", "groups", "sum_count", "batches", "moved", "sum_id":
+	case "rows", "groups", "sum_count", "batches", "moved", "sum_id", "columns":
 		return 0
-	case "sum_mean", "sum_y", "sum_fare_per_mile":
+	case "sum_mean", "sum_y", "sum_fare_per_mile",
+		"sum_avg_qty", "sum_avg_price", "sum_avg_disc", "sum_disc_price", "sum_charge", "revenue":
 		return 1e-6
 	case "first", "last", "probe":
 		if workload == SortInt {

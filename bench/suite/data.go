@@ -68,7 +68,7 @@ const (
 	DefaultSeed = 0x5ea1
 	// dataVersion names the generator: a cache made by another version (or
 	// seed, or size) is regenerated.
-	dataVersion = "shoalbench-data-v1"
+	dataVersion = "shoalbench-data-v2"
 	// doneFile is written last into a complete data directory.
 	doneFile = "DONE"
 )
@@ -102,20 +102,34 @@ type Data struct {
 	Seed uint64
 	Dir  string // dir/<size>
 
-	TripsDir   string   // trips/
-	Trips      []string // trips/part-NNN.parquet
-	TripsCSV   string   // trips_csv/
-	CSVs       []string // trips_csv/part-NNN.csv
-	GroupBy    string
-	SortData   string
-	JoinLeft   string
-	JoinRight  string
-	Shuffle    string
+	TripsDir  string   // trips/
+	Trips     []string // trips/part-NNN.parquet
+	TripsCSV  string   // trips_csv/
+	CSVs      []string // trips_csv/part-NNN.csv
+	GroupBy   string
+	SortData  string
+	JoinLeft  string
+	JoinRight string
+	Shuffle   string
+
+	LineitemDir string   // lineitem/
+	Lineitem    []string // lineitem/part-NNN.parquet
+	TopK        string
+	Zones       string
+
 	TotalBytes int64 // of all files
 }
 
 func dataPaths(dir string, size Size, seed uint64) *Data {
-	d := &Data{Size: size, Seed: seed, Dir: filepath.Join(dir, size.Name)}
+	d := DataIn(filepath.Join(dir, size.Name))
+	d.Size, d.Seed = size, seed
+	return d
+}
+
+// DataIn is the layout of SPEC.md in dir (the files are not checked), for
+// running the workloads over data made elsewhere (bench/peers's tests).
+func DataIn(dir string) *Data {
+	d := &Data{Dir: dir}
 	d.TripsDir = filepath.Join(d.Dir, "trips")
 	d.TripsCSV = filepath.Join(d.Dir, "trips_csv")
 	for i := range TripsFiles {
@@ -129,12 +143,13 @@ func dataPaths(dir string, size Size, seed uint64) *Data {
 	d.JoinLeft = filepath.Join(d.Dir, "join_left.parquet")
 	d.JoinRight = filepath.Join(d.Dir, "join_right.parquet")
 	d.Shuffle = filepath.Join(d.Dir, "shuffle.parquet")
+	d.exprPaths()
 	return d
 }
 
 func (d *Data) files() []string {
-	out := slices.Concat(d.Trips, d.CSVs)
-	return append(out, d.GroupBy, d.SortData, d.JoinLeft, d.JoinRight, d.Shuffle)
+	out := slices.Concat(d.Trips, d.CSVs, d.Lineitem)
+	return append(out, d.GroupBy, d.SortData, d.JoinLeft, d.JoinRight, d.Shuffle, d.TopK, d.Zones)
 }
 
 // PrepareData returns the data of size under dir/<size>, generating it
@@ -181,7 +196,7 @@ type genJob struct {
 }
 
 func generate(d *Data) error {
-	for _, dir := range []string{d.TripsDir, d.TripsCSV} {
+	for _, dir := range []string{d.TripsDir, d.TripsCSV, d.LineitemDir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
@@ -228,6 +243,7 @@ func generate(d *Data) error {
 				func(a, b int64) arrow.RecordBatch { return shuffleBlock(seed, a, b) })
 		}},
 	)
+	jobs = append(jobs, d.exprJobs()...)
 	slices.SortStableFunc(jobs, func(a, b genJob) int { return int(b.cost - a.cost) })
 	sem := make(chan struct{}, max(runtime.GOMAXPROCS(0), 1))
 	errs := make([]error, len(jobs))

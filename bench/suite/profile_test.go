@@ -13,15 +13,20 @@ import (
 //
 //	SHOALBENCH_WORKLOAD=groupby_100 go test -run X -bench Workload -benchtime 10x -cpuprofile cpu.prof ./bench/suite
 //
-// It skips unless SHOALBENCH_WORKLOAD names a workload.
+// It skips unless SHOALBENCH_WORKLOAD names a workload. SHOALBENCH_DIR
+// names the data cache (shoalbench's -dir; default its default).
 func BenchmarkWorkload(b *testing.B) {
 	w := os.Getenv("SHOALBENCH_WORKLOAD")
 	if w == "" {
 		b.Skip("set SHOALBENCH_WORKLOAD to a workload name")
 	}
 	size, _ := SizeByName("M")
-	dir, _ := os.UserCacheDir()
-	d, err := PrepareData(dir+"/shoalbench", size, 24225, os.Stderr)
+	dir := os.Getenv("SHOALBENCH_DIR")
+	if dir == "" {
+		cache, _ := os.UserCacheDir()
+		dir = cache + "/shoalbench"
+	}
+	d, err := PrepareData(dir, size, DefaultSeed, os.Stderr)
 	if err != nil {
 		b.Fatal(err)
 	}

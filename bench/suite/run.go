@@ -60,6 +60,21 @@ type EngineResult struct {
 	Runs       []time.Duration
 	Answer     Answer   // the first run's
 	Mismatches []string // disagreements with Shoal's answer (any run)
+	// RSS is each run's peak memory: how far it grew the resident set
+	// of the process it ran in (Shoal: this one; a peer: its node
+	// process) above where it stood before the workload, in bytes; -1
+	// where it could not be measured.
+	RSS []int64
+}
+
+// MaxRSS is the largest of the runs' peak memory (-1 when none was
+// measured).
+func (e *EngineResult) MaxRSS() int64 {
+	m := int64(-1)
+	for _, r := range e.RSS {
+		m = max(m, r)
+	}
+	return m
 }
 
 // Median, Min and Max of the runs (0 without runs).
@@ -98,6 +113,7 @@ type WorkloadResult struct {
 	Name    string
 	Rows    int64                    // input rows
 	Engines map[string]*EngineResult // by engine name
+	Load    Load                     // other processes' CPU during its runs
 }
 
 // Ratio is Shoal's median time over engine's (>1: Shoal is slower); NaN
@@ -140,6 +156,10 @@ type Report struct {
 	// Problems are the disagreements and errors, one line each: any makes
 	// the run a failure.
 	Problems []string
+	// HarnessHeap is the most live Go heap the harness held when a Shoal
+	// run started (after a GC), in bytes: it adds to the GC's goal, and
+	// so to Shoal's measured peak memory.
+	HarnessHeap int64
 }
 
 // Failed says whether any engine disagreed with Shoal or failed.
@@ -250,7 +270,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	results := map[string]*WorkloadResult{}
 	for _, w := range workloads {
-		wr := &WorkloadResult{Name: w, Rows: d.InputRows(w), Engines: map[string]*EngineResult{}}
+		wr := &WorkloadResult{Name: w, Rows: d.InputRows(w), Engines: map[string]*EngineResult{}, Load: Load{Cores: runtime.NumCPU()}}
 		wr.Engines[ShoalEngine] = &EngineResult{Engine: ShoalEngine, Status: StatusOK}
 		if HasRaw(w) {
 			wr.Engines[RawEngine] = &EngineResult{Engine: RawEngine, Status: StatusOK}
@@ -274,10 +294,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// The machine's limits.
 	copyLimits := []*Limit{{Name: "memory copy 256 MiB", Threads: 1, Bytes: memCopyBytes}, {Name: "memory copy 256 MiB", Threads: 2, Bytes: memCopyBytes}}
 	decode := &Limit{Name: "pqarrow decode of trips (all columns)", Threads: cfg.Threads}
-	src, dst := make([]byte, memCopyBytes), make([]byte, memCopyBytes)
-	for i := range src {
-		src[i] = byte(i)
-	}
 
 	var pipe *PipelineReport
 	if slices.Contains(workloads, PipelineW) {
@@ -288,10 +304,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	for rep := range cfg.Reps {
 		cfg.logf("shoalbench: repetition %d/%d\n", rep+1, cfg.Reps)
-		for _, l := range copyLimits {
-			runtime.GC()
-			l.Runs = append(l.Runs, MeasureMemCopy(dst, src, l.Threads))
-		}
+		measureCopyLimits(copyLimits)
 		runtime.GC()
 		el, rows, bytes, err := MeasureDecode(ctx, d, cfg.Threads)
 		if err != nil {
@@ -320,15 +333,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				var a Answer
 				var el time.Duration
 				var err error
+				rss := int64(-1)
+				var before cpuSample
 				switch e {
 				case ShoalEngine:
+					mem := startShoalRSS()
+					r.HarnessHeap = max(r.HarnessHeap, mem.heapLive)
 					rt := exec.NewLocal(exec.WithWorkers(cfg.Threads))
+					before = sampleCPU()
 					a, el, err = RunShoal(ctx, rt, d, w, scratch)
+					wr.Load.add(before, sampleCPU())
+					rss = mem.growth()
 					rt.Close()
 				case RawEngine:
+					before = sampleCPU()
 					a, el, err = RunRaw(ctx, d, w, cfg.Threads)
+					wr.Load.add(before, sampleCPU())
 				default:
-					a, el, err = runPeer(ctx, &cfg, e, d, w, scratch, rep)
+					before = sampleCPU()
+					a, el, rss, err = runPeer(ctx, &cfg, e, d, w, scratch, rep)
+					wr.Load.add(before, sampleCPU())
 				}
 				if errors.Is(err, peers.ErrUnsupported) {
 					er.Status, er.Note = StatusUnsupported, err.Error()
@@ -341,10 +365,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 					continue
 				}
 				er.Runs = append(er.Runs, el)
+				er.RSS = append(er.RSS, rss)
 				if er.Answer == nil {
 					er.Answer = a
 				}
-				cfg.logf("  %-16s %-8s %10.1f ms  %s\n", w, e, ms(el), FormatAnswer(a))
+				cfg.logf("  %-16s %-8s %10.1f ms %6s MB  %s\n", w, e, ms(el), fmtMB(rss), FormatAnswer(a))
 				// Shoal's first answer is the reference; check every run
 				// against it (Shoal's later runs too).
 				if ref := wr.Engines[ShoalEngine].Answer; ref != nil && !(e == ShoalEngine && len(er.Runs) == 1) {
@@ -393,6 +418,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return r, nil
 }
 
+// measureCopyLimits runs one repetition of the memory-copy limits over
+// buffers made here and dropped on return: held across the workloads, their
+// 512 MB would raise the Go heap's live size, and with it the GC's goal,
+// for every Shoal run (its peak memory grew by 400 MB at size M).
+func measureCopyLimits(limits []*Limit) {
+	src, dst := make([]byte, memCopyBytes), make([]byte, memCopyBytes)
+	for i := range src {
+		src[i] = byte(i)
+	}
+	for _, l := range limits {
+		runtime.GC()
+		l.Runs = append(l.Runs, MeasureMemCopy(dst, src, l.Threads))
+	}
+}
+
 func joinLines(ls []string) string {
 	out := ""
 	for i, l := range ls {
@@ -407,26 +447,27 @@ func joinLines(ls []string) string {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // runPeer runs one workload on a peer engine in a fresh node process,
-// with a fresh scratch directory.
-func runPeer(ctx context.Context, cfg *Config, engine string, d *Data, workload, scratch string, rep int) (Answer, time.Duration, error) {
+// with a fresh scratch directory; rss is the workload's peak memory
+// (peers.Result.RSSGrowth).
+func runPeer(ctx context.Context, cfg *Config, engine string, d *Data, workload, scratch string, rep int) (a Answer, el time.Duration, rss int64, err error) {
 	out := filepath.Join(scratch, fmt.Sprintf("%s-%s-%d", engine, workload, rep))
 	if err := os.RemoveAll(out); err != nil {
-		return nil, 0, err
+		return nil, 0, -1, err
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, 0, err
+		return nil, 0, -1, err
 	}
 	defer os.RemoveAll(out)
 	ctx, cancel := context.WithTimeout(ctx, cfg.PeerTimeout)
 	defer cancel()
 	res, err := peers.Run(ctx, engine, peers.Request{Workload: workload, Dir: d.Dir, Threads: cfg.Threads, Out: out})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, -1, err
 	}
 	if res.Answer == nil {
-		return nil, 0, fmt.Errorf("peers: %s %s: reply without an answer", engine, workload)
+		return nil, 0, -1, fmt.Errorf("peers: %s %s: reply without an answer", engine, workload)
 	}
-	return Answer(res.Answer), res.Wall(), nil
+	return Answer(res.Answer), res.Wall(), res.RSSGrowth(), nil
 }
 
 // runPipelineRep runs workload 9 once in each mode (streaming and the

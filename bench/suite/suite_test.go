@@ -59,6 +59,9 @@ func TestShoalbenchSmall(t *testing.T) {
 			t.Errorf("%s on Shoal: status %s (%s), %d runs, answer %v", w, s.Status, s.Note, len(s.Runs), s.Answer)
 			continue
 		}
+		if w != PipelineW && (len(s.RSS) != 1 || s.RSS[0] < 0) {
+			t.Errorf("%s on Shoal: peak memory not measured: %v", w, s.RSS)
+		}
 		want, ok := Expected(rep.Data, w)
 		if !ok {
 			continue
@@ -72,6 +75,9 @@ func TestShoalbenchSmall(t *testing.T) {
 			case er.Answer != nil:
 				for _, diff := range Compare(w, want, er.Answer) {
 					t.Errorf("%s: %s's answer against the generator: %s", w, e, diff)
+				}
+				if e != RawEngine && (len(er.RSS) != 1 || er.RSS[0] < 0) {
+					t.Errorf("%s on %s: peak memory not measured: %v", w, e, er.RSS)
 				}
 			case er.Status == StatusUnsupported || er.Status == StatusError:
 				t.Logf("%s on %s: %s: %s", w, e, er.Status, er.Note)
@@ -94,6 +100,11 @@ func TestShoalbenchSmall(t *testing.T) {
 	}
 	if p := rep.Pipeline; p == nil || len(p.Streaming) != 1 || p.StageMax <= 0 {
 		t.Errorf("pipeline report incomplete: %+v", p)
+	}
+	// The harness's own heap does not inflate Shoal's GC goal (and so its
+	// peak memory): the memory-copy buffers are not held across the runs.
+	if rep.HarnessHeap <= 0 || rep.HarnessHeap > 64<<20 {
+		t.Errorf("the harness held %d MB of live heap when a Shoal run started, want 0 < x <= 64 MB", rep.HarnessHeap>>20)
 	}
 	if len(rep.Limits) != 3 {
 		t.Errorf("%d limits, want 3 (memory copy on 1 and 2 threads, pqarrow decode)", len(rep.Limits))
@@ -131,12 +142,12 @@ func TestShoalbenchSmall(t *testing.T) {
 	b, _ = os.ReadFile(doc)
 	got := string(b)
 	for _, want := range []string{before, after, "| workload | input rows | shoal ms |", "| scan_filter_sum | 200,000 |",
-		"| groupby_100 |", "| pipeline |", "![shoalbench size S", "### Size M: placeholder", "memory copy 256 MiB"} {
+		"| groupby_100 |", "| pipeline |", "| workload | shoal peak MB |", "| tpch_q1 |", "`join_groupby` peak memory ≤ 1.5× DuckDB's (issue 14)", "![shoalbench size S", "### Size M: placeholder", "memory copy 256 MiB"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("document lacks %q", want)
 		}
 	}
-	for _, once := range []string{DocBegin, DocEnd, sizeBegin("S"), sizeBegin("M"), "| scan_filter_sum |"} {
+	for _, once := range []string{DocBegin, DocEnd, sizeBegin("S"), sizeBegin("M"), "| scan_filter_sum | 200,000 |"} {
 		if n := strings.Count(got, once); n != 1 {
 			t.Errorf("document has %q %d times, want once", once, n)
 		}

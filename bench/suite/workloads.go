@@ -33,10 +33,15 @@ const (
 	CSVETL        = "csv_etl"
 	Ingest        = "ingest"
 	PipelineW     = "pipeline"
+	TPCHQ1        = "tpch_q1"
+	TPCHQ6        = "tpch_q6"
+	TopK10        = "topk_10"
+	JoinGroupBy   = "join_groupby"
 )
 
 // Workloads lists every workload, in table order.
-var Workloads = []string{ScanFilterSum, MapArith, GroupBy100, GroupBy1M, SortInt, SortStr, ShuffleW, JoinW, CSVETL, Ingest, PipelineW}
+var Workloads = []string{ScanFilterSum, MapArith, GroupBy100, GroupBy1M, SortInt, SortStr, ShuffleW, JoinW, CSVETL, Ingest,
+	TPCHQ1, TPCHQ6, TopK10, JoinGroupBy, PipelineW}
 
 // IngestBatchRows is the batch size of the ingest workload.
 const IngestBatchRows = 1024
@@ -47,6 +52,9 @@ const ShuffleSeed = 7
 // InputRows is the number of input rows a workload reads (both sides of
 // the join), for rows/s.
 func (d *Data) InputRows(workload string) int64 {
+	if n, ok := d.exprInputRows(workload); ok {
+		return n
+	}
 	switch workload {
 	case ShuffleW:
 		return d.Size.ShuffleRows()
@@ -70,12 +78,15 @@ func RunShoal(ctx context.Context, rt exec.Runtime, d *Data, workload, out strin
 	trips := func(opts ...dataset.ReadOption) *dataset.Dataset {
 		return dataset.ReadParquet(ctx, d.TripsDir, append([]dataset.ReadOption{with}, opts...)...)
 	}
+	if a, el, ok, err := runShoalExpr(ctx, d, workload, with); ok {
+		return a, el, err
+	}
+	col := dataset.Col
 	start := time.Now()
 	switch workload {
 	case ScanFilterSum:
 		ds := trips().
-			Where(dataset.And(dataset.Col("distance").Gt(5.0), dataset.Col("payment").Eq("card"))).
-			SelectColumns("fare", "tip").
+			Where(col("distance").Gt(5.0).And(col("payment").Eq("card"))).
 			Aggregate(dataset.CountRows(), dataset.SumOf("fare"), dataset.SumOf("tip"))
 		row, err := oneRow(ctx, ds)
 		el := time.Since(start)
@@ -85,8 +96,8 @@ func RunShoal(ctx context.Context, rt exec.Runtime, d *Data, workload, out strin
 		return Answer{"rows": row[0], "sum_fare": row[1], "sum_tip": row[2]}, el, nil
 
 	case MapArith:
-		ds := trips(dataset.Columns("fare", "tip", "distance")).
-			MapBatches(addY, dataset.StageName("y = fare*1.08 + tip - distance*0.5")).
+		ds := trips().
+			WithColumn("y", col("fare").Mul(1.08).Add(col("tip")).Sub(col("distance").Mul(0.5))).
 			Aggregate(dataset.CountRows(), dataset.SumOf("y"))
 		row, err := oneRow(ctx, ds)
 		el := time.Since(start)
@@ -196,29 +207,6 @@ func RunShoal(ctx context.Context, rt exec.Runtime, d *Data, workload, out strin
 
 // MapArithY is map_arith's expression.
 func MapArithY(fare, tip, distance float64) float64 { return fare*1.08 + tip - distance*0.5 }
-
-// addY is map_arith's MapBatches function: the batch plus column y.
-func addY(b arrow.RecordBatch) (arrow.RecordBatch, error) {
-	fare, err := floatCol(b, "fare")
-	if err != nil {
-		return nil, err
-	}
-	tip, err := floatCol(b, "tip")
-	if err != nil {
-		return nil, err
-	}
-	dist, err := floatCol(b, "distance")
-	if err != nil {
-		return nil, err
-	}
-	y := make([]float64, len(fare))
-	for i := range y {
-		y[i] = MapArithY(fare[i], tip[i], dist[i])
-	}
-	col := blocks.NumericArray(y)
-	defer col.Release()
-	return blocks.WithColumn(b, "y", col)
-}
 
 // farePerMile is csv_etl's new column.
 func farePerMile(b arrow.RecordBatch) (arrow.Array, error) {
