@@ -229,7 +229,7 @@ func TestPushdownThroughSortsJoinsAggregatesAndUnions(t *testing.T) {
 	zones := func(o ...dataset.Option) *dataset.Dataset {
 		items := make([]dataset.Item, 6)
 		for i := range items {
-			items[i] = dataset.Item{"zone_pax": int64(i + 1), "label": fmt.Sprint("z", i%3)}
+			items[i] = dataset.Item{"zone_pax": int64(i + 1), "label": fmt.Sprint("z", i%3), "fare": float64(i) / 2, "extra": "unused"}
 		}
 		return dataset.FromItems(items, append([]dataset.Option{e.opt()}, o...)...)
 	}
@@ -252,6 +252,14 @@ func TestPushdownThroughSortsJoinsAggregatesAndUnions(t *testing.T) {
 			return read(o...).JoinOn(zones(o...), []string{"pax"}, []string{"zone_pax"}, dataset.LeftJoin).
 				Where(dataset.Col("label").IsNull())
 		}, []string{"Where(label IS NULL)", "Join("}},
+		{"a join reads only the columns used after it", func(o ...dataset.Option) *dataset.Dataset {
+			return read(o...).JoinOn(zones(o...), []string{"pax"}, []string{"zone_pax"}, dataset.InnerJoin).
+				Select(dataset.Col("tip"), dataset.Col("label"))
+		}, []string{"Select(tip, label)", "Join(", "columns=[pax tip]", "Select(zone_pax, label)"}},
+		{"a join keeps the left column that names a right one's suffix", func(o ...dataset.Option) *dataset.Dataset {
+			return read(o...).JoinOn(zones(o...), []string{"pax"}, []string{"zone_pax"}, dataset.LeftJoin).
+				Select(dataset.Col("id"), dataset.Col("fare_right"))
+		}, []string{"Select(id, fare_right)", "Join(", "columns=[pax id fare]", "Select(zone_pax, fare)"}},
 		{"a filter on group keys runs before the aggregation", func(o ...dataset.Option) *dataset.Dataset {
 			return read(o...).GroupBy("payment", "pax").Aggregate(dataset.SumOf("fare")).
 				Where(dataset.Col("payment").Ne("dispute").And(dataset.Col("pax").Lt(4)))

@@ -81,6 +81,14 @@ func (d *Dataset) join(method string, other *Dataset, on shuffle.JoinKeys, kind 
 	if err := shuffle.CheckJoinKeys(ls, rs, on); err != nil {
 		return d.withErr(fmt.Errorf("%s: %w", method, err))
 	}
+	return d.with(newJoinExchange(d.plan, other.plan, on, kind, d.reducePartitions))
+}
+
+// newJoinExchange is the exchange that joins left with right. Its tasks
+// carry both sides' schemas, so an optimizer that narrows an input
+// rebuilds the exchange (PruneInputs) rather than editing its children.
+func newJoinExchange(left, right ops.Node, on shuffle.JoinKeys, kind JoinKind, partitionsFor func(int, int64) int) *pipeline.Exchange {
+	ls, rs := left.Schema(), right.Schema()
 	var outSchema *arrow.Schema
 	if ls != nil && rs != nil {
 		outSchema = shuffle.JoinSchema(ls, rs, on, kind)
@@ -97,17 +105,69 @@ func (d *Dataset) join(method string, other *Dataset, on shuffle.JoinKeys, kind 
 		spec = pipeline.ConstSpec(ops.MustSpec(joinKind, a))
 	}
 	f := a.funcs(ls, rs)
-	return d.with(&pipeline.Exchange{
-		Input:         d.plan,
-		More:          []ops.Node{other.plan},
+	x := &pipeline.Exchange{
+		Input:         left,
+		More:          []ops.Node{right},
 		Label:         fmt.Sprintf("Join(%s, on=%s)", kind, on),
-		PartitionsFor: d.reducePartitions,
+		PartitionsFor: partitionsFor,
 		OutSchema:     outSchema,
 		FilterInputs:  joinFilterSides(ls, rs, on, kind),
 		MapSide:       f.MapSide,
 		ReduceSides:   f.ReduceSides,
 		Spec:          spec,
-	})
+	}
+	if outSchema != nil {
+		x.PruneInputs = func(out []string) ([][]string, func([]ops.Node) ops.Node) {
+			need := joinInputNeeds(ls, rs, outSchema, on, kind, out)
+			if need == nil {
+				return nil, nil
+			}
+			return need, func(kids []ops.Node) ops.Node {
+				return newJoinExchange(kids[0], kids[1], on, kind, partitionsFor)
+			}
+		}
+	}
+	return x
+}
+
+// joinInputNeeds is the columns each side of a join must give for the
+// output columns out to be computed: the keys, and each needed column's
+// source, plus any left column whose name makes a kept right column's
+// "_right" suffix (so every output column keeps its name). Nil when that
+// is every column of both sides.
+func joinInputNeeds(ls, rs, outSchema *arrow.Schema, on shuffle.JoinKeys, kind JoinKind, out []string) [][]string {
+	left := slices.Clone(on.Left)
+	right := slices.Clone(on.Right)
+	// Output fields, in order: the keys, the left's other columns, then
+	// the right's other columns under their output names.
+	i := len(on.Left)
+	for _, f := range ls.Fields() {
+		if slices.Contains(on.Left, f.Name) {
+			continue
+		}
+		if slices.Contains(out, f.Name) {
+			left = append(left, f.Name)
+		}
+		i++
+	}
+	if kind != SemiJoin && kind != AntiJoin {
+		for _, f := range rs.Fields() {
+			if slices.Contains(on.Right, f.Name) {
+				continue
+			}
+			if i < outSchema.NumFields() && slices.Contains(out, outSchema.Field(i).Name) {
+				right = append(right, f.Name)
+				if outSchema.Field(i).Name != f.Name && !slices.Contains(left, f.Name) {
+					left = append(left, f.Name) // keeps the suffix
+				}
+			}
+			i++
+		}
+	}
+	if len(left) == ls.NumFields() && len(right) == rs.NumFields() {
+		return nil
+	}
+	return [][]string{left, right}
 }
 
 // joinFilterSides says where a filter above a join may go: to the left

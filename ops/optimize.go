@@ -116,6 +116,14 @@ type ColumnPruner interface {
 	InputColumns(out []string) ([]string, bool)
 }
 
+// InputPruner is a node with several inputs (a join) that can say which
+// columns of each it needs for the output columns out, and rebuild itself
+// over inputs narrowed to them; nil when it needs them all.
+type InputPruner interface {
+	Node
+	InputNeeds(out []string) ([][]string, func([]Node) Node)
+}
+
 // PushDownPredicate hands an expression filter to the source below it, so
 // the source can skip files and row groups the predicate rules out. The
 // filter moves below column selections that keep its columns first. The
@@ -223,26 +231,67 @@ func PushDownProjection(n Node) Node {
 		need = below
 		cur = cur.Children()[0]
 	}
-	r, ok := cur.(*Read)
-	if !ok {
+	var out Node
+	if p, ok := cur.(InputPruner); ok {
+		out = pruneInputs(p, need)
+	} else {
+		out = narrowRead(cur, need)
+	}
+	if out == nil {
 		return n
 	}
-	src, ok := r.Source.(ProjectableDatasource)
-	if !ok {
-		return n
-	}
-	if s := r.Schema(); s != nil && len(need) == s.NumFields() && containsAll(need, fieldNames(s)) {
-		return n // already reads just these
-	}
-	narrowed, err := src.WithColumns(need)
-	if err != nil {
-		return n // leave it to the stages to report the unknown column
-	}
-	var out Node = r.withSource(narrowed)
 	for i := len(chain) - 1; i >= 0; i-- {
 		out = chain[i].WithChildren([]Node{out})
 	}
 	return top.WithChildren([]Node{out})
+}
+
+// pruneInputs rebuilds p over inputs that keep only the columns p needs for
+// its output columns need, each input's selection pushed on towards its
+// source; nil when p needs every column.
+func pruneInputs(p InputPruner, need []string) Node {
+	sides, rebuild := p.InputNeeds(need)
+	if sides == nil {
+		return nil
+	}
+	kids := append([]Node(nil), p.Children()...)
+	for i, cols := range sides {
+		if i >= len(kids) || len(cols) == 0 {
+			continue
+		}
+		if s := kids[i].Schema(); s == nil || len(cols) >= s.NumFields() {
+			continue
+		}
+		sel := Step{Kind: StepSelect}
+		for _, c := range cols {
+			sel.Exprs = append(sel.Exprs, Col(c))
+		}
+		st := NewExprStage(Program{sel})
+		st.Input = kids[i]
+		kids[i] = PushDownProjection(st)
+	}
+	return rebuild(kids)
+}
+
+// narrowRead is the read n with its source narrowed to the columns need,
+// or nil when n is not such a read or already reads just those.
+func narrowRead(n Node, need []string) Node {
+	r, ok := n.(*Read)
+	if !ok {
+		return nil
+	}
+	src, ok := r.Source.(ProjectableDatasource)
+	if !ok {
+		return nil
+	}
+	if s := r.Schema(); s != nil && len(need) == s.NumFields() && containsAll(need, fieldNames(s)) {
+		return nil // already reads just these
+	}
+	narrowed, err := src.WithColumns(need)
+	if err != nil {
+		return nil // leave it to the stages to report the unknown column
+	}
+	return r.withSource(narrowed)
 }
 
 // stageNeeds is the input columns stage o reads when the columns out of

@@ -77,6 +77,11 @@ type Exchange struct {
 	// the same result (ops.FilterRouter): a sort's input, a join side
 	// whose rows the join keeps as they are.
 	FilterInputs func(cols []string) []int
+	// PruneInputs, when set, says which columns of each input the exchange
+	// needs for the output columns out, and how to rebuild it over inputs
+	// narrowed to them (ops.InputPruner): a join, whose tasks carry its
+	// inputs' schemas. Nil results when nothing can be dropped.
+	PruneInputs func(out []string) ([][]string, func([]ops.Node) ops.Node)
 	// ReadsColumns, when set, says which of Input's columns the exchange
 	// needs when only the columns out of its output are (nil: all): the
 	// output's plus its keys (ops.ColumnPruner).
@@ -93,6 +98,14 @@ func (x *Exchange) FilterSides(cols []string) []int {
 		return nil
 	}
 	return x.FilterInputs(cols)
+}
+
+// InputNeeds implements ops.InputPruner.
+func (x *Exchange) InputNeeds(out []string) ([][]string, func([]ops.Node) ops.Node) {
+	if x.PruneInputs == nil || out == nil {
+		return nil, nil
+	}
+	return x.PruneInputs(out)
 }
 
 // InputColumns implements ops.ColumnPruner.
