@@ -94,6 +94,9 @@ func isDate(t arrow.DataType) bool { return t.ID() == arrow.DATE32 || t.ID() == 
 func finerUnit(a, b arrow.TimeUnit) arrow.TimeUnit { return max(a, b) }
 
 func (a *arithNode) eval(ec *evalCtx, b arrow.RecordBatch) (datum, error) {
+	if b.NumRows() > 0 && a.fusesFloats(b.Schema()) {
+		return a.evalFloatTree(ec, b)
+	}
 	l, err := a.l.n.eval(ec, b)
 	if err != nil {
 		return datum{}, err

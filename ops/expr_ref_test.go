@@ -512,3 +512,54 @@ func TestDecimalColumns(t *testing.T) {
 		t.Errorf("null price gave %s", got)
 	}
 }
+
+// TestNestedArithmeticAgainstReference builds random arithmetic trees
+// three deep over float and integer columns and constants (float trees
+// run a chunk of rows at a time, integer parts as integers) and checks
+// every row against the rules applied node by node.
+func TestNestedArithmeticAgainstReference(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(9, 9))
+	const n = 2500 // more than two chunks
+	rb := newRefBlock(t, mem, rng, n)
+	defer rb.b.Release()
+	leaves := []Expr{Col("f"), Col("g"), Col("i"), Col("k"), Lit(1.08), Lit(3), Lit(-0.5)}
+	var build func(depth int) Expr
+	build = func(depth int) Expr {
+		if depth == 0 || rng.IntN(4) == 0 {
+			return leaves[rng.IntN(len(leaves))]
+		}
+		l, r := build(depth-1), build(depth-1)
+		return arith(arithOp(rng.IntN(5)), l, r)
+	}
+	var ref func(e Expr, row int) any
+	ref = func(e Expr, row int) any {
+		if a, ok := e.n.(*arithNode); ok {
+			return refArith(a.op, ref(a.l, row), ref(a.r, row))
+		}
+		if c, ok := ColumnName(e); ok {
+			return rb.vals[c][row]
+		}
+		v, _ := LiteralValue(e)
+		v, _ = literal(v)
+		return v
+	}
+	for range 300 {
+		e := build(3)
+		if _, ok := e.n.(*arithNode); !ok {
+			continue
+		}
+		got, err := e.Eval(context.Background(), mem, rb.b)
+		if err != nil {
+			t.Fatalf("%s: %v", e, err)
+		}
+		gv := gotValues(got)
+		for row := range n {
+			if want := ref(e, row); !sameValue(gv[row], want) {
+				t.Fatalf("%s row %d: got %v, want %v", e, row, gv[row], want)
+			}
+		}
+		got.Release()
+	}
+}
