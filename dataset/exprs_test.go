@@ -342,3 +342,50 @@ func TestExpressionEdgeCases(t *testing.T) {
 		t.Errorf("empty input gave %d rows", n)
 	}
 }
+
+// TestBroadcastJoinMatchesHashJoin joins with a small right side of known
+// size (broadcast: every right block to every reduce) and with the same
+// side behind a Go filter, whose size is unknown (both sides hashed), for
+// every kind: the same rows, nulls and duplicate keys included; right and
+// full joins never broadcast.
+func TestBroadcastJoinMatchesHashJoin(t *testing.T) {
+	e := setup(t)
+	rng := rand.New(rand.NewPCG(5, 5))
+	var left, right []dataset.Item
+	for i := range 3000 {
+		var k any = int64(rng.IntN(60))
+		if rng.IntN(20) == 0 {
+			k = nil
+		}
+		left = append(left, dataset.Item{"id": int64(i), "k": k})
+	}
+	for i := range 80 {
+		var k any = int64(rng.IntN(70))
+		if i%17 == 0 {
+			k = nil
+		}
+		right = append(right, dataset.Item{"key": k, "w": float64(i)})
+	}
+	keep := func(dataset.Row) (bool, error) { return true, nil }
+	for _, kind := range []dataset.JoinKind{dataset.InnerJoin, dataset.LeftJoin, dataset.SemiJoin, dataset.AntiJoin, dataset.RightJoin, dataset.FullJoin} {
+		l := dataset.FromItems(left, e.par(12)...)
+		small := l.JoinOn(dataset.FromItems(right, e.par(3)...), []string{"k"}, []string{"key"}, kind)
+		hashed := l.JoinOn(dataset.FromItems(right, e.par(3)...).Filter(keep), []string{"k"}, []string{"key"}, kind)
+		broadcast := strings.Contains(small.Explain(), "broadcast right")
+		if want := kind != dataset.RightJoin && kind != dataset.FullJoin; broadcast != want || strings.Contains(hashed.Explain(), "broadcast") {
+			t.Errorf("%v: broadcast %v, want %v (and never for a right side of unknown size)", kind, broadcast, want)
+		}
+		a, b := must(small.TakeAll(e.ctx))(t), must(hashed.TakeAll(e.ctx))(t)
+		key := func(items []dataset.Item) []string {
+			out := make([]string, len(items))
+			for i, it := range items {
+				out[i] = fmt.Sprint(it)
+			}
+			sort.Strings(out)
+			return out
+		}
+		if len(a) == 0 || fmt.Sprint(key(a)) != fmt.Sprint(key(b)) {
+			t.Errorf("%v: broadcast join gives %d rows, hash join %d, or other rows", kind, len(a), len(b))
+		}
+	}
+}

@@ -94,7 +94,7 @@ func newJoinExchange(left, right ops.Node, on shuffle.JoinKeys, kind JoinKind, p
 		outSchema = shuffle.JoinSchema(ls, rs, on, kind)
 	}
 	var spec func() *ops.Spec
-	a := joinArgs{On: on.Left, Kind: kind}
+	a := joinArgs{On: on.Left, Kind: kind, Broadcast: broadcastJoin(right, kind)}
 	if !slices.Equal(on.Left, on.Right) {
 		a.RightOn = on.Right
 	}
@@ -108,7 +108,7 @@ func newJoinExchange(left, right ops.Node, on shuffle.JoinKeys, kind JoinKind, p
 	x := &pipeline.Exchange{
 		Input:         left,
 		More:          []ops.Node{right},
-		Label:         fmt.Sprintf("Join(%s, on=%s)", kind, on),
+		Label:         joinLabel(kind, on, a.Broadcast),
 		PartitionsFor: partitionsFor,
 		OutSchema:     outSchema,
 		FilterInputs:  joinFilterSides(ls, rs, on, kind),
@@ -170,6 +170,42 @@ func joinInputNeeds(ls, rs, outSchema *arrow.Schema, on shuffle.JoinKeys, kind J
 	return [][]string{left, right}
 }
 
+func joinLabel(kind JoinKind, on shuffle.JoinKeys, broadcast bool) string {
+	if broadcast {
+		return fmt.Sprintf("Join(%s, on=%s, broadcast right)", kind, on)
+	}
+	return fmt.Sprintf("Join(%s, on=%s)", kind, on)
+}
+
+// broadcastRows is the most rows a right side may have for a left-keeping
+// join to broadcast it: every reduce task builds its hash table.
+const broadcastRows = 100_000
+
+// broadcastJoin reports whether a join should broadcast its right side:
+// a left-preserving kind (inner, left, semi, anti: no reduce needs the
+// right rows no left row matched anywhere) over a right side known to be
+// small.
+func broadcastJoin(right ops.Node, kind JoinKind) bool {
+	rows := right.Rows()
+	return rows >= 0 && rows <= broadcastRows && (kind == InnerJoin || kind == LeftJoin || kind == SemiJoin || kind == AntiJoin)
+}
+
+// broadcastParts splits a block for a broadcast join: a right block (side
+// 1) goes whole to every part, a left block whole to part index mod n; the
+// other parts are empty slices of it. Each part carries a reference.
+func broadcastParts(b blocks.Block, side, index, n int) []blocks.Block {
+	parts := make([]blocks.Block, n)
+	for j := range parts {
+		if side == 1 || j == index%n {
+			b.Retain()
+			parts[j] = b
+		} else {
+			parts[j] = b.NewSlice(0, 0)
+		}
+	}
+	return parts
+}
+
 // joinFilterSides says where a filter above a join may go: to the left
 // input when it reads only left columns and the join keeps left rows as
 // they are (inner, left, semi, anti); to the right input when it reads
@@ -200,11 +236,15 @@ func joinFilterSides(ls, rs *arrow.Schema, on shuffle.JoinKeys, kind JoinKind) f
 // unknown before running).
 // RightOn is absent when the right keys are named as the left ones (On).
 type joinArgs struct {
-	On      []string `json:"on"`
-	RightOn []string `json:"right_on,omitempty"`
-	Kind    JoinKind `json:"kind"`
-	Left    []byte   `json:"left,omitempty"`
-	Right   []byte   `json:"right,omitempty"`
+	// Broadcast sends every right block to every partition and each left
+	// block whole to one, instead of hashing both sides (a small right
+	// side, known before the join runs).
+	Broadcast bool     `json:"broadcast,omitempty"`
+	On        []string `json:"on"`
+	RightOn   []string `json:"right_on,omitempty"`
+	Kind      JoinKind `json:"kind"`
+	Left      []byte   `json:"left,omitempty"`
+	Right     []byte   `json:"right,omitempty"`
 }
 
 func (a joinArgs) funcs(ls, rs *arrow.Schema) pipeline.ExchangeFuncs {
@@ -213,7 +253,10 @@ func (a joinArgs) funcs(ls, rs *arrow.Schema) pipeline.ExchangeFuncs {
 		on.Right = a.RightOn
 	}
 	return pipeline.ExchangeFuncs{
-		MapSide: func(tc *exec.TaskContext, side, _ int, b blocks.Block, n int) ([]blocks.Block, error) {
+		MapSide: func(tc *exec.TaskContext, side, index int, b blocks.Block, n int) ([]blocks.Block, error) {
+			if a.Broadcast {
+				return broadcastParts(b, side, index, n), nil
+			}
 			// Equal values hash alike whatever their column's name, so
 			// both sides' matching rows meet in the same partition.
 			return shuffle.HashParts(tc, b, [][]string{on.Left, on.Right}[side], n)
