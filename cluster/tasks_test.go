@@ -722,6 +722,10 @@ func TestFrozenNodeCallsEnd(t *testing.T) {
 	if err := np.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// The signal stops the node's threads as each next runs in the
+	// kernel: a thread busy on another CPU may serve the fetch first
+	// (it did, 2 ms after the signal, about 1 run in 10 under load).
+	waitStopped(t, np.cmd.Process.Pid)
 	frozen := time.Now()
 	go func() {
 		b, err := c.Get(ctx, id, memory.DefaultAllocator)
@@ -741,6 +745,39 @@ func TestFrozenNodeCallsEnd(t *testing.T) {
 		case <-time.After(time.Until(frozen.Add(bound))):
 			t.Fatalf("a call to a frozen node still waits %v after the freeze", bound)
 		}
+	}
+}
+
+// waitStopped waits until every thread of pid is stopped (state T in
+// /proc), for at most 10 s; where there is no /proc it returns at once.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return
+		}
+		stopped := len(tasks) > 0
+		for _, task := range tasks {
+			st, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				continue // the thread exited
+			}
+			s := string(st)
+			if i := strings.LastIndexByte(s, ')'); i >= 0 {
+				if f := strings.Fields(s[i+1:]); len(f) > 0 && f[0] != "T" && f[0] != "t" {
+					stopped = false
+				}
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped 10s after SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
