@@ -563,3 +563,38 @@ func TestNestedArithmeticAgainstReference(t *testing.T) {
 		got.Release()
 	}
 }
+
+// TestSlicedBlocks evaluates every kind of node over a block that starts
+// at an offset into its buffers (as Limit and splits make them): the same
+// values as over the whole block, shifted.
+func TestSlicedBlocks(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rb := newRefBlock(t, mem, rand.New(rand.NewPCG(11, 11)), 300)
+	defer rb.b.Release()
+	sliced := rb.b.NewSlice(37, 300)
+	defer sliced.Release()
+	for _, e := range []Expr{
+		Col("i").Add(Col("j")).Mul(2), Col("f").Mul(1.5).Add(Col("g")).Sub(Col("k")),
+		Col("i").Div(Col("j")), Col("k").Mod(3), Col("i").Neg(),
+		Col("f").Gt(Col("g")), Col("i").Le(Col("k")), Col("s").Eq(Col("t")), Col("s").Lt("b"),
+		Col("i").Gt(0).And(Col("f").Lt(0)).Or(Col("s").IsNull()), Col("i").IsNull().Not(),
+		Col("k").Cast(arrow.PrimitiveTypes.Float64), Col("i").Between(-5, 5),
+	} {
+		whole, err := e.Eval(context.Background(), mem, rb.b)
+		if err != nil {
+			t.Fatalf("%s: %v", e, err)
+		}
+		part, err := e.Eval(context.Background(), mem, sliced)
+		if err != nil {
+			t.Fatalf("%s over a slice: %v", e, err)
+		}
+		want := array.NewSlice(whole, 37, 300)
+		if !array.ApproxEqual(want, part, array.WithNaNsEqual(true)) {
+			t.Errorf("%s over a slice:\n got %v\nwant %v", e, part, want)
+		}
+		want.Release()
+		whole.Release()
+		part.Release()
+	}
+}
