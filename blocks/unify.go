@@ -138,6 +138,13 @@ func Conform(mem memory.Allocator, b Block, schema *arrow.Schema) (Block, error)
 		case arrow.TypeEqual(b.Column(idx[0]).DataType(), f.Type):
 			cols[i] = b.Column(idx[0])
 			cols[i].Retain()
+		case isDictionaryOf(f.Type, b.Column(idx[0]).DataType()):
+			// arrow's cast cannot make a dictionary: encode the values.
+			c, err := encodeDictionary(mem, b.Column(idx[0]), f.Type.(*arrow.DictionaryType))
+			if err != nil {
+				return nil, fmt.Errorf("blocks: conform column %q from %s to %s: %w", f.Name, b.Column(idx[0]).DataType(), f.Type, err)
+			}
+			cols[i] = c
 		default:
 			c, err := compute.CastArray(ctx, b.Column(idx[0]), compute.SafeCastOptions(f.Type))
 			if err != nil {
@@ -147,4 +154,20 @@ func Conform(mem memory.Allocator, b Block, schema *arrow.Schema) (Block, error)
 		}
 	}
 	return array.NewRecordBatch(schema, cols, b.NumRows()), nil
+}
+
+// isDictionaryOf reports whether t is a dictionary of values of type v.
+func isDictionaryOf(t, v arrow.DataType) bool {
+	d, ok := t.(*arrow.DictionaryType)
+	return ok && arrow.TypeEqual(d.ValueType, v)
+}
+
+// encodeDictionary is col as a dictionary array of type t.
+func encodeDictionary(mem memory.Allocator, col arrow.Array, t *arrow.DictionaryType) (arrow.Array, error) {
+	bld := array.NewDictionaryBuilder(mem, t)
+	defer bld.Release()
+	if err := bld.AppendArray(col); err != nil {
+		return nil, err
+	}
+	return bld.NewArray(), nil
 }

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/ops"
 )
@@ -387,5 +390,61 @@ func TestBroadcastJoinMatchesHashJoin(t *testing.T) {
 		if len(a) == 0 || fmt.Sprint(key(a)) != fmt.Sprint(key(b)) {
 			t.Errorf("%v: broadcast join gives %d rows, hash join %d, or other rows", kind, len(a), len(b))
 		}
+	}
+}
+
+// TestExpressionsOverDictionaryColumns: dictionary-encoded columns (a
+// pandas categorical written by pyarrow reads back as one) compare,
+// compute and filter as their values, through Parquet too.
+func TestExpressionsOverDictionaryColumns(t *testing.T) {
+	e := setupGC(t)
+	mem := memory.NewGoAllocator()
+	strType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}
+	intType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int16, ValueType: arrow.PrimitiveTypes.Int64}
+	sb := array.NewDictionaryBuilder(mem, strType).(*array.BinaryDictionaryBuilder)
+	ib := array.NewDictionaryBuilder(mem, intType).(*array.Int64DictionaryBuilder)
+	cities := []string{"Oslo", "Bergen", "Oslo", "Tromsø", "", "Bergen"}
+	for i, c := range cities {
+		if i == 4 {
+			sb.AppendNull()
+			ib.AppendNull()
+			continue
+		}
+		if err := sb.AppendString(c); err != nil {
+			t.Fatal(err)
+		}
+		if err := ib.Append(int64(10 * (i % 3))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cityCol, zoneCol := sb.NewArray(), ib.NewArray()
+	sb.Release()
+	ib.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "city", Type: strType, Nullable: true}, {Name: "zone", Type: intType, Nullable: true}}, nil)
+	rec := array.NewRecordBatch(schema, []arrow.Array{cityCol, zoneCol}, int64(len(cities)))
+	cityCol.Release()
+	zoneCol.Release()
+	dir := t.TempDir()
+	if err := dataset.FromRecords([]arrow.RecordBatch{rec}, e.opt()).WriteParquet(e.ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	col := dataset.Col
+	// Shoal stores the Arrow schema in the file, so the columns read back
+	// as dictionaries (the integer one failed to read before: its values
+	// could not be cast back to a dictionary).
+	src := dataset.ReadParquet(e.ctx, dir, e.opt())
+	s := must(src.Schema(e.ctx))(t)
+	if s.Field(0).Type.ID() != arrow.DICTIONARY || s.Field(1).Type.ID() != arrow.DICTIONARY {
+		t.Fatalf("Parquet read gives %s, not dictionaries", s)
+	}
+	ds := src.Where(col("city").Eq("Oslo").Or(col("city").Gt("S"))).
+		WithColumn("z2", col("zone").Mul(2).Add(col("zone"))).
+		WithColumn("same", col("city").Eq(col("city"))).
+		Select(col("city").Cast(arrow.BinaryTypes.String).Alias("city"), col("z2"), col("same"))
+	got := must(ds.TakeAll(e.ctx))(t)
+	want := "[map[city:Oslo same:true z2:0] map[city:Oslo same:true z2:60] map[city:Tromsø same:true z2:0]]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("got %v\nwant %s", got, want)
 	}
 }

@@ -66,6 +66,7 @@ func (a *arithNode) dataType(s *arrow.Schema) (arrow.DataType, error) {
 // when a float (or decimal) is involved, a duration for two timestamps
 // subtracted and int64 days for two dates; false when the types do not fit.
 func arithType(op arithOp, l, r arrow.DataType) (arrow.DataType, bool) {
+	l, r = valueType(l), valueType(r)
 	if l.ID() == arrow.NULL && r.ID() == arrow.NULL {
 		return arrow.Null, true
 	}
@@ -107,6 +108,16 @@ func (a *arithNode) eval(ec *evalCtx, b arrow.RecordBatch) (datum, error) {
 		return datum{}, err
 	}
 	defer r.release()
+	for _, d := range []*datum{&l, &r} {
+		p, owned, err := plain(ec, *d)
+		if err != nil {
+			return datum{}, fmt.Errorf("expression %s: %w", a, err)
+		}
+		if owned {
+			defer p.release()
+			*d = p
+		}
+	}
 	t, ok := arithType(a.op, l.typ, r.typ)
 	if !ok {
 		return datum{}, typeError(a, "cannot compute", []Expr{a.l, a.r}, []arrow.DataType{l.typ, r.typ})

@@ -47,6 +47,12 @@ func (c *Cmp) evalArray(ctx context.Context, mem memory.Allocator, b arrow.Recor
 	if err != nil {
 		return nil, err
 	}
+	if plainCol, owned, err := decoded(&evalCtx{ctx: ctx, mem: mem}, col); err != nil {
+		return nil, fmt.Errorf("predicate %s: %w", c, err)
+	} else if owned {
+		defer plainCol.Release()
+		col = plainCol
+	}
 	lit, ok := literal(c.Value)
 	if !ok {
 		return nil, fmt.Errorf("predicate %s: unsupported constant of type %T", c, c.Value)
@@ -204,6 +210,7 @@ func (c *Cmp) withChildren(k []Expr) exprNode {
 // numbers, two strings, two booleans, two times (dates and timestamps), or
 // anything with a null.
 func comparableTypes(a, b arrow.DataType) bool {
+	a, b = valueType(a), valueType(b)
 	switch {
 	case a.ID() == arrow.NULL || b.ID() == arrow.NULL:
 		return true
@@ -288,6 +295,16 @@ func (c *comparison) eval(ec *evalCtx, b arrow.RecordBatch) (datum, error) {
 		return datum{}, err
 	}
 	defer r.release()
+	for _, d := range []*datum{&l, &r} {
+		p, owned, err := plain(ec, *d)
+		if err != nil {
+			return datum{}, fmt.Errorf("expression %s: %w", c, err)
+		}
+		if owned {
+			defer p.release()
+			*d = p
+		}
+	}
 	boolType := arrow.FixedWidthTypes.Boolean
 	n := int(b.NumRows())
 	switch {

@@ -207,7 +207,7 @@ func makeFixed(t arrow.DataType, n int, vals, valid *memory.Buffer) arrow.Array 
 // numClass sorts types for arithmetic: 0 not a number, 1 integer, 2 float
 // (decimals compute as float64).
 func numClass(t arrow.DataType) int {
-	switch t.ID() {
+	switch valueType(t).ID() {
 	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
 		return 1
 	case arrow.FLOAT16, arrow.FLOAT32, arrow.FLOAT64, arrow.DECIMAL128, arrow.DECIMAL256:
@@ -337,4 +337,18 @@ func dayNumber(v any) int64 {
 // allNull is an array of n nulls of type t.
 func allNull(mem memory.Allocator, t arrow.DataType, n int) (arrow.Array, error) {
 	return scalar.MakeArrayFromScalar(scalar.MakeNullScalar(t), n, mem)
+}
+
+// plain is d with a dictionary-encoded column decoded (a new datum the
+// caller releases, and true), or d itself: operators other than the
+// functions compute on plain values.
+func plain(ec *evalCtx, d datum) (datum, bool, error) {
+	if d.arr == nil {
+		return d, false, nil
+	}
+	out, owned, err := decoded(ec, d.arr)
+	if err != nil || !owned {
+		return d, false, err
+	}
+	return arrayDatum(out), true, nil
 }

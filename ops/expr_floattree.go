@@ -64,6 +64,12 @@ func buildFloatTree(ec *evalCtx, e Expr, b arrow.RecordBatch, held *[]datum, val
 		return nil, err
 	}
 	*held = append(*held, d)
+	if p, owned, err := plain(ec, d); err != nil {
+		return nil, fmt.Errorf("expression %s: %w", e, err)
+	} else if owned {
+		*held = append(*held, p)
+		d = p
+	}
 	if d.isScalar() {
 		if d.v == nil {
 			return nil, errNullLeaf
