@@ -273,7 +273,7 @@ func (e Expr) Cast(t arrow.DataType) Expr { return Expr{&cast{x: fix(e), to: t}}
 func And(terms ...Expr) Expr { return Expr{&Logical{And: true, Terms: flatten(true, terms)}} }
 
 // noExpr stands for a zero Expr used as an operand.
-type noExpr struct{ _ byte }
+type noExpr struct{}
 
 func (noExpr) String() string                                  { return "<no expression>" }
 func (noExpr) columns(func(string))                            {}

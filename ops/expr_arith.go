@@ -98,26 +98,12 @@ func (a *arithNode) eval(ec *evalCtx, b arrow.RecordBatch) (datum, error) {
 	if b.NumRows() > 0 && a.fusesFloats(b.Schema()) {
 		return a.evalFloatTree(ec, b)
 	}
-	l, err := a.l.n.eval(ec, b)
+	l, r, err := evalOperands(ec, a, a.l, a.r, b)
 	if err != nil {
 		return datum{}, err
 	}
 	defer l.release()
-	r, err := a.r.n.eval(ec, b)
-	if err != nil {
-		return datum{}, err
-	}
 	defer r.release()
-	for _, d := range []*datum{&l, &r} {
-		p, owned, err := plain(ec, *d)
-		if err != nil {
-			return datum{}, fmt.Errorf("expression %s: %w", a, err)
-		}
-		if owned {
-			defer p.release()
-			*d = p
-		}
-	}
 	t, ok := arithType(a.op, l.typ, r.typ)
 	if !ok {
 		return datum{}, typeError(a, "cannot compute", []Expr{a.l, a.r}, []arrow.DataType{l.typ, r.typ})

@@ -285,26 +285,12 @@ func (c *comparison) dataType(s *arrow.Schema) (arrow.DataType, error) {
 }
 
 func (c *comparison) eval(ec *evalCtx, b arrow.RecordBatch) (datum, error) {
-	l, err := c.l.n.eval(ec, b)
+	l, r, err := evalOperands(ec, c, c.l, c.r, b)
 	if err != nil {
 		return datum{}, err
 	}
 	defer l.release()
-	r, err := c.r.n.eval(ec, b)
-	if err != nil {
-		return datum{}, err
-	}
 	defer r.release()
-	for _, d := range []*datum{&l, &r} {
-		p, owned, err := plain(ec, *d)
-		if err != nil {
-			return datum{}, fmt.Errorf("expression %s: %w", c, err)
-		}
-		if owned {
-			defer p.release()
-			*d = p
-		}
-	}
 	boolType := arrow.FixedWidthTypes.Boolean
 	n := int(b.NumRows())
 	switch {

@@ -352,3 +352,31 @@ func plain(ec *evalCtx, d datum) (datum, bool, error) {
 	}
 	return arrayDatum(out), true, nil
 }
+
+// evalOperands evaluates a binary node's operands over b as plain values
+// (dictionaries decoded); the caller releases both.
+func evalOperands(ec *evalCtx, node exprNode, le, re Expr, b arrow.RecordBatch) (l, r datum, err error) {
+	var ds [2]datum
+	for i, e := range []Expr{le, re} {
+		d, err := e.n.eval(ec, b)
+		if err == nil {
+			var p datum
+			var owned bool
+			if p, owned, err = plain(ec, d); owned {
+				d.release()
+				d = p
+			} else if err != nil {
+				d.release()
+				err = fmt.Errorf("expression %s: %w", node, err)
+			}
+		}
+		if err != nil {
+			if i == 1 {
+				ds[0].release()
+			}
+			return datum{}, datum{}, err
+		}
+		ds[i] = d
+	}
+	return ds[0], ds[1], nil
+}

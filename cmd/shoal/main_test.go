@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/shoal-data/shoal/io/storage/s3"
 	"github.com/shoal-data/shoal/io/storage/s3/s3test"
 )
