@@ -314,11 +314,21 @@ func AndExpr(e Expr, more ...Expr) Expr {
 // FilterBlock keeps the rows of b where e is true. The result carries one
 // reference for the caller.
 func FilterBlock(ctx context.Context, mem memory.Allocator, e Expr, b arrow.RecordBatch) (arrow.RecordBatch, error) {
+	return filterKeeping(ctx, mem, e, b, nil)
+}
+
+// filterKeeping is FilterBlock keeping only the columns named in keep (nil:
+// all), so columns only the filter reads are never gathered.
+func filterKeeping(ctx context.Context, mem memory.Allocator, e Expr, b arrow.RecordBatch, keep []string) (arrow.RecordBatch, error) {
 	mask, err := e.Eval(ctx, mem, b)
 	if err != nil {
 		return nil, err
 	}
 	defer mask.Release()
+	if keep != nil && int(b.NumCols()) > len(keep) {
+		b = keepColumns(b, keep)
+		defer b.Release()
+	}
 	if mask.DataType().ID() == arrow.NULL {
 		return blocks.Take(mem, b, nil) // WHERE NULL keeps no row
 	}

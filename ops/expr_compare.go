@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -47,12 +48,21 @@ func (c *Cmp) evalArray(ctx context.Context, mem memory.Allocator, b arrow.Recor
 	if err != nil {
 		return nil, err
 	}
-	if plainCol, owned, err := decoded(&evalCtx{ctx: ctx, mem: mem}, col); err != nil {
-		return nil, fmt.Errorf("predicate %s: %w", c, err)
-	} else if owned {
-		defer plainCol.Release()
-		col = plainCol
+	if d, ok := col.(*array.Dictionary); ok {
+		// Compare each dictionary entry once, then look the rows up.
+		entries, err := c.compareColumn(ctx, mem, d.Dictionary())
+		if err != nil {
+			return nil, err
+		}
+		defer entries.Release()
+		return expandByIndices(entries.(*array.Boolean), d)
 	}
+	return c.compareColumn(ctx, mem, col)
+}
+
+// compareColumn compares a plain (not dictionary-encoded) column.
+func (c *Cmp) compareColumn(ctx context.Context, mem memory.Allocator, col arrow.Array) (arrow.Array, error) {
+	var err error
 	lit, ok := literal(c.Value)
 	if !ok {
 		return nil, fmt.Errorf("predicate %s: unsupported constant of type %T", c, c.Value)

@@ -54,6 +54,13 @@ func TestFunctionsOverDictionaries(t *testing.T) {
 			{Call("coalesce", Col("s_dict"), "none"), Call("coalesce", Col("s"), "none")},
 			{Call("abs", Col("small_dict")), Call("abs", Col("small"))},
 			{Call("year", Col("d32_dict")), Call("year", Col("d32"))},
+			// Comparisons with a constant run once per dictionary entry.
+			{Col("s_dict").Eq("a"), Col("s").Eq("a")},
+			{Col("s_dict").Ge("b"), Col("s").Ge("b")},
+			{Col("s_dict").Ne(""), Col("s").Ne("")},
+			{Col("small_dict").Gt(3), Col("small").Gt(3)},
+			{Col("small_dict").Lt(2.5), Col("small").Lt(2.5)},
+			{Col("s_dict").Eq("a").And(Col("small_dict").Le(0)), Col("s").Eq("a").And(Col("small").Le(0))},
 		} {
 			if _, err := c[0].DataType(db.Schema()); err != nil {
 				t.Fatalf("%s: %v", c[0], err)
@@ -71,6 +78,24 @@ func TestFunctionsOverDictionaries(t *testing.T) {
 			}
 			got.Release()
 			want.Release()
+			// The same over a slice that starts inside the block.
+			if n := db.NumRows(); n > 3 {
+				part := db.NewSlice(1, n-1)
+				got, err := c[0].Eval(context.Background(), mem, part)
+				if err != nil {
+					t.Fatalf("%s over a slice: %v", c[0], err)
+				}
+				want, err := c[1].Eval(context.Background(), mem, part)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !array.Equal(got, want) {
+					t.Errorf("%s over a slice = %s, want %s", c[0], got, want)
+				}
+				got.Release()
+				want.Release()
+				part.Release()
+			}
 		}
 	})
 }

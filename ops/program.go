@@ -216,7 +216,9 @@ func (p Program) run(ctx context.Context, mem memory.Allocator, in blocks.Block)
 		var err error
 		switch st.Kind {
 		case StepFilter:
-			next, err = FilterBlock(ctx, mem, st.Expr, cur)
+			// Gather only the columns later steps read: a column only the
+			// filter reads is dropped before the rows are copied.
+			next, err = filterKeeping(ctx, mem, st.Expr, cur, live[i+1])
 		case StepWith:
 			var col arrow.Array
 			if col, err = st.Expr.Eval(ctx, mem, cur); err == nil {
