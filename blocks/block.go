@@ -199,12 +199,7 @@ func Take(mem memory.Allocator, b Block, indices []int64) (Block, error) {
 			return nil, fmt.Errorf("blocks: take: index %d out of range [0, %d)", ix, b.NumRows())
 		}
 	}
-	ib := array.NewInt64Builder(mem)
-	ib.AppendValues(indices, nil)
-	idx := ib.NewInt64Array()
-	ib.Release()
-	defer idx.Release()
-
+	var idx *array.Int64 // for compute.Take, made when a column needs it
 	ctx := compute.WithAllocator(context.Background(), mem)
 	cols := make([]arrow.Array, b.NumCols())
 	defer func() {
@@ -213,11 +208,20 @@ func Take(mem memory.Allocator, b Block, indices []int64) (Block, error) {
 				c.Release()
 			}
 		}
+		if idx != nil {
+			idx.Release()
+		}
 	}()
 	for c := range cols {
 		if g, ok := gather(mem, b.Column(c), indices); ok {
 			cols[c] = g
 			continue
+		}
+		if idx == nil {
+			ib := array.NewInt64Builder(mem)
+			ib.AppendValues(indices, nil)
+			idx = ib.NewInt64Array()
+			ib.Release()
 		}
 		col, err := compute.TakeArray(ctx, b.Column(c), idx)
 		if err != nil {

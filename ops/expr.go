@@ -314,12 +314,12 @@ func AndExpr(e Expr, more ...Expr) Expr {
 // FilterBlock keeps the rows of b where e is true. The result carries one
 // reference for the caller.
 func FilterBlock(ctx context.Context, mem memory.Allocator, e Expr, b arrow.RecordBatch) (arrow.RecordBatch, error) {
-	return filterKeeping(ctx, mem, e, b, nil)
+	return FilterProject(ctx, mem, e, b, nil)
 }
 
-// filterKeeping is FilterBlock keeping only the columns named in keep (nil:
-// all), so columns only the filter reads are never gathered.
-func filterKeeping(ctx context.Context, mem memory.Allocator, e Expr, b arrow.RecordBatch, keep []string) (arrow.RecordBatch, error) {
+// FilterProject is FilterBlock keeping only the columns named in keep, in
+// b's order (nil: all), so a column only the filter reads is never gathered.
+func FilterProject(ctx context.Context, mem memory.Allocator, e Expr, b arrow.RecordBatch, keep []string) (arrow.RecordBatch, error) {
 	mask, err := e.Eval(ctx, mem, b)
 	if err != nil {
 		return nil, err

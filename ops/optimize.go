@@ -127,7 +127,8 @@ type InputPruner interface {
 // PushDownPredicate hands an expression filter to the source below it, so
 // the source can skip files and row groups the predicate rules out. The
 // filter moves below column selections that keep its columns first. The
-// filter node itself stays, which keeps results exact.
+// filter node itself stays, which keeps results exact, unless the source
+// drops the rows it rules out itself (RowFilterDatasource).
 func PushDownPredicate(n Node) Node {
 	f, ok := n.(*OneToOne)
 	if !ok || f.Predicate.IsZero() {
@@ -148,6 +149,10 @@ func PushDownPredicate(n Node) Node {
 			}
 		}
 	case *Read:
+		if src, ok := in.Source.(RowFilterDatasource); ok && plainStage(f) && src.FiltersRows(f.Predicate) {
+			// The source drops the rows itself: no filter stage is left.
+			return in.withSource(src.WithFilter(f.Predicate))
+		}
 		if src, ok := in.Source.(FilterableDatasource); ok {
 			return f.WithChildren([]Node{in.withSource(src.WithFilter(f.Predicate))})
 		}

@@ -71,6 +71,18 @@ type FilterableDatasource interface {
 	WithFilter(e Expr) Datasource
 }
 
+// RowFilterDatasource is a FilterableDatasource that can drop every row a
+// predicate rules out, not only whole files and row groups (DataFusion's
+// Exact filter pushdown). FiltersRows says whether it does so for e; when
+// it does, the optimizer removes the filter stage above the read, and the
+// source reads the predicate's columns itself whether or not its output
+// keeps them (a Parquet reader can then decode a string column only the
+// predicate reads as a dictionary, and compare each distinct value once).
+type RowFilterDatasource interface {
+	FilterableDatasource
+	FiltersRows(e Expr) bool
+}
+
 // ReadTask reads one part of a source.
 type ReadTask struct {
 	// Rows and Bytes estimate the output (-1 when unknown); the executor uses

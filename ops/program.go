@@ -218,7 +218,7 @@ func (p Program) run(ctx context.Context, mem memory.Allocator, in blocks.Block)
 		case StepFilter:
 			// Gather only the columns later steps read: a column only the
 			// filter reads is dropped before the rows are copied.
-			next, err = filterKeeping(ctx, mem, st.Expr, cur, live[i+1])
+			next, err = FilterProject(ctx, mem, st.Expr, cur, live[i+1])
 		case StepWith:
 			var col arrow.Array
 			if col, err = st.Expr.Eval(ctx, mem, cur); err == nil {

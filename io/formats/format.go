@@ -81,6 +81,11 @@ type ReadRequest struct {
 	BatchRows int
 	// Limit stops the read after this many rows; negative means no limit.
 	Limit int64
+	// DictColumns lists string columns the caller would rather have as
+	// dictionary arrays where the file stores them dictionary-encoded
+	// (Parquet): a filter then compares each distinct value once. A format
+	// may ignore it.
+	DictColumns []string
 }
 
 // Encoder writes blocks as one file of a format.

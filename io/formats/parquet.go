@@ -572,7 +572,11 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 	}
 	src.track(pr.MetaData(), units)
 
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: int64(batch)}, mem)
+	props := pqarrow.ArrowReadProperties{BatchSize: int64(batch)}
+	for _, leaf := range pqDictLeaves(pr.MetaData(), req.DictColumns, units) {
+		props.SetReadDict(leaf, true)
+	}
+	fr, err := pqarrow.NewFileReader(pr, props, mem)
 	if err != nil {
 		return fmt.Errorf("parquet: %s: converting the schema: %w", name, err)
 	}
@@ -645,6 +649,36 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 		}
 	}
 	return nil
+}
+
+// pqDictLeaves lists the leaf columns of the named top-level string columns
+// that the first row group read stores dictionary-encoded: decoding them as
+// dictionary arrays keeps one copy of each distinct value, and a filter
+// compares each once.
+func pqDictLeaves(md *metadata.FileMetaData, names []string, units []int) []int {
+	if len(names) == 0 || len(units) == 0 {
+		return nil
+	}
+	rg := md.RowGroup(units[0])
+	var out []int
+	for _, name := range names {
+		leaf := md.Schema.ColumnIndexByName(name)
+		if leaf < 0 {
+			continue
+		}
+		col := md.Schema.Column(leaf)
+		if col.PhysicalType() != parquet.Types.ByteArray || col.MaxRepetitionLevel() > 0 || col.ColumnPath().String() != name {
+			continue
+		}
+		cc, err := rg.ColumnChunk(leaf)
+		if err != nil {
+			continue
+		}
+		if cc.HasDictionaryPage() {
+			out = append(out, leaf)
+		}
+	}
+	return out
 }
 
 // pqEmitError carries an error from emit, which Read returns as it is.

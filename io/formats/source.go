@@ -59,9 +59,15 @@ type Source struct {
 	columns   []string // projection; nil reads all
 	out       *arrow.Schema
 	outFiles  *arrow.Schema // out without the partition columns: what files supply
-	filter    ops.Expr
-	limit     int64 // negative: none
-	bytes     int64
+	filter    ops.Expr      // exact: rows it rules out are dropped (source_filter.go)
+	// filterFields are the columns only the filter reads; readOut and
+	// readOutFiles are out and outFiles with them added: what a read
+	// decodes before the filter runs.
+	filterFields []arrow.Field
+	readOut      *arrow.Schema
+	readOutFiles *arrow.Schema
+	limit        int64 // negative: none
+	bytes        int64
 }
 
 type sourceFile struct {
@@ -374,6 +380,7 @@ func (s *Source) setOut(out *arrow.Schema) {
 		}
 	}
 	s.out, s.outFiles = out, arrow.NewSchema(fields, nil)
+	s.setReadSchema()
 }
 
 // Schema is the output schema: the files' unified columns, then the
@@ -390,8 +397,11 @@ func (s *Source) Files() []string {
 }
 
 // NumRows is the exact number of rows the source emits, when the files
-// say (Parquet footers), after pruning by the filter and the limit.
+// say (Parquet footers) and no filter drops rows, after the limit.
 func (s *Source) NumRows() int64 {
+	if !s.filter.IsZero() {
+		return -1
+	}
 	var n int64
 	for _, u := range s.units() {
 		if u.rows < 0 {
@@ -431,11 +441,13 @@ func (s *Source) WithColumns(cols []string) (ops.Datasource, error) {
 	return &c, nil
 }
 
-// WithFilter skips files and units whose partition values or statistics
-// rule e out.
+// WithFilter reads only the rows where e is true: it skips files and
+// units whose partition values or statistics rule e out, and drops the
+// other rows it rules out as it reads.
 func (s *Source) WithFilter(e ops.Expr) ops.Datasource {
 	c := *s
 	c.filter = ops.AndExpr(s.filter, e)
+	c.setReadSchema()
 	return &c
 }
 
@@ -468,7 +480,7 @@ func (s *Source) units() []readUnit {
 			}
 		}
 		for _, u := range us {
-			if s.limit >= 0 && rows >= s.limit {
+			if s.limit >= 0 && rows >= s.limit && s.filter.IsZero() {
 				return out
 			}
 			out = append(out, u)
@@ -557,6 +569,9 @@ func (s *Source) task(units []readUnit, enc *specEncoder) ops.ReadTask {
 	if s.limit >= 0 && rows > s.limit {
 		rows = s.limit
 	}
+	if !s.filter.IsZero() {
+		rows = -1 // known only once the filter has run
+	}
 	return ops.ReadTask{Rows: rows, Bytes: bytes, Spec: enc.spec(units), Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
 		return s.read(tc, units)
 	}}
@@ -602,88 +617,87 @@ func (s *Source) read(tc *exec.TaskContext, units []readUnit) (out []blocks.Bloc
 func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limit int64) ([]blocks.Block, error) {
 	url := f.fs.URL(f.info.Path)
 	meta := s.meta(f)
+	raw, dict := s.filterOnFile(meta)
 	var cols []string
-	for _, fld := range s.out.Fields() {
+	for _, fld := range s.readOut.Fields() {
 		if !s.partCols[fld.Name] && len(meta.Schema.FieldIndices(fld.Name)) > 0 {
 			cols = append(cols, fld.Name)
 		}
 	}
+	c := &collector{s: s, tc: tc, f: f, raw: raw, limit: limit}
 	if len(cols) == 0 && f.logged && len(units) == 0 && meta.Rows >= 0 {
 		// No column of the file is wanted and the manifest knows its rows
 		// (a file of no columns keeps its count only there): no read.
-		return s.countedBlocks(tc, f, meta.Rows, limit)
+		if err := s.countedBlocks(c, meta.Rows); err != nil {
+			c.release()
+			return nil, withFile(err, url)
+		}
+		return c.out, nil
 	}
 	file, err := storage.OpenInfo(tc, f.fs, f.info)
 	if err != nil {
 		return nil, err
 	}
 	defer file.Close()
-	if len(cols) == 0 && s.out.NumFields() > 0 && meta.Schema.NumFields() > 0 {
+	if len(cols) == 0 && s.readOut.NumFields() > 0 && meta.Schema.NumFields() > 0 {
 		// Only partition columns (or columns this file lacks) are wanted;
 		// still read one column to learn the row count.
 		cols = []string{meta.Schema.Field(0).Name}
 	}
 	req := ReadRequest{
-		Alloc:     tc.Alloc,
-		Columns:   cols,
-		Units:     units,
-		Schema:    s.fileTypes,
-		BatchRows: s.opts.BatchRows,
-		Limit:     limit,
+		Alloc:       tc.Alloc,
+		Columns:     cols,
+		Units:       units,
+		Schema:      s.fileTypes,
+		BatchRows:   s.opts.BatchRows,
+		Limit:       limit,
+		DictColumns: dict,
 	}
-	var out []blocks.Block
+	if !s.filter.IsZero() {
+		req.Limit = -1 // the collector stops the read once enough rows pass
+	}
 	err = s.opts.Reader.Read(tc, file, meta, req, func(b arrow.RecordBatch) error {
 		defer b.Release()
-		c, err := s.conform(tc.Alloc, f, b)
-		if err != nil {
-			return err
-		}
-		out = append(out, c)
-		return nil
+		return c.add(b)
 	})
-	if err != nil {
-		for _, b := range out {
-			b.Release()
-		}
+	if err != nil && !errors.Is(err, errReadEnough) {
+		c.release()
 		return nil, withFile(err, url)
 	}
-	return out, nil
+	return c.out, nil
 }
 
-// countedBlocks makes the blocks of rows rows (at most limit, unless
-// negative) of a file none of whose columns are wanted: partition values
-// and nulls only.
-func (s *Source) countedBlocks(tc *exec.TaskContext, f *sourceFile, rows, limit int64) ([]blocks.Block, error) {
-	if limit >= 0 {
-		rows = min(rows, limit)
+// countedBlocks makes the blocks of rows rows of a file none of whose
+// columns are wanted (partition values and nulls only) and hands them to c.
+func (s *Source) countedBlocks(c *collector, rows int64) error {
+	if c.limit >= 0 && s.filter.IsZero() {
+		rows = min(rows, c.limit)
 	}
 	batch := int64(s.opts.BatchRows)
 	if batch <= 0 {
 		batch = DefaultBatchRows
 	}
 	none := arrow.NewSchema(nil, nil)
-	var out []blocks.Block
 	for done := int64(0); done < rows; done += batch {
 		empty := array.NewRecordBatch(none, nil, min(batch, rows-done))
-		b, err := s.conform(tc.Alloc, f, empty)
+		err := c.add(empty)
 		empty.Release()
-		if err != nil {
-			for _, b := range out {
-				b.Release()
-			}
-			return nil, err
+		if errors.Is(err, errReadEnough) {
+			return nil
 		}
-		out = append(out, b)
+		if err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
-// conform gives a block the output schema: columns in order and of the
-// unified types, nulls for columns the file lacks, partition values as
-// constant columns.
-func (s *Source) conform(mem memory.Allocator, f *sourceFile, b arrow.RecordBatch) (arrow.RecordBatch, error) {
+// conform gives a block the schema out (outFiles: the part of it files
+// supply): columns in order and of the unified types, nulls for columns
+// the file lacks, partition values as constant columns.
+func (s *Source) conform(mem memory.Allocator, f *sourceFile, b arrow.RecordBatch, out, outFiles *arrow.Schema) (arrow.RecordBatch, error) {
 	n := int(b.NumRows())
-	cols := make([]arrow.Array, s.out.NumFields())
+	cols := make([]arrow.Array, out.NumFields())
 	defer func() {
 		for _, c := range cols {
 			if c != nil {
@@ -694,7 +708,7 @@ func (s *Source) conform(mem memory.Allocator, f *sourceFile, b arrow.RecordBatc
 	// Drop columns read only to count rows.
 	keep := make([]string, 0, b.NumCols())
 	for _, fld := range b.Schema().Fields() {
-		if len(s.out.FieldIndices(fld.Name)) > 0 && !s.partCols[fld.Name] {
+		if len(out.FieldIndices(fld.Name)) > 0 && !s.partCols[fld.Name] {
 			keep = append(keep, fld.Name)
 		}
 	}
@@ -703,12 +717,12 @@ func (s *Source) conform(mem memory.Allocator, f *sourceFile, b arrow.RecordBatc
 		return nil, err
 	}
 	defer sel.Release()
-	conformed, err := blocks.Conform(mem, sel, s.outFiles)
+	conformed, err := blocks.Conform(mem, sel, outFiles)
 	if err != nil {
 		return nil, err
 	}
 	defer conformed.Release()
-	for i, fld := range s.out.Fields() {
+	for i, fld := range out.Fields() {
 		if s.partCols[fld.Name] {
 			cols[i] = constantColumn(mem, fld.Type, f.parts[fld.Name], n)
 			continue
@@ -717,7 +731,7 @@ func (s *Source) conform(mem memory.Allocator, f *sourceFile, b arrow.RecordBatc
 		c.Retain()
 		cols[i] = c
 	}
-	return array.NewRecordBatch(s.out, cols, int64(n)), nil
+	return array.NewRecordBatch(out, cols, int64(n)), nil
 }
 
 func constantColumn(mem memory.Allocator, typ arrow.DataType, v any, n int) arrow.Array {

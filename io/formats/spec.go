@@ -115,10 +115,14 @@ type readArgs struct {
 	FileTypes []byte             `json:"file_types"`
 	Out       []byte             `json:"out"`
 	PartCols  []string           `json:"part_cols,omitempty"`
-	BatchRows int                `json:"batch_rows,omitempty"`
-	Limit     int64              `json:"limit"`
-	Files     []fileArgs         `json:"files"`
-	Units     [][2]int           `json:"units"` // file index, unit index (-1: whole file)
+	// Filter is the source's exact filter (ops.MarshalExpr), FilterCols
+	// the columns only it reads.
+	Filter     []byte     `json:"filter,omitempty"`
+	FilterCols []byte     `json:"filter_cols,omitempty"`
+	BatchRows  int        `json:"batch_rows,omitempty"`
+	Limit      int64      `json:"limit"`
+	Files      []fileArgs `json:"files"`
+	Units      [][2]int   `json:"units"` // file index, unit index (-1: whole file)
 }
 
 type fileArgs struct {
@@ -180,6 +184,14 @@ func (s *Source) baseArgs() (*readArgs, bool) {
 	}
 	for c := range s.partCols {
 		a.PartCols = append(a.PartCols, c)
+	}
+	if !s.filter.IsZero() {
+		if a.Filter, err = ops.MarshalExpr(s.filter); err != nil {
+			return nil, false
+		}
+		if a.FilterCols, err = ops.MarshalSchema(arrow.NewSchema(s.filterFields, nil)); err != nil {
+			return nil, false
+		}
 	}
 	return a, true
 }
@@ -284,6 +296,19 @@ func buildRead(data json.RawMessage) (ops.ReadFunc, error) {
 		s.partCols[c] = true
 	}
 	s.setOut(out)
+	if len(a.Filter) > 0 {
+		if s.filter, err = ops.UnmarshalExpr(a.Filter); err != nil {
+			return nil, fmt.Errorf("decoding the filter: %w", err)
+		}
+		fc, err := ops.UnmarshalSchema(a.FilterCols)
+		if err != nil {
+			return nil, fmt.Errorf("decoding the filter's columns: %w", err)
+		}
+		if fc != nil {
+			s.filterFields = fc.Fields()
+		}
+		s.setReadOut()
+	}
 	cfg := storage.Config{}
 	if a.S3 != nil {
 		cfg.S3 = *a.S3

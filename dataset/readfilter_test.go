@@ -1,0 +1,201 @@
+package dataset_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/dataset"
+	"github.com/shoal-data/shoal/ops"
+)
+
+// noReadFilter runs a plan with the filter left above the read, as written.
+var noReadFilter = dataset.WithOptimizerRules(ops.DefaultRulesWithout(ops.PushDownPredicate)...)
+
+func rowKeys(items []dataset.Item) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = fmt.Sprint(it)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestReadDropsFilteredRows: a filter over a file source's columns is done
+// by the read (no Where stage is left), including a string column only the
+// filter reads, which Parquet decodes as a dictionary; the rows equal those
+// of the plan run as written, with limits, counts and nulls.
+func TestReadDropsFilteredRows(t *testing.T) {
+	e := setup(t)
+	dir, items := tripsFile(t, e, 4000)
+	read := func(o ...dataset.Option) *dataset.Dataset {
+		return dataset.ReadParquet(e.ctx, dir, readOpts(append([]dataset.Option{e.opt()}, o...))...)
+	}
+	card := func(it dataset.Item) bool {
+		d, _ := it["distance"].(float64)
+		return it["payment"] == "card" && d > 5
+	}
+	var want []dataset.Item
+	for _, it := range items {
+		if card(it) {
+			want = append(want, dataset.Item{"id": it["id"], "fare": it["fare"]})
+		}
+	}
+	pred := dataset.Col("distance").Gt(5.0).And(dataset.Col("payment").Eq("card"))
+	ds := read().Where(pred).SelectColumns("id", "fare")
+	plan := ds.Explain()
+	opt := plan[strings.Index(plan, "-- optimized plan --"):]
+	if strings.Contains(opt, "Where(") || !strings.Contains(opt, "columns=[id fare]; filter=distance > 5.0 AND payment = 'card'") {
+		t.Errorf("the read does not do the filter, or reads more than id and fare:\n%s", plan)
+	}
+	got := must(ds.TakeAll(e.ctx))(t)
+	if fmt.Sprint(rowKeys(got)) != fmt.Sprint(rowKeys(want)) {
+		t.Errorf("%d rows, want %d", len(got), len(want))
+	}
+	off := must(read(noReadFilter).Where(pred).SelectColumns("id", "fare").TakeAll(e.ctx))(t)
+	if fmt.Sprint(rowKeys(got)) != fmt.Sprint(rowKeys(off)) {
+		t.Errorf("rows differ from the plan as written")
+	}
+
+	// Count runs the filter (the footers' row counts do not apply).
+	if n := must(read().Where(pred).Count(e.ctx))(t); n != int64(len(want)) {
+		t.Errorf("Count = %d, want %d", n, len(want))
+	}
+	// A limit counts rows that pass.
+	lim := must(read().Where(pred).Limit(7).TakeAll(e.ctx))(t)
+	if len(lim) != 7 {
+		t.Fatalf("Limit(7) gave %d rows", len(lim))
+	}
+	for _, it := range lim {
+		if !card(it) {
+			t.Errorf("Limit(7) gave a row the filter rules out: %v", it)
+		}
+	}
+	// Nulls: a comparison with null is not true; IS NULL keeps them.
+	nullTips := 0
+	for _, it := range items {
+		if it["tip"] == nil {
+			nullTips++
+		}
+	}
+	if n := len(must(read().Where(dataset.Col("tip").IsNull()).TakeAll(e.ctx))(t)); n != nullTips {
+		t.Errorf("tip IS NULL kept %d rows, want %d", n, nullTips)
+	}
+	// The empty string is a value like any other, in a dictionary too.
+	empty := 0
+	for _, it := range items {
+		if it["payment"] == "" {
+			empty++
+		}
+	}
+	if n := must(read().Where(dataset.Col("payment").Eq("")).Count(e.ctx))(t); n != int64(empty) {
+		t.Errorf("payment = '' counted %d rows, want %d", n, empty)
+	}
+	// A filter that fails on a row names the expression and the file.
+	_, err := read().Where(dataset.Col("id").Mul(int64(1) << 62).Gt(0)).Count(e.ctx)
+	if err == nil || !strings.Contains(err.Error(), "overflow") || !strings.Contains(err.Error(), ".parquet") {
+		t.Errorf("overflow in the filter: %v, want an error naming the overflow and the file", err)
+	}
+	// A filter that keeps nothing gives nothing, with the schema.
+	none := read().Where(dataset.Col("payment").Eq("no such payment")).SelectColumns("id")
+	if rows := must(none.TakeAll(e.ctx))(t); len(rows) != 0 {
+		t.Errorf("%d rows, want none", len(rows))
+	}
+}
+
+// TestReadFilterAcrossFileSchemas: the read filters rows of files that lack
+// a filter column (nulls) or store it in another type, and on partition
+// columns, the same as a filter stage would.
+func TestReadFilterAcrossFileSchemas(t *testing.T) {
+	e := setup(t)
+	dir := t.TempDir()
+	mem := memory.NewGoAllocator()
+	// part=a: n int32, no "extra"; part=b: n int64 and "extra".
+	write := func(sub string, schema *arrow.Schema, cols func(i int, b *array.RecordBuilder)) {
+		t.Helper()
+		b := array.NewRecordBuilder(mem, schema)
+		defer b.Release()
+		for i := range 50 {
+			cols(i, b)
+		}
+		rec := b.NewRecordBatch()
+		defer rec.Release()
+		if err := dataset.FromRecords([]arrow.RecordBatch{rec}, e.opt()).WriteParquet(e.ctx, filepath.Join(dir, sub)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("part=a", arrow.NewSchema([]arrow.Field{{Name: "n", Type: arrow.PrimitiveTypes.Int32, Nullable: true}, {Name: "s", Type: arrow.BinaryTypes.String, Nullable: true}}, nil),
+		func(i int, b *array.RecordBuilder) {
+			b.Field(0).(*array.Int32Builder).Append(int32(i))
+			b.Field(1).(*array.StringBuilder).Append(fmt.Sprint("s", i%5))
+		})
+	write("part=b", arrow.NewSchema([]arrow.Field{{Name: "n", Type: arrow.PrimitiveTypes.Int64, Nullable: true}, {Name: "s", Type: arrow.BinaryTypes.String, Nullable: true}, {Name: "extra", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil),
+		func(i int, b *array.RecordBuilder) {
+			b.Field(0).(*array.Int64Builder).Append(int64(100 + i))
+			b.Field(1).(*array.StringBuilder).Append(fmt.Sprint("s", i%5))
+			b.Field(2).(*array.Int64Builder).Append(int64(i % 10))
+		})
+	cases := []struct {
+		name string
+		pred dataset.Expr
+		want int
+	}{
+		{"a column one file lacks", dataset.Col("extra").Lt(3), 15},
+		{"IS NULL on a column one file lacks", dataset.Col("extra").IsNull(), 50},
+		{"a column stored as int32 in one file", dataset.Col("n").Ge(int64(40)), 60},
+		{"a partition column with a file column", dataset.Col("part").Eq("a").And(dataset.Col("s").Eq("s1")), 10},
+		{"a partition column or a string column", dataset.Col("part").Eq("b").Or(dataset.Col("s").Eq("s0")), 60},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			read := func(o ...dataset.Option) *dataset.Dataset {
+				return dataset.ReadParquet(e.ctx, dir, readOpts(append([]dataset.Option{e.opt()}, o...))...)
+			}
+			ds := read().Where(c.pred).SelectColumns("n")
+			if p := ds.Explain(); strings.Contains(p[strings.Index(p, "-- optimized plan --"):], "Where(") {
+				t.Errorf("the read does not do the filter:\n%s", p)
+			}
+			got := must(ds.TakeAll(e.ctx))(t)
+			if len(got) != c.want {
+				t.Errorf("%d rows, want %d", len(got), c.want)
+			}
+			off := must(read(noReadFilter).Where(c.pred).SelectColumns("n").TakeAll(e.ctx))(t)
+			if fmt.Sprint(rowKeys(got)) != fmt.Sprint(rowKeys(off)) {
+				t.Errorf("rows differ from the plan as written: %v vs %v", rowKeys(got), rowKeys(off))
+			}
+			if n := must(read().Where(c.pred).Count(e.ctx))(t); n != int64(c.want) {
+				t.Errorf("Count = %d, want %d", n, c.want)
+			}
+		})
+	}
+}
+
+// TestReadFilterCSV: CSV reads do the filter too, and a limit over a
+// filter stops at rows that pass.
+func TestReadFilterCSV(t *testing.T) {
+	e := setup(t)
+	dir := t.TempDir()
+	if err := dataset.Range(10000, e.par(4)...).WriteCSV(e.ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	d := dataset.ReadCSV(e.ctx, dir, e.opt()).Where(dataset.Col("id").Mod(1000).Eq(999))
+	rows := must(d.TakeAll(e.ctx))(t)
+	if len(rows) != 10 {
+		t.Fatalf("%d rows, want 10", len(rows))
+	}
+	lim := must(d.Limit(3).TakeAll(e.ctx))(t)
+	if len(lim) != 3 {
+		t.Fatalf("Limit(3) gave %d rows", len(lim))
+	}
+	for _, r := range lim {
+		if r["id"].(int64)%1000 != 999 {
+			t.Errorf("row %v fails the filter", r)
+		}
+	}
+}
