@@ -266,6 +266,10 @@ func (d *Dataset) aggregateBy(keys []string, userAggs []Agg) *Dataset {
 		Map:           f.Map,
 		Reduce:        f.Reduce,
 		ObserveMap:    adapt.Observe,
+		// Partial states merge in the reduce whatever blocks they came
+		// from: the map may run inside the read tasks, so a scan, filter
+		// and partial aggregate make one pass without the object store.
+		FuseReads: true,
 		// A filter on the keys alone (SQL's HAVING on a key) keeps or drops
 		// whole groups: it may run before the aggregation, on fewer rows.
 		FilterInputs: func(cols []string) []int {

@@ -2,6 +2,7 @@ package dataset_test
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -197,5 +198,61 @@ func TestReadFilterCSV(t *testing.T) {
 		if r["id"].(int64)%1000 != 999 {
 			t.Errorf("row %v fails the filter", r)
 		}
+	}
+}
+
+// TestAggregateReadsItsInput: an aggregation over a file read runs its
+// partial aggregation inside the read tasks (one operator in the physical
+// plan), so the decoded blocks never enter the object store: its peak stays
+// at the partial states' size. The groups equal a Go reference, and a
+// filter nothing passes gives no groups (grouped) or one row of count 0
+// and null sums (global).
+func TestAggregateReadsItsInput(t *testing.T) {
+	dir, items := tripsFile(t, setup(t), 60000)
+	e := setup(t) // a store that has held nothing else
+	read := dataset.ReadParquet(e.ctx, dir, e.opt())
+	ds := read.Where(dataset.Col("fare").Gt(10.0)).GroupBy("payment").
+		Aggregate(dataset.CountRows(), dataset.SumOfExpr(dataset.Col("fare").Mul(2)).As("fare2"))
+	plan := ds.Explain()
+	phys := plan[strings.Index(plan, "-- physical plan --"):]
+	if !strings.Contains(phys, "Exchange[ReadParquet[") || strings.Contains(phys, "\n  Read[") {
+		t.Errorf("the aggregation does not read its input itself:\n%s", plan)
+	}
+	type agg struct {
+		n   int64
+		sum float64
+	}
+	want := map[string]agg{}
+	for _, it := range items {
+		if f := it["fare"].(float64); f > 10 {
+			a := want[it["payment"].(string)]
+			a.n++
+			a.sum += 2 * f
+			want[it["payment"].(string)] = a
+		}
+	}
+	rows := must(ds.TakeAll(e.ctx))(t)
+	if len(rows) != len(want) {
+		t.Fatalf("%d groups, want %d", len(rows), len(want))
+	}
+	for _, r := range rows {
+		w := want[r["payment"].(string)]
+		if r["count()"] != w.n || math.Abs(r["fare2"].(float64)-w.sum) > 1e-9*w.sum {
+			t.Errorf("group %v, want count %d sum %g", r, w.n, w.sum)
+		}
+	}
+	// 60,000 rows of 7 columns decode to megabytes; the store held only
+	// the partial states.
+	if peak := ds.Stats().PeakMemory; peak > 256<<10 {
+		t.Errorf("the store peaked at %d bytes: decoded blocks went through it", peak)
+	}
+
+	none := read.Where(dataset.Col("payment").Eq("no such payment"))
+	if g := must(none.GroupBy("payment").Aggregate(dataset.CountRows()).TakeAll(e.ctx))(t); len(g) != 0 {
+		t.Errorf("grouped aggregate of no rows: %v, want no groups", g)
+	}
+	all := must(none.Aggregate(dataset.CountRows(), dataset.SumOf("fare")).TakeAll(e.ctx))(t)
+	if len(all) != 1 || all[0]["count()"] != int64(0) || all[0]["sum(fare)"] != nil {
+		t.Errorf("global aggregate of no rows: %v, want count 0 and a null sum", all)
 	}
 }

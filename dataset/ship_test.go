@@ -460,7 +460,7 @@ func shipCases(dir string) []shipCase {
 		}, sorted: true, specs: func(t *testing.T, specs []exec.TaskSpec) {
 			skipped := 0
 			for _, s := range specs {
-				if s.Kind == "shoal.exchange-map" && strings.Contains(string(s.Args), `"skip":true`) {
+				if (s.Kind == "shoal.exchange-map" || s.Kind == "shoal.exchange-read-map") && strings.Contains(string(s.Args), `"skip":true`) {
 					skipped++
 				}
 			}

@@ -90,6 +90,12 @@ type ReadTask struct {
 	Rows, Bytes int64
 	// Read produces the blocks; each carries one reference for the caller.
 	Read func(tc *exec.TaskContext) ([]blocks.Block, error)
+	// Stream, when set, reads the same blocks as Read but hands each to
+	// emit as soon as it is decoded (emit takes its reference; an error
+	// from emit stops the read and is returned). A task that consumes the
+	// blocks one by one (a map fused into the read) then holds one block
+	// at a time instead of the whole task's.
+	Stream func(tc *exec.TaskContext, emit func(blocks.Block) error) error
 	// Spec, when set, describes Read as data (BuildRead builds the same
 	// function), so the task may run in another process. Reads without
 	// one run in the driver.

@@ -87,6 +87,15 @@ type Exchange struct {
 	// output's plus its keys (ops.ColumnPruner).
 	ReadsColumns func(out []string) []string
 
+	// FuseReads says the map may run inside the read tasks of a Read below
+	// the exchange (readexchange.go): each map task then reads, maps every
+	// block it read under the task's index, and outputs part j of them all
+	// concatenated. Set it where that equals mapping each block alone, as
+	// for partial aggregation (a random shuffle seeds by index: not there).
+	// With Partitions 0, PartitionsFor picks N from the read tasks' sizes
+	// before they run.
+	FuseReads bool
+
 	// stages are one-to-one stages fused into Map by the planner, first to
 	// last; a map task's spec lists them.
 	stages []*ops.OneToOne
@@ -158,12 +167,16 @@ type exchangeOp struct {
 	taskOp
 	x *Exchange
 
-	inputs    []exec.ObjectRef // input blocks by input index; ID 0 once mapped
-	sides     []int            // which input each block came from
-	inputB    int64
-	doneIns   int
-	inputDone bool
-	n         int // partitions, once known
+	inputs []exec.ObjectRef // input blocks by input index; ID 0 once mapped
+	// reads, when set, are the read tasks the map tasks run themselves
+	// (FuseReads), one per input index, and readSchema what they read.
+	reads      []ops.ReadTask
+	readSchema *arrow.Schema
+	sides      []int // which input each block came from
+	inputB     int64
+	doneIns    int
+	inputDone  bool
+	n          int // partitions, once known
 
 	samples   []exec.ObjectRef
 	sampled   int
@@ -364,6 +377,10 @@ func (o *exchangeOp) dispatchPrepare() {
 }
 
 func (o *exchangeOp) dispatchMap() {
+	if o.reads != nil {
+		o.dispatchReadMap()
+		return
+	}
 	i := o.nextInput
 	o.nextInput++
 	input := o.inputs[i]
@@ -390,29 +407,64 @@ func (o *exchangeOp) dispatchMap() {
 			o.env.fail(fmt.Errorf("%s: map of block %d made %d parts, want %d", o.name, i, len(out), n))
 			return
 		}
-		o.parts[i] = out
-		var outRows int64
-		for _, r := range out {
-			o.partsB += r.Bytes
-			outRows += r.Rows
-		}
+		outRows := o.mapDone(i, out)
 		if o.x.ObserveMap != nil && len(o.x.stages) == 0 {
 			o.x.ObserveMap(input.Rows, outRows)
 		}
-		o.mapped++
-		if o.merging() {
-			if o.groupMapped == nil {
-				o.groupMapped = map[int]int{}
+	})
+}
+
+// dispatchReadMap launches the map task that reads input i itself.
+func (o *exchangeOp) dispatchReadMap() {
+	i := o.nextInput
+	o.nextInput++
+	rt, n := o.reads[i], o.n
+	var spec *exec.TaskSpec
+	if xs := o.x.spec(); xs != nil && rt.Spec != nil {
+		chain, ok := stageRefs(o.x.stages)
+		schema, err := ops.MarshalSchema(o.readSchema)
+		if ok && err == nil {
+			spec = taskSpec(ExchangeReadMapKind, readMapArgs{Read: *rt.Spec, Schema: schema,
+				Exchange: exchangeArgs{X: *xs, Stages: chain, Index: i, N: n}})
+		}
+	}
+	o.submit("map", i, nil, readMapTaskFn(readStream(rt.Read, rt.Stream), o.x.Map, o.readSchema, i, n), spec, func(out []exec.ObjectRef) {
+		if len(out) != n {
+			for _, r := range out {
+				o.env.rt.Release(r)
 			}
-			k := i / mergeGroup
-			o.groupMapped[k]++
-			if o.groupMapped[k] == mergeGroup {
-				for j := range o.n {
-					o.mergeQueue = append(o.mergeQueue, [2]int{k, j})
-				}
-			}
+			o.env.fail(fmt.Errorf("%s: map of read %d made %d parts, want %d", o.name, i, len(out), n))
+			return
+		}
+		outRows := o.mapDone(i, out)
+		if o.x.ObserveMap != nil && len(o.x.stages) == 0 && rt.Rows >= 0 {
+			o.x.ObserveMap(rt.Rows, outRows) // the rows the task read, when known up front
 		}
 	})
+}
+
+// mapDone records the parts of input i and queues merges; it returns the
+// parts' rows.
+func (o *exchangeOp) mapDone(i int, out []exec.ObjectRef) (outRows int64) {
+	o.parts[i] = out
+	for _, r := range out {
+		o.partsB += r.Bytes
+		outRows += r.Rows
+	}
+	o.mapped++
+	if o.merging() {
+		if o.groupMapped == nil {
+			o.groupMapped = map[int]int{}
+		}
+		k := i / mergeGroup
+		o.groupMapped[k]++
+		if o.groupMapped[k] == mergeGroup {
+			for j := range o.n {
+				o.mergeQueue = append(o.mergeQueue, [2]int{k, j})
+			}
+		}
+	}
+	return outRows
 }
 
 // dispatchMerge concatenates part j of a group's map outputs into one
@@ -508,7 +560,10 @@ func (o *exchangeOp) Usage() Usage {
 	u := Usage{InputBytes: o.inputB + o.partsB, OutputBytes: o.outBytes + o.heldBytes, Active: o.active + o.running}
 	switch o.phase() {
 	case phaseMap:
-		if o.nextInput < len(o.inputs) {
+		switch {
+		case o.nextInput < len(o.reads):
+			u.TaskBytes = o.estimate(max(o.reads[o.nextInput].Bytes, 1<<20))
+		case o.nextInput < len(o.inputs):
 			u.TaskBytes = 2 * o.inputs[o.nextInput].Bytes
 		}
 	case phaseReduce:

@@ -320,37 +320,44 @@ func buildExchangeFor(kind string, args []byte) (exchangeArgs, ExchangeFuncs, er
 	if err != nil {
 		return a, ExchangeFuncs{}, err
 	}
+	f, err := buildExchangeArgs(kind, a)
+	return a, f, err
+}
+
+// buildExchangeArgs builds the functions a task of kind needs from its
+// decoded arguments.
+func buildExchangeArgs(kind string, a exchangeArgs) (ExchangeFuncs, error) {
 	f, err := BuildExchange(a.X)
 	if err != nil {
-		return a, f, err
+		return f, err
 	}
 	missing := func(what string) error { return fmt.Errorf("%s: exchange %s has no %s function", kind, a.X.Kind, what) }
 	switch kind {
 	case ExchangeSampleKind:
 		if f.Sample == nil {
-			return a, f, missing("sample")
+			return f, missing("sample")
 		}
 	case ExchangePrepareKind:
 		if f.Prepare == nil {
-			return a, f, missing("prepare")
+			return f, missing("prepare")
 		}
 	case ExchangeMapKind:
 		if f.Map == nil && f.MapSide == nil {
-			return a, f, missing("map")
+			return f, missing("map")
 		}
 		if len(a.Stages) > 0 && f.MapSide == nil {
 			stages, err := buildStages(a.Stages)
 			if err != nil {
-				return a, f, err
+				return f, err
 			}
 			f.Map = stagesThenMap(stages, f.Map)
 		}
 	case ExchangeReduceKind:
 		if f.Reduce == nil && f.ReduceSides == nil {
-			return a, f, missing("reduce")
+			return f, missing("reduce")
 		}
 	}
-	return a, f, nil
+	return f, nil
 }
 
 func init() {

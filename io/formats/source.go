@@ -572,21 +572,34 @@ func (s *Source) task(units []readUnit, enc *specEncoder) ops.ReadTask {
 	if !s.filter.IsZero() {
 		rows = -1 // known only once the filter has run
 	}
-	return ops.ReadTask{Rows: rows, Bytes: bytes, Spec: enc.spec(units), Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
-		return s.read(tc, units)
-	}}
+	return ops.ReadTask{Rows: rows, Bytes: bytes, Spec: enc.spec(units),
+		Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
+			return s.read(tc, units)
+		},
+		Stream: func(tc *exec.TaskContext, emit func(blocks.Block) error) error {
+			return s.stream(tc, units, emit)
+		}}
 }
 
 // read reads the units of one task, one file after the other.
-func (s *Source) read(tc *exec.TaskContext, units []readUnit) (out []blocks.Block, err error) {
-	defer func() {
-		if err != nil {
-			for _, b := range out {
-				b.Release()
-			}
-			out = nil
+func (s *Source) read(tc *exec.TaskContext, units []readUnit) ([]blocks.Block, error) {
+	var out []blocks.Block
+	err := s.stream(tc, units, func(b blocks.Block) error {
+		out = append(out, b)
+		return nil
+	})
+	if err != nil {
+		for _, b := range out {
+			b.Release()
 		}
-	}()
+		return nil, err
+	}
+	return out, nil
+}
+
+// stream reads the units of one task, one file after the other, handing
+// each block to emit as it is decoded.
+func (s *Source) stream(tc *exec.TaskContext, units []readUnit, emit func(blocks.Block) error) error {
 	remaining := s.limit
 	for i := 0; i < len(units); {
 		f := units[i].file
@@ -599,22 +612,21 @@ func (s *Source) read(tc *exec.TaskContext, units []readUnit) (out []blocks.Bloc
 		if remaining == 0 {
 			break
 		}
-		blks, err := s.readFile(tc, f, idx, remaining)
-		out = append(out, blks...)
+		n, err := s.readFile(tc, f, idx, remaining, emit)
 		if err != nil {
-			return out, err
+			return err
 		}
 		if remaining > 0 {
-			for _, b := range blks {
-				remaining -= b.NumRows()
-			}
-			remaining = max(remaining, 0)
+			remaining = max(remaining-n, 0)
 		}
 	}
-	return out, nil
+	return nil
 }
 
-func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limit int64) ([]blocks.Block, error) {
+// readFile reads the units of one file (all of it when units is empty),
+// at most limit rows unless negative, handing each block to emit; it
+// returns the rows emitted.
+func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limit int64, emit func(blocks.Block) error) (int64, error) {
 	url := f.fs.URL(f.info.Path)
 	meta := s.meta(f)
 	raw, dict := s.filterOnFile(meta)
@@ -624,19 +636,18 @@ func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limi
 			cols = append(cols, fld.Name)
 		}
 	}
-	c := &collector{s: s, tc: tc, f: f, raw: raw, limit: limit}
+	c := &collector{s: s, tc: tc, f: f, raw: raw, limit: limit, emit: emit}
 	if len(cols) == 0 && f.logged && len(units) == 0 && meta.Rows >= 0 {
 		// No column of the file is wanted and the manifest knows its rows
 		// (a file of no columns keeps its count only there): no read.
 		if err := s.countedBlocks(c, meta.Rows); err != nil {
-			c.release()
-			return nil, withFile(err, url)
+			return c.rows, withFile(err, url)
 		}
-		return c.out, nil
+		return c.rows, nil
 	}
 	file, err := storage.OpenInfo(tc, f.fs, f.info)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer file.Close()
 	if len(cols) == 0 && s.readOut.NumFields() > 0 && meta.Schema.NumFields() > 0 {
@@ -661,10 +672,9 @@ func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limi
 		return c.add(b)
 	})
 	if err != nil && !errors.Is(err, errReadEnough) {
-		c.release()
-		return nil, withFile(err, url)
+		return c.rows, withFile(err, url)
 	}
-	return c.out, nil
+	return c.rows, nil
 }
 
 // countedBlocks makes the blocks of rows rows of a file none of whose

@@ -110,15 +110,15 @@ func (s *Source) filterOnFile(meta *FileMeta) (raw bool, dict []string) {
 var errReadEnough = errors.New("formats: read enough rows")
 
 // collector turns the blocks a format decodes into the source's output
-// blocks: conformed, filtered, cut at the limit.
+// blocks (conformed, filtered, cut at the limit) and hands them to emit.
 type collector struct {
 	s     *Source
 	tc    *exec.TaskContext
 	f     *sourceFile
 	raw   bool  // the filter runs before conforming (filterOnFile)
 	limit int64 // negative: none
-	rows  int64
-	out   []blocks.Block
+	rows  int64 // emitted
+	emit  func(blocks.Block) error
 }
 
 // add takes b's rows (the caller keeps its reference) and returns
@@ -141,19 +141,14 @@ func (c *collector) add(b arrow.RecordBatch) error {
 		fin.Release()
 		fin, n = cut, cut.NumRows()
 	}
-	c.out = append(c.out, fin)
 	c.rows += n
+	if err := c.emit(fin); err != nil {
+		return err
+	}
 	if c.limit >= 0 && c.rows >= c.limit {
 		return errReadEnough
 	}
 	return nil
-}
-
-func (c *collector) release() {
-	for _, b := range c.out {
-		b.Release()
-	}
-	c.out = nil
 }
 
 // finish gives a decoded block the output schema and drops the rows the

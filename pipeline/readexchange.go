@@ -1,0 +1,218 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/ops"
+)
+
+// An exchange that sets FuseReads runs its map inside the read tasks of the
+// Read below it (and the one-to-one chain between them): each map task
+// reads its part of the source, runs the chain and the map on every block
+// as it goes, and outputs part j of all of them concatenated. A scan ->
+// filter -> partial aggregate then makes one pass over the data in one
+// task per read task, and the decoded blocks never wait in the object
+// store for a map task (they used to wait for all reads when N was picked
+// from the input blocks).
+
+// ExchangeReadMapKind is a map task that reads its input itself.
+const ExchangeReadMapKind = "shoal.exchange-read-map"
+
+// readChain is the Read at the bottom of n (n itself, or the input of a
+// fused chain that may run inside read tasks) and the chain's stages.
+func readChain(n ops.Node) (*ops.Read, []*ops.OneToOne, bool) {
+	switch x := n.(type) {
+	case *ops.Read:
+		return x, nil, true
+	case *ops.Fused:
+		r, ok := x.Input.(*ops.Read)
+		if !ok || x.BatchRows() != 0 || x.HasActors() || x.MaxConcurrency() != 0 || ops.TaskCPUs(r.CPUs) != x.TaskCPUs() {
+			return nil, nil, false
+		}
+		return r, x.Stages, true
+	}
+	return nil, nil, false
+}
+
+// buildReadExchange builds x as an exchange that reads its input, or
+// reports false when it cannot (x does not allow it, the input is not a
+// read, the read's tasks are capped or its schema unknown).
+func buildReadExchange(x *Exchange) (Operator, bool, error) {
+	if !x.FuseReads || x.Sample != nil || len(x.More) > 0 || x.MapSide != nil || (x.Partitions == 0 && x.PartitionsFor == nil) {
+		return nil, false, nil
+	}
+	r, stages, ok := readChain(x.Input)
+	if !ok || r.MaxConcurrency != 0 || ops.TaskCPUs(r.CPUs) != 1 || r.Schema() == nil {
+		return nil, false, nil
+	}
+	tasks, err := r.Source.ReadTasks(r.Parallelism)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", r.Name(), err)
+	}
+	fused := *x
+	fused.Label = r.Name() + "->" + x.Label
+	if f, ok := x.Input.(*ops.Fused); ok {
+		fused.Label = r.Name() + "->" + f.Name() + "->" + x.Label
+		fused.stages = append(append([]*ops.OneToOne(nil), stages...), x.stages...)
+		fused.Map = stagesThenMap(stages, x.Map)
+	}
+	if fused.Partitions == 0 {
+		fused.Partitions = max(x.PartitionsFor(estimateBlocks(tasks), estimateBytes(tasks)), 1)
+	}
+	o := newExchangeOp(&fused)
+	o.reads, o.readSchema = tasks, r.Schema()
+	o.inputs = make([]exec.ObjectRef, len(tasks))
+	o.sides = make([]int, len(tasks))
+	o.parts = make([][]exec.ObjectRef, len(tasks))
+	o.inputDone = true
+	return o, true, nil
+}
+
+// estimateBlocks is about how many blocks the read tasks make.
+func estimateBlocks(tasks []ops.ReadTask) int {
+	n := 0
+	for _, t := range tasks {
+		switch {
+		case t.Rows > 0:
+			n += int(max(t.Rows/(64<<10), 1))
+		case t.Bytes > 0:
+			n += int(max(t.Bytes/(2<<20), 1))
+		default:
+			n++
+		}
+	}
+	return max(n, 1)
+}
+
+// estimateBytes is about how many bytes the read tasks decode: files are
+// compressed, so twice their size.
+func estimateBytes(tasks []ops.ReadTask) int64 {
+	var b int64
+	for _, t := range tasks {
+		b += 2 * max(t.Bytes, 0)
+	}
+	return b
+}
+
+// readStream is a read task as a stream of blocks: its Stream, or its
+// Read's blocks handed over one by one.
+func readStream(read ops.ReadFunc, stream func(*exec.TaskContext, func(blocks.Block) error) error) func(*exec.TaskContext, func(blocks.Block) error) error {
+	if stream != nil {
+		return stream
+	}
+	return func(tc *exec.TaskContext, emit func(blocks.Block) error) error {
+		in, err := read(tc)
+		if err != nil {
+			releaseAll(in)
+			return err
+		}
+		for k, b := range in {
+			in[k] = nil
+			if err := emit(b); err != nil {
+				releaseAll(in)
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// readMapTaskFn reads and maps each block as it is read, under the task's
+// index, then concatenates the parts of each partition. A read of no rows
+// maps an empty block of the read's schema, so every partition still gets
+// a part.
+func readMapTaskFn(stream func(*exec.TaskContext, func(blocks.Block) error) error, mapFn func(*exec.TaskContext, int, blocks.Block, blocks.Block, int) ([]blocks.Block, error), schema *arrow.Schema, i, n int) exec.RunFunc {
+	return func(tc *exec.TaskContext, _ []blocks.Block) (out []blocks.Block, err error) {
+		parts := make([][]blocks.Block, n)
+		defer func() {
+			for _, ps := range parts {
+				releaseAll(ps)
+			}
+		}()
+		blocksRead := 0
+		mapBlock := func(b blocks.Block) error {
+			defer b.Release() // the map makes its own parts
+			ps, err := mapFn(tc, i, b, nil, n)
+			if err != nil {
+				return err
+			}
+			if len(ps) != n {
+				releaseAll(ps)
+				return fmt.Errorf("map of block %d made %d parts, want %d", blocksRead, len(ps), n)
+			}
+			blocksRead++
+			for j, p := range ps {
+				parts[j] = append(parts[j], p)
+			}
+			return nil
+		}
+		if err := stream(tc, mapBlock); err != nil {
+			return nil, err
+		}
+		if blocksRead == 0 {
+			if err := mapBlock(blocks.Empty(tc.Alloc, schema)); err != nil {
+				return nil, err
+			}
+		}
+		out = make([]blocks.Block, n)
+		for j, ps := range parts {
+			if out[j], err = concatParts(tc, ps); err != nil {
+				releaseAll(out)
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+}
+
+// concatParts is one block of the parts, in order; parts without rows are
+// left out unless all are empty.
+func concatParts(tc *exec.TaskContext, ps []blocks.Block) (blocks.Block, error) {
+	var rows []blocks.Block
+	for _, p := range ps {
+		if p.NumRows() > 0 {
+			rows = append(rows, p)
+		}
+	}
+	switch len(rows) {
+	case 0:
+		ps[0].Retain()
+		return ps[0], nil
+	case 1:
+		rows[0].Retain()
+		return rows[0], nil
+	}
+	return blocks.Concat(tc.Alloc, rows)
+}
+
+type readMapArgs struct {
+	Read     ops.Spec     `json:"read"`
+	Exchange exchangeArgs `json:"exchange"`
+	Schema   []byte       `json:"schema"`
+}
+
+func init() {
+	exec.RegisterTaskKind(ExchangeReadMapKind, func(args []byte) (exec.RunFunc, error) {
+		a, err := decode[readMapArgs](args)
+		if err != nil {
+			return nil, err
+		}
+		f, err := buildExchangeArgs(ExchangeMapKind, a.Exchange)
+		if err != nil {
+			return nil, err
+		}
+		read, err := ops.BuildRead(a.Read)
+		if err != nil {
+			return nil, err
+		}
+		schema, err := ops.UnmarshalSchema(a.Schema)
+		if err != nil {
+			return nil, err
+		}
+		return readMapTaskFn(readStream(read, nil), f.Map, schema, a.Exchange.Index, a.Exchange.N), nil
+	})
+}
