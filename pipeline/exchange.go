@@ -400,15 +400,8 @@ func (o *exchangeOp) dispatchMap() {
 		o.env.rt.Release(input)
 		o.inputs[i] = exec.ObjectRef{}
 		o.inputB -= input.Bytes
-		if len(out) != n {
-			for _, r := range out {
-				o.env.rt.Release(r)
-			}
-			o.env.fail(fmt.Errorf("%s: map of block %d made %d parts, want %d", o.name, i, len(out), n))
-			return
-		}
-		outRows := o.mapDone(i, out)
-		if o.x.ObserveMap != nil && len(o.x.stages) == 0 {
+		outRows, ok := o.mapDone(i, out, "block")
+		if ok && o.x.ObserveMap != nil && len(o.x.stages) == 0 {
 			o.x.ObserveMap(input.Rows, outRows)
 		}
 	})
@@ -429,23 +422,24 @@ func (o *exchangeOp) dispatchReadMap() {
 		}
 	}
 	o.submit("map", i, nil, readMapTaskFn(readStream(rt.Read, rt.Stream), o.x.Map, o.readSchema, i, n), spec, func(out []exec.ObjectRef) {
-		if len(out) != n {
-			for _, r := range out {
-				o.env.rt.Release(r)
-			}
-			o.env.fail(fmt.Errorf("%s: map of read %d made %d parts, want %d", o.name, i, len(out), n))
-			return
-		}
-		outRows := o.mapDone(i, out)
-		if o.x.ObserveMap != nil && len(o.x.stages) == 0 && rt.Rows >= 0 {
+		outRows, ok := o.mapDone(i, out, "read")
+		if ok && o.x.ObserveMap != nil && len(o.x.stages) == 0 && rt.Rows >= 0 {
 			o.x.ObserveMap(rt.Rows, outRows) // the rows the task read, when known up front
 		}
 	})
 }
 
-// mapDone records the parts of input i and queues merges; it returns the
-// parts' rows.
-func (o *exchangeOp) mapDone(i int, out []exec.ObjectRef) (outRows int64) {
+// mapDone records the parts of input i (a "block" or a "read", for the
+// error) and queues merges; it returns the parts' rows, or false when the
+// map made the wrong number of parts, which fails the run.
+func (o *exchangeOp) mapDone(i int, out []exec.ObjectRef, what string) (outRows int64, ok bool) {
+	if len(out) != o.n {
+		for _, r := range out {
+			o.env.rt.Release(r)
+		}
+		o.env.fail(fmt.Errorf("%s: map of %s %d made %d parts, want %d", o.name, what, i, len(out), o.n))
+		return 0, false
+	}
 	o.parts[i] = out
 	for _, r := range out {
 		o.partsB += r.Bytes
@@ -464,7 +458,7 @@ func (o *exchangeOp) mapDone(i int, out []exec.ObjectRef) (outRows int64) {
 			}
 		}
 	}
-	return outRows
+	return outRows, true
 }
 
 // dispatchMerge concatenates part j of a group's map outputs into one
