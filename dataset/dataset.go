@@ -237,9 +237,29 @@ func (d *Dataset) Explain() string {
 	}
 	opt := d.optimize(d.plan)
 	s := "-- logical plan --\n" + ops.Format(d.plan) + "-- optimized plan --\n" + ops.Format(opt)
-	if phys, err := pipeline.Build(opt, 1); err == nil {
-		s += "-- physical plan --\n" + pipeline.Format(phys)
-	} else {
+	// A broadcast join's small side runs first, on its own: plan the probe
+	// stage without it and print the side's plan after the main one.
+	var sides []ops.Node
+	run, err := pipeline.InlineBroadcasts(opt, func(side ops.Node) ([]byte, error) {
+		sides = append(sides, side)
+		return nil, nil
+	})
+	if err == nil {
+		var phys pipeline.Operator
+		if phys, err = pipeline.Build(run, 1); err == nil {
+			s += "-- physical plan --\n" + pipeline.Format(phys)
+		}
+	}
+	for _, side := range sides {
+		if err != nil {
+			break
+		}
+		var phys pipeline.Operator
+		if phys, err = pipeline.Build(side, 1); err == nil {
+			s += "-- broadcast side, run first --\n" + pipeline.Format(phys)
+		}
+	}
+	if err != nil {
 		s += "-- physical plan --\nerror: " + err.Error() + "\n"
 	}
 	return s
@@ -274,7 +294,18 @@ func (d *Dataset) stream(ctx context.Context, plan ops.Node) (*pipeline.Stream, 
 			return nil, err
 		}
 	}
-	opt := d.optimize(plan)
+	return d.streamOptimized(ctx, d.optimize(plan))
+}
+
+// streamOptimized runs an optimized plan: the small sides of broadcast
+// joins first (collectIPC), then the rest.
+func (d *Dataset) streamOptimized(ctx context.Context, opt ops.Node) (*pipeline.Stream, error) {
+	opt, err := pipeline.InlineBroadcasts(opt, func(side ops.Node) ([]byte, error) {
+		return d.collectIPC(ctx, side)
+	})
+	if err != nil {
+		return nil, err
+	}
 	res := d.cfg.rt.Resources()
 	if err := pipeline.CheckResources(opt, res); err != nil {
 		return nil, err

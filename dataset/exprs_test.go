@@ -386,9 +386,17 @@ func TestBroadcastJoinMatchesHashJoin(t *testing.T) {
 		l := dataset.FromItems(left, e.par(12)...)
 		small := l.JoinOn(dataset.FromItems(right, e.par(3)...), []string{"k"}, []string{"key"}, kind)
 		hashed := l.JoinOn(dataset.FromItems(right, e.par(3)...).Filter(keep), []string{"k"}, []string{"key"}, kind)
-		broadcast := strings.Contains(small.Explain(), "broadcast right")
+		plan := small.Explain()
+		broadcast := strings.Contains(plan, "broadcast right")
 		if want := kind != dataset.RightJoin && kind != dataset.FullJoin; broadcast != want || strings.Contains(hashed.Explain(), "broadcast") {
 			t.Errorf("%v: broadcast %v, want %v (and never for a right side of unknown size)", kind, broadcast, want)
+		}
+		// A broadcast join runs as a probe stage fused into the left
+		// side's read, its right side collected first: no exchange.
+		phys := plan[strings.Index(plan, "-- physical plan --"):]
+		if broadcast && (strings.Contains(phys, "Exchange[") || !strings.Contains(phys, "-- broadcast side, run first --") ||
+			!strings.Contains(phys, "Read[FromItems(3000)->Join(")) {
+			t.Errorf("%v: the broadcast join is not a probe stage in the left read:\n%s", kind, plan)
 		}
 		a, b := must(small.TakeAll(e.ctx))(t), must(hashed.TakeAll(e.ctx))(t)
 		key := func(items []dataset.Item) []string {

@@ -116,6 +116,11 @@ func newJoinExchange(left, right ops.Node, on shuffle.JoinKeys, kind JoinKind, p
 		ReduceSides:   f.ReduceSides,
 		Spec:          spec,
 	}
+	if a.Broadcast {
+		x.Broadcast = func(right []byte) (*ops.OneToOne, error) {
+			return broadcastStage(a, x.Label, outSchema, right)
+		}
+	}
 	if outSchema != nil {
 		x.PruneInputs = func(out []string) ([][]string, func([]ops.Node) ops.Node) {
 			need := joinInputNeeds(ls, rs, outSchema, on, kind, out)

@@ -95,6 +95,13 @@ type Exchange struct {
 	// With Partitions 0, PartitionsFor picks N from the read tasks' sizes
 	// before they run.
 	FuseReads bool
+	// Broadcast, when set, says More[0] is small enough to send whole to
+	// every task: a runner may collect it first (as an Arrow IPC stream,
+	// MarshalBlocks) and run the exchange as the one-to-one stage Broadcast
+	// makes of it over Input, so the exchange's barrier goes and the stage
+	// fuses with the read before it and the aggregation after it
+	// (InlineBroadcasts). A nil stage keeps the exchange.
+	Broadcast func(more []byte) (*ops.OneToOne, error)
 
 	// stages are one-to-one stages fused into Map by the planner, first to
 	// last; a map task's spec lists them.

@@ -49,7 +49,7 @@ func (s *sourceOp) Dispatch() {
 	}
 	maxBytes := s.env.maxBlockBytes
 	s.launch(exec.Task{
-		Run:  readTaskFn(rt.Read, s.stages, maxBytes),
+		Run:  readTaskFn(rt.Read, rt.Stream, s.stages, maxBytes),
 		Spec: readTaskSpec(rt.Spec, s.stages, maxBytes),
 	}, Bundle{}, est)
 }

@@ -159,24 +159,31 @@ func mapTaskSpec(stages []*ops.OneToOne, maxBytes int64) *exec.TaskSpec {
 	return taskSpec(FusedTaskKind, fusedArgs{Stages: refs, MaxBytes: maxBytes})
 }
 
-// readTaskFn is a source's task: the read, then the chain on each block.
-func readTaskFn(read ops.ReadFunc, stages []*ops.OneToOne, maxBytes int64) exec.RunFunc {
+// readTaskFn is a source's task: the read, then the chain on each block,
+// as the read streams it when it can (so a chain that shrinks blocks, a
+// filter or a top-k, holds one decoded block at a time, not the task's).
+func readTaskFn(read ops.ReadFunc, stream func(*exec.TaskContext, func(blocks.Block) error) error, stages []*ops.OneToOne, maxBytes int64) exec.RunFunc {
 	return func(tc *exec.TaskContext, _ []blocks.Block) ([]blocks.Block, error) {
-		out, err := read(tc)
+		if len(stages) == 0 {
+			out, err := read(tc)
+			if err != nil {
+				releaseAll(out)
+				return nil, err
+			}
+			return splitLarge(out, maxBytes), nil
+		}
+		var out []blocks.Block
+		err := readStream(read, stream)(tc, func(b blocks.Block) error {
+			res, err := runStages(tc, stages, b)
+			if err != nil {
+				return err
+			}
+			out = append(out, res)
+			return nil
+		})
 		if err != nil {
 			releaseAll(out)
 			return nil, err
-		}
-		if len(stages) > 0 {
-			for i, b := range out {
-				out[i] = nil
-				res, err := runStages(tc, stages, b)
-				if err != nil {
-					releaseAll(out)
-					return nil, err
-				}
-				out[i] = res
-			}
 		}
 		return splitLarge(out, maxBytes), nil
 	}
@@ -380,7 +387,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return readTaskFn(read, stages, a.MaxBytes), nil
+		return readTaskFn(read, nil, stages, a.MaxBytes), nil
 	})
 	exec.RegisterTaskKind(ExchangeSampleKind, func(args []byte) (exec.RunFunc, error) {
 		_, f, err := buildExchangeFor(ExchangeSampleKind, args)
