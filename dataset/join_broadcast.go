@@ -71,13 +71,16 @@ func (a joinArgs) probe(right []byte) (ops.BlockFn, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, recs, err := ops.UnmarshalBlocks(right)
+	collected, recs, err := ops.UnmarshalBlocks(right)
 	if err != nil {
 		return nil, fmt.Errorf("broadcast join: the right side: %w", err)
 	}
 	rs, err := ops.UnmarshalSchema(a.Right)
 	if err != nil {
 		return nil, err
+	}
+	if rs == nil {
+		rs = collected // unknown when planned: as it ran
 	}
 	// On Go's heap: the garbage collector frees it with the stage.
 	rightBlock, err := shuffle.ConcatNonEmpty(memory.NewGoAllocator(), recs)
@@ -97,10 +100,15 @@ func (a joinArgs) probe(right []byte) (ops.BlockFn, error) {
 		if err != nil || out != nil {
 			return out, err
 		}
-		if outSchema == nil {
-			return nil, errors.New("broadcast join: no rows and no known schema")
+		schema := outSchema
+		if schema == nil {
+			// The left side's schema was unknown when planned: as it ran.
+			if err := shuffle.CheckJoinKeys(left.Schema(), rs, on); err != nil {
+				return nil, fmt.Errorf("join: %w", err)
+			}
+			schema = shuffle.JoinSchema(left.Schema(), rs, on, kind)
 		}
-		return blocks.Empty(tc.Alloc, outSchema), nil
+		return blocks.Empty(tc.Alloc, schema), nil
 	}, nil
 }
 

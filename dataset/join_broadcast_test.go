@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/shoal-data/shoal/dataset"
 )
 
@@ -66,5 +68,54 @@ func TestBroadcastJoinStreams(t *testing.T) {
 		JoinOn(bad, []string{"pax"}, []string{"zone_pax"}, dataset.InnerJoin).Count(e.ctx)
 	if !errors.Is(err, boom) {
 		t.Errorf("a failing broadcast side: %v, want its error", err)
+	}
+}
+
+// TestAggregateStreamsFromAMap: an aggregation after a map that cannot fuse
+// into the read (it wants larger batches) picks its partitions before the
+// map runs, so its own map tasks take the map's blocks as they come: the
+// store never holds the whole input.
+func TestAggregateStreamsFromAMap(t *testing.T) {
+	e := setup(t)
+	const rows = 400_000
+	ds := dataset.Range(rows, e.par(40)...).WithColumn("k", dataset.Col("id").Mod(10)).
+		MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) { return b, nil }, dataset.BatchSize(20_000)).
+		GroupBy("k").Aggregate(dataset.CountRows())
+	got := must(ds.TakeAll(e.ctx))(t)
+	if len(got) != 10 {
+		t.Fatalf("%d groups, want 10", len(got))
+	}
+	for _, g := range got {
+		if g["count()"] != int64(rows/10) {
+			t.Errorf("group %v, want %d rows", g, rows/10)
+		}
+	}
+	if peak, total := ds.Stats().PeakMemory, int64(rows*16); peak > total/2 {
+		t.Errorf("the store peaked at %d bytes of a %d-byte input: the aggregation waited for all of it", peak, total)
+	}
+}
+
+// TestBroadcastJoinUnknownLeftSchema: a left side whose schema is known
+// only by running (a Go Map) still joins a broadcast right side, blocks
+// that match nothing included.
+func TestBroadcastJoinUnknownLeftSchema(t *testing.T) {
+	e := setup(t)
+	left := dataset.Range(1000, e.par(10)...).Map(func(r dataset.Row) (dataset.Item, error) {
+		id := r.Int64("id")
+		return dataset.Item{"id": id, "k": id / 100}, nil // block j holds key j only
+	})
+	right := dataset.FromItems([]dataset.Item{{"key": int64(3), "w": "three"}, {"key": int64(7), "w": "seven"}}, e.opt())
+	ds := left.JoinOn(right, []string{"k"}, []string{"key"}, dataset.InnerJoin)
+	if !strings.Contains(ds.Explain(), "broadcast right") {
+		t.Fatalf("not a broadcast join:\n%s", ds.Explain())
+	}
+	rows := must(ds.TakeAll(e.ctx))(t)
+	if len(rows) != 200 {
+		t.Fatalf("%d rows, want 200", len(rows))
+	}
+	for _, r := range rows {
+		if (r["k"] == int64(3)) != (r["w"] == "three") {
+			t.Errorf("row %v", r)
+		}
 	}
 }

@@ -93,7 +93,8 @@ type Exchange struct {
 	// concatenated. Set it where that equals mapping each block alone, as
 	// for partial aggregation (a random shuffle seeds by index: not there).
 	// With Partitions 0, PartitionsFor picks N from the read tasks' sizes
-	// before they run.
+	// before they run; over other inputs too, N is then picked from an
+	// estimate before the input runs, so the map streams.
 	FuseReads bool
 	// Broadcast, when set, says More[0] is small enough to send whole to
 	// every task: a runner may collect it first (as an Arrow IPC stream,

@@ -135,6 +135,7 @@ func Build(n ops.Node, queue int) (Operator, error) {
 		if op, ok, err := buildReadExchange(n); ok || err != nil {
 			return op, err
 		}
+		n = withUpfrontPartitions(n)
 		if f, ok := n.Input.(*ops.Fused); ok && n.Sample == nil && n.Partitions > 0 && len(n.More) == 0 && f.BatchRows() == 0 && !f.HasActors() {
 			// Run the one-to-one chain before the exchange inside its map
 			// tasks: each block goes through the chain and is split into

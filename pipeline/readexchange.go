@@ -72,6 +72,47 @@ func buildReadExchange(x *Exchange) (Operator, bool, error) {
 	return o, true, nil
 }
 
+// withUpfrontPartitions is x with N picked before its input runs, from an
+// estimate of the input (the read or materialized blocks it comes from),
+// so its map streams instead of waiting for every input block; x itself
+// when it does not allow that (FuseReads) or nothing can be estimated.
+func withUpfrontPartitions(x *Exchange) *Exchange {
+	if !x.FuseReads || x.Partitions != 0 || x.PartitionsFor == nil || x.Sample != nil || len(x.More) > 0 {
+		return x
+	}
+	blocks, bytes, ok := estimateInput(x.Input)
+	if !ok {
+		return x
+	}
+	up := *x
+	up.Partitions = max(x.PartitionsFor(blocks, bytes), 1)
+	return &up
+}
+
+// estimateInput estimates the blocks and bytes n makes from the read or
+// the materialized blocks at the bottom of its one-to-one chain.
+func estimateInput(n ops.Node) (int, int64, bool) {
+	switch x := n.(type) {
+	case *ops.Read:
+		tasks, err := x.Source.ReadTasks(x.Parallelism)
+		if err != nil || len(tasks) == 0 {
+			return 0, 0, false
+		}
+		return estimateBlocks(tasks), estimateBytes(tasks), true
+	case *ops.Refs:
+		var bytes int64
+		for _, r := range x.Refs {
+			bytes += r.Bytes
+		}
+		return max(len(x.Refs), 1), bytes, true
+	case *ops.Fused:
+		return estimateInput(x.Input)
+	case *ops.OneToOne:
+		return estimateInput(x.Input)
+	}
+	return 0, 0, false
+}
+
 // estimateBlocks is about how many blocks the read tasks make.
 func estimateBlocks(tasks []ops.ReadTask) int {
 	n := 0
