@@ -68,9 +68,20 @@ type keyView struct {
 	u64  []uint64 // canonical values of fixed-width kinds
 	b32  bytesColumn[int32]
 	b64  bytesColumn[int64]
+	// dict, for a dictionary-encoded bytes column, maps each row to its
+	// entry of the dictionary that b32 or b64 then hold (v is the rows'
+	// validity, a null entry included); entries is the number of entries.
+	dict    []int32
+	entries int
+	// Scratch reused across loads.
+	dictBuf   []int32
+	entryHash []uint64
 }
 
 func (k *keyView) at(i int) []byte {
+	if k.dict != nil {
+		i = int(k.dict[i])
+	}
 	if k.kind == kindBytes32 {
 		return k.b32.at(i)
 	}
@@ -148,7 +159,8 @@ func newGrouper(keySchema *arrow.Schema, slots int) (*Grouper, error) {
 		hashMask: ^uint64(0),
 		views:    make([]keyView, keySchema.NumFields()),
 	}
-	for i, f := range keySchema.Fields() {
+	g.schema = plainKeySchema(keySchema)
+	for i, f := range g.schema.Fields() {
 		k := kindOf(f.Type)
 		if k == 0 {
 			return nil, fmt.Errorf("blocks: grouper key column %q: unsupported type %s", f.Name, f.Type)
@@ -177,7 +189,7 @@ func (g *Grouper) Add(b arrow.RecordBatch, cols []string) ([]int32, error) {
 		return nil, err
 	}
 	for i, arr := range arrs {
-		if !arrow.TypeEqual(arr.DataType(), g.cols[i].typ) {
+		if !arrow.TypeEqual(valueTypeOf(arr.DataType()), g.cols[i].typ) {
 			return nil, fmt.Errorf("blocks: grouper: key column %q has type %s, key schema wants %s",
 				cols[i], arr.DataType(), g.cols[i].typ)
 		}
@@ -193,12 +205,17 @@ func (g *Grouper) Add(b arrow.RecordBatch, cols []string) ([]int32, error) {
 	}
 	for c, arr := range arrs {
 		g.views[c].load(arr)
+	}
+	ids := make([]int32, n)
+	if g.addByEntries(ids) {
+		return ids, nil
+	}
+	for c := range g.views {
 		g.views[c].hash(h)
 	}
 	if g.hint > 0 && g.groups == 0 {
 		g.sizeFor(h)
 	}
-	ids := make([]int32, n)
 	if len(g.cols) == 1 && g.cols[0].kind.fixed() && g.cols[0].null == nil && g.views[0].v.bits == nil {
 		g.findFixed(h, ids)
 		return ids, nil
@@ -329,6 +346,14 @@ func (g *Grouper) grow() {
 // load reads arr into the view: canonical 64-bit values for fixed-width
 // kinds (reusing the view's buffer), offsets and bytes for the others.
 func (k *keyView) load(arr arrow.Array) {
+	k.dict = nil
+	if d, ok := arr.(*array.Dictionary); ok {
+		if !kindOf(valueTypeOf(d.DataType())).fixed() {
+			k.loadDict(d)
+			return
+		}
+		arr = decodeDictionary(d) // fixed-width values: as plain ones
+	}
 	k.kind = kindOf(arr.DataType())
 	k.v = validityOf(arr)
 	n := arr.Len()
@@ -386,6 +411,17 @@ func (k *keyView) load(arr arrow.Array) {
 
 // hash folds the view's values into h exactly as hashArray does.
 func (k *keyView) hash(h []uint64) {
+	if k.dict != nil {
+		eh := k.entryHashes()
+		for i, e := range k.dict {
+			c := uint64(nullValue)
+			if e >= 0 {
+				c = eh[e]
+			}
+			h[i] = mix(h[i], c)
+		}
+		return
+	}
 	switch k.kind {
 	case kindBytes32:
 		hashBytes(h, k.b32, k.v)

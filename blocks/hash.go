@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/zeebo/xxh3"
 )
 
@@ -225,7 +226,7 @@ func keyArrays(b arrow.RecordBatch, cols []string) ([]arrow.Array, error) {
 		if err != nil {
 			return nil, err
 		}
-		if kindOf(arr.DataType()) == 0 {
+		if kindOf(valueTypeOf(arr.DataType())) == 0 {
 			return nil, fmt.Errorf("blocks: key column %q: unsupported type %s", name, arr.DataType())
 		}
 		arrs[i] = arr
@@ -236,6 +237,13 @@ func keyArrays(b arrow.RecordBatch, cols []string) ([]arrow.Array, error) {
 // hashArray folds the values of arr into h, one per row. arr's type has been
 // checked by kindOf.
 func hashArray(h []uint64, arr arrow.Array) {
+	if d, ok := arr.(*array.Dictionary); ok {
+		// As its values would hash (Grouper keys hash alike).
+		var k keyView
+		k.load(d)
+		k.hash(h)
+		return
+	}
 	v := validityOf(arr)
 	switch kindOf(arr.DataType()) {
 	case kindInt8:

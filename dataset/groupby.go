@@ -270,6 +270,10 @@ func (d *Dataset) aggregateBy(keys []string, userAggs []Agg) *Dataset {
 		// from: the map may run inside the read tasks, so a scan, filter
 		// and partial aggregate make one pass without the object store.
 		FuseReads: true,
+		// String keys may come dictionary-encoded from Parquet: the
+		// grouper hashes each distinct value once. Not a key that is also
+		// aggregated (the aggregations take plain columns).
+		DictionaryKeys: dictionaryKeys(keys, aggs),
 		// A filter on the keys alone (SQL's HAVING on a key) keeps or drops
 		// whole groups: it may run before the aggregation, on fewer rows.
 		FilterInputs: func(cols []string) []int {
@@ -293,6 +297,17 @@ func (d *Dataset) aggregateBy(keys []string, userAggs []Agg) *Dataset {
 			return spec
 		},
 	})
+}
+
+// dictionaryKeys are the keys no aggregation reads.
+func dictionaryKeys(keys []string, aggs []shuffle.Agg) []string {
+	var out []string
+	for _, k := range keys {
+		if !slices.ContainsFunc(aggs, func(a shuffle.Agg) bool { return a.Column() == k }) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // aggregateArgs describe GroupBy(keys).Aggregate(aggs) (no keys: a global

@@ -3,6 +3,7 @@ package dataset_test
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -254,5 +255,64 @@ func TestAggregateReadsItsInput(t *testing.T) {
 	all := must(none.Aggregate(dataset.CountRows(), dataset.SumOf("fare")).TakeAll(e.ctx))(t)
 	if len(all) != 1 || all[0]["count()"] != int64(0) || all[0]["sum(fare)"] != nil {
 		t.Errorf("global aggregate of no rows: %v, want count 0 and a null sum", all)
+	}
+}
+
+// TestGroupByDictionaryKeys: string keys that Parquet stores with
+// dictionaries (read as such for the grouping) group as their values:
+// several keys, null keys, a filter on a key, and a key that is also
+// aggregated (read plain), against a Go reference.
+func TestGroupByDictionaryKeys(t *testing.T) {
+	e := setup(t)
+	rng := rand.New(rand.NewPCG(11, 12))
+	cities := []any{"Oslo", "Lima", "Kyoto", "", nil}
+	kinds := []any{"a", "b", nil}
+	items := make([]dataset.Item, 20000)
+	for i := range items {
+		items[i] = dataset.Item{"city": cities[rng.IntN(len(cities))], "kind": kinds[rng.IntN(len(kinds))], "v": int64(rng.IntN(100))}
+	}
+	dir := t.TempDir()
+	if err := dataset.FromItems(items, e.par(6)...).WriteParquet(e.ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	read := dataset.ReadParquet(e.ctx, dir, e.opt())
+	key := func(vals ...any) string { return fmt.Sprint(vals...) }
+	type agg struct{ n, sum, kinds int64 }
+	want := map[string]agg{}
+	for _, it := range items {
+		if it["city"] == "Lima" {
+			continue
+		}
+		k := key(it["city"], "|", it["kind"])
+		a := want[k]
+		a.n++
+		a.sum += it["v"].(int64)
+		if it["kind"] != nil {
+			a.kinds++
+		}
+		want[k] = a
+	}
+	ds := read.Where(dataset.Col("city").Ne("Lima").Or(dataset.Col("city").IsNull())).
+		GroupBy("city", "kind").Aggregate(dataset.CountRows(), dataset.SumOf("v"), dataset.CountOf(dataset.Col("kind")))
+	rows := must(ds.TakeAll(e.ctx))(t)
+	if len(rows) != len(want) {
+		t.Fatalf("%d groups, want %d: %v", len(rows), len(want), rows)
+	}
+	for _, r := range rows {
+		w, ok := want[key(r["city"], "|", r["kind"])]
+		if !ok || r["count()"] != w.n || r["sum(v)"] != w.sum || r["count(kind)"] != w.kinds {
+			t.Errorf("group %v, want %+v", r, w)
+		}
+	}
+	// Go code between the read and the grouping sees plain strings.
+	plainOnly := func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+		if _, ok := b.Column(b.Schema().FieldIndices("city")[0]).(*array.String); !ok {
+			return nil, fmt.Errorf("city is %s", b.Schema().Field(b.Schema().FieldIndices("city")[0]).Type)
+		}
+		return b, nil
+	}
+	n := must(read.MapBatches(plainOnly).GroupBy("city").Aggregate(dataset.CountRows()).Count(e.ctx))(t)
+	if n != int64(len(cities)) {
+		t.Errorf("%d cities, want %d", n, len(cities))
 	}
 }

@@ -83,6 +83,17 @@ type RowFilterDatasource interface {
 	FiltersRows(e Expr) bool
 }
 
+// DictionaryDatasource is a Datasource that can deliver string columns
+// dictionary-encoded where its files store them so (Parquet), for a
+// consumer that handles such columns as their values and gains from seeing
+// each distinct value once (an aggregation's group keys). The blocks then
+// have dictionary types for those columns while Schema still names the
+// value types.
+type DictionaryDatasource interface {
+	Datasource
+	WithDictionaryColumns(cols []string) Datasource
+}
+
 // ReadTask reads one part of a source.
 type ReadTask struct {
 	// Rows and Bytes estimate the output (-1 when unknown); the executor uses

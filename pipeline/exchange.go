@@ -96,6 +96,11 @@ type Exchange struct {
 	// before they run; over other inputs too, N is then picked from an
 	// estimate before the input runs, so the map streams.
 	FuseReads bool
+	// DictionaryKeys are input columns the map takes dictionary-encoded
+	// (group keys it hashes by value): when the map runs inside the read
+	// tasks behind a chain of expression stages, the read is asked for
+	// them so (ops.DictionaryDatasource).
+	DictionaryKeys []string
 	// Broadcast, when set, says More[0] is small enough to send whole to
 	// every task: a runner may collect it first (as an Arrow IPC stream,
 	// MarshalBlocks) and run the exchange as the one-to-one stage Broadcast

@@ -49,7 +49,11 @@ func buildReadExchange(x *Exchange) (Operator, bool, error) {
 	if !ok || r.MaxConcurrency != 0 || ops.TaskCPUs(r.CPUs) != 1 || r.Schema() == nil {
 		return nil, false, nil
 	}
-	tasks, err := r.Source.ReadTasks(r.Parallelism)
+	src := r.Source
+	if ds, ok := src.(ops.DictionaryDatasource); ok && len(x.DictionaryKeys) > 0 && dictionarySafe(stages) {
+		src = ds.WithDictionaryColumns(x.DictionaryKeys)
+	}
+	tasks, err := src.ReadTasks(r.Parallelism)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %w", r.Name(), err)
 	}
@@ -70,6 +74,18 @@ func buildReadExchange(x *Exchange) (Operator, bool, error) {
 	o.parts = make([][]exec.ObjectRef, len(tasks))
 	o.inputDone = true
 	return o, true, nil
+}
+
+// dictionarySafe says every stage of a chain handles dictionary-encoded
+// columns as their values: expression programs and column selections do;
+// a Go function might not.
+func dictionarySafe(stages []*ops.OneToOne) bool {
+	for _, st := range stages {
+		if st.Program == nil && st.Project == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // withUpfrontPartitions is x with N picked before its input runs, from an

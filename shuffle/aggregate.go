@@ -337,6 +337,13 @@ func AggregateRows(mem memory.Allocator, b blocks.Block, keys []string, aggs []A
 		return nil, fmt.Errorf("group key %w", err)
 	}
 	defer keyOut.Release()
+	// Partial states carry plain keys, whatever encoding the block had.
+	plainKeys, err := blocks.DecodeDictionaries(mem, keyOut)
+	if err != nil {
+		return nil, fmt.Errorf("group keys: %w", err)
+	}
+	defer plainKeys.Release()
+	keyOut = plainKeys
 	gids := make([]int32, b.NumRows())
 	for i := range gids {
 		gids[i] = int32(i)

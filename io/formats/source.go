@@ -67,7 +67,10 @@ type Source struct {
 	readOut      *arrow.Schema
 	readOutFiles *arrow.Schema
 	limit        int64 // negative: none
-	bytes        int64
+	// dictCols are string columns the consumer takes dictionary-encoded
+	// (WithDictionaryColumns).
+	dictCols []string
+	bytes    int64
 }
 
 type sourceFile struct {
@@ -630,6 +633,11 @@ func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limi
 	url := f.fs.URL(f.info.Path)
 	meta := s.meta(f)
 	raw, dict := s.filterOnFile(meta)
+	for _, c := range s.dictCols {
+		if !slices.Contains(dict, c) {
+			dict = append(dict, c)
+		}
+	}
 	var cols []string
 	for _, fld := range s.readOut.Fields() {
 		if !s.partCols[fld.Name] && len(meta.Schema.FieldIndices(fld.Name)) > 0 {
@@ -727,6 +735,7 @@ func (s *Source) conform(mem memory.Allocator, f *sourceFile, b arrow.RecordBatc
 		return nil, err
 	}
 	defer sel.Release()
+	out, outFiles = s.keepDictionaries(sel, out, outFiles)
 	conformed, err := blocks.Conform(mem, sel, outFiles)
 	if err != nil {
 		return nil, err

@@ -187,6 +187,59 @@ func (s *Source) finish(ctx context.Context, mem memory.Allocator, f *sourceFile
 		return nil, err
 	}
 	defer passed.Release()
+	if len(s.dictCols) > 0 {
+		passed.Retain() // its schema may name dictionary types
+		return passed, nil
+	}
 	// The output schema itself, not an equal copy of it.
 	return array.NewRecordBatch(s.out, passed.Columns(), passed.NumRows()), nil
+}
+
+var _ ops.DictionaryDatasource = (*Source)(nil)
+
+// WithDictionaryColumns delivers the named string columns dictionary-encoded
+// where a file stores them so (Parquet dictionary pages); other formats and
+// columns come plain.
+func (s *Source) WithDictionaryColumns(cols []string) ops.Datasource {
+	c := *s
+	c.dictCols = nil
+	for _, name := range cols {
+		if idx := s.out.FieldIndices(name); len(idx) > 0 && !s.partCols[name] {
+			if id := s.out.Field(idx[0]).Type.ID(); id == arrow.STRING || id == arrow.BINARY {
+				c.dictCols = append(c.dictCols, name)
+			}
+		}
+	}
+	return &c
+}
+
+// keepDictionaries is out and outFiles with the type of each column that b
+// has dictionary-encoded, of the value type out names, made that
+// dictionary type, so conforming b keeps the encoding.
+func (s *Source) keepDictionaries(b arrow.RecordBatch, out, outFiles *arrow.Schema) (*arrow.Schema, *arrow.Schema) {
+	if len(s.dictCols) == 0 {
+		return out, outFiles
+	}
+	retype := func(sc *arrow.Schema) *arrow.Schema {
+		var fields []arrow.Field
+		for i, f := range sc.Fields() {
+			idx := b.Schema().FieldIndices(f.Name)
+			if len(idx) == 0 {
+				continue
+			}
+			dt, ok := b.Schema().Field(idx[0]).Type.(*arrow.DictionaryType)
+			if !ok || !arrow.TypeEqual(dt.ValueType, f.Type) {
+				continue
+			}
+			if fields == nil {
+				fields = append([]arrow.Field(nil), sc.Fields()...)
+			}
+			fields[i].Type = dt
+		}
+		if fields == nil {
+			return sc
+		}
+		return arrow.NewSchema(fields, nil)
+	}
+	return retype(out), retype(outFiles)
 }
