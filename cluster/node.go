@@ -69,8 +69,10 @@ type Node struct {
 	// endedJobs are the ended jobs whose blocks were freed (heartbeat
 	// goroutine only).
 	endedJobs map[string]bool
-	// ownWorkDir: the node made its work dir and removes it when it stops.
-	ownWorkDir bool
+	// ownWorkDir: the node made its work dir and removes it when it stops;
+	// workDirLock holds the dir's owner lock meanwhile (workdir.go).
+	ownWorkDir  bool
+	workDirLock *os.File
 
 	mu     sync.Mutex
 	id     string
@@ -130,7 +132,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, lis: lis, done: make(chan struct{}), halt: make(chan struct{}), endedJobs: map[string]bool{}}
 	if n.cfg.WorkDir == "" {
-		if n.cfg.WorkDir, err = os.MkdirTemp("", "shoal-node-"); err != nil {
+		if n.cfg.WorkDir, n.workDirLock, err = newOwnWorkDir(cfg.Logf); err != nil {
 			lis.Close()
 			return nil, fmt.Errorf("cluster: node work dir: %w", err)
 		}
@@ -408,6 +410,9 @@ func (n *Node) removeWorkDir() {
 	if n.ownWorkDir {
 		if err := os.RemoveAll(n.cfg.WorkDir); err != nil {
 			n.cfg.Logf("removing the work dir: %v", err)
+		}
+		if n.workDirLock != nil {
+			n.workDirLock.Close()
 		}
 	}
 }
