@@ -199,8 +199,6 @@ func Take(mem memory.Allocator, b Block, indices []int64) (Block, error) {
 			return nil, fmt.Errorf("blocks: take: index %d out of range [0, %d)", ix, b.NumRows())
 		}
 	}
-	var idx *array.Int64 // for compute.Take, made when a column needs it
-	ctx := compute.WithAllocator(context.Background(), mem)
 	cols := make([]arrow.Array, b.NumCols())
 	defer func() {
 		for _, c := range cols {
@@ -208,28 +206,29 @@ func Take(mem memory.Allocator, b Block, indices []int64) (Block, error) {
 				c.Release()
 			}
 		}
-		if idx != nil {
-			idx.Release()
-		}
 	}()
 	for c := range cols {
-		if g, ok := gather(mem, b.Column(c), indices); ok {
-			cols[c] = g
-			continue
-		}
-		if idx == nil {
-			ib := array.NewInt64Builder(mem)
-			ib.AppendValues(indices, nil)
-			idx = ib.NewInt64Array()
-			ib.Release()
-		}
-		col, err := compute.TakeArray(ctx, b.Column(c), idx)
+		col, err := TakeColumn(mem, b.Column(c), indices)
 		if err != nil {
 			return nil, fmt.Errorf("blocks: take column %q: %w", b.Schema().Field(c).Name, err)
 		}
 		cols[c] = col
 	}
 	return array.NewRecordBatch(b.Schema(), cols, int64(len(indices))), nil
+}
+
+// TakeColumn gathers the rows idx of one column (every index in range),
+// with the typed kernels Take uses, or arrow compute for other types.
+func TakeColumn(mem memory.Allocator, col arrow.Array, idx []int64) (arrow.Array, error) {
+	if g, ok := gather(mem, col, idx); ok {
+		return g, nil
+	}
+	ib := array.NewInt64Builder(mem)
+	ib.AppendValues(idx, nil)
+	ix := ib.NewInt64Array()
+	ib.Release()
+	defer ix.Release()
+	return compute.TakeArray(compute.WithAllocator(context.Background(), mem), col, ix)
 }
 
 // Column returns the column called name, or an error naming the column and

@@ -387,6 +387,9 @@ func keySet(keys []string) map[string]bool {
 
 // takeNullable gathers rows of col; index -1 gives a null.
 func takeNullable(ctx context.Context, mem memory.Allocator, col arrow.Array, idx []int64) (arrow.Array, error) {
+	if !slices.ContainsFunc(idx, func(i int64) bool { return i < 0 }) {
+		return blocks.TakeColumn(mem, col, idx) // typed gathers
+	}
 	b := array.NewInt64Builder(mem)
 	defer b.Release()
 	b.Reserve(len(idx))
