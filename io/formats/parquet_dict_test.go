@@ -2,13 +2,18 @@ package formats
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/ops"
 )
 
 // TestParquetDictColumns: a top-level string column named in DictColumns
@@ -84,4 +89,67 @@ func TestParquetDictColumns(t *testing.T) {
 	if nulls == 0 {
 		t.Errorf("the sample has no null strings: the test checks less than it says")
 	}
+}
+
+// TestSourceDictionaryColumns: a source asked for a string column as a
+// dictionary gives it so (values equal), locally and through its tasks'
+// specs (rebuilt as another process would), and only for string columns
+// it has.
+func TestSourceDictionaryColumns(t *testing.T) {
+	dir := t.TempDir()
+	writeSampleFiles(t, dir, 100, 300)
+	s := newTestSource(t, SourceOptions{Paths: []string{dir}})
+	p, err := s.WithColumns([]string{"id", "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.(*Source).WithDictionaryColumns([]string{"s", "id", "nope"}).(*Source)
+	if fmt.Sprint(d.dictCols) != "[s]" {
+		t.Errorf("dictionary columns %v, want [s] (id is not a string, nope not a column)", d.dictCols)
+	}
+	tasks, err := d.ReadTasks(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	for _, task := range tasks {
+		if task.Spec == nil || !strings.Contains(string(task.Spec.Args), `"dict_cols":["s"]`) {
+			t.Fatalf("the task's spec does not carry the dictionary columns")
+		}
+		shipped, err := ops.BuildRead(*task.Spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, read := range []ops.ReadFunc{task.Read, shipped} {
+			blks, err := read(&exec.TaskContext{Context: context.Background(), Alloc: mem})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range blks {
+				col := b.Column(b.Schema().FieldIndices("s")[0])
+				dict, ok := col.(*array.Dictionary)
+				if !ok {
+					t.Fatalf("s is %s, want a dictionary", col.DataType())
+				}
+				for i := range dict.Len() {
+					id := b.Column(0).(*array.Int64).Value(i)
+					want := pqSampleString(int(id))
+					if dict.IsNull(i) != (want == nil) || (want != nil && dict.Dictionary().(*array.String).Value(dict.GetValueIndex(i)) != *want) {
+						t.Fatalf("row id %d: s differs from what was written", id)
+					}
+				}
+				b.Release()
+			}
+		}
+	}
+}
+
+// pqSampleString is column s of pqSample's row id (nil: null).
+func pqSampleString(id int) *string {
+	if id%6 == 2 {
+		return nil
+	}
+	v := fmt.Sprintf("s%05d", id)
+	return &v
 }

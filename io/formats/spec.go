@@ -117,12 +117,14 @@ type readArgs struct {
 	PartCols  []string           `json:"part_cols,omitempty"`
 	// Filter is the source's exact filter (ops.MarshalExpr), FilterCols
 	// the columns only it reads.
-	Filter     []byte     `json:"filter,omitempty"`
-	FilterCols []byte     `json:"filter_cols,omitempty"`
-	BatchRows  int        `json:"batch_rows,omitempty"`
-	Limit      int64      `json:"limit"`
-	Files      []fileArgs `json:"files"`
-	Units      [][2]int   `json:"units"` // file index, unit index (-1: whole file)
+	Filter     []byte `json:"filter,omitempty"`
+	FilterCols []byte `json:"filter_cols,omitempty"`
+	// DictCols are the columns read dictionary-encoded where stored so.
+	DictCols  []string   `json:"dict_cols,omitempty"`
+	BatchRows int        `json:"batch_rows,omitempty"`
+	Limit     int64      `json:"limit"`
+	Files     []fileArgs `json:"files"`
+	Units     [][2]int   `json:"units"` // file index, unit index (-1: whole file)
 }
 
 type fileArgs struct {
@@ -164,7 +166,7 @@ func (s *Source) newSpecEncoder() *specEncoder {
 }
 
 func (s *Source) baseArgs() (*readArgs, bool) {
-	a := &readArgs{BatchRows: s.opts.BatchRows, Limit: s.limit}
+	a := &readArgs{BatchRows: s.opts.BatchRows, Limit: s.limit, DictCols: s.dictCols}
 	f, ok := encodeFormat(s.opts.Reader)
 	if !ok {
 		return nil, false
@@ -281,7 +283,7 @@ func buildRead(data json.RawMessage) (ops.ReadFunc, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{opts: SourceOptions{Reader: reader, BatchRows: a.BatchRows}, limit: a.Limit, partCols: map[string]bool{}}
+	s := &Source{opts: SourceOptions{Reader: reader, BatchRows: a.BatchRows}, limit: a.Limit, partCols: map[string]bool{}, dictCols: a.DictCols}
 	if s.fileTypes, err = ops.UnmarshalSchema(a.FileTypes); err != nil {
 		return nil, err
 	}
