@@ -86,6 +86,9 @@ type ReadRequest struct {
 	// (Parquet): a filter then compares each distinct value once. A format
 	// may ignore it.
 	DictColumns []string
+	// LocalFile says the file is on a local disk, where many small reads
+	// cost little: a format may then read in pieces to hold less memory.
+	LocalFile bool
 }
 
 // Encoder writes blocks as one file of a format.

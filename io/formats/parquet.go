@@ -36,10 +36,11 @@ type ParquetOptions struct {
 	// BatchRows is the block size Read aims for when the request names none
 	// (0: DefaultBatchRows).
 	BatchRows int
-	// BufferedStream reads column chunks through a small buffer instead of
+	// BufferedStream reads column chunks through a 1 MiB buffer instead of
 	// loading each whole column chunk of a row group into memory at once
 	// (arrow-go loads it into Go memory, outside ReadRequest.Alloc): less
-	// memory, more and smaller reads.
+	// memory, more and smaller reads. Local files are always read so
+	// (ReadRequest.LocalFile); set it to do the same on S3.
 	BufferedStream bool
 
 	// Compression is the codec Encode uses: "snappy" (the default when
@@ -133,7 +134,7 @@ var (
 // openParquet opens the footer of f, which it reads through src (f itself,
 // or a pqChecksumReader over f); mem allocates the reader's page and
 // decompression buffers.
-func (p *ParquetFormat) openParquet(f storage.File, src io.ReaderAt, mem memory.Allocator) (*file.Reader, error) {
+func (p *ParquetFormat) openParquet(f storage.File, src io.ReaderAt, mem memory.Allocator, buffered bool) (*file.Reader, error) {
 	size := f.Size()
 	if size < 12 {
 		return nil, fmt.Errorf("parquet: %s: not a Parquet file, or truncated: %d bytes, too few for one", f.Name(), size)
@@ -154,7 +155,8 @@ func (p *ParquetFormat) openParquet(f storage.File, src io.ReaderAt, mem memory.
 		return nil, fmt.Errorf("parquet: %s: truncated, or not a Parquet file: the footer says its metadata takes %d bytes, more than the file's %d bytes hold", f.Name(), n, size)
 	}
 	props := parquet.NewReaderProperties(mem)
-	props.BufferedStreamEnabled = p.opts.BufferedStream
+	props.BufferedStreamEnabled = buffered
+	props.BufferSize = pqStreamBuffer
 	pr, err := file.NewParquetReader(io.NewSectionReader(src, 0, size), file.WithReadProps(props))
 	if err != nil {
 		return nil, fmt.Errorf("parquet: %s: corrupt footer (%d bytes): %w", f.Name(), size, err)
@@ -242,7 +244,7 @@ func (p *ParquetFormat) Inspect(ctx context.Context, f storage.File) (meta *File
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	pr, err := p.openParquet(f, f, memory.DefaultAllocator)
+	pr, err := p.openParquet(f, f, memory.DefaultAllocator, p.opts.BufferedStream)
 	if err != nil {
 		return nil, err
 	}
@@ -540,16 +542,21 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 
 	var pr *file.Reader
 	src := newPQChecksumReader(f)
+	// On a local disk small reads are cheap: stream each column chunk
+	// through a buffer rather than hold it whole (a wide row group's chunks
+	// are tens of MB); on S3 each read is a request, so chunks come whole.
+	buffered := p.opts.BufferedStream || req.LocalFile
 	if md, ok := meta.footerFor(f); ok {
 		// The footer was read and checked by Inspect: skip reading it again
 		// (on S3, a round trip per task).
 		props := parquet.NewReaderProperties(mem)
-		props.BufferedStreamEnabled = p.opts.BufferedStream
+		props.BufferedStreamEnabled = buffered
+		props.BufferSize = pqStreamBuffer
 		pr, err = file.NewParquetReader(io.NewSectionReader(src, 0, f.Size()), file.WithReadProps(props), file.WithMetadata(md))
 		if err != nil {
 			return fmt.Errorf("parquet: %s: %w", name, err)
 		}
-	} else if pr, err = p.openParquet(f, src, mem); err != nil {
+	} else if pr, err = p.openParquet(f, src, mem, buffered); err != nil {
 		return err
 	}
 	defer pr.Close()
@@ -680,6 +687,11 @@ func pqDictLeaves(md *metadata.FileMetaData, names []string, units []int) []int 
 	}
 	return out
 }
+
+// pqStreamBuffer is the read size of a buffered column chunk stream: large
+// enough that a chunk costs few system calls, small enough that a task
+// holds about a MiB per column.
+const pqStreamBuffer = 1 << 20
 
 // pqEmitError carries an error from emit, which Read returns as it is.
 type pqEmitError struct{ err error }

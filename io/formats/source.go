@@ -671,6 +671,7 @@ func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limi
 		BatchRows:   s.opts.BatchRows,
 		Limit:       limit,
 		DictColumns: dict,
+		LocalFile:   isLocal(f.fs),
 	}
 	if !s.filter.IsZero() {
 		req.Limit = -1 // the collector stops the read once enough rows pass
@@ -683,6 +684,12 @@ func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limi
 		return c.rows, withFile(err, url)
 	}
 	return c.rows, nil
+}
+
+// isLocal says fs is the local disk.
+func isLocal(fs storage.FileSystem) bool {
+	_, ok := fs.(storage.Local)
+	return ok
 }
 
 // countedBlocks makes the blocks of rows rows of a file none of whose
