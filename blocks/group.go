@@ -348,11 +348,8 @@ func (g *Grouper) grow() {
 func (k *keyView) load(arr arrow.Array) {
 	k.dict = nil
 	if d, ok := arr.(*array.Dictionary); ok {
-		if !kindOf(valueTypeOf(d.DataType())).fixed() {
-			k.loadDict(d)
-			return
-		}
-		arr = decodeDictionary(d) // fixed-width values: as plain ones
+		k.loadDict(d) // strings: keyArrays decoded any other values
+		return
 	}
 	k.kind = kindOf(arr.DataType())
 	k.v = validityOf(arr)

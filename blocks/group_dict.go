@@ -50,15 +50,12 @@ func plainKeySchema(s *arrow.Schema) *arrow.Schema {
 	return arrow.NewSchema(fields, &md)
 }
 
-// decodeDictionary is d's values row by row, on Go's heap (the view
-// slices it for the rest of one Add; the garbage collector frees it).
-func decodeDictionary(d *array.Dictionary) arrow.Array {
+// decodeDictionary is d's values row by row, on Go's heap (the caller
+// slices it for the rest of one Add or hash; the garbage collector frees
+// it).
+func decodeDictionary(d *array.Dictionary) (arrow.Array, error) {
 	ctx := compute.WithAllocator(context.Background(), memory.NewGoAllocator())
-	out, err := compute.TakeArray(ctx, d.Dictionary(), d.Indices())
-	if err != nil {
-		panic("blocks: decoding a dictionary key column: " + err.Error())
-	}
-	return out
+	return compute.TakeArray(ctx, d.Dictionary(), d.Indices())
 }
 
 // loadDict reads a dictionary-encoded bytes column into the view: the

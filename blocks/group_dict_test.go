@@ -182,9 +182,7 @@ func TestHashDictionaryLikeValues(t *testing.T) {
 	p := pb.NewArray()
 	pb.Release()
 	defer p.Release()
-	hd, hp := make([]uint64, len(vals)), make([]uint64, len(vals))
-	hashArray(hd, d)
-	hashArray(hp, p)
+	hd, hp := hashOne(t, d), hashOne(t, p)
 	for i := range hd {
 		if hd[i] != hp[i] {
 			t.Errorf("row %d: dictionary hash %x, plain %x", i, hd[i], hp[i])
@@ -200,9 +198,7 @@ func TestHashDictionaryLikeValues(t *testing.T) {
 	plain := ib.NewArray()
 	ib.Release()
 	di := array.NewDictionaryArray(&arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int64, ValueType: arrow.PrimitiveTypes.Int64}, idx, dict)
-	hd, hp = make([]uint64, 4), make([]uint64, 4)
-	hashArray(hd, di)
-	hashArray(hp, plain)
+	hd, hp = hashOne(t, di), hashOne(t, plain)
 	for i := range hd {
 		if hd[i] != hp[i] {
 			t.Errorf("int row %d: dictionary hash %x, plain %x", i, hd[i], hp[i])
@@ -210,5 +206,57 @@ func TestHashDictionaryLikeValues(t *testing.T) {
 	}
 	for _, a := range []arrow.Array{dict, idx, plain, di} {
 		a.Release()
+	}
+}
+
+// hashOne hashes a one-column block of a with HashColumns.
+func hashOne(t *testing.T, a arrow.Array) []uint64 {
+	t.Helper()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "k", Type: a.DataType(), Nullable: true}}, nil), []arrow.Array{a}, int64(a.Len()))
+	defer rec.Release()
+	h, err := HashColumns(rec, []string{"k"}, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestGrouperDictionaryNumbers: numbers behind a dictionary group as the
+// plain numbers (decoded for the grouper), and come back plain.
+func TestGrouperDictionaryNumbers(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	vb := array.NewInt64Builder(mem)
+	vb.AppendValues([]int64{40, 10}, nil)
+	dict := vb.NewArray()
+	vb.AppendValues([]int64{1, 0, 1, 1, 0}, nil)
+	idx := vb.NewArray()
+	vb.Release()
+	dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int64, ValueType: arrow.PrimitiveTypes.Int64}
+	d := array.NewDictionaryArray(dt, idx, dict)
+	idx.Release()
+	dict.Release()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "k", Type: dt}}, nil), []arrow.Array{d}, 5)
+	d.Release()
+	defer rec.Release()
+	g, err := NewGrouper(rec.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Release()
+	ids, err := g.Add(rec, []string{"k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids) != "[0 1 0 0 1]" {
+		t.Errorf("ids %v, want [0 1 0 0 1]", ids)
+	}
+	keys, err := g.Keys(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Release()
+	if got := fmt.Sprint(keys.Column(0)); got != "[10 40]" || keys.Schema().Field(0).Type.ID() != arrow.INT64 {
+		t.Errorf("keys %s of %s, want [10 40] of int64", got, keys.Schema().Field(0).Type)
 	}
 }

@@ -226,8 +226,16 @@ func keyArrays(b arrow.RecordBatch, cols []string) ([]arrow.Array, error) {
 		if err != nil {
 			return nil, err
 		}
-		if kindOf(valueTypeOf(arr.DataType())) == 0 {
+		kind := kindOf(valueTypeOf(arr.DataType()))
+		if kind == 0 {
 			return nil, fmt.Errorf("blocks: key column %q: unsupported type %s", name, arr.DataType())
+		}
+		if d, ok := arr.(*array.Dictionary); ok && kind.fixed() {
+			// Numbers behind a dictionary: hashed and compared as plain
+			// values (only strings are grouped by entry).
+			if arr, err = decodeDictionary(d); err != nil {
+				return nil, fmt.Errorf("blocks: key column %q: %w", name, err)
+			}
 		}
 		arrs[i] = arr
 	}
