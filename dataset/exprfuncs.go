@@ -18,6 +18,49 @@ func Coalesce(args ...any) Expr { return ops.Call("coalesce", args...) }
 // as SQL's CASE WHEN cond THEN then ELSE otherwise END.
 func If(cond Expr, then, otherwise any) Expr { return ops.Call("if", cond, then, otherwise) }
 
+// When starts a chain of conditions, as Polars' when/then/otherwise and
+// SQL's CASE WHEN: When(c1).Then(v1).When(c2).Then(v2).Otherwise(v3) is
+// v1 where c1 is true, else v2 where c2 is true, else v3 (a null condition
+// counts as false). It is a nest of If, and prints as one.
+func When(cond Expr) Condition { return Condition{cond: cond} }
+
+// Condition is a When waiting for its Then.
+type Condition struct {
+	prior *Conditional
+	cond  Expr
+}
+
+// Then gives the value where the condition is true.
+func (c Condition) Then(v any) Conditional {
+	branches := []whenBranch{{c.cond, v}}
+	if c.prior != nil {
+		branches = append(append([]whenBranch(nil), c.prior.branches...), branches...)
+	}
+	return Conditional{branches: branches}
+}
+
+// Conditional is a When...Then chain: add a condition with When, or end it
+// with Otherwise.
+type Conditional struct{ branches []whenBranch }
+
+type whenBranch struct {
+	cond Expr
+	then any
+}
+
+// When adds a condition tried where the earlier ones are not true.
+func (c Conditional) When(cond Expr) Condition { return Condition{prior: &c, cond: cond} }
+
+// Otherwise gives the value where no condition is true (nil: null) and
+// makes the expression.
+func (c Conditional) Otherwise(v any) Expr {
+	out := v
+	for i := len(c.branches) - 1; i >= 0; i-- {
+		out = If(c.branches[i].cond, c.branches[i].then, out)
+	}
+	return out.(Expr)
+}
+
 // Math. Abs, Floor, Ceil and Round keep integers as int64; the others,
 // and all of them over floats, give float64.
 

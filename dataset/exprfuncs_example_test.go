@@ -105,3 +105,24 @@ func ExampleIf() {
 	// 1 Oslo
 	// 3 Tromsø
 }
+
+// When...Then...Otherwise picks the first branch whose condition holds, as
+// SQL's CASE WHEN; a null condition (a missing tip) counts as false.
+func ExampleWhen() {
+	rt := exec.NewLocal(exec.WithWorkers(2))
+	defer rt.Close()
+	band := dataset.When(dataset.Col("tip").Ge(5.0)).Then("generous").
+		When(dataset.Col("tip").Gt(0.0)).Then("some").
+		Otherwise("none")
+	rows, err := trips(rt).Select(dataset.Col("id"), band.Alias("band")).TakeAll(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range rows {
+		fmt.Println(r["id"], r["band"])
+	}
+	// Output:
+	// 1 some
+	// 2 none
+	// 3 generous
+}

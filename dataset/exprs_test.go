@@ -468,3 +468,36 @@ func TestExpressionsOverDictionaryColumns(t *testing.T) {
 		t.Errorf("got %v\nwant %s", got, want)
 	}
 }
+
+// TestWhenThenOtherwise: the first true branch wins, a null condition is
+// false, Otherwise(nil) gives null, the chain prints as nested ifs and
+// round-trips like any expression, and branches of different kinds are
+// an error when the plan is built.
+func TestWhenThenOtherwise(t *testing.T) {
+	e := setup(t)
+	col := dataset.Col
+	ds := dataset.FromItems([]dataset.Item{{"x": int64(1)}, {"x": int64(5)}, {"x": nil}, {"x": int64(12)}}, e.opt())
+	size := dataset.When(col("x").Lt(2)).Then("small").When(col("x").Lt(10)).Then("medium").Otherwise(nil)
+	rows := must(ds.Select(col("x"), size.Alias("size")).TakeAll(e.ctx))(t)
+	want := []any{"small", "medium", nil, nil}
+	for i, r := range rows {
+		if r["size"] != want[i] {
+			t.Errorf("row %v: size %v, want %v", r, r["size"], want[i])
+		}
+	}
+	if s := size.String(); !strings.Contains(s, "if(x < 2, 'small', if(x < 10, 'medium', NULL))") {
+		t.Errorf("prints as %s", s)
+	}
+	data, err := ops.MarshalExpr(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ops.UnmarshalExpr(data)
+	if err != nil || back.String() != size.String() {
+		t.Errorf("round trip: %v, %v", back, err)
+	}
+	bad := dataset.When(col("x").Lt(2)).Then("small").Otherwise(col("x"))
+	if _, err := ds.Select(bad.Alias("b")).TakeAll(e.ctx); err == nil {
+		t.Errorf("a string branch and an integer branch: no error")
+	}
+}
