@@ -36,8 +36,9 @@ type Grouper struct {
 	hashMask uint64
 
 	// Scratch reused across Add calls.
-	h     []uint64
-	views []keyView
+	h       []uint64
+	views   []keyView
+	byCombo []int32 // addByEntries' direct index
 
 	// hint is NewGrouperFor's group count, applied at the first Add once a
 	// sample of hashes shows whether the keys repeat (0: applied or none).

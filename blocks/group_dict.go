@@ -50,12 +50,9 @@ func plainKeySchema(s *arrow.Schema) *arrow.Schema {
 	return arrow.NewSchema(fields, &md)
 }
 
-// decodeDictionary is d's values row by row, on Go's heap (the caller
-// slices it for the rest of one Add or hash; the garbage collector frees
-// it).
-func decodeDictionary(d *array.Dictionary) (arrow.Array, error) {
-	ctx := compute.WithAllocator(context.Background(), memory.NewGoAllocator())
-	return compute.TakeArray(ctx, d.Dictionary(), d.Indices())
+// decodeDictionary is d's values row by row, allocated by mem.
+func decodeDictionary(mem memory.Allocator, d *array.Dictionary) (arrow.Array, error) {
+	return compute.TakeArray(compute.WithAllocator(context.Background(), mem), d.Dictionary(), d.Indices())
 }
 
 // loadDict reads a dictionary-encoded bytes column into the view: the
@@ -133,7 +130,10 @@ func (g *Grouper) addByEntries(ids []int32) bool {
 	for c := range g.views {
 		hashes[c] = g.views[c].entryHashes()
 	}
-	byCombo := make([]int32, combos)
+	if cap(g.byCombo) < combos {
+		g.byCombo = make([]int32, combos)
+	}
+	byCombo := g.byCombo[:combos]
 	for i := range byCombo {
 		byCombo[i] = -1
 	}
@@ -178,7 +178,7 @@ func DecodeDictionaries(mem memory.Allocator, b arrow.RecordBatch) (arrow.Record
 				c.Retain()
 			}
 		}
-		plain, err := compute.TakeArray(compute.WithAllocator(context.Background(), mem), d.Dictionary(), d.Indices())
+		plain, err := decodeDictionary(mem, d)
 		if err != nil {
 			for _, c := range cols {
 				c.Release()

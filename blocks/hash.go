@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/zeebo/xxh3"
 )
 
@@ -233,7 +234,9 @@ func keyArrays(b arrow.RecordBatch, cols []string) ([]arrow.Array, error) {
 		if d, ok := arr.(*array.Dictionary); ok && kind.fixed() {
 			// Numbers behind a dictionary: hashed and compared as plain
 			// values (only strings are grouped by entry).
-			if arr, err = decodeDictionary(d); err != nil {
+			// On Go's heap: the caller slices it for the rest of one Add
+			// or hash, and the garbage collector frees it.
+			if arr, err = decodeDictionary(memory.NewGoAllocator(), d); err != nil {
 				return nil, fmt.Errorf("blocks: key column %q: %w", name, err)
 			}
 		}

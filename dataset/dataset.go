@@ -355,6 +355,12 @@ func (d *Dataset) forEachBundle(ctx context.Context, plan ops.Node, fn func(pipe
 		s.Close()
 		d.setStats(s.Stats())
 	}()
+	return d.drain(ctx, s, fn)
+}
+
+// drain hands every bundle of s to fn and releases the bundle's references
+// after it.
+func (d *Dataset) drain(ctx context.Context, s *pipeline.Stream, fn func(pipeline.Bundle) error) error {
 	for {
 		b, err := s.Next(ctx)
 		if err == io.EOF {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -13,6 +12,7 @@ import (
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/ops"
+	"github.com/shoal-data/shoal/pipeline"
 	"github.com/shoal-data/shoal/shuffle"
 )
 
@@ -59,8 +59,8 @@ func broadcastStage(a joinArgs, label string, outSchema *arrow.Schema, right []b
 		return nil, err
 	}
 	st.Fn = fn
-	if spec, err := ops.NewSpec(broadcastJoinKind, broadcastArgs{joinArgs: a, Rows: right}); err == nil {
-		st.Spec = spec
+	if st.Spec, err = ops.NewSpec(broadcastJoinKind, broadcastArgs{joinArgs: a, Rows: right}); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -133,25 +133,18 @@ func (d *Dataset) collectIPC(ctx context.Context, plan ops.Node) ([]byte, error)
 	rt := d.cfg.rt
 	var recs []arrow.RecordBatch
 	defer func() { releaseBlocks(recs) }()
-	for {
-		b, err := s.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("the broadcast side of a join: %w", err)
-		}
-		for i, ref := range b.Refs {
+	err = d.drain(ctx, s, func(b pipeline.Bundle) error {
+		for _, ref := range b.Refs {
 			blk, err := rt.Get(ctx, ref)
 			if err != nil {
-				for _, r := range b.Refs[i:] {
-					rt.Release(r)
-				}
-				return nil, err
+				return err
 			}
-			rt.Release(ref)
 			recs = append(recs, blk)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the broadcast side of a join: %w", err)
 	}
 	schema := plan.Schema()
 	if len(recs) > 0 {

@@ -57,15 +57,19 @@ func InlineBroadcasts(n ops.Node, collect func(ops.Node) ([]byte, error)) (ops.N
 	return out, nil
 }
 
-// mergeChains is f with its input's chain in front of its own when f's
-// input is a chain the two can share tasks with (the conditions of
-// ops.FuseOneToOne), else f.
+// mergeChains re-fuses f's stages onto its input, one by one, with the
+// rule the optimizer fuses by (ops.FuseOneToOne), so a chain whose input
+// became a chain (a probe stage in place of an exchange) joins it where
+// the rule allows.
 func mergeChains(f *ops.Fused) ops.Node {
-	in, ok := f.Input.(*ops.Fused)
-	if !ok || f.BatchRows() != 0 || f.HasActors() || in.HasActors() || f.TaskCPUs() != in.TaskCPUs() ||
-		f.MaxConcurrency() != 0 || in.MaxConcurrency() != 0 {
+	if _, ok := f.Input.(*ops.Fused); !ok {
 		return f
 	}
-	stages := append(append([]*ops.OneToOne(nil), in.Stages...), f.Stages...)
-	return &ops.Fused{Input: in.Input, Stages: stages}
+	n := f.Input
+	for _, st := range f.Stages {
+		s := *st
+		s.Input = n
+		n = ops.FuseOneToOne(&s)
+	}
+	return n
 }

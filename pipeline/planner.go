@@ -75,7 +75,7 @@ func Build(n ops.Node, queue int) (Operator, error) {
 			}
 			return newActorPoolOp(n.Name(), in, n.Stages[0], queue), nil
 		}
-		if r, ok := n.Input.(*ops.Read); ok && n.BatchRows() == 0 && ops.TaskCPUs(r.CPUs) == n.TaskCPUs() && n.MaxConcurrency() == 0 {
+		if r, ok := fusesWithRead(n); ok {
 			tasks, err := r.Source.ReadTasks(r.Parallelism)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", r.Name(), err)

@@ -29,13 +29,22 @@ func readChain(n ops.Node) (*ops.Read, []*ops.OneToOne, bool) {
 	case *ops.Read:
 		return x, nil, true
 	case *ops.Fused:
-		r, ok := x.Input.(*ops.Read)
-		if !ok || x.BatchRows() != 0 || x.HasActors() || x.MaxConcurrency() != 0 || ops.TaskCPUs(r.CPUs) != x.TaskCPUs() {
-			return nil, nil, false
+		if r, ok := fusesWithRead(x); ok {
+			return r, x.Stages, true
 		}
-		return r, x.Stages, true
 	}
 	return nil, nil, false
+}
+
+// fusesWithRead is the Read under f when f's chain may run inside its read
+// tasks (as Ray fuses Read->Map): no larger batches wanted, no actors, the
+// same CPUs per task, no cap on concurrency.
+func fusesWithRead(f *ops.Fused) (*ops.Read, bool) {
+	r, ok := f.Input.(*ops.Read)
+	if !ok || f.BatchRows() != 0 || f.HasActors() || f.MaxConcurrency() != 0 || ops.TaskCPUs(r.CPUs) != f.TaskCPUs() {
+		return nil, false
+	}
+	return r, true
 }
 
 // buildReadExchange builds x as an exchange that reads its input, or

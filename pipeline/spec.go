@@ -164,21 +164,15 @@ func mapTaskSpec(stages []*ops.OneToOne, maxBytes int64) *exec.TaskSpec {
 // filter or a top-k, holds one decoded block at a time, not the task's).
 func readTaskFn(read ops.ReadFunc, stream func(*exec.TaskContext, func(blocks.Block) error) error, stages []*ops.OneToOne, maxBytes int64) exec.RunFunc {
 	return func(tc *exec.TaskContext, _ []blocks.Block) ([]blocks.Block, error) {
-		if len(stages) == 0 {
-			out, err := read(tc)
-			if err != nil {
-				releaseAll(out)
-				return nil, err
-			}
-			return splitLarge(out, maxBytes), nil
-		}
 		var out []blocks.Block
 		err := readStream(read, stream)(tc, func(b blocks.Block) error {
-			res, err := runStages(tc, stages, b)
-			if err != nil {
-				return err
+			if len(stages) > 0 {
+				var err error
+				if b, err = runStages(tc, stages, b); err != nil {
+					return err
+				}
 			}
-			out = append(out, res)
+			out = append(out, b)
 			return nil
 		})
 		if err != nil {
@@ -252,17 +246,7 @@ func exchangeMapTaskFn(f ExchangeFuncs, side, i, n int) exec.RunFunc {
 
 // mergeTaskFn concatenates parts into one object.
 func mergeTaskFn(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
-	var rows []blocks.Block
-	for _, b := range in {
-		if b.NumRows() > 0 {
-			rows = append(rows, b)
-		}
-	}
-	if len(rows) == 0 {
-		in[0].Retain()
-		return []blocks.Block{in[0]}, nil
-	}
-	out, err := blocks.Concat(tc.Alloc, rows)
+	out, err := concatParts(tc, in)
 	if err != nil {
 		return nil, err
 	}
