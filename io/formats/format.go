@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/io/storage"
+	"github.com/shoal-data/shoal/ops"
 )
 
 // Reader reads one file format.
@@ -86,6 +87,11 @@ type ReadRequest struct {
 	// (Parquet): a filter then compares each distinct value once. A format
 	// may ignore it.
 	DictColumns []string
+	// Filter, when set, lets a format skip rows the filter certainly rules
+	// out, judging by statistics finer than the units' (Parquet's page
+	// index). The caller still evaluates it on every row it gets. The
+	// filter's columns are the file's own, in the file's types.
+	Filter ops.Expr
 	// LocalFile says the file is on a local disk, where many small reads
 	// cost little: a format may then read in pieces to hold less memory.
 	LocalFile bool

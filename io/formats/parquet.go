@@ -54,6 +54,10 @@ type ParquetOptions struct {
 	RowGroupRows int64
 	// DisableDictionary turns dictionary encoding off (it is on by default).
 	DisableDictionary bool
+	// DisablePageIndex leaves out the page index (each page's first row,
+	// min, max and null count, written by default as parquet-mr does),
+	// with which a filtered read skips the pages it rules out.
+	DisablePageIndex bool
 }
 
 // ParquetFormat reads and writes Apache Parquet files through arrow-go's
@@ -622,10 +626,20 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 			continue
 		}
 		var n int64
+		ranges, all := pqPageRanges(pr, rg, req.Filter)
+		if !all {
+			if len(ranges) == 0 {
+				continue // no page may match the filter
+			}
+			rows = 0
+			for _, r := range ranges {
+				rows += r.end - r.start
+			}
+		}
 		if len(leaves) == 0 {
 			n, err = pqEmitEmptyRows(ctx, rows, remaining, int64(batch), emit)
 		} else {
-			n, err = pqReadRowGroup(ctx, fr, mem, rg, leaves, remaining, emit)
+			n, err = pqReadRowGroup(ctx, fr, mem, rg, leaves, ranges, remaining, emit)
 		}
 		if cerr := src.failed(); cerr != nil {
 			// Whatever arrow-go made of the failed read, the cause is this.
@@ -720,8 +734,9 @@ func pqEmitEmptyRows(ctx context.Context, rows, remaining, batch int64, emit fun
 }
 
 // pqReadRowGroup reads one row group's leaves and emits its blocks, at most
-// remaining rows of them (negative: all). It returns the rows emitted.
-func pqReadRowGroup(ctx context.Context, fr *pqarrow.FileReader, mem *pqReadAlloc, rg int, leaves []int, remaining int64, emit func(arrow.RecordBatch) error) (n int64, err error) {
+// remaining rows of them (negative: all), and only the rows in ranges when
+// it is not nil. It returns the rows emitted.
+func pqReadRowGroup(ctx context.Context, fr *pqarrow.FileReader, mem *pqReadAlloc, rg int, leaves []int, ranges []pqRowRange, remaining int64, emit func(arrow.RecordBatch) error) (n int64, err error) {
 	inEmit := false
 	defer func() {
 		if r := recover(); r != nil {
@@ -742,41 +757,61 @@ func pqReadRowGroup(ctx context.Context, fr *pqarrow.FileReader, mem *pqReadAllo
 		return 0, err
 	}
 	defer rr.Release()
-	for remaining < 0 || n < remaining {
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		rec, err := rr.Read()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return n, nil
+	if ranges == nil {
+		ranges = []pqRowRange{{0, -1}} // all rows, to the end
+	}
+	for _, r := range ranges {
+		if r.start > 0 {
+			if err := rr.SeekToRow(r.start); err != nil {
+				return n, fmt.Errorf("seeking to row %d: %w", r.start, err)
 			}
-			return n, err
 		}
-		if rec == nil {
-			return n, nil
+		left := r.end - r.start // negative: to the end
+		for left != 0 && (remaining < 0 || n < remaining) {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+			rec, err := rr.Read()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				return n, err
+			}
+			if rec == nil {
+				break
+			}
+			rows := rec.NumRows()
+			if rows == 0 {
+				continue
+			}
+			keep := rows
+			if left > 0 {
+				keep = min(keep, left)
+			}
+			if remaining >= 0 {
+				keep = min(keep, remaining-n)
+			}
+			// The reader owns rec and releases it on the next Read or
+			// Release: the block we emit holds its own reference.
+			var out arrow.RecordBatch
+			if keep < rows {
+				out = rec.NewSlice(0, keep)
+			} else {
+				rec.Retain()
+				out = rec
+			}
+			mem.handOver(out)
+			inEmit = true
+			if err := emit(out); err != nil {
+				return n, pqEmitError{err}
+			}
+			inEmit = false
+			n += keep
+			if left > 0 {
+				left -= keep
+			}
 		}
-		rows := rec.NumRows()
-		if rows == 0 {
-			continue
-		}
-		// The reader owns rec and releases it on the next Read or Release:
-		// the block we emit holds its own reference.
-		var out arrow.RecordBatch
-		if remaining >= 0 && n+rows > remaining {
-			out = rec.NewSlice(0, remaining-n)
-		} else {
-			rec.Retain()
-			out = rec
-		}
-		k := out.NumRows()
-		mem.handOver(out)
-		inEmit = true
-		if err := emit(out); err != nil {
-			return n, pqEmitError{err}
-		}
-		inEmit = false
-		n += k
 	}
 	return n, nil
 }
@@ -863,6 +898,7 @@ func (p *ParquetFormat) Encode(ctx context.Context, w io.Writer, sc *arrow.Schem
 		parquet.WithMaxRowGroupLength(rgRows),
 		parquet.WithDictionaryDefault(!p.opts.DisableDictionary),
 		parquet.WithStats(true),
+		parquet.WithPageIndexEnabled(!p.opts.DisablePageIndex),
 		parquet.WithCreatedBy("shoal (arrow-go parquet)"),
 	}
 	if p.opts.CompressionLevel != 0 {

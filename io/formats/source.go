@@ -676,6 +676,9 @@ func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limi
 	if !s.filter.IsZero() {
 		req.Limit = -1 // the collector stops the read once enough rows pass
 	}
+	if raw {
+		req.Filter = s.filter // over the file's own columns and types
+	}
 	err = s.opts.Reader.Read(tc, file, meta, req, func(b arrow.RecordBatch) error {
 		defer b.Release()
 		return c.add(b)
