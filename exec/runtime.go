@@ -87,6 +87,12 @@ type TaskContext struct {
 	Index    int
 	// Attempt counts from 0; it is above 0 when a task is retried.
 	Attempt int
+	// ReadBlocksStayInTask is set by task code that consumes every block a
+	// read hands it with Shoal's own kernels and releases it, holding none
+	// of its memory afterwards (an aggregation fused into a read): the
+	// reader may then recycle the blocks' fixed-width buffers for the
+	// blocks that follow.
+	ReadBlocksStayInTask bool
 }
 
 // TaskResult is what a finished task reports.

@@ -434,7 +434,7 @@ func (o *exchangeOp) dispatchReadMap() {
 				Exchange: exchangeArgs{X: *xs, Stages: chain, Index: i, N: n}})
 		}
 	}
-	o.submit("map", i, nil, readMapTaskFn(readStream(rt.Read, rt.Stream), o.x.Map, o.readSchema, i, n), spec, func(out []exec.ObjectRef) {
+	o.submit("map", i, nil, readMapTaskFn(readStream(rt.Read, rt.Stream), o.x.Map, o.readSchema, i, n, rt.Stream != nil && expressionsOnly(o.x.stages)), spec, func(out []exec.ObjectRef) {
 		outRows, ok := o.mapDone(i, out, "read")
 		if ok && o.x.ObserveMap != nil && len(o.x.stages) == 0 && rt.Rows >= 0 {
 			o.x.ObserveMap(rt.Rows, outRows) // the rows the task read, when known up front

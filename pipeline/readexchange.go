@@ -59,7 +59,7 @@ func buildReadExchange(x *Exchange) (Operator, bool, error) {
 		return nil, false, nil
 	}
 	src := r.Source
-	if ds, ok := src.(ops.DictionaryDatasource); ok && len(x.DictionaryKeys) > 0 && dictionarySafe(stages) {
+	if ds, ok := src.(ops.DictionaryDatasource); ok && len(x.DictionaryKeys) > 0 && expressionsOnly(stages) {
 		src = ds.WithDictionaryColumns(x.DictionaryKeys)
 	}
 	tasks, err := src.ReadTasks(r.Parallelism)
@@ -85,10 +85,11 @@ func buildReadExchange(x *Exchange) (Operator, bool, error) {
 	return o, true, nil
 }
 
-// dictionarySafe says every stage of a chain handles dictionary-encoded
-// columns as their values: expression programs and column selections do;
-// a Go function might not.
-func dictionarySafe(stages []*ops.OneToOne) bool {
+// expressionsOnly says every stage of a chain is an expression program or
+// a column selection: such stages handle dictionary-encoded columns as
+// their values and hold no block's memory once they return, where a Go
+// function might do neither.
+func expressionsOnly(stages []*ops.OneToOne) bool {
 	for _, st := range stages {
 		if st.Program == nil && st.Project == nil {
 			return false
@@ -190,9 +191,15 @@ func readStream(read ops.ReadFunc, stream func(*exec.TaskContext, func(blocks.Bl
 // readMapTaskFn reads and maps each block as it is read, under the task's
 // index, then concatenates the parts of each partition. A read of no rows
 // maps an empty block of the read's schema, so every partition still gets
-// a part.
-func readMapTaskFn(stream func(*exec.TaskContext, func(blocks.Block) error) error, mapFn func(*exec.TaskContext, int, blocks.Block, blocks.Block, int) ([]blocks.Block, error), schema *arrow.Schema, i, n int) exec.RunFunc {
+// a part. With recycle (the chain before the map is expressions only, so
+// no Go function holds a block's memory), the read may reuse the buffers
+// of the blocks the map has released.
+func readMapTaskFn(stream func(*exec.TaskContext, func(blocks.Block) error) error, mapFn func(*exec.TaskContext, int, blocks.Block, blocks.Block, int) ([]blocks.Block, error), schema *arrow.Schema, i, n int, recycle bool) exec.RunFunc {
 	return func(tc *exec.TaskContext, _ []blocks.Block) (out []blocks.Block, err error) {
+		if recycle {
+			tc.ReadBlocksStayInTask = true
+			defer func() { tc.ReadBlocksStayInTask = false }()
+		}
 		parts := make([][]blocks.Block, n)
 		defer func() {
 			for _, ps := range parts {
@@ -279,6 +286,8 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return readMapTaskFn(readStream(read, nil), f.Map, schema, a.Exchange.Index, a.Exchange.N), nil
+		// A worker reads the whole task before mapping (readStream of a
+		// Read): nothing to recycle between blocks.
+		return readMapTaskFn(readStream(read, nil), f.Map, schema, a.Exchange.Index, a.Exchange.N, false), nil
 	})
 }

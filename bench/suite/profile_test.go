@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -38,11 +39,25 @@ func BenchmarkWorkload(b *testing.B) {
 	}
 	rt := exec.NewLocal(exec.WithWorkers(2))
 	defer rt.Close()
+	gc0, all0 := gcCPU()
 	for b.Loop() {
 		if _, _, err := RunShoal(context.Background(), rt, d, w, b.TempDir()); err != nil {
 			b.Fatal(err)
 		}
 	}
+	gc1, all1 := gcCPU()
+	if all1 > all0 {
+		b.ReportMetric(100*(gc1-gc0)/(all1-all0), "gc-cpu-%")
+	}
+}
+
+// gcCPU reads the Go runtime's estimate of the CPU seconds its GC has used
+// and of all CPU seconds available to the process so far.
+func gcCPU() (gc, total float64) {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"},
+		{Name: "/cpu/classes/idle:cpu-seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Float64(), s[1].Value.Float64() - s[2].Value.Float64()
 }
 
 // BenchmarkDecodeFloor measures, on one goroutine, what decoding the three

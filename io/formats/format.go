@@ -92,6 +92,11 @@ type ReadRequest struct {
 	// index). The caller still evaluates it on every row it gets. The
 	// filter's columns are the file's own, in the file's types.
 	Filter ops.Expr
+	// Recycle says the caller releases every block it is given before it
+	// could matter and keeps no slice or string of its memory: a format
+	// may then reuse the fixed-width buffers of released blocks for the
+	// next ones (exec.TaskContext.ReadBlocksStayInTask).
+	Recycle bool
 	// LocalFile says the file is on a local disk, where many small reads
 	// cost little: a format may then read in pieces to hold less memory.
 	LocalFile bool

@@ -22,6 +22,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 
+	"github.com/shoal-data/shoal/bufpool"
 	"github.com/shoal-data/shoal/io/storage"
 )
 
@@ -534,7 +535,7 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 	if base == nil {
 		base = memory.DefaultAllocator
 	}
-	mem := newPQReadAlloc(base)
+	mem := newPQReadAlloc(base, req.Recycle)
 	defer mem.sweep() // after every reader below is released
 	batch := req.BatchRows
 	if batch <= 0 {
@@ -952,6 +953,13 @@ func (p *ParquetFormat) Encode(ctx context.Context, w io.Writer, sc *arrow.Schem
 // guarded (around GetRecordReader) a refusal is recorded and answered from
 // the Go heap instead (those allocations are small: page header buffers),
 // and the read fails as soon as GetRecordReader returns.
+//
+// Recycling: over Go's heap, buffers of bufpool.MinSize or more (a batch's
+// values, pages) come from bufpool. arrow-go's own scratch goes back when
+// arrow-go frees it; a buffer handed over in a block goes back only when
+// the read may recycle (recycleFixed) and it belongs to a fixed-width
+// column, since a string's bytes may be aliased by Go strings that outlive
+// the block.
 type pqReadAlloc struct {
 	mem     memory.Allocator
 	guarded atomic.Bool
@@ -962,11 +970,20 @@ type pqReadAlloc struct {
 	fallback map[*byte]struct{}
 	refused  error
 	done     bool
+
+	// pool: large buffers come from bufpool. recycleFixed: the blocks this
+	// read emits are the read task's own (ReadRequest.Recycle), so their
+	// fixed-width buffers go back to bufpool when freed.
+	pool, recycleFixed bool
 }
 
 type pqReadBuf struct {
 	b      []byte
 	handed bool
+	// pooled: from bufpool, not the allocator under pqReadAlloc; recycle:
+	// handed over in a block whose reader frees it only when done with it
+	// (see Recycle), so Free puts it back.
+	pooled, recycle bool
 }
 
 // pqAllocRefused is the panic value pqReadAlloc raises when the allocator
@@ -978,8 +995,13 @@ func (e pqAllocRefused) Unwrap() error { return e.err }
 
 var _ memory.Allocator = (*pqReadAlloc)(nil)
 
-func newPQReadAlloc(mem memory.Allocator) *pqReadAlloc {
-	return &pqReadAlloc{mem: mem, live: make(map[*byte]pqReadBuf)}
+// newPQReadAlloc wraps mem for one read. Where mem is Go's heap, large
+// buffers come from bufpool instead (an accounting or checking allocator
+// sees every buffer), and with recycle the fixed-width buffers of the
+// blocks the read emits go back to it when freed.
+func newPQReadAlloc(mem memory.Allocator, recycle bool) *pqReadAlloc {
+	_, goHeap := mem.(*memory.GoAllocator)
+	return &pqReadAlloc{mem: mem, live: make(map[*byte]pqReadBuf), pool: goHeap, recycleFixed: recycle && goHeap}
 }
 
 func pqBufKey(b []byte) *byte {
@@ -1037,25 +1059,32 @@ func (a *pqReadAlloc) refusal() error {
 	return pqAllocRefused{a.refused}
 }
 
-func (a *pqReadAlloc) track(b []byte, handed bool) {
+func (a *pqReadAlloc) track(b []byte, handed, pooled bool) {
 	if k := pqBufKey(b); k != nil {
 		a.mu.Lock()
 		delete(a.swept, k)
 		if !handed && !a.done {
-			a.live[k] = pqReadBuf{b: b}
+			a.live[k] = pqReadBuf{b: b, pooled: pooled}
 		} else {
-			a.live[k] = pqReadBuf{handed: true}
+			a.live[k] = pqReadBuf{handed: true, pooled: pooled}
 		}
 		a.mu.Unlock()
 	}
 }
 
 func (a *pqReadAlloc) Allocate(size int) []byte {
+	if a.pool && size >= bufpool.MinSize {
+		// Large buffers (a batch's values) come from the pool: the read
+		// task's earlier batches give theirs back once consumed.
+		b := bufpool.Get(size)
+		a.track(b, false, true)
+		return b
+	}
 	b, err := pqTry(func() []byte { return a.mem.Allocate(size) })
 	if err != nil {
 		return a.refuse(size, err)
 	}
-	a.track(b, false)
+	a.track(b, false, false)
 	return b
 }
 
@@ -1065,7 +1094,13 @@ func (a *pqReadAlloc) Reallocate(size int, b []byte) []byte {
 	_, fb := a.fallback[k]
 	e, tracked := a.live[k]
 	a.mu.Unlock()
-	if fb || a.guarded.Load() {
+	if tracked && e.pooled && size <= cap(b) {
+		if size > len(b) {
+			clear(b[len(b):size]) // a recycled buffer's tail holds old bytes
+		}
+		return b[:size]
+	}
+	if fb || a.guarded.Load() || (tracked && e.pooled) || (a.pool && size >= bufpool.MinSize) {
 		// Allocate anew (recovering a refusal) rather than hand the
 		// allocator a buffer it did not make.
 		nb := a.Allocate(size)
@@ -1082,7 +1117,7 @@ func (a *pqReadAlloc) Reallocate(size int, b []byte) []byte {
 		delete(a.live, k)
 		a.mu.Unlock()
 	}
-	a.track(nb, !tracked || e.handed)
+	a.track(nb, !tracked || e.handed, false)
 	return nb
 }
 
@@ -1093,7 +1128,7 @@ func (a *pqReadAlloc) Free(b []byte) {
 		return
 	}
 	a.mu.Lock()
-	_, tracked := a.live[k]
+	e, tracked := a.live[k]
 	_, swept := a.swept[k]
 	_, fb := a.fallback[k]
 	if tracked {
@@ -1105,6 +1140,15 @@ func (a *pqReadAlloc) Free(b []byte) {
 	a.mu.Unlock()
 	if fb || (swept && !tracked) {
 		return // Go heap, or freed when the read ended
+	}
+	if e.pooled {
+		// arrow-go's own scratch, or a block's buffer its reader is done
+		// with, goes back; a handed-over buffer someone else may still
+		// read (a string's bytes) is left to the garbage collector.
+		if !e.handed || e.recycle {
+			bufpool.Put(b)
+		}
+		return
 	}
 	a.mem.Free(b)
 }
@@ -1126,13 +1170,15 @@ func (a *pqReadAlloc) handOverData(d arrow.ArrayData) {
 	if ad, ok := d.(*array.Data); ok && ad == nil {
 		return // Dictionary() returns a typed nil
 	}
+	_, fixed := d.DataType().(arrow.FixedWidthDataType)
+	recycle := fixed && a.recycleFixed && d.DataType().ID() != arrow.DICTIONARY
 	for _, buf := range d.Buffers() {
 		if buf == nil {
 			continue
 		}
 		if k := pqBufKey(buf.Buf()); k != nil {
 			if e, ok := a.live[k]; ok && !e.handed {
-				a.live[k] = pqReadBuf{handed: true}
+				a.live[k] = pqReadBuf{handed: true, pooled: e.pooled, recycle: recycle && e.pooled}
 			}
 		}
 	}
@@ -1146,12 +1192,16 @@ func (a *pqReadAlloc) handOverData(d arrow.ArrayData) {
 // readers; buffers allocated later (by a consumer) pass straight through.
 func (a *pqReadAlloc) sweep() {
 	a.mu.Lock()
-	var orphans [][]byte
+	var orphans, pooled [][]byte
 	for k, e := range a.live {
 		if e.handed {
 			continue
 		}
-		orphans = append(orphans, e.b)
+		if e.pooled {
+			pooled = append(pooled, e.b)
+		} else {
+			orphans = append(orphans, e.b)
+		}
 		delete(a.live, k)
 		if a.swept == nil {
 			a.swept = make(map[*byte]struct{})
@@ -1162,6 +1212,9 @@ func (a *pqReadAlloc) sweep() {
 	a.mu.Unlock()
 	for _, b := range orphans {
 		a.mem.Free(b)
+	}
+	for _, b := range pooled {
+		bufpool.Put(b)
 	}
 }
 

@@ -672,6 +672,7 @@ func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limi
 		Limit:       limit,
 		DictColumns: dict,
 		LocalFile:   isLocal(f.fs),
+		Recycle:     tc.ReadBlocksStayInTask,
 	}
 	if !s.filter.IsZero() {
 		req.Limit = -1 // the collector stops the read once enough rows pass
