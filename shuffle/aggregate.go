@@ -477,6 +477,45 @@ func addInts[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](
 	n, acc, f, m2 := s.n[k], s.i[k], s.f[k], s.m2[k]
 	kind, asInt := s.aggs[k].kind, s.ints[k]
 	nulls := col.NullN() > 0
+	if gids != nil && !nulls {
+		// The hot cases, one loop per kind with no branch per row but the
+		// overflow check.
+		gids = gids[:len(vals)]
+		switch {
+		case asInt && kind == aggSum:
+			for r, v := range vals {
+				g, x := gids[r], int64(v)
+				n[g]++
+				sum := acc[g] + x
+				if (acc[g]^sum)&(x^sum) < 0 {
+					return fmt.Errorf("aggregate %s: int64 overflow", s.aggs[k].Name())
+				}
+				acc[g] = sum
+			}
+			return nil
+		case asInt && kind == aggMin:
+			for r, v := range vals {
+				g := gids[r]
+				n[g]++
+				acc[g] = min(acc[g], int64(v))
+			}
+			return nil
+		case asInt && kind == aggMax:
+			for r, v := range vals {
+				g := gids[r]
+				n[g]++
+				acc[g] = max(acc[g], int64(v))
+			}
+			return nil
+		case !asInt && (kind == aggSum || kind == aggMean):
+			for r, v := range vals {
+				g := gids[r]
+				n[g]++
+				f[g] += float64(v)
+			}
+			return nil
+		}
+	}
 	for r, v := range vals {
 		if nulls && col.IsNull(r) {
 			continue
@@ -520,6 +559,33 @@ func addFloats[T float32 | float64](s *aggStates, k int, vals []T, col arrow.Arr
 		f[0] += sum
 		n[0] += int64(len(vals))
 		return
+	}
+	if gids != nil && !nulls {
+		// The hot cases, one loop per kind with no branch per row.
+		gids = gids[:len(vals)]
+		switch kind {
+		case aggSum, aggMean:
+			for r, v := range vals {
+				g := gids[r]
+				n[g]++
+				f[g] += float64(v)
+			}
+			return
+		case aggMin:
+			for r, v := range vals {
+				g := gids[r]
+				n[g]++
+				f[g] = blocks.MinFloat(f[g], float64(v))
+			}
+			return
+		case aggMax:
+			for r, v := range vals {
+				g := gids[r]
+				n[g]++
+				f[g] = blocks.MaxFloat(f[g], float64(v))
+			}
+			return
+		}
 	}
 	for r, v := range vals {
 		if nulls && col.IsNull(r) {

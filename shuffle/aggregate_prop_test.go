@@ -1,0 +1,237 @@
+package shuffle_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/shuffle"
+)
+
+// aggRef is the reference state of one group for one column.
+type aggRef struct {
+	rows, n    int64
+	isum       int64
+	fsum       float64
+	imin, imax int64
+	fmin, fmax float64
+	vals       []float64
+}
+
+// TestAggregatesAgainstReference: every aggregate over int64, int32 and
+// float64 columns (with and without nulls; floats with NaN and ±Inf;
+// skewed keys, one holding half the rows), aggregated in one block and as
+// partial states of two blocks merged, equals a reference computed with Go
+// maps.
+func TestAggregatesAgainstReference(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	for seed := range uint64(12) {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		rows := []int{0, 1, 7, 500, 3000}[seed%5]
+		typ := []arrow.DataType{arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Int32, arrow.PrimitiveTypes.Float64}[seed%3]
+		nulls := seed%2 == 1
+		keys := 1 + rng.IntN(40)
+		kb := array.NewInt64Builder(mem)
+		vb := array.NewBuilder(mem, typ)
+		ref := map[int64]*aggRef{}
+		for range rows {
+			k := int64(rng.IntN(keys))
+			if rng.IntN(2) == 0 {
+				k = 0 // skew: half the rows in one key
+			}
+			kb.Append(k)
+			r := ref[k]
+			if r == nil {
+				r = &aggRef{imin: math.MaxInt64, imax: math.MinInt64, fmin: math.Inf(1), fmax: math.Inf(-1)}
+				ref[k] = r
+			}
+			r.rows++
+			if nulls && rng.IntN(5) == 0 {
+				vb.AppendNull()
+				continue
+			}
+			var x float64
+			switch b := vb.(type) {
+			case *array.Int64Builder:
+				v := rng.Int64N(1<<40) - 1<<39
+				b.Append(v)
+				r.isum += v
+				r.imin, r.imax = min(r.imin, v), max(r.imax, v)
+				x = float64(v)
+			case *array.Int32Builder:
+				v := rng.Int32()
+				b.Append(v)
+				r.isum += int64(v)
+				r.imin, r.imax = min(r.imin, int64(v)), max(r.imax, int64(v))
+				x = float64(v)
+			case *array.Float64Builder:
+				x = rng.NormFloat64() * 1e3
+				switch rng.IntN(200) {
+				case 0:
+					x = math.NaN()
+				case 1:
+					x = math.Inf(1)
+				case 2:
+					x = math.Inf(-1)
+				}
+				b.Append(x)
+				r.fmin, r.fmax = blocks.MinFloat(r.fmin, x), blocks.MaxFloat(r.fmax, x)
+			}
+			r.n++
+			r.fsum += x
+			r.vals = append(r.vals, x)
+		}
+		sc := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: typ, Nullable: true}}, nil)
+		kArr, vArr := kb.NewArray(), vb.NewArray()
+		kb.Release()
+		vb.Release()
+		b := array.NewRecordBatch(sc, []arrow.Array{kArr, vArr}, int64(rows))
+		kArr.Release()
+		vArr.Release()
+		aggs := []shuffle.Agg{shuffle.CountRows(), shuffle.SumOf("v"), shuffle.MinOf("v"), shuffle.MaxOf("v"), shuffle.MeanOf("v"), shuffle.StdOf("v")}
+		name := fmt.Sprintf("seed %d, %d rows of %s, nulls %v", seed, rows, typ, nulls)
+
+		whole := aggregate(t, mem, []blocks.Block{b}, aggs)
+		checkAggregates(t, name+", one block", whole, ref, typ)
+		whole.Release()
+		half := int64(rows / 2)
+		parts := []blocks.Block{b.NewSlice(0, half), b.NewSlice(half, int64(rows))}
+		split := aggregate(t, mem, parts, aggs)
+		checkAggregates(t, name+", two blocks merged", split, ref, typ)
+		split.Release()
+		for _, p := range parts {
+			p.Release()
+		}
+		b.Release()
+	}
+}
+
+// aggregate makes the partial states of each block, concatenates them and
+// merges them into the final block.
+func aggregate(t *testing.T, mem memory.Allocator, in []blocks.Block, aggs []shuffle.Agg) blocks.Block {
+	t.Helper()
+	var partials []blocks.Block
+	for _, b := range in {
+		p, err := shuffle.AggregateBlock(mem, b, []string{"k"}, aggs, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		partials = append(partials, p)
+	}
+	all, err := blocks.Concat(mem, partials)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range partials {
+		p.Release()
+	}
+	defer all.Release()
+	out, err := shuffle.AggregateBlock(mem, all, []string{"k"}, aggs, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func checkAggregates(t *testing.T, name string, out blocks.Block, ref map[int64]*aggRef, typ arrow.DataType) {
+	t.Helper()
+	if int(out.NumRows()) != len(ref) {
+		t.Fatalf("%s: %d groups, want %d", name, out.NumRows(), len(ref))
+	}
+	col := func(n string) arrow.Array {
+		c, err := blocks.Column(out, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	isInt := typ.ID() != arrow.FLOAT64
+	ks := col("k").(*array.Int64)
+	for i := range int(out.NumRows()) {
+		r := ref[ks.Value(i)]
+		g := fmt.Sprintf("%s, key %d", name, ks.Value(i))
+		if got := col("count()").(*array.Int64).Value(i); got != r.rows {
+			t.Fatalf("%s: count %d, want %d", g, got, r.rows)
+		}
+		for _, a := range []string{"sum(v)", "min(v)", "max(v)", "mean(v)"} {
+			if col(a).IsNull(i) != (r.n == 0) {
+				t.Fatalf("%s: %s null %v with %d values", g, a, col(a).IsNull(i), r.n)
+			}
+		}
+		if std := col("std(v)"); std.IsNull(i) != (r.n < 2) {
+			t.Fatalf("%s: std null %v with %d values", g, std.IsNull(i), r.n)
+		}
+		if r.n == 0 {
+			continue
+		}
+		if isInt {
+			sum, mn, mx := col("sum(v)").(*array.Int64), col("min(v)").(*array.Int64), col("max(v)").(*array.Int64)
+			if sum.Value(i) != r.isum || mn.Value(i) != r.imin || mx.Value(i) != r.imax {
+				t.Fatalf("%s: sum %d min %d max %d, want %d %d %d", g, sum.Value(i), mn.Value(i), mx.Value(i), r.isum, r.imin, r.imax)
+			}
+			mean := col("mean(v)").(*array.Float64).Value(i)
+			if !closeTo(mean, float64(r.isum)/float64(r.n)) {
+				t.Fatalf("%s: mean %v, want %v", g, mean, float64(r.isum)/float64(r.n))
+			}
+		} else {
+			sum, mn, mx := col("sum(v)").(*array.Float64), col("min(v)").(*array.Float64), col("max(v)").(*array.Float64)
+			if !closeTo(sum.Value(i), r.fsum) || !sameFloat(mn.Value(i), r.fmin) || !sameFloat(mx.Value(i), r.fmax) {
+				t.Fatalf("%s: sum %v min %v max %v, want %v %v %v", g, sum.Value(i), mn.Value(i), mx.Value(i), r.fsum, r.fmin, r.fmax)
+			}
+			if mean := col("mean(v)").(*array.Float64).Value(i); !closeTo(mean, r.fsum/float64(r.n)) {
+				t.Fatalf("%s: mean %v, want %v", g, mean, r.fsum/float64(r.n))
+			}
+		}
+		if r.n >= 2 {
+			var m, ss float64
+			for _, x := range r.vals {
+				m += x
+			}
+			m /= float64(len(r.vals))
+			for _, x := range r.vals {
+				ss += (x - m) * (x - m)
+			}
+			want := math.Sqrt(ss / float64(len(r.vals)-1))
+			if got := col("std(v)").(*array.Float64).Value(i); !closeTo(got, want) {
+				t.Fatalf("%s: std %v, want %v", g, got, want)
+			}
+		}
+	}
+}
+
+// closeTo compares floats to 1e-9 relative, NaN equal to NaN and
+// infinities exactly.
+func closeTo(a, b float64) bool {
+	if math.IsNaN(a) || math.IsNaN(b) || math.IsInf(a, 0) || math.IsInf(b, 0) {
+		return sameFloat(a, b)
+	}
+	return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b))
+}
+
+func sameFloat(a, b float64) bool { return a == b || (math.IsNaN(a) && math.IsNaN(b)) }
+
+// TestGroupedSumOverflow: an int64 sum that overflows in one group fails,
+// naming the aggregation, in the grouped kernels as in the global one.
+func TestGroupedSumOverflow(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	for _, keys := range [][]string{{"k"}, nil} {
+		b, err := blocks.FromItems(mem, []blocks.Item{{"k": "a", "v": int64(math.MaxInt64)}, {"k": "b", "v": int64(5)}, {"k": "a", "v": int64(1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = shuffle.AggregateBlock(mem, b, keys, []shuffle.Agg{shuffle.SumOf("v")}, false)
+		b.Release()
+		if err == nil || !strings.Contains(err.Error(), "overflow") || !strings.Contains(err.Error(), "sum(v)") {
+			t.Errorf("keys %v: %v, want an overflow error naming sum(v)", keys, err)
+		}
+	}
+}
