@@ -264,6 +264,7 @@ func (d *Dataset) aggregateBy(keys []string, userAggs []Agg) *Dataset {
 		PartitionsFor: d.reducePartitions,
 		OutSchema:     outSchema,
 		Map:           f.Map,
+		MapTask:       f.MapTask,
 		Reduce:        f.Reduce,
 		ObserveMap:    adapt.Observe,
 		// Partial states merge in the reduce whatever blocks they came
@@ -323,6 +324,10 @@ func (a aggregateArgs) funcs(adapt *shuffle.Adaptive) pipeline.ExchangeFuncs {
 	return pipeline.ExchangeFuncs{
 		Map: func(tc *exec.TaskContext, _ int, b, _ blocks.Block, n int) ([]blocks.Block, error) {
 			return shuffle.AggregateMap(tc, b, keys, aggs, n, adapt)
+		},
+		// Inside a read task: one hash table for all its blocks.
+		MapTask: func(_, n int) pipeline.TaskMapper {
+			return shuffle.NewTaskAggregator(keys, aggs, n, adapt)
 		},
 		Reduce: func(tc *exec.TaskContext, _ int, parts []blocks.Block) ([]blocks.Block, error) {
 			return shuffle.AggregateReduce(tc, parts, keys, aggs)

@@ -96,6 +96,12 @@ type Exchange struct {
 	// before they run; over other inputs too, N is then picked from an
 	// estimate before the input runs, so the map streams.
 	FuseReads bool
+	// MapTask, when set, maps all the blocks of one read task together
+	// where the map runs inside the read tasks (FuseReads): it returns a
+	// TaskMapper for input index of n partitions, fed every block the task
+	// reads. A partial aggregation keeps one hash table per task so, not
+	// one per block. Map must still be set, for inputs that are not reads.
+	MapTask func(index, n int) TaskMapper
 	// DictionaryKeys are input columns the map takes dictionary-encoded
 	// (group keys it hashes by value): when the map runs inside the read
 	// tasks behind a chain of expression stages, the read is asked for
@@ -112,6 +118,18 @@ type Exchange struct {
 	// stages are one-to-one stages fused into Map by the planner, first to
 	// last; a map task's spec lists them.
 	stages []*ops.OneToOne
+}
+
+// TaskMapper maps every block of one read task into n parts
+// (Exchange.MapTask).
+type TaskMapper interface {
+	// Add maps b, which it borrows.
+	Add(tc *exec.TaskContext, b blocks.Block) error
+	// Finish returns exactly n parts.
+	Finish(tc *exec.TaskContext) ([]blocks.Block, error)
+	// Release frees what the mapper holds; it is called once, after
+	// Finish or instead of it.
+	Release()
 }
 
 // FilterSides implements ops.FilterRouter.
@@ -434,7 +452,7 @@ func (o *exchangeOp) dispatchReadMap() {
 				Exchange: exchangeArgs{X: *xs, Stages: chain, Index: i, N: n}})
 		}
 	}
-	o.submit("map", i, nil, readMapTaskFn(readStream(rt.Read, rt.Stream), o.x.Map, o.readSchema, i, n, rt.Stream != nil && expressionsOnly(o.x.stages)), spec, func(out []exec.ObjectRef) {
+	o.submit("map", i, nil, readMapTaskFn(readStream(rt.Read, rt.Stream), o.x.Map, o.x.MapTask, o.readSchema, i, n, rt.Stream != nil && expressionsOnly(o.x.stages)), spec, func(out []exec.ObjectRef) {
 		outRows, ok := o.mapDone(i, out, "read")
 		if ok && o.x.ObserveMap != nil && len(o.x.stages) == 0 && rt.Rows >= 0 {
 			o.x.ObserveMap(rt.Rows, outRows) // the rows the task read, when known up front

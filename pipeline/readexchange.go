@@ -72,6 +72,7 @@ func buildReadExchange(x *Exchange) (Operator, bool, error) {
 		fused.Label = r.Name() + "->" + f.Name() + "->" + x.Label
 		fused.stages = append(append([]*ops.OneToOne(nil), stages...), x.stages...)
 		fused.Map = stagesThenMap(stages, x.Map)
+		fused.MapTask = stagesThenMapTask(stages, x.MapTask)
 	}
 	if fused.Partitions == 0 {
 		fused.Partitions = max(x.PartitionsFor(estimateBlocks(tasks), estimateBytes(tasks)), 1)
@@ -191,14 +192,18 @@ func readStream(read ops.ReadFunc, stream func(*exec.TaskContext, func(blocks.Bl
 // readMapTaskFn reads and maps each block as it is read, under the task's
 // index, then concatenates the parts of each partition. A read of no rows
 // maps an empty block of the read's schema, so every partition still gets
-// a part. With recycle (the chain before the map is expressions only, so
+// a part. With mapTask, one TaskMapper takes all the task's blocks
+// instead. With recycle (the chain before the map is expressions only, so
 // no Go function holds a block's memory), the read may reuse the buffers
 // of the blocks the map has released.
-func readMapTaskFn(stream func(*exec.TaskContext, func(blocks.Block) error) error, mapFn func(*exec.TaskContext, int, blocks.Block, blocks.Block, int) ([]blocks.Block, error), schema *arrow.Schema, i, n int, recycle bool) exec.RunFunc {
+func readMapTaskFn(stream func(*exec.TaskContext, func(blocks.Block) error) error, mapFn func(*exec.TaskContext, int, blocks.Block, blocks.Block, int) ([]blocks.Block, error), mapTask func(index, n int) TaskMapper, schema *arrow.Schema, i, n int, recycle bool) exec.RunFunc {
 	return func(tc *exec.TaskContext, _ []blocks.Block) (out []blocks.Block, err error) {
 		if recycle {
 			tc.ReadBlocksStayInTask = true
 			defer func() { tc.ReadBlocksStayInTask = false }()
+		}
+		if mapTask != nil {
+			return readTaskMapped(tc, stream, mapTask(i, n), schema, n)
 		}
 		parts := make([][]blocks.Block, n)
 		defer func() {
@@ -240,6 +245,37 @@ func readMapTaskFn(stream func(*exec.TaskContext, func(blocks.Block) error) erro
 		}
 		return out, nil
 	}
+}
+
+// readTaskMapped feeds every block the read streams to m and returns its
+// n parts; a read of no rows feeds it an empty block of the read's schema.
+func readTaskMapped(tc *exec.TaskContext, stream func(*exec.TaskContext, func(blocks.Block) error) error, m TaskMapper, schema *arrow.Schema, n int) ([]blocks.Block, error) {
+	defer m.Release()
+	blocksRead := 0
+	if err := stream(tc, func(b blocks.Block) error {
+		defer b.Release()
+		blocksRead++
+		return m.Add(tc, b)
+	}); err != nil {
+		return nil, err
+	}
+	if blocksRead == 0 {
+		empty := blocks.Empty(tc.Alloc, schema)
+		err := m.Add(tc, empty)
+		empty.Release()
+		if err != nil {
+			return nil, err
+		}
+	}
+	out, err := m.Finish(tc)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != n {
+		releaseAll(out)
+		return nil, fmt.Errorf("task map made %d parts, want %d", len(out), n)
+	}
+	return out, nil
 }
 
 // concatParts is one block of the parts, in order; parts without rows are
@@ -288,6 +324,6 @@ func init() {
 		}
 		// A worker reads the whole task before mapping (readStream of a
 		// Read): nothing to recycle between blocks.
-		return readMapTaskFn(readStream(read, nil), f.Map, schema, a.Exchange.Index, a.Exchange.N, false), nil
+		return readMapTaskFn(readStream(read, nil), f.Map, f.MapTask, schema, a.Exchange.Index, a.Exchange.N, false), nil
 	})
 }

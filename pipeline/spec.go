@@ -39,6 +39,7 @@ type ExchangeFuncs struct {
 	Sample      func(tc *exec.TaskContext, b blocks.Block) (blocks.Block, error)
 	Prepare     func(tc *exec.TaskContext, samples []blocks.Block, n int) (blocks.Block, error)
 	Map         func(tc *exec.TaskContext, index int, b, state blocks.Block, n int) ([]blocks.Block, error)
+	MapTask     func(index, n int) TaskMapper
 	Reduce      func(tc *exec.TaskContext, j int, parts []blocks.Block) ([]blocks.Block, error)
 	MapSide     func(tc *exec.TaskContext, side, index int, b blocks.Block, n int) ([]blocks.Block, error)
 	ReduceSides func(tc *exec.TaskContext, j int, parts [][]blocks.Block) ([]blocks.Block, error)
@@ -282,6 +283,31 @@ func stagesThenMap(stages []*ops.OneToOne, mapFn func(*exec.TaskContext, int, bl
 	}
 }
 
+// stagesThenMapTask is mapTask with stages run on each block first (nil
+// when mapTask is).
+func stagesThenMapTask(stages []*ops.OneToOne, mapTask func(index, n int) TaskMapper) func(index, n int) TaskMapper {
+	if mapTask == nil || len(stages) == 0 {
+		return mapTask
+	}
+	return func(index, n int) TaskMapper { return stagedMapper{stages, mapTask(index, n)} }
+}
+
+// stagedMapper runs one-to-one stages on each block before its mapper.
+type stagedMapper struct {
+	stages []*ops.OneToOne
+	TaskMapper
+}
+
+func (m stagedMapper) Add(tc *exec.TaskContext, b blocks.Block) error {
+	b.Retain() // runStages takes over a reference
+	out, err := runStages(tc, m.stages, b)
+	if err != nil {
+		return err
+	}
+	defer out.Release()
+	return m.TaskMapper.Add(tc, out)
+}
+
 type repartitionArgs struct {
 	From   []int64 `json:"from"`
 	To     []int64 `json:"to"`
@@ -342,6 +368,7 @@ func buildExchangeArgs(kind string, a exchangeArgs) (ExchangeFuncs, error) {
 				return f, err
 			}
 			f.Map = stagesThenMap(stages, f.Map)
+			f.MapTask = stagesThenMapTask(stages, f.MapTask)
 		}
 	case ExchangeReduceKind:
 		if f.Reduce == nil && f.ReduceSides == nil {

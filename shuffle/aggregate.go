@@ -160,6 +160,14 @@ func AggregateReduce(tc *exec.TaskContext, parts []blocks.Block, keys []string, 
 		out, err := EmptyAggregate(tc.Alloc, aggs)
 		return []blocks.Block{out}, err
 	}
+	if out, ok, err := mergeParts(tc.Alloc, nonEmpty, keys, aggs); ok || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		return []blocks.Block{out}, nil
+	}
+	// The parts' states differ in type (an integer sum in one, a float in
+	// another): concatenating unifies them first.
 	all, err := blocks.Concat(tc.Alloc, nonEmpty)
 	if err != nil {
 		return nil, err
@@ -170,6 +178,78 @@ func AggregateReduce(tc *exec.TaskContext, parts []blocks.Block, keys []string, 
 		return nil, err
 	}
 	return []blocks.Block{out}, nil
+}
+
+// mergeParts merges partial states part by part into one table, without
+// concatenating them first, and finalizes them. It reports false when the
+// parts' state types differ.
+func mergeParts(mem memory.Allocator, parts []blocks.Block, keys []string, aggs []Agg) (blocks.Block, bool, error) {
+	ints := make([]bool, len(aggs))
+	for i, p := range parts {
+		for k, a := range aggs {
+			if a.kind == aggCount {
+				continue
+			}
+			idx := p.Schema().FieldIndices(stateName("v", k))
+			if len(idx) == 0 {
+				return nil, false, fmt.Errorf("aggregate %s: partial state missing", a.Name())
+			}
+			isInt := p.Schema().Field(idx[0]).Type.ID() == arrow.INT64
+			if i == 0 {
+				ints[k] = isInt
+			} else if ints[k] != isInt {
+				return nil, false, nil
+			}
+		}
+	}
+	st := newAggStates(aggs, ints)
+	var grouper *blocks.Grouper
+	var gids []int32
+	if len(keys) == 0 {
+		st.grow(1)
+	}
+	defer func() {
+		if grouper != nil {
+			grouper.Release()
+		}
+	}()
+	for _, p := range parts {
+		if len(keys) > 0 {
+			keyBlock, err := blocks.Select(p, keys)
+			if err != nil {
+				return nil, false, fmt.Errorf("group key %w", err)
+			}
+			if grouper == nil {
+				grouper, err = blocks.NewGrouperFor(keyBlock.Schema(), int(p.NumRows()))
+			}
+			if err == nil {
+				gids, err = grouper.Add(keyBlock, keys)
+			}
+			keyBlock.Release()
+			if err != nil {
+				return nil, false, err
+			}
+			st.grow(grouper.NumGroups())
+		} else {
+			gids = slices.Grow(gids[:0], int(p.NumRows()))[:p.NumRows()]
+			clear(gids)
+		}
+		for k := range aggs {
+			if err := st.mergeState(k, p, gids); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	var keyOut blocks.Block
+	if grouper != nil {
+		var err error
+		if keyOut, err = grouper.Keys(mem); err != nil {
+			return nil, false, err
+		}
+		defer keyOut.Release()
+	}
+	out, err := st.finish(mem, keyOut)
+	return out, err == nil, err
 }
 
 // EmptyAggregate is the result of a global aggregate of nothing: still
@@ -355,46 +435,38 @@ func AggregateRows(mem memory.Allocator, b blocks.Block, keys []string, aggs []A
 // groups by gids and builds the partial (or final) block with keyOut as its
 // key columns, one row per group.
 func aggregateGroups(mem memory.Allocator, b blocks.Block, aggs []Agg, merge bool, gids []int32, groups int, keyOut blocks.Block) (blocks.Block, error) {
-	ints := make([]bool, len(aggs))
-	for k, a := range aggs {
-		if a.kind == aggCount {
-			continue
-		}
-		if merge {
+	var ints []bool
+	var cols []arrow.Array
+	if merge {
+		ints = make([]bool, len(aggs))
+		for k, a := range aggs {
+			if a.kind == aggCount {
+				continue
+			}
 			idx := b.Schema().FieldIndices(stateName("v", k))
 			if len(idx) == 0 {
 				return nil, fmt.Errorf("aggregate %s: partial state missing", a.Name())
 			}
 			ints[k] = b.Schema().Field(idx[0]).Type.ID() == arrow.INT64
-			continue
 		}
-		col, err := blocks.Column(b, a.col)
-		if err != nil {
-			return nil, fmt.Errorf("aggregate %s: %w", a.Name(), err)
+	} else {
+		var err error
+		if ints, cols, err = aggInputs(b, aggs); err != nil {
+			return nil, err
 		}
-		if !IsNumericType(col.DataType()) {
-			return nil, fmt.Errorf("aggregate %s: column %q is %s, not numeric", a.Name(), a.col, col.DataType())
-		}
-		ints[k] = isIntegerType(col.DataType()) && a.kind != aggMean && a.kind != aggStd
 	}
 	st := newAggStates(aggs, ints)
 	st.grow(groups)
-	for k, a := range aggs {
+	if !merge {
+		if err := st.add(cols, gids, b.NumRows()); err != nil {
+			return nil, err
+		}
+	}
+	for k := range aggs {
 		if merge {
 			if err := st.mergeState(k, b, gids); err != nil {
 				return nil, err
 			}
-			continue
-		}
-		if a.kind == aggCount {
-			for _, g := range gids {
-				st.n[k][g]++
-			}
-			continue
-		}
-		col, _ := blocks.Column(b, a.col)
-		if err := st.addColumn(k, col, gids); err != nil {
-			return nil, err
 		}
 	}
 	if merge {
@@ -406,36 +478,38 @@ func aggregateGroups(mem memory.Allocator, b blocks.Block, aggs []Agg, merge boo
 // aggregateAll is AggregateBlock of raw rows without keys: one group, so no
 // grouping at all.
 func aggregateAll(mem memory.Allocator, b blocks.Block, aggs []Agg) (blocks.Block, error) {
-	ints := make([]bool, len(aggs))
-	cols := make([]arrow.Array, len(aggs))
-	for k, a := range aggs {
-		if a.kind == aggCount {
-			continue
-		}
-		col, err := blocks.Column(b, a.col)
-		if err != nil {
-			return nil, fmt.Errorf("aggregate %s: %w", a.Name(), err)
-		}
-		if !IsNumericType(col.DataType()) {
-			return nil, fmt.Errorf("aggregate %s: column %q is %s, not numeric", a.Name(), a.col, col.DataType())
-		}
-		ints[k] = isIntegerType(col.DataType()) && a.kind != aggMean && a.kind != aggStd
-		cols[k] = col
+	ints, cols, err := aggInputs(b, aggs)
+	if err != nil {
+		return nil, err
 	}
 	st := newAggStates(aggs, ints)
 	st.grow(1)
-	for k, a := range aggs {
-		if a.kind == aggCount {
-			st.n[k][0] += b.NumRows()
-			continue
-		}
-		if err := st.addColumn(k, cols[k], nil); err != nil {
-			return nil, err
-		}
+	if err := st.add(cols, nil, b.NumRows()); err != nil {
+		return nil, err
 	}
 	keyOut := array.NewRecordBatch(arrow.NewSchema(nil, nil), nil, 1)
 	defer keyOut.Release()
 	return st.partial(mem, keyOut)
+}
+
+// add folds raw rows into the states: cols as aggInputs gives them,
+// gids each row's group (nil: all in group 0).
+func (s *aggStates) add(cols []arrow.Array, gids []int32, rows int64) error {
+	for k, a := range s.aggs {
+		switch {
+		case a.kind != aggCount:
+			if err := s.addColumn(k, cols[k], gids); err != nil {
+				return err
+			}
+		case gids == nil:
+			s.n[k][0] += rows
+		default:
+			for _, g := range gids {
+				s.n[k][g]++
+			}
+		}
+	}
+	return nil
 }
 
 // addColumn folds a raw column into aggregation k; nil gids put every row
@@ -656,6 +730,9 @@ func (s *aggStates) mergeState(k int, b blocks.Block, gids []int32) error {
 		}
 		mv = cm.(*array.Float64).Float64Values()
 	}
+	if mergeFast(s, k, counts, iv, fv, gids) {
+		return nil
+	}
 	for r, c := range counts {
 		if c == 0 {
 			continue
@@ -689,6 +766,57 @@ func (s *aggStates) mergeState(k int, b blocks.Block, gids []int32) error {
 		n[g] += c
 	}
 	return nil
+}
+
+// mergeFast merges the states of a sum, min or max with one loop per kind
+// and no branch per row: a state of no values is the kind's identity (0,
+// +Inf, MaxInt64, ...), so it needs no skipping. An integer sum, which
+// checks each addition, and Std are left to mergeState's loop.
+func mergeFast(s *aggStates, k int, counts, iv []int64, fv []float64, gids []int32) bool {
+	n, acc, f := s.n[k], s.i[k], s.f[k]
+	gids = gids[:len(counts)]
+	switch kind := s.aggs[k].kind; {
+	case s.ints[k] && kind == aggMin:
+		iv = iv[:len(counts)]
+		for r, c := range counts {
+			g := gids[r]
+			n[g] += c
+			acc[g] = min(acc[g], iv[r])
+		}
+	case s.ints[k] && kind == aggMax:
+		iv = iv[:len(counts)]
+		for r, c := range counts {
+			g := gids[r]
+			n[g] += c
+			acc[g] = max(acc[g], iv[r])
+		}
+	case s.ints[k]:
+		return false
+	case kind == aggSum || kind == aggMean:
+		fv = fv[:len(counts)]
+		for r, c := range counts {
+			g := gids[r]
+			n[g] += c
+			f[g] += fv[r]
+		}
+	case kind == aggMin:
+		fv = fv[:len(counts)]
+		for r, c := range counts {
+			g := gids[r]
+			n[g] += c
+			f[g] = blocks.MinFloat(f[g], fv[r])
+		}
+	case kind == aggMax:
+		fv = fv[:len(counts)]
+		for r, c := range counts {
+			g := gids[r]
+			n[g] += c
+			f[g] = blocks.MaxFloat(f[g], fv[r])
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // partial builds the partial-state block: the keys, then each

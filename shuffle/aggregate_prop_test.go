@@ -1,6 +1,7 @@
 package shuffle_test
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/shoal-data/shoal/blocks"
+	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/shuffle"
 )
 
@@ -99,14 +101,51 @@ func TestAggregatesAgainstReference(t *testing.T) {
 		aggs := []shuffle.Agg{shuffle.CountRows(), shuffle.SumOf("v"), shuffle.MinOf("v"), shuffle.MaxOf("v"), shuffle.MeanOf("v"), shuffle.StdOf("v")}
 		name := fmt.Sprintf("seed %d, %d rows of %s, nulls %v", seed, rows, typ, nulls)
 
-		whole := aggregate(t, mem, []blocks.Block{b}, aggs)
-		checkAggregates(t, name+", one block", whole, ref, typ)
-		whole.Release()
 		half := int64(rows / 2)
 		parts := []blocks.Block{b.NewSlice(0, half), b.NewSlice(half, int64(rows))}
-		split := aggregate(t, mem, parts, aggs)
-		checkAggregates(t, name+", two blocks merged", split, ref, typ)
-		split.Release()
+		for _, viaReduce := range []bool{false, true} {
+			whole := aggregate(t, mem, []blocks.Block{b}, aggs, viaReduce)
+			checkAggregates(t, fmt.Sprintf("%s, one block (reduce %v)", name, viaReduce), whole, ref, typ)
+			whole.Release()
+			split := aggregate(t, mem, parts, aggs, viaReduce)
+			checkAggregates(t, fmt.Sprintf("%s, two blocks merged (reduce %v)", name, viaReduce), split, ref, typ)
+			split.Release()
+		}
+		ta := shuffle.NewTaskAggregator([]string{"k"}, aggs, 3, nil)
+		tc := &exec.TaskContext{Context: context.Background(), Alloc: mem}
+		for _, p := range parts {
+			if err := ta.Add(tc, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		taskParts, err := ta.Finish(tc)
+		ta.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		task, err := shuffle.AggregateReduce(tc, taskParts, []string{"k"}, aggs)
+		for _, p := range taskParts {
+			p.Release()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch len(task) {
+		case 0:
+			if len(ref) != 0 {
+				t.Fatalf("%s, task aggregator: no output, want %d groups", name, len(ref))
+			}
+		default:
+			all, err := blocks.Concat(mem, task)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAggregates(t, name+", task aggregator in 3 partitions", all, ref, typ)
+			all.Release()
+		}
+		for _, o := range task {
+			o.Release()
+		}
 		for _, p := range parts {
 			p.Release()
 		}
@@ -114,9 +153,9 @@ func TestAggregatesAgainstReference(t *testing.T) {
 	}
 }
 
-// aggregate makes the partial states of each block, concatenates them and
-// merges them into the final block.
-func aggregate(t *testing.T, mem memory.Allocator, in []blocks.Block, aggs []shuffle.Agg) blocks.Block {
+// aggregate makes the partial states of each block and merges them into
+// the final block: concatenated, or part by part as a reduce does.
+func aggregate(t *testing.T, mem memory.Allocator, in []blocks.Block, aggs []shuffle.Agg, viaReduce bool) blocks.Block {
 	t.Helper()
 	var partials []blocks.Block
 	for _, b := range in {
@@ -125,6 +164,19 @@ func aggregate(t *testing.T, mem memory.Allocator, in []blocks.Block, aggs []shu
 			t.Fatal(err)
 		}
 		partials = append(partials, p)
+	}
+	if viaReduce {
+		out, err := shuffle.AggregateReduce(&exec.TaskContext{Context: context.Background(), Alloc: mem}, partials, []string{"k"}, aggs)
+		for _, p := range partials {
+			p.Release()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) == 0 { // no groups
+			return blocks.Empty(mem, shuffle.AggregateSchema(in[0].Schema(), []string{"k"}, aggs))
+		}
+		return out[0]
 	}
 	all, err := blocks.Concat(mem, partials)
 	if err != nil {
