@@ -37,6 +37,7 @@ type LocalOption func(*localConfig)
 type localConfig struct {
 	workers    int
 	budget     int64
+	goMemLimit int64
 	hardLimit  int64
 	spillDir   string
 	alloc      memory.Allocator
@@ -66,6 +67,13 @@ func WithObjectStoreMemory(bytes int64) LocalOption {
 func WithMemoryHardLimit(bytes int64) LocalOption {
 	return func(c *localConfig) { c.hardLimit = bytes }
 }
+
+// WithGoMemoryLimit sets the runtime's share of the Go soft memory limit
+// (debug.SetMemoryLimit, see memlimit.go) in bytes; the default is twice
+// the object store's budget (the store's share and as much again for work
+// outside the store). Negative leaves the limit alone. A limit the program
+// set itself (GOMEMLIMIT) is never changed.
+func WithGoMemoryLimit(bytes int64) LocalOption { return func(c *localConfig) { c.goMemLimit = bytes } }
 
 // WithSpillDir sets where blocks spill (default: os.TempDir()). A directory
 // that cannot be created or written fails the first task that needs to
@@ -180,6 +188,8 @@ type Local struct {
 	slots   []bool              // worker indices in use, for traces
 	running sync.WaitGroup      // the dispatcher and every running task
 
+	releaseMemLimit func() // takes this runtime's share off the Go memory limit
+
 	// Actors and what they hold, guarded by mu.
 	actors      map[*actorRunner]struct{}
 	actorGroup  sync.WaitGroup
@@ -218,7 +228,11 @@ func NewLocal(opts ...LocalOption) *Local {
 	} else if b := store.Stats().Budget; b > 0 {
 		cfg.budget = b
 	}
-	l := &Local{cfg: cfg, store: store, actors: make(map[*actorRunner]struct{})}
+	share := cfg.goMemLimit
+	if share == 0 {
+		share = 2 * cfg.budget
+	}
+	l := &Local{cfg: cfg, store: store, actors: make(map[*actorRunner]struct{}), releaseMemLimit: holdMemoryLimit(share)}
 	l.cond = sync.NewCond(&l.mu)
 	if lossy, ok := store.(LossyStore); ok {
 		l.lineage = newLineage(lossy, l.execute)
@@ -308,6 +322,7 @@ func (l *Local) Close() error {
 	}
 	l.stopActors()
 	l.running.Wait()
+	defer l.releaseMemLimit()
 	return l.store.Close()
 }
 

@@ -86,6 +86,13 @@ const workloads = {
 
   groupby_100: groupby('k100'),
   groupby_1m: groupby('k1m'),
+
+  async unique({ con, ...ctx }) {
+    const [, ms] = await timed(() => con.run(
+      `CREATE TEMP TABLE u AS SELECT DISTINCT k1m FROM ${src(ctx, 'groupby.parquet')}`));
+    const [n, s] = await one(con, 'SELECT count(*), sum(k1m) FROM u');
+    return { ms, answer: { distinct: num(n), sum_keys: num(s) } };
+  },
   sort_int: sort('k', num),
   sort_str: sort('s', key64),
 

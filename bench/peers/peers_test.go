@@ -19,7 +19,7 @@ import (
 // workloads are SPEC.md's workloads with an answer (pipeline is Shoal's
 // alone).
 var workloads = []string{
-	"scan_filter_sum", "map_arith", "groupby_100", "groupby_1m",
+	"scan_filter_sum", "map_arith", "groupby_100", "groupby_1m", "unique",
 	"sort_int", "sort_str", "shuffle", "join", "csv_etl", "ingest",
 	"tpch_q1", "tpch_q6", "topk_10", "join_groupby",
 }

@@ -75,6 +75,13 @@ const workloads = {
 
   groupby_100: groupby('k100'),
   groupby_1m: groupby('k1m'),
+
+  async unique(ctx) {
+    const [df, ms] = await timed(() => pl.scanParquet(file(ctx, 'groupby.parquet'))
+      .select(col('k1m').unique())
+      .collect());
+    return { ms, answer: { distinct: df.height, sum_keys: sum(df, 'k1m') } };
+  },
   sort_int: sort('k', num),
   sort_str: sort('s', key64),
 

@@ -378,6 +378,15 @@ func (d *testData) answers() map[string]map[string]float64 {
 	}
 	a["groupby_100"] = groupby(d.gK100)
 	a["groupby_1m"] = groupby(d.gK1m)
+	distinct := map[int64]bool{}
+	var keySum float64
+	for _, k := range d.gK1m {
+		if !distinct[k] {
+			distinct[k] = true
+			keySum += float64(k)
+		}
+	}
+	a["unique"] = map[string]float64{"distinct": float64(len(distinct)), "sum_keys": keySum}
 
 	ks := slices.Clone(d.sortK)
 	slices.Sort(ks)

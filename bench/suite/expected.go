@@ -61,6 +61,18 @@ func Expected(d *Data, workload string) (a Answer, ok bool) {
 			a["sum_mean"] += g.sum / float64(g.n)
 		}
 		return a, true
+	case UniqueW:
+		seen := map[int64]bool{}
+		a := Answer{}
+		for i := range n {
+			_, k, _ := GroupByRow(seed, d.Size.GroupKeys1M(), i)
+			if !seen[k] {
+				seen[k] = true
+				a["sum_keys"] += float64(k)
+			}
+		}
+		a["distinct"] = float64(len(seen))
+		return a, true
 	case SortInt:
 		keys := make([]int64, n)
 		for i := range n {

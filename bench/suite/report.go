@@ -41,6 +41,13 @@ func init() {
 			Goal{Workload: w, Against: "duckdb", MaxRatio: 1, Why: "≤ 1.0× DuckDB's time (issue 14)"},
 			Goal{Workload: w, Against: "duckdb", MaxRatio: 1.5, Why: "peak memory ≤ 1.5× DuckDB's (issue 14)", Memory: true})
 	}
+	// Issue 15's: the all-to-all operators within DuckDB's time and 1.5×
+	// its peak memory.
+	for _, w := range []string{GroupBy100, GroupBy1M, JoinW, UniqueW, SortInt, SortStr, ShuffleW} {
+		Goals = append(Goals,
+			Goal{Workload: w, Against: "duckdb", MaxRatio: 1, Why: "≤ 1.0× DuckDB's time (issue 15)"},
+			Goal{Workload: w, Against: "duckdb", MaxRatio: 1.5, Why: "peak memory ≤ 1.5× DuckDB's (issue 15)", Memory: true})
+	}
 }
 
 // MemRatio is Shoal's peak memory over engine's (NaN when either was not

@@ -26,6 +26,7 @@ const (
 	MapArith      = "map_arith"
 	GroupBy100    = "groupby_100"
 	GroupBy1M     = "groupby_1m"
+	UniqueW       = "unique"
 	SortInt       = "sort_int"
 	SortStr       = "sort_str"
 	ShuffleW      = "shuffle"
@@ -40,7 +41,7 @@ const (
 )
 
 // Workloads lists every workload, in table order.
-var Workloads = []string{ScanFilterSum, MapArith, GroupBy100, GroupBy1M, SortInt, SortStr, ShuffleW, JoinW, CSVETL, Ingest,
+var Workloads = []string{ScanFilterSum, MapArith, GroupBy100, GroupBy1M, UniqueW, SortInt, SortStr, ShuffleW, JoinW, CSVETL, Ingest,
 	TPCHQ1, TPCHQ6, TopK10, JoinGroupBy, PipelineW}
 
 // IngestBatchRows is the batch size of the ingest workload.
@@ -120,6 +121,15 @@ func RunShoal(ctx context.Context, rt exec.Runtime, d *Data, workload, out strin
 			return nil, el, err
 		}
 		a, err := groupAnswer(ctx, m)
+		return a, el, err
+
+	case UniqueW:
+		m, err := dataset.ReadParquet(ctx, d.GroupBy, with).Unique("k1m").Materialize(ctx)
+		el := time.Since(start)
+		if err != nil {
+			return nil, el, err
+		}
+		a, err := uniqueAnswer(ctx, m)
 		return a, el, err
 
 	case SortInt, SortStr:
@@ -317,6 +327,27 @@ func release(recs []arrow.RecordBatch) {
 }
 
 // groupAnswer reads a materialized GroupBy(key).Aggregate(count, sum, mean).
+// uniqueAnswer counts and sums the distinct keys of a Unique's output.
+func uniqueAnswer(ctx context.Context, m *dataset.Dataset) (Answer, error) {
+	recs, err := m.ToRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release(recs)
+	a := Answer{"distinct": 0, "sum_keys": 0}
+	for _, r := range recs {
+		for i := range int(r.NumRows()) {
+			k, err := numberAt(r.Column(0), i)
+			if err != nil {
+				return nil, err
+			}
+			a["distinct"]++
+			a["sum_keys"] += k
+		}
+	}
+	return a, nil
+}
+
 func groupAnswer(ctx context.Context, m *dataset.Dataset) (Answer, error) {
 	recs, err := m.ToRecords(ctx)
 	if err != nil {
