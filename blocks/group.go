@@ -182,6 +182,33 @@ func (g *Grouper) NumGroups() int { return g.groups }
 // they must have). Tuples not seen before get new ids in order of first
 // appearance. The returned slice is the caller's.
 func (g *Grouper) Add(b arrow.RecordBatch, cols []string) ([]int32, error) {
+	h, err := g.load(b, cols)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int32, len(h))
+	if g.addByEntries(ids) {
+		return ids, nil
+	}
+	for c := range g.views {
+		g.views[c].hash(h)
+	}
+	if g.hint > 0 && g.groups == 0 {
+		g.sizeFor(h)
+	}
+	if len(g.cols) == 1 && g.cols[0].kind.fixed() && g.cols[0].null == nil && g.views[0].v.bits == nil {
+		g.findFixed(h, ids)
+		return ids, nil
+	}
+	for i, x := range h {
+		ids[i] = g.find(x&g.hashMask, i)
+	}
+	return ids, nil
+}
+
+// load checks b's key columns cols against the key schema, reads them into
+// the views and returns the hash scratch for its rows, set to the seed.
+func (g *Grouper) load(b arrow.RecordBatch, cols []string) ([]uint64, error) {
 	if len(cols) != len(g.cols) {
 		return nil, fmt.Errorf("blocks: grouper: %d key columns given, key schema has %d", len(cols), len(g.cols))
 	}
@@ -207,22 +234,42 @@ func (g *Grouper) Add(b arrow.RecordBatch, cols []string) ([]int32, error) {
 	for c, arr := range arrs {
 		g.views[c].load(arr)
 	}
-	ids := make([]int32, n)
-	if g.addByEntries(ids) {
-		return ids, nil
+	return h, nil
+}
+
+// Lookup is Add without adding: each row gets the group id of its key
+// tuple, or -1 where the tuple has no group. A hash join probes its build
+// side's table so, leaving the table as the build made it.
+func (g *Grouper) Lookup(b arrow.RecordBatch, cols []string) ([]int32, error) {
+	h, err := g.load(b, cols)
+	if err != nil {
+		return nil, err
 	}
 	for c := range g.views {
 		g.views[c].hash(h)
 	}
-	if g.hint > 0 && g.groups == 0 {
-		g.sizeFor(h)
-	}
-	if len(g.cols) == 1 && g.cols[0].kind.fixed() && g.cols[0].null == nil && g.views[0].v.bits == nil {
-		g.findFixed(h, ids)
+	ids := make([]int32, len(h))
+	if len(g.slots) == 0 {
+		for i := range ids {
+			ids[i] = -1
+		}
 		return ids, nil
 	}
 	for i, x := range h {
-		ids[i] = g.find(x&g.hashMask, i)
+		x &= g.hashMask
+		pos := x & g.mask
+		ids[i] = -1
+		for {
+			s := &g.slots[pos]
+			if s.id == 0 {
+				break
+			}
+			if s.hash == x && g.equal(int(s.id-1), i) {
+				ids[i] = int32(s.id - 1)
+				break
+			}
+			pos = (pos + 1) & g.mask
+		}
 	}
 	return ids, nil
 }

@@ -415,3 +415,44 @@ func BenchmarkGrouperString(b *testing.B) {
 	defer blk.Release()
 	benchGrouper(b, blk, 1)
 }
+
+// TestGrouperLookup: Lookup gives the group of every key tuple the table
+// holds (nulls, NaN and -0 matched as Add matches them, strings and two
+// columns) and -1 for the others, without adding any.
+func TestGrouperLookup(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	build, err := FromItems(mem, []Item{
+		{"s": "a", "f": 1.0}, {"s": "b", "f": math.NaN()}, {"s": nil, "f": 0.0}, {"s": "a", "f": 2.0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer build.Release()
+	g, err := NewGrouper(build.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Release()
+	cols := []string{build.Schema().Field(0).Name, build.Schema().Field(1).Name}
+	if _, err := g.Add(build, cols); err != nil {
+		t.Fatal(err)
+	}
+	probe, err := FromItems(mem, []Item{
+		{"s": "a", "f": 2.0}, {"s": "a", "f": 3.0}, {"s": nil, "f": math.Copysign(0, -1)}, {"s": "b", "f": math.NaN()}, {"s": "c", "f": 1.0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Release()
+	got, err := g.Lookup(probe, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int32{3, -1, 2, 1, -1}; !slices.Equal(got, want) {
+		t.Errorf("Lookup = %v, want %v", got, want)
+	}
+	if g.NumGroups() != 4 {
+		t.Errorf("%d groups after Lookup, want the 4 Add made", g.NumGroups())
+	}
+}

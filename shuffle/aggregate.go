@@ -303,11 +303,13 @@ func isFloat(t arrow.DataType) bool       { return t.ID() == arrow.FLOAT32 || t.
 // a value count, and an int64 (exact integer sums, integer min/max) or
 // float64 accumulator, plus the mean and M2 for Std.
 type aggStates struct {
-	aggs  []Agg
-	ints  []bool // per agg: accumulates in int64
-	n     [][]int64
-	i     [][]int64
-	f     [][]float64
+	aggs []Agg
+	ints []bool // per agg: accumulates in int64
+	n    [][]int64
+	i    [][]int64
+	f    [][]float64
+	// m2 is Std's M2, and a float sum's (or mean's) compensation
+	// (neumaier), which partial blocks carry beside the sum ("__c<k>").
 	m2    [][]float64
 	nGrps int
 }
@@ -367,7 +369,8 @@ func initFloat(k aggKind) float64 {
 }
 
 // Partial state columns, per aggregation k: "__n<k>", "__v<k>" (int64 or
-// float64), "__m2<k>" (float64, Std only).
+// float64), "__m2<k>" (float64, Std only), "__c<k>" (float64, a float sum's
+// or mean's compensation).
 func stateName(prefix string, k int) string { return fmt.Sprintf("__%s%d", prefix, k) }
 
 // AggregateBlock groups b by keys. With merge false, b holds raw rows and
@@ -585,7 +588,7 @@ func addInts[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](
 			for r, v := range vals {
 				g := gids[r]
 				n[g]++
-				f[g] += float64(v)
+				f[g], m2[g] = neumaier(f[g], m2[g], float64(v))
 			}
 			return nil
 		}
@@ -614,7 +617,7 @@ func addInts[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](
 		case kind == aggStd:
 			welford(&f[g], &m2[g], n[g], float64(x))
 		default:
-			f[g] += float64(x)
+			f[g], m2[g] = neumaier(f[g], m2[g], float64(x))
 		}
 	}
 	return nil
@@ -625,12 +628,13 @@ func addFloats[T float32 | float64](s *aggStates, k int, vals []T, col arrow.Arr
 	kind := s.aggs[k].kind
 	nulls := col.NullN() > 0
 	if gids == nil && !nulls && (kind == aggSum || kind == aggMean) {
-		// One group, no nulls: a plain sum the compiler keeps in registers.
-		var sum float64
+		// One group, no nulls: the sum and its compensation stay in
+		// registers.
+		sum, comp := f[0], m2[0]
 		for _, v := range vals {
-			sum += float64(v)
+			sum, comp = neumaier(sum, comp, float64(v))
 		}
-		f[0] += sum
+		f[0], m2[0] = sum, comp
 		n[0] += int64(len(vals))
 		return
 	}
@@ -642,7 +646,7 @@ func addFloats[T float32 | float64](s *aggStates, k int, vals []T, col arrow.Arr
 			for r, v := range vals {
 				g := gids[r]
 				n[g]++
-				f[g] += float64(v)
+				f[g], m2[g] = neumaier(f[g], m2[g], float64(v))
 			}
 			return
 		case aggMin:
@@ -679,9 +683,32 @@ func addFloats[T float32 | float64](s *aggStates, k int, vals []T, col arrow.Arr
 		case aggStd:
 			welford(&f[g], &m2[g], n[g], x)
 		default:
-			f[g] += x
+			f[g], m2[g] = neumaier(f[g], m2[g], x)
 		}
 	}
+}
+
+// neumaier adds x to the sum s whose rounding errors so far are c
+// (Neumaier's improvement of Kahan summation): sumOf(s, c) stays within an
+// ulp or two of the exact sum however many values are added, where plain
+// addition drifts by up to n ulps (Polars and DuckDB's fsum do the same).
+func neumaier(s, c, x float64) (float64, float64) {
+	t := s + x
+	if math.Abs(s) >= math.Abs(x) {
+		c += (s - t) + x
+	} else {
+		c += (x - t) + s
+	}
+	return t, c
+}
+
+// sumOf is a compensated sum's value. Once the sum is infinite or NaN the
+// compensation means nothing (it is NaN itself).
+func sumOf(s, c float64) float64 {
+	if math.IsInf(s, 0) || math.IsNaN(s) {
+		return s
+	}
+	return s + c
 }
 
 // welford folds x into a running mean and M2, n counting x.
@@ -723,14 +750,21 @@ func (s *aggStates) mergeState(k int, b blocks.Block, gids []int32) error {
 	} else {
 		fv = cv.(*array.Float64).Float64Values()
 	}
-	if kind == aggStd {
+	switch {
+	case kind == aggStd:
 		cm, err := blocks.Column(b, stateName("m2", k))
 		if err != nil {
 			return err
 		}
 		mv = cm.(*array.Float64).Float64Values()
+	case !s.ints[k] && (kind == aggSum || kind == aggMean):
+		// The compensation (mv here): blocks concatenated from partials
+		// of integer and float sums have none.
+		if cc, err := blocks.Column(b, stateName("c", k)); err == nil {
+			mv = cc.(*array.Float64).Float64Values()
+		}
 	}
-	if mergeFast(s, k, counts, iv, fv, gids) {
+	if mergeFast(s, k, counts, iv, fv, mv, gids) {
 		return nil
 	}
 	for r, c := range counts {
@@ -761,7 +795,10 @@ func (s *aggStates) mergeState(k int, b blocks.Block, gids []int32) error {
 		case kind == aggMax:
 			f[g] = blocks.MaxFloat(f[g], fv[r])
 		default:
-			f[g] += fv[r]
+			f[g], m2[g] = neumaier(f[g], m2[g], fv[r])
+			if mv != nil {
+				m2[g] += mv[r]
+			}
 		}
 		n[g] += c
 	}
@@ -772,8 +809,8 @@ func (s *aggStates) mergeState(k int, b blocks.Block, gids []int32) error {
 // and no branch per row: a state of no values is the kind's identity (0,
 // +Inf, MaxInt64, ...), so it needs no skipping. An integer sum, which
 // checks each addition, and Std are left to mergeState's loop.
-func mergeFast(s *aggStates, k int, counts, iv []int64, fv []float64, gids []int32) bool {
-	n, acc, f := s.n[k], s.i[k], s.f[k]
+func mergeFast(s *aggStates, k int, counts, iv []int64, fv, cv []float64, gids []int32) bool {
+	n, acc, f, comp := s.n[k], s.i[k], s.f[k], s.m2[k]
 	gids = gids[:len(counts)]
 	switch kind := s.aggs[k].kind; {
 	case s.ints[k] && kind == aggMin:
@@ -792,12 +829,13 @@ func mergeFast(s *aggStates, k int, counts, iv []int64, fv []float64, gids []int
 		}
 	case s.ints[k]:
 		return false
-	case kind == aggSum || kind == aggMean:
-		fv = fv[:len(counts)]
+	case (kind == aggSum || kind == aggMean) && cv != nil:
+		fv, cv = fv[:len(counts)], cv[:len(counts)]
 		for r, c := range counts {
 			g := gids[r]
 			n[g] += c
-			f[g] += fv[r]
+			f[g], comp[g] = neumaier(f[g], comp[g], fv[r])
+			comp[g] += cv[r]
 		}
 	case kind == aggMin:
 		fv = fv[:len(counts)]
@@ -839,6 +877,10 @@ func (s *aggStates) partial(mem memory.Allocator, keys blocks.Block) (blocks.Blo
 		} else {
 			fields = append(fields, arrow.Field{Name: stateName("v", k), Type: arrow.PrimitiveTypes.Float64})
 			cols = append(cols, float64Array(mem, s.f[k], nil))
+			if a.kind == aggSum || a.kind == aggMean {
+				fields = append(fields, arrow.Field{Name: stateName("c", k), Type: arrow.PrimitiveTypes.Float64})
+				cols = append(cols, float64Array(mem, s.m2[k], nil))
+			}
 		}
 		if a.kind == aggStd {
 			fields = append(fields, arrow.Field{Name: stateName("m2", k), Type: arrow.PrimitiveTypes.Float64})
@@ -878,12 +920,14 @@ func (s *aggStates) finish(mem memory.Allocator, keys blocks.Block) (blocks.Bloc
 			for g := range out {
 				switch a.kind {
 				case aggMean:
-					out[g] = s.f[k][g] / float64(n[g])
+					out[g] = sumOf(s.f[k][g], s.m2[k][g]) / float64(n[g])
 				case aggStd:
 					valid[g] = n[g] > 1
 					if valid[g] {
 						out[g] = math.Sqrt(s.m2[k][g] / float64(n[g]-1))
 					}
+				case aggSum:
+					out[g] = sumOf(s.f[k][g], s.m2[k][g])
 				default:
 					out[g] = s.f[k][g]
 				}

@@ -287,3 +287,75 @@ func TestGroupedSumOverflow(t *testing.T) {
 		}
 	}
 }
+
+// TestFloatSumsAreCompensated: float sums and means are within an ulp of
+// the exact sum where plain addition loses everything (1e16 + 1 - 1e16),
+// in one block, grouped, and merged from partial states.
+func TestFloatSumsAreCompensated(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	// Per group, 1e16 then many 1s then -1e16: plain addition gives 0.
+	var items []blocks.Item
+	for _, k := range []string{"a", "b"} {
+		items = append(items, blocks.Item{"k": k, "v": 1e16})
+		for range 1000 {
+			items = append(items, blocks.Item{"k": k, "v": 1.0})
+		}
+		items = append(items, blocks.Item{"k": k, "v": -1e16})
+	}
+	b, err := blocks.FromItems(mem, items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	aggs := []shuffle.Agg{shuffle.SumOf("v"), shuffle.MeanOf("v")}
+	for _, keys := range [][]string{nil, {"k"}} {
+		want := 1000.0
+		if keys == nil {
+			want = 2000
+		}
+		for _, split := range []bool{false, true} {
+			in := []blocks.Block{b}
+			if split { // partial states of three blocks merged
+				in = []blocks.Block{b.NewSlice(0, 300), b.NewSlice(300, 1500), b.NewSlice(1500, b.NumRows())}
+			}
+			var partials []blocks.Block
+			for _, x := range in {
+				p, err := shuffle.AggregateBlock(mem, x, keys, aggs, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				partials = append(partials, p)
+			}
+			out, err := shuffle.AggregateReduce(&exec.TaskContext{Context: context.Background(), Alloc: mem}, partials, keys, aggs)
+			for _, p := range partials {
+				p.Release()
+			}
+			if split {
+				for _, x := range in {
+					x.Release()
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range out {
+				sum, _ := blocks.Column(o, "sum(v)")
+				mean, _ := blocks.Column(o, "mean(v)")
+				for i := range int(o.NumRows()) {
+					rows := float64(1002)
+					if keys == nil {
+						rows = 2004
+					}
+					if got := sum.(*array.Float64).Value(i); got != want {
+						t.Errorf("keys %v, split %v: sum %v, want %v", keys, split, got, want)
+					}
+					if got := mean.(*array.Float64).Value(i); math.Abs(got-want/rows) > 1e-15 {
+						t.Errorf("keys %v, split %v: mean %v, want %v", keys, split, got, want/rows)
+					}
+				}
+				o.Release()
+			}
+		}
+	}
+}

@@ -236,7 +236,7 @@ func JoinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*a
 		return nil, err
 	}
 	defer lkeys.Release()
-	lids, err := g.Add(lkeys, on.Left)
+	lids, err := g.Lookup(lkeys, on.Left)
 	if err != nil {
 		return nil, fmt.Errorf("join keys: %w", err)
 	}
@@ -246,7 +246,7 @@ func JoinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*a
 	matchedRight := make([]bool, len(rids))
 	for l, id := range lids {
 		matched := false
-		if int(id) < nRightGroups && (lnull == nil || !lnull[l]) {
+		if id >= 0 && (lnull == nil || !lnull[l]) {
 			for r := head[id]; r >= 0; r = next[r] {
 				if err := checkCancelEvery(tc, len(li)); err != nil {
 					return nil, err
