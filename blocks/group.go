@@ -249,9 +249,26 @@ func (g *Grouper) Lookup(b arrow.RecordBatch, cols []string) ([]int32, error) {
 		g.views[c].hash(h)
 	}
 	ids := make([]int32, len(h))
-	if len(g.slots) == 0 {
-		for i := range ids {
+	if len(g.cols) == 1 && g.cols[0].kind.fixed() && g.views[0].v.bits == nil {
+		// One fixed-width key column without nulls in the rows: compare
+		// the canonical values inline. A null key in the table matches no
+		// row here; its u64 is 0, so the hash decides.
+		vals, keys, nulls := g.views[0].u64, g.cols[0].u64, g.cols[0].null
+		for i, x := range h {
+			x &= g.hashMask
+			pos := x & g.mask
 			ids[i] = -1
+			for {
+				s := &g.slots[pos]
+				if s.id == 0 {
+					break
+				}
+				if id := s.id - 1; s.hash == x && keys[id] == vals[i] && (nulls == nil || !nulls[id]) {
+					ids[i] = int32(id)
+					break
+				}
+				pos = (pos + 1) & g.mask
+			}
 		}
 		return ids, nil
 	}

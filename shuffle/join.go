@@ -242,8 +242,17 @@ func JoinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*a
 	}
 	lnull := nullKeys(lkeys)
 
-	var li, ri []int64 // output pairs; -1 is a null row
-	matchedRight := make([]bool, len(rids))
+	// Output pairs, -1 for a null row; most joins give about a row per
+	// left row.
+	li := make([]int64, 0, len(lids))
+	var ri []int64 // semi and anti joins keep left rows only
+	if kind != SemiJoin && kind != AntiJoin {
+		ri = make([]int64, 0, len(lids))
+	}
+	var matchedRight []bool // only right and full joins need it
+	if kind == RightJoin || kind == FullJoin {
+		matchedRight = make([]bool, len(rids))
+	}
 	for l, id := range lids {
 		matched := false
 		if id >= 0 && (lnull == nil || !lnull[l]) {
@@ -255,7 +264,9 @@ func JoinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*a
 				if kind == SemiJoin || kind == AntiJoin {
 					break
 				}
-				matchedRight[r] = true
+				if matchedRight != nil {
+					matchedRight[r] = true
+				}
 				li, ri = append(li, int64(l)), append(ri, int64(r))
 			}
 		}
