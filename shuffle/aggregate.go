@@ -184,22 +184,16 @@ func AggregateReduce(tc *exec.TaskContext, parts []blocks.Block, keys []string, 
 // concatenating them first, and finalizes them. It reports false when the
 // parts' state types differ.
 func mergeParts(mem memory.Allocator, parts []blocks.Block, keys []string, aggs []Agg) (blocks.Block, bool, error) {
-	ints := make([]bool, len(aggs))
+	var ints []bool
 	for i, p := range parts {
-		for k, a := range aggs {
-			if a.kind == aggCount {
-				continue
-			}
-			idx := p.Schema().FieldIndices(stateName("v", k))
-			if len(idx) == 0 {
-				return nil, false, fmt.Errorf("aggregate %s: partial state missing", a.Name())
-			}
-			isInt := p.Schema().Field(idx[0]).Type.ID() == arrow.INT64
-			if i == 0 {
-				ints[k] = isInt
-			} else if ints[k] != isInt {
-				return nil, false, nil
-			}
+		pi, err := stateInts(p.Schema(), aggs)
+		if err != nil {
+			return nil, false, err
+		}
+		if i == 0 {
+			ints = pi
+		} else if !slices.Equal(ints, pi) {
+			return nil, false, nil
 		}
 	}
 	st := newAggStates(aggs, ints)
@@ -303,11 +297,12 @@ func isFloat(t arrow.DataType) bool       { return t.ID() == arrow.FLOAT32 || t.
 // a value count, and an int64 (exact integer sums, integer min/max) or
 // float64 accumulator, plus the mean and M2 for Std.
 type aggStates struct {
-	aggs []Agg
-	ints []bool // per agg: accumulates in int64
-	n    [][]int64
-	i    [][]int64
-	f    [][]float64
+	aggs  []Agg
+	ints  []bool // per agg: accumulates in int64
+	share []int  // per agg: whose state it keeps (shareStates)
+	n     [][]int64
+	i     [][]int64
+	f     [][]float64
 	// m2 is Std's M2, and a float sum's (or mean's) compensation
 	// (neumaier), which partial blocks carry beside the sum ("__c<k>").
 	m2    [][]float64
@@ -318,12 +313,76 @@ func newAggStates(aggs []Agg, ints []bool) *aggStates {
 	if ints == nil {
 		ints = make([]bool, len(aggs))
 	}
-	return &aggStates{aggs: aggs, ints: ints, n: make([][]int64, len(aggs)), i: make([][]int64, len(aggs)),
+	return &aggStates{aggs: aggs, ints: ints, share: shareStates(aggs, ints), n: make([][]int64, len(aggs)), i: make([][]int64, len(aggs)),
 		f: make([][]float64, len(aggs)), m2: make([][]float64, len(aggs))}
 }
 
+// shareStates says which aggregation's state each one keeps: its own, or
+// an earlier one's that holds the same (a sum and a mean of one column
+// both count the values and sum them, in the same type), so the column is
+// folded once and partial blocks carry one state.
+func shareStates(aggs []Agg, ints []bool) []int {
+	share := make([]int, len(aggs))
+	for k := range aggs {
+		share[k] = k
+		if j := sharedWith(aggs, k); j >= 0 && ints[j] == ints[k] {
+			share[k] = j
+		}
+	}
+	return share
+}
+
+// sharedWith is the first aggregation before k whose state k's may be
+// (a sum or mean of the same column), or -1.
+func sharedWith(aggs []Agg, k int) int {
+	sumLike := func(a Agg) bool { return a.kind == aggSum || a.kind == aggMean }
+	if !sumLike(aggs[k]) {
+		return -1
+	}
+	for j := range k {
+		if sumLike(aggs[j]) && aggs[j].col == aggs[k].col {
+			return j
+		}
+	}
+	return -1
+}
+
+// stateInts reads from a partial block's schema which aggregations'
+// states are int64; one that shares an earlier one's state (no columns of
+// its own) takes that one's.
+func stateInts(sc *arrow.Schema, aggs []Agg) ([]bool, error) {
+	ints := make([]bool, len(aggs))
+	for k, a := range aggs {
+		if a.kind == aggCount {
+			continue
+		}
+		idx := sc.FieldIndices(stateName("v", k))
+		if len(idx) == 0 {
+			j := sharedWith(aggs, k)
+			if j < 0 {
+				return nil, fmt.Errorf("aggregate %s: partial state missing", a.Name())
+			}
+			ints[k] = ints[j]
+			continue
+		}
+		ints[k] = sc.Field(idx[0]).Type.ID() == arrow.INT64
+	}
+	return ints, nil
+}
+
+// owns says aggregation k keeps its own state.
+func (s *aggStates) owns(k int) bool { return s.share[k] == k }
+
 func (s *aggStates) grow(groups int) {
+	defer func() {
+		for k, j := range s.share {
+			s.n[k], s.i[k], s.f[k], s.m2[k] = s.n[j], s.i[j], s.f[j], s.m2[j]
+		}
+	}()
 	for k, a := range s.aggs {
+		if !s.owns(k) {
+			continue
+		}
 		have := len(s.n[k])
 		if have >= groups {
 			continue
@@ -441,16 +500,9 @@ func aggregateGroups(mem memory.Allocator, b blocks.Block, aggs []Agg, merge boo
 	var ints []bool
 	var cols []arrow.Array
 	if merge {
-		ints = make([]bool, len(aggs))
-		for k, a := range aggs {
-			if a.kind == aggCount {
-				continue
-			}
-			idx := b.Schema().FieldIndices(stateName("v", k))
-			if len(idx) == 0 {
-				return nil, fmt.Errorf("aggregate %s: partial state missing", a.Name())
-			}
-			ints[k] = b.Schema().Field(idx[0]).Type.ID() == arrow.INT64
+		var err error
+		if ints, err = stateInts(b.Schema(), aggs); err != nil {
+			return nil, err
 		}
 	} else {
 		var err error
@@ -500,6 +552,7 @@ func aggregateAll(mem memory.Allocator, b blocks.Block, aggs []Agg) (blocks.Bloc
 func (s *aggStates) add(cols []arrow.Array, gids []int32, rows int64) error {
 	for k, a := range s.aggs {
 		switch {
+		case !s.owns(k):
 		case a.kind != aggCount:
 			if err := s.addColumn(k, cols[k], gids); err != nil {
 				return err
@@ -726,6 +779,9 @@ func addInt64(a, b int64) (int64, bool) {
 
 // mergeState folds partial states (rows of b) into aggregation k.
 func (s *aggStates) mergeState(k int, b blocks.Block, gids []int32) error {
+	if !s.owns(k) {
+		return nil
+	}
 	cn, err := blocks.Column(b, stateName("n", k))
 	if err != nil {
 		return err
@@ -866,6 +922,9 @@ func (s *aggStates) partial(mem memory.Allocator, keys blocks.Block) (blocks.Blo
 		c.Retain()
 	}
 	for k, a := range s.aggs {
+		if !s.owns(k) {
+			continue
+		}
 		fields = append(fields, arrow.Field{Name: stateName("n", k), Type: arrow.PrimitiveTypes.Int64})
 		cols = append(cols, int64Array(mem, s.n[k], nil))
 		if a.kind == aggCount {

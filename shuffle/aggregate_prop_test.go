@@ -359,3 +359,45 @@ func TestFloatSumsAreCompensated(t *testing.T) {
 		}
 	}
 }
+
+// TestSumAndMeanShareAState: a sum and a mean of one float column keep one
+// state (the partial block carries one count, sum and compensation for
+// both), and still give their own answers; over an integer column the
+// exact int64 sum keeps its own.
+func TestSumAndMeanShareAState(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b, err := blocks.FromItems(mem, []blocks.Item{{"k": "a", "f": 1.5, "i": int64(1)}, {"k": "a", "f": 2.5, "i": int64(4)}, {"k": "b", "f": 4.0, "i": int64(2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	for _, tc := range []struct {
+		col        string
+		stateCols  int64
+		sumA, mean string
+	}{
+		{"f", 3, "4", "2"},   // __n0 __v0 __c0, shared by both
+		{"i", 5, "5", "2.5"}, // __n0 __v0 (int64); __n1 __v1 __c1 (float)
+	} {
+		aggs := []shuffle.Agg{shuffle.SumOf(tc.col), shuffle.MeanOf(tc.col)}
+		partial, err := shuffle.AggregateBlock(mem, b, []string{"k"}, aggs, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := partial.NumCols() - 1; got != tc.stateCols {
+			t.Errorf("%s: %d state columns (%s), want %d", tc.col, got, partial.Schema(), tc.stateCols)
+		}
+		out, err := shuffle.AggregateBlock(mem, partial, []string{"k"}, aggs, true)
+		partial.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range int(out.NumRows()) {
+			if out.Column(0).ValueStr(i) == "a" && (out.Column(1).ValueStr(i) != tc.sumA || out.Column(2).ValueStr(i) != tc.mean) {
+				t.Errorf("%s: group a: sum %s mean %s, want %s and %s", tc.col, out.Column(1).ValueStr(i), out.Column(2).ValueStr(i), tc.sumA, tc.mean)
+			}
+		}
+		out.Release()
+	}
+}
