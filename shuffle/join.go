@@ -202,35 +202,22 @@ func JoinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*a
 	if err := CheckJoinKeys(left.Schema(), right.Schema(), on); err != nil {
 		return nil, fmt.Errorf("join: %w", err)
 	}
-	// Build on the right: group ids of right keys, and for each group the
-	// right rows in order (a linked list through next, threaded from the back).
-	rkeys, err := blocks.Select(right, on.Right)
-	if err != nil {
-		return nil, err
-	}
-	defer rkeys.Release()
-	g, err := blocks.NewGrouper(rkeys.Schema())
-	if err != nil {
-		return nil, err
-	}
-	rids, err := g.Add(rkeys, on.Right)
-	if err != nil {
-		return nil, err
-	}
-	rnull := nullKeys(rkeys)
-	nRightGroups := g.NumGroups()
-	head := make([]int32, nRightGroups)
-	for i := range head {
-		head[i] = -1
-	}
-	next := make([]int32, len(rids))
-	for r := len(rids) - 1; r >= 0; r-- {
-		if rnull != nil && rnull[r] {
-			continue
+	// The build side is the right one, or the left where it is smaller
+	// and the join's output does not depend on which side is built (inner,
+	// semi and anti joins): the hash table and its row chains then hold
+	// the fewer rows.
+	if left.NumRows() < right.NumRows() && (kind == InnerJoin || kind == SemiJoin || kind == AntiJoin) {
+		li, ri, err := probeFromRight(tc, left, right, on, kind)
+		if err != nil || len(li) == 0 {
+			return nil, err
 		}
-		next[r] = head[rids[r]]
-		head[rids[r]] = int32(r)
+		return assembleJoin(tc, left, right, on, kind, li, ri)
 	}
+	g, head, next, err := buildChains(right, on.Right)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Release()
 	lkeys, err := blocks.Select(left, on.Left)
 	if err != nil {
 		return nil, err
@@ -251,7 +238,7 @@ func JoinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*a
 	}
 	var matchedRight []bool // only right and full joins need it
 	if kind == RightJoin || kind == FullJoin {
-		matchedRight = make([]bool, len(rids))
+		matchedRight = make([]bool, right.NumRows())
 	}
 	for l, id := range lids {
 		matched := false
@@ -288,6 +275,90 @@ func JoinPartition(tc *exec.TaskContext, left, right blocks.Block, schemas [2]*a
 		return nil, nil
 	}
 	return assembleJoin(tc, left, right, on, kind, li, ri)
+}
+
+// buildChains is a join's build side: a table of the key tuples of b's
+// columns cols, and for each tuple the rows holding it in order (a list
+// through next, -1 ending it, from head). Rows with a null key are in no
+// list: they match nothing.
+func buildChains(b blocks.Block, cols []string) (g *blocks.Grouper, head, next []int32, err error) {
+	keys, err := blocks.Select(b, cols)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer keys.Release()
+	if g, err = blocks.NewGrouper(keys.Schema()); err != nil {
+		return nil, nil, nil, err
+	}
+	ids, err := g.Add(keys, cols)
+	if err != nil {
+		g.Release()
+		return nil, nil, nil, err
+	}
+	null := nullKeys(keys)
+	head = make([]int32, g.NumGroups())
+	for i := range head {
+		head[i] = -1
+	}
+	next = make([]int32, len(ids))
+	for r := len(ids) - 1; r >= 0; r-- {
+		if null != nil && null[r] {
+			continue
+		}
+		next[r] = head[ids[r]]
+		head[ids[r]] = int32(r)
+	}
+	return g, head, next, nil
+}
+
+// probeFromRight is the row pairs of an inner, semi or anti join built on
+// the left side: the right rows probe the left's table. Inner pairs come in
+// right-row order; semi and anti joins keep left rows in order.
+func probeFromRight(tc *exec.TaskContext, left, right blocks.Block, on JoinKeys, kind JoinKind) (li, ri []int64, err error) {
+	g, head, next, err := buildChains(left, on.Left)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer g.Release()
+	rkeys, err := blocks.Select(right, on.Right)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rkeys.Release()
+	rids, err := g.Lookup(rkeys, on.Right)
+	if err != nil {
+		return nil, nil, fmt.Errorf("join keys: %w", err)
+	}
+	rnull := nullKeys(rkeys)
+	var matched []bool
+	if kind != InnerJoin {
+		matched = make([]bool, left.NumRows())
+	}
+	for r, id := range rids {
+		if id < 0 || (rnull != nil && rnull[r]) {
+			continue
+		}
+		if matched != nil {
+			if h := head[id]; h >= 0 && !matched[h] { // the whole chain matches at once
+				for l := head[id]; l >= 0; l = next[l] {
+					matched[l] = true
+				}
+			}
+			continue
+		}
+		for l := head[id]; l >= 0; l = next[l] {
+			if err := checkCancelEvery(tc, len(li)); err != nil {
+				return nil, nil, err
+			}
+			li, ri = append(li, int64(l)), append(ri, int64(r))
+		}
+	}
+	for l, m := range matched {
+		if m == (kind == SemiJoin) {
+			li = append(li, int64(l))
+		}
+	}
+	return li, ri, nil
 }
 
 func checkCancelEvery(tc *exec.TaskContext, n int) error {
