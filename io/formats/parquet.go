@@ -22,7 +22,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 
-	"github.com/shoal-data/shoal/bufpool"
+	"github.com/shoal-data/shoal/internal/bufpool"
 	"github.com/shoal-data/shoal/io/storage"
 )
 

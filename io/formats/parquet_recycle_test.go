@@ -10,7 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/shoal-data/shoal/bufpool"
+	"github.com/shoal-data/shoal/internal/bufpool"
 )
 
 const pqRecycleRows = 300_000
