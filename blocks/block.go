@@ -101,6 +101,28 @@ func Split(b Block, maxRows int64) []Block {
 	return out
 }
 
+// ConcatParts is one block of the rows of parts, in order, for a task that
+// made several parts of one output: parts without rows are left out, and
+// when none has rows the first part stands for them all (it keeps the
+// schema). The result is the caller's; parts are borrowed.
+func ConcatParts(mem memory.Allocator, parts []Block) (Block, error) {
+	var rows []Block
+	for _, p := range parts {
+		if p.NumRows() > 0 {
+			rows = append(rows, p)
+		}
+	}
+	switch len(rows) {
+	case 0:
+		parts[0].Retain()
+		return parts[0], nil
+	case 1:
+		rows[0].Retain()
+		return rows[0], nil
+	}
+	return Concat(mem, rows)
+}
+
 // Concat appends the rows of bs into one block. Blocks whose schemas differ
 // are first conformed to their unified schema (see UnifySchemas), so blocks
 // that per-row functions built with different inferred types still combine.

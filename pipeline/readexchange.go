@@ -278,24 +278,9 @@ func readTaskMapped(tc *exec.TaskContext, stream func(*exec.TaskContext, func(bl
 	return out, nil
 }
 
-// concatParts is one block of the parts, in order; parts without rows are
-// left out unless all are empty.
+// concatParts is one block of the parts, in order (blocks.ConcatParts).
 func concatParts(tc *exec.TaskContext, ps []blocks.Block) (blocks.Block, error) {
-	var rows []blocks.Block
-	for _, p := range ps {
-		if p.NumRows() > 0 {
-			rows = append(rows, p)
-		}
-	}
-	switch len(rows) {
-	case 0:
-		ps[0].Retain()
-		return ps[0], nil
-	case 1:
-		rows[0].Retain()
-		return rows[0], nil
-	}
-	return blocks.Concat(tc.Alloc, rows)
+	return blocks.ConcatParts(tc.Alloc, ps)
 }
 
 type readMapArgs struct {

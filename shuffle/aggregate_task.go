@@ -194,7 +194,7 @@ func (a *TaskAggregator) Finish(tc *exec.TaskContext) ([]blocks.Block, error) {
 			releaseBlocks(out)
 			return nil, fmt.Errorf("aggregate: the task aggregated no block")
 		}
-		b, err := concatNonEmpty(tc, ps)
+		b, err := blocks.ConcatParts(tc.Alloc, ps)
 		if err != nil {
 			releaseBlocks(out)
 			return nil, err
@@ -202,26 +202,6 @@ func (a *TaskAggregator) Finish(tc *exec.TaskContext) ([]blocks.Block, error) {
 		out[j] = b
 	}
 	return out, nil
-}
-
-// concatNonEmpty is one block of the parts' rows; a part with no rows
-// stands for an empty result.
-func concatNonEmpty(tc *exec.TaskContext, ps []blocks.Block) (blocks.Block, error) {
-	var rows []blocks.Block
-	for _, p := range ps {
-		if p.NumRows() > 0 {
-			rows = append(rows, p)
-		}
-	}
-	switch len(rows) {
-	case 0:
-		ps[0].Retain()
-		return ps[0], nil
-	case 1:
-		rows[0].Retain()
-		return rows[0], nil
-	}
-	return blocks.Concat(tc.Alloc, rows)
 }
 
 // Release frees the table and the parts held.
