@@ -401,3 +401,74 @@ func TestSumAndMeanShareAState(t *testing.T) {
 		out.Release()
 	}
 }
+
+// TestTaskAggregatorRadix: a task aggregator whose table outgrows the
+// cache switches to one table per partition halfway through its blocks;
+// its parts, merged, still give every group's count and sum, each group
+// in the partition its key hashes to.
+func TestTaskAggregatorRadix(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	const rows, keys, blockRows, n = 300_000, 150_000, 20_000, 4
+	sc := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}, {Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	wantN, wantSum := map[int64]int64{}, map[int64]int64{}
+	ta := shuffle.NewTaskAggregator([]string{"k"}, []shuffle.Agg{shuffle.CountRows(), shuffle.SumOf("v")}, n, nil)
+	defer ta.Release()
+	tc := &exec.TaskContext{Context: context.Background(), Alloc: mem}
+	for lo := int64(0); lo < rows; lo += blockRows {
+		kb, vb := array.NewInt64Builder(mem), array.NewInt64Builder(mem)
+		for i := lo; i < lo+blockRows; i++ {
+			k := i * 7919 % keys
+			kb.Append(k)
+			vb.Append(i)
+			wantN[k]++
+			wantSum[k] += i
+		}
+		ka, va := kb.NewArray(), vb.NewArray()
+		b := array.NewRecordBatch(sc, []arrow.Array{ka, va}, blockRows)
+		ka.Release()
+		va.Release()
+		kb.Release()
+		vb.Release()
+		err := ta.Add(tc, b)
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	parts, err := ta.Finish(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := 0
+	for j, p := range parts {
+		out, err := shuffle.AggregateReduce(tc, []blocks.Block{p}, []string{"k"}, []shuffle.Agg{shuffle.CountRows(), shuffle.SumOf("v")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		where, err := blocks.HashPartition(p, []string{"k"}, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range where {
+			if int(w) != j {
+				t.Fatalf("part %d holds a key of partition %d", j, w)
+			}
+		}
+		for _, o := range out {
+			ks, cs, ss := o.Column(0).(*array.Int64), o.Column(1).(*array.Int64), o.Column(2).(*array.Int64)
+			for i := range ks.Len() {
+				k := ks.Value(i)
+				if cs.Value(i) != wantN[k] || ss.Value(i) != wantSum[k] {
+					t.Fatalf("key %d: count %d sum %d, want %d and %d", k, cs.Value(i), ss.Value(i), wantN[k], wantSum[k])
+				}
+				groups++
+			}
+			o.Release()
+		}
+		p.Release()
+	}
+	if groups != len(wantN) {
+		t.Errorf("%d groups, want %d", groups, len(wantN))
+	}
+}
