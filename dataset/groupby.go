@@ -155,6 +155,9 @@ func (g *Grouped) Aggregate(aggs ...Agg) *Dataset {
 	if len(g.keys) == 0 {
 		return g.d.withErr(errors.New("dataset.GroupBy: no key columns (use Dataset.Aggregate for a global aggregate)"))
 	}
+	if len(aggs) == 0 {
+		return g.d.withErr(errors.New("dataset.Aggregate: no aggregations"))
+	}
 	return g.d.aggregateBy(g.keys, aggs)
 }
 
@@ -165,7 +168,7 @@ func (d *Dataset) aggregateBy(keys []string, userAggs []Agg) *Dataset {
 	if d.err != nil {
 		return d
 	}
-	if len(userAggs) == 0 {
+	if len(userAggs) == 0 && len(keys) == 0 {
 		return d.withErr(errors.New("dataset.Aggregate: no aggregations"))
 	}
 	if s := d.plan.Schema(); s != nil {
@@ -246,9 +249,12 @@ func (d *Dataset) aggregateBy(keys []string, userAggs []Agg) *Dataset {
 	}
 	label := fmt.Sprintf("Aggregate%v", aggLabels(aggs))
 	partitions := 0
-	if len(keys) > 0 {
+	switch {
+	case len(aggs) == 0: // the distinct keys: the table without states
+		label = fmt.Sprintf("Unique%v", keys)
+	case len(keys) > 0:
 		label = fmt.Sprintf("GroupBy%v.%s", keys, label)
-	} else {
+	default:
 		partitions = 1
 	}
 	// One per run of the plan would be exact; one per plan node is what the

@@ -79,9 +79,10 @@ func (d *Dataset) shuffleInto(n int, seed uint64) *Dataset {
 }
 
 // Unique is the distinct values of a column (null included once), one row
-// each, in no particular order.
+// each, in no particular order. It is a group-by whose table keeps no
+// states: partial blocks carry the keys alone.
 func (d *Dataset) Unique(col string) *Dataset {
-	return d.GroupBy(col).Count().SelectColumns(col)
+	return d.aggregateBy([]string{col}, nil)
 }
 
 // RandomizeBlockOrder shuffles the order of the dataset's blocks, not the

@@ -198,6 +198,27 @@ func TestUnique(t *testing.T) {
 	if _, err := dataset.FromItems(items, e.opt()).Unique("nope").Count(e.ctx); err == nil {
 		t.Error("unknown column: no error")
 	}
+
+	// Many blocks and keys: a group-by without states, its output the key
+	// column alone.
+	u := dataset.Range(100_000, e.par(8)...).WithColumn("k", dataset.Col("id").Mod(7777)).Unique("k")
+	if !strings.Contains(u.Explain(), "Unique[k]") {
+		t.Errorf("plan does not show Unique[k]:\n%s", u.Explain())
+	}
+	keys, err := u.TakeAll(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	for _, r := range keys {
+		if len(r) != 1 {
+			t.Fatalf("row %v: want the key column alone", r)
+		}
+		seen[r["k"].(int64)] = true
+	}
+	if len(keys) != 7777 || len(seen) != 7777 {
+		t.Errorf("%d rows, %d distinct, want 7777 of each", len(keys), len(seen))
+	}
 }
 
 func TestExchangeFusesPrecedingMaps(t *testing.T) {
