@@ -28,6 +28,11 @@ func pqPagedValue(x int64) (y float64, yNull bool, s string) {
 // page index, in row groups of 7000 rows (a page's rows end where a row
 // group does).
 func pqPagedFile(t testing.TB, pageIndex bool) []byte {
+	return pqPagedFileDict(t, pageIndex, false)
+}
+
+// pqPagedFileDict is pqPagedFile with s dictionary-encoded when dict is set.
+func pqPagedFileDict(t testing.TB, pageIndex, dict bool) []byte {
 	t.Helper()
 	sc := arrow.NewSchema([]arrow.Field{
 		{Name: "x", Type: arrow.PrimitiveTypes.Int64},
@@ -48,7 +53,7 @@ func pqPagedFile(t testing.TB, pageIndex bool) []byte {
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	props := parquet.NewWriterProperties(parquet.WithDictionaryDefault(false), parquet.WithDataPageSize(1024),
+	props := parquet.NewWriterProperties(parquet.WithDictionaryDefault(false), parquet.WithDictionaryFor("s", dict), parquet.WithDataPageSize(1024),
 		parquet.WithBatchSize(128), parquet.WithMaxRowGroupLength(7000), parquet.WithStats(true),
 		parquet.WithPageIndexEnabled(pageIndex))
 	var buf bytes.Buffer
@@ -170,5 +175,49 @@ func TestParquetWritesPageIndex(t *testing.T) {
 			t.Errorf("DisablePageIndex=%v: page index present = %v", off, oi != nil)
 		}
 		pr.Close()
+	}
+}
+
+// TestParquetPageIndexWithDictionaryReads: pages are skipped the same way
+// when the filter's string column is read as a dictionary (as a filter
+// alone reading it asks), the dictionary page read before the seeks.
+func TestParquetPageIndexWithDictionaryReads(t *testing.T) {
+	p := Parquet(ParquetOptions{})
+	f := pqFile("dict.parquet", pqPagedFileDict(t, true, true))
+	meta, err := p.Inspect(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	s := ops.Col("s")
+	req := ReadRequest{Alloc: mem, BatchRows: 300, Limit: -1, Filter: s.Ge("k004300").And(s.Lt("k004400")),
+		DictColumns: []string{"s"}, LocalFile: true}
+	recs, err := pqReadAll(t, p, f, meta, req)
+	defer pqRelease(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, found := 0, 0
+	for _, r := range recs {
+		xs := r.Column(0).(*array.Int64)
+		d, ok := r.Column(2).(*array.Dictionary)
+		if !ok {
+			t.Fatalf("s is %s, want a dictionary", r.Column(2).DataType())
+		}
+		vals := d.Dictionary().(*array.String)
+		for i := range xs.Len() {
+			read++
+			_, _, want := pqPagedValue(xs.Value(i))
+			if got := vals.Value(d.GetValueIndex(i)); got != want {
+				t.Fatalf("row x=%d: s=%q, want %q", xs.Value(i), got, want)
+			}
+			if want >= "k004300" && want < "k004400" {
+				found++
+			}
+		}
+	}
+	if found != 100 || read >= pqPagedRows/4 {
+		t.Errorf("read %d rows holding %d of the 100 matches: want all matches from a few pages", read, found)
 	}
 }
