@@ -189,61 +189,67 @@ func readStream(read ops.ReadFunc, stream func(*exec.TaskContext, func(blocks.Bl
 	}
 }
 
-// readMapTaskFn reads and maps each block as it is read, under the task's
-// index, then concatenates the parts of each partition. A read of no rows
+// readMapTaskFn maps each block as it is read, under the task's index, and
+// concatenates the parts of each partition (blockMapper); with mapTask,
+// its TaskMapper takes all the task's blocks instead. A read of no rows
 // maps an empty block of the read's schema, so every partition still gets
-// a part. With mapTask, one TaskMapper takes all the task's blocks
-// instead. With recycle (the chain before the map is expressions only, so
+// a part. With recycle (the chain before the map is expressions only, so
 // no Go function holds a block's memory), the read may reuse the buffers
 // of the blocks the map has released.
 func readMapTaskFn(stream func(*exec.TaskContext, func(blocks.Block) error) error, mapFn func(*exec.TaskContext, int, blocks.Block, blocks.Block, int) ([]blocks.Block, error), mapTask func(index, n int) TaskMapper, schema *arrow.Schema, i, n int, recycle bool) exec.RunFunc {
-	return func(tc *exec.TaskContext, _ []blocks.Block) (out []blocks.Block, err error) {
+	return func(tc *exec.TaskContext, _ []blocks.Block) ([]blocks.Block, error) {
 		if recycle {
 			tc.ReadBlocksStayInTask = true
 			defer func() { tc.ReadBlocksStayInTask = false }()
 		}
+		var m TaskMapper = &blockMapper{mapFn: mapFn, index: i, n: n, parts: make([][]blocks.Block, n)}
 		if mapTask != nil {
-			return readTaskMapped(tc, stream, mapTask(i, n), schema, n)
+			m = mapTask(i, n)
 		}
-		parts := make([][]blocks.Block, n)
-		defer func() {
-			for _, ps := range parts {
-				releaseAll(ps)
-			}
-		}()
-		blocksRead := 0
-		mapBlock := func(b blocks.Block) error {
-			defer b.Release() // the map makes its own parts
-			ps, err := mapFn(tc, i, b, nil, n)
-			if err != nil {
-				return err
-			}
-			if len(ps) != n {
-				releaseAll(ps)
-				return fmt.Errorf("map of block %d made %d parts, want %d", blocksRead, len(ps), n)
-			}
-			blocksRead++
-			for j, p := range ps {
-				parts[j] = append(parts[j], p)
-			}
-			return nil
-		}
-		if err := stream(tc, mapBlock); err != nil {
+		return readTaskMapped(tc, stream, m, schema, n)
+	}
+}
+
+// blockMapper is the TaskMapper of a per-block map: it keeps each block's
+// n parts and concatenates part j of all of them at the end.
+type blockMapper struct {
+	mapFn    func(*exec.TaskContext, int, blocks.Block, blocks.Block, int) ([]blocks.Block, error)
+	index, n int
+	parts    [][]blocks.Block
+	mapped   int
+}
+
+func (m *blockMapper) Add(tc *exec.TaskContext, b blocks.Block) error {
+	ps, err := m.mapFn(tc, m.index, b, nil, m.n)
+	if err != nil {
+		return err
+	}
+	if len(ps) != m.n {
+		releaseAll(ps)
+		return fmt.Errorf("map of block %d made %d parts, want %d", m.mapped, len(ps), m.n)
+	}
+	m.mapped++
+	for j, p := range ps {
+		m.parts[j] = append(m.parts[j], p)
+	}
+	return nil
+}
+
+func (m *blockMapper) Finish(tc *exec.TaskContext) ([]blocks.Block, error) {
+	out := make([]blocks.Block, m.n)
+	for j, ps := range m.parts {
+		var err error
+		if out[j], err = blocks.ConcatParts(tc.Alloc, ps); err != nil {
+			releaseAll(out)
 			return nil, err
 		}
-		if blocksRead == 0 {
-			if err := mapBlock(blocks.Empty(tc.Alloc, schema)); err != nil {
-				return nil, err
-			}
-		}
-		out = make([]blocks.Block, n)
-		for j, ps := range parts {
-			if out[j], err = concatParts(tc, ps); err != nil {
-				releaseAll(out)
-				return nil, err
-			}
-		}
-		return out, nil
+	}
+	return out, nil
+}
+
+func (m *blockMapper) Release() {
+	for _, ps := range m.parts {
+		releaseAll(ps)
 	}
 }
 
@@ -276,11 +282,6 @@ func readTaskMapped(tc *exec.TaskContext, stream func(*exec.TaskContext, func(bl
 		return nil, fmt.Errorf("task map made %d parts, want %d", len(out), n)
 	}
 	return out, nil
-}
-
-// concatParts is one block of the parts, in order (blocks.ConcatParts).
-func concatParts(tc *exec.TaskContext, ps []blocks.Block) (blocks.Block, error) {
-	return blocks.ConcatParts(tc.Alloc, ps)
 }
 
 type readMapArgs struct {

@@ -247,7 +247,7 @@ func exchangeMapTaskFn(f ExchangeFuncs, side, i, n int) exec.RunFunc {
 
 // mergeTaskFn concatenates parts into one object.
 func mergeTaskFn(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
-	out, err := concatParts(tc, in)
+	out, err := blocks.ConcatParts(tc.Alloc, in)
 	if err != nil {
 		return nil, err
 	}
