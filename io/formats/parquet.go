@@ -159,10 +159,7 @@ func (p *ParquetFormat) openParquet(f storage.File, src io.ReaderAt, mem memory.
 	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
 		return nil, fmt.Errorf("parquet: %s: truncated, or not a Parquet file: the footer says its metadata takes %d bytes, more than the file's %d bytes hold", f.Name(), n, size)
 	}
-	props := parquet.NewReaderProperties(mem)
-	props.BufferedStreamEnabled = buffered
-	props.BufferSize = pqStreamBuffer
-	pr, err := file.NewParquetReader(io.NewSectionReader(src, 0, size), file.WithReadProps(props))
+	pr, err := file.NewParquetReader(io.NewSectionReader(src, 0, size), file.WithReadProps(pqReaderProps(mem, buffered)))
 	if err != nil {
 		return nil, fmt.Errorf("parquet: %s: corrupt footer (%d bytes): %w", f.Name(), size, err)
 	}
@@ -554,10 +551,7 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 	if md, ok := meta.footerFor(f); ok {
 		// The footer was read and checked by Inspect: skip reading it again
 		// (on S3, a round trip per task).
-		props := parquet.NewReaderProperties(mem)
-		props.BufferedStreamEnabled = buffered
-		props.BufferSize = pqStreamBuffer
-		pr, err = file.NewParquetReader(io.NewSectionReader(src, 0, f.Size()), file.WithReadProps(props), file.WithMetadata(md))
+		pr, err = file.NewParquetReader(io.NewSectionReader(src, 0, f.Size()), file.WithReadProps(pqReaderProps(mem, buffered)), file.WithMetadata(md))
 		if err != nil {
 			return fmt.Errorf("parquet: %s: %w", name, err)
 		}
@@ -701,6 +695,15 @@ func pqDictLeaves(md *metadata.FileMetaData, names []string, units []int) []int 
 		}
 	}
 	return out
+}
+
+// pqReaderProps are the reader properties of a read whose buffers mem
+// allocates, streaming column chunks through pqStreamBuffer when buffered.
+func pqReaderProps(mem memory.Allocator, buffered bool) *parquet.ReaderProperties {
+	props := parquet.NewReaderProperties(mem)
+	props.BufferedStreamEnabled = buffered
+	props.BufferSize = pqStreamBuffer
+	return props
 }
 
 // pqStreamBuffer is the read size of a buffered column chunk stream: large
