@@ -109,6 +109,12 @@ func AggregateMap(tc *exec.TaskContext, b blocks.Block, keys []string, aggs []Ag
 		return nil, err
 	}
 	defer partial.Release()
+	return splitPartial(tc.Alloc, partial, keys, n)
+}
+
+// splitPartial splits partial states into n parts by the hash of their
+// keys (a global aggregate's one state lands in one of them).
+func splitPartial(mem memory.Allocator, partial blocks.Block, keys []string, n int) ([]blocks.Block, error) {
 	if n == 1 {
 		partial.Retain()
 		return []blocks.Block{partial}, nil
@@ -117,7 +123,7 @@ func AggregateMap(tc *exec.TaskContext, b blocks.Block, keys []string, aggs []Ag
 	if err != nil {
 		return nil, err
 	}
-	return blocks.Scatter(tc.Alloc, partial, p, n)
+	return blocks.Scatter(mem, partial, p, n)
 }
 
 // Adaptive is what an aggregation's map tasks learn as they run: once a

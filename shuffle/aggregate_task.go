@@ -245,27 +245,7 @@ func (a *TaskAggregator) flush(tc *exec.TaskContext) error {
 	if len(tables) == 0 || partials[0] == nil {
 		return nil
 	}
-	// One table for n partitions: split it (a global aggregate's one
-	// state goes to the first; the others get it with no rows).
-	partial := partials[0]
-	if len(a.keys) == 0 {
-		ps := make([]blocks.Block, a.n)
-		for j := range ps {
-			if j == 0 {
-				partial.Retain()
-				ps[j] = partial
-			} else {
-				ps[j] = partial.NewSlice(0, 0)
-			}
-		}
-		a.addParts(ps)
-		return nil
-	}
-	p, err := blocks.HashPartition(partial, a.keys, a.n)
-	if err != nil {
-		return err
-	}
-	ps, err := blocks.Scatter(tc.Alloc, partial, p, a.n)
+	ps, err := splitPartial(tc.Alloc, partials[0], a.keys, a.n)
 	if err != nil {
 		return err
 	}
