@@ -620,10 +620,10 @@ func addInts[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](
 		switch {
 		case asInt && kind == aggSum:
 			for r, v := range vals {
-				g, x := gids[r], int64(v)
+				g := gids[r]
 				n[g]++
-				sum := acc[g] + x
-				if (acc[g]^sum)&(x^sum) < 0 {
+				sum, overflow := addInt64(acc[g], int64(v))
+				if overflow {
 					return fmt.Errorf("aggregate %s: int64 overflow", s.aggs[k].Name())
 				}
 				acc[g] = sum
