@@ -21,7 +21,8 @@ import (
 // shares of the live runtimes plus the fixed cost, and goes back to what
 // it was when the last one closes. A limit the program set itself
 // (GOMEMLIMIT, or debug.SetMemoryLimit before the first runtime) is left
-// alone, and WithGoMemoryLimit(-1) keeps a runtime out of it.
+// alone, and WithGoMemoryLimit(-1) keeps a runtime out of it. While any
+// runtime holds a share, the GC pacer (gcpace.go) tunes GOGC.
 
 // MemoryLimitFixed is the fixed cost added to the runtimes' shares.
 const MemoryLimitFixed = 32 << 20
@@ -46,6 +47,7 @@ func holdMemoryLimit(share int64) (release func()) {
 	if m.holders == 0 {
 		m.prev = debug.SetMemoryLimit(-1)
 		m.user = m.prev != math.MaxInt64
+		startGCPacer()
 	}
 	m.holders++
 	m.total += share
@@ -59,6 +61,9 @@ func holdMemoryLimit(share int64) (release func()) {
 			defer m.Unlock()
 			m.holders--
 			m.total -= share
+			if m.holders == 0 {
+				stopGCPacer()
+			}
 			switch {
 			case m.user:
 			case m.holders == 0:
