@@ -69,22 +69,6 @@ func pqListParquet(t *testing.T, dir string) []string {
 // give and why. A file that starts to read fails the test, so the list
 // stays true.
 var pqUnsupported = map[string]struct{ want, why string }{
-	"datapage_v2_empty_datapage.snappy.parquet": {
-		"could not decompress page",
-		"a DataPageV2 holding only a null has a zero-byte body, which must not be decompressed; arrow-go hands it to snappy, which rejects it",
-	},
-	"hadoop_lz4_compressed.parquet": {
-		"compression for LZ4 unimplemented",
-		"the deprecated LZ4 codec (Hadoop framing); arrow-go implements only LZ4_RAW",
-	},
-	"hadoop_lz4_compressed_larger.parquet": {
-		"compression for LZ4 unimplemented",
-		"the deprecated LZ4 codec (Hadoop framing); arrow-go implements only LZ4_RAW",
-	},
-	"non_hadoop_lz4_compressed.parquet": {
-		"compression for LZ4 unimplemented",
-		"the deprecated LZ4 codec (raw LZ4 frames under the old codec id); arrow-go implements only LZ4_RAW",
-	},
 	"incorrect_map_schema.parquet": {
 		"MAP keys must be required",
 		"Presto wrote a MAP whose key field is optional; arrow-go's schema conversion refuses it",
