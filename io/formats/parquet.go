@@ -59,6 +59,11 @@ type ParquetOptions struct {
 	// min, max and null count, written by default as parquet-mr does),
 	// with which a filtered read skips the pages it rules out.
 	DisablePageIndex bool
+
+	// KeepRequired reads REQUIRED columns as non-nullable fields. By
+	// default every field read is nullable, as CSV and JSON reads give
+	// them, so that the same data has the same schema in any format.
+	KeepRequired bool
 }
 
 // ParquetFormat reads and writes Apache Parquet files through arrow-go's
@@ -257,7 +262,7 @@ func (p *ParquetFormat) Inspect(ctx context.Context, f storage.File) (meta *File
 	if err != nil {
 		return nil, fmt.Errorf("parquet: %s: converting the schema: %w", f.Name(), err)
 	}
-	meta = &FileMeta{Schema: sc, Rows: parquetRows(md), footer: md, size: f.Size()}
+	meta = &FileMeta{Schema: pqNormalizeSchema(sc, p.opts.KeepRequired), Rows: parquetRows(md), footer: md, size: f.Size()}
 	statCols := parquetStatColumns(md.Schema)
 	for i := 0; i < pr.NumRowGroups(); i++ {
 		rgm := md.RowGroup(i)
@@ -534,6 +539,9 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 	}
 	mem := newPQReadAlloc(base, req.Recycle)
 	defer mem.sweep() // after every reader below is released
+	norm := &pqNormalizer{keepRequired: p.opts.KeepRequired}
+	emitRaw := emit
+	emit = func(r arrow.RecordBatch) error { return emitRaw(norm.normalize(r)) }
 	batch := req.BatchRows
 	if batch <= 0 {
 		batch = p.opts.BatchRows

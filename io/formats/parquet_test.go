@@ -321,7 +321,8 @@ func TestParquetRoundTrip(t *testing.T) {
 				t.Errorf("codec %s, want %s", cc.Compression(), tc.codec)
 			}
 
-			p := Parquet(ParquetOptions{})
+			// KeepRequired: the schema written comes back exactly.
+			p := Parquet(ParquetOptions{KeepRequired: true})
 			f := pqFile("mem://roundtrip.parquet", data)
 			meta, err := p.Inspect(context.Background(), f)
 			if err != nil {
@@ -353,7 +354,7 @@ func TestParquetRoundTrip(t *testing.T) {
 			}
 			pqAssertColumnsEqual(t, in, got, pqFieldNames(want))
 
-			got2, err := pqReadAll(t, Parquet(ParquetOptions{BufferedStream: true}), f, meta, ReadRequest{Alloc: mem, BatchRows: 9, Limit: -1})
+			got2, err := pqReadAll(t, Parquet(ParquetOptions{BufferedStream: true, KeepRequired: true}), f, meta, ReadRequest{Alloc: mem, BatchRows: 9, Limit: -1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -524,7 +525,7 @@ func TestParquetProjection(t *testing.T) {
 	in := pqSampleRecs(t, mem, 50, 50)
 	defer pqRelease(in)
 	data := pqEncode(t, ParquetOptions{RowGroupRows: 40}, in)
-	p := Parquet(ParquetOptions{})
+	p := Parquet(ParquetOptions{KeepRequired: true}) // compared with the schema written
 	f := pqFile("mem://proj.parquet", data)
 	meta, err := p.Inspect(context.Background(), f)
 	if err != nil {
