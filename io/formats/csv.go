@@ -440,6 +440,11 @@ func (c *CSVFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMeta
 
 var timestampUTCus arrow.DataType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
 
+// timestampNaiveUs is the type inferred for timestamps without a zone
+// ("2024-01-05 13:22:10"): wall-clock times, as DuckDB's TIMESTAMP and
+// Polars' naive Datetime read them.
+var timestampNaiveUs arrow.DataType = &arrow.TimestampType{Unit: arrow.Microsecond}
+
 func (c *CSVFormat) infer(ctx context.Context, p *csvParser, name string) (*arrow.Schema, error) {
 	names, pending, err := c.header(p, name, false)
 	if err != nil {
@@ -450,7 +455,7 @@ func (c *CSVFormat) infer(ctx context.Context, p *csvParser, name string) (*arro
 	if c.o.AllStrings {
 		// Only UTF-8 validity is left to sample for.
 		for i := range guesses {
-			guesses[i] = csvGuess{seen: true, notInt: true, notFloat: true, notBool: true, notDate: true, notTS: true}
+			guesses[i] = csvGuess{seen: true, notInt: true, notFloat: true, notBool: true, notDate: true, notTS: true, notNaiveTS: true}
 		}
 	}
 	if (!c.o.AllStrings || binary) && len(names) > 0 {
@@ -533,9 +538,10 @@ func (c *CSVFormat) isNullText(v []byte) bool {
 
 // csvGuess collects what the sampled values of one column could be.
 type csvGuess struct {
-	seen                                      bool
-	notInt, notFloat, notBool, notDate, notTS bool
-	notUTF8                                   bool // seen invalid UTF-8 (sampled with InvalidUTF8Binary)
+	seen                       bool
+	notInt, notFloat, notBool  bool
+	notDate, notTS, notNaiveTS bool // notTS: not a timestamp with a zone
+	notUTF8                    bool // seen invalid UTF-8 (sampled with InvalidUTF8Binary)
 }
 
 // observe narrows the guess by one value; checkUTF8 samples its validity.
@@ -554,13 +560,13 @@ func (g *csvGuess) observe(v []byte, checkUTF8 bool) {
 	if !g.notBool && !strings.EqualFold(s, "true") && !strings.EqualFold(s, "false") {
 		g.notBool = true
 	}
-	if !g.notDate || !g.notTS {
+	if !g.notDate || !g.notTS || !g.notNaiveTS {
 		if _, ok := parseDateText(s); !ok {
 			g.notDate = true
-			if !g.notTS {
-				if _, ok := parseTimestampText(s, true); !ok {
-					g.notTS = true
-				}
+			if !g.notTS || !g.notNaiveTS {
+				zoned, ok := timestampShape(s)
+				g.notTS = g.notTS || !ok || !zoned
+				g.notNaiveTS = g.notNaiveTS || !ok || zoned
 			}
 		}
 	}
@@ -580,6 +586,8 @@ func (g *csvGuess) typ() arrow.DataType {
 		return arrow.FixedWidthTypes.Date32
 	case !g.notTS:
 		return timestampUTCus
+	case !g.notNaiveTS:
+		return timestampNaiveUs
 	case g.notUTF8:
 		return arrow.BinaryTypes.Binary
 	}
@@ -621,6 +629,24 @@ func parseDateText(s string) (time.Time, bool) {
 	}
 	t, err := time.Parse(time.DateOnly, s)
 	return t, err == nil
+}
+
+// timestampShape says whether inference takes s as an ISO 8601
+// timestamp: a date, 'T' or a space, hh:mm:ss, optional fractional
+// seconds and an optional zone ("Z" or ±hh:mm); and whether it has the
+// zone.
+func timestampShape(s string) (zoned, ok bool) {
+	if len(s) < 19 || (s[10] != 'T' && s[10] != ' ') {
+		return false, false
+	}
+	if _, ok := parseTimestampText(s, false); !ok {
+		return false, false
+	}
+	rest := s[19:]
+	if len(rest) > 0 && rest[0] == '.' {
+		rest = strings.TrimLeft(rest[1:], "0123456789")
+	}
+	return rest != "", true
 }
 
 // parseTimestampText parses an RFC 3339 timestamp,

@@ -766,3 +766,41 @@ func TestCSVTimestampText(t *testing.T) {
 		}
 	}
 }
+
+// TestCSVInfersISOTimestamps: ISO 8601 timestamps with 'T' or a space,
+// with or without fractional seconds, infer as timestamp[us] without a
+// zone (wall-clock time, as DuckDB's TIMESTAMP) when no value has a zone,
+// as timestamp[us, UTC] when every value has one, and as strings when
+// the two mix.
+func TestCSVInfersISOTimestamps(t *testing.T) {
+	in := "" +
+		"space,tfrac,zoned,mixed,datets,nots\n" +
+		"2024-01-05 13:22:10,2024-01-05T13:22:10.5,2024-01-05 13:22:10Z,2024-01-05 13:22:10,2024-01-05,2024-01-05 13:22\n" +
+		"2023-12-31 23:59:59,2023-12-31T23:59:59.123456,2023-12-31T23:59:59+01:00,2023-12-31 23:59:59Z,2023-12-31 01:02:03.25,x\n" +
+		",,,,,\n"
+	res := tfMustRead(t, CSV(CSVOptions{}), tfFile(t, "ts.csv", in), tfAll)
+	wantTypes := map[string]arrow.DataType{
+		"space": timestampNaiveUs, "tfrac": timestampNaiveUs, "zoned": timestampUTCus,
+		"mixed": arrow.BinaryTypes.String, "datets": timestampNaiveUs, "nots": arrow.BinaryTypes.String,
+	}
+	for _, fld := range res.meta.Schema.Fields() {
+		if !arrow.TypeEqual(fld.Type, wantTypes[fld.Name]) {
+			t.Errorf("column %s: %s, want %s", fld.Name, fld.Type, wantTypes[fld.Name])
+		}
+	}
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.UTC()
+	}
+	want := []blocks.Item{
+		{"space": at("2024-01-05T13:22:10Z"), "tfrac": at("2024-01-05T13:22:10.5Z"), "zoned": at("2024-01-05T13:22:10Z"),
+			"mixed": "2024-01-05 13:22:10", "datets": at("2024-01-05T00:00:00Z"), "nots": "2024-01-05 13:22"},
+		{"space": at("2023-12-31T23:59:59Z"), "tfrac": at("2023-12-31T23:59:59.123456Z"), "zoned": at("2023-12-31T22:59:59Z"),
+			"mixed": "2023-12-31 23:59:59Z", "datets": at("2023-12-31T01:02:03.25Z"), "nots": "x"},
+		{"space": nil, "tfrac": nil, "zoned": nil, "mixed": nil, "datets": nil, "nots": nil},
+	}
+	tfEqual(t, "rows", res.rows, want)
+}
