@@ -56,9 +56,11 @@ type JSONOptions struct {
 }
 
 // JSONFormat reads and writes JSON lines: one JSON object per line, blank
-// lines skipped. It implements Reader (Format "json") and Encoder (Ext
-// ".jsonl", the JSON Lines convention; Read looks at no file names and
-// takes ".json" files alike).
+// lines skipped. A file whose first non-blank byte is '[' holds instead
+// one top-level array of objects, read element by element alike (errors
+// name the line an element starts on). It implements Reader (Format
+// "json") and Encoder (Ext ".jsonl", the JSON Lines convention; Read
+// looks at no file names and takes ".json" files alike).
 //
 // Inference over the sampled lines: numbers are int64 when every one is
 // an integer that fits, else float64; strings are utf8 (never parsed as
@@ -88,13 +90,13 @@ type JSONFormat struct {
 	bufSize   int // read buffer size; 0: the default (tests make it tiny)
 }
 
-func (j *JSONFormat) open(f storage.File, size int) *lineReader {
+func (j *JSONFormat) open(f storage.File, size int) jsonRecords {
 	if j.bufSize > 0 {
 		size = j.bufSize
 	}
 	r := openSequential(f, size)
 	skipBOM(r)
-	return &lineReader{r: r}
+	return openJSONRecords(r, f.Name())
 }
 
 // JSON returns the JSON lines format with options o. Invalid options make
@@ -764,7 +766,7 @@ func (j *JSONFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMet
 			if j.o.SkipBadRows {
 				continue
 			}
-			return nil, j.rowError(name, lr.line, err)
+			return nil, j.rowError(name, lr.lineNo(), err)
 		}
 		rows++
 		if rows%4096 == 0 {
@@ -1418,7 +1420,7 @@ func (j *JSONFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 			}
 		}
 		if err := line(false); err != nil {
-			return j.rowError(name, lr.line, err)
+			return j.rowError(name, lr.lineNo(), err)
 		}
 		if err := b.added(); err != nil {
 			return err

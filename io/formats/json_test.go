@@ -358,3 +358,43 @@ func TestJSONEmitErrorAndCancel(t *testing.T) {
 		t.Fatalf("bad value: %v", err)
 	}
 }
+
+// TestJSONTopLevelArray: a file holding one array of objects (pretty
+// printed or on one line, with a BOM, nested values holding brackets and
+// commas inside strings) reads like the same objects as JSON lines; a
+// malformed array is an error naming the file and the line.
+func TestJSONTopLevelArray(t *testing.T) {
+	lines := `{"id": 1, "s": "a,]}[", "pos": {"x": [1, 2]}}` + "\n" + `{"id": 2, "s": "q\"]", "pos": null}` + "\n" + `{"id": 3}` + "\n"
+	want := tfMustRead(t, JSON(JSONOptions{}), tfFile(t, "lines.jsonl", lines), tfAll)
+	for name, in := range map[string]string{
+		"pretty": "\n  [\n  {\"id\": 1,\n   \"s\": \"a,]}[\",\n   \"pos\": {\"x\": [1, 2]}},\n  {\"id\": 2, \"s\": \"q\\\"]\", \"pos\": null} ,\n{\"id\":3}\n]\n",
+		"one":    `[{"id": 1, "s": "a,]}[", "pos": {"x": [1, 2]}},{"id": 2, "s": "q\"]", "pos": null},{"id": 3}]`,
+		"bom":    "\xEF\xBB\xBF[{\"id\": 1, \"s\": \"a,]}[\", \"pos\": {\"x\": [1, 2]}}, {\"id\": 2, \"s\": \"q\\\"]\", \"pos\": null}, {\"id\": 3}]",
+	} {
+		for _, buf := range []int{0, 16} {
+			j := JSON(JSONOptions{})
+			j.bufSize = buf
+			got := tfMustRead(t, j, tfFile(t, name+".json", in), tfAll)
+			if !got.meta.Schema.Equal(want.meta.Schema) {
+				t.Fatalf("%s: schema %s, want %s", name, got.meta.Schema, want.meta.Schema)
+			}
+			tfEqual(t, name, got.rows, want.rows)
+		}
+	}
+	empty := tfMustRead(t, JSON(JSONOptions{}), tfFile(t, "empty.json", " [ ] \n"), tfAll)
+	if len(empty.rows) != 0 {
+		t.Errorf("empty array: %d rows", len(empty.rows))
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"[\n{\"a\": 1},\n{\"a\": 2}\n", "bad.json line 4: top-level JSON array: the file ends before the array's closing ']'"},
+		{"[\n{\"a\": 1}\n{\"a\": 2}]", "bad.json line 3: top-level JSON array: want ',' or ']' after an element"},
+		{"[{\"a\": 1}] x", "bad.json line 1: top-level JSON array: unexpected 'x' after the array"},
+		{"[{\"a\": 1},\n 7]", "bad.json line 2: invalid JSON at byte 1: a line must hold one JSON object"},
+		{"[{\"a\": 1},\n{\"a\": \"x\"}]", `bad.json line 2, column "a"`},
+	} {
+		_, err := tfRead(t, JSON(JSONOptions{InferRows: 1}), tfFile(t, "bad.json", tc.in), tfAll)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
