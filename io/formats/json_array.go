@@ -46,8 +46,8 @@ func openJSONRecords(r *bufio.Reader, name string) jsonRecords {
 type jsonArrayReader struct {
 	r       *bufio.Reader
 	name    string // the file, for errors
-	line    int // the line the reader is on
-	start   int // the line the last element starts on
+	line    int    // the line the reader is on
+	start   int    // the line the last element starts on
 	buf     []byte
 	opened  bool // '[' consumed
 	closed  bool // ']' consumed
