@@ -84,6 +84,12 @@ type CSVOptions struct {
 	// line and column), replace the bad bytes with U+FFFD, or infer such
 	// columns as binary. A bad value is a bad row for SkipBadRows.
 	InvalidUTF8 InvalidUTF8
+	// NewlinesInValues says quoted fields may hold newlines anywhere in
+	// the files, so each is read whole by one task. Without it a large
+	// file is read in byte ranges by parallel tasks unless the rows
+	// sampled for inference hold such a newline; a range read that meets
+	// one later fails, naming the line and this option.
+	NewlinesInValues bool
 }
 
 // CSVFormat reads and writes CSV files. It implements Reader and Encoder.
@@ -192,6 +198,7 @@ func (e *csvSyntaxError) Error() string { return fmt.Sprintf("line %d: %s", e.li
 // are field(0) … field(n-1), valid until the following call.
 type csvParser struct {
 	lr      lineReader
+	end     int64 // when set, records starting at or after it are not read
 	delim   []byte
 	comment []byte
 	lazy    bool
@@ -201,15 +208,31 @@ type csvParser struct {
 	quoted  []bool // whether each field was quoted
 	lines   []int  // the line each field starts on
 	recLine int    // the line the record starts on
+	// multiLine says a record read so far spanned lines (a quoted field
+	// held a newline).
+	multiLine bool
+	// headerEnd is the offset past the header line, once read.
+	headerEnd int64
 }
 
 func (c *CSVFormat) newParser(f storage.File, bufSize int) *csvParser {
+	p, _ := c.newRangeParser(f, ByteRange{}, bufSize) // no error without a range
+	return p
+}
+
+// newRangeParser reads the records of f that start in r (all of them
+// when r.End is 0); see ReadRequest.Range.
+func (c *CSVFormat) newRangeParser(f storage.File, r ByteRange, bufSize int) (*csvParser, error) {
 	if c.bufSize > 0 {
 		bufSize = c.bufSize
 	}
-	r := openSequential(f, bufSize)
-	skipBOM(r)
-	return &csvParser{lr: lineReader{r: r}, delim: c.delim, comment: c.comment, lazy: c.o.LazyQuotes}
+	lr, err := openLines(f, r, bufSize)
+	if err != nil {
+		return nil, err
+	}
+	end := lr.end
+	lr.end = 0 // records stop at end, lines within a record do not
+	return &csvParser{lr: *lr, end: end, delim: c.delim, comment: c.comment, lazy: c.o.LazyQuotes}, nil
 }
 
 // readLine returns the next physical line with its terminator; a final
@@ -261,9 +284,20 @@ func (p *csvParser) indexDelim(b []byte) int {
 // *csvSyntaxError for bad quoting (the rest of that line is dropped, so
 // the next call goes on after it), or the storage error.
 func (p *csvParser) next() error {
+	err := p.record()
+	if err == nil && p.lr.line != p.recLine {
+		p.multiLine = true
+	}
+	return err
+}
+
+func (p *csvParser) record() error {
 	var line []byte
 	var err error
 	for {
+		if p.end > 0 && p.lr.pos >= p.end {
+			return io.EOF
+		}
 		line, err = p.readLine()
 		if err != nil {
 			return err
@@ -371,6 +405,7 @@ func (c *CSVFormat) header(p *csvParser, name string, count bool) (names []strin
 		}
 		return names, true, nil
 	}
+	p.headerEnd = p.lr.pos
 	raw := make([]string, n)
 	for i := range raw {
 		v := p.field(i)
@@ -435,7 +470,7 @@ func (c *CSVFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMeta
 	if err != nil {
 		return nil, err
 	}
-	return &FileMeta{Schema: schema, Rows: -1}, nil
+	return &FileMeta{Schema: schema, Rows: -1, Splittable: !c.o.NewlinesInValues && !p.multiLine, DataStart: p.headerEnd}, nil
 }
 
 var timestampUTCus arrow.DataType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
@@ -936,11 +971,29 @@ func (c *CSVFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, re
 			return err
 		}
 	}
-	p := c.newParser(f, seqBufSize)
-	names, pending, err := c.header(p, name, true)
-	if err != nil || names == nil {
+	ranged, rng := req.Range.End > 0, req.Range
+	if ranged && rng.Start > 0 && rng.Start < meta.DataStart {
+		rng.Start = meta.DataStart // the header is no range's record
+	}
+	if ranged && rng.Start >= rng.End {
+		return nil
+	}
+	p, err := c.newRangeParser(f, ByteRange{Start: rng.Start}, seqBufSize)
+	if err != nil {
+		return withFile(err, name)
+	}
+	defer func() { rangeLines(err, f, &p.lr) }()
+	var names []string
+	var pending bool
+	if rng.Start > 0 {
+		// Past the header: the columns are the file's, as inspected.
+		for _, fld := range meta.Schema.Fields() {
+			names = append(names, fld.Name)
+		}
+	} else if names, pending, err = c.header(p, name, true); err != nil || names == nil {
 		return err
 	}
+	p.end = rng.End // the header, read whole above, is no record of the range
 	// Each column's type: the request's, else the file's as inspected.
 	fileField := func(i int) arrow.Field {
 		fld := arrow.Field{Name: names[i], Type: arrow.BinaryTypes.String, Nullable: true}
@@ -1015,6 +1068,12 @@ rows:
 			}
 		}
 		pending = false
+		if ranged && p.multiLine {
+			// This file was split on the word of its sampled rows, and a
+			// quoted newline means any range may have started inside a
+			// field: no row of it can be trusted.
+			return &RowError{File: name, Line: p.recLine, Msg: fmt.Sprintf("a quoted field holds a newline, which the first %d rows sampled did not show, so the file was read in parallel byte ranges: read it with CSVOptions{NewlinesInValues: true}", c.inferRows)}
+		}
 		if p.nfields() != len(names) {
 			if err := bad(c.widthError(p, name, len(names))); err != nil {
 				return err

@@ -41,6 +41,14 @@ type FileMeta struct {
 	// Units are the parts of the file that can be read independently
 	// (Parquet row groups). Empty means the file is one unit.
 	Units []Unit
+	// Splittable says the file's records each start right after a
+	// newline that no record spans, so that byte ranges of it can be read
+	// apart (ReadRequest.Range): JSON lines and text always, CSV when its
+	// sampled rows hold no newline inside a quoted field.
+	Splittable bool
+	// DataStart is where a splittable file's records start: past CSV's
+	// header line, which no range reads as a record.
+	DataStart int64
 
 	// footer is what a format keeps from Inspect for Read (the Parquet
 	// footer), valid for a file of size bytes.
@@ -100,6 +108,19 @@ type ReadRequest struct {
 	// LocalFile says the file is on a local disk, where many small reads
 	// cost little: a format may then read in pieces to hold less memory.
 	LocalFile bool
+	// Range, when its End is set, reads only the records that start in
+	// bytes [Start, End) of a Splittable file: the first one is the
+	// record that begins at Start when the byte before it is a newline (or
+	// Start is 0), else after the next newline; the last one is the last
+	// that begins before End, read to its end wherever that is. Ranges
+	// that tile a file read each record exactly once.
+	Range ByteRange
+}
+
+// ByteRange is a range of a file's bytes, [Start, End); End 0 means the
+// whole file.
+type ByteRange struct {
+	Start, End int64
 }
 
 // Encoder writes blocks as one file of a format.

@@ -90,13 +90,16 @@ type JSONFormat struct {
 	bufSize   int // read buffer size; 0: the default (tests make it tiny)
 }
 
-func (j *JSONFormat) open(f storage.File, size int) jsonRecords {
+func (j *JSONFormat) open(f storage.File, r ByteRange, size int) (jsonRecords, error) {
 	if j.bufSize > 0 {
 		size = j.bufSize
 	}
-	r := openSequential(f, size)
-	skipBOM(r)
-	return openJSONRecords(r, f.Name())
+	if r.End > 0 {
+		return openLines(f, r, size) // a split file is JSON lines
+	}
+	br := openSequential(f, size)
+	skipBOM(br)
+	return openJSONRecords(br, f.Name()), nil
 }
 
 // JSON returns the JSON lines format with options o. Invalid options make
@@ -746,7 +749,10 @@ func (j *JSONFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMet
 	if j.err != nil {
 		return nil, j.err
 	}
-	lr := j.open(f, 256<<10)
+	lr, err := j.open(f, ByteRange{}, 256<<10)
+	if err != nil {
+		return nil, withFile(err, name)
+	}
 	root := &jsonNode{kind: jkStruct, index: map[string]int{}}
 	p := j.parser()
 	for rows := 0; j.inferRows < 0 || rows < j.inferRows; {
@@ -796,7 +802,8 @@ func (j *JSONFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMet
 			return nil, fmt.Errorf("%s: column %q: %w", name, fld.Name, err)
 		}
 	}
-	return &FileMeta{Schema: arrow.NewSchema(fields, nil), Rows: -1}, nil
+	_, array := lr.(*jsonArrayReader)
+	return &FileMeta{Schema: arrow.NewSchema(fields, nil), Rows: -1, Splittable: !array}, nil
 }
 
 // observeLine merges one line, which must hold one object, into root.
@@ -1381,7 +1388,13 @@ func (j *JSONFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 		}
 	}
 
-	lr := j.open(f, seqBufSize)
+	lr, err := j.open(f, req.Range, seqBufSize)
+	if err != nil {
+		return withFile(err, name)
+	}
+	if l, ok := lr.(*lineReader); ok {
+		defer func() { rangeLines(err, f, l) }()
+	}
 	p := j.parser()
 	line := func(dry bool) error {
 		p.pos, p.depth, p.dry = 0, 0, dry

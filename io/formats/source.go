@@ -457,9 +457,29 @@ func (s *Source) WithFilter(e ops.Expr) ops.Datasource {
 // readUnit is a part of one file that a task reads.
 type readUnit struct {
 	file  *sourceFile
-	index int // unit index in the file; -1 for a whole file without units
+	index int       // unit index in the file; -1 for a whole file without units
+	rng   ByteRange // with index -1, a byte range of a splittable file
 	rows  int64
 	bytes int64
+}
+
+// splitUnits cuts the whole-file units of splittable files larger than
+// size into byte ranges of about size bytes, each its own unit.
+func (s *Source) splitUnits(units []readUnit, size int64) []readUnit {
+	var out []readUnit
+	for _, u := range units {
+		total := u.file.info.Size
+		if u.index >= 0 || u.rng.End > 0 || !s.meta(u.file).Splittable || size <= 0 || total < 2*size {
+			out = append(out, u)
+			continue
+		}
+		n := (total + size - 1) / size
+		for k := range n {
+			start, end := total*k/n, total*(k+1)/n
+			out = append(out, readUnit{file: u.file, index: -1, rng: ByteRange{start, end}, rows: -1, bytes: end - start})
+		}
+	}
+	return out
 }
 
 // units lists what is left to read after pruning by filter and limit.
@@ -538,6 +558,10 @@ func (s *Source) ReadTasks(parallelism int) ([]ops.ReadTask, error) {
 		total += u.bytes
 	}
 	target := max(total/int64(max(parallelism, 1)), s.opts.MinTaskBytes)
+	// A large CSV, JSON lines or text file is read in byte ranges of
+	// about a task's share, so one file alone still spreads over the
+	// tasks the parallelism asks for.
+	units = s.splitUnits(units, target)
 	enc := s.newSpecEncoder()
 	var tasks []ops.ReadTask
 	var group []readUnit
@@ -607,15 +631,24 @@ func (s *Source) stream(tc *exec.TaskContext, units []readUnit, emit func(blocks
 	for i := 0; i < len(units); {
 		f := units[i].file
 		var idx []int
-		for ; i < len(units) && units[i].file == f; i++ {
-			if units[i].index >= 0 {
-				idx = append(idx, units[i].index)
+		var rng ByteRange
+		if units[i].rng.End > 0 {
+			// A byte range, joined with the ranges of the file that follow on.
+			rng = units[i].rng
+			for i++; i < len(units) && units[i].file == f && units[i].rng.End > 0 && units[i].rng.Start == rng.End; i++ {
+				rng.End = units[i].rng.End
+			}
+		} else {
+			for ; i < len(units) && units[i].file == f && units[i].rng.End == 0; i++ {
+				if units[i].index >= 0 {
+					idx = append(idx, units[i].index)
+				}
 			}
 		}
 		if remaining == 0 {
 			break
 		}
-		n, err := s.readFile(tc, f, idx, remaining, emit)
+		n, err := s.readFile(tc, f, idx, rng, remaining, emit)
 		if err != nil {
 			return err
 		}
@@ -626,10 +659,11 @@ func (s *Source) stream(tc *exec.TaskContext, units []readUnit, emit func(blocks
 	return nil
 }
 
-// readFile reads the units of one file (all of it when units is empty),
+// readFile reads the units of one file (all of it when units is empty and
+// rng is the zero range, else the byte range rng),
 // at most limit rows unless negative, handing each block to emit; it
 // returns the rows emitted.
-func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limit int64, emit func(blocks.Block) error) (int64, error) {
+func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, rng ByteRange, limit int64, emit func(blocks.Block) error) (int64, error) {
 	url := f.fs.URL(f.info.Path)
 	meta := s.meta(f)
 	raw, dict := s.filterOnFile(meta)
@@ -645,7 +679,7 @@ func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limi
 		}
 	}
 	c := &collector{s: s, tc: tc, f: f, raw: raw, limit: limit, emit: emit}
-	if len(cols) == 0 && f.logged && len(units) == 0 && meta.Rows >= 0 {
+	if len(cols) == 0 && f.logged && len(units) == 0 && rng.End == 0 && meta.Rows >= 0 {
 		// No column of the file is wanted and the manifest knows its rows
 		// (a file of no columns keeps its count only there): no read.
 		if err := s.countedBlocks(c, meta.Rows); err != nil {
@@ -673,6 +707,7 @@ func (s *Source) readFile(tc *exec.TaskContext, f *sourceFile, units []int, limi
 		DictColumns: dict,
 		LocalFile:   isLocal(f.fs),
 		Recycle:     tc.ReadBlocksStayInTask,
+		Range:       rng,
 	}
 	if !s.filter.IsZero() {
 		req.Limit = -1 // the collector stops the read once enough rows pass

@@ -125,6 +125,9 @@ type readArgs struct {
 	Limit     int64      `json:"limit"`
 	Files     []fileArgs `json:"files"`
 	Units     [][2]int   `json:"units"` // file index, unit index (-1: whole file)
+	// Ranges are the byte ranges of the units, index by index, when any
+	// unit is one ([0, 0]: the whole unit).
+	Ranges [][2]int64 `json:"ranges,omitempty"`
 }
 
 type fileArgs struct {
@@ -138,6 +141,8 @@ type fileArgs struct {
 	// Logged says Rows comes from a dataset's manifest: exact, even for a
 	// file whose format cannot record it.
 	Logged bool `json:"logged,omitempty"`
+	// DataStart is FileMeta.DataStart, which range reads need.
+	DataStart int64 `json:"data_start,omitempty"`
 }
 
 // partValue keeps a partition value's type (int64 or string), which a JSON
@@ -217,6 +222,12 @@ func (enc *specEncoder) spec(units []readUnit) *ops.Spec {
 			a.Files = append(a.Files, f)
 		}
 		a.Units = append(a.Units, [2]int{k, u.index})
+		if u.rng.End > 0 && a.Ranges == nil {
+			a.Ranges = make([][2]int64, len(a.Units)-1, len(units))
+		}
+		if a.Ranges != nil {
+			a.Ranges = append(a.Ranges, [2]int64{u.rng.Start, u.rng.End})
+		}
 	}
 	spec, err := ops.NewSpec(ReadKind, a)
 	if err != nil {
@@ -227,7 +238,7 @@ func (enc *specEncoder) spec(units []readUnit) *ops.Spec {
 
 func (enc *specEncoder) file(f *sourceFile, s3OK bool) (fileArgs, bool) {
 	meta := enc.meta(f)
-	fa := fileArgs{Info: f.info, Rows: meta.Rows, Units: len(meta.Units), Logged: f.logged}
+	fa := fileArgs{Info: f.info, Rows: meta.Rows, Units: len(meta.Units), Logged: f.logged, DataStart: meta.DataStart}
 	switch fs := f.fs.(type) {
 	case storage.Local:
 		// An absolute path means the same file whatever the worker's
@@ -317,7 +328,7 @@ func buildRead(data json.RawMessage) (ops.ReadFunc, error) {
 	}
 	files := make([]*sourceFile, len(a.Files))
 	for i, fa := range a.Files {
-		f := &sourceFile{info: fa.Info, meta: &FileMeta{Rows: fa.Rows}, logged: fa.Logged}
+		f := &sourceFile{info: fa.Info, meta: &FileMeta{Rows: fa.Rows, DataStart: fa.DataStart}, logged: fa.Logged}
 		if f.meta.Schema, err = ops.UnmarshalSchema(fa.Schema); err != nil {
 			return nil, err
 		}
@@ -353,6 +364,9 @@ func buildRead(data json.RawMessage) (ops.ReadFunc, error) {
 			return nil, fmt.Errorf("unit %d names file %d of %d", i, u[0], len(files))
 		}
 		units[i] = readUnit{file: files[u[0]], index: u[1]}
+		if i < len(a.Ranges) {
+			units[i].rng = ByteRange{a.Ranges[i][0], a.Ranges[i][1]}
+		}
 	}
 	return func(tc *exec.TaskContext) ([]blocks.Block, error) {
 		return s.read(tc, units)

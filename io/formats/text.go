@@ -46,10 +46,83 @@ func openSequential(f storage.File, size int) *bufio.Reader {
 	return bufio.NewReaderSize(io.NewSectionReader(f, 0, f.Size()), size)
 }
 
-// skipBOM drops a UTF-8 byte order mark at the start of r.
-func skipBOM(r *bufio.Reader) {
+// skipBOM drops a UTF-8 byte order mark at the start of r and says
+// whether there was one.
+func skipBOM(r *bufio.Reader) bool {
 	if b, err := r.Peek(3); err == nil && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF {
 		_, _ = r.Discard(3)
+		return true
+	}
+	return false
+}
+
+// openLines reads f's lines through a buffer of size bytes: from the
+// start (past a byte order mark), or, for a range (see
+// ReadRequest.Range), from the first line that starts in it, stopping
+// before the first line that starts at or after its end.
+func openLines(f storage.File, r ByteRange, size int) (*lineReader, error) {
+	if r.Start <= 0 {
+		br := openSequential(f, size)
+		lr := &lineReader{r: br, end: r.End}
+		if skipBOM(br) {
+			lr.pos = 3
+		}
+		return lr, nil
+	}
+	from := r.Start - 1 // a line starts at Start only if this byte ends one
+	lr := &lineReader{r: bufio.NewReaderSize(io.NewSectionReader(f, from, f.Size()-from), size), pos: from, end: r.End}
+	if _, err := lr.next(); err != nil && err != io.EOF {
+		return nil, err
+	}
+	lr.line, lr.first = 0, lr.pos
+	return lr, nil
+}
+
+// fileLine turns a line number counted from a range's first line into
+// the file's, counting the newlines before that line (read only when an
+// error needs it).
+func (l *lineReader) fileLine(f storage.File, line int) int {
+	if l.first <= 0 || line <= 0 {
+		return line
+	}
+	if l.base < 0 {
+		return line
+	}
+	if l.base == 0 {
+		n, err := countNewlines(f, l.first)
+		if err != nil {
+			l.base = -1
+			return line
+		}
+		l.base = n
+	}
+	return l.base + line
+}
+
+// countNewlines counts the newlines in f's first n bytes.
+func countNewlines(f storage.File, n int64) (int, error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, n), 1<<20)
+	count := 0
+	for {
+		b, err := r.ReadSlice('\n')
+		if len(b) > 0 && b[len(b)-1] == '\n' {
+			count++
+		}
+		if err == io.EOF {
+			return count, nil
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return count, err
+		}
+	}
+}
+
+// rangeLines fixes the line of a *RowError in err, from a read of a
+// range, to count from the file's start.
+func rangeLines(err error, f storage.File, l *lineReader) {
+	var re *RowError
+	if l != nil && l.first > 0 && errors.As(err, &re) {
+		re.Line = l.fileLine(f, re.Line)
 	}
 }
 
@@ -58,12 +131,23 @@ type lineReader struct {
 	r    *bufio.Reader
 	long []byte // holds a line longer than r's buffer
 	line int    // lines returned so far
+	pos  int64  // the file offset of the next line
+	end  int64  // when set, the lines starting at or after end are not read
+
+	// first is where a range's first line starts (0 when reading from the
+	// file's start) and base the lines before it, once counted (-1: the
+	// count failed).
+	first int64
+	base  int
 }
 
 // next returns the next line including its "\n" (absent on a final line
 // that has none) and io.EOF after the last one. The slice is valid until
 // the next call.
 func (l *lineReader) next() ([]byte, error) {
+	if l.end > 0 && l.pos >= l.end {
+		return nil, io.EOF
+	}
 	b, err := l.r.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
 		l.long = append(l.long[:0], b...)
@@ -75,6 +159,7 @@ func (l *lineReader) next() ([]byte, error) {
 	}
 	if len(b) > 0 {
 		l.line++
+		l.pos += int64(len(b))
 		if err == io.EOF {
 			err = nil
 		}
@@ -306,7 +391,7 @@ func (*TextFormat) Format() string { return "text" }
 // Inspect implements Reader. It reads nothing: the schema is fixed and the
 // row count unknown.
 func (t *TextFormat) Inspect(ctx context.Context, f storage.File) (*FileMeta, error) {
-	return &FileMeta{Schema: t.schema(), Rows: -1}, nil
+	return &FileMeta{Schema: t.schema(), Rows: -1, Splittable: true}, nil
 }
 
 // Read implements Reader.
@@ -333,7 +418,15 @@ func (t *TextFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 	if t.bufSize > 0 {
 		size = t.bufSize
 	}
-	lr := &lineReader{r: openSequential(f, size)}
+	// Text keeps a byte order mark as data, so only a range that starts
+	// past it opens through openLines.
+	lr := &lineReader{r: openSequential(f, size), end: req.Range.End}
+	if req.Range.Start > 0 {
+		if lr, err = openLines(f, req.Range, size); err != nil {
+			return withFile(err, f.Name())
+		}
+		defer func() { rangeLines(err, f, lr) }()
+	}
 	for !b.full() {
 		line, err := lr.next()
 		if err == io.EOF {

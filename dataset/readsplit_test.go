@@ -1,0 +1,91 @@
+package dataset_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shoal-data/shoal/dataset"
+	"github.com/shoal-data/shoal/io/formats"
+)
+
+// bigCSV writes a CSV file of n rows (about 25 bytes each) with quoted
+// fields holding commas, and returns its path.
+func bigCSV(t *testing.T, n int, extra string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("id,name,score\n")
+	for i := range n {
+		fmt.Fprintf(&b, "%d,\"name, %d\",%d.5\n", i, i%97, i%1000)
+	}
+	b.WriteString(extra)
+	path := filepath.Join(t.TempDir(), "big.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestReadOneLargeCSVInParallel: one 15 MB CSV file is read by as many
+// tasks (byte ranges) as WithParallelism asks, and gives every row once,
+// in file order; NumBlocks agrees before and after running.
+func TestReadOneLargeCSVInParallel(t *testing.T) {
+	e := setup(t)
+	const n = 600_000
+	path := bigCSV(t, n, "")
+	for _, par := range []int{1, 3} {
+		d := dataset.ReadCSV(e.ctx, path, dataset.WithRuntime(e.rt), dataset.WithParallelism(par))
+		blocks, err := d.NumBlocks(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := d.Stats(); st == nil || st.Tasks != par {
+			t.Errorf("parallelism %d: read tasks %v", par, st)
+		}
+		next := int64(0)
+		for r, err := range d.IterRows(e.ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id := r.Int64("id"); id != next {
+				t.Fatalf("parallelism %d: row %d has id %d", par, next, id)
+			}
+			if name := r.String("name"); name != fmt.Sprintf("name, %d", next%97) {
+				t.Fatalf("row %d: name %q", next, name)
+			}
+			next++
+		}
+		if next != n {
+			t.Fatalf("parallelism %d: %d rows, want %d", par, next, n)
+		}
+		m, err := d.Materialize(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, err := m.NumBlocks(e.ctx)
+		if err != nil || after != blocks {
+			t.Errorf("parallelism %d: NumBlocks %d before running, %d after (%v)", par, blocks, after, err)
+		}
+	}
+}
+
+// TestReadLargeCSVQuotedNewline: a quoted newline past the sampled rows
+// fails a split read with an error naming the file's line and the
+// option, and NewlinesInValues reads the file whole, correctly.
+func TestReadLargeCSVQuotedNewline(t *testing.T) {
+	e := setup(t)
+	const n = 600_000
+	path := bigCSV(t, n, "600000,\"two\nlines\",1.5\n")
+	_, err := dataset.ReadCSV(e.ctx, path, dataset.WithRuntime(e.rt), dataset.WithParallelism(4)).Count(e.ctx)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("big.csv line %d: a quoted field holds a newline", n+2)) || !strings.Contains(err.Error(), "NewlinesInValues") {
+		t.Fatalf("split read: %v", err)
+	}
+	d := dataset.ReadCSV(e.ctx, path, dataset.WithRuntime(e.rt), dataset.WithParallelism(4),
+		dataset.CSVOptions(formats.CSVOptions{NewlinesInValues: true}))
+	rows, err := d.Count(e.ctx)
+	if err != nil || rows != n+1 {
+		t.Fatalf("NewlinesInValues: %d rows, %v", rows, err)
+	}
+}
