@@ -53,7 +53,9 @@ type ParquetOptions struct {
 	// (0: DefaultParquetRowGroupRows). Blocks are buffered and split so that
 	// every row group but the last holds exactly this many rows.
 	RowGroupRows int64
-	// DisableDictionary turns dictionary encoding off (it is on by default).
+	// DisableDictionary turns dictionary encoding off. By default it is on
+	// for strings and for fixed-width columns whose first values repeat
+	// (at most half of 4096 sampled values distinct), off for the others.
 	DisableDictionary bool
 	// DisablePageIndex leaves out the page index (each page's first row,
 	// min, max and null count, written by default as parquet-mr does),
@@ -915,6 +917,9 @@ func (p *ParquetFormat) Encode(ctx context.Context, w io.Writer, sc *arrow.Schem
 	}
 	if p.opts.CompressionLevel != 0 {
 		wopts = append(wopts, parquet.WithCompressionLevel(p.opts.CompressionLevel))
+	}
+	if !p.opts.DisableDictionary {
+		wopts = append(wopts, plainColumns(sc, recs)...)
 	}
 	props := parquet.NewWriterProperties(wopts...)
 	aprops := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/klauspost/compress/s2"
 	"github.com/pierrec/lz4/v4"
 )
 
@@ -27,11 +28,16 @@ import (
 //     input ("s2: corrupt input"). Pages carry their own is-compressed
 //     flag in V2, but the writers that produce these set it anyway. An
 //     empty input now decodes to an empty output for snappy.
+//
+// And one choice: arrow-go's snappy encoder is klauspost's "better" mode,
+// which took 10% of a CSV → Parquet conversion's CPU; Shoal writes
+// snappy with the standard mode (s2.EncodeSnappy), as Google's snappy,
+// DuckDB and Polars do: about twice as fast, files a few percent larger.
 
 func init() {
 	compress.RegisterCodec(compress.Codecs.Lz4, lz4HadoopCodec{})
 	if base, err := compress.GetCodec(compress.Codecs.Snappy); err == nil {
-		compress.RegisterCodec(compress.Codecs.Snappy, emptyPageCodec{base})
+		compress.RegisterCodec(compress.Codecs.Snappy, snappyCodec{base})
 	}
 }
 
@@ -111,20 +117,24 @@ func decodeLZ4Hadoop(dst, src []byte) ([]byte, bool) {
 	return dst[:out], true
 }
 
-// emptyPageCodec decodes an empty input to an empty output and leaves
-// everything else to the codec it wraps. It need not stream: arrow-go
-// streams pages only for codecs with spec-compliant streams, and snappy's
-// block framing is not one.
-type emptyPageCodec struct{ compress.Codec }
+// snappyCodec is arrow-go's snappy codec with an empty input decoding to
+// an empty output and the standard (faster) encoder. It need not stream:
+// arrow-go streams pages only for codecs with spec-compliant streams, and
+// snappy's block framing is not one.
+type snappyCodec struct{ compress.Codec }
 
-func (c emptyPageCodec) Decode(dst, src []byte) []byte {
+func (c snappyCodec) Encode(dst, src []byte) []byte { return s2.EncodeSnappy(dst, src) }
+
+func (c snappyCodec) EncodeLevel(dst, src []byte, _ int) []byte { return s2.EncodeSnappy(dst, src) }
+
+func (c snappyCodec) Decode(dst, src []byte) []byte {
 	if len(src) == 0 {
 		return dst[:0]
 	}
 	return c.Codec.Decode(dst, src)
 }
 
-func (c emptyPageCodec) DecodeWithError(dst, src []byte) ([]byte, error) {
+func (c snappyCodec) DecodeWithError(dst, src []byte) ([]byte, error) {
 	if len(src) == 0 {
 		return dst[:0], nil
 	}
