@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 // The workloads of SPEC.md, each a peer either runs or calls unsupported.
 export const WORKLOADS = [
   'scan_filter_sum', 'map_arith', 'groupby_100', 'groupby_1m', 'unique', 'sort_int',
-  'sort_str', 'shuffle', 'join', 'csv_etl', 'ingest', 'pipeline',
+  'sort_str', 'shuffle', 'join', 'csv_etl', 'csv_convert', 'ingest', 'pipeline',
   'tpch_q1', 'tpch_q6', 'topk_10', 'join_groupby',
 ];
 

@@ -143,6 +143,18 @@ const workloads = {
     return { ms, answer: { rows: num(n), sum_fare_per_mile: num(s) } };
   },
 
+  // csv_convert converts trips_one.csv as a new user would: DuckDB's
+  // sniffer infers the types (inside the timer, as Shoal's inference is).
+  async csv_convert({ con, ...ctx }, req) {
+    const out = freshDir(req.out, 'csv_convert-duckdb-');
+    const [, ms] = await timed(() => con.run(
+      `COPY (SELECT * FROM read_csv(${quote(path.join(ctx.dir, 'trips_one.csv'))}))
+       TO ${quote(out)} (FORMAT parquet, COMPRESSION snappy, PER_THREAD_OUTPUT true)`));
+    const [n, s] = await one(con,
+      `SELECT count(*), sum(fare) FROM read_parquet(${quote(path.join(out, '*.parquet'))})`);
+    return { ms, answer: { rows: num(n), sum_fare: num(s) } };
+  },
+
   // ingest streams the result chunks (2048 rows or fewer) and hands the
   // rows to the consumer in batches of BATCH_ROWS, in order, cut across
   // chunk and file boundaries; the consumer sums id and fare per batch.

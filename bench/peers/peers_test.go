@@ -20,7 +20,7 @@ import (
 // alone).
 var workloads = []string{
 	"scan_filter_sum", "map_arith", "groupby_100", "groupby_1m", "unique",
-	"sort_int", "sort_str", "shuffle", "join", "csv_etl", "ingest",
+	"sort_int", "sort_str", "shuffle", "join", "csv_etl", "csv_convert", "ingest",
 	"tpch_q1", "tpch_q6", "topk_10", "join_groupby",
 }
 

@@ -124,6 +124,16 @@ const workloads = {
     return { ms, answer: { rows: df.height, sum_fare_per_mile: sum(df, 'fare_per_mile') } };
   },
 
+  // csv_convert converts trips_one.csv with Polars' inferred schema.
+  async csv_convert(ctx, req) {
+    const out = path.join(freshDir(req.out, 'csv_convert-polars-'), 'part-000.parquet');
+    const [, ms] = await timed(() => pl.scanCSV(file(ctx, 'trips_one.csv'))
+      .sinkParquet(out, { compression: 'snappy', mkdir: true })
+      .collect());
+    const df = pl.readParquet(out);
+    return { ms, answer: { rows: df.height, sum_fare: sum(df, 'fare') } };
+  },
+
   // ingest collects id and fare of trips/ and hands the DataFrame to the
   // consumer in zero-copy slices of BATCH_ROWS rows, in order; the
   // consumer copies each slice's two columns into JS typed arrays and sums

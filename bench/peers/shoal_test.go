@@ -26,7 +26,7 @@ func TestShoalOnPeerData(t *testing.T) {
 	rt := exec.NewLocal(exec.WithWorkers(2))
 	defer rt.Close()
 	data := suite.DataIn(dir)
-	for _, w := range []string{suite.ScanFilterSum, suite.MapArith, suite.TPCHQ1, suite.TPCHQ6, suite.TopK10, suite.JoinGroupBy} {
+	for _, w := range []string{suite.ScanFilterSum, suite.MapArith, suite.TPCHQ1, suite.TPCHQ6, suite.TopK10, suite.JoinGroupBy, suite.CSVConvert} {
 		t.Run(w, func(t *testing.T) {
 			got, _, err := suite.RunShoal(ctx, rt, data, w, t.TempDir())
 			if err != nil {

@@ -174,6 +174,9 @@ func (d *testData) write(dir string) error {
 			return err
 		}
 	}
+	if err := writeTripsCSV(filepath.Join(dir, "trips_one.csv"), d.tripsCSV); err != nil {
+		return err
+	}
 	rgl := 1000
 	files := []struct {
 		name string
@@ -431,6 +434,11 @@ func (d *testData) answers() map[string]map[string]float64 {
 		}
 	}
 	a["csv_etl"] = map[string]float64{"rows": crows, "sum_fare_per_mile": cfpm}
+	var fares float64
+	for _, t := range d.tripsCSV {
+		fares += t.fare
+	}
+	a["csv_convert"] = map[string]float64{"rows": float64(len(d.tripsCSV)), "sum_fare": fares}
 	d.expr.answers(a, d.trips)
 	return a
 }

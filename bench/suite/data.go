@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -106,6 +107,7 @@ type Data struct {
 	Trips     []string // trips/part-NNN.parquet
 	TripsCSV  string   // trips_csv/
 	CSVs      []string // trips_csv/part-NNN.csv
+	CSVOne    string   // trips_one.csv: the rows of trips_csv/ in one file
 	GroupBy   string
 	SortData  string
 	JoinLeft  string
@@ -138,6 +140,7 @@ func DataIn(dir string) *Data {
 	for i := range CSVFiles {
 		d.CSVs = append(d.CSVs, filepath.Join(d.TripsCSV, fmt.Sprintf("part-%03d.csv", i)))
 	}
+	d.CSVOne = filepath.Join(d.Dir, "trips_one.csv")
 	d.GroupBy = filepath.Join(d.Dir, "groupby.parquet")
 	d.SortData = filepath.Join(d.Dir, "sortdata.parquet")
 	d.JoinLeft = filepath.Join(d.Dir, "join_left.parquet")
@@ -149,7 +152,7 @@ func DataIn(dir string) *Data {
 
 func (d *Data) files() []string {
 	out := slices.Concat(d.Trips, d.CSVs, d.Lineitem)
-	return append(out, d.GroupBy, d.SortData, d.JoinLeft, d.JoinRight, d.Shuffle, d.TopK, d.Zones)
+	return append(out, d.CSVOne, d.GroupBy, d.SortData, d.JoinLeft, d.JoinRight, d.Shuffle, d.TopK, d.Zones)
 }
 
 // PrepareData returns the data of size under dir/<size>, generating it
@@ -177,6 +180,13 @@ func PrepareData(dir string, size Size, seed uint64, logw io.Writer) (*Data, err
 		}
 		if logw != nil {
 			fmt.Fprintf(logw, "shoalbench: generated in %.1fs\n", time.Since(t0).Seconds())
+		}
+	}
+	if _, err := os.Stat(d.CSVOne); errors.Is(err, fs.ErrNotExist) {
+		// Added after the data layout: made on first use rather than by
+		// regenerating every file.
+		if err := writeTripsCSV(d.CSVOne, d.Seed, 0, d.Size.CSVRows()); err != nil {
+			return nil, err
 		}
 	}
 	for _, f := range d.files() {
@@ -217,6 +227,7 @@ func generate(d *Data) error {
 		lo, hi := perFile(d.Size.CSVRows(), len(d.CSVs), i)
 		jobs = append(jobs, genJob{cost: (hi - lo) * 100, run: func() error { return writeTripsCSV(p, seed, lo, hi) }})
 	}
+	jobs = append(jobs, genJob{cost: d.Size.CSVRows() * 100, run: func() error { return writeTripsCSV(d.CSVOne, seed, 0, d.Size.CSVRows()) }})
 	rg := singleRowGroupRows(n)
 	jobs = append(jobs,
 		genJob{cost: n * 20, run: func() error {

@@ -112,6 +112,12 @@ func Expected(d *Data, workload string) (a Answer, ok bool) {
 			}
 		}
 		return Answer{"rows": rows, "sum_fare_per_mile": s}, true
+	case CSVConvert:
+		var s float64
+		for i := range d.Size.CSVRows() {
+			s += CSVTripRow(seed, i).Fare
+		}
+		return Answer{"rows": float64(d.Size.CSVRows()), "sum_fare": s}, true
 	case Ingest:
 		var sf float64
 		for i := range n {

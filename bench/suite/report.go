@@ -48,6 +48,8 @@ func init() {
 			Goal{Workload: w, Against: "duckdb", MaxRatio: 1, Why: "≤ 1.0× DuckDB's time (issue 15)"},
 			Goal{Workload: w, Against: "duckdb", MaxRatio: 1.5, Why: "peak memory ≤ 1.5× DuckDB's (issue 15)", Memory: true})
 	}
+	// Issue 16's: one CSV file to Parquet within DuckDB's time.
+	Goals = append(Goals, Goal{Workload: CSVConvert, Against: "duckdb", MaxRatio: 1, Why: "≤ 1.0× DuckDB's time (issue 16)"})
 }
 
 // MemRatio is Shoal's peak memory over engine's (NaN when either was not

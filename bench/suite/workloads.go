@@ -32,6 +32,7 @@ const (
 	ShuffleW      = "shuffle"
 	JoinW         = "join"
 	CSVETL        = "csv_etl"
+	CSVConvert    = "csv_convert"
 	Ingest        = "ingest"
 	PipelineW     = "pipeline"
 	TPCHQ1        = "tpch_q1"
@@ -41,7 +42,7 @@ const (
 )
 
 // Workloads lists every workload, in table order.
-var Workloads = []string{ScanFilterSum, MapArith, GroupBy100, GroupBy1M, UniqueW, SortInt, SortStr, ShuffleW, JoinW, CSVETL, Ingest,
+var Workloads = []string{ScanFilterSum, MapArith, GroupBy100, GroupBy1M, UniqueW, SortInt, SortStr, ShuffleW, JoinW, CSVETL, CSVConvert, Ingest,
 	TPCHQ1, TPCHQ6, TopK10, JoinGroupBy, PipelineW}
 
 // IngestBatchRows is the batch size of the ingest workload.
@@ -61,7 +62,7 @@ func (d *Data) InputRows(workload string) int64 {
 		return d.Size.ShuffleRows()
 	case JoinW:
 		return d.Size.Rows + d.Size.JoinRightRows()
-	case CSVETL:
+	case CSVETL, CSVConvert:
 		return d.Size.CSVRows()
 	case PipelineW:
 		c := PipelineConfigFor(d.Size, 1, 1)
@@ -187,6 +188,24 @@ func RunShoal(ctx context.Context, rt exec.Runtime, d *Data, workload, out strin
 			return nil, el, err
 		}
 		return Answer{"rows": row[0], "sum_fare_per_mile": row[1]}, el, os.RemoveAll(dst)
+
+	case CSVConvert:
+		// A new user's conversion: types inferred, default options.
+		dst := out + "/csv_convert"
+		if err := os.RemoveAll(dst); err != nil {
+			return nil, 0, err
+		}
+		start = time.Now()
+		err := dataset.ReadCSV(ctx, d.CSVOne, with).WriteParquet(ctx, dst)
+		el := time.Since(start)
+		if err != nil {
+			return nil, el, err
+		}
+		row, err := oneRow(ctx, dataset.ReadParquet(ctx, dst, with).Aggregate(dataset.CountRows(), dataset.SumOf("fare")))
+		if err != nil {
+			return nil, el, err
+		}
+		return Answer{"rows": row[0], "sum_fare": row[1]}, el, os.RemoveAll(dst)
 
 	case Ingest:
 		var rows, batches, sumID int64
