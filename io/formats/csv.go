@@ -908,13 +908,9 @@ func newCSVCol(name string, field int, t arrow.DataType, b array.Builder) (*csvC
 		unit := t.(*arrow.TimestampType).Unit
 		var v arrow.Timestamp
 		col.parse = func(s []byte) bool {
-			tm, ok := parseTimestampText(bytesView(s), false)
-			if !ok {
-				return false
-			}
-			ts, err := arrow.TimestampFromTime(tm, unit)
+			ts, ok := parseTimestampUnit(s, unit)
 			v = ts
-			return err == nil
+			return ok
 		}
 		if b != nil {
 			tb := b.(*array.TimestampBuilder)
