@@ -1,6 +1,8 @@
 package dataset_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -87,5 +89,96 @@ func TestReadLargeCSVQuotedNewline(t *testing.T) {
 	rows, err := d.Count(e.ctx)
 	if err != nil || rows != n+1 {
 		t.Fatalf("NewlinesInValues: %d rows, %v", rows, err)
+	}
+}
+
+// TestS3ReadOneLargeCSVInRanges: a large CSV object on S3 is read in byte
+// ranges (ranged GETs) by as many tasks as the parallelism asks, with
+// every row once, in order.
+func TestS3ReadOneLargeCSVInRanges(t *testing.T) {
+	e := setup(t)
+	cfg, bucket, fs := s3Config(t)
+	const n = 600_000
+	data, err := os.ReadFile(bigCSV(t, n, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := fs.Create(e.ctx, bucket+"/big.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := dataset.ReadCSV(e.ctx, "s3://"+bucket+"/big.csv", dataset.Storage(cfg), dataset.WithRuntime(e.rt), dataset.WithParallelism(3))
+	next := int64(0)
+	for r, err := range d.IterRows(e.ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := r.Int64("id"); id != next {
+			t.Fatalf("row %d has id %d", next, id)
+		}
+		next++
+	}
+	if next != n {
+		t.Fatalf("%d rows, want %d", next, n)
+	}
+	if st := d.Stats(); st == nil || st.Tasks != 3 {
+		t.Errorf("read tasks %v, want 3", st)
+	}
+}
+
+// TestCSVToParquetOverlaps: converting one large CSV file read in
+// ranges, the first write task starts before the last read task ends (the
+// trace shows reading and writing overlap). A file read whole by one task
+// does not overlap yet: a task hands its blocks on when it ends.
+func TestCSVToParquetOverlaps(t *testing.T) {
+	e := setup(t)
+	path := bigCSV(t, 600_000, "")
+	for _, par := range []int{3} {
+		var trace bytes.Buffer
+		d := dataset.ReadCSV(e.ctx, path, dataset.WithRuntime(e.rt), dataset.WithParallelism(par), dataset.WithTrace(&trace))
+		if err := d.WriteParquet(e.ctx, filepath.Join(t.TempDir(), "out")); err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			TraceEvents []struct {
+				Ph   string  `json:"ph"`
+				Name string  `json:"name"`
+				Cat  string  `json:"cat"`
+				Ts   float64 `json:"ts"`
+				Dur  float64 `json:"dur"`
+			} `json:"traceEvents"`
+		}
+		if err := json.Unmarshal(trace.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		lastReadEnd, firstWrite := -1.0, -1.0
+		reads, writes := 0, 0
+		for _, ev := range doc.TraceEvents {
+			if ev.Ph != "X" {
+				continue
+			}
+			switch {
+			case strings.Contains(ev.Name+ev.Cat, "Write"):
+				writes++
+				if firstWrite < 0 || ev.Ts < firstWrite {
+					firstWrite = ev.Ts
+				}
+			case strings.Contains(ev.Name+ev.Cat, "ReadCSV"):
+				reads++
+				lastReadEnd = max(lastReadEnd, ev.Ts+ev.Dur)
+			}
+		}
+		if reads == 0 || writes == 0 {
+			t.Fatalf("parallelism %d: %d read and %d write task events in\n%.2000s", par, reads, writes, trace.String())
+		}
+		if firstWrite >= lastReadEnd {
+			t.Errorf("parallelism %d: the first write starts at %.0fµs, after the last read ended at %.0fµs", par, firstWrite, lastReadEnd)
+		}
 	}
 }
