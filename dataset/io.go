@@ -103,7 +103,8 @@ func ReadCSV(ctx context.Context, path string, opts ...ReadOption) *Dataset {
 	return readFiles(ctx, "ReadCSV", path, opts, func(r *readConfig) formats.Reader { return formats.CSV(r.csv) })
 }
 
-// ReadJSON reads JSON lines files (one object per line).
+// ReadJSON reads JSON lines files (one object per line), or files holding
+// one top-level array of objects.
 func ReadJSON(ctx context.Context, path string, opts ...ReadOption) *Dataset {
 	return readFiles(ctx, "ReadJSON", path, opts, func(r *readConfig) formats.Reader { return formats.JSON(r.json) })
 }
