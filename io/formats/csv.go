@@ -678,10 +678,7 @@ func timestampShape(s string) (zoned, ok bool) {
 		return false, false
 	}
 	rest := s[19:]
-	if len(rest) > 0 && rest[0] == '.' {
-		rest = strings.TrimLeft(rest[1:], "0123456789")
-	}
-	return rest != "", true
+	return len(rest) > max(fractionLen(rest), 0), true
 }
 
 // parseTimestampText parses an RFC 3339 timestamp,
@@ -714,16 +711,11 @@ func parseTimestampText(s string, strict bool) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	rest := s[19:]
-	if len(rest) > 0 && rest[0] == '.' {
-		n := 1
-		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-			n++
-		}
-		if n == 1 || n > 10 {
-			return time.Time{}, false
-		}
-		rest = rest[n:]
+	n := fractionLen(rest)
+	if n < 0 {
+		return time.Time{}, false
 	}
+	rest = rest[n:]
 	switch {
 	case rest == "Z":
 	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && digits(rest[1:3]) && rest[3] == ':' && digits(rest[4:6]):

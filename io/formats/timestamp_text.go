@@ -31,14 +31,11 @@ func fastTimestamp(s []byte) (sec, nsec int64, ok bool) {
 		return 0, 0, false
 	}
 	rest := s[19:]
-	if len(rest) > 0 && rest[0] == '.' {
-		n := 1
-		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-			n++
-		}
-		if n == 1 || n > 10 {
-			return 0, 0, false
-		}
+	n := fractionLen(rest)
+	if n < 0 {
+		return 0, 0, false
+	}
+	if n > 0 {
 		frac, _ := digitsN(rest[1:n])
 		for range 10 - n {
 			frac *= 10
@@ -64,6 +61,23 @@ func fastTimestamp(s []byte) (sec, nsec int64, ok bool) {
 	}
 	sec = daysFromCivil(year, month, day)*86400 + hour*3600 + minute*60 + second - offset
 	return sec, nsec, true
+}
+
+// fractionLen is the length of the fraction of seconds rest starts with,
+// its '.' included: 0 when there is none, -1 when it has no digit or more
+// than nine.
+func fractionLen[S ~string | ~[]byte](rest S) int {
+	if len(rest) == 0 || rest[0] != '.' {
+		return 0
+	}
+	n := 1
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	if n == 1 || n > 10 {
+		return -1
+	}
+	return n
 }
 
 // digitsN reads an unsigned decimal of only digits.
