@@ -85,7 +85,17 @@ func staticBlocks(n ops.Node) (int, bool) {
 	switch n := n.(type) {
 	case *ops.Read:
 		tasks, err := n.Source.ReadTasks(n.Parallelism)
-		return len(tasks), err == nil && n.Rows() >= 0
+		if err != nil {
+			return 0, false
+		}
+		total := 0
+		for _, t := range tasks {
+			if t.Blocks <= 0 {
+				return 0, false
+			}
+			total += t.Blocks
+		}
+		return total, true
 	case *ops.Refs:
 		return len(n.Refs), true
 	case *ops.Repartition:

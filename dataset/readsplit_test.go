@@ -182,3 +182,35 @@ func TestCSVToParquetOverlaps(t *testing.T) {
 		}
 	}
 }
+
+// TestNumBlocksBeforeAndAfterRunning: NumBlocks of a read says what the
+// run gives, for many small Parquet files, one file of many batches, and
+// a CSV file (counted by running it).
+func TestNumBlocksBeforeAndAfterRunning(t *testing.T) {
+	e := setup(t)
+	dir := t.TempDir()
+	if err := dataset.Range(200*1000, e.par(200)...).WriteParquet(e.ctx, filepath.Join(dir, "many")); err != nil {
+		t.Fatal(err)
+	}
+	if err := dataset.Range(300_000, e.par(1)...).WriteParquet(e.ctx, filepath.Join(dir, "one")); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*dataset.Dataset{
+		dataset.ReadParquet(e.ctx, filepath.Join(dir, "many"), e.opt()),
+		dataset.ReadParquet(e.ctx, filepath.Join(dir, "one"), e.opt()),
+		dataset.ReadCSV(e.ctx, bigCSV(t, 100_000, ""), e.opt()),
+	} {
+		before, err := d.NumBlocks(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := d.Materialize(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, err := m.NumBlocks(e.ctx)
+		if err != nil || after != before || before < 2 {
+			t.Errorf("%s: NumBlocks %d before running, %d after (%v)", d.Explain(), before, after, err)
+		}
+	}
+}

@@ -45,7 +45,7 @@ func (r *rangeSource) WithLimit(n int64) ops.Datasource { return &rangeSource{n:
 
 func (r *rangeSource) ReadTasks(parallelism int) ([]ops.ReadTask, error) {
 	return splitRows(r.n, parallelism, func(lo, hi int64) ops.ReadTask {
-		return ops.ReadTask{Rows: hi - lo, Bytes: 8 * (hi - lo), Read: rangeRead(lo, hi),
+		return ops.ReadTask{Rows: hi - lo, Bytes: 8 * (hi - lo), Blocks: 1, Read: rangeRead(lo, hi),
 			Spec: ops.MustSpec(rangeKind, rangeArgs{Lo: lo, Hi: hi})}
 	}), nil
 }
@@ -114,7 +114,7 @@ func (s *itemsSource) WithLimit(n int64) ops.Datasource {
 func (s *itemsSource) ReadTasks(parallelism int) ([]ops.ReadTask, error) {
 	return splitRows(int64(len(s.items)), parallelism, func(lo, hi int64) ops.ReadTask {
 		part := s.items[lo:hi]
-		return ops.ReadTask{Rows: hi - lo, Bytes: -1, Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
+		return ops.ReadTask{Rows: hi - lo, Bytes: -1, Blocks: 1, Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
 			b, err := blocks.FromItemsWithSchema(tc.Alloc, s.schema, part)
 			if err != nil {
 				return nil, fmt.Errorf("items %d..%d: %w", lo, hi, err)
@@ -178,7 +178,7 @@ func (s *recordsSource) NumRows() int64 {
 func (s *recordsSource) ReadTasks(int) ([]ops.ReadTask, error) {
 	tasks := make([]ops.ReadTask, len(s.recs))
 	for i, r := range s.recs {
-		tasks[i] = ops.ReadTask{Rows: r.NumRows(), Bytes: blocks.Size(r), Read: func(*exec.TaskContext) ([]blocks.Block, error) {
+		tasks[i] = ops.ReadTask{Rows: r.NumRows(), Bytes: blocks.Size(r), Blocks: 1, Read: func(*exec.TaskContext) ([]blocks.Block, error) {
 			runtime.KeepAlive(s) // the records live as long as the source
 			r.Retain()
 			return []blocks.Block{r}, nil
@@ -214,7 +214,7 @@ func (s *structsSource[T]) NumRows() int64        { return int64(len(s.vals)) }
 func (s *structsSource[T]) ReadTasks(parallelism int) ([]ops.ReadTask, error) {
 	return splitRows(int64(len(s.vals)), parallelism, func(lo, hi int64) ops.ReadTask {
 		part := s.vals[lo:hi]
-		return ops.ReadTask{Rows: hi - lo, Bytes: -1, Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
+		return ops.ReadTask{Rows: hi - lo, Bytes: -1, Blocks: 1, Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
 			b, err := blocks.FromStructs(tc.Alloc, part)
 			if err != nil {
 				return nil, err

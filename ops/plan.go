@@ -99,6 +99,9 @@ type ReadTask struct {
 	// Rows and Bytes estimate the output (-1 when unknown); the executor uses
 	// Bytes for backpressure before the task has run.
 	Rows, Bytes int64
+	// Blocks is how many blocks Read gives, when that is known before it
+	// runs (0: unknown), so that NumBlocks needs no run.
+	Blocks int
 	// Read produces the blocks; each carries one reference for the caller.
 	Read func(tc *exec.TaskContext) ([]blocks.Block, error)
 	// Stream, when set, reads the same blocks as Read but hands each to

@@ -599,13 +599,37 @@ func (s *Source) task(units []readUnit, enc *specEncoder) ops.ReadTask {
 	if !s.filter.IsZero() {
 		rows = -1 // known only once the filter has run
 	}
-	return ops.ReadTask{Rows: rows, Bytes: bytes, Spec: enc.spec(units),
+	return ops.ReadTask{Rows: rows, Bytes: bytes, Blocks: s.knownBlocks(units), Spec: enc.spec(units),
 		Read: func(tc *exec.TaskContext) ([]blocks.Block, error) {
 			return s.read(tc, units)
 		},
 		Stream: func(tc *exec.TaskContext, emit func(blocks.Block) error) error {
 			return s.stream(tc, units, emit)
 		}}
+}
+
+// knownBlocks is how many blocks a read of units gives, when the units
+// are row groups of known size read whole (no filter, no limit): a block
+// per batch of rows in each row group. 0 means unknown.
+func (s *Source) knownBlocks(units []readUnit) int {
+	if !s.filter.IsZero() || s.limit >= 0 {
+		return 0
+	}
+	batch := int64(s.opts.BatchRows)
+	if p, ok := s.opts.Reader.(*ParquetFormat); ok && batch <= 0 {
+		batch = int64(p.opts.BatchRows)
+	}
+	if batch <= 0 {
+		batch = DefaultBatchRows
+	}
+	n := 0
+	for _, u := range units {
+		if u.index < 0 || u.rows < 0 {
+			return 0
+		}
+		n += int((u.rows + batch - 1) / batch)
+	}
+	return n
 }
 
 // read reads the units of one task, one file after the other.
