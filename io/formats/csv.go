@@ -203,8 +203,10 @@ type csvParser struct {
 	comment []byte
 	lazy    bool
 
-	rec     []byte // the record's fields, unquoted, end to end
-	ends    []int  // end of each field in rec
+	rec     []byte // the fields of a record with quotes, unquoted, end to end
+	data    []byte // the record's fields: rec, or the line itself when it holds no quote
+	starts  []int  // start of each field in data
+	ends    []int  // end of each field in data
 	quoted  []bool // whether each field was quoted
 	lines   []int  // the line each field starts on
 	recLine int    // the line the record starts on
@@ -259,16 +261,20 @@ func eolLen(b []byte) int {
 
 func (p *csvParser) nfields() int { return len(p.ends) }
 
-func (p *csvParser) field(i int) []byte {
+func (p *csvParser) field(i int) []byte { return p.data[p.starts[i]:p.ends[i]] }
+
+// endField ends a field copied into rec, which holds the fields end to end.
+func (p *csvParser) endField(quoted bool, line int) {
 	start := 0
-	if i > 0 {
-		start = p.ends[i-1]
+	if n := len(p.ends); n > 0 {
+		start = p.ends[n-1]
 	}
-	return p.rec[start:p.ends[i]]
+	p.addField(start, len(p.rec), quoted, line)
 }
 
-func (p *csvParser) endField(quoted bool, line int) {
-	p.ends = append(p.ends, len(p.rec))
+func (p *csvParser) addField(start, end int, quoted bool, line int) {
+	p.starts = append(p.starts, start)
+	p.ends = append(p.ends, end)
 	p.quoted = append(p.quoted, quoted)
 	p.lines = append(p.lines, line)
 }
@@ -310,8 +316,25 @@ func (p *csvParser) record() error {
 		}
 		break
 	}
-	p.rec, p.ends, p.quoted, p.lines = p.rec[:0], p.ends[:0], p.quoted[:0], p.lines[:0]
+	p.rec, p.starts, p.ends, p.quoted, p.lines = p.rec[:0], p.starts[:0], p.ends[:0], p.quoted[:0], p.lines[:0]
 	p.recLine = p.lr.line
+	if bytes.IndexByte(line, '"') < 0 {
+		// No quote on the line: the fields are the line's bytes between
+		// delimiters, viewed where the reader holds them rather than
+		// copied (valid until the next record is read).
+		body := line[:len(line)-eolLen(line)]
+		p.data = body
+		for pos := 0; ; {
+			i := p.indexDelim(body[pos:])
+			if i < 0 {
+				p.addField(pos, len(body), false, p.recLine)
+				return nil
+			}
+			p.addField(pos, pos+i, false, p.recLine)
+			pos += i + len(p.delim)
+		}
+	}
+	defer func() { p.data = p.rec }()
 	for {
 		if len(line) == 0 || line[0] != '"' {
 			// An unquoted field runs to the delimiter or the end of the line.

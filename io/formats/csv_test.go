@@ -709,6 +709,13 @@ func BenchmarkCSVRead(b *testing.B) {
 	benchRead(b, CSV(CSVOptions{}), data)
 }
 
+// BenchmarkCSVReadUnquoted is BenchmarkCSVRead without quotes in the
+// file, the common case of numeric exports.
+func BenchmarkCSVReadUnquoted(b *testing.B) {
+	data, _ := benchRows(200_000)
+	benchRead(b, CSV(CSVOptions{}), bytes.ReplaceAll(data, []byte(`"`), nil))
+}
+
 func BenchmarkJSONRead(b *testing.B) {
 	_, data := benchRows(200_000)
 	benchRead(b, JSON(JSONOptions{}), data)
