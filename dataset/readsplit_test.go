@@ -39,6 +39,9 @@ func TestReadOneLargeCSVInParallel(t *testing.T) {
 	path := bigCSV(t, n, "")
 	for _, par := range []int{1, 3} {
 		d := dataset.ReadCSV(e.ctx, path, dataset.WithRuntime(e.rt), dataset.WithParallelism(par))
+		if strings.Contains(d.Explain(), "read whole") {
+			t.Errorf("a splittable file said to be read whole:\n%s", d.Explain())
+		}
 		blocks, err := d.NumBlocks(e.ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -86,6 +89,9 @@ func TestReadLargeCSVQuotedNewline(t *testing.T) {
 	}
 	d := dataset.ReadCSV(e.ctx, path, dataset.WithRuntime(e.rt), dataset.WithParallelism(4),
 		dataset.CSVOptions(formats.CSVOptions{NewlinesInValues: true}))
+	if !strings.Contains(d.Explain(), "1 large files read whole") {
+		t.Errorf("the plan does not say the file is read whole:\n%s", d.Explain())
+	}
 	rows, err := d.Count(e.ctx)
 	if err != nil || rows != n+1 {
 		t.Fatalf("NewlinesInValues: %d rows, %v", rows, err)

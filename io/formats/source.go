@@ -346,8 +346,29 @@ func (s *Source) Name() string {
 	if s.limit >= 0 {
 		fmt.Fprintf(&b, "; limit=%d", s.limit)
 	}
+	if n := s.wholeLarge(); n > 0 {
+		fmt.Fprintf(&b, "; %d large files read whole (quoted newlines or one JSON array)", n)
+	}
 	b.WriteByte(']')
 	return b.String()
+}
+
+// wholeLarge counts the files of a line format that are large enough to
+// be read in ranges but cannot be (a CSV with quoted newlines, a JSON
+// array): each is read by one task, which the plan says.
+func (s *Source) wholeLarge() int {
+	switch s.opts.Reader.(type) {
+	case *CSVFormat, *JSONFormat:
+	default:
+		return 0
+	}
+	n := 0
+	for _, f := range s.files {
+		if m := s.meta(f); !f.logged && m != nil && !m.Splittable && s.opts.MinTaskBytes > 0 && f.info.Size >= 2*s.opts.MinTaskBytes {
+			n++
+		}
+	}
+	return n
 }
 
 func titleCase(s string) string {
