@@ -195,6 +195,13 @@ func MinRowsPerFile(n int) WriteOption {
 	return writeOptionFunc(func(w *writeConfig) { w.minRows = int64(max(n, 0)) })
 }
 
+// MaxRowsPerFile writes a block of more than n rows as several files of
+// at most n rows each (per partition), so a large block does not become
+// one huge file. With MinRowsPerFile it bounds file sizes from both sides.
+func MaxRowsPerFile(n int) WriteOption {
+	return writeOptionFunc(func(w *writeConfig) { w.sink.MaxRowsPerFile = int64(max(n, 0)) })
+}
+
 // PartitionBy writes rows under "col=value/" directories, hive style.
 func PartitionBy(cols ...string) WriteOption {
 	return writeOptionFunc(func(w *writeConfig) { w.sink.PartitionBy = cols })

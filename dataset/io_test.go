@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -623,6 +624,47 @@ func TestMinRowsPerFileGathersSmallBlocks(t *testing.T) {
 	}
 	ids := takeIDs(t, e, dataset.ReadParquet(e.ctx, dir, e.opt()))
 	equalInts(t, "read back", ids, seq(0, 10000))
+}
+
+// TestMaxRowsPerFileSplitsLargeBlocks: one block of 10000 rows written
+// with at most 3000 rows per file makes 4 files (3000, 3000, 3000, 1000),
+// and per partition alike; the rows read back in order.
+func TestMaxRowsPerFileSplitsLargeBlocks(t *testing.T) {
+	e := setup(t)
+	dir := t.TempDir()
+	if err := dataset.Range(10000, e.par(1)...).WriteParquet(e.ctx, dir, dataset.MaxRowsPerFile(3000)); err != nil {
+		t.Fatal(err)
+	}
+	files := visibleFiles(t, dir)
+	if len(files) != 4 {
+		t.Fatalf("wrote %d files, want 4: %v", len(files), files)
+	}
+	var counts []int64
+	for _, f := range files {
+		n, err := dataset.ReadParquet(e.ctx, filepath.Join(dir, f), e.opt()).Count(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts = append(counts, n)
+	}
+	slices.Sort(counts)
+	if fmt.Sprint(counts) != "[1000 3000 3000 3000]" {
+		t.Errorf("file rows %v", counts)
+	}
+	equalInts(t, "read back", takeIDs(t, e, dataset.ReadParquet(e.ctx, dir, e.opt())), seq(0, 10000))
+
+	pdir := t.TempDir()
+	d := dataset.Range(10000, e.par(1)...).WithColumn("p", dataset.Col("id").Mod(2))
+	if err := d.WriteParquet(e.ctx, pdir, dataset.PartitionBy("p"), dataset.MaxRowsPerFile(3000)); err != nil {
+		t.Fatal(err)
+	}
+	if files := visibleFiles(t, pdir); len(files) != 4 {
+		t.Errorf("partitioned: %d files, want 2 per partition: %v", len(files), files)
+	}
+	n, err := dataset.ReadParquet(e.ctx, pdir, e.opt()).Count(e.ctx)
+	if err != nil || n != 10000 {
+		t.Errorf("partitioned read back: %d rows, %v", n, err)
+	}
 }
 
 func TestWhereTypeErrorAtPlanTime(t *testing.T) {

@@ -63,6 +63,9 @@ type SinkOptions struct {
 	// default a time stamp and random suffix. A write refuses an ID that
 	// names files of the dataset already.
 	WriteID string
+	// MaxRowsPerFile, when positive, writes a block of more rows as
+	// several files of at most this many rows each (per partition).
+	MaxRowsPerFile int64
 	// Schema is the dataset's schema when it is known before writing: what
 	// a write of no blocks records (its blocks' schema wins otherwise).
 	Schema *arrow.Schema
@@ -236,14 +239,8 @@ func (s *Sink) Write(tc *exec.TaskContext, index int, b blocks.Block) (ops.Write
 	if b.NumRows() == 0 {
 		return res, nil
 	}
-	name := txlog.DataFileName(s.opts.WriteID, index, s.opts.Encoder.Ext())
 	if len(s.opts.PartitionBy) == 0 {
-		n, err := s.writeFile(tc, name, b)
-		if err != nil {
-			return res, err
-		}
-		res.Files, res.FileRows, res.FileBytes, res.Bytes = []string{name}, []int64{b.NumRows()}, []int64{n}, n
-		return res, nil
+		return res, s.writeFiles(tc, "", index, b, &res)
 	}
 	groups, err := partitionRows(b, s.opts.PartitionBy)
 	if err != nil {
@@ -265,18 +262,45 @@ func (s *Sink) Write(tc *exec.TaskContext, index int, b blocks.Block) (ops.Write
 		if err != nil {
 			return res, err
 		}
-		rel := g.dir + "/" + name
-		n, err := s.writeFile(tc, rel, data)
+		err = s.writeFiles(tc, g.dir+"/", index, data, &res)
 		data.Release()
 		if err != nil {
 			return res, err
 		}
+	}
+	return res, nil
+}
+
+// writeFiles writes block index's rows of b under dir: one file, or
+// pieces of at most MaxRowsPerFile rows, each added to res.
+func (s *Sink) writeFiles(tc *exec.TaskContext, dir string, index int, b blocks.Block, res *ops.WriteResult) error {
+	ext, rows := s.opts.Encoder.Ext(), b.NumRows()
+	pieces := int64(1)
+	if max := s.opts.MaxRowsPerFile; max > 0 && rows > max {
+		pieces = (rows + max - 1) / max
+	}
+	for k := range pieces {
+		rel := dir + txlog.DataFileName(s.opts.WriteID, index, ext)
+		part := b
+		if pieces > 1 {
+			rel = dir + txlog.DataPieceName(s.opts.WriteID, index, int(k), ext)
+			lo := k * s.opts.MaxRowsPerFile
+			part = b.NewSlice(lo, min(lo+s.opts.MaxRowsPerFile, rows))
+		}
+		partRows := part.NumRows()
+		n, err := s.writeFile(tc, rel, part)
+		if pieces > 1 {
+			part.Release()
+		}
+		if err != nil {
+			return err
+		}
 		res.Files = append(res.Files, rel)
-		res.FileRows = append(res.FileRows, int64(len(g.rows)))
+		res.FileRows = append(res.FileRows, partRows)
 		res.FileBytes = append(res.FileBytes, n)
 		res.Bytes += n
 	}
-	return res, nil
+	return nil
 }
 
 func contains(list []string, s string) bool {

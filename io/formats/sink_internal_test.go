@@ -66,3 +66,23 @@ func TestPartitionRowsBothPaths(t *testing.T) {
 		t.Errorf("dictionary partition: %v, %v", groups, err)
 	}
 }
+
+// TestSinkSpecKeepsMaxRowsPerFile: a sink rebuilt from its spec in another
+// process splits blocks alike.
+func TestSinkSpecKeepsMaxRowsPerFile(t *testing.T) {
+	s, err := NewSink(t.Context(), SinkOptions{Path: t.TempDir(), Encoder: Parquet(ParquetOptions{}), WriteID: "w", MaxRowsPerFile: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, ok := s.SpecArgs()
+	if !ok {
+		t.Fatal("a local Parquet sink does not travel")
+	}
+	again, err := SinkFromSpecArgs(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.opts.MaxRowsPerFile != 7 {
+		t.Errorf("MaxRowsPerFile %d after the spec, want 7", again.opts.MaxRowsPerFile)
+	}
+}

@@ -20,6 +20,7 @@ type sinkArgs struct {
 	PartitionBy []string           `json:"partition_by,omitempty"`
 	Mode        WriteMode          `json:"mode"`
 	WriteID     string             `json:"write_id"`
+	MaxRows     int64              `json:"max_rows,omitempty"`
 }
 
 // SpecArgs describes the sink as data for SinkFromSpecArgs, or reports
@@ -28,7 +29,7 @@ type sinkArgs struct {
 // other process uses its own credential chain), or a CSV or JSON format
 // with a BadRows counter.
 func (s *Sink) SpecArgs() (json.RawMessage, bool) {
-	a := sinkArgs{Path: s.opts.Path, PartitionBy: s.opts.PartitionBy, Mode: s.opts.Mode, WriteID: s.opts.WriteID}
+	a := sinkArgs{Path: s.opts.Path, PartitionBy: s.opts.PartitionBy, Mode: s.opts.Mode, WriteID: s.opts.WriteID, MaxRows: s.opts.MaxRowsPerFile}
 	if !strings.Contains(a.Path, "://") {
 		// A local path: absolute, as the other process's working directory
 		// is not this one's.
@@ -79,5 +80,5 @@ func SinkFromSpecArgs(data json.RawMessage) (*Sink, error) {
 		cfg.S3 = *a.S3
 	}
 	return NewSink(context.Background(), SinkOptions{Path: a.Path, Encoder: enc, Storage: cfg,
-		PartitionBy: a.PartitionBy, Mode: a.Mode, WriteID: a.WriteID})
+		PartitionBy: a.PartitionBy, Mode: a.Mode, WriteID: a.WriteID, MaxRowsPerFile: a.MaxRows})
 }

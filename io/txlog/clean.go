@@ -22,6 +22,12 @@ func DataFileName(writeID string, block int, ext string) string {
 	return fmt.Sprintf("part-%s-%06d%s", writeID, block, ext)
 }
 
+// DataPieceName names piece k of block's file of the write writeID, for
+// a block written as several files: "part-<writeID>-000003-1.parquet".
+func DataPieceName(writeID string, block, piece int, ext string) string {
+	return fmt.Sprintf("part-%s-%06d-%d%s", writeID, block, piece, ext)
+}
+
 // dataFileRE matches the names DataFileName makes (and a "-<n>" suffix
 // for a block split into several files).
 var dataFileRE = regexp.MustCompile(`^part-.+-[0-9]{6}(-[0-9]+)?(\.[A-Za-z0-9.]+)?$`)
