@@ -184,12 +184,16 @@ func convertCommand() *cobra.Command {
 	var files int
 	cmd := &cobra.Command{
 		Use:   "convert SRC DST",
-		Short: "Rewrite a dataset in another format (DST is a directory)",
+		Short: "Rewrite a dataset in another format (DST is a directory; its extension or --to names the format, Parquet when it has none)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if to == "" {
-				f, ok := extFormats[strings.ToLower(path.Ext(strings.TrimRight(args[1], "/")))]
+				ext := strings.ToLower(path.Ext(strings.TrimRight(args[1], "/")))
+				f, ok := extFormats[ext]
+				if ext == "" {
+					f, ok = "parquet", true
+				}
 				if !ok {
 					return fmt.Errorf("%s: cannot tell the output format from the name; pass --to parquet|csv|json", args[1])
 				}

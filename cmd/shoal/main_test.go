@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-data/shoal/internal/ci"
 	"github.com/shoal-data/shoal/io/storage/s3"
 	"github.com/shoal-data/shoal/io/storage/s3/s3test"
 )
@@ -188,5 +189,38 @@ func TestCommandsOnS3(t *testing.T) {
 	bad := append(env[:len(env):len(env)], "AWS_SECRET_ACCESS_KEY=wrong")
 	if r := run(t, bin, bad, "count", dst); r.code == 0 || !strings.Contains(r.stderr, "credentials") {
 		t.Errorf("wrong credentials: %+v", r)
+	}
+}
+
+// Every valid file of parquet-testing's data/ converts, as a new user
+// would convert it (no --to: a directory without an extension gets
+// Parquet), to a dataset of as many rows; the files with corrupt pages
+// fail naming the page.
+func TestConvertParquetTestingData(t *testing.T) {
+	dir := filepath.Join("..", "..", "..", "shared", "testdata", "parquet-testing", "data")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.parquet"))
+	if len(files) == 0 {
+		ci.Missing(t, "parquet-testing files not found at "+dir+" (../shared/testdata belongs beside the checkout)")
+	}
+	bin := shoalBinary(t)
+	out := t.TempDir()
+	for _, src := range files {
+		name := strings.TrimSuffix(filepath.Base(src), ".parquet")
+		dst := filepath.Join(out, strings.ReplaceAll(name, ".", "_"))
+		r := run(t, bin, nil, "convert", src, dst)
+		if strings.Contains(name, "corrupt-checksum") {
+			if r.code == 0 || !strings.Contains(r.stderr, "page checksum mismatch") {
+				t.Errorf("%s: %+v, want a checksum failure", name, r)
+			}
+			continue
+		}
+		if r.code != 0 {
+			t.Errorf("convert %s: %+v", name, r)
+			continue
+		}
+		want, got := run(t, bin, nil, "count", src), run(t, bin, nil, "count", dst)
+		if want.code != 0 || got.code != 0 || want.stdout != got.stdout {
+			t.Errorf("%s: count %+v, converted %+v", name, want, got)
+		}
 	}
 }

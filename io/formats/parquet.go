@@ -66,6 +66,11 @@ type ParquetOptions struct {
 	// default every field read is nullable, as CSV and JSON reads give
 	// them, so that the same data has the same schema in any format.
 	KeepRequired bool
+	// Int96Unit is the unit INT96 timestamps (Spark's and Impala's legacy
+	// encoding) are read as: "us" (the default, as DuckDB and Spark read
+	// them; it holds every date of years 1 to 9999), "ns" (Impala's full
+	// precision, failing on dates outside 1677-2262), "ms" or "s".
+	Int96Unit string
 }
 
 // ParquetFormat reads and writes Apache Parquet files through arrow-go's
@@ -139,7 +144,9 @@ func recoverParquet(op, name string, err *error) {
 // parquetMagic ends a Parquet file; parquetMagicEncrypted ends one whose
 // footer is encrypted.
 var (
-	parquetMagic          = []byte("PAR1")
+	parquetMagic = []byte("PAR1")
+	// pqTailRead is how much of a file's end openParquet reads at once.
+	pqTailRead            = int64(64 << 10)
 	parquetMagicEncrypted = []byte("PARE")
 )
 
@@ -152,25 +159,41 @@ func (p *ParquetFormat) openParquet(f storage.File, src io.ReaderAt, mem memory.
 		return nil, fmt.Errorf("parquet: %s: not a Parquet file, or truncated: %d bytes, too few for one", f.Name(), size)
 	}
 	// The last 8 bytes are the footer's length and the magic: checking
-	// them here says what is wrong in words arrow-go does not use.
-	var tail [8]byte
-	if _, err := f.ReadAt(tail[:], size-8); err != nil && err != io.EOF {
+	// them here says what is wrong in words arrow-go does not use. One
+	// read of the file's tail usually holds the footer too (on S3, one
+	// request instead of two).
+	tail := make([]byte, min(size, pqTailRead))
+	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil && err != io.EOF {
 		return nil, withFile(fmt.Errorf("parquet: reading the footer: %w", err), f.Name())
 	}
-	switch magic := tail[4:]; {
+	switch magic := tail[len(tail)-4:]; {
 	case bytes.Equal(magic, parquetMagicEncrypted):
 		return nil, fmt.Errorf("parquet: %s: unsupported feature: encrypted footer (PARE)", f.Name())
 	case !bytes.Equal(magic, parquetMagic):
 		return nil, fmt.Errorf("parquet: %s: not a Parquet file, or truncated: its last 4 bytes (of %d) are %q, not the magic %q", f.Name(), size, magic, parquetMagic)
 	}
-	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
+	n := int64(binary.LittleEndian.Uint32(tail[len(tail)-8:]))
+	if n > size-12 {
 		return nil, fmt.Errorf("parquet: %s: truncated, or not a Parquet file: the footer says its metadata takes %d bytes, more than the file's %d bytes hold", f.Name(), n, size)
 	}
-	pr, err := file.NewParquetReader(io.NewSectionReader(src, 0, size), file.WithReadProps(pqReaderProps(mem, buffered)))
+	var raw []byte
+	if n+8 <= int64(len(tail)) {
+		raw = tail[int64(len(tail))-8-n : len(tail)-8]
+	} else {
+		raw = make([]byte, n)
+		if _, err := f.ReadAt(raw, size-8-n); err != nil && err != io.EOF {
+			return nil, withFile(fmt.Errorf("parquet: reading the footer: %w", err), f.Name())
+		}
+	}
+	md, err := pqParseFooter(raw)
 	if err != nil {
 		return nil, fmt.Errorf("parquet: %s: corrupt footer (%d bytes): %w", f.Name(), size, err)
 	}
-	md := pr.MetaData()
+	md.SetSourceFileSize(size)
+	pr, err := file.NewParquetReader(io.NewSectionReader(src, 0, size), file.WithReadProps(pqReaderProps(mem, buffered)), file.WithMetadata(md))
+	if err != nil {
+		return nil, fmt.Errorf("parquet: %s: %w", f.Name(), err)
+	}
 	if md == nil || md.Schema == nil {
 		return nil, fmt.Errorf("parquet: %s: footer has no schema", f.Name())
 	}
@@ -259,12 +282,16 @@ func (p *ParquetFormat) Inspect(ctx context.Context, f storage.File) (meta *File
 	}
 	defer pr.Close()
 	md := pr.MetaData()
+	rep, err := pqRepairsOf(md, p.opts.Int96Unit)
+	if err != nil {
+		return nil, err
+	}
 	props := pqarrow.ArrowReadProperties{}
 	sc, err := pqarrow.FromParquet(md.Schema, &props, md.KeyValueMetadata())
 	if err != nil {
 		return nil, fmt.Errorf("parquet: %s: converting the schema: %w", f.Name(), err)
 	}
-	meta = &FileMeta{Schema: pqNormalizeSchema(sc, p.opts.KeepRequired), Rows: parquetRows(md), footer: md, size: f.Size()}
+	meta = &FileMeta{Schema: pqNormalizeSchema(sc, p.opts.KeepRequired, rep), Rows: parquetRows(md), footer: md, size: f.Size()}
 	statCols := parquetStatColumns(md.Schema)
 	for i := 0; i < pr.NumRowGroups(); i++ {
 		rgm := md.RowGroup(i)
@@ -541,9 +568,15 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 	}
 	mem := newPQReadAlloc(base, req.Recycle)
 	defer mem.sweep() // after every reader below is released
-	norm := &pqNormalizer{keepRequired: p.opts.KeepRequired}
+	norm := &pqNormalizer{keepRequired: p.opts.KeepRequired, mem: base}
 	emitRaw := emit
-	emit = func(r arrow.RecordBatch) error { return emitRaw(norm.normalize(r)) }
+	emit = func(r arrow.RecordBatch) error {
+		out, err := norm.normalize(r)
+		if err != nil {
+			return pqEmitError{fmt.Errorf("parquet: %s: %w", name, err)}
+		}
+		return emitRaw(out)
+	}
 	batch := req.BatchRows
 	if batch <= 0 {
 		batch = p.opts.BatchRows
@@ -569,6 +602,9 @@ func (p *ParquetFormat) Read(ctx context.Context, f storage.File, meta *FileMeta
 		return err
 	}
 	defer pr.Close()
+	if norm.rep, err = pqRepairsOf(pr.MetaData(), p.opts.Int96Unit); err != nil {
+		return err
+	}
 	nrg := pr.NumRowGroups()
 	if meta != nil && len(meta.Units) > 0 && len(meta.Units) != nrg {
 		return fmt.Errorf("parquet: %s: file has %d row groups, %d when inspected (changed since?)", name, nrg, len(meta.Units))

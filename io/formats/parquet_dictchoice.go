@@ -27,8 +27,13 @@ func plainColumns(sc *arrow.Schema, recs []arrow.RecordBatch) []parquet.WriterPr
 	var out []parquet.WriterProperty
 	for i, f := range sc.Fields() {
 		fw, ok := f.Type.(arrow.FixedWidthDataType)
-		if !ok || fw.BitWidth() < 8 || fw.BitWidth() > 64 {
-			continue // booleans, decimals and wider types: arrow-go's defaults
+		if !ok {
+			continue
+		}
+		switch fw.BitWidth() {
+		case 8, 16, 32, 64:
+		default:
+			continue // booleans, odd-width binaries, decimals and wider types: arrow-go's defaults
 		}
 		width := fw.BitWidth() / 8
 		seen := make(map[uint64]struct{}, dictSample)

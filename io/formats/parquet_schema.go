@@ -1,8 +1,11 @@
 package formats
 
 import (
+	"fmt"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // Read schemas of Parquet files follow the other formats: every field
@@ -15,13 +18,14 @@ import (
 
 const pqFieldIDKey = "PARQUET:field_id"
 
-// pqNormalizeSchema is sc with its fields normalized.
-func pqNormalizeSchema(sc *arrow.Schema, keepRequired bool) *arrow.Schema {
+// pqNormalizeSchema is sc with its fields normalized and the repaired
+// columns (see pqRepairs) typed as they are read.
+func pqNormalizeSchema(sc *arrow.Schema, keepRequired bool, rep pqRepairs) *arrow.Schema {
 	fields := make([]arrow.Field, sc.NumFields())
 	for i, f := range sc.Fields() {
-		fields[i] = pqNormalizeField(f, keepRequired)
+		fields[i] = pqNormalizeField(rep.field(f), keepRequired)
 	}
-	md := sc.Metadata()
+	md := pqStripRepairKeys(sc.Metadata())
 	return arrow.NewSchema(fields, &md)
 }
 
@@ -96,14 +100,16 @@ func pqRetype(data arrow.ArrayData, dt arrow.DataType) arrow.ArrayData {
 // schema, so the normalized one is computed once.
 type pqNormalizer struct {
 	keepRequired bool
+	rep          pqRepairs
+	mem          memory.Allocator // for converted INT96 columns
 	from, to     *arrow.Schema
 	retype       []bool // columns whose type changed
 }
 
-func (n *pqNormalizer) normalize(r arrow.RecordBatch) arrow.RecordBatch {
+func (n *pqNormalizer) normalize(r arrow.RecordBatch) (arrow.RecordBatch, error) {
 	if r.Schema() != n.from {
 		n.from = r.Schema()
-		n.to = pqNormalizeSchema(n.from, n.keepRequired)
+		n.to = pqNormalizeSchema(n.from, n.keepRequired, n.rep)
 		n.retype = make([]bool, n.from.NumFields())
 		for i, f := range n.from.Fields() {
 			n.retype[i] = !arrow.TypeEqual(f.Type, n.to.Field(i).Type, arrow.CheckMetadata())
@@ -115,6 +121,15 @@ func (n *pqNormalizer) normalize(r arrow.RecordBatch) arrow.RecordBatch {
 			cols[i] = c
 			continue
 		}
+		if conv, err := n.convert(n.from.Field(i).Name, c, n.to.Field(i).Type); conv != nil || err != nil {
+			if err != nil {
+				r.Release()
+				return nil, fmt.Errorf("column %s: %w", n.from.Field(i).Name, err)
+			}
+			cols[i] = conv
+			defer conv.Release()
+			continue
+		}
 		d := pqRetype(c.Data(), n.to.Field(i).Type)
 		cols[i] = array.MakeFromData(d)
 		d.Release()
@@ -122,5 +137,25 @@ func (n *pqNormalizer) normalize(r arrow.RecordBatch) arrow.RecordBatch {
 	}
 	out := array.NewRecordBatch(n.to, cols, r.NumRows())
 	r.Release()
-	return out
+	return out, nil
+}
+
+// convert converts a repaired column to its read type dt; nil when c is
+// not one.
+func (n *pqNormalizer) convert(name string, c arrow.Array, dt arrow.DataType) (arrow.Array, error) {
+	switch {
+	case n.rep.int96[name]:
+		fsb, ok1 := c.(*array.FixedSizeBinary)
+		ts, ok2 := dt.(*arrow.TimestampType)
+		if ok1 && ok2 {
+			return pqInt96Timestamps(n.mem, fsb, ts)
+		}
+	case n.rep.maps[name]:
+		l, ok1 := c.(*array.List)
+		m, ok2 := dt.(*arrow.MapType)
+		if ok1 && ok2 {
+			return pqMapFromList(l, m)
+		}
+	}
+	return nil, nil
 }
