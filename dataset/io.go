@@ -202,6 +202,18 @@ func MaxRowsPerFile(n int) WriteOption {
 	return writeOptionFunc(func(w *writeConfig) { w.sink.MaxRowsPerFile = int64(max(n, 0)) })
 }
 
+// MaxBytesPerFile writes a block of more than n bytes (in memory, as
+// Arrow holds it; the file is smaller once encoded) as several files of
+// equal rows. The default is formats.DefaultMaxFileBytes (128 MiB, Ray
+// Data's target); n <= 0 removes the bound, so that Repartition(1) writes
+// one file whatever its size.
+func MaxBytesPerFile(n int64) WriteOption {
+	if n <= 0 {
+		n = -1 // formats.SinkOptions: negative is no bound, 0 the default
+	}
+	return writeOptionFunc(func(w *writeConfig) { w.sink.MaxFileBytes = n })
+}
+
 // PartitionBy writes rows under "col=value/" directories, hive style.
 func PartitionBy(cols ...string) WriteOption {
 	return writeOptionFunc(func(w *writeConfig) { w.sink.PartitionBy = cols })
@@ -221,7 +233,9 @@ func WriteID(id string) WriteOption {
 }
 
 // WriteParquet writes the dataset as Parquet files, one per block, into a
-// directory (local or s3://). Repartition(1) first gives one file. The
+// directory (local or s3://). A block of more than 128 MiB becomes several
+// files (MaxBytesPerFile, MaxRowsPerFile); Repartition(1) with
+// MaxBytesPerFile(0) gives one file whatever its size. The
 // write commits as a whole: Shoal's readers see the dataset as it was or
 // as the write left it, never part of it, even if the process dies at any
 // instant (see formats.Sink). A write of no rows still writes one file and

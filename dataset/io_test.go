@@ -667,6 +667,37 @@ func TestMaxRowsPerFileSplitsLargeBlocks(t *testing.T) {
 	}
 }
 
+// TestMaxBytesPerFile: one block of 20000 int64 rows (160 KB in memory)
+// written with at most 50 KB per file makes 4 files of 5000 rows; with no
+// bound (and under the default 128 MiB) one file.
+func TestMaxBytesPerFile(t *testing.T) {
+	e := setup(t)
+	dir := t.TempDir()
+	if err := dataset.Range(20000, e.par(1)...).WriteParquet(e.ctx, dir, dataset.MaxBytesPerFile(50_000)); err != nil {
+		t.Fatal(err)
+	}
+	files := visibleFiles(t, dir)
+	if len(files) != 4 {
+		t.Fatalf("wrote %d files, want 4: %v", len(files), files)
+	}
+	for _, f := range files {
+		n, err := dataset.ReadParquet(e.ctx, filepath.Join(dir, f), e.opt()).Count(e.ctx)
+		if err != nil || n != 5000 {
+			t.Errorf("%s: %d rows, %v; want 5000", f, n, err)
+		}
+	}
+	equalInts(t, "read back", takeIDs(t, e, dataset.ReadParquet(e.ctx, dir, e.opt())), seq(0, 20000))
+	for _, opts := range [][]dataset.WriteOption{{dataset.MaxBytesPerFile(0)}, nil} {
+		dir := t.TempDir()
+		if err := dataset.Range(20000, e.par(1)...).WriteParquet(e.ctx, dir, opts...); err != nil {
+			t.Fatal(err)
+		}
+		if files := visibleFiles(t, dir); len(files) != 1 {
+			t.Errorf("options %v: %d files, want 1", opts, len(files))
+		}
+	}
+}
+
 func TestWhereTypeErrorAtPlanTime(t *testing.T) {
 	e := setup(t)
 	ds := dataset.Range(10, e.opt()).Where(dataset.Col("id").Gt("ten"))

@@ -66,6 +66,11 @@ type SinkOptions struct {
 	// MaxRowsPerFile, when positive, writes a block of more rows as
 	// several files of at most this many rows each (per partition).
 	MaxRowsPerFile int64
+	// MaxFileBytes bounds the Arrow bytes a file is written from (the file
+	// is smaller still once encoded and compressed): a larger block becomes
+	// several files of equal rows. 0 means DefaultMaxFileBytes, a negative
+	// value no bound.
+	MaxFileBytes int64
 	// Schema is the dataset's schema when it is known before writing: what
 	// a write of no blocks records (its blocks' schema wins otherwise).
 	Schema *arrow.Schema
@@ -271,21 +276,48 @@ func (s *Sink) Write(tc *exec.TaskContext, index int, b blocks.Block) (ops.Write
 	return res, nil
 }
 
+// DefaultMaxFileBytes is the most Arrow bytes a file is written from when
+// SinkOptions names no bound: Ray Data's target block size, which keeps
+// files large enough to read fast and small enough to read in parallel.
+const DefaultMaxFileBytes = 128 << 20
+
+// filePieces is how many files a block of rows rows and size bytes
+// becomes, and the rows of each but the last: MaxRowsPerFile rows when
+// that bound splits it most, else equal shares under MaxFileBytes.
+func (o *SinkOptions) filePieces(rows, size int64) (pieces, perPiece int64) {
+	if rows == 0 {
+		return 1, 0
+	}
+	perPiece = rows
+	if max := o.MaxRowsPerFile; max > 0 && rows > max {
+		perPiece = max
+	}
+	maxBytes := o.MaxFileBytes
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxFileBytes
+	}
+	if maxBytes > 0 && size > maxBytes {
+		byBytes := min((size+maxBytes-1)/maxBytes, rows)
+		if byBytes > (rows+perPiece-1)/perPiece {
+			perPiece = (rows + byBytes - 1) / byBytes
+		}
+	}
+	return (rows + perPiece - 1) / perPiece, perPiece
+}
+
 // writeFiles writes block index's rows of b under dir: one file, or
-// pieces of at most MaxRowsPerFile rows, each added to res.
+// pieces of equal rows within MaxRowsPerFile and MaxFileBytes, each added
+// to res.
 func (s *Sink) writeFiles(tc *exec.TaskContext, dir string, index int, b blocks.Block, res *ops.WriteResult) error {
 	ext, rows := s.opts.Encoder.Ext(), b.NumRows()
-	pieces := int64(1)
-	if max := s.opts.MaxRowsPerFile; max > 0 && rows > max {
-		pieces = (rows + max - 1) / max
-	}
+	pieces, perPiece := s.opts.filePieces(rows, blocks.Size(b))
 	for k := range pieces {
 		rel := dir + txlog.DataFileName(s.opts.WriteID, index, ext)
 		part := b
 		if pieces > 1 {
 			rel = dir + txlog.DataPieceName(s.opts.WriteID, index, int(k), ext)
-			lo := k * s.opts.MaxRowsPerFile
-			part = b.NewSlice(lo, min(lo+s.opts.MaxRowsPerFile, rows))
+			lo := k * perPiece
+			part = b.NewSlice(lo, min(lo+perPiece, rows))
 		}
 		partRows := part.NumRows()
 		n, err := s.writeFile(tc, rel, part)

@@ -70,7 +70,7 @@ func TestPartitionRowsBothPaths(t *testing.T) {
 // TestSinkSpecKeepsMaxRowsPerFile: a sink rebuilt from its spec in another
 // process splits blocks alike.
 func TestSinkSpecKeepsMaxRowsPerFile(t *testing.T) {
-	s, err := NewSink(t.Context(), SinkOptions{Path: t.TempDir(), Encoder: Parquet(ParquetOptions{}), WriteID: "w", MaxRowsPerFile: 7})
+	s, err := NewSink(t.Context(), SinkOptions{Path: t.TempDir(), Encoder: Parquet(ParquetOptions{}), WriteID: "w", MaxRowsPerFile: 7, MaxFileBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,30 @@ func TestSinkSpecKeepsMaxRowsPerFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.opts.MaxRowsPerFile != 7 {
-		t.Errorf("MaxRowsPerFile %d after the spec, want 7", again.opts.MaxRowsPerFile)
+	if again.opts.MaxRowsPerFile != 7 || again.opts.MaxFileBytes != 1<<20 {
+		t.Errorf("MaxRowsPerFile %d, MaxFileBytes %d after the spec, want 7 and 1 MiB", again.opts.MaxRowsPerFile, again.opts.MaxFileBytes)
+	}
+}
+
+// TestFilePieces: how a block is cut into files by rows and by bytes.
+func TestFilePieces(t *testing.T) {
+	for _, c := range []struct {
+		maxRows, maxBytes, rows, size int64
+		pieces, per                   int64
+	}{
+		{0, 0, 0, 0, 1, 0},                                     // no rows: one file, of the schema
+		{0, 0, 1000, 1 << 20, 1, 1000},                         // under the default bound
+		{0, 0, 1000, 3*DefaultMaxFileBytes + 1, 4, 250},        // the default bound: equal shares
+		{0, -1, 1000, 3 * DefaultMaxFileBytes, 1, 1000},        // no bound
+		{300, 0, 1000, 1 << 20, 4, 300},                        // rows: 300, 300, 300, 100
+		{300, 100, 1000, 1000, 10, 100},                        // bytes split more than rows
+		{600, 500, 1000, 1000, 2, 600},                         // rows split as much as bytes
+		{0, 10, 3, 1 << 20, 3, 1},                              // never fewer than one row a file
+		{0, DefaultMaxFileBytes, 5, DefaultMaxFileBytes, 1, 5}, // at the bound: one file
+	} {
+		o := SinkOptions{MaxRowsPerFile: c.maxRows, MaxFileBytes: c.maxBytes}
+		if p, per := o.filePieces(c.rows, c.size); p != c.pieces || per != c.per {
+			t.Errorf("%+v: %d pieces of %d rows, want %d of %d", c, p, per, c.pieces, c.per)
+		}
 	}
 }

@@ -21,6 +21,7 @@ type sinkArgs struct {
 	Mode        WriteMode          `json:"mode"`
 	WriteID     string             `json:"write_id"`
 	MaxRows     int64              `json:"max_rows,omitempty"`
+	MaxBytes    int64              `json:"max_bytes,omitempty"`
 }
 
 // SpecArgs describes the sink as data for SinkFromSpecArgs, or reports
@@ -29,7 +30,7 @@ type sinkArgs struct {
 // other process uses its own credential chain), or a CSV or JSON format
 // with a BadRows counter.
 func (s *Sink) SpecArgs() (json.RawMessage, bool) {
-	a := sinkArgs{Path: s.opts.Path, PartitionBy: s.opts.PartitionBy, Mode: s.opts.Mode, WriteID: s.opts.WriteID, MaxRows: s.opts.MaxRowsPerFile}
+	a := sinkArgs{Path: s.opts.Path, PartitionBy: s.opts.PartitionBy, Mode: s.opts.Mode, WriteID: s.opts.WriteID, MaxRows: s.opts.MaxRowsPerFile, MaxBytes: s.opts.MaxFileBytes}
 	if !strings.Contains(a.Path, "://") {
 		// A local path: absolute, as the other process's working directory
 		// is not this one's.
@@ -80,5 +81,5 @@ func SinkFromSpecArgs(data json.RawMessage) (*Sink, error) {
 		cfg.S3 = *a.S3
 	}
 	return NewSink(context.Background(), SinkOptions{Path: a.Path, Encoder: enc, Storage: cfg,
-		PartitionBy: a.PartitionBy, Mode: a.Mode, WriteID: a.WriteID, MaxRowsPerFile: a.MaxRows})
+		PartitionBy: a.PartitionBy, Mode: a.Mode, WriteID: a.WriteID, MaxRowsPerFile: a.MaxRows, MaxFileBytes: a.MaxBytes})
 }
