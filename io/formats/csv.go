@@ -513,7 +513,7 @@ func (c *CSVFormat) infer(ctx context.Context, p *csvParser, name string) (*arro
 	if c.o.AllStrings {
 		// Only UTF-8 validity is left to sample for.
 		for i := range guesses {
-			guesses[i] = csvGuess{seen: true, notInt: true, notFloat: true, notBool: true, notDate: true, notTS: true, notNaiveTS: true}
+			guesses[i] = csvGuess{seen: true, notInt: true, notFloat: true, notBool: true, timeGuess: notTime}
 		}
 	}
 	if (!c.o.AllStrings || binary) && len(names) > 0 {
@@ -596,10 +596,10 @@ func (c *CSVFormat) isNullText(v []byte) bool {
 
 // csvGuess collects what the sampled values of one column could be.
 type csvGuess struct {
-	seen                       bool
-	notInt, notFloat, notBool  bool
-	notDate, notTS, notNaiveTS bool // notTS: not a timestamp with a zone
-	notUTF8                    bool // seen invalid UTF-8 (sampled with InvalidUTF8Binary)
+	seen                      bool
+	notInt, notFloat, notBool bool
+	timeGuess
+	notUTF8 bool // seen invalid UTF-8 (sampled with InvalidUTF8Binary)
 }
 
 // observe narrows the guess by one value; checkUTF8 samples its validity.
@@ -618,16 +618,7 @@ func (g *csvGuess) observe(v []byte, checkUTF8 bool) {
 	if !g.notBool && !strings.EqualFold(s, "true") && !strings.EqualFold(s, "false") {
 		g.notBool = true
 	}
-	if !g.notDate || !g.notTS || !g.notNaiveTS {
-		if _, ok := parseDateText(s); !ok {
-			g.notDate = true
-			if !g.notTS || !g.notNaiveTS {
-				zoned, ok := timestampShape(s)
-				g.notTS = g.notTS || !ok || !zoned
-				g.notNaiveTS = g.notNaiveTS || !ok || zoned
-			}
-		}
-	}
+	g.timeGuess.observe(s)
 }
 
 func (g *csvGuess) typ() arrow.DataType {
@@ -640,12 +631,11 @@ func (g *csvGuess) typ() arrow.DataType {
 		return arrow.PrimitiveTypes.Float64
 	case !g.notBool:
 		return arrow.FixedWidthTypes.Boolean
-	case !g.notDate:
-		return arrow.FixedWidthTypes.Date32
-	case !g.notTS:
-		return timestampUTCus
-	case !g.notNaiveTS:
-		return timestampNaiveUs
+	}
+	if t := g.timeGuess.typ(); t != nil {
+		return t
+	}
+	switch {
 	case g.notUTF8:
 		return arrow.BinaryTypes.Binary
 	}

@@ -594,10 +594,14 @@ type jsonNode struct {
 	index map[string]int // jkStruct
 	seen  []uint64       // jkStruct: generation of the object a key was last seen in
 	gen   uint64
+	// times says whether every string seen could be a date or a timestamp
+	// (jkString): ISO 8601 text reads as a time type, as in CSV.
+	times timeGuess
 }
 
+// toString makes n a plain string: values of mixed kinds are kept as text.
 func (n *jsonNode) toString() {
-	*n = jsonNode{kind: jkString}
+	*n = jsonNode{kind: jkString, times: notTime}
 }
 
 func (n *jsonNode) scalar(k jsonKind) {
@@ -619,11 +623,15 @@ func (n *jsonNode) observe(p *jsonParser) error {
 	switch {
 	case c == 'n':
 		return p.literal("null")
-	case n.kind == jkString:
+	case n.kind == jkString && n.times == notTime:
 		return p.skip()
 	case c == '"':
-		if _, err := p.str(); err != nil {
+		v, err := p.str()
+		if err != nil {
 			return err
+		}
+		if n.kind == jkNull || n.kind == jkString {
+			n.times.observe(bytesView(v))
 		}
 		n.scalar(jkString)
 	case c == 't' || c == 'f':
@@ -724,6 +732,9 @@ func (n *jsonNode) arrowType() arrow.DataType {
 	case jkFloat:
 		return arrow.PrimitiveTypes.Float64
 	case jkString:
+		if t := n.times.typ(); t != nil {
+			return t
+		}
 		return arrow.BinaryTypes.String
 	case jkList:
 		return arrow.ListOf(n.elem.arrowType())

@@ -60,6 +60,50 @@ func TestJSONInference(t *testing.T) {
 	tfEqual(t, "big", res.rows, []blocks.Item{{"a": 1.0}, {"a": 1.8446744073709552e19}})
 }
 
+// ISO 8601 strings infer as dates and timestamps, as CSV fields do, at any
+// depth; a column that mixes them with other text, or other kinds, stays a
+// string.
+func TestJSONInfersTimes(t *testing.T) {
+	in := `{"d": "2024-01-05", "ts": "2024-01-05T13:22:10Z", "naive": "2024-01-05 13:22:10", "mix": "2024-01-05", "kinds": "2024-01-05", "nested": {"at": ["2024-01-05T01:02:03.5+02:00"]}}
+{"d": null, "ts": "2024-01-06T00:00:00.123456+01:00", "naive": "2024-01-06T01:00:00.25", "mix": "soon", "kinds": 5, "nested": {"at": []}}
+{"d": "2024-02-29", "ts": "2024-01-07", "naive": null, "mix": null, "kinds": null, "nested": null}
+`
+	res := tfMustRead(t, JSON(JSONOptions{}), tfFile(t, "t.jsonl", in), tfAll)
+	want := arrow.NewSchema([]arrow.Field{
+		{Name: "d", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+		{Name: "ts", Type: timestampUTCus, Nullable: true},
+		{Name: "naive", Type: timestampNaiveUs, Nullable: true},
+		{Name: "mix", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "kinds", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "nested", Type: arrow.StructOf(arrow.Field{Name: "at", Type: arrow.ListOf(timestampUTCus), Nullable: true}), Nullable: true},
+	}, nil)
+	if !res.meta.Schema.Equal(want) {
+		t.Fatalf("schema\n got  %s\n want %s", res.meta.Schema, want)
+	}
+	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	r := res.rows
+	for _, c := range []struct {
+		got  any
+		want time.Time
+	}{
+		{r[0]["d"], day(2024, 1, 5)},
+		{r[2]["d"], day(2024, 2, 29)},
+		{r[0]["ts"], time.Date(2024, 1, 5, 13, 22, 10, 0, time.UTC)},
+		{r[1]["ts"], time.Date(2024, 1, 5, 23, 0, 0, 123456000, time.UTC)},
+		{r[2]["ts"], day(2024, 1, 7)},
+		{r[0]["naive"], time.Date(2024, 1, 5, 13, 22, 10, 0, time.UTC)},
+		{r[1]["naive"], time.Date(2024, 1, 6, 1, 0, 0, 250000000, time.UTC)},
+		{r[0]["nested"].(blocks.Item)["at"].([]any)[0], time.Date(2024, 1, 4, 23, 2, 3, 500000000, time.UTC)},
+	} {
+		if tm, ok := c.got.(time.Time); !ok || !tm.Equal(c.want) {
+			t.Errorf("got %v (%T), want %s", c.got, c.got, c.want)
+		}
+	}
+	if r[0]["mix"] != "2024-01-05" || r[1]["mix"] != "soon" || r[0]["kinds"] != "2024-01-05" || r[1]["kinds"] != "5" {
+		t.Errorf("mixed columns: %v", r)
+	}
+}
+
 func TestJSONMissingKeysAndProjection(t *testing.T) {
 	in := `{"a": 1, "b": "x"}` + "\n" + `{"b": "y"}` + "\n" + `{}` + "\r\n" + `{"a": 3}`
 	f := tfFile(t, "x.json", in)

@@ -135,3 +135,42 @@ func parseTimestampUnit(s []byte, unit arrow.TimeUnit) (arrow.Timestamp, bool) {
 	ts, err := arrow.TimestampFromTime(tm, unit)
 	return ts, err == nil
 }
+
+// timeGuess collects whether the sampled text values of a column (CSV
+// fields, JSON strings) could all be dates or timestamps. Its zero value
+// has seen nothing and rules nothing out.
+type timeGuess struct {
+	notDate, notTS, notNaiveTS bool // notTS: not a timestamp with a zone
+}
+
+// notTime is a guess that rules every time type out.
+var notTime = timeGuess{true, true, true}
+
+// observe narrows the guess by one value.
+func (g *timeGuess) observe(s string) {
+	if g.notDate && g.notTS && g.notNaiveTS {
+		return
+	}
+	if _, ok := parseDateText(s); ok {
+		return // a date is midnight to a timestamp column too
+	}
+	g.notDate = true
+	if !g.notTS || !g.notNaiveTS {
+		zoned, ok := timestampShape(s)
+		g.notTS = g.notTS || !ok || !zoned
+		g.notNaiveTS = g.notNaiveTS || !ok || zoned
+	}
+}
+
+// typ is the time type every value observed fits, or nil.
+func (g *timeGuess) typ() arrow.DataType {
+	switch {
+	case !g.notDate:
+		return arrow.FixedWidthTypes.Date32
+	case !g.notTS:
+		return timestampUTCus
+	case !g.notNaiveTS:
+		return timestampNaiveUs
+	}
+	return nil
+}
