@@ -11,6 +11,7 @@ package bench
 // correctness tests (a per-value hash summed in an order-independent way).
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -719,6 +720,39 @@ func arrowCSVFile(path string, probe Probe) (ScanResult, error) {
 func ShoalCSVScan(ctx context.Context, rt exec.Runtime, dir string, probe Probe) (int64, error) {
 	ds := dataset.ReadCSV(ctx, dir, dataset.WithRuntime(rt), dataset.Schema(IOSchema))
 	return ShoalProbe(ctx, ds, probe)
+}
+
+// OneCSV returns the CSV files of d joined into one file (one header),
+// written on first use beside them: the single large file that Shoal
+// reads in byte ranges.
+func OneCSV(d *IOData) (path string, size int64, err error) {
+	path = filepath.Join(d.Dir, "one.csv")
+	if st, err := os.Stat(path); err == nil {
+		return path, st.Size(), nil
+	}
+	err = WriteFileAtomic(path, func(w io.Writer) error {
+		for i, f := range d.CSVFiles {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				data = data[bytes.IndexByte(data, '\n')+1:] // the header, once
+			}
+			if _, err := w.Write(data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", 0, err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", 0, err
+	}
+	return path, st.Size(), nil
 }
 
 // S3 helpers: the environment of scripts/test.

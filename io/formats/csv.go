@@ -217,18 +217,19 @@ type csvParser struct {
 	headerEnd int64
 }
 
-func (c *CSVFormat) newParser(f storage.File, bufSize int) *csvParser {
-	p, _ := c.newRangeParser(f, ByteRange{}, bufSize) // no error without a range
+func (c *CSVFormat) newParser(f storage.File, bufSize int, expect int64) *csvParser {
+	p, _ := c.newRangeParser(f, ByteRange{}, bufSize, expect) // no error without a range
 	return p
 }
 
 // newRangeParser reads the records of f that start in r (all of them
-// when r.End is 0); see ReadRequest.Range.
-func (c *CSVFormat) newRangeParser(f storage.File, r ByteRange, bufSize int) (*csvParser, error) {
+// when r.End is 0); see ReadRequest.Range. expect is as for openLines.
+// The caller closes p.lr.
+func (c *CSVFormat) newRangeParser(f storage.File, r ByteRange, bufSize int, expect int64) (*csvParser, error) {
 	if c.bufSize > 0 {
 		bufSize = c.bufSize
 	}
-	lr, err := openLines(f, r, bufSize)
+	lr, err := openLines(f, r, bufSize, expect)
 	if err != nil {
 		return nil, err
 	}
@@ -488,7 +489,8 @@ func (c *CSVFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMeta
 	if c.err != nil {
 		return nil, c.err
 	}
-	p := c.newParser(f, 256<<10)
+	p := c.newParser(f, 256<<10, inspectExpect)
+	defer p.lr.close()
 	schema, err := c.infer(ctx, p, f.Name())
 	if err != nil {
 		return nil, err
@@ -979,10 +981,15 @@ func (c *CSVFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, re
 	if ranged && rng.Start >= rng.End {
 		return nil
 	}
-	p, err := c.newRangeParser(f, ByteRange{Start: rng.Start}, seqBufSize)
+	expect := int64(0) // the whole file
+	if ranged {
+		expect = rng.End - rng.Start + rangeSlack
+	}
+	p, err := c.newRangeParser(f, ByteRange{Start: rng.Start}, seqBufSize, expect)
 	if err != nil {
 		return withFile(err, name)
 	}
+	defer p.lr.close()
 	defer func() { rangeLines(err, f, &p.lr) }()
 	var names []string
 	var pending bool

@@ -90,16 +90,18 @@ type JSONFormat struct {
 	bufSize   int // read buffer size; 0: the default (tests make it tiny)
 }
 
-func (j *JSONFormat) open(f storage.File, r ByteRange, size int) (jsonRecords, error) {
+// open reads f's records (those of range r, when set); expect is as for
+// openLines. The caller closes the reader.
+func (j *JSONFormat) open(f storage.File, r ByteRange, size int, expect int64) (jsonRecords, error) {
 	if j.bufSize > 0 {
 		size = j.bufSize
 	}
 	if r.End > 0 {
-		return openLines(f, r, size) // a split file is JSON lines
+		return openLines(f, r, size, expect) // a split file is JSON lines
 	}
-	br := openSequential(f, size)
+	br, src := openSequential(f, size, expect)
 	skipBOM(br)
-	return openJSONRecords(br, f.Name()), nil
+	return openJSONRecords(br, src, f.Name()), nil
 }
 
 // JSON returns the JSON lines format with options o. Invalid options make
@@ -760,10 +762,11 @@ func (j *JSONFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMet
 	if j.err != nil {
 		return nil, j.err
 	}
-	lr, err := j.open(f, ByteRange{}, 256<<10)
+	lr, err := j.open(f, ByteRange{}, 256<<10, inspectExpect)
 	if err != nil {
 		return nil, withFile(err, name)
 	}
+	defer lr.close()
 	root := &jsonNode{kind: jkStruct, index: map[string]int{}}
 	p := j.parser()
 	for rows := 0; j.inferRows < 0 || rows < j.inferRows; {
@@ -1399,10 +1402,11 @@ func (j *JSONFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 		}
 	}
 
-	lr, err := j.open(f, req.Range, seqBufSize)
+	lr, err := j.open(f, req.Range, seqBufSize, 0)
 	if err != nil {
 		return withFile(err, name)
 	}
+	defer lr.close()
 	if l, ok := lr.(*lineReader); ok {
 		defer func() { rangeLines(err, f, l) }()
 	}

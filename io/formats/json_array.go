@@ -20,24 +20,26 @@ type jsonRecords interface {
 	next() ([]byte, error)
 	// lineNo is the line the last record returned starts on.
 	lineNo() int
+	// close releases the stream the records are read from.
+	close()
 }
 
 func (l *lineReader) lineNo() int { return l.line }
 
-// openJSONRecords picks the reader for r's layout.
-func openJSONRecords(r *bufio.Reader, name string) jsonRecords {
+// openJSONRecords picks the reader for r's layout; src is what r reads.
+func openJSONRecords(r *bufio.Reader, src io.Closer, name string) jsonRecords {
 	for n := 1; ; n++ {
 		b, err := r.Peek(n)
 		if len(b) < n || err != nil {
-			return &lineReader{r: r} // blank, or only blanks within the buffer
+			return &lineReader{r: r, src: src} // blank, or only blanks within the buffer
 		}
 		switch c := b[n-1]; c {
 		case ' ', '\t', '\r', '\n':
 			continue
 		case '[':
-			return &jsonArrayReader{r: r, name: name, line: 1}
+			return &jsonArrayReader{r: r, src: src, name: name, line: 1}
 		default:
-			return &lineReader{r: r}
+			return &lineReader{r: r, src: src}
 		}
 	}
 }
@@ -45,6 +47,7 @@ func openJSONRecords(r *bufio.Reader, name string) jsonRecords {
 // jsonArrayReader yields the elements of one top-level JSON array.
 type jsonArrayReader struct {
 	r       *bufio.Reader
+	src     io.Closer // what r reads
 	name    string // the file, for errors
 	line    int    // the line the reader is on
 	start   int    // the line the last element starts on
@@ -96,13 +99,13 @@ func (a *jsonArrayReader) next() ([]byte, error) {
 		}
 		if c == ']' {
 			_, _ = a.r.ReadByte()
-			return nil, a.close()
+			return nil, a.finish()
 		}
 	} else if a.elemEnd {
 		_, _ = a.r.ReadByte()
 		switch c {
 		case ']':
-			return nil, a.close()
+			return nil, a.finish()
 		case ',':
 		default:
 			return nil, a.fail(fmt.Sprintf("want ',' or ']' after an element, found %q", c))
@@ -168,8 +171,8 @@ func (a *jsonArrayReader) value() error {
 	}
 }
 
-// close consumes the closing ']' and checks that only blanks follow.
-func (a *jsonArrayReader) close() error {
+// finish consumes the closing ']' and checks that only blanks follow.
+func (a *jsonArrayReader) finish() error {
 	a.closed = true
 	if c, err := a.skipSpace(); err == nil {
 		return a.fail(fmt.Sprintf("unexpected %q after the array", c))
@@ -185,4 +188,11 @@ func (a *jsonArrayReader) eof(err error) error {
 		return a.fail("the file ends before the array's closing ']'")
 	}
 	return err
+}
+
+func (a *jsonArrayReader) close() {
+	if a.src != nil {
+		a.src.Close()
+		a.src = nil
+	}
 }

@@ -40,11 +40,23 @@ func (e *RowError) Error() string {
 // seqBufSize is the read size for whole-file sequential reads.
 const seqBufSize = 1 << 20
 
-// openSequential reads f from the start through a buffer of size bytes
-// (one ReadAt per buffer fill, so one ranged GET per MiB on S3).
-func openSequential(f storage.File, size int) *bufio.Reader {
-	return bufio.NewReaderSize(io.NewSectionReader(f, 0, f.Size()), size)
+// openSequential reads f from the start through a buffer of size bytes,
+// from a stream (storage.NewStream: on S3, one GET for the expect bytes
+// the caller expects to read, 0 meaning all) that the caller closes.
+func openSequential(f storage.File, size int, expect int64) (*bufio.Reader, io.Closer) {
+	if expect <= 0 {
+		expect = f.Size()
+	}
+	src := storage.NewStream(f, 0, expect)
+	return bufio.NewReaderSize(src, size), src
 }
+
+// inspectExpect is what a schema inference expects to read of a file.
+const inspectExpect = 1 << 20
+
+// rangeSlack is how far past its range's end a range's reader expects to
+// read, to finish the range's last line.
+const rangeSlack = 64 << 10
 
 // skipBOM drops a UTF-8 byte order mark at the start of r and says
 // whether there was one.
@@ -59,23 +71,44 @@ func skipBOM(r *bufio.Reader) bool {
 // openLines reads f's lines through a buffer of size bytes: from the
 // start (past a byte order mark), or, for a range (see
 // ReadRequest.Range), from the first line that starts in it, stopping
-// before the first line that starts at or after its end.
-func openLines(f storage.File, r ByteRange, size int) (*lineReader, error) {
+// before the first line that starts at or after its end. expect is how
+// many bytes the caller expects to read (0: to the range's end, or the
+// file's). The caller closes the reader.
+func openLines(f storage.File, r ByteRange, size int, expect int64) (*lineReader, error) {
 	if r.Start <= 0 {
-		br := openSequential(f, size)
-		lr := &lineReader{r: br, end: r.End}
+		if expect <= 0 && r.End > 0 {
+			expect = r.End + rangeSlack
+		}
+		br, src := openSequential(f, size, expect)
+		lr := &lineReader{r: br, src: src, end: r.End}
 		if skipBOM(br) {
 			lr.pos = 3
 		}
 		return lr, nil
 	}
 	from := r.Start - 1 // a line starts at Start only if this byte ends one
-	lr := &lineReader{r: bufio.NewReaderSize(io.NewSectionReader(f, from, f.Size()-from), size), pos: from, end: r.End}
+	if expect <= 0 {
+		expect = f.Size() - from
+		if r.End > 0 {
+			expect = r.End - from + rangeSlack
+		}
+	}
+	src := storage.NewStream(f, from, expect)
+	lr := &lineReader{r: bufio.NewReaderSize(src, size), src: src, pos: from, end: r.End}
 	if _, err := lr.next(); err != nil && err != io.EOF {
+		lr.close()
 		return nil, err
 	}
 	lr.line, lr.first = 0, lr.pos
 	return lr, nil
+}
+
+// close releases the stream the reader reads.
+func (l *lineReader) close() {
+	if l.src != nil {
+		l.src.Close()
+		l.src = nil
+	}
 }
 
 // fileLine turns a line number counted from a range's first line into
@@ -129,6 +162,7 @@ func rangeLines(err error, f storage.File, l *lineReader) {
 // lineReader returns physical lines (with their terminators) of any length.
 type lineReader struct {
 	r    *bufio.Reader
+	src  io.Closer // what r reads, closed by close
 	long []byte // holds a line longer than r's buffer
 	line int    // lines returned so far
 	pos  int64  // the file offset of the next line
@@ -420,13 +454,21 @@ func (t *TextFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 	}
 	// Text keeps a byte order mark as data, so only a range that starts
 	// past it opens through openLines.
-	lr := &lineReader{r: openSequential(f, size), end: req.Range.End}
+	var lr *lineReader
 	if req.Range.Start > 0 {
-		if lr, err = openLines(f, req.Range, size); err != nil {
+		if lr, err = openLines(f, req.Range, size, 0); err != nil {
 			return withFile(err, f.Name())
 		}
 		defer func() { rangeLines(err, f, lr) }()
+	} else {
+		expect := int64(0)
+		if req.Range.End > 0 {
+			expect = req.Range.End + rangeSlack
+		}
+		br, src := openSequential(f, size, expect)
+		lr = &lineReader{r: br, src: src, end: req.Range.End}
 	}
+	defer lr.close()
 	for !b.full() {
 		line, err := lr.next()
 		if err == io.EOF {

@@ -51,6 +51,25 @@ type File interface {
 	Name() string
 }
 
+// Streamer is a File that reads a run of bytes in order faster as one
+// stream than as ReadAt calls: on S3, one ranged GET rather than one per
+// buffer a reader fills.
+type Streamer interface {
+	// Stream reads the file from off to its end. expect is how many bytes
+	// the caller expects to read: the store may fetch that much ahead.
+	// Close releases what the stream holds (an HTTP response).
+	Stream(off, expect int64) io.ReadCloser
+}
+
+// NewStream reads f in order from off: through f's own Stream when it
+// has one, else through ReadAt. See Streamer.
+func NewStream(f File, off, expect int64) io.ReadCloser {
+	if s, ok := f.(Streamer); ok {
+		return s.Stream(off, expect)
+	}
+	return io.NopCloser(io.NewSectionReader(f, off, max(f.Size()-off, 0)))
+}
+
 // Writer writes one new file. The file becomes visible under its path only
 // when Close returns nil; Abort discards everything written (on S3 it aborts
 // the multipart upload, so no partial object ever exists).

@@ -17,6 +17,9 @@
 //   - s3: when SHOAL_TEST_S3_ENDPOINT (and _ACCESS_KEY, _SECRET_KEY) are set,
 //     the Parquet file is uploaded and Shoal reads s3://bucket/data.parquet
 //     against the local path (and pqarrow over Shoal's S3 file).
+//   - s3-csv: the CSV files joined into one (bench.OneCSV), uploaded, and
+//     read by Shoal from S3 (byte ranges, one ranged GET stream each) against
+//     the same file on the local disk.
 //   - memcopy: copying a 256 MiB buffer with n goroutines, for context.
 //
 // The runs of one configuration are interleaved (baseline, shoal, then the
@@ -56,7 +59,7 @@ func main() {
 	reps := flag.Int("reps", 5, "timed repetitions of each measurement; the median is reported")
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "shoal-iobench"), "where the generated files are cached")
 	workersFlag := flag.String("workers", "1,2", "comma-separated core counts (Shoal workers, baseline goroutines)")
-	only := flag.String("only", "", "comma-separated workloads to run (parquet-full,parquet-proj,csv,s3,memcopy); empty: all")
+	only := flag.String("only", "", "comma-separated workloads to run (parquet-full,parquet-proj,csv,s3,s3-csv,memcopy); empty: all")
 	contention.Flags()
 	flag.Parse()
 
@@ -144,6 +147,13 @@ func main() {
 	}
 	if run("s3") {
 		s3rows, note := measureS3(ctx, *reps, workers, rts, data)
+		rows = append(rows, s3rows...)
+		if note != "" {
+			notes = append(notes, note)
+		}
+	}
+	if run("s3-csv") {
+		s3rows, note := measureS3CSV(ctx, *reps, workers, rts, data)
 		rows = append(rows, s3rows...)
 		if note != "" {
 			notes = append(notes, note)
@@ -322,6 +332,43 @@ func measureS3(ctx context.Context, reps int, workers []int, rts map[int]*exec.L
 	return out, note
 }
 
+// measureS3CSV uploads one large CSV file to the S3 test server and
+// compares Shoal reading it there with Shoal reading the local file: both
+// split it into byte ranges, read by as many tasks.
+func measureS3CSV(ctx context.Context, reps int, workers []int, rts map[int]*exec.Local, data *bench.IOData) ([]row, string) {
+	o, ok := bench.S3FromEnv()
+	if !ok {
+		msg := "s3-csv: SKIPPED: " + bench.EnvS3Endpoint + " is not set (scripts/test starts versitygw and sets it)"
+		fmt.Fprintln(os.Stderr, msg)
+		return nil, msg
+	}
+	local, size, err := bench.OneCSV(data)
+	if err != nil {
+		log.Fatalf("s3-csv: joining the CSV files: %v", err)
+	}
+	bucket := fmt.Sprintf("shoal-iobench-csv-%d", time.Now().UnixNano())
+	_, cleanup, err := bench.S3Upload(ctx, o, bucket, "one.csv", local)
+	if err != nil {
+		log.Fatalf("s3-csv upload: %v", err)
+	}
+	defer cleanup()
+	url := "s3://" + bucket + "/one.csv"
+	cfg := dataset.Storage(storage.Config{S3: o})
+	var out []row
+	for _, w := range workers {
+		scan := func(path string, opts ...dataset.ReadOption) (int64, int64, error) {
+			opts = append(opts, dataset.WithRuntime(rts[w]), dataset.Schema(bench.IOSchema))
+			n, err := bench.ShoalProbe(ctx, dataset.ReadCSV(ctx, path, opts...), bench.CountRows)
+			return n, 0, err
+		}
+		out = append(out, measureConfig(reps, "s3-csv one file", w, data.Size.CSVRows, size, []engine{
+			{name: "shoal local", baseline: true, fn: func() (int64, int64, error) { return scan(local) }},
+			{name: "shoal s3", fn: func() (int64, int64, error) { return scan(url, cfg) }},
+		})...)
+	}
+	return out, fmt.Sprintf("s3-csv: one CSV file of %s at endpoint %s", measure.MB(size), o.Endpoint)
+}
+
 func printTable(rows []row) {
 	tw := measure.Table(os.Stdout)
 	fmt.Fprintln(tw, "workload\tengine\tcores\tmedian ms\tmin–max ms\tMrows/s\tfile GB/s\tarrow GB/s\talloc MB/run\tothers\tredone\tratio\t")
@@ -394,6 +441,9 @@ func printGoals(rows []row) {
 		}
 	}
 	for _, c := range []int{1, 2} {
+		if s := find("s3-csv one file", "shoal s3", c); s != nil {
+			fmt.Printf("  s3-csv cores=%d: shoal s3 / shoal local throughput = %.2fx (goal >= 0.8: %s)\n", c, s.ratio, yes(s.ratio >= 0.8))
+		}
 		if s := find("s3 parquet-full", "shoal s3", c); s != nil {
 			p := find("s3 parquet-full", "pqarrow s3", c)
 			fmt.Printf("  s3 cores=%d: shoal s3 / shoal local throughput = %.2fx; pqarrow s3 / shoal local = %.2fx\n",
