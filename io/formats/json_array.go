@@ -48,9 +48,9 @@ func openJSONRecords(r *bufio.Reader, src io.Closer, name string) jsonRecords {
 type jsonArrayReader struct {
 	r       *bufio.Reader
 	src     io.Closer // what r reads
-	name    string // the file, for errors
-	line    int    // the line the reader is on
-	start   int    // the line the last element starts on
+	name    string    // the file, for errors
+	line    int       // the line the reader is on
+	start   int       // the line the last element starts on
 	buf     []byte
 	opened  bool // '[' consumed
 	closed  bool // ']' consumed

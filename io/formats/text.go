@@ -163,10 +163,10 @@ func rangeLines(err error, f storage.File, l *lineReader) {
 type lineReader struct {
 	r    *bufio.Reader
 	src  io.Closer // what r reads, closed by close
-	long []byte // holds a line longer than r's buffer
-	line int    // lines returned so far
-	pos  int64  // the file offset of the next line
-	end  int64  // when set, the lines starting at or after end are not read
+	long []byte    // holds a line longer than r's buffer
+	line int       // lines returned so far
+	pos  int64     // the file offset of the next line
+	end  int64     // when set, the lines starting at or after end are not read
 
 	// first is where a range's first line starts (0 when reading from the
 	// file's start) and base the lines before it, once counted (-1: the
