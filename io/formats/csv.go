@@ -794,10 +794,11 @@ func csvSupported(t arrow.DataType) bool {
 
 func csvIntCol[T int8 | int16 | int32 | int64](col *csvCol, b array.Builder, bits int) {
 	var v T
+	lo, hi := int64(-1)<<(bits-1), int64(1)<<(bits-1)-1
 	col.parse = func(s []byte) bool {
-		x, err := strconv.ParseInt(bytesView(s), 10, bits)
+		x, ok := parseInt64Text(s)
 		v = T(x)
-		return err == nil
+		return ok && x >= lo && x <= hi
 	}
 	if b != nil {
 		tb := b.(interface{ Append(T) })
@@ -878,10 +879,9 @@ func newCSVCol(name string, field int, t arrow.DataType, b array.Builder) (*csvC
 		}
 	case arrow.FLOAT64:
 		var v float64
-		col.parse = func(s []byte) bool {
-			x, err := strconv.ParseFloat(bytesView(s), 64)
-			v = x
-			return err == nil
+		col.parse = func(s []byte) (ok bool) {
+			v, ok = parseFloat64Text(s)
+			return ok
 		}
 		if b != nil {
 			fb := b.(*array.Float64Builder)
