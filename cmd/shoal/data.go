@@ -39,7 +39,7 @@ var extFormats = map[string]string{
 // detectFormat names the format of a path from its extension, or from the
 // extension of the first file under it when it is a directory.
 func detectFormat(ctx context.Context, p string) (string, error) {
-	if f, ok := extFormats[strings.ToLower(path.Ext(strings.TrimRight(p, "/")))]; ok {
+	if f, ok := extFormats[formats.FormatExt(p)]; ok {
 		return f, nil
 	}
 	fs, local, err := storage.Resolve(ctx, p, storage.Config{})
@@ -59,7 +59,7 @@ func detectFormat(ctx context.Context, p string) (string, error) {
 		return "", err
 	}
 	for _, f := range files {
-		if fmtName, ok := extFormats[strings.ToLower(path.Ext(f.Path))]; ok {
+		if fmtName, ok := extFormats[formats.FormatExt(f.Path)]; ok {
 			return fmtName, nil
 		}
 	}

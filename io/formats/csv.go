@@ -217,9 +217,8 @@ type csvParser struct {
 	headerEnd int64
 }
 
-func (c *CSVFormat) newParser(f storage.File, bufSize int, expect int64) *csvParser {
-	p, _ := c.newRangeParser(f, ByteRange{}, bufSize, expect) // no error without a range
-	return p
+func (c *CSVFormat) newParser(f storage.File, bufSize int, expect int64) (*csvParser, error) {
+	return c.newRangeParser(f, ByteRange{}, bufSize, expect)
 }
 
 // newRangeParser reads the records of f that start in r (all of them
@@ -489,13 +488,16 @@ func (c *CSVFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMeta
 	if c.err != nil {
 		return nil, c.err
 	}
-	p := c.newParser(f, 256<<10, inspectExpect)
+	p, err := c.newParser(f, 256<<10, inspectExpect)
+	if err != nil {
+		return nil, withFile(err, f.Name())
+	}
 	defer p.lr.close()
 	schema, err := c.infer(ctx, p, f.Name())
 	if err != nil {
 		return nil, err
 	}
-	return &FileMeta{Schema: schema, Rows: -1, Splittable: !c.o.NewlinesInValues && !p.multiLine, DataStart: p.headerEnd}, nil
+	return &FileMeta{Schema: schema, Rows: -1, Splittable: !c.o.NewlinesInValues && !p.multiLine && textCompression(f.Name()) == "", DataStart: p.headerEnd}, nil
 }
 
 var timestampUTCus arrow.DataType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}

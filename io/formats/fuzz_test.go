@@ -409,7 +409,7 @@ func FuzzCSVParser(f *testing.F) {
 		if flags&16 != 0 {
 			c.bufSize = 16
 		}
-		p := c.newParser(tfMem("x", data), 0, 0)
+		p, _ := c.newParser(tfMem("x", data), 0, 0)
 		std := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))))
 		std.Comma = c.o.Delimiter
 		std.Comment = o.Comment

@@ -99,7 +99,10 @@ func (j *JSONFormat) open(f storage.File, r ByteRange, size int, expect int64) (
 	if r.End > 0 {
 		return openLines(f, r, size, expect) // a split file is JSON lines
 	}
-	br, src := openSequential(f, size, expect)
+	br, src, err := openSequential(f, size, expect)
+	if err != nil {
+		return nil, err
+	}
 	skipBOM(br)
 	return openJSONRecords(br, src, f.Name()), nil
 }
@@ -817,7 +820,7 @@ func (j *JSONFormat) Inspect(ctx context.Context, f storage.File) (meta *FileMet
 		}
 	}
 	_, array := lr.(*jsonArrayReader)
-	return &FileMeta{Schema: arrow.NewSchema(fields, nil), Rows: -1, Splittable: !array}, nil
+	return &FileMeta{Schema: arrow.NewSchema(fields, nil), Rows: -1, Splittable: !array && textCompression(name) == ""}, nil
 }
 
 // observeLine merges one line, which must hold one object, into root.

@@ -347,18 +347,18 @@ func (s *Source) Name() string {
 		fmt.Fprintf(&b, "; limit=%d", s.limit)
 	}
 	if n := s.wholeLarge(); n > 0 {
-		fmt.Fprintf(&b, "; %d large files read whole (quoted newlines or one JSON array)", n)
+		fmt.Fprintf(&b, "; %d large files read whole (compressed, quoted newlines or one JSON array)", n)
 	}
 	b.WriteByte(']')
 	return b.String()
 }
 
 // wholeLarge counts the files of a line format that are large enough to
-// be read in ranges but cannot be (a CSV with quoted newlines, a JSON
-// array): each is read by one task, which the plan says.
+// be read in ranges but cannot be (compressed, a CSV with quoted newlines,
+// a JSON array): each is read by one task, which the plan says.
 func (s *Source) wholeLarge() int {
 	switch s.opts.Reader.(type) {
-	case *CSVFormat, *JSONFormat:
+	case *CSVFormat, *JSONFormat, *TextFormat:
 	default:
 		return 0
 	}
@@ -886,7 +886,7 @@ func keepExtensions(r Reader, url, path string, infos []storage.FileInfo) ([]sto
 	var out []storage.FileInfo
 	var skipped []string
 	for _, f := range infos {
-		ext := strings.ToLower(fileExt(f.Path))
+		ext := strings.ToLower(fileExt(stripCompression(f.Path)))
 		if ext == "" || slices.Contains(want, ext) {
 			out = append(out, f)
 		} else {

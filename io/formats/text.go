@@ -42,13 +42,19 @@ const seqBufSize = 1 << 20
 
 // openSequential reads f from the start through a buffer of size bytes,
 // from a stream (storage.NewStream: on S3, one GET for the expect bytes
-// the caller expects to read, 0 meaning all) that the caller closes.
-func openSequential(f storage.File, size int, expect int64) (*bufio.Reader, io.Closer) {
-	if expect <= 0 {
+// the caller expects to read, 0 meaning all), decompressed when the
+// file's name says it is compressed. The caller closes the stream.
+func openSequential(f storage.File, size int, expect int64) (*bufio.Reader, io.Closer, error) {
+	if expect <= 0 || textCompression(f.Name()) != "" {
 		expect = f.Size()
 	}
 	src := storage.NewStream(f, 0, expect)
-	return bufio.NewReaderSize(src, size), src
+	dec, err := decompressed(f.Name(), src)
+	if err != nil {
+		src.Close()
+		return nil, nil, err
+	}
+	return bufio.NewReaderSize(dec, size), closers{dec, src}, nil
 }
 
 // inspectExpect is what a schema inference expects to read of a file.
@@ -79,7 +85,10 @@ func openLines(f storage.File, r ByteRange, size int, expect int64) (*lineReader
 		if expect <= 0 && r.End > 0 {
 			expect = r.End + rangeSlack
 		}
-		br, src := openSequential(f, size, expect)
+		br, src, err := openSequential(f, size, expect)
+		if err != nil {
+			return nil, err
+		}
 		lr := &lineReader{r: br, src: src, end: r.End}
 		if skipBOM(br) {
 			lr.pos = 3
@@ -425,7 +434,7 @@ func (*TextFormat) Format() string { return "text" }
 // Inspect implements Reader. It reads nothing: the schema is fixed and the
 // row count unknown.
 func (t *TextFormat) Inspect(ctx context.Context, f storage.File) (*FileMeta, error) {
-	return &FileMeta{Schema: t.schema(), Rows: -1, Splittable: true}, nil
+	return &FileMeta{Schema: t.schema(), Rows: -1, Splittable: textCompression(f.Name()) == ""}, nil
 }
 
 // Read implements Reader.
@@ -465,7 +474,10 @@ func (t *TextFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 		if req.Range.End > 0 {
 			expect = req.Range.End + rangeSlack
 		}
-		br, src := openSequential(f, size, expect)
+		br, src, err := openSequential(f, size, expect)
+		if err != nil {
+			return withFile(err, f.Name())
+		}
 		lr = &lineReader{r: br, src: src, end: req.Range.End}
 	}
 	defer lr.close()
