@@ -2,6 +2,7 @@ package dataset_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -138,18 +139,40 @@ func TestS3ReadOneLargeCSVInRanges(t *testing.T) {
 	}
 }
 
-// TestCSVToParquetOverlaps: converting one large CSV file read in
-// ranges, the first write task starts before the last read task ends (the
-// trace shows reading and writing overlap). A file read whole by one task
-// does not overlap yet: a task hands its blocks on when it ends.
+// TestCSVToParquetOverlaps: converting one large CSV file, the first
+// write task starts before the last read task ends (the trace shows
+// reading and writing overlap), whether the file is read in ranges or,
+// compressed, whole by one task, which hands each block on as it is made;
+// every row is written once.
 func TestCSVToParquetOverlaps(t *testing.T) {
 	e := setup(t)
 	path := bigCSV(t, 600_000, "")
-	for _, par := range []int{3} {
+	plain, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(plain)
+	zw.Close()
+	gzPath := path + ".gz"
+	if err := os.WriteFile(gzPath, gz.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path      string
+		par       int
+		readTasks int // 0: more than one
+	}{{path, 3, 0}, {gzPath, 3, 1}} {
+		par := c.par
 		var trace bytes.Buffer
-		d := dataset.ReadCSV(e.ctx, path, dataset.WithRuntime(e.rt), dataset.WithParallelism(par), dataset.WithTrace(&trace))
-		if err := d.WriteParquet(e.ctx, filepath.Join(t.TempDir(), "out")); err != nil {
+		d := dataset.ReadCSV(e.ctx, c.path, dataset.WithRuntime(e.rt), dataset.WithParallelism(par), dataset.WithTrace(&trace))
+		out := filepath.Join(t.TempDir(), "out")
+		if err := d.WriteParquet(e.ctx, out); err != nil {
 			t.Fatal(err)
+		}
+		if n, err := dataset.ReadParquet(e.ctx, out, e.opt()).Count(e.ctx); err != nil || n != 600_000 {
+			t.Errorf("%s: wrote %d rows, %v", filepath.Base(c.path), n, err)
 		}
 		var doc struct {
 			TraceEvents []struct {
@@ -180,11 +203,11 @@ func TestCSVToParquetOverlaps(t *testing.T) {
 				lastReadEnd = max(lastReadEnd, ev.Ts+ev.Dur)
 			}
 		}
-		if reads == 0 || writes == 0 {
-			t.Fatalf("parallelism %d: %d read and %d write task events in\n%.2000s", par, reads, writes, trace.String())
+		if reads == 0 || writes == 0 || c.readTasks > 0 && reads != c.readTasks || c.readTasks == 0 && reads < 2 {
+			t.Fatalf("%s, parallelism %d: %d read and %d write task events in\n%.2000s", filepath.Base(c.path), par, reads, writes, trace.String())
 		}
 		if firstWrite >= lastReadEnd {
-			t.Errorf("parallelism %d: the first write starts at %.0fµs, after the last read ended at %.0fµs", par, firstWrite, lastReadEnd)
+			t.Errorf("%s, parallelism %d: the first write starts at %.0fµs, after the last read ended at %.0fµs", filepath.Base(c.path), par, firstWrite, lastReadEnd)
 		}
 	}
 }

@@ -296,7 +296,7 @@ func (a *actorRunner) serve(fn ActorFunc, j actorJob) TaskResult {
 		}}
 	var cpu time.Duration
 	res := runWithRetries(j.ctx, t, a.retry, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
-		return runOnce(ctx, t, attempt, a.alloc, a.store, &cpu)
+		return runOnce(ctx, t, attempt, a.alloc, a.store, &cpu, nil)
 	})
 	res.CPU = cpu
 	if res.Err != nil {

@@ -418,8 +418,14 @@ func (l *Local) execute(ctx context.Context, t Task) TaskResult {
 		res.CPU = cpu
 		return res
 	}
+	// Outputs handed over early survive a failed attempt, and the next
+	// attempt skips as many. With lineage they could not be rebuilt.
+	var handed *int
+	if t.Partial != nil && l.lineage == nil {
+		handed = new(int)
+	}
 	res := runWithRetries(ctx, t, l.cfg.maxRetries, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
-		return runOnce(ctx, t, attempt, l.cfg.alloc, l.blockStore(), &cpu)
+		return runOnce(ctx, t, attempt, l.cfg.alloc, l.blockStore(), &cpu, handed)
 	})
 	res.CPU = cpu
 	return res
@@ -506,8 +512,10 @@ func runWithRetries(ctx context.Context, t Task, defaultRetries int, attempt fun
 }
 
 // runOnce runs t once: fetch inputs, call Run with panics recovered, store
-// outputs. The CPU time Run used on its thread is added to *cpu.
-func runOnce(ctx context.Context, t Task, attempt int, alloc memory.Allocator, store blockStore, cpu *time.Duration) (refs []ObjectRef, err error) {
+// outputs. The CPU time Run used on its thread is added to *cpu. When
+// handed is not nil, Run may emit outputs early (Task.Partial); *handed
+// counts those earlier attempts handed over, which this one skips.
+func runOnce(ctx context.Context, t Task, attempt int, alloc memory.Allocator, store blockStore, cpu *time.Duration, handed *int) (refs []ObjectRef, err error) {
 	inputs := make([]blocks.Block, 0, len(t.Inputs))
 	defer func() {
 		for _, b := range inputs {
@@ -522,6 +530,25 @@ func runOnce(ctx context.Context, t Task, attempt int, alloc memory.Allocator, s
 		inputs = append(inputs, b)
 	}
 	tc := &TaskContext{Context: ctx, Alloc: alloc, Operator: t.Operator, Index: t.Index, Attempt: attempt}
+	if handed != nil {
+		emitted := 0
+		tc.Emit = func(b blocks.Block) error {
+			defer b.Release()
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if emitted++; emitted <= *handed {
+				return nil // an earlier attempt handed this one over
+			}
+			ref, err := store.Put(b, t.Operator)
+			if err != nil {
+				return err
+			}
+			*handed = emitted
+			t.Partial(ref)
+			return nil
+		}
+	}
 	// Pinned to its thread, Run's CPU time is the thread's: per-operator CPU
 	// in stats. Goroutines Run starts are not counted.
 	runtime.LockOSThread()

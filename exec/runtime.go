@@ -75,6 +75,16 @@ type Task struct {
 	// none. A fraction (or none) lets more tasks that mostly wait (on I/O,
 	// on a remote service) run at once.
 	CPUs float64
+	// Partial, when set, lets Run hand outputs over before it returns
+	// (TaskContext.Emit), so that a long task (a file read whole) feeds
+	// the next operator as it goes. Each is stored and passed to Partial,
+	// in order, from the task's goroutine; the submitter owns the
+	// reference. Outputs handed so are not in TaskResult.Outputs. A retried
+	// attempt drops the outputs earlier attempts handed over, so a task
+	// that emits must produce the same blocks each time (reads do).
+	// Runtimes that cannot (a task run on a cluster node, a store that
+	// rebuilds lost blocks from lineage) leave Emit nil.
+	Partial func(ObjectRef)
 }
 
 // TaskContext is what a running task may use.
@@ -87,6 +97,10 @@ type TaskContext struct {
 	Index    int
 	// Attempt counts from 0; it is above 0 when a task is retried.
 	Attempt int
+	// Emit, when not nil, hands b over as an output now (see
+	// Task.Partial), taking the caller's reference to it. It fails when the
+	// task is cancelled or the store refuses the block.
+	Emit func(b blocks.Block) error
 	// ReadBlocksStayInTask is set by task code that consumes every block a
 	// read hands it with Shoal's own kernels and releases it, holding none
 	// of its memory afterwards (an aggregation fused into a read): the

@@ -96,7 +96,7 @@ func (a *allToAllOp) Dispatch() {
 	a.next++
 	var in Bundle
 	in.Refs = t.Inputs
-	a.launch(exec.Task{Inputs: t.Inputs, Run: t.Run, Spec: t.Spec}, Bundle{}, in.Bytes())
+	a.launch(exec.Task{Inputs: t.Inputs, Run: t.Run, Spec: t.Spec}, Bundle{}, in.Bytes(), false)
 }
 
 func (a *allToAllOp) Finished() bool {

@@ -543,7 +543,7 @@ func (o *exchangeOp) dispatchReduce() {
 		}
 		spec = taskSpec(ExchangeReduceKind, a)
 	}
-	o.launch(exec.Task{Inputs: in.Refs, Run: exchangeReduceTaskFn(funcs, j, sides, nSides), Spec: spec}, in, in.Bytes())
+	o.launch(exec.Task{Inputs: in.Refs, Run: exchangeReduceTaskFn(funcs, j, sides, nSides), Spec: spec}, in, in.Bytes(), false)
 }
 
 func (o *exchangeOp) Finished() bool {

@@ -190,7 +190,7 @@ func Run(ctx context.Context, rt exec.Runtime, root Operator, opts Options) *Str
 		e.index[op] = i
 	}
 	e.stream = &Stream{rt: rt, out: make(chan Bundle), closing: make(chan struct{}), finished: make(chan struct{}), ops: e.ops}
-	e.env = &Env{rt: rt, submit: e.submit, call: e.call, startActor: e.startActor, fail: e.fail,
+	e.env = &Env{rt: rt, submit: e.submit, call: e.call, startActor: e.startActor, fail: e.fail, post: e.post,
 		maxBlockBytes: opts.MaxBlockBytes, maxAhead: max(8, 4*opts.Concurrency), concurrency: opts.Concurrency}
 	taskOps := 0
 	for _, op := range e.ops {
@@ -226,6 +226,17 @@ func (e *executor) submit(op Operator, t exec.Task, done func(exec.TaskResult)) 
 			e.inFlight(op, -1)
 		}
 	})
+}
+
+// post runs fn on the loop's goroutine. It is for a task's own goroutine
+// while the task runs (its submit counts it in active, and the loop's
+// decrement for this event is given back), so its events all come before
+// the task's completion and none is left when active reaches 0.
+func (e *executor) post(fn func()) {
+	e.events <- func() {
+		e.active++
+		fn()
+	}
 }
 
 // call runs c on actor a; track names the actor in the trace.

@@ -106,11 +106,14 @@ type Metrics struct {
 
 // Env is what operators get from the executor.
 type Env struct {
-	rt            exec.Runtime
-	submit        func(op Operator, t exec.Task, done func(exec.TaskResult))
-	call          func(op Operator, a exec.Actor, track string, c exec.ActorCall, done func(exec.TaskResult))
-	startActor    func(op Operator, spec exec.ActorSpec, done func(exec.Actor, error))
-	fail          func(error)
+	rt         exec.Runtime
+	submit     func(op Operator, t exec.Task, done func(exec.TaskResult))
+	call       func(op Operator, a exec.Actor, track string, c exec.ActorCall, done func(exec.TaskResult))
+	startActor func(op Operator, spec exec.ActorSpec, done func(exec.Actor, error))
+	fail       func(error)
+	// post runs fn on the executor's goroutine, as task completions run;
+	// a running task's goroutine hands its early outputs over with it.
+	post          func(fn func())
 	maxBlockBytes int64
 	// maxAhead caps an operator's running tasks plus finished outputs not
 	// yet taken downstream.

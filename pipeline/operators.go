@@ -51,7 +51,7 @@ func (s *sourceOp) Dispatch() {
 	s.launch(exec.Task{
 		Run:  readTaskFn(rt.Read, rt.Stream, s.stages, maxBytes),
 		Spec: readTaskSpec(rt.Spec, s.stages, maxBytes),
-	}, Bundle{}, est)
+	}, Bundle{}, est, true)
 }
 
 // refsOp emits blocks already in the store, one bundle each, taking a
@@ -169,7 +169,7 @@ func (m *mapOp) Dispatch() {
 		// The same for every task: only the inputs differ.
 		m.spec, m.specDone = mapTaskSpec(m.stages, m.env.maxBlockBytes), true
 	}
-	m.launch(exec.Task{Inputs: in.Refs, Run: mapTaskFn(m.stages, m.env.maxBlockBytes), Spec: m.spec}, in, in.Bytes())
+	m.launch(exec.Task{Inputs: in.Refs, Run: mapTaskFn(m.stages, m.env.maxBlockBytes), Spec: m.spec}, in, in.Bytes(), false)
 }
 
 // concatInputs makes one block of a task's inputs.

@@ -163,6 +163,9 @@ func mapTaskSpec(stages []*ops.OneToOne, maxBytes int64) *exec.TaskSpec {
 // readTaskFn is a source's task: the read, then the chain on each block,
 // as the read streams it when it can (so a chain that shrinks blocks, a
 // filter or a top-k, holds one decoded block at a time, not the task's).
+// Where the runtime lets a task hand outputs over early (tc.Emit), each
+// block with rows goes to the next operator as soon as it is made: a file
+// read whole by one task feeds the stages after it while it is read.
 func readTaskFn(read ops.ReadFunc, stream func(*exec.TaskContext, func(blocks.Block) error) error, stages []*ops.OneToOne, maxBytes int64) exec.RunFunc {
 	return func(tc *exec.TaskContext, _ []blocks.Block) ([]blocks.Block, error) {
 		var out []blocks.Block
@@ -172,6 +175,16 @@ func readTaskFn(read ops.ReadFunc, stream func(*exec.TaskContext, func(blocks.Bl
 				if b, err = runStages(tc, stages, b); err != nil {
 					return err
 				}
+			}
+			if tc.Emit != nil && b.NumRows() > 0 {
+				parts := splitLarge([]blocks.Block{b}, maxBytes)
+				for i, part := range parts {
+					if err := tc.Emit(part); err != nil {
+						releaseAll(parts[i+1:])
+						return err
+					}
+				}
+				return nil
 			}
 			out = append(out, b)
 			return nil

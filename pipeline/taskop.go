@@ -19,10 +19,14 @@ type taskOp struct {
 	inputs []Operator
 	env    *Env
 
-	nextSeq   int
-	emitSeq   int
-	finished  map[int]Bundle // outputs of tasks that finished ahead of emitSeq
-	heldBytes int64          // bytes in finished
+	nextSeq  int
+	emitSeq  int
+	finished map[int]Bundle // outputs of tasks that finished ahead of emitSeq
+	// early holds the outputs running tasks handed over before ending
+	// (exec.Task.Partial) that cannot go downstream yet: an earlier task
+	// has not emitted all of its own.
+	early     map[int][]exec.ObjectRef
+	heldBytes int64 // bytes in finished and early
 	outQueue  []Bundle
 	outBytes  int64
 	active    int
@@ -52,9 +56,11 @@ func milliCPUs(c float64) int64 {
 
 func (t *taskOp) Name() string       { return t.name }
 func (t *taskOp) Inputs() []Operator { return t.inputs }
-func (t *taskOp) Start(env *Env)     { t.env = env; t.finished = make(map[int]Bundle) }
-func (t *taskOp) Metrics() Metrics   { return t.metrics }
-func (t *taskOp) base() *taskOp      { return t }
+func (t *taskOp) Start(env *Env) {
+	t.env, t.finished, t.early = env, make(map[int]Bundle), make(map[int][]exec.ObjectRef)
+}
+func (t *taskOp) Metrics() Metrics { return t.metrics }
+func (t *taskOp) base() *taskOp    { return t }
 
 // Output pops the next output in order.
 func (t *taskOp) Output() (Bundle, bool) {
@@ -98,17 +104,50 @@ func (t *taskOp) estimate(inBytes int64) int64 {
 	return inBytes
 }
 
-// launch submits task; inputs are released when it finishes.
-func (t *taskOp) launch(task exec.Task, inputs Bundle, inBytes int64) {
+// launch submits task; inputs are released when it finishes. With
+// streaming, the task may hand outputs over while it runs.
+func (t *taskOp) launch(task exec.Task, inputs Bundle, inBytes int64, streaming bool) {
 	seq := t.nextSeq
 	t.nextSeq++
 	t.active++
 	task.Operator = t.name
 	task.Index = seq
 	task.CPUs = t.cpus
+	if streaming {
+		task.Partial = func(ref exec.ObjectRef) { t.env.post(func() { t.handedOver(seq, ref) }) }
+	}
 	t.metrics.RowsIn += inputs.Rows()
 	t.metrics.BytesIn += inBytes
 	t.env.submit(t.self, task, func(res exec.TaskResult) { t.complete(seq, inputs, inBytes, res) })
+}
+
+// handedOver takes an output task seq handed over while running: it
+// goes downstream at once when every earlier task's outputs have.
+func (t *taskOp) handedOver(seq int, ref exec.ObjectRef) {
+	if t.cancelled {
+		t.env.rt.Release(ref)
+		return
+	}
+	b := Bundle{Refs: []exec.ObjectRef{ref}}
+	t.metrics.RowsOut += b.Rows()
+	t.metrics.BytesOut += b.Bytes()
+	t.metrics.BlocksOut++
+	t.seenOut += b.Bytes()
+	if seq == t.emitSeq {
+		t.outQueue = append(t.outQueue, b)
+		t.outBytes += b.Bytes()
+		return
+	}
+	t.early[seq] = append(t.early[seq], ref)
+	t.heldBytes += b.Bytes()
+}
+
+// takeEarly returns (and forgets) what task seq handed over that waits.
+func (t *taskOp) takeEarly(seq int) Bundle {
+	b := Bundle{Refs: t.early[seq]}
+	delete(t.early, seq)
+	t.heldBytes -= b.Bytes()
+	return b
 }
 
 func (t *taskOp) complete(seq int, inputs Bundle, inBytes int64, res exec.TaskResult) {
@@ -117,6 +156,8 @@ func (t *taskOp) complete(seq int, inputs Bundle, inBytes int64, res exec.TaskRe
 	out := Bundle{Refs: res.Outputs}
 	if t.cancelled || res.Err != nil {
 		out.release(t.env.rt)
+		early := t.takeEarly(seq)
+		early.release(t.env.rt)
 		if res.Err != nil && !t.cancelled {
 			t.env.fail(res.Err)
 		}
@@ -129,6 +170,9 @@ func (t *taskOp) complete(seq int, inputs Bundle, inBytes int64, res exec.TaskRe
 	t.metrics.BlocksOut += int64(len(out.Refs))
 	t.seenIn += max(inBytes, 1)
 	t.seenOut += out.Bytes()
+	if early := t.takeEarly(seq); len(early.Refs) > 0 {
+		out.Refs = append(early.Refs, out.Refs...) // handed over first
+	}
 	t.finished[seq] = out
 	t.heldBytes += out.Bytes()
 	for {
@@ -144,6 +188,13 @@ func (t *taskOp) complete(seq int, inputs Bundle, inBytes int64, res exec.TaskRe
 			t.outBytes += b.Bytes()
 		}
 	}
+	// The task now first in line may be running, with outputs handed over.
+	if early := t.takeEarly(t.emitSeq); len(early.Refs) > 0 {
+		for _, ref := range early.Refs {
+			t.outQueue = append(t.outQueue, Bundle{Refs: []exec.ObjectRef{ref}})
+		}
+		t.outBytes += early.Bytes()
+	}
 }
 
 // cancelTasks releases held outputs; running tasks release theirs on completion.
@@ -153,6 +204,10 @@ func (t *taskOp) cancelTasks() {
 		b.release(t.env.rt)
 	}
 	clear(t.finished)
+	for _, refs := range t.early {
+		Bundle{Refs: refs}.release(t.env.rt)
+	}
+	clear(t.early)
 	t.heldBytes = 0
 	for _, b := range t.outQueue {
 		b.release(t.env.rt)

@@ -77,7 +77,7 @@ func (o *topKOp) Dispatch() {
 		Inputs: in.Refs,
 		Run:    topKMergeTaskFn(o.k, o.keys),
 		Spec:   taskSpec(TopKMergeTaskKind, topKMergeArgs{K: o.k, Keys: o.keys}),
-	}, in, in.Bytes())
+	}, in, in.Bytes(), false)
 	// The running top k came from this operator, not its input.
 	o.metrics.RowsIn -= carried.Rows()
 	o.metrics.BytesIn -= carried.Bytes()
