@@ -780,6 +780,71 @@ type csvCol struct {
 	parse func(v []byte) bool
 	put   func()
 	null  func()
+
+	// Set for the common types, so that a read that stops at the first
+	// bad row decodes and appends in one step, without closures.
+	kind csvKind
+	i64  *array.Int64Builder
+	f64  *array.Float64Builder
+	ts   *array.TimestampBuilder
+	unit arrow.TimeUnit
+	app  func([]byte) // strings and binaries
+}
+
+// csvKind picks decodeInto's direct path for a column.
+type csvKind uint8
+
+const (
+	csvOther csvKind = iota // parse, then put
+	csvInt64
+	csvFloat64
+	csvTimestamp
+	csvBytes
+)
+
+// decodeInto appends field v of a row to the column: a null, or its value
+// when it parses. It returns false when v does not parse.
+func (c *CSVFormat) decodeInto(col *csvCol, v []byte, quoted bool) bool {
+	if col.str {
+		if !quoted && c.isNullText(v) {
+			col.null()
+		} else if col.kind == csvBytes {
+			col.app(v)
+		} else {
+			col.parse(v)
+			col.put()
+		}
+		return true
+	}
+	if c.typedNull(v) {
+		col.null()
+		return true
+	}
+	switch col.kind {
+	case csvInt64:
+		x, ok := parseInt64Text(v)
+		if ok {
+			col.i64.Append(x)
+		}
+		return ok
+	case csvFloat64:
+		x, ok := parseFloat64Text(v)
+		if ok {
+			col.f64.Append(x)
+		}
+		return ok
+	case csvTimestamp:
+		x, ok := parseTimestampUnit(v, col.unit)
+		if ok {
+			col.ts.Append(x)
+		}
+		return ok
+	}
+	if !col.parse(v) {
+		return false
+	}
+	col.put()
+	return true
 }
 
 // csvSupported says whether a CSV column can decode to t.
@@ -860,6 +925,9 @@ func newCSVCol(name string, field int, t arrow.DataType, b array.Builder) (*csvC
 		csvIntCol[int32](col, b, 32)
 	case arrow.INT64:
 		csvIntCol[int64](col, b, 64)
+		if ib, ok := b.(*array.Int64Builder); ok {
+			col.kind, col.i64 = csvInt64, ib
+		}
 	case arrow.UINT8:
 		csvUintCol[uint8](col, b, 8)
 	case arrow.UINT16:
@@ -888,6 +956,7 @@ func newCSVCol(name string, field int, t arrow.DataType, b array.Builder) (*csvC
 		if b != nil {
 			fb := b.(*array.Float64Builder)
 			col.put = func() { fb.Append(v) }
+			col.kind, col.f64 = csvFloat64, fb
 		}
 	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW, arrow.BINARY, arrow.LARGE_BINARY:
 		col.str = true
@@ -897,6 +966,7 @@ func newCSVCol(name string, field int, t arrow.DataType, b array.Builder) (*csvC
 		if b != nil {
 			app := bytesAppender(b)
 			col.put = func() { app(v) }
+			col.kind, col.app = csvBytes, app
 		}
 	case arrow.DATE32, arrow.DATE64:
 		var v time.Time
@@ -924,6 +994,7 @@ func newCSVCol(name string, field int, t arrow.DataType, b array.Builder) (*csvC
 		if b != nil {
 			tb := b.(*array.TimestampBuilder)
 			col.put = func() { tb.Append(v) }
+			col.kind, col.ts, col.unit = csvTimestamp, tb, unit
 		}
 	default:
 		return nil, fmt.Errorf("column %q: csv cannot decode %s", name, t)
@@ -1086,6 +1157,19 @@ rows:
 		}
 		if p.nfields() != len(names) {
 			if err := bad(c.widthError(p, name, len(names))); err != nil {
+				return err
+			}
+			continue
+		}
+		if !c.o.SkipBadRows {
+			// The first bad value fails the read: decode and append at once.
+			for _, col := range cols {
+				if !c.decodeInto(col, p.field(col.field), p.quoted[col.field]) {
+					return &RowError{File: name, Line: p.lines[col.field], Column: col.name,
+						Msg: fmt.Sprintf("cannot parse %s as %s", quoteSnippet(p.field(col.field)), col.typ)}
+				}
+			}
+			if err := b.addedAt(p.recLine); err != nil {
 				return err
 			}
 			continue

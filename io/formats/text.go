@@ -319,6 +319,24 @@ func newBatcher(ctx context.Context, req ReadRequest, schema *arrow.Schema, emit
 	return b
 }
 
+// reserve sizes the fixed-width builders for the rest of a batch at once,
+// after its first row, so a block's columns are not copied each time a
+// builder doubles.
+func (b *batcher) reserve() {
+	if b.rb == nil {
+		return
+	}
+	n := b.batch - 1
+	if b.limit >= 0 {
+		n = int(min(int64(n), b.limit-b.total))
+	}
+	for i, f := range b.schema.Fields() {
+		if _, ok := f.Type.(arrow.FixedWidthDataType); ok && n > 0 {
+			b.rb.Field(i).Reserve(n)
+		}
+	}
+}
+
 // checkUTF8 makes the batcher check the string columns of its blocks, when
 // it has any.
 func (b *batcher) checkUTF8(c *utf8Check) {
@@ -352,6 +370,9 @@ func (b *batcher) added() error {
 	b.total++
 	if b.rows >= b.batch {
 		return b.flush()
+	}
+	if b.rows == 1 {
+		b.reserve()
 	}
 	return nil
 }
