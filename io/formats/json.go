@@ -966,10 +966,11 @@ func (d *jsonNumDec) decode(p *jsonParser) error {
 
 func jsonIntDec[T int8 | int16 | int32 | int64](d *jsonNumDec, b array.Builder, bits int) {
 	var x T
+	lo, hi := int64(-1)<<(bits-1), int64(1)<<(bits-1)-1
 	d.parse = func(v []byte, integral bool) bool {
-		n, err := strconv.ParseInt(bytesView(v), 10, bits)
+		n, ok := parseInt64Text(v)
 		x = T(n)
-		return integral && err == nil
+		return integral && ok && n >= lo && n <= hi
 	}
 	if b != nil {
 		tb := b.(interface{ Append(T) })
@@ -1239,10 +1240,9 @@ func newJSONDec(t arrow.DataType, b array.Builder) (jsonDec, error) {
 	case arrow.FLOAT64:
 		d := num()
 		var x float64
-		d.parse = func(v []byte, _ bool) bool {
-			f, err := strconv.ParseFloat(bytesView(v), 64)
-			x = f
-			return err == nil
+		d.parse = func(v []byte, _ bool) (ok bool) {
+			x, ok = parseFloat64Text(v)
+			return ok
 		}
 		if b != nil {
 			fb := b.(*array.Float64Builder)
