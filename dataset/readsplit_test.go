@@ -137,6 +137,42 @@ func TestS3ReadOneLargeCSVInRanges(t *testing.T) {
 	if st := d.Stats(); st == nil || st.Tasks != 3 {
 		t.Errorf("read tasks %v, want 3", st)
 	}
+
+	// The same file gzipped, beside it: one task streams it from S3 and
+	// decompresses it, rows in order; a directory read takes both.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(data)
+	zw.Close()
+	if w, err = fs.Create(e.ctx, bucket+"/big.csv.gz"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(gz.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d = dataset.ReadCSV(e.ctx, "s3://"+bucket+"/big.csv.gz", dataset.Storage(cfg), dataset.WithRuntime(e.rt), dataset.WithParallelism(3))
+	next = 0
+	for r, err := range d.IterRows(e.ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := r.Int64("id"); id != next {
+			t.Fatalf("gzip: row %d has id %d", next, id)
+		}
+		next++
+	}
+	if next != n {
+		t.Fatalf("gzip: %d rows, want %d", next, n)
+	}
+	if st := d.Stats(); st == nil || st.Tasks != 1 {
+		t.Errorf("gzip: read tasks %v, want 1", st)
+	}
+	if c, err := dataset.ReadCSV(e.ctx, "s3://"+bucket+"/", dataset.Storage(cfg), dataset.WithRuntime(e.rt)).Count(e.ctx); err != nil || c != 2*n {
+		t.Errorf("directory of big.csv and big.csv.gz: %d rows, %v; want %d", c, err, 2*n)
+	}
 }
 
 // TestCSVToParquetOverlaps: converting one large CSV file, the first
