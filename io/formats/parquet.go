@@ -3,6 +3,7 @@ package formats
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
@@ -958,10 +960,32 @@ func (p *ParquetFormat) Encode(ctx context.Context, w io.Writer, sc *arrow.Schem
 		wopts = append(wopts, plainColumns(sc, recs)...)
 	}
 	props := parquet.NewWriterProperties(wopts...)
-	aprops := pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
-	fw, err := pqarrow.NewFileWriter(sc, w, props, aprops)
+	writeSchema := sc
+	if !p.opts.DisableDictionary {
+		if ws, dicts := dictStrings(memory.DefaultAllocator, sc, recs); ws != nil {
+			defer func() {
+				for _, r := range dicts {
+					r.Release()
+				}
+			}()
+			writeSchema, recs = ws, dicts
+		}
+	}
+	var aopts []pqarrow.WriterOption
+	if writeSchema == sc {
+		aopts = append(aopts, pqarrow.WithStoreSchema())
+	} // else the file stores sc, not the dictionaries, below (see dictStrings)
+	aprops := pqarrow.NewArrowWriterProperties(aopts...)
+	fw, err := pqarrow.NewFileWriter(writeSchema, w, props, aprops)
 	if err != nil {
 		return fmt.Errorf("parquet: encode: creating the writer for schema %s: %w", sc, err)
+	}
+	if writeSchema != sc {
+		stored := flight.SerializeSchema(sc, memory.DefaultAllocator)
+		if err := fw.AppendKeyValueMetadata("ARROW:schema", base64.StdEncoding.EncodeToString(stored)); err != nil {
+			_ = fw.Close()
+			return fmt.Errorf("parquet: encode: storing the schema: %w", err)
+		}
 	}
 	closed := false
 	defer func() {
