@@ -146,7 +146,7 @@ func Conform(mem memory.Allocator, b Block, schema *arrow.Schema) (Block, error)
 			}
 			cols[i] = c
 		default:
-			c, err := compute.CastArray(ctx, b.Column(idx[0]), compute.SafeCastOptions(f.Type))
+			c, err := Cast(ctx, mem, b.Column(idx[0]), f.Type)
 			if err != nil {
 				return nil, fmt.Errorf("blocks: conform column %q from %s to %s: %w", f.Name, b.Column(idx[0]).DataType(), f.Type, err)
 			}

@@ -72,10 +72,9 @@ func Storage(c storage.Config) ReadWriteOption { return storageOption(c) }
 // CSVOptions sets how CSV is parsed (ReadCSV) or written (WriteCSV).
 func CSVOptions(o formats.CSVOptions) ReadWriteOption { return csvOption(o) }
 
-// JSONOptions sets how JSON lines are parsed.
-func JSONOptions(o formats.JSONOptions) ReadOption {
-	return readOptionFunc(func(r *readConfig) { r.json = o })
-}
+// JSONOptions sets how JSON lines are parsed (ReadJSON) or written
+// (WriteJSON).
+func JSONOptions(o formats.JSONOptions) ReadWriteOption { return jsonOption(o) }
 
 // TextOptions sets how text lines are read (ReadText).
 func TextOptions(o formats.TextOptions) ReadOption {
@@ -166,6 +165,11 @@ type csvOption formats.CSVOptions
 
 func (o csvOption) applyRead(r *readConfig)   { r.csv = formats.CSVOptions(o) }
 func (o csvOption) applyWrite(w *writeConfig) { w.csv = formats.CSVOptions(o) }
+
+type jsonOption formats.JSONOptions
+
+func (o jsonOption) applyRead(r *readConfig)   { r.json = formats.JSONOptions(o) }
+func (o jsonOption) applyWrite(w *writeConfig) { w.json = formats.JSONOptions(o) }
 
 type parquetOption formats.ParquetOptions
 

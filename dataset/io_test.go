@@ -698,6 +698,44 @@ func TestMaxBytesPerFile(t *testing.T) {
 	}
 }
 
+// TestCompressedWrites: WriteCSV and WriteJSON compress when asked; the
+// files are named for it and read back, by directory, as written.
+func TestCompressedWrites(t *testing.T) {
+	e := setup(t)
+	src := dataset.Range(5000, e.par(2)...).WithColumn("s", dataset.Col("id").Mod(7).Cast(arrow.BinaryTypes.String))
+	for _, c := range []struct {
+		write func(dir string) error
+		read  func(dir string) *dataset.Dataset
+		ext   string
+	}{
+		{func(dir string) error {
+			return src.WriteCSV(e.ctx, dir, dataset.CSVOptions(formats.CSVOptions{Compression: "gzip"}))
+		}, func(dir string) *dataset.Dataset { return dataset.ReadCSV(e.ctx, dir, e.opt()) }, ".csv.gz"},
+		{func(dir string) error {
+			return src.WriteJSON(e.ctx, dir, dataset.JSONOptions(formats.JSONOptions{Compression: "zstd"}))
+		}, func(dir string) *dataset.Dataset { return dataset.ReadJSON(e.ctx, dir, e.opt()) }, ".jsonl.zst"},
+	} {
+		dir := t.TempDir()
+		if err := c.write(dir); err != nil {
+			t.Fatal(err)
+		}
+		files := visibleFiles(t, dir)
+		if len(files) != 2 {
+			t.Fatalf("%s: files %v, want 2", c.ext, files)
+		}
+		for _, f := range files {
+			if !strings.HasSuffix(f, c.ext) {
+				t.Errorf("file %s does not end in %s", f, c.ext)
+			}
+		}
+		equalInts(t, c.ext, takeIDs(t, e, c.read(dir)), seq(0, 5000))
+	}
+	err := src.WriteCSV(e.ctx, t.TempDir(), dataset.CSVOptions(formats.CSVOptions{Compression: "lzma"}))
+	if err == nil || !strings.Contains(err.Error(), `unknown compression "lzma"`) {
+		t.Errorf("unknown codec: %v", err)
+	}
+}
+
 func TestWhereTypeErrorAtPlanTime(t *testing.T) {
 	e := setup(t)
 	ds := dataset.Range(10, e.opt()).Where(dataset.Col("id").Gt("ten"))

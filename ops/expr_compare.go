@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
+	"github.com/shoal-data/shoal/blocks"
 )
 
 // CmpOp is a comparison operator.
@@ -90,7 +91,7 @@ func (c *Cmp) compareColumn(ctx context.Context, mem memory.Allocator, col arrow
 			}
 		}
 		if wider != nil {
-			owned, err = compute.CastArray(ctx, col, compute.SafeCastOptions(wider))
+			owned, err = blocks.Cast(ctx, nil, col, wider)
 			if err != nil {
 				return nil, fmt.Errorf("predicate %s: %w", c, err)
 			}
@@ -389,7 +390,7 @@ func castDatum(ctx context.Context, d datum, t arrow.DataType) (datum, error) {
 		}
 		return scalarDatum(fromScalar(out), t), nil
 	}
-	out, err := compute.CastArray(ctx, d.arr, compute.SafeCastOptions(t))
+	out, err := blocks.Cast(ctx, nil, d.arr, t)
 	if err != nil {
 		return datum{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
+	"github.com/shoal-data/shoal/blocks"
 )
 
 // datum is a node's result: a column (arr, one reference owned by the
@@ -317,7 +318,7 @@ func float64Operand(ec *evalCtx, d datum, n int) ([]float64, validity, error) {
 		return out, vd, nil
 	}
 	// Decimals and half floats: arrow's cast.
-	f, err := compute.CastArray(compute.WithAllocator(ec.ctx, ec.mem), d.arr, compute.SafeCastOptions(arrow.PrimitiveTypes.Float64))
+	f, err := blocks.Cast(ec.ctx, ec.mem, d.arr, arrow.PrimitiveTypes.Float64)
 	if err != nil {
 		return nil, vd, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/shoal-data/shoal/blocks"
 )
 
 // colRef reads a column.
@@ -202,7 +203,7 @@ func (c *cast) eval(ec *evalCtx, b arrow.RecordBatch) (datum, error) {
 		}
 		return scalarDatum(fromScalar(out), c.to), nil
 	}
-	out, err := compute.CastArray(compute.WithAllocator(ec.ctx, ec.mem), d.arr, compute.SafeCastOptions(c.to))
+	out, err := blocks.Cast(ec.ctx, ec.mem, d.arr, c.to)
 	if err != nil {
 		return datum{}, fmt.Errorf("expression %s: %w", c, err)
 	}

@@ -221,13 +221,19 @@ func convertCommand() *cobra.Command {
 			if len(partitionBy) > 0 {
 				opts = append(opts, dataset.PartitionBy(partitionBy...))
 			}
+			text := compression // CSV and JSON files are plain unless asked
+			if text == "none" {
+				text = ""
+			}
 			switch to {
 			case "parquet":
 				opts = append(opts, dataset.ParquetOptions(formats.ParquetOptions{Compression: compression}))
 				return d.WriteParquet(ctx, args[1], opts...)
 			case "csv":
+				opts = append(opts, dataset.CSVOptions(formats.CSVOptions{Compression: text}))
 				return d.WriteCSV(ctx, args[1], opts...)
 			case "json":
+				opts = append(opts, dataset.JSONOptions(formats.JSONOptions{Compression: text}))
 				return d.WriteJSON(ctx, args[1], opts...)
 			}
 			return fmt.Errorf("cannot write format %q (parquet, csv, json)", to)
@@ -235,7 +241,7 @@ func convertCommand() *cobra.Command {
 	}
 	rf.register(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "output format: parquet, csv, json (default: from DST's extension)")
-	cmd.Flags().StringVar(&compression, "compression", "snappy", "Parquet compression: snappy, zstd, gzip, none")
+	cmd.Flags().StringVar(&compression, "compression", "", "compression: for Parquet snappy (the default), zstd, gzip, lz4, brotli or none; for CSV and JSON gzip or zstd (plain by default)")
 	cmd.Flags().StringVar(&mode, "mode", "error", "if DST holds files: error, overwrite or append")
 	cmd.Flags().StringSliceVar(&partitionBy, "partition-by", nil, "write col=value/ directories by these columns")
 	cmd.Flags().IntVar(&files, "files", 0, "write this many files (repartition first; 0 keeps the blocks as they are)")

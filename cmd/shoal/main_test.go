@@ -101,6 +101,17 @@ func TestCommands(t *testing.T) {
 	if r := run(t, bin, nil, "count", parts); r.code != 0 || r.stdout != "1000\n" {
 		t.Errorf("count of the partitioned data: %+v", r)
 	}
+	// Compressed CSV out, and read back by the same commands.
+	gz := filepath.Join(dir, "gz.csv")
+	if r := run(t, bin, nil, "convert", "--compression", "gzip", src, gz); r.code != 0 {
+		t.Fatalf("convert to gzipped CSV: %+v", r)
+	}
+	if files, _ := filepath.Glob(filepath.Join(gz, "*.csv.gz")); len(files) == 0 {
+		t.Errorf("no .csv.gz file in %s", gz)
+	}
+	if r := run(t, bin, nil, "count", gz); r.code != 0 || r.stdout != "1000\n" {
+		t.Errorf("count of the gzipped CSV: %+v", r)
+	}
 
 	// Invalid UTF-8: an error naming the line and column, or as asked.
 	bad := filepath.Join(dir, "latin1.csv")

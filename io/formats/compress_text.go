@@ -98,3 +98,47 @@ func (cs closers) Close() error {
 func FormatExt(name string) string {
 	return strings.ToLower(fileExt(stripCompression(strings.TrimRight(name, "/"))))
 }
+
+// Writes compress with the same codecs, named by CSVOptions.Compression
+// and JSONOptions.Compression.
+
+// writeCompressions maps a write's compression name to its extension.
+var writeCompressions = map[string]string{"gzip": ".gz", "zstd": ".zst"}
+
+func checkWriteCompression(name string) error {
+	if _, ok := writeCompressions[name]; name != "" && !ok {
+		return fmt.Errorf("unknown compression %q (want gzip, zstd or none)", name)
+	}
+	return nil
+}
+
+// compressionExt is the extension a file compressed with name gets.
+func compressionExt(name string) string { return writeCompressions[name] }
+
+// encodeCompressed runs encode on w, through a compressor when name
+// names one, which it closes (flushing it, not w) once encode succeeded.
+func encodeCompressed(w io.Writer, name string, encode func(io.Writer) error) error {
+	var cw io.WriteCloser
+	switch name {
+	case "":
+		return encode(w)
+	case "gzip":
+		cw = gzip.NewWriter(w)
+	case "zstd":
+		z, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return err
+		}
+		cw = z
+	default:
+		return checkWriteCompression(name)
+	}
+	if err := encode(cw); err != nil {
+		cw.Close() // releases the encoder; the write failed anyway
+		return err
+	}
+	if err := cw.Close(); err != nil {
+		return fmt.Errorf("%s: finishing the file: %w", name, err)
+	}
+	return nil
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/goleak"
@@ -130,6 +132,50 @@ func TestCompressedExtensions(t *testing.T) {
 	for in, want := range map[string]string{"trips.csv.gz": ".csv", "E.JSONL.ZST": ".jsonl", "a.csv": ".csv", "dir/": "", "x.tar.bz2": ".tar", "log.txt.gzip": ".txt"} {
 		if got := FormatExt(in); got != want {
 			t.Errorf("FormatExt(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Writes compress when asked: the files are named .csv.gz / .jsonl.zst and
+// read back (by name) as what was written; an unknown codec is refused.
+func TestCompressedWrites(t *testing.T) {
+	var plain strings.Builder
+	plain.WriteString("id,name\n")
+	for i := range 3000 {
+		fmt.Fprintf(&plain, "%d,n%d\n", i, i%7)
+	}
+	want := tfMustRead(t, CSV(CSVOptions{}), tfFile(t, "w.csv", plain.String()), tfAll)
+	for _, c := range []struct {
+		enc Encoder
+		r   Reader
+		ext string
+	}{
+		{CSV(CSVOptions{Compression: "gzip"}), CSV(CSVOptions{}), ".csv.gz"},
+		{CSV(CSVOptions{Compression: "zstd"}), CSV(CSVOptions{}), ".csv.zst"},
+		{JSON(JSONOptions{Compression: "gzip"}), JSON(JSONOptions{}), ".jsonl.gz"},
+		{JSON(JSONOptions{Compression: "zstd"}), JSON(JSONOptions{}), ".jsonl.zst"},
+	} {
+		if c.enc.Ext() != c.ext {
+			t.Errorf("Ext %q, want %q", c.enc.Ext(), c.ext)
+		}
+		rec, err := blocks.FromItemsWithSchema(memory.NewGoAllocator(), want.meta.Schema, want.rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := c.enc.Encode(context.Background(), &buf, rec.Schema(), []arrow.RecordBatch{rec}); err != nil {
+			t.Fatalf("%s: %v", c.ext, err)
+		}
+		rec.Release()
+		if textCompression("x"+c.ext) == "gzip" && !bytes.HasPrefix(buf.Bytes(), []byte{0x1f, 0x8b}) {
+			t.Errorf("%s: not gzip data", c.ext)
+		}
+		got := tfMustRead(t, c.r, tfFile(t, "w"+c.ext, buf.String()), tfAll)
+		tfEqual(t, c.ext, got.rows, want.rows)
+	}
+	for _, err := range []error{CSV(CSVOptions{Compression: "lzma"}).err, JSON(JSONOptions{Compression: "rar"}).err} {
+		if err == nil || !strings.Contains(err.Error(), "unknown compression") {
+			t.Errorf("unknown codec: %v", err)
 		}
 	}
 }

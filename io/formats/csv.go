@@ -54,6 +54,10 @@ type CSVOptions struct {
 	// and `"NULL"` the text NULL); in other columns quoting does not matter
 	// and an empty field is always null.
 	NullValues []string
+	// Compression compresses the files a write makes: "gzip" (.csv.gz) or
+	// "zstd" (.csv.zst); "" writes them plain. Reads tell a file's
+	// compression from its name and ignore this.
+	Compression string
 	// Columns forces the types of the named columns (inference still runs
 	// for the others). Supported: bool, signed and unsigned integers,
 	// float32, float64, utf8, large_utf8, utf8_view, binary, large_binary,
@@ -147,6 +151,9 @@ func CSV(o CSVOptions) *CSVFormat {
 	case o.Comment == o.Delimiter:
 		c.err = fmt.Errorf("csv: comment rune and delimiter are both %q", o.Comment)
 	}
+	if err := checkWriteCompression(o.Compression); err != nil && c.err == nil {
+		c.err = fmt.Errorf("csv: %w", err)
+	}
 	c.delim = utf8.AppendRune(nil, o.Delimiter)
 	if o.Comment != 0 {
 		c.comment = utf8.AppendRune(nil, o.Comment)
@@ -180,7 +187,7 @@ func CSV(o CSVOptions) *CSVFormat {
 func (*CSVFormat) Format() string { return "csv" }
 
 // Ext implements Encoder.
-func (*CSVFormat) Ext() string { return ".csv" }
+func (c *CSVFormat) Ext() string { return ".csv" + compressionExt(c.o.Compression) }
 
 // ---------------------------------------------------------------------------
 // Parser
@@ -1223,6 +1230,10 @@ func (c *CSVFormat) Encode(ctx context.Context, w io.Writer, schema *arrow.Schem
 	if c.err != nil {
 		return c.err
 	}
+	return encodeCompressed(w, c.o.Compression, func(w io.Writer) error { return c.encode(ctx, w, schema, recs) })
+}
+
+func (c *CSVFormat) encode(ctx context.Context, w io.Writer, schema *arrow.Schema, recs []arrow.RecordBatch) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	var line, scratch []byte
 	for i, fld := range schema.Fields() {

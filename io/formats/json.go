@@ -53,6 +53,10 @@ type JSONOptions struct {
 	// is a bad line for SkipBadRows. InvalidUTF8Binary is not supported:
 	// binary JSON values are base64 strings.
 	InvalidUTF8 InvalidUTF8
+	// Compression compresses the files a write makes: "gzip" (.jsonl.gz)
+	// or "zstd" (.jsonl.zst); "" writes them plain. Reads tell a file's
+	// compression from its name and ignore this.
+	Compression string
 }
 
 // JSONFormat reads and writes JSON lines: one JSON object per line, blank
@@ -63,8 +67,10 @@ type JSONOptions struct {
 // looks at no file names and takes ".json" files alike).
 //
 // Inference over the sampled lines: numbers are int64 when every one is
-// an integer that fits, else float64; strings are utf8 (never parsed as
-// dates); true/false are bool; objects are structs whose fields merge
+// an integer that fits, else float64; strings are utf8, or date32 when
+// every sampled one is a date (2024-01-05), or timestamp[us] (UTC when they
+// carry a zone, naive when none does) when every one is an ISO 8601
+// timestamp or date; true/false are bool; objects are structs whose fields merge
 // across lines; arrays are lists of the merged element type; a key that
 // held only nulls is of type null, which unifies with any type across
 // files. Keys are ordered by first appearance. Where lines disagree
@@ -117,6 +123,9 @@ func JSON(o JSONOptions) *JSONFormat {
 	if o.InvalidUTF8 == InvalidUTF8Binary {
 		f.err = fmt.Errorf("json: InvalidUTF8 %s is not supported (binary JSON values are base64 strings): use error or replace", o.InvalidUTF8)
 	}
+	if err := checkWriteCompression(o.Compression); err != nil {
+		f.err = fmt.Errorf("json: %w", err)
+	}
 	return f
 }
 
@@ -129,7 +138,7 @@ func (j *JSONFormat) parser() *jsonParser {
 func (*JSONFormat) Format() string { return "json" }
 
 // Ext implements Encoder.
-func (*JSONFormat) Ext() string { return ".jsonl" }
+func (j *JSONFormat) Ext() string { return ".jsonl" + compressionExt(j.o.Compression) }
 
 // ---------------------------------------------------------------------------
 // Scanner
@@ -1476,6 +1485,13 @@ func (j *JSONFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 // them. arrow-go's array.RecordToJSON is not used: it builds a map per
 // row, sorts the keys and fails on NaN.
 func (j *JSONFormat) Encode(ctx context.Context, w io.Writer, schema *arrow.Schema, recs []arrow.RecordBatch) error {
+	if j.err != nil {
+		return j.err
+	}
+	return encodeCompressed(w, j.o.Compression, func(w io.Writer) error { return j.encode(ctx, w, schema, recs) })
+}
+
+func (j *JSONFormat) encode(ctx context.Context, w io.Writer, schema *arrow.Schema, recs []arrow.RecordBatch) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	nf := schema.NumFields()
 	keys := make([][]byte, nf)
