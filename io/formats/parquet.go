@@ -15,7 +15,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
@@ -931,6 +931,16 @@ func pqDrainRowGroup(ctx context.Context, fr *pqarrow.FileReader, mem *pqReadAll
 
 // Encode writes recs as one Parquet file with the arrow schema stored in
 // the file, so that types (time zones, large strings, ...) round-trip.
+// pqSerializeSchema is sc as pqarrow stores it under "ARROW:schema": an
+// IPC stream of the schema and no batch (what flight.SerializeSchema
+// writes; written here so that Shoal links no Flight package through it).
+func pqSerializeSchema(sc *arrow.Schema) []byte {
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(sc), ipc.WithAllocator(memory.DefaultAllocator))
+	w.Close()
+	return buf.Bytes()
+}
+
 func (p *ParquetFormat) Encode(ctx context.Context, w io.Writer, sc *arrow.Schema, recs []arrow.RecordBatch) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -981,8 +991,7 @@ func (p *ParquetFormat) Encode(ctx context.Context, w io.Writer, sc *arrow.Schem
 		return fmt.Errorf("parquet: encode: creating the writer for schema %s: %w", sc, err)
 	}
 	if writeSchema != sc {
-		stored := flight.SerializeSchema(sc, memory.DefaultAllocator)
-		if err := fw.AppendKeyValueMetadata("ARROW:schema", base64.StdEncoding.EncodeToString(stored)); err != nil {
+		if err := fw.AppendKeyValueMetadata("ARROW:schema", base64.StdEncoding.EncodeToString(pqSerializeSchema(sc))); err != nil {
 			_ = fw.Close()
 			return fmt.Errorf("parquet: encode: storing the schema: %w", err)
 		}
