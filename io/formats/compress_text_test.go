@@ -139,6 +139,7 @@ func TestCompressedExtensions(t *testing.T) {
 // Writes compress when asked: the files are named .csv.gz / .jsonl.zst and
 // read back (by name) as what was written; an unknown codec is refused.
 func TestCompressedWrites(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // the encoders start no goroutine that outlives a write
 	var plain strings.Builder
 	plain.WriteString("id,name\n")
 	for i := range 3000 {
