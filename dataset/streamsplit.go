@@ -19,37 +19,55 @@ const shardQueue = 4
 // Shard is one of the n streams of a StreamingSplit, meant for one consumer
 // (a training worker) running concurrently with the others.
 //
-// One run of the plan feeds every shard: a producer goroutine, started when
-// the first shard begins iterating, hands each block (or, with Equal, each
-// block's slice) to its shard through a bounded queue of a few blocks. The
-// rules:
+// Each iteration of a shard is one epoch, as Ray Data's streaming_split
+// iterators: a worker loops over its shard once per epoch, for as many
+// epochs as it wants. Epoch k starts once every shard has begun its k-th
+// iteration, and one run of the plan feeds it (re-reading the source; with
+// SplitShuffle(seed), shuffled with seed+k, so every epoch is in another
+// order). Within an epoch a producer goroutine hands each block (or, with
+// Equal, each block's slice) to its shard through a bounded queue of a few
+// blocks. The rules:
 //
 //   - Backpressure: when a shard's queue is full the producer waits, so a
 //     slow consumer slows every shard, and a shard nobody iterates stalls
-//     the others once its queue fills. Iterate every shard (breaking out at
-//     once is fine) so that the run ends and its blocks are released.
-//   - A consumer that breaks out of its loop detaches its shard: the blocks
-//     queued for it, and those the producer would still hand it, are
-//     released and dropped, and the other shards go on.
-//   - A consumer whose context is cancelled stops the whole split: its loop
-//     yields the context's error and the other shards yield an error too.
+//     the others once its queue fills (or, between epochs, before the next
+//     epoch starts). Iterate every shard (breaking out at once is fine) so
+//     that each epoch ends and its blocks are released.
+//   - A consumer that breaks out of its loop detaches its shard for that
+//     epoch: the blocks queued for it, and those the producer would still
+//     hand it, are released and dropped, and the other shards go on. Its
+//     next iteration joins the next epoch.
+//   - A consumer whose context is cancelled stops the epoch for every
+//     shard: its loop yields the context's error and the other shards'
+//     loops yield an error too.
 //   - A producer error (a failed task) is yielded by every shard still
 //     iterating.
 //
-// The last shard to finish waits for the producer goroutine to exit, so no
-// goroutine outlives the shards' loops. Each shard may be iterated once.
+// The last shard to finish an epoch waits for its producer goroutine to
+// exit, so no goroutine outlives the shards' loops.
 type Shard struct {
 	split *streamSplit
 	index int
-	ch    chan blocks.Block
-	gone  chan struct{} // closed when the consumer stops reading
-	used  atomic.Bool
+	begun atomic.Int64 // iterations begun: the next one is this epoch
 }
 
 type streamSplit struct {
-	d      *Dataset
-	equal  bool
-	shards []*Shard
+	base *Dataset
+	cfg  splitConfig
+	n    int
+
+	mu   sync.Mutex
+	runs map[int]*epochRun // epochs begun by some shard and not yet ended
+}
+
+// epochRun is one epoch: a run of the plan feeding every shard's queue.
+type epochRun struct {
+	split *streamSplit
+	epoch int
+	d     *Dataset
+	ch    []chan blocks.Block
+	gone  []chan struct{} // closed when shard k's consumer stops reading
+	all   chan struct{}   // closed when every shard has begun the epoch
 
 	start  sync.Once
 	ctx    context.Context
@@ -57,18 +75,21 @@ type streamSplit struct {
 	done   chan struct{} // closed when the producer has exited
 	err    error         // the producer's error, set before the queues close
 
-	mu   sync.Mutex
-	left int // shards whose consumer has not finished
+	// Under split.mu:
+	arrived, left int
+	started       bool
 }
 
 // StreamingSplit divides the dataset's rows among n shards consumed
 // concurrently, as Ray Data's streaming_split: unlike Split, nothing is
-// materialized; the plan runs once and its blocks stream to the shards
-// while they iterate (see Shard for the rules). Blocks go round-robin to
-// the shards, so the shards' row counts differ by up to a block's rows. With
-// Equal(true) every block is cut instead, its rows dealt as if one at a time
-// round-robin (in contiguous slices), so the shards' row counts differ by at
-// most one. SplitShuffle(seed) shuffles the rows first with RandomShuffle.
+// materialized; each epoch runs the plan once and its blocks stream to the
+// shards while they iterate (see Shard for the rules, epochs included).
+// Blocks go round-robin to the shards, so the shards' row counts differ by
+// up to a block's rows. With Equal(true) every block is cut instead, its
+// rows dealt as if one at a time round-robin (in contiguous slices), so the
+// shards' row counts differ by at most one in every epoch.
+// SplitShuffle(seed) shuffles the rows first with RandomShuffle, with
+// seed+k in epoch k.
 func (d *Dataset) StreamingSplit(n int, opts ...SplitOption) ([]*Shard, error) {
 	if d.err != nil {
 		return nil, d.err
@@ -76,25 +97,26 @@ func (d *Dataset) StreamingSplit(n int, opts ...SplitOption) ([]*Shard, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("dataset.StreamingSplit: split count must be positive, got %d", n)
 	}
-	cfg := splitOptions(opts)
-	s := &streamSplit{d: d.shuffled(cfg), equal: cfg.equal, done: make(chan struct{}), left: n}
-	s.shards = make([]*Shard, n)
-	for k := range s.shards {
-		s.shards[k] = &Shard{split: s, index: k, ch: make(chan blocks.Block, shardQueue), gone: make(chan struct{})}
-	}
+	s := &streamSplit{base: d, cfg: splitOptions(opts), n: n, runs: map[int]*epochRun{}}
 	out := make([]*Shard, n)
-	copy(out, s.shards)
+	for k := range out {
+		out[k] = &Shard{split: s, index: k}
+	}
 	return out, nil
 }
 
 // Index is the shard's position among the split's shards, from 0.
 func (sh *Shard) Index() int { return sh.index }
 
-// IterBatches yields the shard's rows in batches of exactly size rows (the
-// last may be smaller; size 0 yields the blocks as they come), as
-// Dataset.IterBatches. LocalShuffleBuffer and DropLast apply; Prefetch has
-// no effect, since the shard's queue already holds blocks ahead. A batch is
-// valid until the next iteration.
+// Epochs is how many iterations of the shard have begun: the epoch its
+// next iteration reads.
+func (sh *Shard) Epochs() int { return int(sh.begun.Load()) }
+
+// IterBatches yields the shard's rows of the next epoch in batches of
+// exactly size rows (the last may be smaller; size 0 yields the blocks as
+// they come), as Dataset.IterBatches. LocalShuffleBuffer and DropLast
+// apply; Prefetch has no effect, since the shard's queue already holds
+// blocks ahead. A batch is valid until the next iteration.
 func (sh *Shard) IterBatches(ctx context.Context, size int, opts ...IterOption) iter.Seq2[arrow.RecordBatch, error] {
 	const method = "dataset.Shard.IterBatches"
 	var cfg iterConfig
@@ -108,24 +130,29 @@ func (sh *Shard) IterBatches(ctx context.Context, size int, opts ...IterOption) 
 			yield(nil, err)
 			return
 		}
-		if sh.used.Swap(true) {
-			yield(nil, fmt.Errorf("%s: shard %d is already iterated", method, sh.index))
-			return
-		}
 		s := sh.split
-		s.start.Do(func() { s.run(ctx) })
-		defer s.finished()
+		run := s.begin(int(sh.begun.Add(1) - 1))
+		k := sh.index
+		defer run.finished()
 		stopped := true // the consumer leaves before its queue closes
 		defer func() {
 			if stopped {
-				close(sh.gone)
-				drain(sh.ch) // the producer drains what it queues later
+				close(run.gone[k])
+				drain(run.ch[k]) // the producer drains what it queues later
 			}
 		}()
-		err := batchesFrom(s.d.cfg.rt.Allocator(), size, &cfg, func(fn func(blocks.Block) error) error {
+		select {
+		case <-run.all:
+		case <-ctx.Done():
+			run.cancel() // as a cancel within the epoch, it stops the epoch
+			yield(nil, fmt.Errorf("%s: shard %d waiting for the other shards to begin epoch %d: %w", method, k, run.epoch, ctx.Err()))
+			return
+		}
+		run.start.Do(func() { run.run(ctx) })
+		err := batchesFrom(s.base.cfg.rt.Allocator(), size, &cfg, func(fn func(blocks.Block) error) error {
 			for {
 				select {
-				case b, ok := <-sh.ch:
+				case b, ok := <-run.ch[k]:
 					if !ok {
 						stopped = false
 						return nil
@@ -151,43 +178,77 @@ func (sh *Shard) IterBatches(ctx context.Context, size int, opts ...IterOption) 
 		case errors.Is(err, errStop):
 		case err != nil:
 			if ctx.Err() != nil {
-				s.cancel() // a cancelled consumer stops the whole split
+				run.cancel() // a cancelled consumer stops the whole epoch
 			}
 			yield(nil, err)
-		case s.err != nil: // read after the queue closed
-			yield(nil, fmt.Errorf("%s: %w", method, s.err))
+		case run.err != nil: // read after the queue closed
+			yield(nil, fmt.Errorf("%s: %w", method, run.err))
 		}
 	}
 }
 
+// begin returns epoch e's run, made by the first shard to begin it, and
+// counts the caller in; the last of the n shards to arrive opens it.
+func (s *streamSplit) begin(e int) *epochRun {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	run := s.runs[e]
+	if run == nil {
+		d := s.base
+		if s.cfg.shuffle {
+			d = d.RandomShuffle(s.cfg.seed + uint64(e))
+		}
+		run = &epochRun{split: s, epoch: e, d: d, all: make(chan struct{}), done: make(chan struct{}), left: s.n,
+			ch: make([]chan blocks.Block, s.n), gone: make([]chan struct{}, s.n)}
+		for k := range s.n {
+			run.ch[k] = make(chan blocks.Block, shardQueue)
+			run.gone[k] = make(chan struct{})
+		}
+		// The producer's context exists from the start, so that a shard
+		// can cancel an epoch that has not started yet.
+		run.ctx, run.cancel = context.WithCancel(context.Background())
+		s.runs[e] = run
+	}
+	if run.arrived++; run.arrived == s.n {
+		close(run.all)
+	}
+	return run
+}
+
 // run starts the producer; ctx's values (not its cancellation, which each
 // consumer watches on its own) carry over to the plan's run.
-func (s *streamSplit) run(ctx context.Context) {
-	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+func (r *epochRun) run(ctx context.Context) {
+	r.split.mu.Lock()
+	r.started = true
+	r.split.mu.Unlock()
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(r.ctx, cancel) // a shard's cancel reaches the run
 	go func() {
-		defer close(s.done)
+		defer close(r.done)
+		defer cancel()
+		defer stop()
 		var dealt int64 // rows handed out so far, for Equal
 		next := 0       // the shard that gets the next block
-		err := s.d.forEachBlock(s.ctx, func(b blocks.Block) error {
+		n := len(r.ch)
+		err := r.d.forEachBlock(pctx, func(b blocks.Block) error {
 			rows := b.NumRows()
 			if rows == 0 {
 				return nil
 			}
-			if !s.equal {
+			if !r.split.cfg.equal {
 				b.Retain()
-				err := s.send(s.shards[next], b)
-				next = (next + 1) % len(s.shards)
+				err := r.send(pctx, next, b)
+				next = (next + 1) % n
 				return err
 			}
-			n := int64(len(s.shards))
 			off := int64(0)
-			for i := range n {
-				k := (dealt + i) % n          // the shard of the block's row i
-				cnt := (rows - i + n - 1) / n // the rows i, i+n, ... of the block
+			for i := range int64(n) {
+				k := (dealt + i) % int64(n)                 // the shard of the block's row i
+				cnt := (rows - i + int64(n) - 1) / int64(n) // the rows i, i+n, ... of the block
 				if cnt <= 0 {
 					break
 				}
-				if err := s.send(s.shards[k], blocks.Slice(b, off, off+cnt)); err != nil {
+				if err := r.send(pctx, int(k), blocks.Slice(b, off, off+cnt)); err != nil {
 					return err
 				}
 				off += cnt
@@ -195,41 +256,41 @@ func (s *streamSplit) run(ctx context.Context) {
 			dealt += rows
 			return nil
 		})
-		if err != nil && s.ctx.Err() != nil {
+		if err != nil && pctx.Err() != nil {
 			err = fmt.Errorf("split stopped: %w", context.Canceled)
 		}
-		s.err = err
-		for _, sh := range s.shards {
-			close(sh.ch)
+		r.err = err
+		for k, ch := range r.ch {
+			close(ch)
 			select {
-			case <-sh.gone:
-				drain(sh.ch)
+			case <-r.gone[k]:
+				drain(ch)
 			default:
 			}
 		}
 	}()
 }
 
-// send queues b (taking over its reference) for sh, waiting while the
-// queue is full; it drops b when sh's consumer has left.
-func (s *streamSplit) send(sh *Shard, b blocks.Block) error {
+// send queues b (taking over its reference) for shard k, waiting while
+// the queue is full; it drops b when k's consumer has left.
+func (r *epochRun) send(ctx context.Context, k int, b blocks.Block) error {
 	select {
-	case <-sh.gone:
+	case <-r.gone[k]:
 		b.Release()
-		drain(sh.ch)
+		drain(r.ch[k])
 		return nil
 	default:
 	}
 	select {
-	case sh.ch <- b:
+	case r.ch[k] <- b:
 		return nil
-	case <-sh.gone:
+	case <-r.gone[k]:
 		b.Release()
-		drain(sh.ch)
+		drain(r.ch[k])
 		return nil
-	case <-s.ctx.Done():
+	case <-ctx.Done():
 		b.Release()
-		return s.ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -248,15 +309,22 @@ func drain(ch chan blocks.Block) {
 	}
 }
 
-// finished records that a consumer is done; the last one stops the producer
-// (if it still runs) and waits for it to exit.
-func (s *streamSplit) finished() {
+// finished records that a consumer is done with the epoch; the last one
+// stops the producer (if it still runs), waits for it to exit and forgets
+// the epoch.
+func (r *epochRun) finished() {
+	s := r.split
 	s.mu.Lock()
-	s.left--
-	last := s.left == 0
+	r.left--
+	last, started := r.left == 0, r.started
+	if last {
+		delete(s.runs, r.epoch)
+	}
 	s.mu.Unlock()
 	if last {
-		s.cancel()
-		<-s.done
+		r.cancel()
+		if started {
+			<-r.done
+		}
 	}
 }

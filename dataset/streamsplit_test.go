@@ -3,7 +3,9 @@ package dataset_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,13 +63,112 @@ func TestStreamingSplit(t *testing.T) {
 		if !slices.Equal(all, seq(0, 1003)) {
 			t.Errorf("equal=%v: shards are not a partition of the rows (%d rows)", equal, len(all))
 		}
-		// A shard iterates once.
-		for _, err := range shards[0].IterBatches(e.ctx, 16) {
-			if err == nil {
-				t.Error("second iteration: no error")
-			}
-			break
+	}
+}
+
+// TestStreamingSplitEpochs: 4 workers each loop over their shard for 3
+// epochs, as a training loop does; every epoch gives every row exactly
+// once across the shards, equal shards the same counts, and with
+// SplitShuffle each epoch another order. A worker that breaks out of
+// epoch 1 early detaches for that epoch only.
+func TestStreamingSplitEpochs(t *testing.T) {
+	e := setup(t)
+	const rows, n, epochs = 2000, 4, 3
+	ds := dataset.Range(rows, e.par(20)...)
+	for _, shuffle := range []bool{false, true} {
+		opts := []dataset.SplitOption{dataset.Equal(true)}
+		if shuffle {
+			opts = append(opts, dataset.SplitShuffle(7))
 		}
+		shards := must(ds.StreamingSplit(n, opts...))(t)
+		got := make([][][]int64, epochs) // epoch, shard: ids in order
+		for ep := range got {
+			got[ep] = make([][]int64, n)
+		}
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for k, sh := range shards {
+			wg.Go(func() {
+				for ep := range epochs {
+					if sh.Epochs() != ep {
+						errs[k] = fmt.Errorf("shard %d: Epochs() = %d before epoch %d", k, sh.Epochs(), ep)
+						return
+					}
+					for b, err := range sh.IterBatches(e.ctx, 32) {
+						if err != nil {
+							errs[k] = err
+							return
+						}
+						got[ep][k] = batchIDs(got[ep][k], b)
+						if ep == 1 && k == 3 && len(got[ep][k]) >= 64 {
+							break // leaves epoch 1 early
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for k, err := range errs {
+			if err != nil {
+				t.Fatalf("shuffle=%v shard %d: %v", shuffle, k, err)
+			}
+		}
+		for ep := range epochs {
+			var all []int64
+			for k := range n {
+				if ep == 1 && k == 3 {
+					if len(got[ep][k]) != 64 {
+						t.Errorf("the worker leaving epoch 1 read %d rows, want 64", len(got[ep][k]))
+					}
+					continue
+				}
+				if len(got[ep][k]) != rows/n {
+					t.Errorf("shuffle=%v epoch %d shard %d: %d rows, want %d", shuffle, ep, k, len(got[ep][k]), rows/n)
+				}
+				all = append(all, got[ep][k]...)
+			}
+			if ep == 1 {
+				continue
+			}
+			slices.Sort(all)
+			equalInts(t, fmt.Sprintf("shuffle=%v epoch %d", shuffle, ep), all, seq(0, rows))
+		}
+		if same := slices.Equal(got[0][0], got[2][0]); same == shuffle {
+			t.Errorf("shuffle=%v: epochs 0 and 2 of shard 0 in the same order: %v", shuffle, same)
+		}
+	}
+}
+
+// TestStreamingSplitEpochWaitsForAll: a shard that begins epoch 1 while
+// another is still in epoch 0 waits for it; its context ends the wait.
+func TestStreamingSplitEpochWaitsForAll(t *testing.T) {
+	e := setup(t)
+	shards := must(dataset.Range(100, e.par(2)...).StreamingSplit(2))(t)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range shards[0].IterBatches(e.ctx, 10) {
+		}
+	})
+	for range shards[1].IterBatches(e.ctx, 10) {
+	}
+	wg.Wait()
+	// Epoch 1: shard 0 begins it, shard 1 never does.
+	ctx, cancel := context.WithTimeout(e.ctx, 100*time.Millisecond)
+	defer cancel()
+	var err error
+	for _, e := range shards[0].IterBatches(ctx, 10) {
+		err = e
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for the other shards to begin epoch 1") {
+		t.Errorf("waiting alone for epoch 1: %v", err)
+	}
+	// Shard 1 begins epoch 1 now: the epoch was stopped by shard 0's
+	// context, so it says so instead of waiting for a partner.
+	for _, e := range shards[1].IterBatches(e.ctx, 10) {
+		err = e
+	}
+	if err == nil || !strings.Contains(err.Error(), "split stopped") {
+		t.Errorf("epoch 1 after its other shard gave up: %v", err)
 	}
 }
 

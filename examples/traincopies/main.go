@@ -61,37 +61,22 @@ func run(ctx context.Context) error {
 	for k, a := range alphas {
 		models[k] = &model{alpha: a, w: make([]float64, len(features))}
 	}
-	// Every epoch reshuffles the training set and streams it to the
-	// workers, one equal shard each.
-	for ep, err := range train.Repeat(epochs).RandomShuffleEachEpoch(7).Iter(ctx) {
+	// Split once, in the book's shape: each worker loops over its own
+	// shard for its epochs. Every epoch re-runs the plan, reshuffled with
+	// seed 7+epoch, and the epochs of all shards advance together.
+	shards, err := train.StreamingSplit(len(models), dataset.Equal(true), dataset.SplitShuffle(7))
+	if err != nil {
+		return err
+	}
+	errs := make([]error, len(models))
+	var wg sync.WaitGroup
+	for k, m := range models {
+		wg.Go(func() { errs[k] = m.train(ctx, shards[k]) })
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return err
-		}
-		shards, err := ep.StreamingSplit(len(models), dataset.Equal(true))
-		if err != nil {
-			return err
-		}
-		errs := make([]error, len(models))
-		var wg sync.WaitGroup
-		for k, m := range models {
-			wg.Go(func() {
-				for b, err := range shards[k].IterBatches(ctx, batchSize) {
-					if err != nil {
-						errs[k] = err
-						return
-					}
-					if b.NumRows() > 0 {
-						x, y := toMatrix(b)
-						m.step(x, y)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				return err
-			}
 		}
 	}
 
@@ -122,6 +107,23 @@ type model struct {
 
 func (m *model) predict(x []float64) float64 {
 	return 1 / (1 + math.Exp(-(floats.Dot(m.w, x) + m.b)))
+}
+
+// train fits the model on its shard for the epochs, one gradient step per
+// batch.
+func (m *model) train(ctx context.Context, shard *dataset.Shard) error {
+	for range epochs {
+		for b, err := range shard.IterBatches(ctx, batchSize) {
+			if err != nil {
+				return err
+			}
+			if b.NumRows() > 0 {
+				x, y := toMatrix(b)
+				m.step(x, y)
+			}
+		}
+	}
+	return nil
 }
 
 // step takes one gradient step of the mean log loss over a batch.
