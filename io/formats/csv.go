@@ -646,8 +646,7 @@ func (g *csvGuess) typ() arrow.DataType {
 	if t := g.timeGuess.typ(); t != nil {
 		return t
 	}
-	switch {
-	case g.notUTF8:
+	if g.notUTF8 {
 		return arrow.BinaryTypes.Binary
 	}
 	return arrow.BinaryTypes.String
@@ -812,22 +811,14 @@ const (
 // decodeInto appends field v of a row to the column: a null, or its value
 // when it parses. It returns false when v does not parse.
 func (c *CSVFormat) decodeInto(col *csvCol, v []byte, quoted bool) bool {
-	if col.str {
-		if !quoted && c.isNullText(v) {
-			col.null()
-		} else if col.kind == csvBytes {
-			col.app(v)
-		} else {
-			col.parse(v)
-			col.put()
-		}
-		return true
-	}
-	if c.typedNull(v) {
+	if c.fieldNull(col, v, quoted) {
 		col.null()
 		return true
 	}
 	switch col.kind {
+	case csvBytes:
+		col.app(v)
+		return true
 	case csvInt64:
 		x, ok := parseInt64Text(v)
 		if ok {
@@ -1031,12 +1022,17 @@ func bytesAppender(b array.Builder) func([]byte) {
 // It returns false (and the line) for a value that does not parse.
 func (c *CSVFormat) stage(col *csvCol, p *csvParser, isNull []bool, k int) bool {
 	v := p.field(col.field)
-	if col.str {
-		isNull[k] = !p.quoted[col.field] && c.isNullText(v)
-	} else {
-		isNull[k] = c.typedNull(v)
-	}
+	isNull[k] = c.fieldNull(col, v, p.quoted[col.field])
 	return isNull[k] || col.parse(v)
+}
+
+// fieldNull says whether field v of col is null: in a string column only
+// when unquoted and one of the null values, elsewhere also when empty.
+func (c *CSVFormat) fieldNull(col *csvCol, v []byte, quoted bool) bool {
+	if col.str {
+		return !quoted && c.isNullText(v)
+	}
+	return c.typedNull(v)
 }
 
 // Read implements Reader. The file is one unit, read from the start.
@@ -1061,11 +1057,9 @@ func (c *CSVFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, re
 	if ranged && rng.Start >= rng.End {
 		return nil
 	}
-	expect := int64(0) // the whole file
-	if ranged {
-		expect = rng.End - rng.Start + rangeSlack
-	}
-	p, err := c.newRangeParser(f, ByteRange{Start: rng.Start}, seqBufSize, expect)
+	// The parser gets no End (records, not lines, stop at it: see p.end),
+	// so it is told what the range expects to read.
+	p, err := c.newRangeParser(f, ByteRange{Start: rng.Start}, seqBufSize, rng.expect(f, max(rng.Start-1, 0)))
 	if err != nil {
 		return withFile(err, name)
 	}

@@ -3,7 +3,6 @@ package formats
 import (
 	"encoding/binary"
 	"slices"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -211,7 +210,7 @@ func dictColumn(mem memory.Allocator, recs []arrow.RecordBatch, i int) (out []ar
 					return nil, false // see dictStringMax
 				}
 				k = int32(len(index))
-				index[strings.Clone(v)] = k // v views the block's buffer
+				index[v] = k // v views a block's buffer, alive as long as the map
 				db.Append(v)
 			}
 			b.UnsafeAppend(k)

@@ -130,8 +130,8 @@ func pqFooterThriftConf() *thrift.TConfiguration {
 // package of arrow-go, which Shoal cannot name; inference can.
 func newLike[T any](*T) *T { return new(T) }
 
-// newElem is a nil element of a slice of pointers, for newLike.
-func newElem[T any]([]*T) *T { return nil }
+// newElem returns a new zero element for a slice of pointers to T.
+func newElem[T any]([]*T) *T { return new(T) }
 
 // setEnum points *p at a new enum value v.
 func setEnum[T ~int64](p **T, v int64) { x := T(v); *p = &x }
@@ -214,7 +214,7 @@ func pqRepairFooter(raw []byte) (fixed []byte, changed bool, err error) {
 		if len(r.cols) == 0 {
 			continue
 		}
-		kv := newLike(newElem(t.KeyValueMetadata))
+		kv := newElem(t.KeyValueMetadata)
 		kv.Key = r.key
 		v := strings.Join(r.cols, "\x00")
 		kv.Value = &v

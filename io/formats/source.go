@@ -886,7 +886,7 @@ func keepExtensions(r Reader, url, path string, infos []storage.FileInfo) ([]sto
 	var out []storage.FileInfo
 	var skipped []string
 	for _, f := range infos {
-		ext := strings.ToLower(fileExt(stripCompression(f.Path)))
+		ext := FormatExt(f.Path)
 		if ext == "" || slices.Contains(want, ext) {
 			out = append(out, f)
 		} else {

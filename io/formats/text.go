@@ -64,6 +64,15 @@ const inspectExpect = 1 << 20
 // read, to finish the range's last line.
 const rangeSlack = 64 << 10
 
+// expect is how many bytes a read of range r of f expects to read from
+// from on: to r's end and a little past it, or to f's end.
+func (r ByteRange) expect(f storage.File, from int64) int64 {
+	if r.End > 0 {
+		return r.End - from + rangeSlack
+	}
+	return f.Size() - from
+}
+
 // skipBOM drops a UTF-8 byte order mark at the start of r and says
 // whether there was one.
 func skipBOM(r *bufio.Reader) bool {
@@ -82,8 +91,8 @@ func skipBOM(r *bufio.Reader) bool {
 // file's). The caller closes the reader.
 func openLines(f storage.File, r ByteRange, size int, expect int64) (*lineReader, error) {
 	if r.Start <= 0 {
-		if expect <= 0 && r.End > 0 {
-			expect = r.End + rangeSlack
+		if expect <= 0 {
+			expect = r.expect(f, 0)
 		}
 		br, src, err := openSequential(f, size, expect)
 		if err != nil {
@@ -97,10 +106,7 @@ func openLines(f storage.File, r ByteRange, size int, expect int64) (*lineReader
 	}
 	from := r.Start - 1 // a line starts at Start only if this byte ends one
 	if expect <= 0 {
-		expect = f.Size() - from
-		if r.End > 0 {
-			expect = r.End - from + rangeSlack
-		}
+		expect = r.expect(f, from)
 	}
 	src := storage.NewStream(f, from, expect)
 	lr := &lineReader{r: bufio.NewReaderSize(src, size), src: src, pos: from, end: r.End}
@@ -143,7 +149,9 @@ func (l *lineReader) fileLine(f storage.File, line int) int {
 
 // countNewlines counts the newlines in f's first n bytes.
 func countNewlines(f storage.File, n int64) (int, error) {
-	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, n), 1<<20)
+	src := storage.NewStream(f, 0, n)
+	defer src.Close()
+	r := bufio.NewReaderSize(io.LimitReader(src, n), 1<<20)
 	count := 0
 	for {
 		b, err := r.ReadSlice('\n')
@@ -491,11 +499,7 @@ func (t *TextFormat) Read(ctx context.Context, f storage.File, meta *FileMeta, r
 		}
 		defer func() { rangeLines(err, f, lr) }()
 	} else {
-		expect := int64(0)
-		if req.Range.End > 0 {
-			expect = req.Range.End + rangeSlack
-		}
-		br, src, err := openSequential(f, size, expect)
+		br, src, err := openSequential(f, size, req.Range.expect(f, 0))
 		if err != nil {
 			return withFile(err, f.Name())
 		}
