@@ -146,11 +146,12 @@ func recoverParquet(op, name string, err *error) {
 // parquetMagic ends a Parquet file; parquetMagicEncrypted ends one whose
 // footer is encrypted.
 var (
-	parquetMagic = []byte("PAR1")
-	// pqTailRead is how much of a file's end openParquet reads at once.
-	pqTailRead            = int64(64 << 10)
+	parquetMagic          = []byte("PAR1")
 	parquetMagicEncrypted = []byte("PARE")
 )
+
+// pqTailRead is how much of a file's end openParquet reads at once.
+const pqTailRead = 64 << 10
 
 // openParquet opens the footer of f, which it reads through src (f itself,
 // or a pqChecksumReader over f); mem allocates the reader's page and
@@ -929,8 +930,6 @@ func pqDrainRowGroup(ctx context.Context, fr *pqarrow.FileReader, mem *pqReadAll
 	return n, rr.Err()
 }
 
-// Encode writes recs as one Parquet file with the arrow schema stored in
-// the file, so that types (time zones, large strings, ...) round-trip.
 // pqSerializeSchema is sc as pqarrow stores it under "ARROW:schema": an
 // IPC stream of the schema and no batch (what flight.SerializeSchema
 // writes; written here so that Shoal links no Flight package through it).
@@ -941,6 +940,8 @@ func pqSerializeSchema(sc *arrow.Schema) []byte {
 	return buf.Bytes()
 }
 
+// Encode writes recs as one Parquet file with the arrow schema stored in
+// the file, so that types (time zones, large strings, ...) round-trip.
 func (p *ParquetFormat) Encode(ctx context.Context, w io.Writer, sc *arrow.Schema, recs []arrow.RecordBatch) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -990,18 +991,17 @@ func (p *ParquetFormat) Encode(ctx context.Context, w io.Writer, sc *arrow.Schem
 	if err != nil {
 		return fmt.Errorf("parquet: encode: creating the writer for schema %s: %w", sc, err)
 	}
-	if writeSchema != sc {
-		if err := fw.AppendKeyValueMetadata("ARROW:schema", base64.StdEncoding.EncodeToString(pqSerializeSchema(sc))); err != nil {
-			_ = fw.Close()
-			return fmt.Errorf("parquet: encode: storing the schema: %w", err)
-		}
-	}
 	closed := false
 	defer func() {
 		if !closed {
 			_ = fw.Close()
 		}
 	}()
+	if writeSchema != sc {
+		if err := fw.AppendKeyValueMetadata("ARROW:schema", base64.StdEncoding.EncodeToString(pqSerializeSchema(sc))); err != nil {
+			return fmt.Errorf("parquet: encode: storing the schema: %w", err)
+		}
+	}
 	for i, rec := range recs {
 		if err := ctx.Err(); err != nil {
 			return err
