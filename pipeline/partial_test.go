@@ -38,7 +38,7 @@ func (s *streamSource) ReadTasks(int) ([]ops.ReadTask, error) {
 					select {
 					case <-s.firstSeen:
 						s.consumerFirst = true
-					case <-time.After(5 * time.Second):
+					case <-time.After(hangLimit / 2): // only if the blocks never come: the check below fails
 					case <-tc.Done():
 						return tc.Err()
 					}
