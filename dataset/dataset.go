@@ -152,15 +152,6 @@ func (c *config) progressWriter(tty func() bool) io.Writer {
 	return nil
 }
 
-var defaultRuntime struct {
-	once sync.Once
-	rt   exec.Runtime
-	// address, when addressSet, replaces SHOAL_ADDRESS (JoinCluster).
-	mu         sync.Mutex
-	address    string
-	addressSet bool
-}
-
 // DefaultRuntime is the process-wide runtime that datasets use when no
 // WithRuntime option is given: embedded (a worker per core and an object
 // store of 30% of memory), or, when SHOAL_ADDRESS names a cluster's head,
@@ -169,23 +160,7 @@ var defaultRuntime struct {
 // cluster fails, or the program lacks cluster support (see Init), every run
 // reports why. Init(JoinCluster(addr)) names the cluster in the program
 // instead.
-func DefaultRuntime() exec.Runtime {
-	defaultRuntime.once.Do(func() {
-		addr := os.Getenv("SHOAL_ADDRESS")
-		source := "SHOAL_ADDRESS=" + addr
-		defaultRuntime.mu.Lock()
-		if defaultRuntime.addressSet {
-			addr, source = defaultRuntime.address, "JoinCluster("+defaultRuntime.address+")"
-		}
-		defaultRuntime.mu.Unlock()
-		if addr != "" {
-			defaultRuntime.rt = clusterFromEnv(addr, source)
-			return
-		}
-		defaultRuntime.rt = exec.NewLocal()
-	})
-	return defaultRuntime.rt
-}
+func DefaultRuntime() exec.Runtime { return exec.Default() }
 
 func newConfig(opts []Option) *config {
 	c := &config{}

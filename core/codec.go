@@ -1,0 +1,120 @@
+package core
+
+import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"reflect"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/shoal-data/shoal/blocks"
+)
+
+// Values travel as blocks, so that the object store, its spilling and the
+// cluster's transport carry them like any other block: one row, one
+// large-binary column holding the encoded value. []byte and string are
+// stored as they are; every other type is encoded with encoding/gob, which
+// takes any Go value built of exported fields, maps, slices and pointers
+// without a schema to declare, and checks on decode that the type fits.
+
+// Codec names, kept in the block's schema metadata.
+const (
+	codecRaw = "raw"
+	codecGob = "gob"
+)
+
+var valueSchemas = map[string]*arrow.Schema{
+	codecRaw: valueSchema(codecRaw),
+	codecGob: valueSchema(codecGob),
+}
+
+func valueSchema(codec string) *arrow.Schema {
+	md := arrow.NewMetadata([]string{"shoal.core.codec"}, []string{codec})
+	return arrow.NewSchema([]arrow.Field{{Name: "value", Type: arrow.BinaryTypes.LargeBinary}}, &md)
+}
+
+var (
+	bytesType  = reflect.TypeFor[[]byte]()
+	stringType = reflect.TypeFor[string]()
+)
+
+// encodeValue encodes v, whose static type is t, into a block.
+func encodeValue(v reflect.Value, t reflect.Type) (blocks.Block, error) {
+	codec, data, err := encodeBytes(v, t)
+	if err != nil {
+		return nil, err
+	}
+	return valueBlock(codec, data), nil
+}
+
+// encodeBytes encodes v, whose static type is t, and names the codec.
+func encodeBytes(v reflect.Value, t reflect.Type) (codec string, data []byte, err error) {
+	codec = codecRaw
+	switch t {
+	case bytesType:
+		data = bytes.Clone(v.Bytes()) // the caller may change its slice after
+		if data == nil {
+			data = []byte{}
+		}
+	case stringType:
+		data = []byte(v.String())
+	default:
+		codec = codecGob
+		data, err = gobEncode(v)
+	}
+	return codec, data, err
+}
+
+func gobEncode(v reflect.Value) ([]byte, error) {
+	if v.Kind() == reflect.Struct && v.NumField() == 0 {
+		return []byte{}, nil // gob refuses struct{}, which says nothing
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).EncodeValue(v); err != nil {
+		return nil, fmt.Errorf("encoding a %v with encoding/gob: %w", v.Type(), err)
+	}
+	return buf.Bytes(), nil
+}
+
+// valueBlock wraps data, without copying it, as a one-row block.
+func valueBlock(codec string, data []byte) blocks.Block {
+	offsets := memory.NewBufferBytes(arrow.Int64Traits.CastToBytes([]int64{0, int64(len(data))}))
+	values := memory.NewBufferBytes(data)
+	arr := array.NewLargeBinaryData(array.NewData(arrow.BinaryTypes.LargeBinary, 1, []*memory.Buffer{nil, offsets, values}, nil, 0, 0))
+	defer arr.Release()
+	return array.NewRecordBatch(valueSchemas[codec], []arrow.Array{arr}, 1)
+}
+
+// decodeValue decodes b into a new value of type t. The value shares no
+// memory with b.
+func decodeValue(b blocks.Block, t reflect.Type) (reflect.Value, error) {
+	col, ok := b.Column(0).(*array.LargeBinary)
+	if b.NumCols() != 1 || b.NumRows() != 1 || !ok {
+		return reflect.Value{}, fmt.Errorf("the object is a block of %d rows (%v), not a value", b.NumRows(), b.Schema())
+	}
+	codec, _ := b.Schema().Metadata().GetValue("shoal.core.codec")
+	return decodeBytes(codec, col.Value(0), t)
+}
+
+// decodeBytes decodes data, encoded with codec, into a new value of type
+// t, sharing no memory with data.
+func decodeBytes(codec string, data []byte, t reflect.Type) (reflect.Value, error) {
+	out := reflect.New(t).Elem()
+	switch {
+	case codec == codecRaw && t == bytesType:
+		out.SetBytes(bytes.Clone(data))
+	case codec == codecRaw && t == stringType:
+		out.SetString(string(data))
+	case codec == codecGob && len(data) == 0 && t.Kind() == reflect.Struct && t.NumField() == 0:
+	case codec == codecGob:
+		if err := gob.NewDecoder(bytes.NewReader(data)).DecodeValue(out); err != nil {
+			return reflect.Value{}, fmt.Errorf("decoding a %v with encoding/gob: %w", t, err)
+		}
+	default:
+		return reflect.Value{}, fmt.Errorf("the object holds %s-encoded data, which does not decode as a %v", codec, t)
+	}
+	return out, nil
+}
