@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-data/shoal/core"
 )
 
 // The memory check runs in a child process (this test binary, re-executed)
@@ -18,6 +20,7 @@ import (
 const memCheckEnv = "SHOAL_MEMCHECK_CHILD"
 
 func TestMain(m *testing.M) {
+	core.Init() // the core API benchmark's cluster workers are this binary
 	if wl := os.Getenv(oocEnv); wl != "" {
 		oocChild(wl)
 	}

@@ -216,14 +216,17 @@ func (f *function) call(ctx context.Context, nret int, args []argument) []*handl
 	if !ok {
 		return handles(outs)
 	}
-	specArgs, err := json.Marshal(cs)
-	if err != nil {
-		failAll(outs, inputs, &TaskError{Func: f.name, Err: err})
-		return handles(outs)
-	}
 	task := exec.Task{Operator: f.name, Index: int(f.calls.Add(1) - 1), Run: f.run(cs),
-		Spec:       &exec.TaskSpec{Kind: taskKindPrefix + f.name, Args: specArgs},
 		MaxRetries: f.opts.retries, CPUs: f.opts.taskCPUs()}
+	if ships, ok := rt.(interface{ ShipsTasks() bool }); ok && ships.ShipsTasks() {
+		// Only a runtime that runs tasks elsewhere needs the call as data.
+		specArgs, err := json.Marshal(cs)
+		if err != nil {
+			failAll(outs, inputs, &TaskError{Func: f.name, Err: err})
+			return handles(outs)
+		}
+		task.Spec = &exec.TaskSpec{Kind: taskKindPrefix + f.name, Args: specArgs}
+	}
 	whenReady(stored, inputs, func(refs []exec.ObjectRef, err error) {
 		if err != nil {
 			failAll(outs, inputs, &TaskError{Func: f.name, Err: err})

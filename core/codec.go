@@ -2,8 +2,10 @@ package core
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"fmt"
+	"math"
 	"reflect"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -16,7 +18,8 @@ import (
 // Values travel as blocks, so that the object store, its spilling and the
 // cluster's transport carry them like any other block: one row, one
 // large-binary column holding the encoded value. []byte and string are
-// stored as they are; every other type is encoded with encoding/gob, which
+// stored as they are, bools and numbers as 8 bytes; every other type is
+// encoded with encoding/gob, which
 // takes any Go value built of exported fields, maps, slices and pointers
 // without a schema to declare, and checks on decode that the type fits.
 
@@ -24,11 +27,16 @@ import (
 const (
 	codecRaw = "raw"
 	codecGob = "gob"
+	// codecNum is a bool or number (of any named type) as 8 bytes little
+	// endian: a gob decoder costs microseconds to set up, which a call
+	// taking and returning an int would mostly spend there.
+	codecNum = "num"
 )
 
 var valueSchemas = map[string]*arrow.Schema{
 	codecRaw: valueSchema(codecRaw),
 	codecGob: valueSchema(codecGob),
+	codecNum: valueSchema(codecNum),
 }
 
 func valueSchema(codec string) *arrow.Schema {
@@ -62,6 +70,9 @@ func encodeBytes(v reflect.Value, t reflect.Type) (codec string, data []byte, er
 	case stringType:
 		data = []byte(v.String())
 	default:
+		if num, ok := numBits(v); ok {
+			return codecNum, binary.LittleEndian.AppendUint64(nil, num), nil
+		}
 		codec = codecGob
 		data, err = gobEncode(v)
 	}
@@ -108,6 +119,10 @@ func decodeBytes(codec string, data []byte, t reflect.Type) (reflect.Value, erro
 		out.SetBytes(bytes.Clone(data))
 	case codec == codecRaw && t == stringType:
 		out.SetString(string(data))
+	case codec == codecNum && len(data) == 8:
+		if !setNumBits(out, binary.LittleEndian.Uint64(data)) {
+			return reflect.Value{}, fmt.Errorf("the object holds a number, which does not decode as a %v", t)
+		}
 	case codec == codecGob && len(data) == 0 && t.Kind() == reflect.Struct && t.NumField() == 0:
 	case codec == codecGob:
 		if err := gob.NewDecoder(bytes.NewReader(data)).DecodeValue(out); err != nil {
@@ -117,4 +132,39 @@ func decodeBytes(codec string, data []byte, t reflect.Type) (reflect.Value, erro
 		return reflect.Value{}, fmt.Errorf("the object holds %s-encoded data, which does not decode as a %v", codec, t)
 	}
 	return out, nil
+}
+
+// numBits is v's bits when v is a bool or a number.
+func numBits(v reflect.Value) (uint64, bool) {
+	switch v.Kind() {
+	case reflect.Bool:
+		if v.Bool() {
+			return 1, true
+		}
+		return 0, true
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return uint64(v.Int()), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return v.Uint(), true
+	case reflect.Float32, reflect.Float64:
+		return math.Float64bits(v.Float()), true
+	}
+	return 0, false
+}
+
+// setNumBits sets v, a bool or a number, from numBits' bits.
+func setNumBits(v reflect.Value, bits uint64) bool {
+	switch v.Kind() {
+	case reflect.Bool:
+		v.SetBool(bits != 0)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(bits))
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		v.SetUint(bits)
+	case reflect.Float32, reflect.Float64:
+		v.SetFloat(math.Float64frombits(bits))
+	default:
+		return false
+	}
+	return true
 }

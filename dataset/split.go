@@ -20,7 +20,14 @@ type splitConfig struct {
 	equal   bool
 	shuffle bool
 	seed    uint64
+	epochs  int // StreamingSplit's epochs; 0: as many as the workers want
 }
+
+// SplitEpochs fixes the number of epochs of a StreamingSplit: each shard
+// iterates k times, and an iteration past the k-th yields an error
+// instead of a new run of the plan. Shard.More tells a worker's loop when
+// to stop. Without it a shard iterates as many epochs as its worker wants.
+func SplitEpochs(k int) SplitOption { return func(c *splitConfig) { c.epochs = k } }
 
 // Equal makes Split cut rows so that the splits' row counts differ by at
 // most one (the first ones get the extra rows), slicing blocks where needed.

@@ -89,7 +89,7 @@ type epochRun struct {
 // rows dealt as if one at a time round-robin (in contiguous slices), so the
 // shards' row counts differ by at most one in every epoch.
 // SplitShuffle(seed) shuffles the rows first with RandomShuffle, with
-// seed+k in epoch k.
+// seed+k in epoch k. SplitEpochs(k) fixes the number of epochs.
 func (d *Dataset) StreamingSplit(n int, opts ...SplitOption) ([]*Shard, error) {
 	if d.err != nil {
 		return nil, d.err
@@ -112,6 +112,18 @@ func (sh *Shard) Index() int { return sh.index }
 // next iteration reads.
 func (sh *Shard) Epochs() int { return int(sh.begun.Load()) }
 
+// More reports whether the shard has an epoch left to iterate: always,
+// unless the split was made with SplitEpochs(k) and k iterations have
+// begun. A worker's loop:
+//
+//	for shard.More() {
+//		for batch, err := range shard.IterBatches(ctx, 256) { ... }
+//	}
+func (sh *Shard) More() bool {
+	k := sh.split.cfg.epochs
+	return k <= 0 || sh.begun.Load() < int64(k)
+}
+
 // IterBatches yields the shard's rows of the next epoch in batches of
 // exactly size rows (the last may be smaller; size 0 yields the blocks as
 // they come), as Dataset.IterBatches. LocalShuffleBuffer and DropLast
@@ -131,6 +143,10 @@ func (sh *Shard) IterBatches(ctx context.Context, size int, opts ...IterOption) 
 			return
 		}
 		s := sh.split
+		if !sh.More() {
+			yield(nil, fmt.Errorf("%s: shard %d has iterated its %d epochs (SplitEpochs)", method, sh.index, s.cfg.epochs))
+			return
+		}
 		run := s.begin(int(sh.begun.Add(1) - 1))
 		k := sh.index
 		defer run.finished()

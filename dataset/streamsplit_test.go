@@ -299,3 +299,43 @@ func TestStreamingSplitSlowConsumer(t *testing.T) {
 	slices.Sort(all)
 	equalInts(t, "all shards", all, seq(0, 4000))
 }
+
+// TestStreamingSplitFixedEpochs: with SplitEpochs(k) each worker loops
+// while More, gets every row once per epoch in each of k epochs, and an
+// iteration past the last fails saying why.
+func TestStreamingSplitFixedEpochs(t *testing.T) {
+	e := setup(t)
+	const rows, n, epochs = 600, 2, 3
+	shards := must(dataset.Range(rows, e.par(6)...).StreamingSplit(n, dataset.Equal(true), dataset.SplitEpochs(epochs)))(t)
+	counts := make([][]int, n) // shard, epoch: rows read
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for k, sh := range shards {
+		wg.Go(func() {
+			for sh.More() {
+				counts[k] = append(counts[k], 0)
+				for b, err := range sh.IterBatches(e.ctx, 50) {
+					if err != nil {
+						errs[k] = err
+						return
+					}
+					counts[k][len(counts[k])-1] += int(b.NumRows())
+				}
+			}
+			for _, err := range sh.IterBatches(e.ctx, 50) {
+				if err == nil || !strings.Contains(err.Error(), "has iterated its 3 epochs") {
+					errs[k] = fmt.Errorf("an iteration past the last epoch: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for k := range n {
+		if errs[k] != nil {
+			t.Fatalf("shard %d: %v", k, errs[k])
+		}
+		if fmt.Sprint(counts[k]) != "[300 300 300]" {
+			t.Fatalf("shard %d read %v rows per epoch, want 300 in each of 3", k, counts[k])
+		}
+	}
+}

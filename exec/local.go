@@ -186,7 +186,8 @@ type Local struct {
 	stop    context.CancelFunc
 	cpus    *semaphore.Weighted // milli-CPUs free for tasks
 	slots   []bool              // worker indices in use, for traces
-	running sync.WaitGroup      // the dispatcher and every running task
+	running sync.WaitGroup      // the dispatcher and every worker
+	idle    chan started        // taken by workers waiting for a task
 
 	releaseMemLimit func() // takes this runtime's share off the Go memory limit
 
@@ -232,7 +233,8 @@ func NewLocal(opts ...LocalOption) *Local {
 	if share == 0 {
 		share = 2 * cfg.budget
 	}
-	l := &Local{cfg: cfg, store: store, actors: make(map[*actorRunner]struct{}), releaseMemLimit: holdMemoryLimit(share)}
+	l := &Local{cfg: cfg, store: store, actors: make(map[*actorRunner]struct{}), releaseMemLimit: holdMemoryLimit(share),
+		idle: make(chan started)}
 	l.cond = sync.NewCond(&l.mu)
 	if lossy, ok := store.(LossyStore); ok {
 		l.lineage = newLineage(lossy, l.execute)
@@ -365,15 +367,50 @@ func (l *Local) dispatch() {
 			return // Close fails the rest of the queue
 		}
 		id := l.takeSlot()
-		l.running.Add(1)
-		go func() {
-			defer l.running.Done()
-			res := l.run(j.ctx, j.task)
-			res.Worker = id
-			l.freeSlot(id)
-			l.cpus.Release(w)
-			j.done(res)
-		}()
+		st := started{job: j, weight: w, slot: id}
+		select {
+		case l.idle <- st:
+		default:
+			l.running.Add(1)
+			go l.worker(st)
+		}
+	}
+}
+
+// started is a job that has its CPUs and its worker index.
+type started struct {
+	job
+	weight int64
+	slot   int
+}
+
+// idleWorkerLinger is how long a worker waits for its next task before
+// it exits. Reusing workers spares each task a fresh goroutine whose
+// stack grows (copied each time) down the deep call of a task: 2 µs of a
+// small task's cost. Lingering briefly keeps a burst's goroutines for the
+// next task without holding them after the work is done.
+const idleWorkerLinger = 100 * time.Millisecond
+
+// worker runs st, then the tasks handed to it while it lingers.
+func (l *Local) worker(st started) {
+	defer l.running.Done()
+	linger := time.NewTimer(idleWorkerLinger)
+	defer linger.Stop()
+	for {
+		res := l.run(st.ctx, st.task)
+		res.Worker = st.slot
+		l.freeSlot(st.slot)
+		l.cpus.Release(st.weight)
+		st.done(res)
+		st = started{}
+		linger.Reset(idleWorkerLinger)
+		select {
+		case st = <-l.idle:
+		case <-linger.C:
+			return
+		case <-l.closing.Done():
+			return
+		}
 	}
 }
 
