@@ -22,6 +22,9 @@ import (
 // to their nodes, which start it with SHOAL_WORKER_NODE set.
 func TestMain(m *testing.M) {
 	ServeWorkerIfAsked()
+	if addr := os.Getenv("SHOAL_TEST_SHARD_SERVER"); addr != "" {
+		runShardWorker(addr, os.Getenv("SHOAL_TEST_SHARD"))
+	}
 	if head := os.Getenv("SHOAL_TEST_NODE_HEAD"); head != "" {
 		runTestNode(head, os.Getenv("SHOAL_TEST_NODE_DIR"))
 	}
