@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -102,10 +103,15 @@ func benchCluster(b *testing.B) (context.Context, func()) {
 	return core.WithRuntime(ctx, rt), stop
 }
 
+// sink keeps the baseline's copies from being optimized away.
+var sink []byte
+
 // BenchmarkCorePutGet is a Put and a Get of a []byte of 1 MiB and of
 // 256 MiB on the embedded runtime (each copies the value once: the store
 // keeps its own, Get hands back the caller's own), against Go copying the
-// same bytes twice.
+// same bytes twice into buffers it reuses (memcopy-x2) and into new ones
+// (clone-x2: the allocations, and the garbage collections they bring, that
+// Put and Get cannot avoid).
 func BenchmarkCorePutGet(b *testing.B) {
 	rt := exec.NewLocal(exec.WithObjectStoreMemory(2 << 30))
 	defer rt.Close()
@@ -124,6 +130,14 @@ func BenchmarkCorePutGet(b *testing.B) {
 			for range b.N {
 				copy(stored, src)
 				copy(back, stored)
+			}
+		})
+		b.Run(size.name+"/clone-x2", func(b *testing.B) {
+			b.SetBytes(int64(size.n))
+			for range b.N {
+				stored := bytes.Clone(src)
+				back := bytes.Clone(stored)
+				sink = back
 			}
 		})
 		b.Run(size.name+"/embedded", func(b *testing.B) {

@@ -306,8 +306,35 @@ func (h *actorHandle) forward(c *actorCall) {
 		failAll(c.outs, c.inputs, &TaskError{Func: c.op, Err: c.argsErr})
 		return
 	}
+	// An argument kept in its object (a small result of a task run here)
+	// goes to the store for the call, which actors take their inputs from.
+	var temp []exec.ObjectRef
+	for i, o := range c.inputs {
+		if o.inline == nil {
+			continue
+		}
+		b := valueBlock(o.inline.codec, o.inline.data)
+		ref, err := h.rt.Put(b, c.op)
+		b.Release()
+		if err != nil {
+			releaseAll(h.rt, temp)
+			failAll(c.outs, c.inputs, &TaskError{Func: c.op, Err: fmt.Errorf("argument %d: %w", i+1, err)})
+			return
+		}
+		c.refs[i] = ref
+		temp = append(temp, ref)
+	}
 	h.actor.Call(c.ctx, exec.ActorCall{Operator: c.op, Index: c.index, Inputs: c.refs, MaxRetries: h.retries},
-		func(res exec.TaskResult) { deliver(c.outs, c.inputs, c.op, res) })
+		func(res exec.TaskResult) {
+			releaseAll(h.rt, temp)
+			deliver(c.outs, c.inputs, nil, c.op, res)
+		})
+}
+
+func releaseAll(rt exec.Runtime, refs []exec.ObjectRef) {
+	for _, r := range refs {
+		rt.Release(r)
+	}
 }
 
 func (h *actorHandle) stop() {

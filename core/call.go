@@ -130,39 +130,75 @@ func (f *function) paramType(i int) reflect.Type {
 	return f.variadic
 }
 
-// run is the task body: decode the arguments, call, encode the results.
+// run is the task body: decode the arguments, call, encode the results
+// as blocks.
 func (f *function) run(cs callSpec) exec.RunFunc {
-	nret := cs.Returns
 	return func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
-		args := make([]reflect.Value, len(cs.Args))
-		for i, a := range cs.Args {
-			var v reflect.Value
-			var err error
-			switch {
-			case a.Codec != "":
-				v, err = decodeBytes(a.Codec, a.Data, f.paramType(i))
-			case a.Input < len(in):
-				v, err = decodeValue(in[a.Input], f.paramType(i))
-			default:
-				err = fmt.Errorf("input %d of %d", a.Input, len(in))
-			}
-			if err != nil {
-				return nil, fmt.Errorf("argument %d: %w", i+1, err)
-			}
-			args[i] = v
-		}
-		results, err := f.invoke(tc, args)
+		results, err := f.execute(tc, cs, in)
 		if err != nil {
 			return nil, err
 		}
-		if f.multi {
-			results = splitResults(results[0])
-			if len(results) != nret {
-				return nil, fmt.Errorf("returned %d results, the call asked for %d", len(results), nret)
-			}
-		}
 		return encodeResults(results, f.result)
 	}
+}
+
+// runKeeping is run for a task run in this process: results of up to
+// inlineLimit bytes go to kept (by position) instead of the store; the
+// larger ones are the task's outputs, in order.
+func (f *function) runKeeping(cs callSpec, kept []encoded) exec.RunFunc {
+	return func(tc *exec.TaskContext, in []blocks.Block) ([]blocks.Block, error) {
+		results, err := f.execute(tc, cs, in)
+		if err != nil {
+			return nil, err
+		}
+		var large []reflect.Value
+		for i, r := range results {
+			codec, data, err := encodeBytes(r, f.result)
+			if err != nil {
+				return nil, fmt.Errorf("result %d: %w", i+1, err)
+			}
+			kept[i] = encoded{} // a retried attempt's
+			if len(data) <= inlineLimit {
+				kept[i] = encoded{codec, data}
+			} else {
+				large = append(large, r)
+			}
+		}
+		return encodeResults(large, f.result)
+	}
+}
+
+// execute decodes the arguments, calls the function and checks the
+// count of its results.
+func (f *function) execute(ctx context.Context, cs callSpec, in []blocks.Block) ([]reflect.Value, error) {
+	args := make([]reflect.Value, len(cs.Args))
+	for i, a := range cs.Args {
+		var v reflect.Value
+		var err error
+		switch {
+		case a.Codec != "":
+			v, err = decodeBytes(a.Codec, a.Data, f.paramType(i))
+		case a.Input < len(in):
+			v, err = decodeValue(in[a.Input], f.paramType(i))
+		default:
+			err = fmt.Errorf("input %d of %d", a.Input, len(in))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("argument %d: %w", i+1, err)
+		}
+		args[i] = v
+	}
+	results, err := f.invoke(ctx, args)
+	if err != nil {
+		return nil, err
+	}
+	if f.multi {
+		results = splitResults(results[0])
+		if len(results) != cs.Returns {
+			return nil, fmt.Errorf("returned %d results, the call asked for %d", len(results), cs.Returns)
+		}
+	}
+	return results, nil
 }
 
 func splitResults(slice reflect.Value) []reflect.Value {
@@ -216,26 +252,50 @@ func (f *function) call(ctx context.Context, nret int, args []argument) []*handl
 	if !ok {
 		return handles(outs)
 	}
-	task := exec.Task{Operator: f.name, Index: int(f.calls.Add(1) - 1), Run: f.run(cs),
+	task := exec.Task{Operator: f.name, Index: int(f.calls.Add(1) - 1),
 		MaxRetries: f.opts.retries, CPUs: f.opts.taskCPUs()}
 	if ships, ok := rt.(interface{ ShipsTasks() bool }); ok && ships.ShipsTasks() {
-		// Only a runtime that runs tasks elsewhere needs the call as data.
+		// The task may run elsewhere: it needs the call as data, and its
+		// results go to the store.
 		specArgs, err := json.Marshal(cs)
 		if err != nil {
 			failAll(outs, inputs, &TaskError{Func: f.name, Err: err})
 			return handles(outs)
 		}
 		task.Spec = &exec.TaskSpec{Kind: taskKindPrefix + f.name, Args: specArgs}
+		task.Run = f.run(cs)
+		whenReady(stored, inputs, func(refs []exec.ObjectRef, err error) {
+			if err != nil {
+				failAll(outs, inputs, &TaskError{Func: f.name, Err: err})
+				return
+			}
+			task.Inputs = refs
+			rt.Submit(ctx, task, func(res exec.TaskResult) { deliver(outs, inputs, nil, f.name, res) })
+		})
+		return handles(outs)
 	}
 	whenReady(stored, inputs, func(refs []exec.ObjectRef, err error) {
 		if err != nil {
 			failAll(outs, inputs, &TaskError{Func: f.name, Err: err})
 			return
 		}
-		task.Inputs = refs
-		rt.Submit(ctx, task, func(res exec.TaskResult) {
-			deliver(outs, inputs, f.name, res)
-		})
+		// Arguments kept in their objects join the inline ones; the rest
+		// are the task's inputs.
+		var taskRefs []exec.ObjectRef
+		for i, a := range cs.Args {
+			if a.Codec != "" {
+				continue
+			}
+			if in := inputs[a.Input]; in.inline != nil {
+				cs.Args[i] = specArg{Codec: in.inline.codec, Data: in.inline.data}
+			} else {
+				cs.Args[i].Input = len(taskRefs)
+				taskRefs = append(taskRefs, refs[a.Input])
+			}
+		}
+		kept := make([]encoded, nret)
+		task.Inputs, task.Run = taskRefs, f.runKeeping(cs, kept)
+		rt.Submit(ctx, task, func(res exec.TaskResult) { deliver(outs, inputs, kept, f.name, res) })
 	})
 	return handles(outs)
 }
@@ -328,14 +388,23 @@ func whenReady(args []argument, inputs []*object, then func([]exec.ObjectRef, er
 	ready()
 }
 
-// deliver resolves a call's results from the runtime's report and lets go
-// of its inputs.
-func deliver(outs, inputs []*object, what string, res exec.TaskResult) {
-	if res.Err == nil && len(res.Outputs) != len(outs) {
+// deliver resolves a call's results from the runtime's report, or from
+// kept where a result was kept out of the store, and lets go of its inputs.
+func deliver(outs, inputs []*object, kept []encoded, what string, res exec.TaskResult) {
+	stored := len(outs)
+	if res.Err == nil && kept != nil {
+		stored = 0
+		for _, k := range kept {
+			if k.codec == "" {
+				stored++
+			}
+		}
+	}
+	if res.Err == nil && len(res.Outputs) != stored {
 		for _, r := range res.Outputs {
 			outs[0].rt.Release(r)
 		}
-		res.Err = fmt.Errorf("made %d results, %d expected", len(res.Outputs), len(outs))
+		res.Err = fmt.Errorf("made %d results, %d expected", len(res.Outputs), stored)
 	}
 	if res.Err != nil {
 		failAll(outs, inputs, taskError(what, res.Err))
@@ -344,8 +413,14 @@ func deliver(outs, inputs []*object, what string, res exec.TaskResult) {
 	for _, o := range inputs {
 		o.letGo()
 	}
+	next := 0
 	for i, o := range outs {
-		o.resolve(res.Outputs[i], nil)
+		if kept != nil && kept[i].codec != "" {
+			o.resolveInline(&kept[i])
+			continue
+		}
+		o.resolve(res.Outputs[next], nil)
+		next++
 	}
 }
 

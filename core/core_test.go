@@ -323,3 +323,25 @@ func TestRefsAreCounted(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+var repeat = core.Func2("test.repeat", func(ctx context.Context, s string, n int) (string, error) { return strings.Repeat(s, n), nil })
+
+// TestLargeValues: values over the inline limit go through the store, as
+// arguments and as results, and come back whole.
+func TestLargeValues(t *testing.T) {
+	ctx := embedded(t)
+	big := repeat.Remote(ctx, core.Value("0123456789"), core.Value(20000)) // 200 KB: stored
+	small := repeat.Remote(ctx, core.Value("ab"), core.Value(3))          // kept in its object
+	if n, err := core.Get(ctx, strlen.Remote(ctx, big)); err != nil || n != 200000 {
+		t.Fatalf("len of a stored result = %d, %v", n, err)
+	}
+	if n, err := core.Get(ctx, strlen.Remote(ctx, core.Value(strings.Repeat("x", 300000)))); err != nil || n != 300000 {
+		t.Fatalf("len of a stored argument = %d, %v", n, err)
+	}
+	both, err := core.Get(ctx, concat2.Remote(ctx, small, big))
+	if err != nil || len(both) != 200006 || both[:6] != "ababab" {
+		t.Fatalf("concat of a kept and a stored result: %d bytes, %v", len(both), err)
+	}
+}
+
+var concat2 = core.Func2("test.concat2", func(ctx context.Context, a, b string) (string, error) { return a + b, nil })

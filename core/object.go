@@ -25,9 +25,13 @@ type object struct {
 	// what made it, for errors: "Put", "square", "counter.Add".
 	what string
 
-	done chan struct{} // closed once ref or err is set
+	done chan struct{} // closed once ref, inline or err is set
 	ref  exec.ObjectRef
 	err  error
+	// inline, when set, is the value itself (encoded with codec), kept in
+	// the object instead of the store: small results of tasks run in this
+	// process, as Ray keeps small objects in the owner's memory.
+	inline *encoded
 
 	mu      sync.Mutex
 	holders int      // Refs' handles and calls that will read it
@@ -38,15 +42,26 @@ func newObject(rt exec.Runtime, what string) *object {
 	return &object{rt: rt, what: what, done: make(chan struct{}), holders: 1}
 }
 
+// encoded is a value encoded, and its codec.
+type encoded struct {
+	codec string
+	data  []byte
+}
+
 // resolve sets the object's block or error, once. A block nobody holds
 // any more is given back at once.
-func (o *object) resolve(ref exec.ObjectRef, err error) {
+func (o *object) resolve(ref exec.ObjectRef, err error) { o.settle(ref, nil, err) }
+
+// resolveInline sets the object's value, kept in the object.
+func (o *object) resolveInline(v *encoded) { o.settle(exec.ObjectRef{}, v, nil) }
+
+func (o *object) settle(ref exec.ObjectRef, inline *encoded, err error) {
 	o.mu.Lock()
-	o.ref, o.err = ref, err
+	o.ref, o.inline, o.err = ref, inline, err
 	close(o.done)
 	waiters := o.waiters
 	o.waiters = nil
-	orphan := o.holders == 0 && err == nil
+	orphan := o.holders == 0 && err == nil && inline == nil
 	o.mu.Unlock()
 	if orphan {
 		o.rt.Release(ref)
@@ -93,7 +108,7 @@ func (o *object) letGo() {
 	default:
 	}
 	o.mu.Unlock()
-	if last && resolved && o.err == nil {
+	if last && resolved && o.err == nil && o.inline == nil {
 		o.rt.Release(o.ref)
 	}
 }
@@ -210,6 +225,13 @@ func Get[T any](ctx context.Context, r Ref[T]) (T, error) {
 	}
 	if o.err != nil {
 		return zero, o.err
+	}
+	if o.inline != nil {
+		v, err := decodeBytes(o.inline.codec, o.inline.data, reflect.TypeFor[T]())
+		if err != nil {
+			return zero, fmt.Errorf("core.Get(%s): %w", o.what, err)
+		}
+		return v.Interface().(T), nil
 	}
 	b, err := o.rt.Get(ctx, o.ref)
 	if err != nil {
