@@ -331,7 +331,7 @@ var repeat = core.Func2("test.repeat", func(ctx context.Context, s string, n int
 func TestLargeValues(t *testing.T) {
 	ctx := embedded(t)
 	big := repeat.Remote(ctx, core.Value("0123456789"), core.Value(20000)) // 200 KB: stored
-	small := repeat.Remote(ctx, core.Value("ab"), core.Value(3))          // kept in its object
+	small := repeat.Remote(ctx, core.Value("ab"), core.Value(3))           // kept in its object
 	if n, err := core.Get(ctx, strlen.Remote(ctx, big)); err != nil || n != 200000 {
 		t.Fatalf("len of a stored result = %d, %v", n, err)
 	}
