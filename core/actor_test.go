@@ -55,8 +55,9 @@ var counters = core.RegisterActor("test.counter", func(ctx context.Context, star
 	return &Counter{n: start}, nil
 })
 
-func TestActor(t *testing.T) {
-	ctx := embedded(t)
+func TestActor(t *testing.T) { eachRuntime(t, testActor) }
+
+func testActor(t *testing.T, ctx context.Context) {
 	c, err := counters.New(ctx, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -87,8 +88,9 @@ func TestActor(t *testing.T) {
 
 // TestActorCalledConcurrently: calls from many goroutines run one at a
 // time, each goroutine's in the order it made them.
-func TestActorCalledConcurrently(t *testing.T) {
-	ctx := embedded(t)
+func TestActorCalledConcurrently(t *testing.T) { eachRuntime(t, testActorCalledConcurrently) }
+
+func testActorCalledConcurrently(t *testing.T, ctx context.Context) {
 	c, err := counters.New(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -139,8 +141,9 @@ func TestActorCalledConcurrently(t *testing.T) {
 
 // TestActorPanics: a panic kills the actor; its later calls fail saying
 // so, and the panic is what the panicking call reports.
-func TestActorPanics(t *testing.T) {
-	ctx := embedded(t)
+func TestActorPanics(t *testing.T) { eachRuntime(t, testActorPanics) }
+
+func testActorPanics(t *testing.T, ctx context.Context) {
 	c, err := counters.New(ctx, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	osexec "os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -39,45 +40,125 @@ func runTestNode(head, dir string) {
 
 // nodeProcess is this test binary run as a cluster node.
 type nodeProcess struct {
-	cmd  *osexec.Cmd
-	done chan struct{}
+	cmd   *osexec.Cmd
+	stdin io.Closer
+	done  chan struct{}
 }
 
-func startNodeProcess(t *testing.T, head string) *nodeProcess {
-	t.Helper()
+// spawnNode starts a node process joining head, with dir its work dir.
+func spawnNode(head, dir string) (*nodeProcess, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	np := &nodeProcess{cmd: osexec.Command(os.Args[0]), done: make(chan struct{})}
-	np.cmd.Env = append(os.Environ(), "SHOAL_TEST_NODE_HEAD="+head, "SHOAL_TEST_NODE_DIR="+t.TempDir())
+	np.cmd.Env = append(os.Environ(), "SHOAL_TEST_NODE_HEAD="+head, "SHOAL_TEST_NODE_DIR="+dir)
 	var stderr strings.Builder
 	np.cmd.Stderr = &stderr
 	stdin, err := np.cmd.StdinPipe() // held open: the node serves until it closes
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
+	np.stdin = stdin
 	stdout, err := np.cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := np.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	go func() {
 		_ = np.cmd.Wait()
 		close(np.done)
 	}()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case <-np.done:
-		case <-time.After(10 * time.Second):
-			_ = np.cmd.Process.Kill()
-			<-np.done
-		}
-	})
 	if err != nil || !strings.HasPrefix(line, "node at ") {
-		t.Fatalf("the node process printed %q (%v); stderr:\n%s", line, err, stderr.String())
+		np.close()
+		return nil, fmt.Errorf("the node process printed %q (%v); stderr:\n%s", line, err, stderr.String())
 	}
+	return np, nil
+}
+
+// close ends the node: its stdin closes, and if it has not exited 10 s
+// later it is killed.
+func (np *nodeProcess) close() {
+	np.stdin.Close()
+	select {
+	case <-np.done:
+	case <-time.After(10 * time.Second):
+		_ = np.cmd.Process.Kill()
+		<-np.done
+	}
+}
+
+func startNodeProcess(t *testing.T, head string) *nodeProcess {
+	t.Helper()
+	np, err := spawnNode(head, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(np.close)
 	return np
+}
+
+// eachRuntime runs test embedded and on the package's shared cluster (a
+// head and two node processes, started on first use).
+func eachRuntime(t *testing.T, test func(t *testing.T, ctx context.Context)) {
+	t.Run("embedded", func(t *testing.T) { test(t, embedded(t)) })
+	t.Run("cluster", func(t *testing.T) {
+		shared.once.Do(func() { shared.ctx, shared.rt, shared.stop, shared.err = startCluster() })
+		if shared.err != nil {
+			t.Fatal(shared.err)
+		}
+		ctx, cancel := context.WithCancel(shared.ctx)
+		t.Cleanup(cancel) // calls still running end
+		test(t, ctx)
+	})
+}
+
+// shared is the cluster the eachRuntime tests share; TestMain stops it.
+var shared struct {
+	once sync.Once
+	ctx  context.Context
+	rt   *exec.Local
+	stop func()
+	err  error
+}
+
+// startCluster starts a head and two node processes outside any test.
+func startCluster() (context.Context, *exec.Local, func(), error) {
+	var stops []func()
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	h, err := cluster.StartHead(cluster.HeadConfig{Addr: "127.0.0.1:0", Token: testToken, HeartbeatPeriod: 50 * time.Millisecond, DeadAfter: 2 * time.Second})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stops = append(stops, h.Close)
+	dir, err := os.MkdirTemp("", "core-test-cluster-")
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	stops = append(stops, func() { os.RemoveAll(dir) })
+	for i := range 2 {
+		np, err := spawnNode(h.Addr(), filepath.Join(dir, fmt.Sprint("node", i)))
+		if err != nil {
+			stop()
+			return nil, nil, nil, err
+		}
+		stops = append(stops, np.close)
+	}
+	ctx := context.Background()
+	rt, err := cluster.NewRuntime(ctx, h.Addr(), testToken)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	stops = append(stops, func() { rt.Close() })
+	return core.WithRuntime(ctx, rt), rt, stop, nil
 }
 
 // onCluster starts a head and two node processes and returns a context
