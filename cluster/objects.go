@@ -156,7 +156,8 @@ type putResult struct {
 
 // releaseBody is the body of a "release" action.
 type releaseBody struct {
-	ID *exec.ObjectID `json:"id"`
+	ID  *exec.ObjectID  `json:"id,omitempty"`
+	IDs []exec.ObjectID `json:"ids,omitempty"` // several at once
 }
 
 // wireStats is exec.StoreStats on the wire: an error does not survive JSON,
@@ -435,10 +436,20 @@ func (s *ObjectService) DoAction(a *flight.Action, stream flight.FlightService_D
 	switch a.GetType() {
 	case ActionRelease:
 		var body releaseBody
-		if err := json.Unmarshal(a.GetBody(), &body); err != nil || body.ID == nil {
-			return status.Errorf(codes.InvalidArgument, `shoal: release wants {"id": n}, got %.60q`, a.GetBody())
+		if err := json.Unmarshal(a.GetBody(), &body); err != nil || (body.ID == nil && len(body.IDs) == 0) {
+			return status.Errorf(codes.InvalidArgument, `shoal: release wants {"id": n} or {"ids": [n, ...]}, got %.60q`, a.GetBody())
 		}
-		return s.release(stream.Context(), *body.ID)
+		if body.ID != nil {
+			return s.release(stream.Context(), *body.ID)
+		}
+		// A batch frees what it can: an id already gone stops nothing.
+		var first error
+		for _, id := range body.IDs {
+			if err := s.release(stream.Context(), id); err != nil && first == nil && status.Code(err) != codes.NotFound {
+				first = err
+			}
+		}
+		return first
 	case actionJobEnded:
 		var body jobEndedBody
 		if err := decodeBody(a.GetType(), a.GetBody(), &body); err != nil {
@@ -565,6 +576,18 @@ func (c *ObjectClient) Get(ctx context.Context, id exec.ObjectID, mem memory.All
 		return nil, c.errorf(err, "get object %d", id)
 	}
 	return b, nil
+}
+
+// ReleaseMany drops one reference to each of ids on the node, in one call.
+func (c *ObjectClient) ReleaseMany(ctx context.Context, ids []exec.ObjectID) error {
+	if len(ids) == 1 {
+		return c.Release(ctx, ids[0])
+	}
+	body, _ := json.Marshal(releaseBody{IDs: ids})
+	if _, err := c.action(ctx, ActionRelease, body); err != nil {
+		return c.errorf(err, "release %d objects", len(ids))
+	}
+	return nil
 }
 
 // Release drops one reference to id on the node.

@@ -47,6 +47,11 @@ type RemoteStore struct {
 	// readers are the calls (tasks, actor calls) reading blocks from each
 	// endpoint: giving the endpoint up cuts them (watchInputs).
 	readers map[*remoteNode]map[*inputWatch]struct{}
+	// releases are the objects released and not yet freed in their
+	// stores, by endpoint: the releaser sends them in batches.
+	releases    map[*remoteNode][]exec.ObjectID
+	releaseWake chan struct{} // one pending wake; closed by Close
+	releaseDone chan struct{} // closed when the releaser has exited
 }
 
 // remoteNode is a node, or the store of one of its worker processes
@@ -107,7 +112,9 @@ func NewRemoteStore(ctx context.Context, addr, token string, alloc memory.Alloca
 		return nil, fmt.Errorf("cluster: asking %s for its nodes: %w", addr, err)
 	}
 	rs := &RemoteStore{alloc: alloc, token: token, objects: map[exec.ObjectID]*remoteObject{}, byAddr: map[string]*remoteNode{},
-		readers: map[*remoteNode]map[*inputWatch]struct{}{}}
+		readers: map[*remoteNode]map[*inputWatch]struct{}{}, releases: map[*remoteNode][]exec.ObjectID{},
+		releaseWake: make(chan struct{}, 1), releaseDone: make(chan struct{})}
+	go rs.releaser()
 	for _, n := range st.Nodes {
 		if n.Alive {
 			if err := rs.addNode(n.ID, n.Info, ""); err != nil {
@@ -482,22 +489,52 @@ func (rs *RemoteStore) Release(ref exec.ObjectRef) {
 	}
 	delete(rs.objects, ref.ID)
 	o.node.host().placed -= o.bytes
-	down := o.node.gone()
+	if !o.node.gone() { // a node that is gone has freed it
+		// The releaser frees it: the caller (the executor's loop, a
+		// garbage collector's cleanup) does not wait for a round trip,
+		// and releases made meanwhile go in one call.
+		rs.releases[o.node] = append(rs.releases[o.node], o.local)
+		select {
+		case rs.releaseWake <- struct{}{}:
+		default:
+		}
+	}
 	onFree := rs.onFree
 	rs.mu.Unlock()
 	if onFree != nil {
 		onFree(ref.ID)
 	}
-	if down {
-		return // a node that is gone has freed it
+}
+
+// releaser sends the released objects to their stores until Close, then
+// sends the last ones and exits.
+func (rs *RemoteStore) releaser() {
+	defer close(rs.releaseDone)
+	for range rs.releaseWake {
+		rs.flushReleases()
 	}
-	// Release runs on the executor's loop: bound how long an unreachable
-	// node can hold it.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := o.node.client.Release(ctx, o.local); err != nil && (status.Code(err) == codes.Unavailable || ctx.Err() != nil) {
-		rs.markDown(o.node, fmt.Errorf("%s (%s) could not be reached to release a block: %w", o.node.id, o.node.addr, err))
+	rs.flushReleases()
+}
+
+// flushReleases frees the released objects in their stores, one call per
+// store, the stores at once.
+func (rs *RemoteStore) flushReleases() {
+	rs.mu.Lock()
+	batches := rs.releases
+	rs.releases = map[*remoteNode][]exec.ObjectID{}
+	rs.mu.Unlock()
+	var wg sync.WaitGroup
+	for n, ids := range batches {
+		wg.Go(func() {
+			// Bound how long an unreachable node can hold the releaser.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := n.client.ReleaseMany(ctx, ids); err != nil && (status.Code(err) == codes.Unavailable || ctx.Err() != nil) {
+				rs.markDown(n, fmt.Errorf("%s (%s) could not be reached to release blocks: %w", n.id, n.addr, err))
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // Stats implements exec.ObjectStore: this store's objects and bytes, and
@@ -555,6 +592,8 @@ func (rs *RemoteStore) Close() error {
 	rs.objects = nil
 	rs.mu.Unlock()
 	var errs []error
+	close(rs.releaseWake) // no Release sends after closed is set
+	<-rs.releaseDone
 	rs.releaseAll(objects)
 	rs.mu.Lock()
 	endpoints := rs.endpoints
@@ -575,10 +614,10 @@ func (rs *RemoteStore) Close() error {
 	return errors.Join(errs...)
 }
 
-// releaseAll frees objects in their stores, each store's one after another
-// and the stores at once, within closeReleaseTimeout in all; stores given
-// up are skipped. What is left when the time is up is freed by the nodes
-// when the job ends, just after.
+// releaseAll frees objects in their stores, in batches, the stores at
+// once, within closeReleaseTimeout in all; stores given up are skipped.
+// What is left when the time is up is freed by the nodes when the job
+// ends, just after.
 func (rs *RemoteStore) releaseAll(objects map[exec.ObjectID]*remoteObject) {
 	byNode := map[*remoteNode][]exec.ObjectID{}
 	rs.mu.Lock()
@@ -593,10 +632,12 @@ func (rs *RemoteStore) releaseAll(objects map[exec.ObjectID]*remoteObject) {
 	var wg sync.WaitGroup
 	for n, ids := range byNode {
 		wg.Go(func() {
-			for _, id := range ids {
-				if status.Code(n.client.Release(ctx, id)) == codes.Unavailable || ctx.Err() != nil {
+			for len(ids) > 0 { // in calls of at most 4096 ids
+				k := min(len(ids), 4096)
+				if status.Code(n.client.ReleaseMany(ctx, ids[:k])) == codes.Unavailable || ctx.Err() != nil {
 					return
 				}
+				ids = ids[k:]
 			}
 		})
 	}

@@ -254,7 +254,7 @@ func (f *function) call(ctx context.Context, nret int, args []argument) []*handl
 	}
 	task := exec.Task{Operator: f.name, Index: int(f.calls.Add(1) - 1),
 		MaxRetries: f.opts.retries, CPUs: f.opts.taskCPUs()}
-	if ships, ok := rt.(interface{ ShipsTasks() bool }); ok && ships.ShipsTasks() {
+	if shipsTasks(rt) {
 		// The task may run elsewhere: it needs the call as data, and its
 		// results go to the store.
 		specArgs, err := json.Marshal(cs)
