@@ -156,3 +156,34 @@ func BenchmarkCorePutGet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCorePutGetCluster is BenchmarkCorePutGet on a head and two
+// nodes in this process: Put sends the value to a node's store over
+// Arrow Flight, Get fetches it back.
+func BenchmarkCorePutGetCluster(b *testing.B) {
+	ctx, stop := benchCluster(b)
+	defer stop()
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"1MiB", 1 << 20}, {"256MiB", 256 << 20}} {
+		src := make([]byte, size.n)
+		for i := range src {
+			src[i] = byte(i)
+		}
+		b.Run(size.name+"/cluster", func(b *testing.B) {
+			b.SetBytes(int64(size.n))
+			for range b.N {
+				r, err := core.Put(ctx, src)
+				if err != nil {
+					b.Fatal(err)
+				}
+				v, err := core.Get(ctx, r)
+				if err != nil || len(v) != size.n {
+					b.Fatal(err)
+				}
+				r.Release()
+			}
+		})
+	}
+}

@@ -90,24 +90,71 @@ func gobEncode(v reflect.Value) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// valueBlock wraps data, without copying it, as a one-row block.
+// valueChunk is the most bytes of a value one row holds: a large value is
+// cut into rows, so that the cluster's transport, which sends a block in
+// slices of rows under its message bound, can carry it.
+const valueChunk = 8 << 20
+
+// valueBlock wraps data, without copying it, as a block of one row per
+// valueChunk bytes (one row at least).
 func valueBlock(codec string, data []byte) blocks.Block {
-	offsets := memory.NewBufferBytes(arrow.Int64Traits.CastToBytes([]int64{0, int64(len(data))}))
+	rows := max((len(data)+valueChunk-1)/valueChunk, 1)
+	offs := make([]int64, rows+1)
+	for i := 1; i <= rows; i++ {
+		offs[i] = int64(min(i*valueChunk, len(data)))
+	}
+	offsets := memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(offs))
 	values := memory.NewBufferBytes(data)
-	arr := array.NewLargeBinaryData(array.NewData(arrow.BinaryTypes.LargeBinary, 1, []*memory.Buffer{nil, offsets, values}, nil, 0, 0))
+	arr := array.NewLargeBinaryData(array.NewData(arrow.BinaryTypes.LargeBinary, rows, []*memory.Buffer{nil, offsets, values}, nil, 0, 0))
 	defer arr.Release()
-	return array.NewRecordBatch(valueSchemas[codec], []arrow.Array{arr}, 1)
+	return array.NewRecordBatch(valueSchemas[codec], []arrow.Array{arr}, int64(rows))
 }
 
 // decodeValue decodes b into a new value of type t. The value shares no
 // memory with b.
 func decodeValue(b blocks.Block, t reflect.Type) (reflect.Value, error) {
 	col, ok := b.Column(0).(*array.LargeBinary)
-	if b.NumCols() != 1 || b.NumRows() != 1 || !ok {
+	if b.NumCols() != 1 || b.NumRows() < 1 || !ok {
 		return reflect.Value{}, fmt.Errorf("the object is a block of %d rows (%v), not a value", b.NumRows(), b.Schema())
 	}
 	codec, _ := b.Schema().Metadata().GetValue("shoal.core.codec")
-	return decodeBytes(codec, col.Value(0), t)
+	data := col.Value(0)
+	if col.Len() > 1 {
+		// The rows may come from several buffers (a block sent in slices
+		// is put back together): join them.
+		size := 0
+		for i := range col.Len() {
+			size += len(col.Value(i))
+		}
+		joined := make([]byte, 0, size)
+		for i := range col.Len() {
+			joined = append(joined, col.Value(i)...)
+		}
+		data = joined
+		if codec == codecRaw {
+			// The join is a copy already: hand it over as it is.
+			return rawValue(data, t, false)
+		}
+	}
+	return decodeBytes(codec, data, t)
+}
+
+// rawValue makes data, stored as it is, a value of type t, copying it
+// unless owned.
+func rawValue(data []byte, t reflect.Type, copyData bool) (reflect.Value, error) {
+	out := reflect.New(t).Elem()
+	switch t {
+	case bytesType:
+		if copyData {
+			data = bytes.Clone(data)
+		}
+		out.SetBytes(data)
+	case stringType:
+		out.SetString(string(data))
+	default:
+		return reflect.Value{}, fmt.Errorf("the object holds raw bytes, which do not decode as a %v", t)
+	}
+	return out, nil
 }
 
 // decodeBytes decodes data, encoded with codec, into a new value of type
@@ -115,10 +162,8 @@ func decodeValue(b blocks.Block, t reflect.Type) (reflect.Value, error) {
 func decodeBytes(codec string, data []byte, t reflect.Type) (reflect.Value, error) {
 	out := reflect.New(t).Elem()
 	switch {
-	case codec == codecRaw && t == bytesType:
-		out.SetBytes(bytes.Clone(data))
-	case codec == codecRaw && t == stringType:
-		out.SetString(string(data))
+	case codec == codecRaw && (t == bytesType || t == stringType):
+		return rawValue(data, t, true)
 	case codec == codecNum && len(data) == 8:
 		if !setNumBits(out, binary.LittleEndian.Uint64(data)) {
 			return reflect.Value{}, fmt.Errorf("the object holds a number, which does not decode as a %v", t)

@@ -1,11 +1,13 @@
 package core_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -371,6 +373,29 @@ func testLargeValues(t *testing.T, ctx context.Context) {
 	both, err := core.Get(ctx, concat2.Remote(ctx, small, big))
 	if err != nil || len(both) != 200006 || both[:6] != "ababab" {
 		t.Fatalf("concat of a kept and a stored result: %d bytes, %v", len(both), err)
+	}
+	// Values of several chunks (stored as several rows), raw and gob.
+	raw := make([]byte, 20<<20+7)
+	for i := range raw {
+		raw[i] = byte(i * 7)
+	}
+	r, err := core.Put(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := core.Get(ctx, r); err != nil || !bytes.Equal(back, raw) {
+		t.Fatalf("a 20 MiB []byte came back changed (%d bytes, %v)", len(back), err)
+	}
+	ints := make([]int64, 3<<20)
+	for i := range ints {
+		ints[i] = int64(i) * 1e9
+	}
+	ri, err := core.Put(ctx, ints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := core.Get(ctx, ri); err != nil || !slices.Equal(back, ints) {
+		t.Fatalf("a 24 MiB []int64 came back changed (%d values, %v)", len(back), err)
 	}
 }
 
