@@ -15,6 +15,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/shoal-data/shoal/core"
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
 )
@@ -135,6 +136,102 @@ func TestShardsInOtherProcesses(t *testing.T) {
 		}
 		if e > 0 && slices.Equal(ids, orders[0]) {
 			t.Fatalf("epochs 0 and %d came in the same order", e)
+		}
+	}
+}
+
+// trainer is a training worker as a core actor: it reads its shard from a
+// ShardServer, wherever the cluster placed it.
+type trainer struct{ shard *RemoteShard }
+
+type trainerArgs struct {
+	Addr  string
+	Shard int
+}
+
+var trainers = core.RegisterActor("cluster-test.trainer", func(ctx context.Context, a trainerArgs) (*trainer, error) {
+	sh, err := DialShard(a.Addr, testToken, a.Shard)
+	if err != nil {
+		return nil, err
+	}
+	return &trainer{shard: sh}, nil
+})
+
+// Epoch iterates one epoch and returns the sum of the ids and the rows,
+// and the process it ran in.
+func (tr *trainer) Epoch(ctx context.Context, size int) ([3]int64, error) {
+	var sum, rows int64
+	for b, err := range tr.shard.IterBatches(ctx, size, false) {
+		if err != nil {
+			return [3]int64{}, err
+		}
+		for _, id := range b.Column(0).(*array.Int64).Int64Values() {
+			sum += id
+		}
+		rows += b.NumRows()
+	}
+	return [3]int64{sum, rows, int64(os.Getpid())}, nil
+}
+
+// Close closes the connection to the shard server.
+func (tr *trainer) Close(ctx context.Context) (bool, error) { return true, tr.shard.Close() }
+
+// TestShardsOnClusterActors: the shards of a split in this process are
+// read by two training actors in the worker processes of a head and two
+// nodes, for three epochs; every row arrives once per epoch.
+func TestShardsOnClusterActors(t *testing.T) {
+	h := startHead(t)
+	for range 2 {
+		startTaskNode(t, h.Addr(), 1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rt, err := NewRuntime(ctx, h.Addr(), testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	const rows = 4000
+	local := exec.NewLocal(exec.WithWorkers(2))
+	defer local.Close()
+	shards, err := dataset.Range(rows, dataset.WithRuntime(local), dataset.WithParallelism(8)).StreamingSplit(2, dataset.Equal(true), dataset.SplitShuffle(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ServeShards(shards, "127.0.0.1:0", testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cctx := core.WithRuntime(ctx, rt)
+	actors := make([]*core.Actor[*trainer], 2)
+	for k := range actors {
+		if actors[k], err = trainers.New(cctx, trainerArgs{Addr: srv.Addr(), Shard: k}, core.CPUs(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for e := range 3 {
+		refs := make([]core.Ref[[3]int64], 2)
+		for k, a := range actors {
+			refs[k] = core.Call1(cctx, a, (*trainer).Epoch, core.Value(100))
+		}
+		got, err := core.GetAll(cctx, refs)
+		if err != nil {
+			t.Fatalf("epoch %d: %v", e, err)
+		}
+		if got[0][1] != rows/2 || got[1][1] != rows/2 || got[0][0]+got[1][0] != rows*(rows-1)/2 {
+			t.Fatalf("epoch %d: the shards read %v", e, got)
+		}
+		if got[0][2] == int64(os.Getpid()) || got[1][2] == int64(os.Getpid()) {
+			t.Fatalf("epoch %d: a trainer ran in this process", e)
+		}
+	}
+	for _, a := range actors {
+		if _, err := core.Get(cctx, core.Call0(cctx, a, (*trainer).Close)); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Stop(cctx); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
