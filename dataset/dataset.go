@@ -122,7 +122,9 @@ func WithTrace(w io.Writer) Option { return func(c *config) { c.trace = w } }
 // pipeline.Options.Progress describes: one line per operator with its rows,
 // tasks or blocks done, bytes, and whether it is backpressured or waiting on
 // its downstream, redrawn every 200 ms with ANSI cursor movement and once
-// more when the run ends. WithProgress(nil) turns the display off. It takes
+// more when the run ends, with a summary line. On a terminal every line
+// fits its width (long fused operators are named by their kinds,
+// "Read→Where→MapBatches"). WithProgress(nil) turns the display off. It takes
 // precedence over the Progress field of WithExecOptions.
 //
 // Without WithProgress (and without a Progress in WithExecOptions) the

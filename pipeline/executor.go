@@ -38,7 +38,14 @@ type Options struct {
 	// loop redraws it every 200 ms, moving the cursor up over the previous
 	// frame with ANSI escapes, so it is meant for a terminal; it draws a last
 	// frame when the run ends. A write error stops the display, not the run.
-	Progress io.Writer
+	//
+	// Each line fits ProgressWidth columns (by default the width of the
+	// terminal Progress is, re-read every frame; no bound when it is not a
+	// terminal): operators are then named by their kinds
+	// ("Read→Where→MapBatches") instead of their full labels, and what is
+	// still too long is cut. The last frame ends with a summary line.
+	Progress      io.Writer
+	ProgressWidth int
 }
 
 // DefaultMaxBlockBytes is the largest block a task emits before splitting.

@@ -2,8 +2,12 @@ package pipeline
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/term"
 
 	"github.com/shoal-data/shoal/exec"
 )
@@ -52,40 +56,140 @@ func (e *executor) renderProgress(final bool) {
 	if p.backpressed == nil {
 		p.backpressed = make([]int, len(e.ops))
 	}
+	names := make([]string, len(e.ops))
+	stats := make([]string, len(e.ops))
+	for i, op := range e.ops {
+		names[i] = op.Name()
+		stats[i] = e.progressStats(i, op, final)
+	}
+	width := progressWidth(w, e.opts.ProgressWidth)
+	if width > 0 && widest(names, stats) > width {
+		for i, n := range names {
+			names[i] = shortName(n)
+		}
+	}
+	nameWidth := 0
+	for _, n := range names {
+		nameWidth = max(nameWidth, utf8.RuneCountInString(n))
+	}
 	var b strings.Builder
 	if p.lines > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", p.lines)
 	}
-	width := 0
-	for _, op := range e.ops {
-		width = max(width, len(op.Name()))
-	}
-	for i, op := range e.ops {
-		m := op.Metrics()
-		fmt.Fprintf(&b, "\r\x1b[K%-*s  %d rows", width, op.Name(), m.RowsOut)
-		if t, ok := op.(progressTotal); ok {
-			done, total, unit := t.progressTotal()
-			fmt.Fprintf(&b, "  %d/%d %s", done, total, unit)
-		} else {
-			fmt.Fprintf(&b, "  %d tasks  %d blocks", m.TasksDone, m.BlocksOut)
-		}
-		fmt.Fprintf(&b, "  %s", exec.FormatBytes(m.BytesOut))
-		if onActors(op) {
-			fmt.Fprintf(&b, "  %d actors", m.Actors)
-			if m.ActorRestarts > 0 {
-				fmt.Fprintf(&b, " (%d restarted)", m.ActorRestarts)
-			}
-		}
-		if state := e.progressState(i, op, m, final); state != "" {
-			b.WriteString("  [" + state + "]")
-		}
+	lines := 0
+	line := func(s string) {
+		b.WriteString("\r\x1b[K")
+		b.WriteString(fitLine(s, width))
 		b.WriteByte('\n')
-		p.backpressed[i] = m.Backpressed
+		lines++
 	}
-	p.lines = len(e.ops)
+	for i, n := range names {
+		line(n + strings.Repeat(" ", nameWidth-utf8.RuneCountInString(n)) + stats[i])
+	}
+	if final && len(e.ops) > 0 {
+		line(e.progressSummary())
+	}
+	p.lines = lines
 	if _, err := w.Write([]byte(b.String())); err != nil {
 		p.failed = true
 	}
+}
+
+// progressStats is an operator's line after its name.
+func (e *executor) progressStats(i int, op Operator, final bool) string {
+	m := op.Metrics()
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %d rows", m.RowsOut)
+	if t, ok := op.(progressTotal); ok {
+		done, total, unit := t.progressTotal()
+		fmt.Fprintf(&b, "  %d/%d %s", done, total, unit)
+		if total > 0 {
+			fmt.Fprintf(&b, " %d%%", done*100/total)
+		}
+	} else {
+		fmt.Fprintf(&b, "  %d tasks  %d blocks", m.TasksDone, m.BlocksOut)
+	}
+	fmt.Fprintf(&b, "  %s", exec.FormatBytes(m.BytesOut))
+	if onActors(op) {
+		fmt.Fprintf(&b, "  %d actors", m.Actors)
+		if m.ActorRestarts > 0 {
+			fmt.Fprintf(&b, " (%d restarted)", m.ActorRestarts)
+		}
+	}
+	if state := e.progressState(i, op, m, final); state != "" {
+		b.WriteString("  [" + state + "]")
+	}
+	e.progress.backpressed[i] = m.Backpressed
+	return b.String()
+}
+
+// progressSummary is the last frame's closing line: how the run ended,
+// how long it took, and what its last operator produced.
+func (e *executor) progressSummary() string {
+	state := "done"
+	switch {
+	case e.err != nil:
+		state = "failed"
+	case !e.ops[len(e.ops)-1].Finished():
+		state = "stopped"
+	}
+	m := e.ops[len(e.ops)-1].Metrics()
+	var wall time.Duration
+	if e.stream.stats != nil {
+		wall = e.stream.stats.Wall.Round(time.Millisecond)
+	}
+	return fmt.Sprintf("%s in %v: %d rows, %s", state, wall, m.RowsOut, exec.FormatBytes(m.BytesOut))
+}
+
+// progressWidth is the columns a line may take: set, or w's terminal's
+// width, or 0 (no bound) when w is not a terminal.
+func progressWidth(w io.Writer, set int) int {
+	if set > 0 {
+		return set
+	}
+	f, ok := w.(interface{ Fd() uintptr })
+	if !ok {
+		return 0
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	if err != nil || cols <= 0 {
+		return 0
+	}
+	return cols
+}
+
+// widest is the widest line names and stats make, in columns.
+func widest(names, stats []string) int {
+	nameWidth, statsWidth := 0, 0
+	for i := range names {
+		nameWidth = max(nameWidth, utf8.RuneCountInString(names[i]))
+		statsWidth = max(statsWidth, utf8.RuneCountInString(stats[i]))
+	}
+	return nameWidth + statsWidth
+}
+
+// shortName names a (fused) operator by its stages' kinds:
+// "ReadParquet(data/, filter x > 1)->Where(x > 1)->MapBatches(f)" is
+// "ReadParquet→Where→MapBatches".
+func shortName(name string) string {
+	parts := strings.Split(name, "->")
+	for i, p := range parts {
+		if k := strings.IndexAny(p, "([{ "); k > 0 {
+			parts[i] = p[:k]
+		}
+	}
+	return strings.Join(parts, "→")
+}
+
+// fitLine cuts s to width columns (none when width is 0), ending a cut
+// line with "…". A terminal's last column is left free: writing there
+// makes some terminals wrap.
+func fitLine(s string, width int) string {
+	if width <= 0 || utf8.RuneCountInString(s) < width {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:width-2]) + "…"
 }
 
 // progressState says what an operator is doing or waiting on.
