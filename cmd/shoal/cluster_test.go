@@ -188,6 +188,18 @@ func TestClusterProcesses(t *testing.T) {
 	if !regexp.MustCompile(`job-\d+\s+quickstart\s+\S+\s+\d+\s+finished at`).MatchString(res.stdout) {
 		t.Errorf("status does not list the quickstart's finished job:\n%s", res.stdout)
 	}
+	// The core API's word count, its map and reduce tasks and its actor on
+	// the nodes, counts as it does embedded.
+	wc := filepath.Join(t.TempDir(), "wordcount")
+	if out, err := exec.Command("go", "build", "-o", wc, "../../examples/wordcount").CombinedOutput(); err != nil {
+		t.Fatalf("go build wordcount: %v\n%s", err, out)
+	}
+	wcEmbedded := run(t, wc, nil)
+	wcJoined := run(t, wc, append(env, "SHOAL_ADDRESS="+addr))
+	if wcEmbedded.code != 0 || wcJoined.code != 0 || wcJoined.stdout != wcEmbedded.stdout || !strings.HasPrefix(wcJoined.stdout, "is: 10\n") {
+		t.Errorf("wordcount with SHOAL_ADDRESS (exit %d) differs from embedded (exit %d):\n%s\n---\n%s%s",
+			wcJoined.code, wcEmbedded.code, wcJoined.stdout, wcEmbedded.stdout, wcJoined.stderr)
+	}
 	lost := run(t, qs, append(env, "SHOAL_ADDRESS=127.0.0.1:1"))
 	if lost.code == 0 || !strings.Contains(lost.stdout+lost.stderr, "SHOAL_ADDRESS=127.0.0.1:1") {
 		t.Errorf("quickstart with a SHOAL_ADDRESS nobody serves: exit %d\n%s%s", lost.code, lost.stdout, lost.stderr)
