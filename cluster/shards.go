@@ -122,13 +122,10 @@ func (s *shardService) DoGet(t *flight.Ticket, stream flight.FlightService_DoGet
 	// detaches its shard for the epoch (the send fails, the loop breaks)
 	// rather than cancelling the epoch of every shard.
 	var w *flight.Writer
-	defer func() {
-		if w != nil {
-			w.Close()
-		}
-	}()
 	for b, err := range s.shards[tk.Shard].IterBatches(s.ctx, tk.Size, opts...) {
 		if err != nil {
+			// No end-of-stream message: the worker's reader must not take
+			// the epoch for complete before it sees the error.
 			return status.Errorf(codes.Aborted, "shoal: shard %d: %v", tk.Shard, err)
 		}
 		if w == nil {
@@ -137,6 +134,9 @@ func (s *shardService) DoGet(t *flight.Ticket, stream flight.FlightService_DoGet
 		if err := w.Write(b); err != nil {
 			return err // the worker went away
 		}
+	}
+	if w != nil {
+		return w.Close()
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	osexec "os/exec"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/shoal-data/shoal/core"
@@ -180,7 +182,13 @@ func (tr *trainer) Close(ctx context.Context) (bool, error) { return true, tr.sh
 // read by two training actors in the worker processes of a head and two
 // nodes, for three epochs; every row arrives once per epoch.
 func TestShardsOnClusterActors(t *testing.T) {
-	h := startHead(t)
+	// A head that waits 5 s for a heartbeat: the nodes share this
+	// machine's CPUs with the race detector.
+	h, err := StartHead(HeadConfig{Addr: "127.0.0.1:0", Token: testToken, HeartbeatPeriod: 50 * time.Millisecond, DeadAfter: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
 	for range 2 {
 		startTaskNode(t, h.Addr(), 1)
 	}
@@ -233,5 +241,48 @@ func TestShardsOnClusterActors(t *testing.T) {
 		if err := a.Stop(cctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestRemoteShardSeesProducerError: a run that fails mid-epoch fails the
+// remote worker's iteration with the cause, not a short epoch.
+func TestRemoteShardSeesProducerError(t *testing.T) {
+	local := exec.NewLocal(exec.WithWorkers(2))
+	defer local.Close()
+	ds := dataset.Range(2000, dataset.WithRuntime(local), dataset.WithParallelism(8)).
+		MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
+			if b.Column(0).(*array.Int64).Value(0) >= 1000 {
+				return nil, errors.New("row 1000 is rotten")
+			}
+			b.Retain()
+			return b, nil
+		})
+	shards, err := ds.StreamingSplit(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ServeShards(shards, "127.0.0.1:0", testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	sh, err := DialShard(srv.Addr(), testToken, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rows := 0
+	var last error
+	for b, err := range sh.IterBatches(ctx, 100, false) {
+		if err != nil {
+			last = err
+			break
+		}
+		rows += int(b.NumRows())
+	}
+	if last == nil || !strings.Contains(last.Error(), "row 1000 is rotten") {
+		t.Fatalf("after %d rows: %v, want the producer's error", rows, last)
 	}
 }

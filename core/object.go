@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
 	"reflect"
