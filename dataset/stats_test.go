@@ -154,3 +154,26 @@ func TestStatsOperatorCPU(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsInputOfAllToAll: a repartition and a group-by report the rows
+// and bytes that came into them, not what their reduces read (each
+// reduce of a repartition reads slices of the same blocks; a group-by's
+// reduces read merged partial states).
+func TestStatsInputOfAllToAll(t *testing.T) {
+	e := setup(t)
+	const rows = 20000
+	src := dataset.Range(rows, e.par(10)...)
+	g := src.Repartition(5).GroupBy("id").Count()
+	if n, err := g.Count(e.ctx); err != nil || n != rows {
+		t.Fatalf("count %d, %v", n, err)
+	}
+	ops := g.Stats().Operators
+	if len(ops) != 3 {
+		t.Fatalf("want Range, Repartition and GroupBy:\n%s", g.Stats())
+	}
+	for i, o := range ops[1:] {
+		if up := ops[i]; o.RowsIn != up.RowsOut || o.RowsIn != rows || o.BytesIn != up.BytesOut {
+			t.Errorf("%s: %d rows and %d bytes in, want %s's %d and %d:\n%s", o.Name, o.RowsIn, o.BytesIn, up.Name, up.RowsOut, up.BytesOut, g.Stats())
+		}
+	}
+}

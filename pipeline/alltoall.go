@@ -43,7 +43,7 @@ type allToAllOp struct {
 
 func newAllToAllOp(name string, input Operator, plan PlanFunc) *allToAllOp {
 	a := &allToAllOp{plan: plan}
-	a.taskOp = taskOp{self: a, name: name, inputs: []Operator{input}}
+	a.taskOp = taskOp{self: a, name: name, inputs: []Operator{input}, inputsCounted: true}
 	return a
 }
 
@@ -57,6 +57,7 @@ func (a *allToAllOp) AddInput(side int, b Bundle) {
 	}
 	a.gathered = append(a.gathered, b.Refs...)
 	a.gatherB += b.Bytes()
+	a.countInput(b)
 }
 
 func (a *allToAllOp) InputDone(int) {

@@ -231,7 +231,7 @@ type exchangeOp struct {
 
 func newExchangeOp(x *Exchange, inputs ...Operator) *exchangeOp {
 	o := &exchangeOp{x: x, n: x.Partitions}
-	o.taskOp = taskOp{self: o, name: x.Label, inputs: inputs}
+	o.taskOp = taskOp{self: o, name: x.Label, inputs: inputs, inputsCounted: true}
 	return o
 }
 
@@ -246,6 +246,7 @@ func (o *exchangeOp) AddInput(side int, b Bundle) {
 		o.parts = append(o.parts, nil)
 		o.inputB += r.Bytes
 	}
+	o.countInput(b)
 }
 
 func (o *exchangeOp) InputDone(int) {
@@ -443,6 +444,10 @@ func (o *exchangeOp) dispatchReadMap() {
 	i := o.nextInput
 	o.nextInput++
 	rt, n := o.reads[i], o.n
+	// What the read takes in, as far as it is known up front: a source
+	// operator's count.
+	o.metrics.RowsIn += max(rt.Rows, 0)
+	o.metrics.BytesIn += max(rt.Bytes, 0)
 	var spec *exec.TaskSpec
 	if xs := o.x.spec(); xs != nil && rt.Spec != nil {
 		chain, ok := stageRefs(o.x.stages)

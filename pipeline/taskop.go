@@ -40,6 +40,17 @@ type taskOp struct {
 	// maxConcurrency caps the tasks running at once (0: no cap).
 	cpus           float64
 	maxConcurrency int
+	// inputsCounted: the operator counts RowsIn and BytesIn as its input
+	// arrives, because its tasks read that input in overlapping parts (an
+	// all-to-all's reduces, which would count a block once per slice) or
+	// read what its own tasks made (an exchange's merged partials).
+	inputsCounted bool
+}
+
+// countInput adds b to the operator's input counts.
+func (t *taskOp) countInput(b Bundle) {
+	t.metrics.RowsIn += b.Rows()
+	t.metrics.BytesIn += b.Bytes()
 }
 
 // taskMilliCPUs is what one task of op holds, in milli-CPUs.
@@ -116,8 +127,10 @@ func (t *taskOp) launch(task exec.Task, inputs Bundle, inBytes int64, streaming 
 	if streaming {
 		task.Partial = func(ref exec.ObjectRef) { t.env.post(func() { t.handedOver(seq, ref) }) }
 	}
-	t.metrics.RowsIn += inputs.Rows()
-	t.metrics.BytesIn += inBytes
+	if !t.inputsCounted {
+		t.metrics.RowsIn += inputs.Rows()
+		t.metrics.BytesIn += inBytes
+	}
 	t.env.submit(t.self, task, func(res exec.TaskResult) { t.complete(seq, inputs, inBytes, res) })
 }
 
