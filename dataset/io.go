@@ -285,11 +285,15 @@ func (d *Dataset) writeFiles(ctx context.Context, path string, opts []WriteOptio
 	return d.write(ctx, sink, wc.minRows)
 }
 
-// writeResultSchema is the block a write task returns: its WriteResult,
-// as JSON, so that it travels from a cluster node like any block.
-var writeResultSchema = arrow.NewSchema([]arrow.Field{
-	{Name: "result", Type: arrow.BinaryTypes.Binary},
-}, nil)
+// writeResultSchema is the block a write task returns: one null row per
+// row written, taking no memory, so that the write's rows out (in the
+// progress display and Stats) are the rows it wrote; its WriteResult, as
+// JSON, is in the block's schema metadata (writeResultKey), so that it
+// travels from a cluster node like any block.
+var writeResultSchema = arrow.NewSchema([]arrow.Field{{Name: "written", Type: arrow.Null}}, nil)
+
+// writeResultKey is the schema metadata key holding a write's result.
+const writeResultKey = "shoal.write.result"
 
 // wireWriteResult is ops.WriteResult as JSON.
 type wireWriteResult struct {
@@ -351,14 +355,15 @@ func (d *Dataset) write(ctx context.Context, sink ops.Datasink, minRows int64) e
 	})
 	var results []ops.WriteResult
 	err := w.forEachBlock(ctx, func(b blocks.Block) error {
-		col := b.Column(0).(*array.Binary)
-		for i := range col.Len() {
-			r, err := decodeWriteResult(col.Value(i))
-			if err != nil {
-				return err
-			}
-			results = append(results, r)
+		data, ok := b.Schema().Metadata().GetValue(writeResultKey)
+		if !ok {
+			return fmt.Errorf("%s: a write task's output has no result", sink.Name())
 		}
+		r, err := decodeWriteResult([]byte(data))
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
 		return nil
 	})
 	d.setStats(w.Stats()) // the write's run is this dataset's latest
@@ -447,12 +452,11 @@ func writeResultBlock(tc *exec.TaskContext, r ops.WriteResult) (blocks.Block, er
 	if err != nil {
 		return nil, fmt.Errorf("encoding a write's result: %w", err)
 	}
-	b := array.NewBinaryBuilder(tc.Alloc, arrow.BinaryTypes.Binary)
-	defer b.Release()
-	b.Append(data)
-	col := b.NewArray()
+	md := arrow.NewMetadata([]string{writeResultKey}, []string{string(data)})
+	schema := arrow.NewSchema(writeResultSchema.Fields(), &md)
+	col := array.NewNull(int(r.Rows))
 	defer col.Release()
-	return array.NewRecordBatch(writeResultSchema, []arrow.Array{col}, 1), nil
+	return array.NewRecordBatch(schema, []arrow.Array{col}, r.Rows), nil
 }
 
 func decodeWriteResult(data []byte) (ops.WriteResult, error) {

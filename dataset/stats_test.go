@@ -115,6 +115,10 @@ func TestStatsAfterWrite(t *testing.T) {
 	if st == nil || len(st.Operators) == 0 || st.Operators[0].RowsOut != 1000 {
 		t.Fatalf("stats after WriteParquet: %v, want the write's run with 1000 rows read", st)
 	}
+	// The write counts the rows it wrote, not its tasks or files.
+	if w := st.Operators[len(st.Operators)-1]; !strings.Contains(w.Name, "WriteParquet") || w.RowsOut != 1000 {
+		t.Fatalf("the write's operator: %s with %d rows out, want WriteParquet with 1000:\n%s", w.Name, w.RowsOut, st)
+	}
 }
 
 func TestStatsOperatorCPU(t *testing.T) {
