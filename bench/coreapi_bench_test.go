@@ -116,10 +116,7 @@ func BenchmarkCorePutGet(b *testing.B) {
 	rt := exec.NewLocal(exec.WithObjectStoreMemory(2 << 30))
 	defer rt.Close()
 	ctx := core.WithRuntime(context.Background(), rt)
-	for _, size := range []struct {
-		name string
-		n    int
-	}{{"1MiB", 1 << 20}, {"256MiB", 256 << 20}} {
+	for _, size := range putGetSizes {
 		src := make([]byte, size.n)
 		for i := range src {
 			src[i] = byte(i)
@@ -141,18 +138,7 @@ func BenchmarkCorePutGet(b *testing.B) {
 			}
 		})
 		b.Run(size.name+"/embedded", func(b *testing.B) {
-			b.SetBytes(int64(size.n))
-			for range b.N {
-				r, err := core.Put(ctx, src)
-				if err != nil {
-					b.Fatal(err)
-				}
-				v, err := core.Get(ctx, r)
-				if err != nil || len(v) != size.n {
-					b.Fatal(err)
-				}
-				r.Release()
-			}
+			putGet(b, ctx, src)
 		})
 	}
 }
@@ -163,27 +149,35 @@ func BenchmarkCorePutGet(b *testing.B) {
 func BenchmarkCorePutGetCluster(b *testing.B) {
 	ctx, stop := benchCluster(b)
 	defer stop()
-	for _, size := range []struct {
-		name string
-		n    int
-	}{{"1MiB", 1 << 20}, {"256MiB", 256 << 20}} {
+	for _, size := range putGetSizes {
 		src := make([]byte, size.n)
 		for i := range src {
 			src[i] = byte(i)
 		}
 		b.Run(size.name+"/cluster", func(b *testing.B) {
-			b.SetBytes(int64(size.n))
-			for range b.N {
-				r, err := core.Put(ctx, src)
-				if err != nil {
-					b.Fatal(err)
-				}
-				v, err := core.Get(ctx, r)
-				if err != nil || len(v) != size.n {
-					b.Fatal(err)
-				}
-				r.Release()
-			}
+			putGet(b, ctx, src)
 		})
+	}
+}
+
+// putGetSizes are the values BenchmarkCorePutGet stores.
+var putGetSizes = []struct {
+	name string
+	n    int
+}{{"1MiB", 1 << 20}, {"256MiB", 256 << 20}}
+
+// putGet is b.N round trips of src through the store of ctx's runtime.
+func putGet(b *testing.B, ctx context.Context, src []byte) {
+	b.SetBytes(int64(len(src)))
+	for range b.N {
+		r, err := core.Put(ctx, src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, err := core.Get(ctx, r)
+		if err != nil || len(v) != len(src) {
+			b.Fatal(err)
+		}
+		r.Release()
 	}
 }

@@ -152,7 +152,8 @@ type executor struct {
 	timing map[Operator]*opTiming
 	spans  []taskSpan
 
-	progress progress // Options.Progress's display state
+	progress  progress  // Options.Progress's display state
+	recording recording // the Recorder's state
 }
 
 type consumerSlot struct {
@@ -291,8 +292,11 @@ func (e *executor) loop() {
 		op.Start(e.env)
 	}
 	var tick, scaleTick <-chan time.Time
-	if e.opts.Progress != nil {
-		t := time.NewTicker(progressInterval)
+	if r := recorder.Load(); r != nil {
+		e.recording.r = *r
+	}
+	if e.opts.Progress != nil || e.recording.r != nil {
+		t := time.NewTicker(min(progressInterval, recordInterval))
 		defer t.Stop()
 		tick = t.C
 	}
@@ -336,6 +340,7 @@ func (e *executor) loop() {
 			closed = true
 		case <-tick:
 			e.renderProgress(false)
+			e.recordCounters(false)
 		case <-scaleTick:
 		}
 	}
@@ -369,6 +374,7 @@ func (e *executor) shutdown() {
 	e.stream.err = e.err
 	e.stream.stats = e.finishStats()
 	e.renderProgress(true)
+	e.recordCounters(true)
 	close(e.stream.out)
 }
 
