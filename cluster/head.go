@@ -29,6 +29,10 @@ type HeadConfig struct {
 	DeadAfter       time.Duration
 	// Logf, when set, receives one line per event (a node joined, died).
 	Logf func(format string, args ...any)
+	// MetricsAddr, when set, is where the head serves Prometheus metrics
+	// of its nodes and jobs at /metrics over HTTP, guarded by Token
+	// ("Authorization: Bearer <token>"); port 0 picks one (MetricsAddr).
+	MetricsAddr string
 }
 
 // Head is the cluster's control service: the registry of nodes, kept by
@@ -53,6 +57,9 @@ type Head struct {
 	done    chan struct{}
 	stop    sync.Once
 	workers sync.WaitGroup
+
+	metricsAddr string
+	stopMetrics func()
 }
 
 // StartHead listens and serves until Close or a shutdown action.
@@ -82,7 +89,14 @@ func StartHead(cfg HeadConfig) (*Head, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: head: %w", err)
 	}
-	h := &Head{cfg: cfg, lis: lis, started: time.Now(), nodes: map[string]*NodeStatus{}, done: make(chan struct{}), changed: make(chan struct{})}
+	h := &Head{cfg: cfg, lis: lis, started: time.Now(), nodes: map[string]*NodeStatus{}, done: make(chan struct{}), changed: make(chan struct{}),
+		stopMetrics: func() {}}
+	if cfg.MetricsAddr != "" {
+		if h.metricsAddr, h.stopMetrics, err = h.serveMetrics(cfg.MetricsAddr); err != nil {
+			lis.Close()
+			return nil, err
+		}
+	}
 	h.srv = grpc.NewServer(serverOptions(cfg.Token, cfg.Version)...)
 	flight.RegisterFlightServiceServer(h.srv, h)
 	serveHealth(h.srv)
@@ -116,8 +130,12 @@ func (h *Head) halt() {
 	h.stop.Do(func() {
 		close(h.done)
 		h.srv.Stop()
+		h.stopMetrics()
 	})
 }
+
+// MetricsAddr is where the head serves /metrics, "" if it does not.
+func (h *Head) MetricsAddr() string { return h.metricsAddr }
 
 // monitor declares nodes dead when their heartbeats stop, and ends a
 // shutdown once every node has gone (or after DeadAfter).

@@ -150,9 +150,16 @@ func Handler(rt exec.Runtime, token string) http.Handler {
 	if rt == nil {
 		rt = exec.Default()
 	}
+	return NewHandler(token, append(processOperators().collectors(), newStoreCollector(rt))...)
+}
+
+// NewHandler serves the metrics of cs, with Go's runtime and process
+// metrics, guarded by token as Handler is: what a cluster's head serves
+// of its nodes and jobs.
+func NewHandler(token string, cs ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(processOperators().collectors()...)
-	reg.MustRegister(newStoreCollector(rt), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(cs...)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if token == "" {
 		return h

@@ -75,20 +75,21 @@ func (f *clusterFlags) resolveToken(create bool) (string, error) {
 
 func startCommand() *cobra.Command {
 	var (
-		f           clusterFlags
-		head        bool
-		host        string
-		port        int
-		advertise   string
-		cpus, gpus  int
-		storeMem    string
-		actorMemory string
-		labels      []string
-		spillDir    string
-		workDir     string
-		heartbeat   time.Duration
-		deadAfter   time.Duration
-		headLostAt  time.Duration
+		f             clusterFlags
+		head          bool
+		dashboardPort int
+		host          string
+		port          int
+		advertise     string
+		cpus, gpus    int
+		storeMem      string
+		actorMemory   string
+		labels        []string
+		spillDir      string
+		workDir       string
+		heartbeat     time.Duration
+		deadAfter     time.Duration
+		headLostAt    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "start (--head [--port 6380] | --address HEAD:PORT [--num-cpus N] [--num-gpus N] [--object-store-memory 4GiB])",
@@ -110,14 +111,31 @@ it in ~/.shoal/cluster-token, which processes on the same machine read).`,
 				if err != nil {
 					return err
 				}
+				metricsAddr := ""
+				if dashboardPort > 0 {
+					// Loopback only: reaching it from elsewhere takes a
+					// tunnel or a proxy, as the head's data is the
+					// cluster's. A port in use (another head on this
+					// machine) leaves the head without it, not down.
+					metricsAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(dashboardPort))
+					if lis, err := net.Listen("tcp", metricsAddr); err != nil {
+						logger.Printf("not serving /metrics: %v", err)
+						metricsAddr = ""
+					} else {
+						lis.Close()
+					}
+				}
 				h, err := cluster.StartHead(cluster.HeadConfig{
 					Addr: net.JoinHostPort(host, strconv.Itoa(port)), Token: tok, Version: f.version,
-					HeartbeatPeriod: heartbeat, DeadAfter: deadAfter, Logf: logger.Printf,
+					HeartbeatPeriod: heartbeat, DeadAfter: deadAfter, Logf: logger.Printf, MetricsAddr: metricsAddr,
 				})
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "head at %s\n", h.Addr())
+				if a := h.MetricsAddr(); a != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "metrics at http://%s/metrics (Authorization: Bearer <cluster token>)\n", a)
+				}
 				return waitOrSignal(cmd.Context(), h.Done(), h.Close, func() error { return nil })
 			}
 			addr, err := f.headAddress()
@@ -157,6 +175,7 @@ it in ~/.shoal/cluster-token, which processes on the same machine read).`,
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&head, "head", false, "run the head (the control service)")
+	cmd.Flags().IntVar(&dashboardPort, "dashboard-port", 8265, "head: serve Prometheus /metrics on this loopback port (0: not at all)")
 	cmd.Flags().StringVar(&host, "host", "127.0.0.1", "interface to listen on (0.0.0.0 for every one)")
 	cmd.Flags().IntVar(&port, "port", 0, "port to listen on (head default 6380; node default any free port)")
 	cmd.Flags().StringVar(&advertise, "advertise", "", "address other processes reach this node at (default the listener's)")

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,7 +112,8 @@ func TestClusterProcesses(t *testing.T) {
 	}
 	bin := shoalBinary(t)
 	env := []string{"SHOAL_TOKEN=process-test-token", "HOME=" + t.TempDir()}
-	head := startProc(t, bin, env, "start", "--head", "--port", "0", "--heartbeat", "100ms", "--dead-after", "2s")
+	dashboard := freePort(t)
+	head := startProc(t, bin, env, "start", "--head", "--port", "0", "--heartbeat", "100ms", "--dead-after", "2s", "--dashboard-port", fmt.Sprint(dashboard))
 	m := regexp.MustCompile(`^head at (\S+)$`).FindStringSubmatch(head.first)
 	if m == nil {
 		t.Fatalf("head printed %q", head.first)
@@ -130,6 +133,16 @@ func TestClusterProcesses(t *testing.T) {
 		if !strings.Contains(res.stdout, id) {
 			t.Errorf("status does not list %s:\n%s", id, res.stdout)
 		}
+	}
+	// The head serves its nodes to Prometheus on the dashboard port, to
+	// the cluster token only.
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", dashboard)
+	if code, _ := httpGet(t, metricsURL, ""); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without the token: %d, want 401", code)
+	}
+	code, body := httpGet(t, metricsURL, "process-test-token")
+	if up := regexp.MustCompile(`(?m)^shoal_node_up\{[^}]*\} 1$`).FindAllString(body, -1); code != http.StatusOK || len(up) != 3 {
+		t.Errorf("/metrics: %d, %d nodes up, want 3:\n%s", code, len(up), body)
 	}
 
 	// kill -9 a node: once it has missed heartbeats for 2s (--dead-after)
@@ -242,4 +255,34 @@ func startProcExpectExit(t *testing.T, bin string, env []string, args ...string)
 		t.Errorf("shoal %v succeeded; want a refusal", args)
 	}
 	return string(out)
+}
+
+// freePort is a loopback port nobody listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().(*net.TCPAddr).Port
+}
+
+// httpGet fetches url, with token as a bearer token when set.
+func httpGet(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
 }
