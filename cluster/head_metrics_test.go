@@ -6,47 +6,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/shoal-data/shoal/internal/promtest"
 	"go.uber.org/goleak"
 )
 
-// scrapeHead returns the head's samples by name and node label, or the
-// HTTP status when it is not 200.
+// scrapeHead returns the head's samples by name and node (or state)
+// label, or the HTTP status when it is not 200.
 func scrapeHead(t *testing.T, addr, token string) (map[string]float64, int) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
+	got, code, err := promtest.Scrape("http://"+addr+"/metrics", token, "node", "state")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, res.StatusCode
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(res.Body)
-	if err != nil {
-		t.Fatalf("the head's metrics do not parse: %v", err)
-	}
-	out := map[string]float64{}
-	for name, f := range fams {
-		for _, m := range f.GetMetric() {
-			key := name
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "node" || l.GetName() == "state" {
-					key += "{" + l.GetValue() + "}"
-				}
-			}
-			if g := m.GetGauge(); g != nil {
-				out[key] = g.GetValue()
-			}
-		}
-	}
-	return out, res.StatusCode
+	return got, code
 }
 
 // TestHeadMetrics: the head serves its nodes' heartbeats to Prometheus,

@@ -67,17 +67,8 @@ func runShardWorker(addr, k string) {
 func TestShardsInOtherProcesses(t *testing.T) {
 	const rows = 3000
 	rt := exec.NewLocal(exec.WithWorkers(2))
-	defer rt.Close()
-	ds := dataset.Range(rows, dataset.WithRuntime(rt), dataset.WithParallelism(12))
-	shards, err := ds.StreamingSplit(2, dataset.Equal(true), dataset.SplitShuffle(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ServeShards(shards, "127.0.0.1:0", testToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	t.Cleanup(func() { rt.Close() }) // after the shard server
+	srv := serveSplit(t, dataset.Range(rows, dataset.WithRuntime(rt), dataset.WithParallelism(12)), 2, dataset.Equal(true), dataset.SplitShuffle(5))
 	outs := make([]string, 2)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
@@ -201,16 +192,8 @@ func TestShardsOnClusterActors(t *testing.T) {
 	defer rt.Close()
 	const rows = 4000
 	local := exec.NewLocal(exec.WithWorkers(2))
-	defer local.Close()
-	shards, err := dataset.Range(rows, dataset.WithRuntime(local), dataset.WithParallelism(8)).StreamingSplit(2, dataset.Equal(true), dataset.SplitShuffle(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ServeShards(shards, "127.0.0.1:0", testToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	t.Cleanup(func() { local.Close() }) // after the shard server
+	srv := serveSplit(t, dataset.Range(rows, dataset.WithRuntime(local), dataset.WithParallelism(8)), 2, dataset.Equal(true), dataset.SplitShuffle(1))
 	cctx := core.WithRuntime(ctx, rt)
 	actors := make([]*core.Actor[*trainer], 2)
 	for k := range actors {
@@ -248,7 +231,7 @@ func TestShardsOnClusterActors(t *testing.T) {
 // remote worker's iteration with the cause, not a short epoch.
 func TestRemoteShardSeesProducerError(t *testing.T) {
 	local := exec.NewLocal(exec.WithWorkers(2))
-	defer local.Close()
+	t.Cleanup(func() { local.Close() }) // after the shard server
 	ds := dataset.Range(2000, dataset.WithRuntime(local), dataset.WithParallelism(8)).
 		MapBatches(func(b arrow.RecordBatch) (arrow.RecordBatch, error) {
 			if b.Column(0).(*array.Int64).Value(0) >= 1000 {
@@ -257,15 +240,7 @@ func TestRemoteShardSeesProducerError(t *testing.T) {
 			b.Retain()
 			return b, nil
 		})
-	shards, err := ds.StreamingSplit(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ServeShards(shards, "127.0.0.1:0", testToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := serveSplit(t, ds, 1)
 	sh, err := DialShard(srv.Addr(), testToken, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -285,4 +260,20 @@ func TestRemoteShardSeesProducerError(t *testing.T) {
 	if last == nil || !strings.Contains(last.Error(), "row 1000 is rotten") {
 		t.Fatalf("after %d rows: %v, want the producer's error", rows, last)
 	}
+}
+
+// serveSplit splits ds into n shards with opts and serves them; the
+// server closes when the test ends.
+func serveSplit(t *testing.T, ds *dataset.Dataset, n int, opts ...dataset.SplitOption) *ShardServer {
+	t.Helper()
+	shards, err := ds.StreamingSplit(n, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ServeShards(shards, "127.0.0.1:0", testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
 }

@@ -127,9 +127,7 @@ func ActorGPUs(ctx context.Context) []int {
 // operator ("class.Method") names.
 func (c *actorClass) constructor(args []byte) func(*exec.ActorContext) (exec.ActorFunc, error) {
 	return func(ac *exec.ActorContext) (exec.ActorFunc, error) {
-		argBlock := valueBlock(codecGob, args)
-		a, err := decodeValue(argBlock, c.argType)
-		argBlock.Release()
+		a, err := decodeBytes(codecGob, args, c.argType)
 		if err != nil {
 			return nil, fmt.Errorf("core: actor %s: its arguments: %w", c.name, err)
 		}
@@ -251,21 +249,23 @@ type actorCall struct {
 func (h *actorHandle) call(ctx context.Context, m *method, args []argument) []*handle {
 	op := h.class.name + "." + m.name
 	outs := newResults(h.rt, op, 1)
-	h.mu.Lock()
-	stopping := h.stopping
-	h.mu.Unlock()
-	if stopping {
-		failAll(outs, nil, &TaskError{Func: op, Err: ErrActorStopped})
-		return handles(outs)
-	}
 	inputs, ok := holdArguments(h.rt, op, args, outs)
 	if !ok {
 		return handles(outs)
 	}
 	c := &actorCall{ctx: ctx, op: op, index: int(h.calls.Add(1) - 1), inputs: inputs, outs: outs}
+	// Checked as the call is queued, so that none joins the queue once the
+	// pump may have stopped the actor.
 	h.mu.Lock()
-	h.queue = append(h.queue, c)
+	stopping := h.stopping
+	if !stopping {
+		h.queue = append(h.queue, c)
+	}
 	h.mu.Unlock()
+	if stopping {
+		failAll(outs, inputs, &TaskError{Func: op, Err: ErrActorStopped})
+		return handles(outs)
+	}
 	whenReady(args, inputs, func(refs []exec.ObjectRef, err error) {
 		h.mu.Lock()
 		c.ready, c.refs, c.argsErr = true, refs, err

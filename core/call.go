@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync"
 	"sync/atomic"
 
 	"github.com/shoal-data/shoal/blocks"
@@ -76,10 +75,6 @@ type function struct {
 	calls  atomic.Int64
 }
 
-// functions are the registered functions by name: the same in every copy
-// of the binary, since registrations run at package initialisation.
-var functions sync.Map
-
 // taskKindPrefix names core's task kinds in exec's registry.
 const taskKindPrefix = "core/"
 
@@ -87,9 +82,8 @@ func register(f *function) *function {
 	if f.name == "" {
 		panic("core: a remote function needs a name")
 	}
-	if _, dup := functions.LoadOrStore(f.name, f); dup {
-		panic(fmt.Sprintf("core: remote function %q registered twice", f.name))
-	}
+	// exec's registry is the one workers build from; it refuses a name
+	// registered twice.
 	exec.RegisterTaskKind(taskKindPrefix+f.name, func(args []byte) (exec.RunFunc, error) {
 		var cs callSpec
 		if err := json.Unmarshal(args, &cs); err != nil {
@@ -254,7 +248,8 @@ func (f *function) call(ctx context.Context, nret int, args []argument) []*handl
 	}
 	task := exec.Task{Operator: f.name, Index: int(f.calls.Add(1) - 1),
 		MaxRetries: f.opts.retries, CPUs: f.opts.taskCPUs()}
-	if shipsTasks(rt) {
+	ships := shipsTasks(rt)
+	if ships {
 		// The task may run elsewhere: it needs the call as data, and its
 		// results go to the store.
 		specArgs, err := json.Marshal(cs)
@@ -263,38 +258,32 @@ func (f *function) call(ctx context.Context, nret int, args []argument) []*handl
 			return handles(outs)
 		}
 		task.Spec = &exec.TaskSpec{Kind: taskKindPrefix + f.name, Args: specArgs}
-		task.Run = f.run(cs)
-		whenReady(stored, inputs, func(refs []exec.ObjectRef, err error) {
-			if err != nil {
-				failAll(outs, inputs, &TaskError{Func: f.name, Err: err})
-				return
-			}
-			task.Inputs = refs
-			rt.Submit(ctx, task, func(res exec.TaskResult) { deliver(outs, inputs, nil, f.name, res) })
-		})
-		return handles(outs)
 	}
 	whenReady(stored, inputs, func(refs []exec.ObjectRef, err error) {
 		if err != nil {
 			failAll(outs, inputs, &TaskError{Func: f.name, Err: err})
 			return
 		}
-		// Arguments kept in their objects join the inline ones; the rest
-		// are the task's inputs.
-		var taskRefs []exec.ObjectRef
-		for i, a := range cs.Args {
-			if a.Codec != "" {
-				continue
+		var kept []encoded // results kept out of the store, by position
+		if ships {
+			task.Inputs, task.Run = refs, f.run(cs)
+		} else {
+			// Arguments kept in their objects join the inline ones; the
+			// rest are the task's inputs.
+			for i, a := range cs.Args {
+				if a.Codec != "" {
+					continue
+				}
+				if in := inputs[a.Input]; in.inline != nil {
+					cs.Args[i] = specArg{Codec: in.inline.codec, Data: in.inline.data}
+				} else {
+					cs.Args[i].Input = len(task.Inputs)
+					task.Inputs = append(task.Inputs, refs[a.Input])
+				}
 			}
-			if in := inputs[a.Input]; in.inline != nil {
-				cs.Args[i] = specArg{Codec: in.inline.codec, Data: in.inline.data}
-			} else {
-				cs.Args[i].Input = len(taskRefs)
-				taskRefs = append(taskRefs, refs[a.Input])
-			}
+			kept = make([]encoded, nret)
+			task.Run = f.runKeeping(cs, kept)
 		}
-		kept := make([]encoded, nret)
-		task.Inputs, task.Run = taskRefs, f.runKeeping(cs, kept)
 		rt.Submit(ctx, task, func(res exec.TaskResult) { deliver(outs, inputs, kept, f.name, res) })
 	})
 	return handles(outs)

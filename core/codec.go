@@ -16,12 +16,12 @@ import (
 )
 
 // Values travel as blocks, so that the object store, its spilling and the
-// cluster's transport carry them like any other block: one row, one
-// large-binary column holding the encoded value. []byte and string are
-// stored as they are, bools and numbers as 8 bytes; every other type is
-// encoded with encoding/gob, which
-// takes any Go value built of exported fields, maps, slices and pointers
-// without a schema to declare, and checks on decode that the type fits.
+// cluster's transport carry them like any other block: one large-binary
+// column holding the encoded value in rows of at most valueChunk bytes.
+// []byte and string are stored as they are, bools and numbers as 8 bytes;
+// every other type is encoded with encoding/gob, which takes any Go value
+// built of exported fields, maps, slices and pointers without a schema to
+// declare, and checks on decode that the type fits.
 
 // Codec names, kept in the block's schema metadata.
 const (

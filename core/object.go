@@ -233,7 +233,7 @@ func Get[T any](ctx context.Context, r Ref[T]) (T, error) {
 		if err != nil {
 			return zero, fmt.Errorf("core.Get(%s): %w", o.what, err)
 		}
-		return v.Interface().(T), nil
+		return as[T](v), nil
 	}
 	b, err := o.rt.Get(ctx, o.ref)
 	if err != nil {
@@ -244,7 +244,7 @@ func Get[T any](ctx context.Context, r Ref[T]) (T, error) {
 	if err != nil {
 		return zero, fmt.Errorf("core.Get(%s): %w", o.what, err)
 	}
-	return v.Interface().(T), nil
+	return as[T](v), nil
 }
 
 // GetAll gets every ref's value, in order; the first error ends it. On a

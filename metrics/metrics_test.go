@@ -9,13 +9,11 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
 
 	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
+	"github.com/shoal-data/shoal/internal/promtest"
 	"github.com/shoal-data/shoal/metrics"
 )
 
@@ -23,46 +21,11 @@ import (
 // operator label.
 func scrape(t *testing.T, url, token string) (map[string]float64, int) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
+	got, code, err := promtest.Scrape(url, token, "operator")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, res.StatusCode
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(res.Body)
-	if err != nil {
-		t.Fatalf("the metrics do not parse as the Prometheus text format: %v", err)
-	}
-	out := map[string]float64{}
-	for name, f := range fams {
-		for _, m := range f.GetMetric() {
-			key := name
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "operator" {
-					key += "{" + l.GetValue() + "}"
-				}
-			}
-			out[key] = value(f.GetType(), m)
-		}
-	}
-	return out, res.StatusCode
-}
-
-func value(typ dto.MetricType, m *dto.Metric) float64 {
-	switch typ {
-	case dto.MetricType_COUNTER:
-		return m.GetCounter().GetValue()
-	case dto.MetricType_GAUGE:
-		return m.GetGauge().GetValue()
-	}
-	return 0
+	return got, code
 }
 
 // TestMetricsDuringAJob: /metrics scraped while a job runs parses, its

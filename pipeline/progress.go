@@ -189,7 +189,7 @@ func fitLine(s string, width int) string {
 		return s
 	}
 	r := []rune(s)
-	return string(r[:width-2]) + "…"
+	return string(r[:max(width-2, 0)]) + "…"
 }
 
 // progressState says what an operator is doing or waiting on.

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoal-data/shoal/internal/promtest"
 )
 
 // proc is a cluster process started by a test: its first stdout line
@@ -137,12 +139,17 @@ func TestClusterProcesses(t *testing.T) {
 	// The head serves its nodes to Prometheus on the dashboard port, to
 	// the cluster token only.
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", dashboard)
-	if code, _ := httpGet(t, metricsURL, ""); code != http.StatusUnauthorized {
-		t.Errorf("/metrics without the token: %d, want 401", code)
+	if _, code, err := promtest.Scrape(metricsURL, ""); err != nil || code != http.StatusUnauthorized {
+		t.Errorf("/metrics without the token: %d (%v), want 401", code, err)
 	}
-	code, body := httpGet(t, metricsURL, "process-test-token")
-	if up := regexp.MustCompile(`(?m)^shoal_node_up\{[^}]*\} 1$`).FindAllString(body, -1); code != http.StatusOK || len(up) != 3 {
-		t.Errorf("/metrics: %d, %d nodes up, want 3:\n%s", code, len(up), body)
+	samples, code, err := promtest.Scrape(metricsURL, "process-test-token", "node")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("/metrics: %d, %v", code, err)
+	}
+	for _, n := range nodes {
+		if id := strings.Fields(n.first)[1]; samples["shoal_node_up{"+id+"}"] != 1 {
+			t.Errorf("/metrics does not show %s up: %v", id, samples)
+		}
 	}
 
 	// kill -9 a node: once it has missed heartbeats for 2s (--dead-after)
@@ -266,23 +273,4 @@ func freePort(t *testing.T) int {
 	}
 	defer lis.Close()
 	return lis.Addr().(*net.TCPAddr).Port
-}
-
-// httpGet fetches url, with token as a bearer token when set.
-func httpGet(t *testing.T, url, token string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(body)
 }
