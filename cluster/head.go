@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/shoal-data/shoal/metrics"
 )
 
 // HeadConfig configures a head. The zero value of a field takes its default.
@@ -29,10 +31,13 @@ type HeadConfig struct {
 	DeadAfter       time.Duration
 	// Logf, when set, receives one line per event (a node joined, died).
 	Logf func(format string, args ...any)
-	// MetricsAddr, when set, is where the head serves Prometheus metrics
-	// of its nodes and jobs at /metrics over HTTP, guarded by Token
-	// ("Authorization: Bearer <token>"); port 0 picks one (MetricsAddr).
-	MetricsAddr string
+	// DashboardAddr, when set, is where the head serves its web dashboard
+	// (package dashboard: the jobs and their runs, the nodes) and, at
+	// /metrics, the Prometheus metrics of its nodes, jobs and the drivers'
+	// operators, over HTTP, guarded by Token: a bearer token, or the cookie
+	// a browser gets by signing in at /login. Port 0 picks one
+	// (DashboardAddr).
+	DashboardAddr string
 }
 
 // Head is the cluster's control service: the registry of nodes, kept by
@@ -58,8 +63,9 @@ type Head struct {
 	stop    sync.Once
 	workers sync.WaitGroup
 
-	metricsAddr string
-	stopMetrics func()
+	dashboardAddr string
+	stopDashboard func()
+	operators     *metrics.Operators // the drivers' runs, as they report them
 }
 
 // StartHead listens and serves until Close or a shutdown action.
@@ -90,9 +96,9 @@ func StartHead(cfg HeadConfig) (*Head, error) {
 		return nil, fmt.Errorf("cluster: head: %w", err)
 	}
 	h := &Head{cfg: cfg, lis: lis, started: time.Now(), nodes: map[string]*NodeStatus{}, done: make(chan struct{}), changed: make(chan struct{}),
-		stopMetrics: func() {}}
-	if cfg.MetricsAddr != "" {
-		if h.metricsAddr, h.stopMetrics, err = h.serveMetrics(cfg.MetricsAddr); err != nil {
+		stopDashboard: func() {}, operators: metrics.NewOperators()}
+	if cfg.DashboardAddr != "" {
+		if h.dashboardAddr, h.stopDashboard, err = h.serveDashboard(cfg.DashboardAddr); err != nil {
 			lis.Close()
 			return nil, err
 		}
@@ -130,12 +136,13 @@ func (h *Head) halt() {
 	h.stop.Do(func() {
 		close(h.done)
 		h.srv.Stop()
-		h.stopMetrics()
+		h.stopDashboard()
 	})
 }
 
-// MetricsAddr is where the head serves /metrics, "" if it does not.
-func (h *Head) MetricsAddr() string { return h.metricsAddr }
+// DashboardAddr is where the head serves its dashboard and /metrics, ""
+// if it does not.
+func (h *Head) DashboardAddr() string { return h.dashboardAddr }
 
 // monitor declares nodes dead when their heartbeats stop, and ends a
 // shutdown once every node has gone (or after DeadAfter).
@@ -232,6 +239,15 @@ func (h *Head) DoAction(a *flight.Action, stream flight.FlightService_DoActionSe
 			return err
 		}
 		return h.serveJob(info, stream)
+	case actionJobReport:
+		var rep jobReport
+		if err := decodeBody(a.Type, a.Body, &rep); err != nil {
+			return err
+		}
+		if err := h.jobReport(rep); err != nil {
+			return err
+		}
+		return reply(nil)
 	case actionShutdown:
 		h.mu.Lock()
 		h.shuttingDown = true

@@ -1,19 +1,13 @@
 package cluster
 
 import (
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/shoal-data/shoal/metrics"
 )
 
 // The head's metrics: what it knows of the nodes from their heartbeats,
-// and of the jobs, for Prometheus to scrape at HeadConfig.MetricsAddr.
+// and of the jobs, for Prometheus to scrape at HeadConfig.DashboardAddr.
 
 type headCollector struct {
 	h                                                         *Head
@@ -77,27 +71,4 @@ func (c *headCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(running), "running")
 	ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(finished), "finished")
-}
-
-// serveMetrics serves /metrics on addr, guarded by the cluster token.
-// It returns the listener's address and a stop function.
-func (h *Head) serveMetrics(addr string) (string, func(), error) {
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, fmt.Errorf("cluster: head metrics: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", metrics.NewHandler(h.cfg.Token, newHeadCollector(h)))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			h.cfg.Logf("metrics server: %v", err)
-		}
-	}()
-	return lis.Addr().String(), func() {
-		_ = srv.Close()
-		<-done
-	}, nil
 }

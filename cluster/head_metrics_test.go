@@ -26,7 +26,7 @@ func scrapeHead(t *testing.T, addr, token string) (map[string]float64, int) {
 func TestHeadMetrics(t *testing.T) {
 	others := goleak.IgnoreCurrent()
 	h, err := StartHead(HeadConfig{Addr: "127.0.0.1:0", Token: testToken, HeartbeatPeriod: 50 * time.Millisecond,
-		DeadAfter: 5 * time.Second, MetricsAddr: "127.0.0.1:0"})
+		DeadAfter: 5 * time.Second, DashboardAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestHeadMetrics(t *testing.T) {
 		http.DefaultClient.CloseIdleConnections()
 		goleak.VerifyNone(t, others)
 	}()
-	if _, code := scrapeHead(t, h.MetricsAddr(), ""); code != http.StatusUnauthorized {
+	if _, code := scrapeHead(t, h.DashboardAddr(), ""); code != http.StatusUnauthorized {
 		t.Fatalf("a scrape without the token: %d, want 401", code)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -52,7 +52,7 @@ func TestHeadMetrics(t *testing.T) {
 	}
 	var got map[string]float64
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		got, _ = scrapeHead(t, h.MetricsAddr(), testToken)
+		got, _ = scrapeHead(t, h.DashboardAddr(), testToken)
 		if got["shoal_node_up{"+nodes[0].ID()+"}"] == 1 && got["shoal_node_up{"+nodes[1].ID()+"}"] == 1 &&
 			got["shoal_node_last_heartbeat_timestamp_seconds{"+nodes[1].ID()+"}"] > 0 {
 			break
@@ -67,7 +67,7 @@ func TestHeadMetrics(t *testing.T) {
 	}
 	nodes[1].Close()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		got, _ = scrapeHead(t, h.MetricsAddr(), testToken)
+		got, _ = scrapeHead(t, h.DashboardAddr(), testToken)
 		if got["shoal_node_up{"+nodes[1].ID()+"}"] == 0 && got["shoal_node_up{"+nodes[0].ID()+"}"] == 1 {
 			break
 		}

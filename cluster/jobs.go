@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/shoal-data/shoal/dashboard"
 )
 
 // A job is a driver program attached to the cluster. It attaches with the
@@ -77,6 +79,9 @@ type JobStatus struct {
 	// Running until the driver disconnects; then Ended is set.
 	Running bool      `json:"running"`
 	Ended   time.Time `json:"ended,omitzero"`
+	// runs are the job's pipeline runs as its driver reports them, for
+	// the dashboard.
+	runs *dashboard.Runs
 }
 
 // serveJob runs one job's stream until the driver goes or the head stops.
@@ -86,7 +91,7 @@ func (h *Head) serveJob(info JobInfo, stream flight.FlightService_DoActionServer
 	}
 	h.mu.Lock()
 	h.nextJob++
-	j := &JobStatus{ID: fmt.Sprintf("job-%d", h.nextJob), Info: info, Started: time.Now(), Running: true}
+	j := &JobStatus{ID: fmt.Sprintf("job-%d", h.nextJob), Info: info, Started: time.Now(), Running: true, runs: &dashboard.Runs{}}
 	h.jobs = append(h.jobs, j)
 	h.mu.Unlock()
 	h.cfg.Logf("job %s started: %s (pid %d on %s)", j.ID, info.Name, info.PID, info.Host)

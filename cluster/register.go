@@ -47,5 +47,8 @@ func NewRuntime(ctx context.Context, addr, token string, opts ...exec.LocalOptio
 		return nil, err
 	}
 	opts = append([]exec.LocalOption{exec.WithWorkers(runner.CPUs()), exec.WithTaskSlots(runner.TaskSlots())}, opts...)
-	return exec.NewLocal(append(opts, exec.WithObjectStore(rs), exec.WithRemote(runner))...), nil
+	rt := exec.NewLocal(append(opts, exec.WithObjectStore(rs), exec.WithRemote(runner))...)
+	// The head's dashboard shows the job's runs as they go.
+	rs.stopReports = reportRuns(rt, rs.job.client, rs.job.ID())
+	return rt, nil
 }

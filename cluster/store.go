@@ -34,6 +34,8 @@ type RemoteStore struct {
 	budget int64
 
 	job *Job // this program's entry in the head's job table
+	// stopReports ends the reports of the job's runs (NewRuntime).
+	stopReports func()
 
 	mu sync.Mutex
 	// endpoints are every store blocks live in: the nodes' own and their
@@ -607,6 +609,9 @@ func (rs *RemoteStore) Close() error {
 		}
 	}
 	if rs.job != nil {
+		if rs.stopReports != nil {
+			rs.stopReports() // the last runs' ends, before the job's
+		}
 		if err := rs.job.Close(); err != nil {
 			errs = append(errs, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -47,11 +48,45 @@ func Default() Runtime {
 		defaultRuntime.mu.Unlock()
 		if addr != "" {
 			defaultRuntime.rt = clusterFromEnv(addr, source)
-			return
+		} else {
+			defaultRuntime.rt = NewLocal()
 		}
-		defaultRuntime.rt = NewLocal()
+		serveDashboardFromEnv(defaultRuntime.rt)
 	})
 	return defaultRuntime.rt
+}
+
+// DashboardImport is the import that lets SHOAL_DASHBOARD serve a
+// program's dashboard; a program without it links none of the dashboard.
+const DashboardImport = `import _ "github.com/shoal-data/shoal/dashboard"`
+
+// dashboardStarter is package dashboard's, once it is linked.
+var dashboardStarter atomic.Pointer[func(rt Runtime, addr string) (string, error)]
+
+// RegisterDashboard is called by package dashboard when it is linked:
+// start serves rt's dashboard at addr and returns its URL.
+func RegisterDashboard(start func(rt Runtime, addr string) (url string, err error)) {
+	dashboardStarter.Store(&start)
+}
+
+// serveDashboardFromEnv serves the default runtime's dashboard at
+// SHOAL_DASHBOARD's address, saying where (or why not) on stderr.
+func serveDashboardFromEnv(rt Runtime) {
+	addr := os.Getenv("SHOAL_DASHBOARD")
+	if addr == "" {
+		return
+	}
+	start := dashboardStarter.Load()
+	if start == nil {
+		fmt.Fprintf(os.Stderr, "shoal: SHOAL_DASHBOARD is set, but this program has no dashboard: add %s to its main package\n", DashboardImport)
+		return
+	}
+	url, err := (*start)(rt, addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "shoal: SHOAL_DASHBOARD=%s: %v\n", addr, err)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "shoal: dashboard at %s\n", url)
 }
 
 // SetDefaultCluster makes Default join the cluster whose head is at addr,

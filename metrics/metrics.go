@@ -28,69 +28,105 @@ import (
 	"github.com/shoal-data/shoal/pipeline"
 )
 
-// operators holds the operator counters of every run in the process,
-// recorded by the executors (pipeline.SetRecorder) from the first Handler
-// on.
-type operators struct {
-	tasks         *prometheus.CounterVec
-	running       *prometheus.GaugeVec
-	rowsIn        *prometheus.CounterVec
-	rowsOut       *prometheus.CounterVec
-	bytesIn       *prometheus.CounterVec
-	bytesOut      *prometheus.CounterVec
-	backpressured *prometheus.CounterVec
-	actors        *prometheus.GaugeVec
+// Operators counts the operators of the runs it watches: tasks, rows,
+// bytes, backpressure and actors, labelled by each operator's stages'
+// kinds. It is a prometheus.Collector. Handler serves the one that
+// watches every run in the process; a cluster's head keeps another, fed
+// by its drivers' reports.
+type Operators struct {
+	tasks, rowsIn, rowsOut, bytesIn, bytesOut *prometheus.CounterVec
+	backpressured, backpressureSeconds        *prometheus.CounterVec
+	running, actors                           *prometheus.GaugeVec
+
+	mu   sync.Mutex
+	last map[string][]pipeline.OperatorSnapshot // by run, what was counted
 }
 
-func newOperators() *operators {
+// NewOperators returns counters at zero.
+func NewOperators() *Operators {
 	counter := func(name, help string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "shoal", Subsystem: "operator", Name: name, Help: help}, []string{"operator"})
 	}
 	gauge := func(name, help string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "shoal", Subsystem: "operator", Name: name, Help: help}, []string{"operator"})
 	}
-	return &operators{
-		tasks:         counter("tasks_total", "Tasks that finished, by operator."),
-		running:       gauge("tasks_running", "Tasks running now, by operator."),
-		rowsIn:        counter("rows_in_total", "Rows that came into the operator."),
-		rowsOut:       counter("rows_out_total", "Rows the operator produced (for a write, the rows it wrote)."),
-		bytesIn:       counter("bytes_in_total", "Bytes that came into the operator (for a read, what it read)."),
-		bytesOut:      counter("bytes_out_total", "Bytes of the blocks the operator produced."),
-		backpressured: counter("backpressure_total", "Times the executor held a ready task of the operator back for memory."),
-		actors:        gauge("actors", "Actors in the operator's pool now."),
+	return &Operators{
+		tasks:               counter("tasks_total", "Tasks that finished, by operator."),
+		running:             gauge("tasks_running", "Tasks running now, by operator."),
+		rowsIn:              counter("rows_in_total", "Rows that came into the operator."),
+		rowsOut:             counter("rows_out_total", "Rows the operator produced (for a write, the rows it wrote)."),
+		bytesIn:             counter("bytes_in_total", "Bytes that came into the operator (for a read, what it read)."),
+		bytesOut:            counter("bytes_out_total", "Bytes of the blocks the operator produced."),
+		backpressured:       counter("backpressure_total", "Times the executor held a ready task of the operator back for memory."),
+		backpressureSeconds: counter("backpressure_seconds_total", "Time the operator's ready tasks waited for memory."),
+		actors:              gauge("actors", "Actors in the operator's pool now."),
+		last:                map[string][]pipeline.OperatorSnapshot{},
 	}
 }
 
-// Record implements pipeline.Recorder.
-func (o *operators) Record(op string, d pipeline.OperatorDelta) {
-	add := func(c *prometheus.CounterVec, v int64) {
-		if v > 0 {
-			c.WithLabelValues(op).Add(float64(v))
+// WatchRun implements pipeline.Watcher.
+func (o *Operators) WatchRun(_ exec.Runtime, s *pipeline.RunSnapshot) { o.Observe(s.ID, s) }
+
+// Observe counts what changed in run key's operators since its previous
+// snapshot; the run's gauges go back to zero when it has ended.
+func (o *Operators) Observe(key string, s *pipeline.RunSnapshot) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	was := o.last[key]
+	for i, now := range s.Operators {
+		var prev pipeline.OperatorSnapshot
+		if i < len(was) {
+			prev = was[i]
+		}
+		add := func(c *prometheus.CounterVec, d float64) {
+			if d > 0 {
+				c.WithLabelValues(now.Short).Add(d)
+			}
+		}
+		add(o.tasks, float64(now.Tasks-prev.Tasks))
+		add(o.rowsIn, float64(now.RowsIn-prev.RowsIn))
+		add(o.rowsOut, float64(now.RowsOut-prev.RowsOut))
+		add(o.bytesIn, float64(now.BytesIn-prev.BytesIn))
+		add(o.bytesOut, float64(now.BytesOut-prev.BytesOut))
+		add(o.backpressured, float64(now.Backpressured-prev.Backpressured))
+		add(o.backpressureSeconds, now.BackpressureSeconds-prev.BackpressureSeconds)
+		if d := now.Running - prev.Running; d != 0 {
+			o.running.WithLabelValues(now.Short).Add(float64(d))
+		}
+		if d := now.Actors - prev.Actors; d != 0 {
+			o.actors.WithLabelValues(now.Short).Add(float64(d))
 		}
 	}
-	add(o.tasks, d.TasksDone)
-	add(o.rowsIn, d.RowsIn)
-	add(o.rowsOut, d.RowsOut)
-	add(o.bytesIn, d.BytesIn)
-	add(o.bytesOut, d.BytesOut)
-	add(o.backpressured, d.Backpressured)
-	if d.Running != 0 {
-		o.running.WithLabelValues(op).Add(float64(d.Running))
-	}
-	if d.Actors != 0 {
-		o.actors.WithLabelValues(op).Add(float64(d.Actors))
+	if s.Ended.IsZero() {
+		o.last[key] = s.Operators
+	} else {
+		delete(o.last, key)
 	}
 }
 
-func (o *operators) collectors() []prometheus.Collector {
-	return []prometheus.Collector{o.tasks, o.running, o.rowsIn, o.rowsOut, o.bytesIn, o.bytesOut, o.backpressured, o.actors}
+func (o *Operators) collectors() []prometheus.Collector {
+	return []prometheus.Collector{o.tasks, o.running, o.rowsIn, o.rowsOut, o.bytesIn, o.bytesOut, o.backpressured, o.backpressureSeconds, o.actors}
 }
 
-// processOperators is the one set of operator counters: executors record
-// into it once a Handler exists.
-var processOperators = sync.OnceValue(func() *operators {
-	o := newOperators()
-	pipeline.SetRecorder(o)
+// Describe implements prometheus.Collector.
+func (o *Operators) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range o.collectors() {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (o *Operators) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range o.collectors() {
+		c.Collect(ch)
+	}
+}
+
+// processOperators watches every run in the process, from the first
+// Handler on.
+var processOperators = sync.OnceValue(func() *Operators {
+	o := NewOperators()
+	pipeline.Watch(o)
 	return o
 })
 
@@ -150,7 +186,7 @@ func Handler(rt exec.Runtime, token string) http.Handler {
 	if rt == nil {
 		rt = exec.Default()
 	}
-	return NewHandler(token, append(processOperators().collectors(), newStoreCollector(rt))...)
+	return NewHandler(token, processOperators(), newStoreCollector(rt))
 }
 
 // NewHandler serves the metrics of cs, with Go's runtime and process

@@ -150,10 +150,14 @@ type executor struct {
 	cpu0   time.Duration
 	store0 exec.StoreStats
 	timing map[Operator]*opTiming
-	spans  []taskSpan
+	spans  []TaskSpan
 
-	progress  progress  // Options.Progress's display state
-	recording recording // the Recorder's state
+	// How long each operator's ready tasks waited for memory, by index.
+	held      []time.Duration
+	heldSince []time.Time
+
+	progress progress // Options.Progress's display state
+	watching watching // the Watchers' state
 }
 
 type consumerSlot struct {
@@ -193,6 +197,7 @@ func Run(ctx context.Context, rt exec.Runtime, root Operator, opts Options) *Str
 	}
 	e.ctx, e.cancel = context.WithCancel(ctx)
 	e.walk(root)
+	e.held, e.heldSince = make([]time.Duration, len(e.ops)), make([]time.Time, len(e.ops))
 	e.index = make(map[Operator]int, len(e.ops))
 	for i, op := range e.ops {
 		e.index[op] = i
@@ -292,11 +297,9 @@ func (e *executor) loop() {
 		op.Start(e.env)
 	}
 	var tick, scaleTick <-chan time.Time
-	if r := recorder.Load(); r != nil {
-		e.recording.r = *r
-	}
-	if e.opts.Progress != nil || e.recording.r != nil {
-		t := time.NewTicker(min(progressInterval, recordInterval))
+	e.startWatching()
+	if e.opts.Progress != nil || e.watching.ws != nil {
+		t := time.NewTicker(min(progressInterval, watchInterval))
 		defer t.Stop()
 		tick = t.C
 	}
@@ -340,7 +343,7 @@ func (e *executor) loop() {
 			closed = true
 		case <-tick:
 			e.renderProgress(false)
-			e.recordCounters(false)
+			e.publish(false)
 		case <-scaleTick:
 		}
 	}
@@ -374,7 +377,7 @@ func (e *executor) shutdown() {
 	e.stream.err = e.err
 	e.stream.stats = e.finishStats()
 	e.renderProgress(true)
-	e.recordCounters(true)
+	e.publish(true)
 	close(e.stream.out)
 }
 
@@ -491,6 +494,7 @@ func (e *executor) pick(free int64) Operator {
 			own += usage[e.index[slot.op]].InputBytes
 		}
 		if own+u.TaskBytes <= e.reserve || total+u.TaskBytes <= e.opts.MemoryBudget {
+			e.resume(i, time.Now())
 			return op
 		}
 		if blocked == nil {
@@ -500,10 +504,12 @@ func (e *executor) pick(free int64) Operator {
 	// Liveness: with nothing running and the consumer waiting, run the most
 	// downstream task anyway, so the pipeline cannot stall.
 	if blocked != nil && e.active == 0 && len(e.ready) == 0 {
+		e.resume(e.index[blocked], time.Now())
 		return blocked
 	}
 	if blocked != nil {
 		bumpBackpressure(blocked)
+		e.holdBack(e.index[blocked], time.Now())
 	}
 	return nil
 }

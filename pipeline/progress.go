@@ -116,7 +116,7 @@ func (e *executor) progressStats(i int, op Operator, final bool) string {
 			fmt.Fprintf(&b, " (%d restarted)", m.ActorRestarts)
 		}
 	}
-	if state := e.progressState(i, op, m, final); state != "" {
+	if state := e.progressState(i, op, m, final, e.progress.backpressed[i]); state != "" {
 		b.WriteString("  [" + state + "]")
 	}
 	e.progress.backpressed[i] = m.Backpressed
@@ -192,8 +192,9 @@ func fitLine(s string, width int) string {
 	return string(r[:max(width-2, 0)]) + "…"
 }
 
-// progressState says what an operator is doing or waiting on.
-func (e *executor) progressState(i int, op Operator, m Metrics, final bool) string {
+// progressState says what an operator is doing or waiting on; backpressed
+// is its Backpressed count at the caller's previous look.
+func (e *executor) progressState(i int, op Operator, m Metrics, final bool, backpressed int) string {
 	switch {
 	case final && e.err != nil:
 		return "failed"
@@ -203,7 +204,7 @@ func (e *executor) progressState(i int, op Operator, m Metrics, final bool) stri
 		return "done"
 	case final:
 		return "cancelled"
-	case m.Backpressed > e.progress.backpressed[i]:
+	case m.Backpressed > backpressed:
 		// The loop held a ready task of it back for memory since the last
 		// frame.
 		return "backpressured"

@@ -71,8 +71,11 @@ type OperatorStats struct {
 	RowsOut, BytesOut int64
 	BlocksOut         int64
 	// Backpressured counts the times the executor held a ready task of the
-	// operator back for memory.
+	// operator back for memory; Backpressure is how long its ready tasks
+	// waited so, from each time one was first held back until the next was
+	// dispatched.
 	Backpressured int
+	Backpressure  time.Duration
 }
 
 // String prints a table of the operators and a line of totals.
@@ -118,17 +121,6 @@ type opTiming struct {
 	first, end time.Time
 }
 
-// taskSpan is one task of the run, for the trace.
-type taskSpan struct {
-	op         string
-	index      int
-	worker     int
-	track      string // an actor's name; "" for a task on a worker
-	start, end time.Time
-	attempts   int
-	failed     bool
-}
-
 // record notes a finished task; called on the loop goroutine.
 func (e *executor) record(op Operator, index int, res exec.TaskResult, end time.Time, track string) {
 	if res.Attempts == 0 {
@@ -153,9 +145,11 @@ func (e *executor) record(op Operator, index int, res exec.TaskResult, end time.
 	if end.After(tm.end) {
 		tm.end = end
 	}
+	span := TaskSpan{Op: e.index[op], Index: index, Worker: res.Worker, Actor: track, Start: start, End: end, Attempts: res.Attempts, Failed: res.Err != nil}
 	if e.opts.Trace != nil {
-		e.spans = append(e.spans, taskSpan{op: op.Name(), index: index, worker: res.Worker, track: track, start: start, end: end, attempts: res.Attempts, failed: res.Err != nil})
+		e.spans = append(e.spans, span)
 	}
+	e.noteTask(span, res.Err)
 }
 
 // finishStats builds the run's stats and writes its trace; called once on
@@ -172,10 +166,11 @@ func (e *executor) finishStats() *RunStats {
 	if cpu := processCPU(); cpu > 0 && e.cpu0 > 0 {
 		rs.CPU = cpu - e.cpu0
 	}
-	for _, op := range e.ops {
+	now := time.Now()
+	for i, op := range e.ops {
 		m := op.Metrics()
 		o := OperatorStats{Name: op.Name(), RowsIn: m.RowsIn, BytesIn: m.BytesIn, RowsOut: m.RowsOut,
-			BytesOut: m.BytesOut, BlocksOut: m.BlocksOut, Backpressured: m.Backpressed}
+			BytesOut: m.BytesOut, BlocksOut: m.BlocksOut, Backpressured: m.Backpressed, Backpressure: e.heldFor(i, now)}
 		if tm := e.timing[op]; tm != nil {
 			o.Tasks, o.Retries, o.TaskWall, o.Wall, o.CPU = tm.tasks, tm.retries, tm.taskWall, tm.end.Sub(tm.first), tm.cpu
 		}
@@ -186,7 +181,11 @@ func (e *executor) finishStats() *RunStats {
 		rs.Operators = append(rs.Operators, o)
 	}
 	if e.opts.Trace != nil {
-		rs.TraceErr = writeTrace(e.opts.Trace, e.start, e.spans)
+		names := make([]string, len(e.ops))
+		for i, op := range e.ops {
+			names[i] = op.Name()
+		}
+		rs.TraceErr = WriteTrace(e.opts.Trace, e.start, names, e.spans)
 	}
 	return rs
 }
@@ -207,9 +206,10 @@ type traceEvent struct {
 // index.
 const actorTrackBase = 10000
 
-// writeTrace writes spans as a Chrome trace event JSON document, times in
-// microseconds from the start of the run.
-func writeTrace(w io.Writer, origin time.Time, spans []taskSpan) error {
+// WriteTrace writes spans as a Chrome trace event JSON document (the
+// format of Options.Trace), times in microseconds from origin, each task
+// named after its operator in ops.
+func WriteTrace(w io.Writer, origin time.Time, ops []string, spans []TaskSpan) error {
 	doc := struct {
 		TraceEvents     []traceEvent `json:"traceEvents"`
 		DisplayTimeUnit string       `json:"displayTimeUnit"`
@@ -219,29 +219,33 @@ func writeTrace(w io.Writer, origin time.Time, spans []taskSpan) error {
 	tids := map[string]int{}
 	names := map[int]string{}
 	for _, s := range spans {
-		if s.track == "" {
-			names[s.worker] = fmt.Sprintf("worker %d", s.worker)
-		} else if _, ok := tids[s.track]; !ok {
-			tids[s.track] = actorTrackBase + len(tids)
-			names[tids[s.track]] = s.track
+		if s.Actor == "" {
+			names[s.Worker] = fmt.Sprintf("worker %d", s.Worker)
+		} else if _, ok := tids[s.Actor]; !ok {
+			tids[s.Actor] = actorTrackBase + len(tids)
+			names[tids[s.Actor]] = s.Actor
 		}
 	}
 	for _, tid := range slices.Sorted(maps.Keys(names)) {
 		doc.TraceEvents = append(doc.TraceEvents, traceEvent{Name: "thread_name", Ph: "M", Pid: 1, Tid: tid, Args: map[string]any{"name": names[tid]}})
 	}
 	for _, s := range spans {
-		args := map[string]any{"index": s.index, "attempts": s.attempts}
-		if s.failed {
+		args := map[string]any{"index": s.Index, "attempts": s.Attempts}
+		if s.Failed {
 			args["failed"] = true
 		}
-		tid := s.worker
-		if s.track != "" {
-			tid = tids[s.track]
+		tid := s.Worker
+		if s.Actor != "" {
+			tid = tids[s.Actor]
+		}
+		name := fmt.Sprintf("operator %d", s.Op)
+		if s.Op >= 0 && s.Op < len(ops) {
+			name = ops[s.Op]
 		}
 		doc.TraceEvents = append(doc.TraceEvents, traceEvent{
-			Name: s.op, Cat: "task", Ph: "X",
-			Ts:  float64(max(s.start.Sub(origin), 0).Nanoseconds()) / 1e3,
-			Dur: float64(max(s.end.Sub(s.start), 0).Nanoseconds()) / 1e3,
+			Name: name, Cat: "task", Ph: "X",
+			Ts:  float64(max(s.Start.Sub(origin), 0).Nanoseconds()) / 1e3,
+			Dur: float64(max(s.End.Sub(s.Start), 0).Nanoseconds()) / 1e3,
 			Pid: 1, Tid: tid, Args: args,
 		})
 	}

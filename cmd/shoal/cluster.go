@@ -111,30 +111,30 @@ it in ~/.shoal/cluster-token, which processes on the same machine read).`,
 				if err != nil {
 					return err
 				}
-				metricsAddr := ""
+				dashboardAddr := ""
 				if dashboardPort > 0 {
 					// Loopback only: reaching it from elsewhere takes a
 					// tunnel or a proxy, as the head's data is the
 					// cluster's. A port in use (another head on this
 					// machine) leaves the head without it, not down.
-					metricsAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(dashboardPort))
-					if lis, err := net.Listen("tcp", metricsAddr); err != nil {
-						logger.Printf("not serving /metrics: %v", err)
-						metricsAddr = ""
+					dashboardAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(dashboardPort))
+					if lis, err := net.Listen("tcp", dashboardAddr); err != nil {
+						logger.Printf("not serving the dashboard: %v", err)
+						dashboardAddr = ""
 					} else {
 						lis.Close()
 					}
 				}
 				h, err := cluster.StartHead(cluster.HeadConfig{
 					Addr: net.JoinHostPort(host, strconv.Itoa(port)), Token: tok, Version: f.version,
-					HeartbeatPeriod: heartbeat, DeadAfter: deadAfter, Logf: logger.Printf, MetricsAddr: metricsAddr,
+					HeartbeatPeriod: heartbeat, DeadAfter: deadAfter, Logf: logger.Printf, DashboardAddr: dashboardAddr,
 				})
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "head at %s\n", h.Addr())
-				if a := h.MetricsAddr(); a != "" {
-					fmt.Fprintf(cmd.OutOrStdout(), "metrics at http://%s/metrics (Authorization: Bearer <cluster token>)\n", a)
+				if a := h.DashboardAddr(); a != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "dashboard at http://%s/ (sign in with the cluster token), metrics at http://%s/metrics\n", a, a)
 				}
 				return waitOrSignal(cmd.Context(), h.Done(), h.Close, func() error { return nil })
 			}
@@ -175,7 +175,7 @@ it in ~/.shoal/cluster-token, which processes on the same machine read).`,
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&head, "head", false, "run the head (the control service)")
-	cmd.Flags().IntVar(&dashboardPort, "dashboard-port", 8265, "head: serve Prometheus /metrics on this loopback port (0: not at all)")
+	cmd.Flags().IntVar(&dashboardPort, "dashboard-port", 8265, "head: serve the web dashboard and Prometheus /metrics on this loopback port (0: not at all)")
 	cmd.Flags().StringVar(&host, "host", "127.0.0.1", "interface to listen on (0.0.0.0 for every one)")
 	cmd.Flags().IntVar(&port, "port", 0, "port to listen on (head default 6380; node default any free port)")
 	cmd.Flags().StringVar(&advertise, "advertise", "", "address other processes reach this node at (default the listener's)")

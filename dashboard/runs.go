@@ -1,0 +1,151 @@
+package dashboard
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/shoal-data/shoal/pipeline"
+)
+
+// Bounds on what a Runs log keeps, so that a long job's dashboard stays
+// small: its newest runs, and the first tasks of each.
+const (
+	maxRuns         = 50
+	maxSpansPerRun  = 20000
+	maxErrorToShow  = 4096
+	maxDetailedRuns = 10
+)
+
+// Runs is the log of a job's runs, built from the snapshots its executors
+// publish (pipeline.Watcher): each run's latest state and the tasks it
+// ran, for the job's page. It keeps the newest maxRuns runs. The zero
+// value is empty and ready; it is safe for concurrent use.
+type Runs struct {
+	mu   sync.Mutex
+	runs []*runEntry // oldest first
+}
+
+type runEntry struct {
+	snap      pipeline.RunSnapshot // Spans moved to spans
+	spans     []pipeline.TaskSpan
+	truncated bool // spans beyond maxSpansPerRun were dropped
+}
+
+// Add merges a snapshot into the log: the run's state is replaced, its new
+// task spans are appended.
+func (r *Runs) Add(s *pipeline.RunSnapshot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var e *runEntry
+	for i := len(r.runs) - 1; i >= 0; i-- {
+		if r.runs[i].snap.ID == s.ID {
+			e = r.runs[i]
+			break
+		}
+	}
+	if e == nil {
+		e = &runEntry{}
+		r.runs = append(r.runs, e)
+		if len(r.runs) > maxRuns {
+			r.runs = slices.Delete(r.runs, 0, len(r.runs)-maxRuns)
+		}
+	}
+	e.snap = *s
+	e.snap.Spans = nil
+	if len(e.snap.Error) > maxErrorToShow {
+		e.snap.Error = e.snap.Error[:maxErrorToShow] + "…"
+	}
+	room := maxSpansPerRun - len(e.spans)
+	if len(s.Spans) > room {
+		e.truncated = true
+	}
+	e.spans = append(e.spans, s.Spans[:min(len(s.Spans), max(room, 0))]...)
+}
+
+// Run is a run as the API shows it.
+type Run struct {
+	pipeline.RunSnapshot
+	// SpanCount is the number of tasks recorded for the timeline.
+	SpanCount int `json:"spans"`
+}
+
+// List returns the runs, oldest first.
+func (r *Runs) List() []Run {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Run, len(r.runs))
+	for i, e := range r.runs {
+		out[i] = Run{RunSnapshot: e.snap, SpanCount: len(e.spans)}
+	}
+	return out
+}
+
+// spans returns a run's snapshot and tasks.
+func (r *Runs) spans(id string) (pipeline.RunSnapshot, []pipeline.TaskSpan, bool, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.runs {
+		if e.snap.ID == id {
+			return e.snap, slices.Clone(e.spans), e.truncated, true
+		}
+	}
+	return pipeline.RunSnapshot{}, nil, false, false
+}
+
+// summary counts the runs still going and gives the first failure.
+func (r *Runs) summary() (total, running int, failure string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.runs {
+		if e.snap.Ended.IsZero() {
+			running++
+		}
+		if e.snap.State == "failed" && failure == "" {
+			failure = e.snap.Error
+		}
+	}
+	return len(r.runs), running, failure
+}
+
+// Job is a program whose runs the dashboard shows: on a cluster, a driver
+// attached to the head; embedded, this process.
+type Job struct {
+	ID      string
+	Name    string
+	Host    string
+	PID     int
+	Started time.Time
+	Ended   time.Time // zero while the job runs
+	Runs    *Runs
+}
+
+// Node is a machine that runs tasks, as the nodes page shows it.
+type Node struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Alive   bool   `json:"alive"`
+	// State is "alive", "dead" (it missed its heartbeats) or "left".
+	State         string    `json:"state"`
+	CPUs          int       `json:"cpus"`
+	GPUs          int       `json:"gpus"`
+	MemoryBytes   int64     `json:"memory_bytes"`
+	StoreBudget   int64     `json:"store_budget_bytes"`
+	StoreMemory   int64     `json:"store_memory_bytes"`
+	StoreSpilled  int64     `json:"store_spilled_bytes"`
+	Objects       int       `json:"objects"`
+	TasksRunning  int       `json:"tasks_running"`
+	Actors        int       `json:"actors"`
+	LastHeartbeat time.Time `json:"last_heartbeat"`
+}
+
+// Source is what a dashboard shows. Local is an embedded program's; a
+// cluster's head is another.
+type Source interface {
+	// Mode is "embedded" or "cluster".
+	Mode() string
+	// Jobs are the jobs known, newest first.
+	Jobs() []Job
+	// Nodes are the machines that run tasks.
+	Nodes() []Node
+}
