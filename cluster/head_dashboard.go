@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -135,6 +136,11 @@ type runReporter struct {
 	pending map[string]*pipeline.RunSnapshot
 	order   []string // pending's runs, in the order they came
 
+	// sendMu keeps reports in order; unanswered is set while the head
+	// does not take them, so that run ends stop waiting on it.
+	sendMu     sync.Mutex
+	unanswered atomic.Bool
+
 	wake      chan struct{}
 	quit      chan struct{}
 	done      chan struct{}
@@ -143,6 +149,8 @@ type runReporter struct {
 
 const (
 	reportInterval = time.Second
+	// runEndReportTimeout bounds how long a run's end waits on the head.
+	runEndReportTimeout = 500 * time.Millisecond
 	// maxPendingSpans bounds the tasks held for one run between reports
 	// (the head keeps no more than the dashboard's bound either).
 	maxPendingSpans = 20000
@@ -182,11 +190,19 @@ func (r *runReporter) WatchRun(rt exec.Runtime, s *pipeline.RunSnapshot) {
 	}
 	r.pending[s.ID] = &next
 	r.mu.Unlock()
-	if !s.Ended.IsZero() {
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
+	if s.Ended.IsZero() {
+		return
+	}
+	// A run's end is sent before the run returns to the program, which
+	// may exit at once: a short wait here, unless the head has not been
+	// answering, in which case the loop sends it.
+	if !r.unanswered.Load() {
+		r.flush(runEndReportTimeout)
+		return
+	}
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -199,16 +215,19 @@ func (r *runReporter) loop() {
 		case <-t.C:
 		case <-r.wake:
 		case <-r.quit:
-			r.flush()
+			r.flush(controlCallTimeout)
 			return
 		}
-		r.flush()
+		r.flush(controlCallTimeout)
 	}
 }
 
-// flush sends what is pending; a report the head does not take is
-// dropped: the dashboard is a view, and the run goes on.
-func (r *runReporter) flush() {
+// flush sends what is pending, each call within timeout; a report the
+// head does not take is dropped: the dashboard is a view, and the run
+// goes on.
+func (r *runReporter) flush(timeout time.Duration) {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
 	r.mu.Lock()
 	rep := jobReport{Job: r.job}
 	for _, id := range r.order {
@@ -219,8 +238,9 @@ func (r *runReporter) flush() {
 	for len(rep.Runs) > 0 {
 		part := jobReport{Job: r.job, Runs: rep.Runs[:min(len(rep.Runs), maxReportRuns)]}
 		rep.Runs = rep.Runs[len(part.Runs):]
-		ctx, cancel := context.WithTimeout(context.Background(), controlCallTimeout)
-		_ = r.client.action(ctx, actionJobReport, part, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := r.client.action(ctx, actionJobReport, part, nil)
 		cancel()
+		r.unanswered.Store(err != nil)
 	}
 }

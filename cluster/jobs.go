@@ -103,6 +103,7 @@ func (h *Head) serveJob(info JobInfo, stream flight.FlightService_DoActionServer
 	j.Running, j.Ended = false, time.Now()
 	h.pruneJobs()
 	h.mu.Unlock()
+	j.runs.EndRunning(j.Ended, "the job ended (its driver exited or lost the head) before this run reported its end")
 	h.cfg.Logf("job %s ended after %v", j.ID, time.Since(j.Started).Round(time.Millisecond))
 	return err
 }

@@ -9,12 +9,13 @@ import (
 )
 
 // Bounds on what a Runs log keeps, so that a long job's dashboard stays
-// small: its newest runs, and the first tasks of each.
+// small (a few MiB at most): its newest runs, and the first tasks of the
+// newest few, whose timelines the page draws.
 const (
-	maxRuns         = 50
-	maxSpansPerRun  = 20000
-	maxErrorToShow  = 4096
-	maxDetailedRuns = 10
+	maxRuns        = 50
+	maxTimelines   = 10
+	maxSpansPerRun = 10000
+	maxErrorToShow = 4096
 )
 
 // Runs is the log of a job's runs, built from the snapshots its executors
@@ -29,7 +30,7 @@ type Runs struct {
 type runEntry struct {
 	snap      pipeline.RunSnapshot // Spans moved to spans
 	spans     []pipeline.TaskSpan
-	truncated bool // spans beyond maxSpansPerRun were dropped
+	truncated bool // spans were dropped: beyond maxSpansPerRun, or all of an older run's
 }
 
 // Add merges a snapshot into the log: the run's state is replaced, its new
@@ -50,9 +51,13 @@ func (r *Runs) Add(s *pipeline.RunSnapshot) {
 		if len(r.runs) > maxRuns {
 			r.runs = slices.Delete(r.runs, 0, len(r.runs)-maxRuns)
 		}
+		if n := len(r.runs) - maxTimelines - 1; n >= 0 && r.runs[n].spans != nil {
+			r.runs[n].spans, r.runs[n].truncated = nil, true
+		}
 	}
 	e.snap = *s
 	e.snap.Spans = nil
+	e.snap.Operators = slices.Clone(s.Operators) // s is shared with other watchers
 	if len(e.snap.Error) > maxErrorToShow {
 		e.snap.Error = e.snap.Error[:maxErrorToShow] + "…"
 	}
@@ -61,6 +66,21 @@ func (r *Runs) Add(s *pipeline.RunSnapshot) {
 		e.truncated = true
 	}
 	e.spans = append(e.spans, s.Spans[:min(len(s.Spans), max(room, 0))]...)
+}
+
+// EndRunning marks the runs still going as cancelled at end, with why:
+// their job ended without reporting their ends.
+func (r *Runs) EndRunning(end time.Time, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.runs {
+		if e.snap.Ended.IsZero() {
+			e.snap.Ended, e.snap.State, e.snap.Error = end, "cancelled", why
+			for i := range e.snap.Operators {
+				e.snap.Operators[i].Running = 0
+			}
+		}
+	}
 }
 
 // Run is a run as the API shows it.

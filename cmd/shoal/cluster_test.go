@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -208,6 +209,7 @@ func TestClusterProcesses(t *testing.T) {
 	if !regexp.MustCompile(`job-\d+\s+quickstart\s+\S+\s+\d+\s+finished at`).MatchString(res.stdout) {
 		t.Errorf("status does not list the quickstart's finished job:\n%s", res.stdout)
 	}
+	checkDashboard(t, fmt.Sprintf("http://127.0.0.1:%d/", dashboard), "process-test-token", "quickstart", victim)
 	// The core API's word count, its map and reduce tasks and its actor on
 	// the nodes, counts as it does embedded.
 	wc := filepath.Join(t.TempDir(), "wordcount")
@@ -273,4 +275,81 @@ func freePort(t *testing.T) int {
 	}
 	defer lis.Close()
 	return lis.Addr().(*net.TCPAddr).Port
+}
+
+// checkDashboard reads the head's dashboard API as a script would: the
+// pages refuse a request without the token; the job named job succeeded
+// and shows its runs, each finished with its operators' rows; the nodes
+// are listed, dead among them.
+func checkDashboard(t *testing.T, url, token, job, dead string) {
+	t.Helper()
+	get := func(path string, auth bool, out any) int {
+		req, _ := http.NewRequest("GET", url+path, nil)
+		if auth {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatalf("dashboard %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		if out != nil && resp.StatusCode == http.StatusOK {
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				t.Fatalf("dashboard %s: %v", path, err)
+			}
+		}
+		return resp.StatusCode
+	}
+	for _, path := range []string{"", "api/jobs", "api/nodes"} {
+		if code := get(path, false, nil); code != http.StatusUnauthorized {
+			t.Errorf("dashboard /%s without the token: %d, want 401", path, code)
+		}
+	}
+	var jobs []struct {
+		ID, Name, State string
+		Runs            int
+	}
+	if code := get("api/jobs", true, &jobs); code != http.StatusOK {
+		t.Fatalf("dashboard /api/jobs: %d", code)
+	}
+	id := ""
+	for _, j := range jobs {
+		if j.Name == job {
+			id = j.ID
+			if j.State != "succeeded" || j.Runs == 0 {
+				t.Errorf("the dashboard shows %s %s with %d runs", j.Name, j.State, j.Runs)
+			}
+		}
+	}
+	if id == "" {
+		t.Fatalf("the dashboard lists no %s job: %+v", job, jobs)
+	}
+	var detail struct {
+		Runs []struct {
+			ID, State string
+			Operators []struct {
+				Short   string
+				RowsOut int64 `json:"rows_out"`
+			}
+		}
+	}
+	if code := get("api/jobs/"+id, true, &detail); code != http.StatusOK {
+		t.Fatalf("dashboard /api/jobs/%s: %d", id, code)
+	}
+	for _, r := range detail.Runs {
+		if r.State != "finished" || len(r.Operators) == 0 || r.Operators[0].RowsOut == 0 {
+			t.Errorf("%s's %s on the dashboard: %+v", job, r.ID, r)
+		}
+	}
+	var nodes []struct{ ID, State string }
+	if code := get("api/nodes", true, &nodes); code != http.StatusOK {
+		t.Fatalf("dashboard /api/nodes: %d", code)
+	}
+	states := map[string]string{}
+	for _, n := range nodes {
+		states[n.ID] = n.State
+	}
+	if len(nodes) != 3 || states[dead] != "dead" {
+		t.Errorf("the dashboard's nodes: %+v (%s should be dead)", nodes, dead)
+	}
 }
