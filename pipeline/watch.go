@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -89,37 +90,36 @@ type TaskSpan struct {
 	Failed   bool      `json:"failed,omitempty"`
 }
 
+// watchers are the registered Watchers; each registration is its own
+// entry, so that any Watcher value, comparable or not, can be stopped.
 var watchers struct {
 	mu   sync.Mutex
-	list atomic.Pointer[[]Watcher]
+	list atomic.Pointer[[]*watchEntry]
 }
 
+type watchEntry struct{ w Watcher }
+
 // Watch makes w follow every run that starts from now on, until stop is
-// called.
+// called; a run keeps the watchers it started with to its end.
 func Watch(w Watcher) (stop func()) {
-	watchers.mu.Lock()
-	defer watchers.mu.Unlock()
-	var list []Watcher
-	if p := watchers.list.Load(); p != nil {
-		list = append(list, *p...)
+	e := &watchEntry{w}
+	update := func(change func([]*watchEntry) []*watchEntry) {
+		watchers.mu.Lock()
+		defer watchers.mu.Unlock()
+		var list []*watchEntry
+		if p := watchers.list.Load(); p != nil {
+			list = append(list, *p...)
+		}
+		list = change(list)
+		watchers.list.Store(&list)
 	}
-	list = append(list, w)
-	watchers.list.Store(&list)
+	update(func(l []*watchEntry) []*watchEntry { return append(l, e) })
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			watchers.mu.Lock()
-			defer watchers.mu.Unlock()
-			var kept []Watcher
-			removed := false
-			for _, x := range *watchers.list.Load() {
-				if x == w && !removed {
-					removed = true
-					continue
-				}
-				kept = append(kept, x)
-			}
-			watchers.list.Store(&kept)
+			update(func(l []*watchEntry) []*watchEntry {
+				return slices.DeleteFunc(l, func(x *watchEntry) bool { return x == e })
+			})
 		})
 	}
 }
@@ -143,7 +143,9 @@ type watching struct {
 func (e *executor) startWatching() {
 	e.watching.failedOp = -1
 	if p := watchers.list.Load(); p != nil && len(*p) > 0 {
-		e.watching.ws = *p
+		for _, x := range *p {
+			e.watching.ws = append(e.watching.ws, x.w)
+		}
 		e.watching.id = "run-" + strconv.FormatInt(runIDs.Add(1), 10)
 		e.watching.backpressed = make([]int, len(e.ops))
 	}
