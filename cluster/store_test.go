@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -89,8 +90,14 @@ func TestRemoteStoreRunsDatasets(t *testing.T) {
 		},
 		"write+read": func(rt exec.Runtime) *dataset.Dataset {
 			dir := t.TempDir()
-			if err := dataset.FromItems(items, dataset.WithRuntime(rt), dataset.WithParallelism(4)).WriteParquet(ctx, dir); err != nil {
+			w := dataset.FromItems(items, dataset.WithRuntime(rt), dataset.WithParallelism(4))
+			if err := w.WriteParquet(ctx, dir); err != nil {
 				t.Fatal(err)
+			}
+			// The write's files are counted where its tasks ran.
+			files, _ := filepath.Glob(filepath.Join(dir, "*.parquet"))
+			if st := w.Stats(); len(files) == 0 || st.Operators[len(st.Operators)-1].FilesOut != int64(len(files)) {
+				t.Errorf("%d files written, the write counted %d", len(files), st.Operators[len(st.Operators)-1].FilesOut)
 			}
 			return dataset.ReadParquet(ctx, dir, dataset.WithRuntime(rt)).Sort(dataset.Asc("id"))
 		},

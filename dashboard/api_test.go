@@ -68,6 +68,7 @@ type apiJob struct {
 			Total   int64  `json:"tasks_total"`
 			RowsIn  int64  `json:"rows_in"`
 			RowsOut int64  `json:"rows_out"`
+			Files   int64  `json:"files_out"`
 		} `json:"operators"`
 	} `json:"runs"`
 }
@@ -222,6 +223,16 @@ func TestAPIFollowsRuns(t *testing.T) {
 	}
 	if f.FailedOperator == nil || !strings.Contains(f.Operators[*f.FailedOperator].Name, "MapBatches") || f.FailedTask == nil || *f.FailedTask != 7 {
 		t.Errorf("failed at operator %v task %v, want the MapBatches operator's task 7", f.FailedOperator, f.FailedTask)
+	}
+	// A write shows its rows and, apart, its files.
+	if err := dataset.Range(1000, dataset.WithRuntime(rt), dataset.WithParallelism(4)).WriteParquet(context.Background(), t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if code := get(t, c, srv.URL(), "/api/jobs/local", testToken, &job); code != 200 || len(job.Runs) != 3 {
+		t.Fatalf("%d, %d runs", code, len(job.Runs))
+	}
+	if ops := job.Runs[2].Operators; ops[len(ops)-1].RowsOut != 1000 || ops[len(ops)-1].Files != 4 {
+		t.Errorf("the write's operator: %+v", ops[len(ops)-1])
 	}
 	var nodes []dashboard.Node
 	if code := get(t, c, srv.URL(), "/api/nodes", testToken, &nodes); code != 200 || len(nodes) != 1 || nodes[0].CPUs != 2 || !nodes[0].Alive {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/shoal-data/shoal/io/formats"
 	"github.com/shoal-data/shoal/io/storage"
 	"github.com/shoal-data/shoal/ops"
+	"github.com/shoal-data/shoal/pipeline"
 )
 
 // ReadOption configures a read: any Option (runtime, parallelism) or one
@@ -452,7 +454,7 @@ func writeResultBlock(tc *exec.TaskContext, r ops.WriteResult) (blocks.Block, er
 	if err != nil {
 		return nil, fmt.Errorf("encoding a write's result: %w", err)
 	}
-	md := arrow.NewMetadata([]string{writeResultKey}, []string{string(data)})
+	md := arrow.NewMetadata([]string{writeResultKey, pipeline.FilesWrittenKey}, []string{string(data), strconv.Itoa(len(r.Files))})
 	schema := arrow.NewSchema(writeResultSchema.Fields(), &md)
 	col := array.NewNull(int(r.Rows))
 	defer col.Release()

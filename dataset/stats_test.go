@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -108,7 +109,8 @@ func TestWithProgress(t *testing.T) {
 func TestStatsAfterWrite(t *testing.T) {
 	e := setup(t)
 	ds := dataset.Range(1000, e.par(4)...)
-	if err := ds.WriteParquet(e.ctx, t.TempDir()); err != nil {
+	dir := t.TempDir()
+	if err := ds.WriteParquet(e.ctx, dir, dataset.MaxRowsPerFile(100)); err != nil {
 		t.Fatal(err)
 	}
 	st := ds.Stats()
@@ -118,6 +120,14 @@ func TestStatsAfterWrite(t *testing.T) {
 	// The write counts the rows it wrote, not its tasks or files.
 	if w := st.Operators[len(st.Operators)-1]; !strings.Contains(w.Name, "WriteParquet") || w.RowsOut != 1000 {
 		t.Fatalf("the write's operator: %s with %d rows out, want WriteParquet with 1000:\n%s", w.Name, w.RowsOut, st)
+	}
+	// Its files are counted apart: 1000 rows at most 100 a file.
+	files, err := filepath.Glob(filepath.Join(dir, "*.parquet"))
+	if err != nil || len(files) < 10 {
+		t.Fatalf("%d files written (%v), want at least 10", len(files), err)
+	}
+	if w := st.Operators[len(st.Operators)-1]; w.FilesOut != int64(len(files)) {
+		t.Errorf("the write's operator counted %d files, %d were written", w.FilesOut, len(files))
 	}
 }
 

@@ -34,9 +34,9 @@ import (
 // watches every run in the process; a cluster's head keeps another, fed
 // by its drivers' reports.
 type Operators struct {
-	tasks, rowsIn, rowsOut, bytesIn, bytesOut *prometheus.CounterVec
-	backpressured, backpressureSeconds        *prometheus.CounterVec
-	running, actors                           *prometheus.GaugeVec
+	tasks, rowsIn, rowsOut, bytesIn, bytesOut, files *prometheus.CounterVec
+	backpressured, backpressureSeconds               *prometheus.CounterVec
+	running, actors                                  *prometheus.GaugeVec
 
 	mu   sync.Mutex
 	last map[string][]pipeline.OperatorSnapshot // by run, what was counted
@@ -57,6 +57,7 @@ func NewOperators() *Operators {
 		rowsOut:             counter("rows_out_total", "Rows the operator produced (for a write, the rows it wrote)."),
 		bytesIn:             counter("bytes_in_total", "Bytes that came into the operator (for a read, what it read)."),
 		bytesOut:            counter("bytes_out_total", "Bytes of the blocks the operator produced."),
+		files:               counter("files_written_total", "Files a write operator wrote."),
 		backpressured:       counter("backpressure_total", "Times the executor held a ready task of the operator back for memory."),
 		backpressureSeconds: counter("backpressure_seconds_total", "Time the operator's ready tasks waited for memory."),
 		actors:              gauge("actors", "Actors in the operator's pool now."),
@@ -88,6 +89,7 @@ func (o *Operators) Observe(key string, s *pipeline.RunSnapshot) {
 		add(o.rowsOut, float64(now.RowsOut-prev.RowsOut))
 		add(o.bytesIn, float64(now.BytesIn-prev.BytesIn))
 		add(o.bytesOut, float64(now.BytesOut-prev.BytesOut))
+		add(o.files, float64(now.FilesOut-prev.FilesOut))
 		add(o.backpressured, float64(now.Backpressured-prev.Backpressured))
 		add(o.backpressureSeconds, now.BackpressureSeconds-prev.BackpressureSeconds)
 		if d := now.Running - prev.Running; d != 0 {
@@ -105,7 +107,7 @@ func (o *Operators) Observe(key string, s *pipeline.RunSnapshot) {
 }
 
 func (o *Operators) collectors() []prometheus.Collector {
-	return []prometheus.Collector{o.tasks, o.running, o.rowsIn, o.rowsOut, o.bytesIn, o.bytesOut, o.backpressured, o.backpressureSeconds, o.actors}
+	return []prometheus.Collector{o.tasks, o.running, o.rowsIn, o.rowsOut, o.bytesIn, o.bytesOut, o.files, o.backpressured, o.backpressureSeconds, o.actors}
 }
 
 // Describe implements prometheus.Collector.

@@ -98,6 +98,8 @@ type Metrics struct {
 	RowsIn      int64
 	BytesIn     int64
 	Backpressed int // times the loop held a ready task back for memory
+	// FilesOut counts the files a write's tasks wrote (FilesWrittenKey).
+	FilesOut int64
 	// Actors is the size of an actor pool now; ActorRestarts counts actors
 	// that died and were dropped.
 	Actors        int

@@ -100,6 +100,9 @@ func (e *executor) progressStats(i int, op Operator, final bool) string {
 	m := op.Metrics()
 	var b strings.Builder
 	fmt.Fprintf(&b, "  %d rows", m.RowsOut)
+	if m.FilesOut > 0 {
+		fmt.Fprintf(&b, "  %d files", m.FilesOut)
+	}
 	if t, ok := op.(progressTotal); ok {
 		done, total, unit := t.progressTotal()
 		fmt.Fprintf(&b, "  %d/%d %s", done, total, unit)
@@ -137,6 +140,9 @@ func (e *executor) progressSummary() string {
 	var wall time.Duration
 	if e.stream.stats != nil {
 		wall = e.stream.stats.Wall.Round(time.Millisecond)
+	}
+	if m.FilesOut > 0 {
+		return fmt.Sprintf("%s in %v: %d rows, %d files, %s", state, wall, m.RowsOut, m.FilesOut, exec.FormatBytes(m.BytesOut))
 	}
 	return fmt.Sprintf("%s in %v: %d rows, %s", state, wall, m.RowsOut, exec.FormatBytes(m.BytesOut))
 }

@@ -70,6 +70,8 @@ type OperatorStats struct {
 	RowsIn, BytesIn   int64
 	RowsOut, BytesOut int64
 	BlocksOut         int64
+	// FilesOut counts the files a write wrote.
+	FilesOut int64
 	// Backpressured counts the times the executor held a ready task of the
 	// operator back for memory; Backpressure is how long its ready tasks
 	// waited so, from each time one was first held back until the next was
@@ -170,7 +172,7 @@ func (e *executor) finishStats() *RunStats {
 	for i, op := range e.ops {
 		m := op.Metrics()
 		o := OperatorStats{Name: op.Name(), RowsIn: m.RowsIn, BytesIn: m.BytesIn, RowsOut: m.RowsOut,
-			BytesOut: m.BytesOut, BlocksOut: m.BlocksOut, Backpressured: m.Backpressed, Backpressure: e.heldFor(i, now)}
+			BytesOut: m.BytesOut, BlocksOut: m.BlocksOut, FilesOut: m.FilesOut, Backpressured: m.Backpressed, Backpressure: e.heldFor(i, now)}
 		if tm := e.timing[op]; tm != nil {
 			o.Tasks, o.Retries, o.TaskWall, o.Wall, o.CPU = tm.tasks, tm.retries, tm.taskWall, tm.end.Sub(tm.first), tm.cpu
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime/debug"
+	"strconv"
 
 	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
@@ -142,6 +143,7 @@ func (t *taskOp) handedOver(seq int, ref exec.ObjectRef) {
 		return
 	}
 	b := Bundle{Refs: []exec.ObjectRef{ref}}
+	t.metrics.FilesOut += filesWritten(b)
 	t.metrics.RowsOut += b.Rows()
 	t.metrics.BytesOut += b.Bytes()
 	t.metrics.BlocksOut++
@@ -178,6 +180,7 @@ func (t *taskOp) complete(seq int, inputs Bundle, inBytes int64, res exec.TaskRe
 	}
 	t.metrics.TasksDone++
 	t.metrics.TaskWall += res.Wall
+	t.metrics.FilesOut += filesWritten(out)
 	t.metrics.RowsOut += out.Rows()
 	t.metrics.BytesOut += out.Bytes()
 	t.metrics.BlocksOut += int64(len(out.Refs))
@@ -279,4 +282,25 @@ func splitLarge(bs []blocks.Block, maxBytes int64) []blocks.Block {
 		b.Release()
 	}
 	return out
+}
+
+// FilesWrittenKey is the schema metadata key of a write task's output
+// block that holds how many files the task wrote (a decimal number), so
+// that the executor counts a write's files apart from its rows.
+const FilesWrittenKey = "shoal.files.written"
+
+// filesWritten adds up the files b's blocks say they wrote.
+func filesWritten(b Bundle) int64 {
+	var n int64
+	for _, r := range b.Refs {
+		if r.Schema == nil || r.Schema.Metadata().Len() == 0 {
+			continue
+		}
+		if v, ok := r.Schema.Metadata().GetValue(FilesWrittenKey); ok {
+			if k, err := strconv.ParseInt(v, 10, 64); err == nil && k > 0 {
+				n += k
+			}
+		}
+	}
+	return n
 }

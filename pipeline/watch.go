@@ -69,6 +69,8 @@ type OperatorSnapshot struct {
 	RowsOut  int64  `json:"rows_out"`
 	BytesIn  int64  `json:"bytes_in"`
 	BytesOut int64  `json:"bytes_out"`
+	// FilesOut counts the files a write wrote.
+	FilesOut int64 `json:"files_out"`
 	// Backpressured counts the times the executor held a ready task back
 	// for memory; BackpressureSeconds is how long tasks waited so.
 	Backpressured       int64   `json:"backpressured"`
@@ -200,7 +202,7 @@ func (e *executor) publish(final bool) {
 		m := op.Metrics()
 		o := OperatorSnapshot{Name: op.Name(), Short: shortName(op.Name()), Inputs: []int{}, Tasks: int64(m.TasksDone),
 			Done: int64(m.TasksDone), Total: -1, Unit: "tasks",
-			RowsIn: m.RowsIn, RowsOut: m.RowsOut, BytesIn: m.BytesIn, BytesOut: m.BytesOut, Backpressured: int64(m.Backpressed),
+			RowsIn: m.RowsIn, RowsOut: m.RowsOut, BytesIn: m.BytesIn, BytesOut: m.BytesOut, FilesOut: m.FilesOut, Backpressured: int64(m.Backpressed),
 			BackpressureSeconds: e.heldFor(i, now).Seconds(), Actors: m.Actors,
 			SpilledBytes: st.SpilledByProducer[op.Name()] - e.store0.SpilledByProducer[op.Name()]}
 		for _, in := range op.Inputs() {
