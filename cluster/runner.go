@@ -57,24 +57,24 @@ func (r *TaskRunner) CPUs() int {
 // answers, when the connection's keepalive finds the node silent, or when
 // the head declares the node dead (or a node holding an input), which cuts
 // the call (RemoteStore.markDown). The task then runs on another node.
-func (r *TaskRunner) RunRemote(ctx context.Context, t exec.Task, attempt int) ([]exec.ObjectRef, time.Duration, error) {
+func (r *TaskRunner) RunRemote(ctx context.Context, t exec.Task, attempt int) (exec.RemoteRun, error) {
 	for {
 		node, inputs, err := r.place(t)
 		if err != nil {
-			return nil, 0, err
+			return exec.RemoteRun{}, err
 		}
 		if node == nil {
 			r.rs.mu.Lock()
 			why := r.rs.whyNoNode()
 			r.rs.mu.Unlock()
-			return nil, 0, fmt.Errorf("cluster: no live node can run %s task %d: %s", t.Operator, t.Index, why)
+			return exec.RemoteRun{}, fmt.Errorf("cluster: no live node can run %s task %d: %s", t.Operator, t.Index, why)
 		}
 		outs, cpu, err := r.runOn(ctx, node, t, attempt, inputs)
 		if err == nil {
-			return outs, cpu, nil
+			return exec.RemoteRun{Outputs: outs, CPU: cpu, Node: node.id}, nil
 		}
 		if ctx.Err() != nil || status.Code(err) != codes.Unavailable {
-			return nil, 0, err
+			return exec.RemoteRun{Node: node.id}, err
 		}
 		// The node or a node holding an input is gone: find which.
 		if !r.reachable(node) {
@@ -82,11 +82,11 @@ func (r *TaskRunner) RunRemote(ctx context.Context, t exec.Task, attempt int) ([
 			continue
 		}
 		if r.markLostInputs(node, t.Inputs) {
-			return nil, 0, fmt.Errorf("cluster: %s task %d: an input's node is gone: %w", t.Operator, t.Index, exec.ErrBlockLost)
+			return exec.RemoteRun{Node: node.id}, fmt.Errorf("cluster: %s task %d: an input's node is gone: %w", t.Operator, t.Index, exec.ErrBlockLost)
 		}
 		// The node answers but its worker failed (crashed): try again, on
 		// whichever node is best now, as a retryable failure.
-		return nil, 0, exec.Retryable(fmt.Errorf("cluster: %s task %d on %s: %w", t.Operator, t.Index, node.id, err))
+		return exec.RemoteRun{Node: node.id}, exec.Retryable(fmt.Errorf("cluster: %s task %d on %s: %w", t.Operator, t.Index, node.id, err))
 	}
 }
 

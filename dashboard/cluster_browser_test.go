@@ -103,6 +103,29 @@ func TestBrowserCluster(t *testing.T) {
 	waitFor(t, 10*time.Second, "the driver's run to show finished", func() bool {
 		return count(t, ctx, `section.run[data-state="finished"] g.operator[data-op-index="0"][data-tasks-done="100"]`) == 1
 	})
+	// The timeline's lanes are the nodes the tasks ran on.
+	c := &http.Client{Timeout: 10 * time.Second}
+	var job apiJob
+	if code := get(t, c, url, "/api/jobs/job-1", testToken, &job); code != 200 || len(job.Runs) != 1 {
+		t.Fatalf("job-1: %d, %+v", code, job)
+	}
+	var spans struct {
+		Spans []struct{ Lane string } `json:"spans"`
+	}
+	if code := get(t, c, url, "/api/jobs/job-1/runs/"+job.Runs[0].ID+"/spans", testToken, &spans); code != 200 || len(spans.Spans) != 100 {
+		t.Fatalf("job-1's spans: %d, %d of 100", code, len(spans.Spans))
+	}
+	nodes := map[string]bool{}
+	for _, s := range spans.Spans {
+		node, _, ok := strings.Cut(s.Lane, " · slot ")
+		if !ok || !strings.HasPrefix(node, "node-") {
+			t.Fatalf("a task on lane %q", s.Lane)
+		}
+		nodes[node] = true
+	}
+	if len(nodes) != 2 {
+		t.Errorf("tasks ran on %v, want both nodes", nodes)
+	}
 	// The head counts the drivers' operators for Prometheus too.
 	got, code, err := promtest.Scrape(url+"metrics", testToken, "operator")
 	if err != nil || code != 200 {

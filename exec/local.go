@@ -132,7 +132,16 @@ type RemoteRunner interface {
 	// references in the runtime's store and the CPU time it used there. When the runner could not start
 	// the task because an input is lost, the error wraps ErrBlockLost: the
 	// runtime rebuilds the lost inputs from lineage and calls again.
-	RunRemote(ctx context.Context, t Task, attempt int) ([]ObjectRef, time.Duration, error)
+	RunRemote(ctx context.Context, t Task, attempt int) (RemoteRun, error)
+}
+
+// RemoteRun is what a remote runner reports of a task it ran.
+type RemoteRun struct {
+	Outputs []ObjectRef
+	// CPU is the CPU time the task used there.
+	CPU time.Duration
+	// Node names where it ran ("node-2"), for timelines.
+	Node string
 }
 
 // RemoteActors is a RemoteRunner that also places actors whose spec has
@@ -449,10 +458,11 @@ func (l *Local) execute(ctx context.Context, t Task) TaskResult {
 	var cpu time.Duration
 	if l.cfg.remote != nil && t.Spec != nil {
 		l.remote.Add(1)
+		var node string
 		res := runWithRetries(ctx, t, l.cfg.maxRetries, func(ctx context.Context, attempt int) ([]ObjectRef, error) {
-			return l.runRemote(ctx, t, attempt, &cpu)
+			return l.runRemote(ctx, t, attempt, &cpu, &node)
 		})
-		res.CPU = cpu
+		res.CPU, res.Node = cpu, node
 		return res
 	}
 	// Outputs handed over early survive a failed attempt, and the next
@@ -469,13 +479,17 @@ func (l *Local) execute(ctx context.Context, t Task) TaskResult {
 }
 
 // runRemote runs t on the remote runner, first rebuilding inputs it finds
-// lost. Each round rebuilds at least one lost input, so it ends.
-func (l *Local) runRemote(ctx context.Context, t Task, attempt int, cpu *time.Duration) ([]ObjectRef, error) {
+// lost, and notes where it ran last. Each round rebuilds at least one lost
+// input, so it ends.
+func (l *Local) runRemote(ctx context.Context, t Task, attempt int, cpu *time.Duration, node *string) ([]ObjectRef, error) {
 	for {
-		outs, used, err := l.cfg.remote.RunRemote(ctx, t, attempt)
-		*cpu += used
+		run, err := l.cfg.remote.RunRemote(ctx, t, attempt)
+		*cpu += run.CPU
+		if run.Node != "" {
+			*node = run.Node
+		}
 		if err == nil || l.lineage == nil || !errors.Is(err, ErrBlockLost) {
-			return outs, err
+			return run.Outputs, err
 		}
 		restored := false
 		for _, in := range t.Inputs {

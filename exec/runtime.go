@@ -129,6 +129,9 @@ type TaskResult struct {
 	// for the local runtime; -1 when no worker ran it (failed with ErrClosed
 	// before it started). Runtimes without numbered workers leave it 0.
 	Worker int
+	// Node names the cluster node that ran the task; "" when it ran in
+	// this process.
+	Node string
 }
 
 // Runtime is what the executor needs from the machine.

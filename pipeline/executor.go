@@ -24,8 +24,10 @@ type Options struct {
 	// {"traceEvents": [...]} format that chrome://tracing and Perfetto open)
 	// when the run ends, also on error or cancellation: one complete ("X")
 	// event per task that ran, named after its operator, with category
-	// "task", pid 1, tid the runtime's worker index, and ts/dur in
-	// microseconds from the start of the run. Each run writes one document;
+	// "task", pid 1, tid the runtime's worker index (actor calls, and tasks
+	// a cluster ran, on tracks of their own named by thread_name events:
+	// the actor, or "node-2 · slot 3"), and ts/dur in microseconds from the
+	// start of the run. Each run writes one document;
 	// a write error is reported in RunStats.TraceErr, not by the stream.
 	Trace io.Writer
 	// Progress, when set, receives a progress display: one line per

@@ -147,7 +147,7 @@ func (e *executor) record(op Operator, index int, res exec.TaskResult, end time.
 	if end.After(tm.end) {
 		tm.end = end
 	}
-	span := TaskSpan{Op: e.index[op], Index: index, Worker: res.Worker, Actor: track, Start: start, End: end, Attempts: res.Attempts, Failed: res.Err != nil}
+	span := TaskSpan{Op: e.index[op], Index: index, Worker: res.Worker, Actor: track, Node: res.Node, Start: start, End: end, Attempts: res.Attempts, Failed: res.Err != nil}
 	if e.opts.Trace != nil {
 		e.spans = append(e.spans, span)
 	}
@@ -204,8 +204,8 @@ type traceEvent struct {
 	Args map[string]any `json:"args,omitempty"`
 }
 
-// actorTrackBase is the first trace tid given to actors, above any worker
-// index.
+// actorTrackBase is the first trace tid given to actors and cluster
+// lanes, above any worker index.
 const actorTrackBase = 10000
 
 // WriteTrace writes spans as a Chrome trace event JSON document (the
@@ -221,11 +221,12 @@ func WriteTrace(w io.Writer, origin time.Time, ops []string, spans []TaskSpan) e
 	tids := map[string]int{}
 	names := map[int]string{}
 	for _, s := range spans {
-		if s.Actor == "" {
-			names[s.Worker] = fmt.Sprintf("worker %d", s.Worker)
-		} else if _, ok := tids[s.Actor]; !ok {
-			tids[s.Actor] = actorTrackBase + len(tids)
-			names[tids[s.Actor]] = s.Actor
+		lane := s.Lane()
+		if s.Actor == "" && s.Node == "" {
+			names[s.Worker] = lane
+		} else if _, ok := tids[lane]; !ok {
+			tids[lane] = actorTrackBase + len(tids)
+			names[tids[lane]] = lane
 		}
 	}
 	for _, tid := range slices.Sorted(maps.Keys(names)) {
@@ -237,8 +238,8 @@ func WriteTrace(w io.Writer, origin time.Time, ops []string, spans []TaskSpan) e
 			args["failed"] = true
 		}
 		tid := s.Worker
-		if s.Actor != "" {
-			tid = tids[s.Actor]
+		if s.Actor != "" || s.Node != "" {
+			tid = tids[s.Lane()]
 		}
 		name := fmt.Sprintf("operator %d", s.Op)
 		if s.Op >= 0 && s.Op < len(ops) {

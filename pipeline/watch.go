@@ -84,8 +84,10 @@ type TaskSpan struct {
 	Op     int `json:"op"`     // the operator's index
 	Index  int `json:"index"`  // the task's index in its operator
 	Worker int `json:"worker"` // the runtime's worker index
-	// Actor names the actor an actor call ran on.
+	// Actor names the actor an actor call ran on; Node the cluster node a
+	// task ran on.
 	Actor    string    `json:"actor,omitempty"`
+	Node     string    `json:"node,omitempty"`
 	Start    time.Time `json:"start"`
 	End      time.Time `json:"end"`
 	Attempts int       `json:"attempts"`
@@ -153,10 +155,15 @@ func (e *executor) startWatching() {
 	}
 }
 
-// Lane is the timeline row the span belongs on: its actor, or its worker.
+// Lane is the timeline row the span belongs on: its actor; on a cluster,
+// its node and the driver's task slot that sent it there (a slot runs one
+// task at a time); else its worker.
 func (s TaskSpan) Lane() string {
-	if s.Actor != "" {
+	switch {
+	case s.Actor != "":
 		return s.Actor
+	case s.Node != "":
+		return s.Node + " · slot " + strconv.Itoa(s.Worker)
 	}
 	return "worker " + strconv.Itoa(s.Worker)
 }

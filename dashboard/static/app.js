@@ -571,13 +571,17 @@
   // run key -> { data, at, final, inflight, error }. Cleared when the shown job changes.
   const spanCache = new Map();
 
-  // Fetch spans for a run that is on screen: every SPANS_POLL_MS while it runs,
-  // once more after it has ended (a fetch issued after the end is final).
+  // Fetch spans for a run that is on screen: every SPANS_POLL_MS while it runs
+  // (at once when the first arrive), once more after it has ended (a fetch
+  // issued after the end is final).
   function ensureSpans(e) {
     const key = e.jobId + '\u0000' + e.run.id;
     let c = spanCache.get(key);
     if (!c) { c = { data: null, at: 0, final: false, inflight: false, error: '' }; spanCache.set(key, c); }
-    if (c.inflight || c.final || Date.now() - c.at < SPANS_POLL_MS) return c;
+    if (c.inflight || c.final) return c;
+    // The throttle waits unless the timeline is empty and the run now has spans.
+    const empty = !c.data || !c.data.spans || c.data.spans.length === 0;
+    if (Date.now() - c.at < SPANS_POLL_MS && !(empty && e.run.spans > 0)) return c;
     const ended = e.run.state !== 'running';
     c.inflight = true;
     api(runPath(e.jobId, e.run.id) + '/spans')
