@@ -1,11 +1,9 @@
 package bench
 
 import (
-	"context"
 	"testing"
 
 	"github.com/shoal-data/shoal/dashboard"
-	"github.com/shoal-data/shoal/dataset"
 	"github.com/shoal-data/shoal/exec"
 )
 
@@ -14,8 +12,6 @@ import (
 // baseline), then with a dashboard serving the runtime, whose watcher
 // takes a snapshot every 200 ms and keeps every task for the timeline.
 func BenchmarkDashboardOverhead(b *testing.B) {
-	ctx := context.Background()
-	const tasks = Blocks
 	for _, watched := range []bool{false, true} {
 		name := "unwatched"
 		if watched {
@@ -31,17 +27,7 @@ func BenchmarkDashboardOverhead(b *testing.B) {
 				}
 				defer srv.Close()
 			}
-			for b.Loop() {
-				s, err := dataset.Range(tasks, dataset.WithRuntime(rt), dataset.WithParallelism(tasks)).
-					MapBatches(Double).Sum(ctx, "id")
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := CheckSum("overhead", s.Int64(), ExpectedSum(tasks)); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/tasks, "µs/task")
+			taskOverhead(b, rt)
 		})
 	}
 }

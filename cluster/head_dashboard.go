@@ -153,7 +153,7 @@ const (
 	runEndReportTimeout = 500 * time.Millisecond
 	// maxPendingSpans bounds the tasks held for one run between reports
 	// (the head keeps no more than the dashboard's bound either).
-	maxPendingSpans = 20000
+	maxPendingSpans = 10000
 )
 
 // reportRuns starts reporting rt's runs under job; stop flushes what is
@@ -195,9 +195,11 @@ func (r *runReporter) WatchRun(rt exec.Runtime, s *pipeline.RunSnapshot) {
 	}
 	// A run's end is sent before the run returns to the program, which
 	// may exit at once: a short wait here, unless the head has not been
-	// answering, in which case the loop sends it.
-	if !r.unanswered.Load() {
-		r.flush(runEndReportTimeout)
+	// answering or a report is being sent (the run must not wait on that
+	// call), in which case the loop sends it.
+	if !r.unanswered.Load() && r.sendMu.TryLock() {
+		r.send(runEndReportTimeout)
+		r.sendMu.Unlock()
 		return
 	}
 	select {
@@ -215,7 +217,12 @@ func (r *runReporter) loop() {
 		case <-t.C:
 		case <-r.wake:
 		case <-r.quit:
-			r.flush(controlCallTimeout)
+			// The last reports: briefly, if the head has stopped answering.
+			timeout := controlCallTimeout
+			if r.unanswered.Load() {
+				timeout = runEndReportTimeout
+			}
+			r.flush(timeout)
 			return
 		}
 		r.flush(controlCallTimeout)
@@ -228,6 +235,11 @@ func (r *runReporter) loop() {
 func (r *runReporter) flush(timeout time.Duration) {
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
+	r.send(timeout)
+}
+
+// send is flush with sendMu held.
+func (r *runReporter) send(timeout time.Duration) {
 	r.mu.Lock()
 	rep := jobReport{Job: r.job}
 	for _, id := range r.order {

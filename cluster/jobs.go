@@ -103,7 +103,11 @@ func (h *Head) serveJob(info JobInfo, stream flight.FlightService_DoActionServer
 	j.Running, j.Ended = false, time.Now()
 	h.pruneJobs()
 	h.mu.Unlock()
-	j.runs.EndRunning(j.Ended, "the job ended (its driver exited or lost the head) before this run reported its end")
+	// Runs the driver never reported ended: cancelled, and their gauges
+	// in the head's metrics back to zero.
+	for _, s := range j.runs.EndRunning(j.Ended, "the job ended (its driver exited or lost the head) before this run reported its end") {
+		h.operators.Observe(j.ID+"/"+s.ID, s)
+	}
 	h.cfg.Logf("job %s ended after %v", j.ID, time.Since(j.Started).Round(time.Millisecond))
 	return err
 }

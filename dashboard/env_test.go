@@ -28,7 +28,11 @@ func runProgram() {
 // TestDashboardFromEnvironment runs a program with SHOAL_DASHBOARD and
 // finds its run on the dashboard it announces.
 func TestDashboardFromEnvironment(t *testing.T) {
-	cmd := osexec.Command(os.Args[0], "-test.run=^$")
+	// The program is killed if the test has not finished with it in a
+	// minute, which ends the reads of its output too.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := osexec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SHOAL_TEST_DASHBOARD_PROGRAM=1", "SHOAL_DASHBOARD=127.0.0.1:0", "SHOAL_DASHBOARD_TOKEN="+testToken)
 	stdin, _ := cmd.StdinPipe()
 	stderr, _ := cmd.StderrPipe()

@@ -69,18 +69,24 @@ func (r *Runs) Add(s *pipeline.RunSnapshot) {
 }
 
 // EndRunning marks the runs still going as cancelled at end, with why:
-// their job ended without reporting their ends.
-func (r *Runs) EndRunning(end time.Time, why string) {
+// their job ended without reporting their ends. It returns their final
+// snapshots, for other watchers of the job's runs.
+func (r *Runs) EndRunning(end time.Time, why string) []*pipeline.RunSnapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var ended []*pipeline.RunSnapshot
 	for _, e := range r.runs {
 		if e.snap.Ended.IsZero() {
 			e.snap.Ended, e.snap.State, e.snap.Error = end, "cancelled", why
 			for i := range e.snap.Operators {
-				e.snap.Operators[i].Running = 0
+				e.snap.Operators[i].Running, e.snap.Operators[i].Actors = 0, 0
 			}
+			snap := e.snap
+			snap.Operators = slices.Clone(e.snap.Operators)
+			ended = append(ended, &snap)
 		}
 	}
+	return ended
 }
 
 // Run is a run as the API shows it.

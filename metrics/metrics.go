@@ -74,7 +74,11 @@ func (o *Operators) Observe(key string, s *pipeline.RunSnapshot) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	was := o.last[key]
+	ended := !s.Ended.IsZero()
 	for i, now := range s.Operators {
+		if ended { // nothing of an ended run runs, whatever it said
+			now.Running, now.Actors = 0, 0
+		}
 		var prev pipeline.OperatorSnapshot
 		if i < len(was) {
 			prev = was[i]
@@ -99,7 +103,7 @@ func (o *Operators) Observe(key string, s *pipeline.RunSnapshot) {
 			o.actors.WithLabelValues(now.Short).Add(float64(d))
 		}
 	}
-	if s.Ended.IsZero() {
+	if !ended {
 		o.last[key] = s.Operators
 	} else {
 		delete(o.last, key)

@@ -496,7 +496,7 @@ func (e *executor) pick(free int64) Operator {
 			own += usage[e.index[slot.op]].InputBytes
 		}
 		if own+u.TaskBytes <= e.reserve || total+u.TaskBytes <= e.opts.MemoryBudget {
-			e.resume(i, time.Now())
+			e.resume(i)
 			return op
 		}
 		if blocked == nil {
@@ -506,12 +506,12 @@ func (e *executor) pick(free int64) Operator {
 	// Liveness: with nothing running and the consumer waiting, run the most
 	// downstream task anyway, so the pipeline cannot stall.
 	if blocked != nil && e.active == 0 && len(e.ready) == 0 {
-		e.resume(e.index[blocked], time.Now())
+		e.resume(e.index[blocked])
 		return blocked
 	}
 	if blocked != nil {
 		bumpBackpressure(blocked)
-		e.holdBack(e.index[blocked], time.Now())
+		e.holdBack(e.index[blocked])
 	}
 	return nil
 }

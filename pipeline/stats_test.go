@@ -215,17 +215,23 @@ func TestTraceHasEveryTaskAndShowsOverlap(t *testing.T) {
 	}
 }
 
+// failAtTask3 reads 8 blocks of 10 rows and fails on the fourth with err,
+// in an operator labelled "Fail".
+func failAtTask3(err error) ops.Node {
+	return &ops.OneToOne{Input: &ops.Read{Source: &testSource{n: 8, rows: 10}}, Label: "Fail", BatchRows: 10,
+		Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
+			if tc.Index == 3 {
+				return nil, err
+			}
+			in.Retain()
+			return in, nil
+		}}
+}
+
 func TestTraceWrittenOnError(t *testing.T) {
 	rt := newRuntime(t)
 	boom := errors.New("boom")
-	var plan ops.Node = &ops.Read{Source: &testSource{n: 8, rows: 10}}
-	plan = &ops.OneToOne{Input: plan, Label: "Fail", BatchRows: 10, Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
-		if tc.Index == 3 {
-			return nil, boom
-		}
-		in.Retain()
-		return in, nil
-	}}
+	plan := failAtTask3(boom)
 	var buf bytes.Buffer
 	s, _, err := drain(t, rt, plan, Options{Trace: &buf})
 	if !errors.Is(err, boom) {

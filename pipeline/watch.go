@@ -199,7 +199,8 @@ func (e *executor) publish(final bool) {
 		default:
 			s.State, s.Error = "failed", e.err.Error()
 			if w.failedOp >= 0 {
-				s.FailedOperator, s.FailedTask = &w.failedOp, &w.failedTask
+				op, task := w.failedOp, w.failedTask
+				s.FailedOperator, s.FailedTask = &op, &task
 			}
 		}
 	}
@@ -240,16 +241,17 @@ func (e *executor) publish(final bool) {
 }
 
 // holdBack notes that the loop held a ready task of operator i back for
-// memory; resume that it dispatched one of its tasks.
-func (e *executor) holdBack(i int, now time.Time) {
+// memory; resume that it dispatched one of its tasks. Both are on the
+// dispatch path, so they read the clock only when a hold starts or ends.
+func (e *executor) holdBack(i int) {
 	if e.heldSince[i].IsZero() {
-		e.heldSince[i] = now
+		e.heldSince[i] = time.Now()
 	}
 }
 
-func (e *executor) resume(i int, now time.Time) {
+func (e *executor) resume(i int) {
 	if !e.heldSince[i].IsZero() {
-		e.held[i] += now.Sub(e.heldSince[i])
+		e.held[i] += time.Since(e.heldSince[i])
 		e.heldSince[i] = time.Time{}
 	}
 }

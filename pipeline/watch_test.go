@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-data/shoal/blocks"
 	"github.com/shoal-data/shoal/exec"
 	"github.com/shoal-data/shoal/ops"
 )
@@ -101,14 +100,7 @@ func TestWatchedFailure(t *testing.T) {
 	rt := newRuntime(t)
 	w := watch(t, rt)
 	boom := errors.New("boom")
-	var plan ops.Node = &ops.Read{Source: &testSource{n: 8, rows: 10}}
-	plan = &ops.OneToOne{Input: plan, Label: "Fail", BatchRows: 10, Fn: func(tc *exec.TaskContext, in blocks.Block) (blocks.Block, error) {
-		if tc.Index == 3 {
-			return nil, boom
-		}
-		in.Retain()
-		return in, nil
-	}}
+	plan := failAtTask3(boom)
 	if _, _, err := drain(t, rt, plan, Options{}); !errors.Is(err, boom) {
 		t.Fatalf("err %v", err)
 	}
